@@ -1,0 +1,255 @@
+"""Activities of the shared human-task protocol: open, escalate, record a decision."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.db import Database, run_sql
+from domain import audit
+from domain.audit import SYSTEM, ActorRef
+from models.base import utcnow
+from models.cases import Case, Decision, Notification, Task, TaskStatus
+from models.changes import ChangeRequest
+from models.workflow_io import (
+    DecisionResult,
+    EscalateTaskInput,
+    OpenTaskInput,
+    RecordDecisionInput,
+)
+
+
+def refuse(message: str, code: str) -> ApplicationError:
+    """A business refusal: never retried, and its type reaches the caller as the reason code."""
+    return ApplicationError(message, type=code, non_retryable=True)
+
+
+class TaskActivities:
+    def __init__(self, db: Database):
+        self.db = db
+
+    @activity.defn
+    async def open_task(self, inp: OpenTaskInput) -> None:
+        """Insert the task row once per (workflow id, task key); a retry inserts nothing."""
+        spec = inp.spec
+        async with self.db.transaction() as session:
+            # The case row is the rendezvous with whoever closes the case: share-locking it
+            # means a task is never created for a case that was closed meanwhile.
+            case_status = (
+                await run_sql(
+                    session,
+                    'SELECT status FROM "case" WHERE id = :id FOR SHARE',
+                    {"id": inp.case_id},
+                )
+            ).scalar_one_or_none()
+            if case_status is None:
+                # The starter commits its transaction just after starting us; give it time.
+                if activity.info().attempt < 20:
+                    raise ApplicationError("case not visible yet", type="case_not_committed")
+                raise refuse("The case was never committed; nothing to do.", "orphan_workflow")
+            if case_status != "open":
+                return
+            stmt = (
+                pg_insert(Task)
+                .values(
+                    id=spec.task_id,
+                    case_id=inp.case_id,
+                    workflow_id=inp.workflow_id,
+                    task_key=spec.task_key,
+                    kind=spec.kind,
+                    title=spec.title,
+                    candidate_role=spec.candidate_role,
+                    status=TaskStatus.OPEN,
+                    priority=spec.priority,
+                    escalation_level=0,
+                    allowed_outcomes=spec.allowed_outcomes,
+                    reason_required_for=spec.reason_required_for,
+                    excluded_actors=spec.excluded_actors,
+                    created_at=utcnow(),
+                    due_at=inp.due_at,
+                )
+                .on_conflict_do_nothing(index_elements=["workflow_id", "task_key"])
+                .returning(col(Task.id))
+            )
+            inserted = (await session.exec(stmt)).first()
+            if inserted is None:
+                return
+            await audit.record(
+                session,
+                action="task.opened",
+                actor=SYSTEM,
+                object_type="task",
+                object_id=spec.task_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "case_id": inp.case_id,
+                    "kind": spec.kind,
+                    "candidate_role": spec.candidate_role,
+                    "due_at": inp.due_at,
+                },
+            )
+
+    @activity.defn
+    async def escalate_task(self, inp: EscalateTaskInput) -> bool:
+        """Raise a stale task's escalation level and priority, and notify the next tier."""
+        async with self.db.transaction() as session:
+            result = await run_sql(
+                session,
+                "UPDATE task SET escalation_level = :level, priority = :priority, due_at = :due "
+                "WHERE id = :id AND status IN ('open', 'claimed') AND escalation_level < :level "
+                "RETURNING title",
+                {
+                    "level": inp.level,
+                    "priority": inp.priority,
+                    "due": inp.next_due_at,
+                    "id": inp.task_id,
+                },
+            )
+            row = result.first()
+            if row is None:
+                return False
+            await run_sql(
+                session,
+                'UPDATE "case" SET priority = :priority WHERE id = :case_id',
+                {"priority": inp.priority, "case_id": inp.case_id},
+            )
+            stmt = (
+                pg_insert(Notification)
+                .values(
+                    id=uuid.uuid4(),
+                    dedupe_key=f"escalation:{inp.task_id}:{inp.level}",
+                    recipient_role=inp.notify_role,
+                    subject=f"Overdue: {row.title}",
+                    body=(
+                        f"The task '{row.title}' passed its SLA and is now escalation level "
+                        f"{inp.level} ({inp.priority} priority)."
+                    ),
+                    case_id=inp.case_id,
+                    status="pending",
+                    created_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            )
+            await session.exec(stmt)
+            await audit.record(
+                session,
+                action="task.escalated",
+                actor=SYSTEM,
+                object_type="task",
+                object_id=inp.task_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "level": inp.level,
+                    "priority": inp.priority,
+                    "next_due_at": inp.next_due_at,
+                },
+            )
+            return True
+
+    @activity.defn
+    async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
+        """Record a decision once: the claimant, an open task, and (for approvals) a fresh target."""
+        d = inp.decision
+        async with self.db.transaction() as session:
+            task = (
+                await session.exec(select(Task).where(Task.id == d.task_id).with_for_update())
+            ).first()
+            if task is None:
+                raise refuse("No such task.", "unknown_task")
+            existing = (
+                await session.exec(select(Decision).where(Decision.task_id == d.task_id))
+            ).first()
+            if existing is not None:
+                if existing.actor_id == d.actor_id and existing.outcome == d.outcome:
+                    # A retry after our own commit: the decision stands, nothing more to do.
+                    return DecisionResult(
+                        task_id=d.task_id,
+                        decision_id=existing.id,
+                        outcome=existing.outcome,
+                        case_status="open",
+                    )
+                raise refuse("This task has already been decided.", "already_decided")
+            if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
+                raise refuse(
+                    "Claim the task before deciding it (it is not claimed by you).", "not_claimed"
+                )
+            if inp.change_id is not None and d.outcome == "approve":
+                await self._require_fresh_target(session, inp.change_id)
+
+            now = utcnow()
+            decision = Decision(
+                id=uuid.uuid4(),
+                case_id=inp.case_id,
+                task_id=d.task_id,
+                outcome=d.outcome,
+                reason_code=d.reason_code,
+                comment=d.comment,
+                actor_id=d.actor_id,
+                decided_at=now,
+                details={"channel": d.origin.channel},
+            )
+            session.add(decision)
+            task.status = TaskStatus.DONE
+            task.outcome = d.outcome
+            task.completed_at = now
+            session.add(task)
+            if inp.sibling_task_ids:
+                # Tier separation: whoever decided one step may not take another of this case.
+                await run_sql(
+                    session,
+                    "UPDATE task SET excluded_actors = array_append(excluded_actors, :actor), "
+                    "assignee_id = CASE WHEN assignee_id = :actor THEN NULL ELSE assignee_id END, "
+                    "status = CASE WHEN assignee_id = :actor THEN 'open' ELSE status END, "
+                    "claimed_at = CASE WHEN assignee_id = :actor THEN NULL ELSE claimed_at END "
+                    "WHERE id = ANY(:ids) AND status IN ('open', 'claimed') "
+                    "AND NOT (:actor = ANY(excluded_actors))",
+                    {"actor": d.actor_id, "ids": list(inp.sibling_task_ids)},
+                )
+            await session.flush()
+            await audit.record(
+                session,
+                action="task.decided",
+                actor=ActorRef(d.actor_id, d.actor_name),
+                object_type="task",
+                object_id=d.task_id,
+                origin=d.origin,
+                workflow_id=inp.workflow_id,
+                details={
+                    "case_id": inp.case_id,
+                    "outcome": d.outcome,
+                    "reason_code": d.reason_code,
+                    "decision_id": decision.id,
+                },
+            )
+            case = await session.get(Case, inp.case_id)
+            return DecisionResult(
+                task_id=d.task_id,
+                decision_id=decision.id,
+                outcome=d.outcome,
+                case_status=case.status if case else "open",
+            )
+
+    async def _require_fresh_target(self, session: AsyncSession, change_id: uuid.UUID) -> None:
+        change = await session.get(ChangeRequest, change_id)
+        if change is None:
+            raise refuse("No such change request.", "unknown_change")
+        table = "fee" if change.target_type == "fee" else "limit_rule"
+        current = (
+            await run_sql(
+                session,
+                f"SELECT current_version FROM {table} WHERE id = :id FOR SHARE",  # noqa: S608 (table from a fixed pair)
+                {"id": change.target_id},
+            )
+        ).scalar_one()
+        if current != change.base_version:
+            raise refuse(
+                f"The {change.target_type} changed since this request was made (it was version "
+                f"{change.base_version} and is now version {current}); the approval would apply "
+                "to values the maker never saw. The request is closed as superseded.",
+                "stale_target",
+            )

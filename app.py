@@ -1,0 +1,91 @@
+"""Builds the FastAPI application: pages (HTMX), the JSON API under /api/v1, /docs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from core.db import Database, resolve_urls
+from core.settings import Settings, get_settings
+from web import errors, middleware
+from web.deps import csrf_guard
+from web.routers import audit, auth, cases, changes, health, staff, tariffs, tasks
+from web.services import Services
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+DESCRIPTION = """
+JSON API of the back office. Authenticate with `POST /api/v1/auth/token`, then send
+`Authorization: Bearer <access_token>`. The API obeys exactly the same permission and
+segregation-of-duties rules as the web pages; every state-changing call is audited.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, temporal: Client | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_db = db is None
+        services = Services(
+            settings=settings,
+            db=db
+            or Database(
+                resolve_urls(settings).app,
+                pool_size=settings.db_pool_size,
+                application_name="backoffice-web",
+            ),
+        )
+        if temporal is not None:
+            services.set_temporal(temporal)
+        app.state.services = services
+        if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
+            log.warning("front-end assets missing in web/static/vendor; run `make assets`")
+        yield
+        if own_db:
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="backoffice",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_guard)],
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    middleware.install(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    for router in (
+        health.router,
+        auth.router,
+        auth.api,
+        tasks.api,
+        tasks.pages,
+        changes.api,
+        changes.pages,
+        tariffs.api,
+        tariffs.pages,
+        cases.pages,
+        audit.api,
+        audit.pages,
+        staff.pages,
+    ):
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/inbox", status_code=303)
+
+    return app

@@ -1,0 +1,334 @@
+"""`backoffice` — run the pieces, migrate, seed, create staff users, verify the audit chain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from core import embedded
+from core.db import Database, resolve_urls
+from core.logging import configure
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("backoffice")
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+# ----------------------------------------------------------------------------- migrate / seed
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from core.schema import migrate
+
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    migrate(
+        resolve_urls(settings), app_role=settings.app_db_role, embedded=settings.embedded_postgres
+    )
+    print("database schema is up to date")
+    return 0
+
+
+async def _seed(settings: Settings) -> dict[str, int]:
+    from core import seed
+    from core.temporal import connect, ensure_search_attributes
+    from worker import build_worker
+
+    db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
+    try:
+        counts = {"staff": await seed.seed_staff(db), "tariff plans": await seed.seed_tariffs(db)}
+        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+        async with build_worker(client, db, settings.task_queue):
+            counts["change requests"] = await seed.seed_changes(db, client, settings)
+        return counts
+    finally:
+        await db.dispose()
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.environment == "production":
+        print("refusing to seed demo data in production", file=sys.stderr)
+        return 2
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    counts = asyncio.run(_seed(settings))
+    print("seeded: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 0
+
+
+# ----------------------------------------------------------------------------- users / audit
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise SystemExit("passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from domain import staff
+    from domain.errors import DomainError
+
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    password = _read_password()
+
+    async def create() -> None:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            user = await staff.create_user(
+                db,
+                username=args.username,
+                password=password,
+                roles=args.role,
+                display_name=args.display_name,
+                email=args.email,
+            )
+            print(f"created {user.username} ({', '.join(sorted(set(args.role)))})")
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(create())
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for field, problem in exc.fields.items():
+            print(f"  {field}: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from domain import audit
+
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+
+    async def verify() -> audit.VerifyResult:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            async with db.session() as session:
+                result = await audit.verify(session, checkpoint_file=settings.audit_checkpoint_path)
+            if result.ok and not args.no_checkpoint:
+                async with db.transaction() as session:
+                    await audit.write_checkpoint(
+                        session, result, checkpoint_file=settings.audit_checkpoint_path
+                    )
+            return result
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(verify())
+    if result.ok:
+        print(f"OK: {result.checked} audit events verified; chain head is event {result.head_id}")
+        return 0
+    print(
+        f"BROKEN at event {result.first_bad}: {result.reason} ({result.checked} events before it verified)"
+    )
+    return 1
+
+
+# ----------------------------------------------------------------------------- processes
+def cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings()
+    configure(settings.log_level, json_lines=settings.log_json)
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=settings.web_host,
+        port=args.port or settings.web_port,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker import run_worker
+
+    settings = _settings()
+    configure(settings.log_level, json_lines=settings.log_json)
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_worker(settings))
+    return 0
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "core.cli", *args], env=env)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Everything on the embedded defaults (or on DATABASE_URL / TEMPORAL_ADDRESS if set)."""
+    settings = _settings()
+    configure(settings.log_level, json_lines=settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen[bytes]] = []
+    temporal_proc: subprocess.Popen[bytes] | None = None
+    started_pg = False
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if settings.embedded_postgres:
+            print(f"• PostgreSQL (embedded) in {settings.postgres_dir}")
+            embedded.start_postgres(settings.postgres_dir)
+            started_pg = True
+        if settings.embedded_temporal:
+            print(
+                f"• Temporal dev server on 127.0.0.1:{settings.temporal_port}, "
+                f"history in {settings.temporal_db_file}"
+            )
+            temporal_proc = embedded.start_temporal(
+                port=settings.temporal_port,
+                ui_port=settings.temporal_ui_port,
+                db_file=settings.temporal_db_file,
+                log_file=settings.data_dir.resolve() / "temporal.log",
+                namespace=settings.temporal_namespace,
+            )
+        from core.schema import migrate
+
+        urls = resolve_urls(settings)
+        migrate(urls, app_role=settings.app_db_role, embedded=settings.embedded_postgres)
+        print("• database migrated")
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=urls.app,
+            DATABASE_ADMIN_URL=urls.admin,
+            TEMPORAL_ADDRESS=settings.temporal_target,
+            TEMPORAL_UI_URL=settings.temporal_ui_base,
+            DATA_DIR=str(settings.data_dir.resolve()),
+        )
+        children.append(_child(["worker"], env))
+        if not args.no_seed and settings.environment != "production":
+            counts = asyncio.run(_seed(settings))
+            print(
+                "• demo data: "
+                + (", ".join(f"{n} {w}" for w, n in counts.items() if n) or "already present")
+            )
+        children.append(_child(["web"], env))
+        _banner(settings)
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    print(
+                        f"a child process exited with {child.returncode}; stopping", file=sys.stderr
+                    )
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("\nstopping…")
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if temporal_proc is not None:
+            embedded.stop_process(temporal_proc)
+        if started_pg:
+            embedded.stop_postgres(settings.postgres_dir)
+        print("stopped; data kept in", settings.data_dir.resolve())
+    return 0
+
+
+def _banner(settings: Settings) -> None:
+    from core.seed import DEMO_PASSWORD, DEMO_STAFF
+
+    web = settings.public_url or f"http://{settings.web_host}:{settings.web_port}"
+    print(
+        "\n"
+        f"  backoffice   {web}\n"
+        f"  API docs     {web}/docs\n"
+        f"  Temporal UI  {settings.temporal_ui_base}\n"
+        f"\n  Demo logins (password for all: {DEMO_PASSWORD}):"
+    )
+    for username, name, roles in DEMO_STAFF:
+        print(f"    {username:<14} {', '.join(roles):<32} {name}")
+    print(
+        "\n  Ctrl-C stops everything; data stays in", settings.data_dir.resolve(), "\n", flush=True
+    )
+
+
+# ----------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="backoffice", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run", help="start everything (embedded PostgreSQL + Temporal unless configured)"
+    )
+    run.add_argument("--no-seed", action="store_true", help="do not load demo data")
+    run.set_defaults(func=cmd_run)
+    web = sub.add_parser("web", help="run the web app")
+    web.add_argument("--port", type=int, default=None)
+    web.set_defaults(func=cmd_web)
+    sub.add_parser("worker", help="run a Temporal worker").set_defaults(func=cmd_worker)
+    sub.add_parser("migrate", help="create / upgrade the database schema").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("seed", help="load demo staff, tariffs and changes").set_defaults(func=cmd_seed)
+    user = sub.add_parser("user", help="staff accounts").add_subparsers(
+        dest="user_command", required=True
+    )
+    create = user.add_parser("create", help="create a staff user (password read from stdin)")
+    create.add_argument("username")
+    create.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    create.add_argument("--display-name", default=None)
+    create.add_argument("--email", default=None)
+    create.set_defaults(func=cmd_user_create)
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    verify = audit.add_parser(
+        "verify", help="recompute the hash chain; exit 1 and name the first bad row"
+    )
+    verify.add_argument(
+        "--no-checkpoint",
+        action="store_true",
+        help="do not record the verified head as a new checkpoint",
+    )
+    verify.set_defaults(func=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command not in ("web", "worker", "run"):
+        configure(os.environ.get("LOG_LEVEL", "WARNING"))
+    code = args.func(args)
+    sys.stdout.flush()
+    # Temporal's client can crash in interpreter finalisers (sdk-python#300): leave cleanly.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

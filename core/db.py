@@ -1,0 +1,106 @@
+"""Database engines and sessions.
+
+The web app and the worker connect as the least-privileged application role; only
+`migrate` (and the embedded bootstrap) use the owner connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import models.tables  # noqa: F401  (every table registered, so foreign keys resolve)
+from core.settings import Settings
+
+APP_DATABASE = "backoffice"
+
+
+@dataclass(frozen=True)
+class DatabaseUrls:
+    app: str
+    admin: str
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept plain libpq URLs (postgresql://) and give SQLAlchemy the psycopg 3 driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def resolve_urls(settings: Settings) -> DatabaseUrls:
+    """Where the app and the migrations connect. Embedded mode derives both from the socket."""
+    if settings.database_url:
+        app = sqlalchemy_url(settings.database_url)
+        admin = sqlalchemy_url(settings.database_admin_url or settings.database_url)
+        return DatabaseUrls(app=app, admin=admin)
+    socket_dir = settings.postgres_dir
+    admin = f"postgresql+psycopg://postgres@/{APP_DATABASE}?host={socket_dir}"
+    app = f"postgresql+psycopg://{settings.app_db_role}@/{APP_DATABASE}?host={socket_dir}"
+    return DatabaseUrls(app=app, admin=admin)
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, application_name: str = "backoffice"
+) -> AsyncEngine:
+    engine = create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "application_name": application_name,
+            "connect_timeout": 5,
+            # Timestamps are timestamptz; reading them in UTC keeps comparisons honest.
+            "options": "-c timezone=UTC",
+        },
+    )
+
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+class Database:
+    """The process's one engine + session factory."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, application_name: str = "backoffice"):
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size, application_name=application_name)
+        self.sessionmaker = make_sessionmaker(self.engine)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on any exception."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessionmaker() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def run_sql(
+    session: AsyncSession, statement: str, params: dict[str, Any] | None = None
+) -> Any:
+    """Run literal SQL on the session's connection (inside its transaction)."""
+    connection = await session.connection()
+    return await connection.execute(text(statement), params or {})

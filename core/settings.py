@@ -1,0 +1,113 @@
+"""One settings object for every process; embedded defaults when the environment says nothing."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: str = Field(default="development", description="development | test | production")
+    data_dir: Path = Path(".data")
+
+    # PostgreSQL. Empty means: start the embedded server under DATA_DIR/postgres.
+    database_url: str = ""
+    # Owner connection used by `migrate`; defaults to DATABASE_URL when that is set.
+    database_admin_url: str = ""
+    app_db_role: str = "backoffice_app"
+    db_pool_size: int = 10
+
+    # Temporal. Empty means: start the embedded dev server on TEMPORAL_PORT.
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_ui_url: str = ""
+    task_queue: str = "backoffice"
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    public_url: str = ""
+
+    # Sessions and login.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    api_token_minutes: int = 60
+    login_max_failures: int = 5
+    login_failure_window_minutes: int = 15
+    login_lockout_minutes: int = 15
+    login_max_failures_per_ip: int = 30
+    secure_cookies: bool = False
+
+    # Maker-checker.
+    change_expiry_hours: int = 72
+    change_approval_sla_hours: int = 24
+    limit_raise_elevated_ratio: str = "0.5"
+
+    audit_checkpoint_file: str = ""
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        if value not in {"development", "test", "production"}:
+            raise ValueError("ENVIRONMENT must be development, test or production")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> Settings:
+        if self.environment == "production":
+            if not self.database_url or not self.temporal_address:
+                raise ValueError(
+                    "production needs DATABASE_URL and TEMPORAL_ADDRESS; the embedded "
+                    "servers are for development only"
+                )
+            if not self.secure_cookies:
+                raise ValueError(
+                    "production needs SECURE_COOKIES=true (the app is served over TLS)"
+                )
+        return self
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir.resolve() / "postgres"
+
+    @property
+    def temporal_db_file(self) -> Path:
+        return self.data_dir.resolve() / "temporal.db"
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def temporal_ui_base(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        if self.audit_checkpoint_file:
+            return Path(self.audit_checkpoint_file)
+        return self.data_dir.resolve() / "audit-checkpoint.json"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,93 @@
+"""Permission checks that every entry point (web page, JSON API, CLI) goes through.
+
+A refusal is written to the audit log (in its own transaction: the refused change never
+started) and raised as Forbidden / NotFound with a sentence saying why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.db import Database
+from domain import audit
+from domain.actors import Actor
+from domain.errors import DomainError, Forbidden, NotFound
+from policies.enforcer import allowed
+
+VERBS = {
+    "read": "see",
+    "propose": "propose changes to",
+    "approve": "approve",
+    "approve_elevated": "give the senior approval on",
+    "withdraw": "withdraw",
+    "work": "work on",
+    "verify": "verify",
+    "manage": "manage",
+}
+
+
+def can(actor: Actor, obj: str, act: str) -> bool:
+    return allowed(actor.roles, obj, act)
+
+
+def can_see_case(actor: Actor, case_type: str) -> bool:
+    return allowed(actor.roles, f"case:{case_type}", "read")
+
+
+async def record_refusal(
+    db: Database,
+    actor: Actor,
+    error: DomainError,
+    *,
+    action: str,
+    object_type: str | None = None,
+    object_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    outcome = audit.DENIED if error.status_code in (401, 403, 404) else audit.FAILURE
+    async with db.transaction() as session:
+        await audit.record(
+            session,
+            action=action,
+            actor=actor.ref,
+            outcome=outcome,
+            object_type=object_type,
+            object_id=object_id,
+            reason=f"{error.code}: {error.message}",
+            origin=actor.origin,
+            details=details,
+        )
+
+
+async def require(
+    db: Database,
+    actor: Actor,
+    obj: str,
+    act: str,
+    *,
+    action: str,
+    object_type: str | None = None,
+    object_id: Any = None,
+) -> None:
+    """Raise Forbidden (audited) unless the actor's roles allow `act` on `obj`."""
+    if can(actor, obj, act):
+        return
+    roles = ", ".join(sorted(actor.roles)) or "no roles"
+    error = Forbidden(
+        f"Your roles ({roles}) do not allow you to {VERBS.get(act, act)} {obj.replace('_', ' ')}.",
+        code="permission_denied",
+    )
+    await record_refusal(
+        db, actor, error, action=action, object_type=object_type, object_id=object_id
+    )
+    raise error
+
+
+async def not_found(
+    db: Database, actor: Actor, what: str, object_id: Any, *, action: str, audit_it: bool
+) -> NotFound:
+    """The same answer for 'does not exist' and 'not yours to see' (ids are not an oracle)."""
+    error = NotFound(f"No {what} with id {object_id} that you can see.")
+    if audit_it:
+        await record_refusal(db, actor, error, action=action, object_type=what, object_id=object_id)
+    return error

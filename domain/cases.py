@@ -1,0 +1,162 @@
+"""Reading cases: the list, and one case with its tasks, decisions and audit timeline."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import col, func, or_, select
+
+from core.db import Database, run_sql
+from domain.access import can, can_see_case
+from domain.actors import Actor
+from domain.changes import get_change
+from domain.segregation import check_claim
+from domain.tasks import TASK_PERMISSIONS, _tasks_by_ids, case_parties, task_facts
+from models.audit import AuditEvent
+from models.base import utcnow
+from models.cases import Case, Task, TaskPublic
+from models.changes import ChangePublic
+
+CASE_TYPES = {"change_request": "Change request"}
+
+
+@dataclass
+class TaskActions:
+    task: TaskPublic
+    can_claim: bool = False
+    can_release: bool = False
+    can_decide: bool = False
+    blocked_reason: str | None = None
+
+
+@dataclass
+class CaseView:
+    case: Case
+    change: ChangePublic | None
+    tasks: list[TaskActions]
+    timeline: list[AuditEvent]
+    can_withdraw: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def visible_case_types(actor: Actor) -> list[str]:
+    return [t for t in CASE_TYPES if can_see_case(actor, t)]
+
+
+async def list_cases(
+    db: Database,
+    actor: Actor,
+    *,
+    case_type: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> tuple[list[Case], int]:
+    types = visible_case_types(actor)
+    if case_type:
+        types = [t for t in types if t == case_type]
+    if not types:
+        return [], 0
+    conditions: list[Any] = [col(Case.case_type).in_(types)]
+    if status:
+        conditions.append(Case.status == status)
+    if q:
+        conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
+    async with db.session() as session:
+        total = (
+            await session.exec(select(func.count()).select_from(Case).where(*conditions))
+        ).one()
+        rows = (
+            await session.exec(
+                select(Case)
+                .where(*conditions)
+                .order_by(col(Case.opened_at).desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).all()
+    return list(rows), int(total)
+
+
+async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView | None:
+    """The case as `actor` may see it; None when it does not exist or is not theirs to see."""
+    async with db.session() as session:
+        case = await session.get(Case, case_id)
+        if case is None or not can_see_case(actor, case.case_type):
+            return None
+        task_ids = list(
+            (
+                await session.exec(
+                    select(Task.id).where(Task.case_id == case_id).order_by(col(Task.created_at))
+                )
+            ).all()
+        )
+        tasks = await _tasks_by_ids(session, task_ids, utcnow())
+        parties = await case_parties(session, case)
+        rows = {
+            t.id: t for t in (await session.exec(select(Task).where(Task.case_id == case_id))).all()
+        }
+        object_ids = [str(case.id), *(str(t) for t in task_ids)]
+        timeline = list(
+            (
+                await session.exec(
+                    select(AuditEvent)
+                    .where(
+                        or_(
+                            AuditEvent.workflow_id == case.workflow_id,
+                            col(AuditEvent.object_id).in_(object_ids),
+                        )
+                    )
+                    .order_by(col(AuditEvent.id))
+                    .limit(500)
+                )
+            ).all()
+        )
+    change = None
+    if case.case_type == "change_request":
+        # The workflow id is change-<change id>.
+        change = await get_change(db, actor, uuid.UUID(case.workflow_id.removeprefix("change-")))
+    actions = []
+    for t in tasks:
+        row = rows[t.id]
+        obj, act = TASK_PERMISSIONS.get(t.kind, ("task", "work"))
+        permitted = can(actor, "task", "work") and can(actor, obj, act)
+        refusal = check_claim(task_facts(row), parties, actor.user_id, actor.roles)
+        ta = TaskActions(task=t)
+        if t.status == "open":
+            ta.can_claim = permitted and refusal is None
+        elif t.status == "claimed" and t.assignee_id == actor.user_id:
+            ta.can_release = True
+            ta.can_decide = permitted and refusal is None
+        if t.status in ("open", "claimed") and (not permitted or refusal is not None):
+            ta.blocked_reason = (
+                refusal.message if refusal else "Your roles do not allow you to decide this task."
+            )
+        actions.append(ta)
+    can_withdraw = bool(
+        change
+        and change.status == "pending_approval"
+        and can(actor, "change", "withdraw")
+        and change.maker == actor.username
+    )
+    return CaseView(
+        case=case, change=change, tasks=actions, timeline=timeline, can_withdraw=can_withdraw
+    )
+
+
+async def case_counts(db: Database, actor: Actor) -> dict[str, int]:
+    types = visible_case_types(actor)
+    if not types:
+        return {}
+    async with db.session() as session:
+        rows = (
+            await run_sql(
+                session,
+                'SELECT status, count(*) FROM "case" WHERE case_type = ANY(:types) GROUP BY status',
+                {"types": types},
+            )
+        ).all()
+    return {status: int(n) for status, n in rows}

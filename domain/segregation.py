@@ -1,0 +1,105 @@
+"""Segregation of duties: the rules RBAC cannot express, in one pure function.
+
+Called by the web/API choke point before anything is sent, and again by each workflow's
+update validator (this module is deterministic and sandbox-safe), so the same rule holds
+whichever door a request comes through. Nobody is exempt: there is no admin bypass.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"
+OPEN_STATUSES = frozenset({"open", "claimed"})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    message: str
+    kind: str  # forbidden | conflict | invalid
+
+
+@dataclass(frozen=True)
+class CaseParties:
+    """Who already acted on the case: the maker, editors, and each task's decider."""
+
+    maker_id: uuid.UUID | None
+    editor_ids: frozenset[uuid.UUID] = frozenset()
+    deciders: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # task id -> actor
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    task_id: uuid.UUID
+    task_key: str
+    status: str
+    candidate_role: str
+    allowed_outcomes: tuple[str, ...]
+    reason_required_for: tuple[str, ...] = ()
+    excluded_actors: frozenset[uuid.UUID] = frozenset()
+
+
+def check_claim(
+    task: TaskFacts, parties: CaseParties, actor_id: uuid.UUID, actor_roles: Collection[str]
+) -> Refusal | None:
+    """May this person take this task? (Claiming what you may not decide helps nobody.)"""
+    if task.status not in OPEN_STATUSES:
+        return Refusal("task_closed", f"This task is already {task.status}.", CONFLICT)
+    if task.candidate_role not in actor_roles:
+        return Refusal(
+            "missing_role",
+            f"This task is for the {task.candidate_role} role, which you do not hold.",
+            FORBIDDEN,
+        )
+    if parties.maker_id is not None and actor_id == parties.maker_id:
+        return Refusal(
+            "maker_cannot_decide",
+            "You made this request; four-eyes control needs a different person to decide it.",
+            FORBIDDEN,
+        )
+    if actor_id in parties.editor_ids:
+        return Refusal(
+            "editor_cannot_decide",
+            "You edited this request; four-eyes control needs a person who did not.",
+            FORBIDDEN,
+        )
+    for other_task, decider in parties.deciders.items():
+        if decider == actor_id and other_task != task.task_id:
+            return Refusal(
+                "decided_other_step",
+                "You already decided another step of this case; each step needs a different person.",
+                FORBIDDEN,
+            )
+    if actor_id in task.excluded_actors:
+        return Refusal(
+            "excluded", "You are excluded from this task (segregation of duties).", FORBIDDEN
+        )
+    return None
+
+
+def check_decision(
+    task: TaskFacts,
+    parties: CaseParties,
+    actor_id: uuid.UUID,
+    actor_roles: Collection[str],
+    outcome: str,
+    reason_code: str | None,
+) -> Refusal | None:
+    if task.task_id in parties.deciders:
+        return Refusal("already_decided", "This task has already been decided.", CONFLICT)
+    refusal = check_claim(task, parties, actor_id, actor_roles)
+    if refusal:
+        return refusal
+    if outcome not in task.allowed_outcomes:
+        allowed = ", ".join(task.allowed_outcomes)
+        return Refusal(
+            "outcome_not_allowed",
+            f"{outcome!r} is not a possible outcome here ({allowed}).",
+            INVALID,
+        )
+    if outcome in task.reason_required_for and not (reason_code and reason_code.strip()):
+        return Refusal("reason_required", f"A reason is required to {outcome}.", INVALID)
+    return None

@@ -1,0 +1,125 @@
+"""Staff accounts: creation (CLI, seed, admin), disabling, listing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+
+from sqlmodel import select
+
+from core.db import Database
+from domain import audit
+from domain.audit import SYSTEM, ActorRef
+from domain.auth import USERNAME_RE, check_password_strength, hash_password, revoke_all_sessions
+from domain.errors import Conflict, Invalid, NotFound
+from models.base import utcnow
+from models.staff import ROLES, RoleAssignment, StaffPublic, StaffUser
+from models.workflow_io import Origin
+
+
+def validate_new_user(username: str, password: str, roles: Iterable[str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not USERNAME_RE.match(username):
+        errors["username"] = (
+            "2-63 characters: lower-case letters, digits, dot, dash or underscore, "
+            "starting with a letter or digit"
+        )
+    if problem := check_password_strength(password):
+        errors["password"] = problem
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        errors["roles"] = f"unknown role(s): {', '.join(unknown)}; known: {', '.join(ROLES)}"
+    elif not list(roles):
+        errors["roles"] = "give at least one role"
+    return errors
+
+
+async def create_user(
+    db: Database,
+    *,
+    username: str,
+    password: str,
+    roles: Iterable[str],
+    display_name: str | None = None,
+    email: str | None = None,
+    actor: ActorRef = SYSTEM,
+    origin: Origin | None = None,
+) -> StaffUser:
+    username = username.strip().lower()
+    roles = sorted(set(roles))
+    if errors := validate_new_user(username, password, roles):
+        raise Invalid("The account cannot be created as given.", fields=errors)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with db.transaction() as session:
+        exists = (
+            await session.exec(select(StaffUser.id).where(StaffUser.username == username))
+        ).first()
+        if exists:
+            raise Conflict(
+                f"A staff user named {username!r} already exists.", code="username_taken"
+            )
+        user = StaffUser(
+            id=uuid.uuid4(),
+            username=username,
+            display_name=display_name or username,
+            email=email,
+            password_hash=password_hash,
+        )
+        session.add(user)
+        await session.flush()
+        for role in roles:
+            session.add(RoleAssignment(user_id=user.id, role=role, granted_by=actor.id))
+        await session.flush()
+        await audit.record(
+            session,
+            action="staff.created",
+            actor=actor,
+            object_type="staff",
+            object_id=user.id,
+            origin=origin,
+            details={"username": username, "roles": roles},
+        )
+    return user
+
+
+async def set_active(
+    db: Database, *, user_id: uuid.UUID, active: bool, actor: ActorRef, origin: Origin | None = None
+) -> None:
+    """Disable (ending every session at once) or re-enable an account."""
+    async with db.transaction() as session:
+        user = await session.get(StaffUser, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound(f"No staff user {user_id}.")
+        user.is_active = active
+        user.disabled_at = None if active else utcnow()
+        session.add(user)
+        ended = 0 if active else await revoke_all_sessions(session, user_id)
+        await audit.record(
+            session,
+            action="staff.enabled" if active else "staff.disabled",
+            actor=actor,
+            object_type="staff",
+            object_id=user_id,
+            origin=origin,
+            details={"sessions_ended": ended},
+        )
+
+
+async def list_staff(db: Database) -> list[StaffPublic]:
+    async with db.session() as session:
+        users = (await session.exec(select(StaffUser).order_by(StaffUser.username))).all()
+        grants = (await session.exec(select(RoleAssignment))).all()
+    by_user: dict[uuid.UUID, list[str]] = {}
+    for g in grants:
+        by_user.setdefault(g.user_id, []).append(g.role)
+    return [
+        StaffPublic(
+            id=u.id,
+            username=u.username,
+            display_name=u.display_name,
+            roles=sorted(by_user.get(u.id, [])),
+            is_active=u.is_active,
+        )
+        for u in users
+    ]

@@ -1,0 +1,455 @@
+"""The human-task protocol's entry points: inbox, claim, release, decide.
+
+One choke point for the web pages, the JSON API and any background path. A decision is
+checked here (permission, claim, segregation of duties) and then sent to the owning
+workflow as an Update, whose validator checks the segregation rules again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.db import Database, run_sql
+from domain import audit
+from domain.access import can, can_see_case, not_found, record_refusal, require
+from domain.actors import Actor
+from domain.changes import refusal_from_update
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
+from domain.segregation import (
+    CONFLICT,
+    FORBIDDEN,
+    CaseParties,
+    TaskFacts,
+    check_claim,
+    check_decision,
+)
+from models.base import utcnow
+from models.cases import Case, Decision, Task, TaskPage, TaskPublic, TaskStatus
+from models.changes import ChangeRequest
+from models.staff import StaffUser
+from models.workflow_io import DecisionInput, DecisionResult
+
+# Which permission a task kind needs beyond "task:work" and its candidate role.
+TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
+    "change_approval": ("change", "approve"),
+    "change_risk_approval": ("change", "approve_elevated"),
+}
+DUE_SOON = timedelta(hours=4)
+REJECT_REASONS = {
+    "incorrect_values": "Values are wrong",
+    "insufficient_justification": "Justification is insufficient",
+    "policy_breach": "Breaches pricing / risk policy",
+    "bad_timing": "Effective date is not acceptable",
+    "other": "Other (explain in the comment)",
+}
+
+
+def sla_state(task: Task, now: datetime) -> str:
+    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        return "closed"
+    if task.due_at <= now:
+        return "overdue"
+    if task.due_at - now <= DUE_SOON:
+        return "due_soon"
+    return "ok"
+
+
+def _public(task: Task, case: Case, assignee: str | None, now: datetime) -> TaskPublic:
+    return TaskPublic(
+        id=task.id,
+        case_id=case.id,
+        case_reference=case.reference,
+        case_type=case.case_type,
+        case_title=case.title,
+        workflow_id=task.workflow_id,
+        title=task.title,
+        kind=task.kind,
+        candidate_role=task.candidate_role,
+        status=task.status,
+        priority=task.priority,
+        escalation_level=task.escalation_level,
+        assignee=assignee,
+        assignee_id=task.assignee_id,
+        due_at=task.due_at,
+        created_at=task.created_at,
+        allowed_outcomes=list(task.allowed_outcomes),
+        reason_required_for=list(task.reason_required_for),
+        sla_state=sla_state(task, now),
+    )
+
+
+def work_roles(actor: Actor) -> list[str]:
+    return sorted(actor.roles) if can(actor, "task", "work") else []
+
+
+async def inbox(
+    db: Database,
+    actor: Actor,
+    *,
+    scope: str = "available",
+    kind: str | None = None,
+    priority: str | None = None,
+    overdue: bool = False,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> TaskPage:
+    """My claimed tasks (`mine`) or the open tasks of my roles I may take (`available`)."""
+    if scope not in ("mine", "available"):
+        raise Invalid("Unknown inbox scope.", fields={"scope": "mine or available"})
+    page, per_page = max(page, 1), min(max(per_page, 1), 100)
+    now = utcnow()
+    where = []
+    params: dict[str, Any] = {
+        "me": actor.user_id,
+        "limit": per_page,
+        "offset": (page - 1) * per_page,
+    }
+    if scope == "mine":
+        where.append("t.assignee_id = :me AND t.status = 'claimed'")
+    else:
+        roles = work_roles(actor)
+        if not roles:
+            return TaskPage(items=[], total=0, page=page, per_page=per_page)
+        where.append(
+            "t.status = 'open' AND t.candidate_role = ANY(:roles) AND NOT (:me = ANY(t.excluded_actors))"
+        )
+        params["roles"] = roles
+    if kind:
+        where.append("t.kind = :kind")
+        params["kind"] = kind
+    if priority:
+        where.append("t.priority = :priority")
+        params["priority"] = priority
+    if overdue:
+        where.append("t.due_at <= :now")
+        params["now"] = now
+    if q:
+        where.append("(c.reference ILIKE :q OR t.title ILIKE :q)")
+        params["q"] = f"%{q.strip()}%"
+    clause = " AND ".join(where)
+    async with db.session() as session:
+        total = (
+            await run_sql(
+                session,
+                f'SELECT count(*) FROM task t JOIN "case" c ON c.id = t.case_id WHERE {clause}',  # noqa: S608 (fixed fragments, bound values)
+                params,
+            )
+        ).scalar_one()
+        ids = [
+            row[0]
+            for row in (
+                await run_sql(
+                    session,
+                    f'SELECT t.id FROM task t JOIN "case" c ON c.id = t.case_id WHERE {clause} '  # noqa: S608
+                    "ORDER BY t.due_at, t.id LIMIT :limit OFFSET :offset",
+                    params,
+                )
+            ).all()
+        ]
+        items = await _tasks_by_ids(session, ids, now)
+    return TaskPage(items=items, total=int(total), page=page, per_page=per_page)
+
+
+async def _tasks_by_ids(
+    session: AsyncSession, ids: list[uuid.UUID], now: datetime
+) -> list[TaskPublic]:
+    if not ids:
+        return []
+    rows = (
+        await session.exec(
+            select(Task, Case, StaffUser.username)
+            .join(Case, col(Case.id) == Task.case_id)
+            .outerjoin(StaffUser, col(StaffUser.id) == Task.assignee_id)
+            .where(col(Task.id).in_(ids))
+        )
+    ).all()
+    by_id = {t.id: _public(t, c, name, now) for t, c, name in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _visible(actor: Actor, task: Task, case: Case) -> bool:
+    return (
+        can_see_case(actor, case.case_type)
+        or task.candidate_role in actor.roles
+        or task.assignee_id == actor.user_id
+    )
+
+
+async def _load(session: AsyncSession, task_id: uuid.UUID) -> tuple[Task, Case] | None:
+    row = (
+        await session.exec(
+            select(Task, Case).join(Case, col(Case.id) == Task.case_id).where(Task.id == task_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def get_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic | None:
+    async with db.session() as session:
+        loaded = await _load(session, task_id)
+        if loaded is None or not _visible(actor, *loaded):
+            return None
+        task, case = loaded
+        name = None
+        if task.assignee_id:
+            user = await session.get(StaffUser, task.assignee_id)
+            name = user.username if user else None
+        return _public(task, case, name, utcnow())
+
+
+async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
+    """Who acted on the case so far, as the segregation rules need it."""
+    maker = case.opened_by
+    editors: set[uuid.UUID] = {maker} if maker else set()
+    if case.case_type == "change_request":
+        change = (
+            await session.exec(select(ChangeRequest).where(ChangeRequest.case_id == case.id))
+        ).first()
+        if change:
+            maker = change.maker_id
+            editors.add(change.maker_id)
+    deciders = {
+        task_id: actor_id
+        for task_id, actor_id in (
+            await session.exec(
+                select(Decision.task_id, Decision.actor_id).where(Decision.case_id == case.id)
+            )
+        ).all()
+    }
+    return CaseParties(maker_id=maker, editor_ids=frozenset(editors), deciders=deciders)
+
+
+def task_facts(task: Task) -> TaskFacts:
+    return TaskFacts(
+        task_id=task.id,
+        task_key=task.task_key,
+        status=task.status,
+        candidate_role=task.candidate_role,
+        allowed_outcomes=tuple(task.allowed_outcomes),
+        reason_required_for=tuple(task.reason_required_for),
+        excluded_actors=frozenset(task.excluded_actors),
+    )
+
+
+def _as_error(code: str, message: str, kind: str) -> DomainError:
+    if kind == FORBIDDEN:
+        return Forbidden(message, code=code)
+    if kind == CONFLICT:
+        return Conflict(message, code=code)
+    return Invalid(
+        message, code=code, fields={"outcome" if "outcome" in code else "reason": message}
+    )
+
+
+async def _require_task_permission(db: Database, actor: Actor, task: Task, action: str) -> None:
+    obj, act = TASK_PERMISSIONS.get(task.kind, ("task", "work"))
+    await require(db, actor, obj, act, action=action, object_type="task", object_id=task.id)
+
+
+async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic:
+    """Atomic conditional claim: of N concurrent claimers exactly one wins."""
+    await require(
+        db, actor, "task", "work", action="task.claim", object_type="task", object_id=task_id
+    )
+    async with db.session() as session:
+        loaded = await _load(session, task_id)
+        if loaded is None or not _visible(actor, *loaded):
+            raise await not_found(db, actor, "task", task_id, action="task.claim", audit_it=True)
+        task, case = loaded
+        await _require_task_permission(db, actor, task, "task.claim")
+        parties = await case_parties(session, case)
+    refusal = check_claim(task_facts(task), parties, actor.user_id, actor.roles)
+    if refusal is not None and refusal.code != "task_closed":
+        error = _as_error(refusal.code, refusal.message, refusal.kind)
+        await record_refusal(
+            db, actor, error, action="task.claim", object_type="task", object_id=task_id
+        )
+        raise error
+
+    now = utcnow()
+    async with db.transaction() as session:
+        won = (
+            await run_sql(
+                session,
+                "UPDATE task SET status = 'claimed', assignee_id = :me, claimed_at = :now "
+                "WHERE id = :id AND status = 'open' AND NOT (:me = ANY(excluded_actors)) "
+                "RETURNING id",
+                {"me": actor.user_id, "now": now, "id": task_id},
+            )
+        ).first()
+        if won is not None:
+            await audit.record(
+                session,
+                action="task.claimed",
+                actor=actor.ref,
+                object_type="task",
+                object_id=task_id,
+                origin=actor.origin,
+                workflow_id=task.workflow_id,
+                details={"case_id": case.id},
+            )
+    if won is None:
+        error = await _why_not_claimable(db, actor, task_id)
+        await record_refusal(
+            db, actor, error, action="task.claim", object_type="task", object_id=task_id
+        )
+        raise error
+    result = await get_task(db, actor, task_id)
+    assert result is not None
+    return result
+
+
+async def _why_not_claimable(db: Database, actor: Actor, task_id: uuid.UUID) -> DomainError:
+    async with db.session() as session:
+        task = await session.get(Task, task_id)
+        assert task is not None
+        if task.status == TaskStatus.CLAIMED:
+            holder = await session.get(StaffUser, task.assignee_id) if task.assignee_id else None
+            who = (
+                "you"
+                if task.assignee_id == actor.user_id
+                else (holder.display_name if holder else "someone")
+            )
+            return Conflict(f"This task is already claimed by {who}.", code="already_claimed")
+        if task.status != TaskStatus.OPEN:
+            return Conflict(f"This task is already {task.status}.", code="task_closed")
+        return Forbidden(
+            "You are excluded from this task (segregation of duties).", code="excluded"
+        )
+
+
+async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic:
+    await require(
+        db, actor, "task", "work", action="task.release", object_type="task", object_id=task_id
+    )
+    async with db.transaction() as session:
+        loaded = await _load(session, task_id)
+        visible = loaded is not None and _visible(actor, *loaded)
+        released = None
+        if visible:
+            released = (
+                await run_sql(
+                    session,
+                    "UPDATE task SET status = 'open', assignee_id = NULL, claimed_at = NULL "
+                    "WHERE id = :id AND status = 'claimed' AND assignee_id = :me RETURNING workflow_id",
+                    {"id": task_id, "me": actor.user_id},
+                )
+            ).first()
+            if released is not None:
+                await audit.record(
+                    session,
+                    action="task.released",
+                    actor=actor.ref,
+                    object_type="task",
+                    object_id=task_id,
+                    origin=actor.origin,
+                    workflow_id=released[0],
+                )
+    if not visible:
+        raise await not_found(db, actor, "task", task_id, action="task.release", audit_it=True)
+    if released is None:
+        error = Conflict(
+            "You do not hold this task, so there is nothing to release.", code="not_claimed"
+        )
+        await record_refusal(
+            db, actor, error, action="task.release", object_type="task", object_id=task_id
+        )
+        raise error
+    result = await get_task(db, actor, task_id)
+    assert result is not None
+    return result
+
+
+async def decide_task(
+    db: Database,
+    temporal: Client,
+    actor: Actor,
+    task_id: uuid.UUID,
+    *,
+    outcome: str,
+    reason: str | None,
+    comment: str | None,
+) -> DecisionResult:
+    """Decide a claimed task: checked here, then again by the workflow's update validator."""
+    action = "task.decide"
+    await require(db, actor, "task", "work", action=action, object_type="task", object_id=task_id)
+    reason = (reason or "").strip() or None
+    comment = (comment or "").strip() or None
+    async with db.session() as session:
+        loaded = await _load(session, task_id)
+        if loaded is None or not _visible(actor, *loaded):
+            raise await not_found(db, actor, "task", task_id, action=action, audit_it=True)
+        task, case = loaded
+        parties = await case_parties(session, case)
+    await _require_task_permission(db, actor, task, action)
+
+    error: DomainError | None = None
+    if reason and len(reason) > 60:
+        error = Invalid("Reason codes are short.", fields={"reason": "at most 60 characters"})
+    elif comment and len(comment) > 4000:
+        error = Invalid("The comment is too long.", fields={"comment": "at most 4000 characters"})
+    refusal = check_decision(task_facts(task), parties, actor.user_id, actor.roles, outcome, reason)
+    if error is None and refusal is not None:
+        error = _as_error(refusal.code, refusal.message, refusal.kind)
+    if error is None and task.assignee_id != actor.user_id:
+        error = Conflict(
+            "Claim this task before deciding it."
+            if task.assignee_id is None
+            else "Someone else holds this task; only the claimant can decide it.",
+            code="not_claimed",
+        )
+    if error is not None:
+        await record_refusal(
+            db,
+            actor,
+            error,
+            action=action,
+            object_type="task",
+            object_id=task_id,
+            details={"outcome": outcome},
+        )
+        raise error
+
+    decision = DecisionInput(
+        task_id=task_id,
+        actor_id=actor.user_id,
+        actor_name=actor.username,
+        actor_roles=sorted(actor.roles),
+        outcome=outcome,
+        reason_code=reason,
+        comment=comment,
+        origin=actor.origin,
+    )
+    handle = temporal.get_workflow_handle(task.workflow_id)
+    try:
+        # One update id per task: a replayed or concurrent duplicate gets the first result.
+        return await handle.execute_update(
+            "decide", decision, id=f"decide-{task_id}", result_type=DecisionResult
+        )
+    except WorkflowUpdateFailedError as exc:
+        error = refusal_from_update(exc)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            error = Conflict("This case's workflow has already finished.", code="case_closed")
+        else:
+            error = Unavailable(
+                "The workflow engine is unreachable; nothing was changed. Try again."
+            )
+    await record_refusal(
+        db,
+        actor,
+        error,
+        action=action,
+        object_type="task",
+        object_id=task_id,
+        details={"outcome": outcome},
+    )
+    raise error

@@ -1,0 +1,1 @@
+"""SQLModel tables (`models.tables` registers them all) and typed values passed between layers."""

@@ -1,0 +1,123 @@
+"""The one place Casbin policies are loaded and asked.
+
+One enforcer per process, built at start-up. A reload builds a complete new enforcer and
+swaps it in with a single assignment, so a request never sees a half-loaded policy.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import casbin
+
+from models.staff import ROLES
+
+log = logging.getLogger(__name__)
+
+POLICY_DIR = Path(__file__).resolve().parent
+MODEL_PATH = POLICY_DIR / "model.conf"
+POLICY_PATH = POLICY_DIR / "policy.csv"
+
+KNOWN_ROLES = frozenset(ROLES)
+EFFECTS = {"allow", "deny"}
+
+
+class PolicyError(ValueError):
+    """A policy file that would grant something it must not (or cannot be read)."""
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    role: str
+    obj: str
+    act: str
+    effect: str
+
+
+def _has_role(request_roles: str, policy_role: str) -> bool:
+    # Exact membership only: an empty or wildcard subject can never match a real role.
+    if not policy_role or policy_role not in KNOWN_ROLES:
+        return False
+    return policy_role in request_roles.split(",")
+
+
+def read_rules(path: Path) -> list[PolicyRule]:
+    rules: list[PolicyRule] = []
+    with path.open(newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh, skipinitialspace=True), start=1):
+            if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
+                continue
+            cells = [c.strip() for c in row]
+            if cells[0] != "p" or len(cells) != 5:
+                raise PolicyError(
+                    f"{path.name}:{lineno}: expected 'p, role, object, action, effect'"
+                )
+            _, role, obj, act, effect = cells
+            if role not in KNOWN_ROLES:
+                raise PolicyError(
+                    f"{path.name}:{lineno}: subject {role!r} is not a known role "
+                    "(empty and wildcard subjects grant nothing and are refused)"
+                )
+            if not obj or obj == "*" or not act:
+                raise PolicyError(f"{path.name}:{lineno}: object and action must be named")
+            if effect not in EFFECTS:
+                raise PolicyError(f"{path.name}:{lineno}: effect must be allow or deny")
+            rules.append(PolicyRule(role, obj, act, effect))
+    return rules
+
+
+def build_enforcer(
+    model_path: Path = MODEL_PATH, policy_path: Path = POLICY_PATH
+) -> casbin.Enforcer:
+    rules = read_rules(policy_path)
+    enforcer = casbin.Enforcer(str(model_path))
+    enforcer.add_function("hasRole", _has_role)
+    for rule in rules:
+        enforcer.add_policy(rule.role, rule.obj, rule.act, rule.effect)
+    return enforcer
+
+
+class PolicyStore:
+    def __init__(self, model_path: Path = MODEL_PATH, policy_path: Path = POLICY_PATH):
+        self.model_path = model_path
+        self.policy_path = policy_path
+        self._lock = threading.Lock()
+        self._enforcer = build_enforcer(model_path, policy_path)
+        self.generation = 1
+
+    def reload(self) -> None:
+        """Re-read the files; on any error keep serving the previous policy."""
+        with self._lock:
+            fresh = build_enforcer(self.model_path, self.policy_path)
+            self._enforcer = fresh  # one reference swap: atomic for every reader
+            self.generation += 1
+            log.info("policy reloaded (generation %d)", self.generation)
+
+    def allowed(self, roles: Iterable[str], obj: str, act: str) -> bool:
+        known = [r for r in roles if r in KNOWN_ROLES]
+        if not known or not obj or not act:
+            return False
+        enforcer = self._enforcer
+        return bool(enforcer.enforce(",".join(sorted(known)), obj, act))
+
+
+_store: PolicyStore | None = None
+_store_lock = threading.Lock()
+
+
+def policy_store() -> PolicyStore:
+    global _store
+    if _store is None:
+        with _store_lock:
+            if _store is None:
+                _store = PolicyStore()
+    return _store
+
+
+def allowed(roles: Iterable[str], obj: str, act: str) -> bool:
+    return policy_store().allowed(roles, obj, act)

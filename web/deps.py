@@ -1,0 +1,157 @@
+"""FastAPI dependencies, as `Annotated` aliases: who is asking, what they may do, CSRF."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from temporalio.client import Client
+
+from domain import auth
+from domain.access import require as domain_require
+from domain.actors import Actor
+from domain.errors import Forbidden, Unauthenticated
+from models.workflow_io import Origin
+from web.services import Services
+
+SESSION_COOKIE = "bo_session"
+PRELOGIN_COOKIE = "bo_prelogin"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_temporal(services: ServicesDep) -> Client:
+    return await services.temporal()
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+HtmxRequest = Annotated[bool, Depends(is_htmx)]
+
+
+def origin_of(request: Request) -> Origin:
+    return Origin(
+        ip=request.client.host if request.client else None,
+        request_id=getattr(request.state, "request_id", None),
+        channel="api" if is_api(request) else "web",
+    )
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def resolve_actor(request: Request) -> Actor | None:
+    """The authenticated staff member (cached per request), by bearer token or session cookie."""
+    if hasattr(request.state, "auth"):
+        cached: auth.SessionInfo | None = request.state.auth
+        return cached.actor if cached else None
+    services = get_services(request)
+    token = bearer_token(request) if is_api(request) else None
+    kind = "api"
+    if token is None:
+        token, kind = request.cookies.get(SESSION_COOKIE, ""), "web"
+    info = (
+        await auth.resolve(
+            services.db, services.settings, token, kind=kind, origin=origin_of(request)
+        )
+        if token
+        else None
+    )
+    request.state.auth = info
+    request.state.auth_kind = kind if info else None
+    return info.actor if info else None
+
+
+async def current_actor(request: Request) -> Actor:
+    actor = await resolve_actor(request)
+    if actor is None:
+        raise Unauthenticated("Sign in to continue.", code="login_required")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+OptionalActor = Annotated[Actor | None, Depends(resolve_actor)]
+
+
+async def _submitted_csrf(request: Request) -> str:
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()  # cached by Starlette; the handler's Form() reads the same
+        value = form.get(CSRF_FIELD)
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+async def csrf_guard(request: Request) -> None:
+    """Every state-changing request proves it came from our own page (or uses a bearer token).
+
+    Applied to the whole app, so no route can forget it. Bearer-token API calls are exempt:
+    a browser never attaches that header by itself, so a forged request cannot carry it.
+    """
+    if request.method not in UNSAFE_METHODS:
+        return
+    request.state.csrf_checked = True
+    if is_api(request) and bearer_token(request):
+        return
+    if is_api(request) and request.url.path == "/api/v1/auth/token":
+        # No ambient credentials are involved; JSON bodies cannot be sent cross-site
+        # without a CORS preflight, which this app never grants.
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise Forbidden("Send credentials as application/json.", code="csrf")
+        return
+    submitted = await _submitted_csrf(request)
+    if request.url.path == "/login":
+        expected = request.cookies.get(PRELOGIN_COOKIE, "")
+    else:
+        await resolve_actor(request)
+        info = getattr(request.state, "auth", None)
+        if info is None:
+            if is_api(request):
+                raise Unauthenticated("Sign in or send a bearer token.", code="login_required")
+            raise Forbidden(
+                "Your session has ended, so this form was not accepted. Sign in and try again.",
+                code="csrf",
+            )
+        expected = info.session.csrf_token
+    if not expected or not submitted or not secrets.compare_digest(expected, submitted):
+        raise Forbidden(
+            "This form is out of date or did not come from this site (CSRF check failed). "
+            "Reload the page and try again.",
+            code="csrf",
+        )
+
+
+def require(obj: str, act: str) -> Callable[..., Awaitable[Actor]]:
+    """Route guard: `Depends(require("change", "approve"))` — audited when refused."""
+
+    async def guard(request: Request, actor: CurrentActor) -> Actor:
+        await domain_require(get_services(request).db, actor, obj, act, action=f"{obj}.{act}")
+        return actor
+
+    return guard

@@ -1,0 +1,123 @@
+"""Refusals and failures as readable pages, readable fragments and JSON bodies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import DomainError, TooManyAttempts
+from web.deps import is_api, is_htmx
+from web.templating import render
+
+log = logging.getLogger("backoffice.web")
+
+DB_DOWN = "The database is unavailable right now; nothing was changed. Try again in a moment."
+
+
+def _fields_from_validation(exc: RequestValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        key = ".".join(loc) or "request"
+        fields.setdefault(key, err.get("msg", "invalid"))
+    return fields
+
+
+def error_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    request.state.error_reason = f"{code}: {message}"[:500]
+    if is_api(request):
+        body: dict[str, Any] = {"error": code, "message": message}
+        if fields:
+            body["fields"] = fields
+        return JSONResponse(body, status_code=status, headers=headers)
+    if status == 401 and request.method == "GET":
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+    context = {"status": status, "code": code, "message": message, "fields": fields or {}}
+    if is_htmx(request):
+        hx = {"HX-Retarget": "#notices", "HX-Reswap": "innerHTML", **(headers or {})}
+        return render(request, "partials/notice.html", context, status_code=status, headers=hx)
+    return render(request, "error.html", context, status_code=status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        headers = {}
+        if isinstance(exc, TooManyAttempts):
+            headers["Retry-After"] = str(exc.retry_after)
+        return error_response(
+            request,
+            status=exc.status_code,
+            code=exc.code,
+            message=exc.message,
+            fields=exc.fields,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        fields = _fields_from_validation(exc)
+        return error_response(
+            request,
+            status=422,
+            code="invalid",
+            message="Some fields are not valid: "
+            + "; ".join(f"{k}: {v}" for k, v in fields.items()),
+            fields=fields,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {
+            404: "There is nothing at this address.",
+            405: "That method is not allowed here.",
+        }
+        return error_response(
+            request,
+            status=exc.status_code,
+            code="not_found" if exc.status_code == 404 else "http_error",
+            message=messages.get(exc.status_code, str(exc.detail)),
+        )
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable: %s", exc)
+        return error_response(
+            request,
+            status=503,
+            code="database_unavailable",
+            message=DB_DOWN,
+            headers={"Retry-After": "5"},
+        )
+
+    for exc_type in (OperationalError, PoolTimeout, psycopg.OperationalError):
+        app.add_exception_handler(exc_type, database_down)
+
+    @app.exception_handler(DBAPIError)
+    async def dbapi_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+            return await database_down(request, exc)
+        log.exception("database error", exc_info=exc)
+        return error_response(
+            request,
+            status=500,
+            code="internal_error",
+            message="Something went wrong on our side; nothing was changed.",
+        )

@@ -1,0 +1,81 @@
+"""Case pages: the list, and one case with its steps, decisions, audit timeline and actions."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from domain import cases as case_service
+from domain.access import can, not_found
+from domain.tasks import REJECT_REASONS
+from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.templating import render
+
+pages = APIRouter(include_in_schema=False)
+
+NOTICES = {
+    "proposed": "Your change was submitted for approval. A different person must approve it.",
+    "decided-approve": "Your approval was recorded.",
+    "decided-reject": "Your rejection was recorded; the change is closed.",
+    "withdrawn": "The change was withdrawn.",
+}
+
+
+@pages.get("/cases")
+async def list_cases(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    case_type: Annotated[str | None, Query(alias="type")] = None,
+    status: str | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    case_type, status, q = case_type or None, status or None, (q or "").strip() or None
+    items, total = await case_service.list_cases(
+        services.db, actor, case_type=case_type, status=status, q=q, page=page
+    )
+    context = {
+        "items": items,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // 25)),
+        "filters": {"type": case_type or "", "status": status or "", "q": q or ""},
+        "case_types": {
+            t: case_service.CASE_TYPES[t] for t in case_service.visible_case_types(actor)
+        },
+    }
+    block = "case_list" if htmx and request.headers.get("hx-target") == "case-list" else None
+    return render(request, "cases.html", context, block=block)
+
+
+@pages.get("/cases/{case_id}")
+async def read_case(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    case_id: uuid.UUID,
+    notice: str | None = None,
+) -> Response:
+    view = await case_service.get_case(services.db, actor, case_id)
+    if view is None:
+        # Not there, or not yours to see: the same answer, and the attempt is recorded.
+        raise await not_found(
+            services.db, actor, "case", case_id, action="case.read", audit_it=True
+        )
+    return render(
+        request,
+        "case.html",
+        {
+            "view": view,
+            "case": view.case,
+            "change": view.change,
+            "notice": NOTICES.get(notice or ""),
+            "reject_reasons": REJECT_REASONS,
+            "show_temporal": can(actor, "ops", "read"),
+        },
+    )

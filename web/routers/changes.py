@@ -1,0 +1,236 @@
+"""Maker-checker changes: JSON API and the propose / withdraw / list pages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request, status
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from domain import changes as change_service
+from domain.actors import Actor
+from domain.errors import DomainError, Invalid, NotFound
+from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
+from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
+from web.errors import error_response
+from web.routers.tariffs import target_page
+from web.templating import render
+
+api = APIRouter(prefix="/api/v1/changes", tags=["changes"])
+pages = APIRouter(include_in_schema=False)
+
+
+class WithdrawRequest(BaseModel):
+    reason: str = Field(min_length=5, max_length=500)
+
+
+class ChangeList(BaseModel):
+    items: list[ChangePublic]
+    total: int
+    page: int
+    per_page: int
+
+
+# ----------------------------------------------------------------------------- JSON API
+@api.post("", status_code=status.HTTP_201_CREATED, response_model=ChangeCreated)
+async def propose_change(
+    services: ServicesDep, temporal: TemporalDep, actor: CurrentActor, body: ChangeCreate
+) -> ChangeCreated:
+    """Propose a change to a fee or limit; a different person must approve it."""
+    return await change_service.propose_change(
+        services.db, temporal, services.settings, actor, body
+    )
+
+
+@api.get("", response_model=ChangeList)
+async def list_changes(
+    services: ServicesDep,
+    actor: CurrentActor,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    target_id: uuid.UUID | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> ChangeList:
+    items, total = await change_service.list_changes(
+        services.db, actor, status=status_filter, target_id=target_id, page=page, per_page=per_page
+    )
+    return ChangeList(items=items, total=total, page=page, per_page=per_page)
+
+
+@api.get("/{change_id}", response_model=ChangePublic)
+async def read_change(
+    services: ServicesDep, actor: CurrentActor, change_id: uuid.UUID
+) -> ChangePublic:
+    change = await change_service.get_change(services.db, actor, change_id)
+    if change is None:
+        raise NotFound(f"No change with id {change_id} that you can see.")
+    return change
+
+
+@api.post("/{change_id}/withdraw", response_model=ChangePublic)
+async def withdraw_change(
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    change_id: uuid.UUID,
+    body: WithdrawRequest,
+) -> ChangePublic:
+    """The maker withdraws a change that is still awaiting approval."""
+    return await change_service.withdraw_change(
+        services.db, temporal, actor, change_id, body.reason
+    )
+
+
+# ----------------------------------------------------------------------------- pages
+def _form_to_change(target_type: str, target_id: str, form: dict[str, Any]) -> ChangeCreate:
+    """Build the same ChangeCreate the API takes; every problem is reported per field."""
+    errors: dict[str, str] = {}
+    effective_raw = str(form.get("effective_at") or "").strip()
+    effective_at = None
+    if effective_raw:
+        try:
+            effective_at = datetime.fromisoformat(effective_raw)
+            if effective_at.tzinfo is None:
+                effective_at = effective_at.replace(tzinfo=UTC)  # the form says: times in UTC
+        except ValueError:
+            errors["effective_at"] = "use the date picker (YYYY-MM-DDTHH:MM, UTC)"
+    fields = EDITABLE_FIELDS.get(target_type, ())
+    changes: dict[str, str | int | None] = {
+        f: str(form.get(f, "")).strip() for f in fields if f in form
+    }
+    try:
+        data = ChangeCreate(
+            target_type=target_type,  # type: ignore[arg-type]
+            target_id=target_id,  # type: ignore[arg-type]
+            changes=changes,
+            reason=str(form.get("reason") or ""),
+            effective_at=effective_at,
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            errors.setdefault(key, err["msg"].removeprefix("Value error, "))
+        raise Invalid("The proposal is not valid.", fields=errors) from exc
+    if errors:
+        raise Invalid("The proposal is not valid.", fields=errors)
+    return data
+
+
+@pages.post("/tariffs/{target_type}/{target_id}/preview")
+async def preview_change(
+    request: Request,
+    services: ServicesDep,
+    actor: Annotated[Actor, Depends(require("change", "propose"))],
+    htmx: HtmxRequest,
+    target_type: str,
+    target_id: uuid.UUID,
+) -> Response:
+    form = dict(await request.form())
+    context: dict[str, Any] = {"form": form, "target_type": target_type}
+    try:
+        data = _form_to_change(
+            target_type, str(target_id), {**form, "reason": "preview only, not saved"}
+        )
+        plan, label = await change_service.preview_change(services.db, services.settings, data)
+        context.update(plan=plan, label=label)
+    except DomainError as exc:
+        context.update(preview_error=exc.message, errors=exc.fields)
+    if htmx:
+        return render(request, "partials/change_preview.html", context)
+    return await target_page(
+        request, services, actor, target_type, target_id, form=form, preview=context
+    )
+
+
+@pages.post("/changes")
+async def propose_change_form(
+    request: Request,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    target_type: Annotated[str, Form(max_length=20)],
+    target_id: Annotated[str, Form(max_length=40)],
+) -> Response:
+    form = dict(await request.form())
+    try:
+        data = _form_to_change(target_type, target_id, form)
+        created = await change_service.propose_change(
+            services.db, temporal, services.settings, actor, data
+        )
+    except Invalid as exc:
+        # Nothing is lost: the page comes back with the maker's input and each problem named.
+        request.state.error_reason = f"{exc.code}: {exc.message}"
+        try:
+            parsed_id = uuid.UUID(target_id)
+        except ValueError:
+            return error_response(
+                request, status=422, code=exc.code, message=exc.message, fields=exc.fields
+            )
+        return await target_page(
+            request,
+            services,
+            actor,
+            target_type,
+            parsed_id,
+            form=form,
+            errors=exc.fields,
+            error=exc.message,
+            status_code=422,
+        )
+    url = str(request.url_for("read_case", case_id=created.case_id)) + "?notice=proposed"
+    if htmx:
+        return Response(status_code=200, headers={"HX-Location": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@pages.post("/changes/{change_id}/withdraw")
+async def withdraw_change_form(
+    request: Request,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    change_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    change = await change_service.withdraw_change(services.db, temporal, actor, change_id, reason)
+    url = str(request.url_for("read_case", case_id=change.case_id)) + "?notice=withdrawn"
+    if htmx:
+        return Response(status_code=200, headers={"HX-Location": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@pages.get("/changes")
+async def read_changes(
+    request: Request,
+    services: ServicesDep,
+    actor: Annotated[Actor, Depends(require("change", "read"))],
+    htmx: HtmxRequest,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    mine: bool = False,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    status_filter = status_filter or None
+    items, total = await change_service.list_changes(
+        services.db,
+        actor,
+        status=status_filter,
+        maker_id=actor.user_id if mine else None,
+        page=page,
+        per_page=25,
+    )
+    context = {
+        "items": items,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // 25)),
+        "status_filter": status_filter or "",
+        "mine": mine,
+        "statuses": [s.value for s in ChangeStatus],
+    }
+    block = "change_list" if htmx and request.headers.get("hx-target") == "change-list" else None
+    return render(request, "changes.html", context, block=block)

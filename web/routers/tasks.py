@@ -1,0 +1,222 @@
+"""Tasks: the inbox page and the JSON API for claim / release / decision."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from domain import tasks as task_service
+from domain.errors import DomainError, NotFound
+from models.cases import PRIORITIES, TaskPage, TaskPublic
+from models.workflow_io import DecisionResult
+from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
+from web.errors import error_response
+from web.templating import render
+
+api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+pages = APIRouter(include_in_schema=False)
+
+
+class DecisionRequest(BaseModel):
+    outcome: str = Field(min_length=1, max_length=40, examples=["approve"])
+    reason: str | None = Field(
+        default=None, max_length=60, description="Reason code; required to reject"
+    )
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+# ----------------------------------------------------------------------------- JSON API
+@api.get("", response_model=TaskPage)
+async def list_tasks(
+    services: ServicesDep,
+    actor: CurrentActor,
+    scope: Literal["mine", "available"] = "available",
+    kind: str | None = None,
+    priority: str | None = None,
+    overdue: bool = False,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> TaskPage:
+    """`mine`: tasks I hold. `available`: open tasks of my roles that I may take, by due time."""
+    return await task_service.inbox(
+        services.db,
+        actor,
+        scope=scope,
+        kind=kind,
+        priority=priority,
+        overdue=overdue,
+        q=q,
+        page=page,
+        per_page=per_page,
+    )
+
+
+@api.get("/{task_id}", response_model=TaskPublic)
+async def read_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID) -> TaskPublic:
+    task = await task_service.get_task(services.db, actor, task_id)
+    if task is None:
+        raise NotFound(f"No task with id {task_id} that you can see.")
+    return task
+
+
+@api.post("/{task_id}/claim", response_model=TaskPublic)
+async def claim_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID) -> TaskPublic:
+    """Take the task. 409 when someone else already holds it."""
+    return await task_service.claim_task(services.db, actor, task_id)
+
+
+@api.post("/{task_id}/release", response_model=TaskPublic)
+async def release_task(
+    services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID
+) -> TaskPublic:
+    return await task_service.release_task(services.db, actor, task_id)
+
+
+@api.post("/{task_id}/decision", response_model=DecisionResult)
+async def decide_task(
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    task_id: uuid.UUID,
+    body: DecisionRequest,
+) -> DecisionResult:
+    """Decide a task you hold. 403: permission or segregation of duties; 409: state conflict."""
+    return await task_service.decide_task(
+        services.db,
+        temporal,
+        actor,
+        task_id,
+        outcome=body.outcome,
+        reason=body.reason,
+        comment=body.comment,
+    )
+
+
+# ----------------------------------------------------------------------------- pages
+@pages.get("/inbox")
+async def read_inbox(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    scope: Literal["mine", "available"] = "available",
+    kind: str | None = None,
+    priority: str | None = None,
+    overdue: bool = False,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    kind, priority = kind or None, priority or None
+    result = await task_service.inbox(
+        services.db,
+        actor,
+        scope=scope,
+        kind=kind,
+        priority=priority,
+        overdue=overdue,
+        q=q,
+        page=page,
+        per_page=25,
+    )
+    mine = await task_service.inbox(services.db, actor, scope="mine", per_page=1)
+    context = {
+        "page_data": result,
+        "scope": scope,
+        "filters": {
+            "kind": kind or "",
+            "priority": priority or "",
+            "overdue": overdue,
+            "q": q or "",
+        },
+        "priorities": PRIORITIES,
+        "mine_count": mine.total,
+        "pages": max(1, -(-result.total // result.per_page)),
+    }
+    target = request.headers.get("hx-target")
+    block = "task_list" if htmx and target == "task-list" else None
+    return render(request, "inbox.html", context, block=block)
+
+
+async def _row_or_redirect(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: bool,
+    task_id: uuid.UUID,
+    message: str,
+) -> Response:
+    if not htmx:
+        return RedirectResponse(request.headers.get("referer") or "/inbox", status_code=303)
+    task = await task_service.get_task(services.db, actor, task_id)
+    return render(request, "partials/task_row.html", {"task": task, "notice": message, "oob": True})
+
+
+@pages.post("/tasks/{task_id}/claim")
+async def claim_task_form(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    task_id: uuid.UUID,
+) -> Response:
+    task = await task_service.claim_task(services.db, actor, task_id)
+    return await _row_or_redirect(
+        request, services, actor, htmx, task_id, f"You hold {task.case_reference} now."
+    )
+
+
+@pages.post("/tasks/{task_id}/release")
+async def release_task_form(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    task_id: uuid.UUID,
+) -> Response:
+    task = await task_service.release_task(services.db, actor, task_id)
+    return await _row_or_redirect(
+        request,
+        services,
+        actor,
+        htmx,
+        task_id,
+        f"Released {task.case_reference}; it is back in the queue.",
+    )
+
+
+@pages.post("/tasks/{task_id}/decision")
+async def decide_task_form(
+    request: Request,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    task_id: uuid.UUID,
+    outcome: Annotated[str, Form(max_length=40)] = "",
+    reason: Annotated[str, Form(max_length=60)] = "",
+    comment: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    task = await task_service.get_task(services.db, actor, task_id)
+    if task is None:
+        raise NotFound(f"No task with id {task_id} that you can see.")
+    case_url = str(request.url_for("read_case", case_id=task.case_id))
+    try:
+        result = await task_service.decide_task(
+            services.db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
+        )
+    except DomainError as exc:
+        if htmx:
+            raise
+        return error_response(
+            request, status=exc.status_code, code=exc.code, message=exc.message, fields=exc.fields
+        )
+    target = f"{case_url}?notice=decided-{result.outcome}"
+    if htmx:
+        # The case page is fetched and swapped in by HTMX: no full reload.
+        return Response(status_code=200, headers={"HX-Location": target})
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,103 @@
+"""Jinja templates (autoescaped) rendered whole or by block, with our formatting filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from models.money import format_amount
+from models.staff import ROLE_LABELS
+from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
+from policies.enforcer import allowed
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def _dt(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _relative(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    seconds = int((value - now).total_seconds())
+    past = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 90:
+        text = f"{seconds} s"
+    elif seconds < 90 * 60:
+        text = f"{seconds // 60} min"
+    elif seconds < 48 * 3600:
+        text = f"{seconds // 3600} h"
+    else:
+        text = f"{seconds // 86400} d"
+    return f"{text} ago" if past else f"in {text}"
+
+
+def _money(value: Any, currency: str) -> str:
+    if value is None or value == "":
+        return "—"
+    return format_amount(Decimal(str(value)), currency)
+
+
+def _percent(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return f"{Decimal(str(value)).normalize():f} %"
+
+
+templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
+env = templates.env
+env.filters["dt"] = _dt
+env.filters["relative"] = _relative
+env.filters["money"] = _money
+env.filters["percent"] = _percent
+env.globals["TRANSACTION_TYPES"] = TRANSACTION_TYPES
+env.globals["LIMIT_PERIODS"] = LIMIT_PERIODS
+env.globals["ROLE_LABELS"] = ROLE_LABELS
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    """Variables every page needs: who is signed in, their CSRF token, what they may open."""
+    info = getattr(request.state, "auth", None)
+    actor = info.actor if info else None
+    roles = actor.roles if actor else frozenset()
+    return {
+        "actor": actor,
+        "csrf_token": info.session.csrf_token if info else "",
+        "can": lambda obj, act: bool(actor) and allowed(roles, obj, act),
+        "now": datetime.now(UTC),
+        "temporal_ui": request.app.state.services.settings.temporal_ui_base,
+        "namespace": request.app.state.services.settings.temporal_namespace,
+    }
+
+
+templates.context_processors.append(page_context)
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """The whole page, or only `block` (for an HTMX request that swaps that block)."""
+    return templates.TemplateResponse(
+        request,
+        name,
+        context or {},
+        status_code=status_code,
+        headers=headers,
+        block_name=block,
+    )

@@ -1,0 +1,354 @@
+"""ChangeApprovalWorkflow: a proposed change to a fee or limit under four-eyes control.
+
+pending_approval --(every approval task approved)--> [scheduled] --> applied
+        |--reject--> rejected   |--maker withdraws--> withdrawn   |--72 h--> expired
+        |--target changed (another change applied, or stale at approval)--> superseded
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.changes import ChangeActivities
+    from activities.tasks import TaskActivities
+    from domain.segregation import CaseParties, TaskFacts, check_decision
+    from models.workflow_io import (
+        ApplyChangeInput,
+        ChangeApprovalInput,
+        ChangeState,
+        ChangeStatusInput,
+        DecisionInput,
+        DecisionResult,
+        EscalateTaskInput,
+        OpenTaskInput,
+        Origin,
+        RecordDecisionInput,
+        TargetChanged,
+        TaskSpec,
+        WithdrawInput,
+    )
+    from workflows.common import CASE_STATUS, DB_ACTIVITY, INTERACTIVE_ACTIVITY
+
+PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
+REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
+PRIORITY_BY_LEVEL = ("normal", "high", "urgent")
+
+
+@dataclass
+class _Task:
+    spec: TaskSpec
+    due_at: datetime
+    status: str = "open"
+    level: int = 0
+    outcome: str | None = None
+
+
+@workflow.defn
+class ChangeApprovalWorkflow:
+    @workflow.init
+    def __init__(self, inp: ChangeApprovalInput) -> None:
+        # Everything the update validators need exists before run() starts.
+        self._inp = inp
+        self._status = PENDING
+        self._reason: str | None = None
+        sla = {s.task_id: timedelta(seconds=s.sla_seconds) for s in inp.approvals}
+        self._tasks = {
+            s.task_id: _Task(spec=s, due_at=inp.submitted_at + sla[s.task_id])
+            for s in inp.approvals
+        }
+        self._deciders: dict[uuid.UUID, uuid.UUID] = {}
+        self._in_flight: set[uuid.UUID] = set()
+        self._closed_by_handler = False
+
+    # ------------------------------------------------------------------ run
+    @workflow.run
+    async def run(self, inp: ChangeApprovalInput) -> ChangeState:
+        workflow_id = workflow.info().workflow_id
+        await asyncio.gather(
+            *(
+                workflow.execute_activity_method(
+                    TaskActivities.open_task,
+                    OpenTaskInput(
+                        case_id=inp.case_id, workflow_id=workflow_id, spec=t.spec, due_at=t.due_at
+                    ),
+                    **DB_ACTIVITY,
+                )
+                for t in self._tasks.values()
+            )
+        )
+
+        while self._status == PENDING and not self._all_approved():
+            now = workflow.now()
+            if now >= inp.expires_at:
+                await workflow.wait_condition(lambda: not self._in_flight)
+                if self._status == PENDING and not self._all_approved():
+                    self._close(EXPIRED, "No decision within the approval window.")
+                break
+            open_due = [t.due_at for t in self._tasks.values() if t.status == "open"]
+            wake = min([inp.expires_at, *open_due])
+            try:
+                await workflow.wait_condition(
+                    lambda: self._status != PENDING or self._all_approved(),
+                    timeout=max(wake - now, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                await self._escalate_overdue()
+
+        if self._status == PENDING and self._all_approved():
+            await self._apply_when_effective(workflow_id)
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if not self._closed_by_handler:
+            await self._record_final_status(workflow_id)
+        self._set_search_status()
+        return self.current_state()
+
+    async def _apply_when_effective(self, workflow_id: str) -> None:
+        inp = self._inp
+        if inp.effective_at is not None and inp.effective_at > workflow.now():
+            self._status = SCHEDULED
+            self._set_search_status()
+            await self._change_status(workflow_id, SCHEDULED, close=False)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._status != SCHEDULED, timeout=inp.effective_at - workflow.now()
+                )
+                return  # superseded while waiting for the effective date
+            except TimeoutError:
+                pass
+        result = await workflow.execute_activity_method(
+            ChangeActivities.apply_change,
+            ApplyChangeInput(change_id=inp.change_id, case_id=inp.case_id, workflow_id=workflow_id),
+            **DB_ACTIVITY,
+        )
+        if not result.applied:
+            self._close(SUPERSEDED, f"Not applied: {result.stale_reason}.")
+            return
+        self._status = APPLIED
+        self._closed_by_handler = True  # apply_change closed the change and case itself
+        signal = TargetChanged(
+            target_type=inp.target_type,
+            target_id=inp.target_id,
+            new_version=result.new_version or 0,
+            by_change_id=inp.change_id,
+        )
+        for other in result.superseded_workflow_ids:
+            try:
+                await workflow.get_external_workflow_handle(other).signal(
+                    ChangeApprovalWorkflow.target_changed, signal
+                )
+            except FailureError:
+                workflow.logger.info("change workflow %s already closed", other)
+
+    async def _escalate_overdue(self) -> None:
+        now = workflow.now()
+        for task_id, t in self._tasks.items():
+            if t.status != "open" or t.due_at > now:
+                continue
+            t.level += 1
+            sla = timedelta(seconds=t.spec.sla_seconds)
+            t.due_at = now + sla
+            priority = PRIORITY_BY_LEVEL[min(t.level, len(PRIORITY_BY_LEVEL) - 1)]
+            await workflow.execute_activity_method(
+                TaskActivities.escalate_task,
+                EscalateTaskInput(
+                    case_id=self._inp.case_id,
+                    workflow_id=workflow.info().workflow_id,
+                    task_id=task_id,
+                    level=t.level,
+                    priority=priority,
+                    next_due_at=t.due_at,
+                    notify_role=self._inp.escalation_role,
+                ),
+                **DB_ACTIVITY,
+            )
+
+    async def _record_final_status(self, workflow_id: str) -> None:
+        outcome = {REJECTED: "rejected", EXPIRED: "expired", SUPERSEDED: "superseded"}.get(
+            self._status, self._status
+        )
+        await self._change_status(workflow_id, self._status, close=True, outcome=outcome)
+
+    async def _change_status(
+        self,
+        workflow_id: str,
+        status: str,
+        *,
+        close: bool,
+        outcome: str | None = None,
+        withdraw: WithdrawInput | None = None,
+    ) -> None:
+        await workflow.execute_activity_method(
+            ChangeActivities.set_change_status,
+            ChangeStatusInput(
+                change_id=self._inp.change_id,
+                case_id=self._inp.case_id,
+                workflow_id=workflow_id,
+                status=status,
+                reason=self._reason,
+                close_case=close,
+                outcome=outcome,
+                actor_id=withdraw.actor_id if withdraw else None,
+                actor_name=withdraw.actor_name if withdraw else None,
+                origin=withdraw.origin if withdraw else Origin(channel="system"),
+            ),
+            **DB_ACTIVITY,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _all_approved(self) -> bool:
+        return all(t.status == "done" and t.outcome == "approve" for t in self._tasks.values())
+
+    def _close(self, status: str, reason: str) -> None:
+        if self._status in (PENDING, SCHEDULED):
+            self._status = status
+            self._reason = reason
+
+    def _set_search_status(self) -> None:
+        workflow.upsert_search_attributes([CASE_STATUS.value_set(self._status)])
+
+    def _parties(self) -> CaseParties:
+        return CaseParties(
+            maker_id=self._inp.maker_id,
+            editor_ids=frozenset(self._inp.editor_ids),
+            deciders=dict(self._deciders),
+        )
+
+    def _facts(self, task_id: uuid.UUID) -> TaskFacts:
+        t = self._tasks[task_id]
+        excluded = set(t.spec.excluded_actors) | {
+            actor for other, actor in self._deciders.items() if other != task_id
+        }
+        return TaskFacts(
+            task_id=task_id,
+            task_key=t.spec.task_key,
+            status=t.status,
+            candidate_role=t.spec.candidate_role,
+            allowed_outcomes=tuple(t.spec.allowed_outcomes),
+            reason_required_for=tuple(t.spec.reason_required_for),
+            excluded_actors=frozenset(excluded),
+        )
+
+    # ------------------------------------------------------------------ decide
+    @workflow.update
+    async def decide(self, d: DecisionInput) -> DecisionResult:
+        self._in_flight.add(d.task_id)
+        siblings = [tid for tid in self._tasks if tid != d.task_id]
+        try:
+            result = await workflow.execute_activity_method(
+                TaskActivities.record_decision,
+                RecordDecisionInput(
+                    case_id=self._inp.case_id,
+                    workflow_id=workflow.info().workflow_id,
+                    decision=d,
+                    change_id=self._inp.change_id,
+                    sibling_task_ids=siblings,
+                ),
+                **INTERACTIVE_ACTIVITY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                if cause.type == "stale_target":
+                    self._close(SUPERSEDED, cause.message)
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
+            raise ApplicationError(
+                "The decision could not be recorded; nothing was changed. Try again.",
+                type="decision_failed",
+                non_retryable=True,
+            ) from err
+        finally:
+            self._in_flight.discard(d.task_id)
+        task = self._tasks[d.task_id]
+        task.status = "done"
+        task.outcome = d.outcome
+        self._deciders[d.task_id] = d.actor_id
+        if d.outcome == "reject":
+            self._close(REJECTED, d.comment or d.reason_code or "Rejected by the checker.")
+        elif self._all_approved():
+            # The final approval: answer once the change is applied (or scheduled), so the
+            # checker sees the result, but never hold their request longer than a few seconds.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._status != PENDING, timeout=timedelta(seconds=10)
+                )
+        result.case_status = self._status
+        return result
+
+    @decide.validator
+    def _validate_decide(self, d: DecisionInput) -> None:
+        if self._status != PENDING:
+            raise ApplicationError(
+                f"This change is already {self._status.replace('_', ' ')}; no decision is possible.",
+                type="case_closed",
+            )
+        if d.task_id not in self._tasks:
+            raise ApplicationError("That task does not belong to this change.", type="unknown_task")
+        if d.task_id in self._in_flight:
+            raise ApplicationError(
+                "A decision on this task is already being recorded.", type="decision_in_progress"
+            )
+        refusal = check_decision(
+            self._facts(d.task_id),
+            self._parties(),
+            d.actor_id,
+            d.actor_roles,
+            d.outcome,
+            d.reason_code,
+        )
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.code)
+
+    # ------------------------------------------------------------------ withdraw
+    @workflow.update
+    async def withdraw(self, w: WithdrawInput) -> ChangeState:
+        self._close(WITHDRAWN, w.reason)
+        self._closed_by_handler = True
+        await self._change_status(
+            workflow.info().workflow_id, WITHDRAWN, close=True, outcome="withdrawn", withdraw=w
+        )
+        return self.current_state()
+
+    @withdraw.validator
+    def _validate_withdraw(self, w: WithdrawInput) -> None:
+        if w.actor_id != self._inp.maker_id:
+            raise ApplicationError("Only the maker can withdraw a change.", type="not_maker")
+        if self._status != PENDING or self._all_approved():
+            raise ApplicationError(
+                f"This change is {self._status.replace('_', ' ')}; it can only be withdrawn "
+                "before it is approved.",
+                type="not_withdrawable",
+            )
+        if self._in_flight:
+            raise ApplicationError(
+                "A checker's decision is being recorded right now; try again.",
+                type="decision_in_progress",
+            )
+
+    # ------------------------------------------------------------------ signals & queries
+    @workflow.signal
+    def target_changed(self, info: TargetChanged) -> None:
+        if info.new_version > self._inp.base_version:
+            self._close(
+                SUPERSEDED,
+                f"The {info.target_type} changed to version {info.new_version} (another change "
+                "was applied) after this one was proposed.",
+            )
+
+    @workflow.query
+    def current_state(self) -> ChangeState:
+        return ChangeState(
+            status=self._status,
+            tier=self._inp.tier,
+            open_tasks=[tid for tid, t in self._tasks.items() if t.status == "open"],
+            decided={str(tid): t.outcome or "" for tid, t in self._tasks.items() if t.outcome},
+            reason=self._reason,
+        )
