@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import select
 from temporalio import activity
 
+from activities.faults import crash_point
 from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
@@ -183,9 +184,12 @@ class ChangeActivities:
                     "after": change.after,
                 },
             )
-            return ApplyChangeResult(
+            result = ApplyChangeResult(
                 applied=True, new_version=new_version, superseded_workflow_ids=list(others)
             )
+        # Committed but not yet reported: the resilience tests kill the worker right here.
+        crash_point("apply_change")
+        return result
 
 
 def _value_fields(target_type: str) -> tuple[str, ...]:

@@ -295,8 +295,7 @@ async def propose_change(
                 actor.user_id,
                 settings.change_approval_sla_hours * 3600,
             ),
-            submitted_at=now,
-            expires_at=expires_at,
+            expiry_seconds=settings.change_expiry_hours * 3600,
             effective_at=data.effective_at,
         )
         try:

@@ -108,8 +108,9 @@ class ChangeApprovalInput(BaseModel):
     editor_ids: list[uuid.UUID] = Field(default_factory=list)
     tier: str
     approvals: list[TaskSpec]
-    submitted_at: datetime
-    expires_at: datetime
+    # Durations, not instants: the workflow measures them from its own start on the
+    # server's clock, so a skewed web or worker clock cannot move a deadline.
+    expiry_seconds: int
     effective_at: datetime | None = None
     escalation_role: str = "ops_manager"
 

@@ -57,12 +57,13 @@ class ChangeApprovalWorkflow:
     def __init__(self, inp: ChangeApprovalInput) -> None:
         # Everything the update validators need exists before run() starts.
         self._inp = inp
+        started = workflow.info().workflow_start_time
+        self._expires_at = started + timedelta(seconds=inp.expiry_seconds)
         self._status = PENDING
         self._reason: str | None = None
         sla = {s.task_id: timedelta(seconds=s.sla_seconds) for s in inp.approvals}
         self._tasks = {
-            s.task_id: _Task(spec=s, due_at=inp.submitted_at + sla[s.task_id])
-            for s in inp.approvals
+            s.task_id: _Task(spec=s, due_at=started + sla[s.task_id]) for s in inp.approvals
         }
         self._deciders: dict[uuid.UUID, uuid.UUID] = {}
         self._in_flight: set[uuid.UUID] = set()
@@ -87,13 +88,13 @@ class ChangeApprovalWorkflow:
 
         while self._status == PENDING and not self._all_approved():
             now = workflow.now()
-            if now >= inp.expires_at:
+            if now >= self._expires_at:
                 await workflow.wait_condition(lambda: not self._in_flight)
                 if self._status == PENDING and not self._all_approved():
                     self._close(EXPIRED, "No decision within the approval window.")
                 break
             open_due = [t.due_at for t in self._tasks.values() if t.status == "open"]
-            wake = min([inp.expires_at, *open_due])
+            wake = min([self._expires_at, *open_due])
             try:
                 await workflow.wait_condition(
                     lambda: self._status != PENDING or self._all_approved(),

@@ -1,0 +1,129 @@
+"""Real services for the whole suite: embedded PostgreSQL, the Temporal dev server, a worker.
+
+One PostgreSQL server and one Temporal dev server per test session; each test makes its own
+users and tariff plans (unique names), so tests do not depend on one another. Tests that
+must damage shared state (the audit chain) get a database of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from app import create_app
+from core import embedded
+from core.db import Database, DatabaseUrls
+from core.schema import ensure_database, migrate
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from worker import build_worker
+from workflows.common import SEARCH_ATTRIBUTES
+
+APP_ROLE = "backoffice_app"
+
+
+def make_urls(socket_dir: Path, database: str) -> DatabaseUrls:
+    return DatabaseUrls(
+        app=f"postgresql+psycopg://{APP_ROLE}@/{database}?host={socket_dir}",
+        admin=f"postgresql+psycopg://postgres@/{database}?host={socket_dir}",
+    )
+
+
+def create_database(socket_dir: Path, name: str) -> DatabaseUrls:
+    ensure_database(f"postgresql://postgres@/postgres?host={socket_dir}", name)
+    urls = make_urls(socket_dir, name)
+    migrate(urls, app_role=APP_ROLE, embedded=True)
+    return urls
+
+
+@pytest.fixture(scope="session")
+def pg_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    pgdata = tmp_path_factory.mktemp("pg") / "data"
+    socket_dir = embedded.start_postgres(pgdata)
+    yield socket_dir
+    embedded.stop_postgres(pgdata)
+
+
+@pytest.fixture(scope="session")
+def db_urls(pg_socket: Path) -> DatabaseUrls:
+    return create_database(pg_socket, "bo_test")
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    db_urls: DatabaseUrls,
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    target = temporal_env.client.service_client.config.target_host
+    return Settings(
+        environment="test",
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=db_urls.app,
+        database_admin_url=db_urls.admin,
+        temporal_address=target,
+        task_queue=f"test-{uuid.uuid4().hex[:8]}",
+        login_max_failures=5,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(db_urls: DatabaseUrls) -> AsyncIterator[Database]:
+    database = Database(db_urls.app, pool_size=10, application_name="tests")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def admin_db(db_urls: DatabaseUrls) -> AsyncIterator[Database]:
+    """The owner's connection: for tests that play the attacker or inspect privileges."""
+    database = Database(db_urls.admin, pool_size=2, application_name="tests-admin")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def worker(
+    temporal_env: WorkflowEnvironment, db: Database, settings: Settings
+) -> AsyncIterator[None]:
+    async with build_worker(temporal_env.client, db, settings.task_queue):
+        yield
+
+
+@pytest.fixture(scope="session")
+async def app(
+    settings: Settings, db: Database, temporal_env: WorkflowEnvironment, worker: None
+) -> AsyncIterator[object]:
+    application = create_app(settings, db=db, temporal=temporal_env.client)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -1,0 +1,142 @@
+"""Small builders shared by the tests: staff users, tariff plans, signed-in clients."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from sqlmodel import select
+
+from core.db import Database
+from domain import staff
+from domain.actors import Actor
+from domain.auth import roles_of
+from models.cases import Task
+from models.staff import StaffUser
+from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
+from models.workflow_io import Origin
+
+PASSWORD = "correct-horse-battery"
+T = TypeVar("T")
+
+
+@dataclass
+class Staff:
+    username: str
+    actor: Actor
+
+
+async def new_staff(db: Database, *roles: str, prefix: str = "u") -> Staff:
+    username = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    await staff.create_user(db, username=username, password=PASSWORD, roles=roles)
+    async with db.session() as session:
+        user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
+        granted = await roles_of(session, user.id)
+    actor = Actor(user.id, username, username, granted, Origin(request_id=uuid.uuid4().hex))
+    return Staff(username, actor)
+
+
+@dataclass
+class Plan:
+    id: uuid.UUID
+    code: str
+    fee_id: uuid.UUID
+    limit_id: uuid.UUID
+
+
+async def new_plan(
+    db: Database,
+    *,
+    currency: str = "EUR",
+    fixed: str = "2.00",
+    percent: str = "0.5",
+    limit: str = "1000.00",
+) -> Plan:
+    code = f"T-{uuid.uuid4().hex[:8].upper()}"
+    async with db.transaction() as session:
+        plan = TariffPlan(code=code, name=f"Test plan {code}", segment="retail", currency=currency)
+        session.add(plan)
+        await session.flush()
+        fee = Fee(plan_id=plan.id, transaction_type="atm_withdrawal", currency=currency)
+        lim = Limit(
+            plan_id=plan.id, transaction_type="atm_withdrawal", period="daily", currency=currency
+        )
+        session.add_all([fee, lim])
+        await session.flush()
+        session.add(
+            FeeVersion(
+                fee_id=fee.id, version=1, fixed_amount=Decimal(fixed), percent=Decimal(percent)
+            )
+        )
+        session.add(LimitVersion(limit_id=lim.id, version=1, amount=Decimal(limit)))
+    return Plan(plan.id, code, fee.id, lim.id)
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 20.0, what: str = "condition"
+) -> T:
+    """Wait for asynchronous workflow progress to become visible (test-side only)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def task_of(db: Database, workflow_id: str, key: str = "approve") -> Task:
+    async def probe() -> Task | None:
+        async with db.session() as session:
+            return (
+                await session.exec(
+                    select(Task).where(Task.workflow_id == workflow_id, Task.task_key == key)
+                )
+            ).first()
+
+    return await eventually(probe, what=f"task {key} of {workflow_id}")
+
+
+async def api_headers(
+    http: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> dict[str, str]:
+    response = await http.post(
+        "/api/v1/auth/token", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def web_login(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    """Sign in through the login form; returns the session's CSRF token."""
+    page = await http.get("/login")
+    token = CSRF_RE.search(page.text)
+    assert token, "login form carries a CSRF token"
+    response = await http.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}
+    )
+    assert response.status_code == 303, response.text
+    inbox = await http.get("/inbox")
+    match = CSRF_RE.search(inbox.text)
+    assert match
+    return match.group(1)
+
+
+def proposal(target_type: str, target_id: uuid.UUID, **changes: Any) -> dict[str, Any]:
+    return {
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "changes": changes,
+        "reason": "Test change with a proper justification.",
+        "effective_at": None,
+    }
