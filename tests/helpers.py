@@ -79,10 +79,10 @@ async def new_plan(
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 20.0, what: str = "condition"
+    probe: Callable[[], Awaitable[T]], *, within: float = 20.0, what: str = "condition"
 ) -> T:
     """Wait for asynchronous workflow progress to become visible (test-side only)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await probe()
         if value:
