@@ -45,7 +45,7 @@ def security_headers(response: Response, *, secure: bool) -> None:
 def _fallback_outcome(status: int) -> str:
     if status < 400:
         return audit.SUCCESS
-    if status in (401, 403, 404, 429):
+    if status in (401, 403, 404, 409, 429):
         return audit.DENIED
     return audit.FAILURE
 

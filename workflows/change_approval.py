@@ -115,9 +115,9 @@ class ChangeApprovalWorkflow:
     async def _apply_when_effective(self, workflow_id: str) -> None:
         inp = self._inp
         if inp.effective_at is not None and inp.effective_at > workflow.now():
+            await self._change_status(workflow_id, SCHEDULED, close=False)
             self._status = SCHEDULED
             self._set_search_status()
-            await self._change_status(workflow_id, SCHEDULED, close=False)
             try:
                 await workflow.wait_condition(
                     lambda: self._status != SCHEDULED, timeout=inp.effective_at - workflow.now()

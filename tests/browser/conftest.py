@@ -1,0 +1,287 @@
+"""Real Chromium against real `backoffice web` and `backoffice worker` processes.
+
+The two processes use the session's PostgreSQL and Temporal dev server (tests/conftest.py)
+but a task queue of their own, so every workflow step a browser test causes is done by the
+worker subprocess and not by the in-process worker other tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TypeVar
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
+
+from core import embedded
+from core.db import Database, DatabaseUrls
+from core.settings import Settings
+from tests.conftest import in_ci
+from tests.helpers import Plan, new_plan, new_staff
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ACTION_TIMEOUT_MS = 10_000
+T = TypeVar("T")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Whatever the developer's shell points at must not leak into the processes under test.
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "DATABASE_ADMIN_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_UI_URL",
+    "TASK_QUEUE",
+    "PUBLIC_URL",
+    "WEB_PORT",
+    "DATA_DIR",
+    "ENVIRONMENT",
+)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    task_queue: str
+    logs: dict[str, Path]
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = []
+        for name, path in self.logs.items():
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {name} ({path})\n" + "\n".join(text))
+        return "\n".join(parts)
+
+
+def _wait_until_ready(
+    url: str, procs: dict[str, subprocess.Popen[bytes]], logs: dict[str, Path], within: float
+) -> None:
+    deadline = time.monotonic() + within
+    worker_log = logs["worker"]
+    while True:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                tail = logs[name].read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"`backoffice {name}` exited with {proc.returncode}:\n{tail}")
+        try:
+            ready = httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            ready = False
+        # The worker logs this line once it polls the task queue.
+        polling = "worker polling task queue" in worker_log.read_text(errors="replace")
+        if ready and polling:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the web app / worker were not ready within {within:.0f}s "
+                f"(readyz ok: {ready}, worker polling: {polling})"
+            )
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    db_urls: DatabaseUrls, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("browser-server")
+    port = embedded.free_port()
+    task_queue = f"browser-{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env.update(
+        DATABASE_URL=db_urls.app,
+        DATABASE_ADMIN_URL=db_urls.admin,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        TASK_QUEUE=task_queue,
+        ENVIRONMENT="test",
+        WEB_PORT=str(port),
+        DATA_DIR=str(workdir / "data"),
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+    )
+    logs = {name: workdir / f"{name}.log" for name in ("worker", "web")}
+    files: list[IO[bytes]] = []
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in ("worker", "web"):
+            out = logs[name].open("wb")
+            files.append(out)
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "core.cli", name],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_ready(url, procs, logs, within=60)
+        yield LiveServer(url=url, task_queue=task_queue, logs=logs)
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for out in files:
+            out.close()
+
+
+# Module scope, not session: while Playwright's sync API is active, no asyncio code can
+# run on this thread, so it must be gone before other modules' async tests and fixtures.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM}"
+        if in_ci():
+            pytest.fail(message + " (CI must run the browser tests)")
+        pytest.skip(message)
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# Chromium reports CSP violations on the console too; this makes them explicit and also
+# catches the ones a page's own error handling might swallow.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'}`);
+});
+"""
+
+
+@dataclass
+class PageProblems:
+    """What went wrong in the browser while a test ran: console errors, uncaught exceptions,
+    server errors. A flow counts as clean only when all three stay empty."""
+
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    server_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(f"{message.text} (at {message.location.get('url')})")
+
+    def on_response(self, response: Response) -> None:
+        if response.status >= 500:
+            self.server_errors.append(f"{response.status} {response.request.method} {response.url}")
+
+    @property
+    def csp_violations(self) -> list[str]:
+        return [
+            e
+            for e in self.console_errors
+            if "Content Security Policy" in e or e.startswith("CSP violation")
+        ]
+
+    def assert_clean(self) -> None:
+        assert not self.csp_violations, self.csp_violations
+        assert not self.console_errors, self.console_errors
+        assert not self.page_errors, self.page_errors
+        assert not self.server_errors, self.server_errors
+
+
+@dataclass
+class Tab:
+    page: Page
+    problems: PageProblems
+    server: LiveServer
+
+
+@pytest.fixture
+def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    page = context.new_page()
+    problems = PageProblems()
+    page.on("console", problems.on_console)
+    page.on("pageerror", lambda exc: problems.page_errors.append(str(exc)))
+    page.on("response", problems.on_response)
+    yield Tab(page, problems, live_server)
+    context.close()
+
+
+class TestData:
+    """Makes users and tariff plans for a browser test.
+
+    While Playwright's sync API is active it marks its own event loop as running in this
+    thread, so neither pytest-asyncio's loop nor asyncio.run can be used here. Each call
+    runs on a short-lived thread with a loop and a database connection of its own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _run(self, work: Callable[[Database], Awaitable[T]]) -> T:
+        async def main() -> T:
+            db = Database(self.url, pool_size=1, application_name="browser-test-data")
+            try:
+                return await work(db)
+            finally:
+                await db.dispose()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, main()).result()
+
+    def plan(self, **values: str) -> Plan:
+        return self._run(lambda db: new_plan(db, **values))
+
+    def staff(self, *roles: str, prefix: str) -> str:
+        return self._run(lambda db: new_staff(db, *roles, prefix=prefix)).username
+
+
+@pytest.fixture(scope="session")
+def test_data(db_urls: DatabaseUrls) -> TestData:
+    return TestData(db_urls.app)
+
+
+@pytest.fixture
+def plan(test_data: TestData) -> Plan:
+    return test_data.plan(fixed="2.00", percent="0.5")
+
+
+@pytest.fixture
+def maker(test_data: TestData) -> str:
+    """A product manager who also holds ops_manager: only segregation of duties, not a
+    missing role, can keep them from approving their own change."""
+    return test_data.staff("product_manager", "ops_manager", prefix="maker")
+
+
+@pytest.fixture
+def product_manager(test_data: TestData) -> str:
+    return test_data.staff("product_manager", prefix="pm")
+
+
+@pytest.fixture
+def checker(test_data: TestData) -> str:
+    return test_data.staff("ops_manager", prefix="checker")

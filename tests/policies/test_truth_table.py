@@ -1,0 +1,138 @@
+"""The Casbin policy as a truth table: role × object × action → allow / deny (promises 22, 23)."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from models.staff import ROLES
+from policies.enforcer import MODEL_PATH, POLICY_PATH, PolicyError, PolicyStore, read_rules
+
+# Every row is a decision the product depends on. Missing combinations are denied.
+TRUTH = [
+    # role, object, action, expected
+    ("product_manager", "change", "propose", True),
+    ("product_manager", "change", "approve", False),
+    ("product_manager", "change", "withdraw", True),
+    ("product_manager", "task", "work", False),
+    ("product_manager", "tariff", "read", True),
+    ("product_manager", "case:change_request", "read", True),
+    ("product_manager", "audit", "read", False),
+    ("ops_manager", "change", "approve", True),
+    ("ops_manager", "change", "approve_elevated", False),
+    ("ops_manager", "change", "propose", False),
+    ("ops_manager", "task", "work", True),
+    ("risk_manager", "change", "approve_elevated", True),
+    ("risk_manager", "change", "propose", True),
+    ("auditor", "audit", "read", True),
+    ("auditor", "audit", "verify", True),
+    ("auditor", "case:change_request", "read", True),
+    ("auditor", "case:anything_later", "read", True),
+    ("auditor", "change", "propose", False),
+    ("auditor", "task", "work", False),
+    ("engineer", "ops", "read", True),
+    ("engineer", "case:change_request", "read", True),
+    ("engineer", "change", "approve", False),
+    ("admin", "staff", "manage", True),
+    ("admin", "change", "approve", False),
+    ("admin", "case:change_request", "read", False),
+    ("support", "case:change_request", "read", False),
+    ("support", "case:dispute", "read", True),
+    ("support", "tariff", "read", True),
+    ("support", "task", "work", False),
+    ("kyc_analyst", "case:onboarding", "read", True),
+    ("kyc_analyst", "case:aml", "read", False),
+    ("mlro", "case:aml", "read", True),
+]
+
+
+@pytest.fixture(scope="module")
+def store() -> PolicyStore:
+    return PolicyStore()
+
+
+@pytest.mark.parametrize(("role", "obj", "act", "expected"), TRUTH)
+def test_truth_table(store: PolicyStore, role: str, obj: str, act: str, expected: bool) -> None:
+    assert store.allowed([role], obj, act) is expected
+
+
+def test_every_role_is_known_to_the_policy(store: PolicyStore) -> None:
+    roles_in_policy = {rule.role for rule in read_rules(POLICY_PATH)}
+    assert roles_in_policy == set(ROLES)
+
+
+def test_explicit_deny_beats_an_allow_from_another_role(store: PolicyStore) -> None:
+    assert store.allowed(["product_manager"], "change", "propose")
+    assert not store.allowed(["product_manager", "auditor"], "change", "propose")
+    assert not store.allowed(["ops_manager", "auditor"], "task", "work")
+
+
+def test_no_roles_unknown_roles_or_wildcards_grant_nothing(store: PolicyStore) -> None:
+    assert not store.allowed([], "tariff", "read")
+    assert not store.allowed(["*"], "tariff", "read")
+    assert not store.allowed([""], "tariff", "read")
+    assert not store.allowed(["superuser"], "tariff", "read")
+    assert not store.allowed(["ops_manager"], "", "read")
+    assert not store.allowed(["ops_manager"], "change", "")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "p, *, tariff, read, allow",
+        "p, , tariff, read, allow",
+        "p, superuser, tariff, read, allow",
+        "p, ops_manager, *, read, allow",
+        "p, ops_manager, tariff, read, maybe",
+    ],
+)
+def test_a_policy_file_with_wildcard_or_empty_subject_is_refused(tmp_path: Path, line: str) -> None:
+    policy = tmp_path / "policy.csv"
+    policy.write_text(POLICY_PATH.read_text() + "\n" + line + "\n")
+    with pytest.raises(PolicyError):
+        PolicyStore(MODEL_PATH, policy)
+
+
+def test_reloads_never_give_a_wrong_answer_mid_request(tmp_path: Path) -> None:
+    """Readers hammer the enforcer while another thread reloads it again and again."""
+    policy = tmp_path / "policy.csv"
+    shutil.copy(POLICY_PATH, policy)
+    store = PolicyStore(MODEL_PATH, policy)
+    wrong: list[tuple[str, str, str, bool]] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for role, obj, act, expected in TRUTH:
+                if store.allowed([role], obj, act) is not expected:
+                    wrong.append((role, obj, act, expected))
+
+    def reloader() -> None:
+        for _ in range(60):
+            store.reload()
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for t in readers:
+        t.start()
+    reloading = threading.Thread(target=reloader)
+    reloading.start()
+    reloading.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert store.generation == 61
+    assert wrong == []
+
+
+def test_a_broken_reload_keeps_the_previous_policy(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.csv"
+    shutil.copy(POLICY_PATH, policy)
+    store = PolicyStore(MODEL_PATH, policy)
+    policy.write_text("p, *, change, approve, allow\n")
+    with pytest.raises(PolicyError):
+        store.reload()
+    assert store.allowed(["ops_manager"], "change", "approve")
+    assert not store.allowed(["product_manager"], "change", "approve")

@@ -1,0 +1,61 @@
+"""A time-skipping Temporal test server and a worker of its own for every test.
+
+Time skipping is global to one server, so workflows left behind by one test would hold
+the clock for the next: each test gets a fresh server (it starts in well under a second).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from core import embedded
+from core.db import Database
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from worker import build_worker
+from workflows.common import SEARCH_ATTRIBUTES
+
+
+@pytest.fixture
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=str(embedded.venv_binary("temporal-test-server")),
+    )
+    # The test server does not know our search attributes until told (see stack notes);
+    # it cannot list them either, so register them outright.
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    yield env
+    await env.shutdown()
+
+
+@dataclass
+class Skipping:
+    env: WorkflowEnvironment
+    client: Client
+    settings: Settings
+
+
+@pytest.fixture
+async def skipping(
+    skipping_env: WorkflowEnvironment, db: Database, settings: Settings
+) -> AsyncIterator[Skipping]:
+    queue = f"skip-{uuid.uuid4().hex[:8]}"
+    local = settings.model_copy(update={"task_queue": queue})
+    async with build_worker(skipping_env.client, db, queue):
+        yield Skipping(skipping_env, skipping_env.client, local)

@@ -1,0 +1,119 @@
+"""Recorded workflow histories replay without non-determinism errors (promise 8).
+
+Two guards: histories produced by the current code (every path: applied, rejected,
+withdrawn, expired, superseded, scheduled), and histories recorded earlier and kept in
+tests/workflows/histories/ — those catch a code change that would break workflows that
+are already running in production. Re-record with RECORD_HISTORIES=1 only on purpose,
+when a change is guarded by `workflow.patched`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from core.db import Database
+from core.temporal import DATA_CONVERTER
+from domain import changes, tasks
+from models.base import utcnow
+from models.changes import ChangeCreate, ChangeCreated
+from tests.helpers import new_plan, new_staff, task_of
+from tests.workflows.conftest import Skipping
+from workflows.change_approval import ChangeApprovalWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[ChangeApprovalWorkflow], data_converter=DATA_CONVERTER)
+
+
+async def _scenarios(s: Skipping, db: Database) -> dict[str, ChangeCreated]:
+    plan = await new_plan(db)
+    maker = await new_staff(db, "product_manager", "risk_manager")
+    ops = await new_staff(db, "ops_manager")
+    risk = await new_staff(db, "risk_manager")
+
+    async def propose(kind: str, field: str, value: str, **extra: object) -> ChangeCreated:
+        target = plan.fee_id if kind == "fee" else plan.limit_id
+        data = ChangeCreate(
+            target_type=kind,  # type: ignore[arg-type]
+            target_id=target,
+            changes={field: value},
+            reason="Replay scenario change.",
+            **extra,  # type: ignore[arg-type]
+        )
+        return await changes.propose_change(db, s.client, s.settings, maker.actor, data)
+
+    async def decide(
+        created: ChangeCreated, who: object, outcome: str, key: str = "approve"
+    ) -> None:
+        task = await task_of(db, created.workflow_id, key)
+        await tasks.claim_task(db, who.actor, task.id)  # type: ignore[attr-defined]
+        await tasks.decide_task(
+            db,
+            s.client,
+            who.actor,
+            task.id,
+            outcome=outcome,  # type: ignore[attr-defined]
+            reason="policy_breach" if outcome == "reject" else None,
+            comment="replay",
+        )
+
+    out: dict[str, ChangeCreated] = {}
+    out["superseded"] = await propose("fee", "percent", "0.75")
+    out["applied"] = await propose("fee", "fixed_amount", "2.10")
+    await decide(out["applied"], ops, "approve")
+    out["rejected"] = await propose("fee", "fixed_amount", "9.00")
+    await decide(out["rejected"], ops, "reject")
+    out["withdrawn"] = await propose("fee", "fixed_amount", "4.00")
+    await task_of(db, out["withdrawn"].workflow_id)
+    await changes.withdraw_change(db, s.client, maker.actor, out["withdrawn"].id, "Not needed")
+    out["elevated"] = await propose("limit", "amount", "5000.00")
+    await decide(out["elevated"], risk, "approve", key="risk_approve")
+    await decide(out["elevated"], ops, "approve")
+    out["scheduled"] = await propose(
+        "limit", "amount", "900.00", effective_at=utcnow() + timedelta(days=2)
+    )
+    await decide(out["scheduled"], ops, "approve")
+    out["expired"] = await propose("fee", "min_amount", "0.10")
+    await task_of(db, out["expired"].workflow_id)
+    await s.env.sleep(timedelta(days=4))
+    for created in out.values():
+        await s.client.get_workflow_handle(created.workflow_id).result()
+    return out
+
+
+async def test_current_histories_replay_cleanly(skipping: Skipping, db: Database) -> None:
+    runs = await _scenarios(skipping, db)
+    statuses = {}
+    for name, created in runs.items():
+        handle = skipping.client.get_workflow_handle_for(
+            ChangeApprovalWorkflow.run, created.workflow_id
+        )
+        statuses[name] = (await handle.result()).status
+        history = await handle.fetch_history()
+        await replayer().replay_workflow(history)
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+    assert statuses == {
+        "superseded": "superseded",
+        "applied": "applied",
+        "rejected": "rejected",
+        "withdrawn": "withdrawn",
+        "elevated": "applied",
+        "scheduled": "applied",  # after its effective date, two days later
+        "expired": "expired",
+    }
+
+
+async def test_recorded_histories_still_replay() -> None:
+    files = sorted(HISTORIES.glob("*.json"))
+    assert files, "recorded histories are kept in tests/workflows/histories"
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        await replayer().replay_workflow(history)
