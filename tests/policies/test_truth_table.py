@@ -1,4 +1,4 @@
-"""The Casbin policy as a truth table: role × object × action → allow / deny (promises 22, 23)."""
+"""The Casbin policy as a truth table: role x object x action → allow / deny (promises 22, 23)."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ async def _is(probe, expected):  # type: ignore[no-untyped-def]
 
 async def test_future_effective_date_is_a_durable_timer(skipping: Skipping, db: Database) -> None:
     effective = utcnow() + timedelta(days=10)
-    created, plan = await _propose(skipping, db, effective_at=effective)
+    created, _ = await _propose(skipping, db, effective_at=effective)
     task = await task_of(db, created.workflow_id)
     checker = await new_staff(db, "ops_manager")
     await tasks.claim_task(db, checker.actor, task.id)
