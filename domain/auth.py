@@ -125,6 +125,7 @@ async def login(
 ) -> tuple[str, SessionInfo]:
     """Check credentials and open a new session (a fresh id every time: no fixation)."""
     username = username.strip().lower()
+    action = "auth.login" if kind == "web" else "auth.token"
     if not username or not password:
         raise Invalid(
             "Enter your username and password.",
@@ -138,7 +139,7 @@ async def login(
         async with db.transaction() as session:
             await audit.record(
                 session,
-                action="auth.login",
+                action=action,
                 actor=ActorRef(None, username[:100]),
                 outcome=audit.DENIED,
                 reason="throttled: too many failed attempts",
@@ -158,7 +159,7 @@ async def login(
             session.add(LoginAttempt(username=username, ip=origin.ip, succeeded=False))
             await audit.record(
                 session,
-                action="auth.login",
+                action=action,
                 actor=ActorRef(user.id if user else None, username[:100]),
                 outcome=audit.DENIED,
                 reason=reason,
@@ -192,7 +193,7 @@ async def login(
         await session.flush()
         await audit.record(
             session,
-            action="auth.login" if kind == "web" else "auth.token",
+            action=action,
             actor=ActorRef(user.id, user.username),
             object_type="session",
             object_id=staff_session.id,

@@ -115,12 +115,13 @@ async def api_headers(
 
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+LOGIN_CSRF_RE = re.compile(r'id="login-csrf" name="csrf_token" value="([^"]+)"')
 
 
 async def web_login(http: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the login form; returns the session's CSRF token."""
-    page = await http.get("/login")
-    token = CSRF_RE.search(page.text)
+    page = await http.get("/login?switch=1")
+    token = LOGIN_CSRF_RE.search(page.text)
     assert token, "login form carries a CSRF token"
     response = await http.post(
         "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities.outage import DATABASE_UNAVAILABLE
 from app import create_app
 from core import embedded
 from core.db import Database, DatabaseUrls, libpq_url, run_sql
@@ -555,20 +558,28 @@ async def lock_waiter(own: OwnDatabase, query_prefix: str) -> Callable[[], Await
     return probe
 
 
-async def failed_attempt(handle: WorkflowHandle[Any, Any], activity: str) -> bool:
-    """The activity is mid-retry: at least one attempt failed and it is still pending."""
+async def retrying_for_outage(handle: WorkflowHandle[Any, Any], activity: str) -> bool:
+    """The activity is mid-retry because of the outage, and Temporal says so readably."""
     pending = (await pending_activities(handle)).get(activity)
-    return pending is not None and pending.attempt >= 2
+    if pending is None or pending.attempt < 2:
+        return False
+    failure = pending.last_failure
+    assert failure.application_failure_info.type == DATABASE_UNAVAILABLE, failure.message
+    assert failure.message.startswith("Database unavailable"), failure.message
+    return True
 
 
 @pytest.mark.slow
 async def test_postgres_restart_gives_503_and_no_half_applied_decision(
     temporal_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
 ) -> None:
-    pgdata = tmp_path / "pg" / "data"
-    socket_dir = await asyncio.to_thread(embedded.start_postgres, pgdata)
+    # Outside pytest's tmp root: a concurrent pytest session resets that root to mode 0700,
+    # which would stop the server's own system user from reaching the directory on restart.
+    base = Path(tempfile.mkdtemp(prefix="bo-resilience-"))
+    pgdata = base / "pg"
     own: OwnDatabase | None = None
     try:
+        socket_dir = await asyncio.to_thread(embedded.start_postgres, pgdata)
         urls = await asyncio.to_thread(create_database, socket_dir, "bo_resilience")
         own = OwnDatabase(
             pgdata,
@@ -582,6 +593,7 @@ async def test_postgres_restart_gives_503_and_no_half_applied_decision(
             await own.db.dispose()
             await own.admin.dispose()
         await asyncio.to_thread(embedded.stop_postgres, pgdata)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 async def run_postgres_scenarios(
@@ -686,7 +698,7 @@ async def run_postgres_scenarios(
                 await blocker.close()
         try:
             await eventually(
-                lambda: failed_attempt(handle_1, "record_decision"),
+                lambda: retrying_for_outage(handle_1, "record_decision"),
                 within=20,
                 what="record_decision to fail and retry while the database is down",
             )
@@ -729,7 +741,7 @@ async def run_postgres_scenarios(
                 await blocker.close()
         try:
             await eventually(
-                lambda: failed_attempt(handle_2, "apply_change"),
+                lambda: retrying_for_outage(handle_2, "apply_change"),
                 within=20,
                 what="apply_change to fail and retry while the database is down",
             )

@@ -60,8 +60,11 @@ def _login_page(
 
 
 @router.get("/login", include_in_schema=False)
-async def login_form(request: Request, actor: OptionalActor, next: str | None = None) -> Response:
-    if actor is not None:
+async def login_form(
+    request: Request, actor: OptionalActor, next: str | None = None, switch: bool = False
+) -> Response:
+    """The sign-in form; `?switch=1` shows it to a signed-in user to change accounts."""
+    if actor is not None and not switch:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_page(request, next_url=_safe_next(next))
 

@@ -1,0 +1,245 @@
+"""`backoffice run`: one command starts everything, Ctrl-C stops everything, data survives.
+
+Runs the real command twice on one fresh DATA_DIR with embedded PostgreSQL and the
+Temporal dev server (no DATABASE_URL / TEMPORAL_ADDRESS), exactly as `make run` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from core import embedded
+from core.seed import DEMO_PASSWORD
+
+pytestmark = pytest.mark.slow
+
+# Whatever the developer's shell points at must not turn the embedded services off.
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "DATABASE_ADMIN_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_UI_URL",
+    "TASK_QUEUE",
+    "PUBLIC_URL",
+    "DATA_DIR",
+    "WEB_PORT",
+    "TEMPORAL_PORT",
+    "TEMPORAL_UI_PORT",
+    "ENVIRONMENT",
+)
+SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
+SEEDED_CHANGES = 7
+NUL = b"\0"
+
+
+@dataclass(frozen=True)
+class Ports:
+    web: int
+    temporal: int
+    ui: int
+
+
+@dataclass
+class Run:
+    """One `backoffice run` process and the file its output goes to."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    out: IO[bytes]
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def failure(self, what: str) -> str:
+        return f"{what}\n--- backoffice run output:\n{self.output()[-4000:]}"
+
+
+def start(data_dir: Path, ports: Ports, log: Path) -> Run:
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env.update(
+        DATA_DIR=str(data_dir),
+        WEB_PORT=str(ports.web),
+        TEMPORAL_PORT=str(ports.temporal),
+        TEMPORAL_UI_PORT=str(ports.ui),
+        PYTHONUNBUFFERED="1",
+    )
+    out = log.open("wb")
+    proc = subprocess.Popen(
+        [str(embedded.venv_binary("backoffice")), "run"],
+        env=env,
+        cwd=data_dir.parent,  # no stray .env from the repository
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, like a terminal's foreground job
+    )
+    return Run(proc, log, out)
+
+
+def wait_until_up(run: Run, web: str, *, within: float) -> None:
+    """The banner is printed, then /healthz answers."""
+    deadline = time.monotonic() + within
+    while True:
+        if run.proc.poll() is not None:
+            raise AssertionError(run.failure(f"`backoffice run` exited with {run.proc.returncode}"))
+        if "Demo logins" in run.output():
+            try:
+                if httpx.get(f"{web}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+        if time.monotonic() > deadline:
+            raise AssertionError(run.failure(f"not up within {within:.0f}s"))
+        time.sleep(0.2)
+
+
+def http_status(url: str, *, within: float) -> int | None:
+    """The status the URL answers with, once it answers at all."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(url, timeout=5, follow_redirects=True).status_code
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+
+
+def processes_using(data_dir: Path) -> list[str]:
+    """Live processes started for this DATA_DIR: by command line (postgres -D, temporal
+    --db-filename) or by environment (everything `backoffice run` spawned)."""
+    marker = str(data_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if marker in cmdline or b"\0DATA_DIR=" + marker + b"\0" in b"\0" + environ + b"\0":
+            found.append(f"{entry.name}: {b' '.join(cmdline.split(NUL)).decode(errors='replace')}")
+    return found
+
+
+def stop(run: Run, sig: signal.Signals, *, group: bool, within: float = 30.0) -> None:
+    if group:
+        os.killpg(run.proc.pid, sig)
+    else:
+        run.proc.send_signal(sig)
+    try:
+        code = run.proc.wait(within)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(run.failure(f"still running {within:.0f}s after {sig.name}")) from None
+    run.out.close()
+    assert code == 0, run.failure(f"exit code {code} after {sig.name}")
+
+
+def sign_in(client: httpx.Client, username: str) -> dict[str, str]:
+    response = client.post(
+        "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def change_ids(client: httpx.Client, headers: dict[str, str]) -> tuple[set[str], list[str]]:
+    response = client.get("/api/v1/changes?per_page=100", headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["total"] == len(body["items"])
+    return {c["id"] for c in body["items"]}, [c["status"] for c in body["items"]]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    yield path
+    # Only when the test failed half-way: end what this DATA_DIR's run left behind.
+    leftovers = [int(line.split(":", 1)[0]) for line in processes_using(path)]
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if leftovers:
+        time.sleep(2)
+    embedded.stop_postgres(path / "postgres")
+    for line in processes_using(path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+
+
+def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    ports = Ports(embedded.free_port(), embedded.free_port(), embedded.free_port())
+    web = f"http://127.0.0.1:{ports.web}"
+
+    # --- first run: a fresh DATA_DIR is initialised, migrated and seeded ---------------
+    run = start(data_dir, ports, tmp_path / "run1.log")
+    wait_until_up(run, web, within=60)
+    banner = run.output()
+    assert f"backoffice   {web}" in banner
+    assert f"Temporal UI  http://127.0.0.1:{ports.ui}" in banner
+    assert "pm.paula" in banner and "ops.olga" in banner
+    with httpx.Client(base_url=web, timeout=10) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        headers = sign_in(client, "ops.olga")
+        plans = client.get("/api/v1/tariffs", headers=headers).json()
+        assert {p["code"] for p in plans} == SEEDED_PLANS
+        seeded, statuses = change_ids(client, headers)
+        assert len(seeded) == SEEDED_CHANGES
+        assert "pending_approval" in statuses
+    assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
+    # Ctrl-C in a terminal reaches the whole foreground process group.
+    stop(run, signal.SIGINT, group=True)
+    assert "stopped; data kept in" in run.output()
+    assert processes_using(data_dir) == []
+
+    # --- second run, same DATA_DIR: the same data, nothing seeded twice ----------------
+    run = start(data_dir, ports, tmp_path / "run2.log")
+    wait_until_up(run, web, within=45)
+    assert "demo data: already present" in run.output()
+    with httpx.Client(base_url=web, timeout=10) as client:
+        headers = sign_in(client, "pm.paula")
+        plans = client.get("/api/v1/tariffs", headers=headers).json()
+        assert {p["code"] for p in plans} == SEEDED_PLANS
+        again, _ = change_ids(client, headers)
+        assert again == seeded
+    listed = subprocess.run(
+        [
+            str(embedded.venv_binary("temporal")),
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{ports.temporal}",
+            "--query",
+            'CaseType="change_request"',
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    workflows = {w["execution"]["workflowId"] for w in json.loads(listed.stdout)}
+    assert workflows == {f"change-{change_id}" for change_id in seeded}
+    # A supervisor (systemd, docker stop) signals only the main process.
+    stop(run, signal.SIGTERM, group=False)
+    assert "stopped; data kept in" in run.output()
+    assert processes_using(data_dir) == []
