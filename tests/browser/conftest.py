@@ -102,8 +102,22 @@ def _wait_until_ready(
 
 
 @pytest.fixture(scope="session")
+def chromium_executable() -> Path:
+    """Chromium, or a skip (a failure in CI) before any server is started for nothing."""
+    if not CHROMIUM.exists():
+        message = f"Chromium is not installed at {CHROMIUM}"
+        if in_ci():
+            pytest.fail(message + " (CI must run the browser tests)")
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
 def live_server(
-    db_urls: DatabaseUrls, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    chromium_executable: Path,
+    db_urls: DatabaseUrls,
+    settings: Settings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("browser-server")
     port = embedded.free_port()
@@ -125,7 +139,7 @@ def live_server(
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name in ("worker", "web"):
-            out = logs[name].open("wb")
+            out: IO[bytes] = logs[name].open("wb")
             files.append(out)
             procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "core.cli", name],
@@ -156,15 +170,12 @@ def live_server(
 # Module scope, not session: while Playwright's sync API is active, no asyncio code can
 # run on this thread, so it must be gone before other modules' async tests and fixtures.
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"Chromium is not installed at {CHROMIUM}"
-        if in_ci():
-            pytest.fail(message + " (CI must run the browser tests)")
-        pytest.skip(message)
+def browser(chromium_executable: Path) -> Iterator[Browser]:
     expect.set_options(timeout=ACTION_TIMEOUT_MS)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(
+            executable_path=str(chromium_executable), args=CHROMIUM_ARGS
+        )
         yield chromium
         chromium.close()
 
@@ -229,9 +240,11 @@ def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
     page.on("response", problems.on_response)
     yield Tab(page, problems, live_server)
     context.close()
+    # Shown only when the test failed: what the web app and the worker said meanwhile.
+    print(live_server.log_tail())
 
 
-class TestData:
+class DataMaker:
     """Makes users and tariff plans for a browser test.
 
     While Playwright's sync API is active it marks its own event loop as running in this
@@ -261,27 +274,27 @@ class TestData:
 
 
 @pytest.fixture(scope="session")
-def test_data(db_urls: DatabaseUrls) -> TestData:
-    return TestData(db_urls.app)
+def data_maker(db_urls: DatabaseUrls) -> DataMaker:
+    return DataMaker(db_urls.app)
 
 
 @pytest.fixture
-def plan(test_data: TestData) -> Plan:
-    return test_data.plan(fixed="2.00", percent="0.5")
+def plan(data_maker: DataMaker) -> Plan:
+    return data_maker.plan(fixed="2.00", percent="0.5")
 
 
 @pytest.fixture
-def maker(test_data: TestData) -> str:
+def maker(data_maker: DataMaker) -> str:
     """A product manager who also holds ops_manager: only segregation of duties, not a
     missing role, can keep them from approving their own change."""
-    return test_data.staff("product_manager", "ops_manager", prefix="maker")
+    return data_maker.staff("product_manager", "ops_manager", prefix="maker")
 
 
 @pytest.fixture
-def product_manager(test_data: TestData) -> str:
-    return test_data.staff("product_manager", prefix="pm")
+def product_manager(data_maker: DataMaker) -> str:
+    return data_maker.staff("product_manager", prefix="pm")
 
 
 @pytest.fixture
-def checker(test_data: TestData) -> str:
-    return test_data.staff("ops_manager", prefix="checker")
+def checker(data_maker: DataMaker) -> str:
+    return data_maker.staff("ops_manager", prefix="checker")

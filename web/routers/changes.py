@@ -17,6 +17,7 @@ from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangeP
 from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
 from web.errors import error_response
 from web.routers.tariffs import target_page
+from web.services import Services
 from web.templating import render
 
 api = APIRouter(prefix="/api/v1/changes", tags=["changes"])
@@ -119,6 +120,19 @@ def _form_to_change(target_type: str, target_id: str, form: dict[str, Any]) -> C
     return data
 
 
+async def _value_errors(
+    services: Services, target_type: str, target_id: str, form: dict[str, Any]
+) -> dict[str, str]:
+    try:
+        data = _form_to_change(
+            target_type, target_id, {**form, "reason": "checking values only", "effective_at": ""}
+        )
+        await change_service.preview_change(services.db, services.settings, data)
+    except DomainError as exc:
+        return {k: v for k, v in exc.fields.items() if k.startswith("changes")}
+    return {}
+
+
 @pages.post("/tariffs/{target_type}/{target_id}/preview")
 async def preview_change(
     request: Request,
@@ -170,6 +184,11 @@ async def propose_change_form(
             return error_response(
                 request, status=422, code=exc.code, message=exc.message, fields=exc.fields
             )
+        errors = dict(exc.fields)
+        if not any(key.startswith("changes") for key in errors):
+            # The reason or date was wrong, so the values were never checked: check them
+            # now, so every problem is reported at once.
+            errors.update(await _value_errors(services, target_type, target_id, form))
         return await target_page(
             request,
             services,
@@ -177,7 +196,7 @@ async def propose_change_form(
             target_type,
             parsed_id,
             form=form,
-            errors=exc.fields,
+            errors=errors,
             error=exc.message,
             status_code=422,
         )
