@@ -10,6 +10,7 @@ from sqlmodel import select
 from temporalio import activity
 
 from activities.faults import crash_point
+from activities.outage import retry_on_outage
 from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
@@ -29,6 +30,7 @@ class ChangeActivities:
         self.db = db
 
     @activity.defn
+    @retry_on_outage
     async def set_change_status(self, inp: ChangeStatusInput) -> bool:
         """Move a change (and its case) to a new status once; returns False if already there."""
         async with self.db.transaction() as session:
@@ -84,6 +86,7 @@ class ChangeActivities:
             return True
 
     @activity.defn
+    @retry_on_outage
     async def apply_change(self, inp: ApplyChangeInput) -> ApplyChangeResult:
         """Write the approved values as the target's next version, exactly once.
 

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.outage import retry_on_outage
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
@@ -34,6 +35,7 @@ class TaskActivities:
         self.db = db
 
     @activity.defn
+    @retry_on_outage
     async def open_task(self, inp: OpenTaskInput) -> None:
         """Insert the task row once per (workflow id, task key); a retry inserts nothing."""
         spec = inp.spec
@@ -95,6 +97,7 @@ class TaskActivities:
             )
 
     @activity.defn
+    @retry_on_outage
     async def escalate_task(self, inp: EscalateTaskInput) -> bool:
         """Raise a stale task's escalation level and priority, and notify the next tier."""
         async with self.db.transaction() as session:
@@ -152,6 +155,7 @@ class TaskActivities:
             return True
 
     @activity.defn
+    @retry_on_outage
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
         """Record a decision once: the claimant, an open task, and (for approvals) a fresh target."""
         d = inp.decision

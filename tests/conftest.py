@@ -8,6 +8,8 @@ must damage shared state (the audit chain) get a database of their own.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,11 +45,15 @@ def create_database(socket_dir: Path, name: str) -> DatabaseUrls:
 
 
 @pytest.fixture(scope="session")
-def pg_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
+def pg_socket() -> Iterator[Path]:
+    # Not under pytest's basetemp: every pytest session run as root resets that to 0700,
+    # which would lock the server's own system user out of a concurrently running cluster.
+    root = Path(tempfile.mkdtemp(prefix="bo-pg-"))
+    pgdata = root / "data"
     socket_dir = embedded.start_postgres(pgdata)
     yield socket_dir
     embedded.stop_postgres(pgdata)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,9 @@
 5. PostgreSQL restarted mid-request and mid-activity: the web answers 503 with a readable
    body, activities retry, and no decision is half-applied.
 
-Every test starts its own processes (worker subprocesses, a Temporal dev server, a
-PostgreSQL cluster) on free ports and temporary directories, and stops them in `finally`.
+The processes a test kills or restarts are its own (worker subprocesses on a fresh task
+queue, a Temporal dev server, a PostgreSQL cluster), on free ports and temporary
+directories, and are stopped in `finally`; the session's shared servers are never touched.
 The worker-kill tests wait for the activity's 30 s start-to-close timeout before Temporal
 retries: that is the product's real timeout, deliberately not shortened for the test.
 """
@@ -91,7 +92,7 @@ class FeeOutcome:
     decisions: int
 
 
-async def fee_outcome(db: Database, plan: Plan, change_id: uuid.UUID) -> FeeOutcome:
+async def fee_outcome(db: Database, change_id: uuid.UUID) -> FeeOutcome:
     """Everything the apply step touches, read straight from the tables."""
     async with db.session() as session:
         row = (
@@ -132,10 +133,10 @@ async def wait_task_id(db: Database, workflow_id: str, *, within: float = 60.0) 
 
 
 async def wait_status(
-    db: Database, plan: Plan, change_id: uuid.UUID, status: str, *, within: float
+    db: Database, change_id: uuid.UUID, status: str, *, within: float
 ) -> FeeOutcome:
     async def probe() -> FeeOutcome | None:
-        outcome = await fee_outcome(db, plan, change_id)
+        outcome = await fee_outcome(db, change_id)
         return outcome if outcome.change_status == status else None
 
     return await eventually(probe, within=within, what=f"change {change_id} to be {status}")
@@ -260,6 +261,8 @@ async def test_worker_killed_after_commit_before_report_applies_the_change_once(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
+    """`backoffice worker` dies (exit 137) right after apply_change commits, before it reports:
+    a second worker's retry finds the committed version and applies nothing twice."""
     client = temporal_env.client
     target = client.service_client.config.target_host
     queue = fresh_queue("commit")
@@ -285,9 +288,10 @@ async def test_worker_killed_after_commit_before_report_applies_the_change_once(
             code = await first.exited(within=45)
             assert code == 137, f"worker exited with {code}:\n{first.log()}"
             assert (tmp_path / "fault-apply_change").exists()
-            crashed = await fee_outcome(db, plan, created.id)
+            crashed = await fee_outcome(db, created.id)
             assert crashed.versions_for_change == 1, "the crash came after the commit"
-            assert crashed.current_version == 2
+            assert (crashed.current_version, crashed.applied_events) == (2, 1)
+            assert crashed.change_status == "applied"
             pending = await pending_activities(handle)
             assert "apply_change" in pending, "Temporal never heard that apply_change finished"
             assert (
@@ -310,7 +314,7 @@ async def test_worker_killed_after_commit_before_report_applies_the_change_once(
             await cancel(decision)
 
     assert state.status == "applied"
-    outcome = await fee_outcome(db, plan, created.id)
+    outcome = await fee_outcome(db, created.id)
     assert outcome.change_status == "applied"
     assert outcome.applied_version == 2
     assert outcome.versions_for_change == 1, "the retry must not write a second version"
@@ -386,7 +390,7 @@ async def test_worker_killed_before_commit_leaves_nothing_and_the_retry_applies_
                 return alive is None
 
             await eventually(backend_gone, within=15, what="the dead worker's backend to end")
-            halfway = await fee_outcome(db, plan, created.id)
+            halfway = await fee_outcome(db, created.id)
             assert halfway.versions_for_change == 0, "nothing of the killed attempt was committed"
             assert halfway.current_version == 1
             assert halfway.applied_events == 0
@@ -409,7 +413,7 @@ async def test_worker_killed_before_commit_leaves_nothing_and_the_retry_applies_
                 await blocker.close()
 
     assert state.status == "applied"
-    outcome = await fee_outcome(db, plan, created.id)
+    outcome = await fee_outcome(db, created.id)
     assert (outcome.change_status, outcome.applied_version) == ("applied", 2)
     assert outcome.versions_for_change == 1
     assert outcome.current_version == 2
@@ -425,6 +429,9 @@ async def test_worker_killed_before_commit_leaves_nothing_and_the_retry_applies_
 async def test_temporal_restart_loses_neither_the_waiting_person_nor_the_timer(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
+    """Our own dev server (SQLite file) is stopped while change A waits for its checker and
+    approved change B waits for its effective date; the same client and worker ride out the
+    restart, B's overdue timer fires, A's decision is processed."""
     port = embedded.free_port()
     db_file = tmp_path / "temporal.db"
     address = f"127.0.0.1:{port}"
@@ -452,7 +459,7 @@ async def test_temporal_restart_loses_neither_the_waiting_person_nor_the_timer(
             handle_a = client.get_workflow_handle_for(ChangeApprovalWorkflow.run, a.workflow_id)
             run_a = (await handle_a.describe()).run_id
             # B: approved, waits on its effective-date timer.
-            effective_at = utcnow() + timedelta(seconds=8)
+            effective_at = utcnow() + timedelta(seconds=10)
             b = await propose_change(
                 db, client, config, maker.actor, proposal(plan_b, "1.60", effective_at)
             )
@@ -463,13 +470,13 @@ async def test_temporal_restart_loses_neither_the_waiting_person_nor_the_timer(
                 db, client, checker.actor, task_b, outcome="approve", reason=None, comment=None
             )
             assert decided.case_status == "scheduled"
-            await wait_status(db, plan_b, b.id, "scheduled", within=10)
+            await wait_status(db, b.id, "scheduled", within=10)
 
             await asyncio.to_thread(embedded.stop_process, server)
             assert utcnow() < effective_at, "the server went down before the timer was due"
             # Let the effective time pass while the server is down (a precondition).
             await asyncio.sleep((effective_at - utcnow()).total_seconds() + 1)
-            down = await fee_outcome(db, plan_b, b.id)
+            down = await fee_outcome(db, b.id)
             assert (down.change_status, down.current_version) == ("scheduled", 1)
 
             server = await asyncio.to_thread(start)
@@ -477,7 +484,7 @@ async def test_temporal_restart_loses_neither_the_waiting_person_nor_the_timer(
             # B: the overdue timer fires after the restart and the change is applied.
             state_b = await asyncio.wait_for(handle_b.result(), 60)
             assert state_b.status == "applied"
-            applied_b = await fee_outcome(db, plan_b, b.id)
+            applied_b = await fee_outcome(db, b.id)
             assert applied_b.change_status == "applied"
             assert applied_b.versions_for_change == 1 and applied_b.current_version == 2
             assert applied_b.applied_events == 1
@@ -505,7 +512,7 @@ async def test_temporal_restart_loses_neither_the_waiting_person_nor_the_timer(
             assert decided_a.case_status == "applied"
             state_a = await asyncio.wait_for(handle_a.result(), 30)
             assert state_a.status == "applied"
-        outcome_a = await fee_outcome(db, plan_a, a.id)
+        outcome_a = await fee_outcome(db, a.id)
         assert (outcome_a.change_status, outcome_a.current_version) == ("applied", 2)
         assert outcome_a.versions_for_change == 1 and outcome_a.applied_events == 1
         assert outcome_a.decisions == 1
@@ -569,10 +576,28 @@ async def retrying_for_outage(handle: WorkflowHandle[Any, Any], activity: str) -
     return True
 
 
+class InFlight:
+    """HTTP requests left running across a restart; cancelled if the test fails early."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[httpx.Response]] = []
+
+    def add(self, call: Awaitable[httpx.Response]) -> asyncio.Task[httpx.Response]:
+        task = asyncio.ensure_future(call)
+        self.tasks.append(task)
+        return task
+
+    async def cancel_all(self) -> None:
+        for task in self.tasks:
+            await cancel(task)
+
+
 @pytest.mark.slow
 async def test_postgres_restart_gives_503_and_no_half_applied_decision(
     temporal_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
 ) -> None:
+    """A PostgreSQL cluster of its own is stopped three times: with requests arriving (503s),
+    with record_decision inside its transaction, and with apply_change inside its own."""
     # Outside pytest's tmp root: a concurrent pytest session resets that root to mode 0700,
     # which would stop the server's own system user from reaching the directory on restart.
     base = Path(tempfile.mkdtemp(prefix="bo-resilience-"))
@@ -621,150 +646,164 @@ async def run_postgres_scenarios(
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as api,
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser,
     ):
-        checker_h = await api_headers(api, checker.username)
-        csrf = await web_login(browser, checker.username)
-        first = await propose_change(db, client, config, maker.actor, proposal(plans[0], "5.50"))
-        second = await propose_change(db, client, config, maker.actor, proposal(plans[1], "5.25"))
-        task_1 = await wait_task_id(db, first.workflow_id)
-        task_2 = await wait_task_id(db, second.workflow_id)
-        for task_id in (task_1, task_2):
-            claimed = await api.post(f"/api/v1/tasks/{task_id}/claim", headers=checker_h)
-            assert claimed.status_code == 200, claimed.text
-        handle_1 = client.get_workflow_handle_for(ChangeApprovalWorkflow.run, first.workflow_id)
-        handle_2 = client.get_workflow_handle_for(ChangeApprovalWorkflow.run, second.workflow_id)
-
-        # --- The database is down: every door answers a readable 503 and nothing moves.
-        await own.stop()
+        inflight = InFlight()
         try:
-            assert_readable_503(await browser.get("/inbox"), api=False)
-            assert_readable_503(
-                await api.get("/api/v1/tasks?scope=mine", headers=checker_h), api=True
+            checker_h = await api_headers(api, checker.username)
+            csrf = await web_login(browser, checker.username)
+            first = await propose_change(
+                db, client, config, maker.actor, proposal(plans[0], "5.50")
             )
-            assert_readable_503(
-                await browser.post(
+            second = await propose_change(
+                db, client, config, maker.actor, proposal(plans[1], "5.25")
+            )
+            task_1 = await wait_task_id(db, first.workflow_id)
+            task_2 = await wait_task_id(db, second.workflow_id)
+            for task_id in (task_1, task_2):
+                claimed = await api.post(f"/api/v1/tasks/{task_id}/claim", headers=checker_h)
+                assert claimed.status_code == 200, claimed.text
+            handle_1 = client.get_workflow_handle_for(ChangeApprovalWorkflow.run, first.workflow_id)
+            handle_2 = client.get_workflow_handle_for(
+                ChangeApprovalWorkflow.run, second.workflow_id
+            )
+
+            # --- The database is down: every door answers a readable 503 and nothing moves.
+            await own.stop()
+            try:
+                assert_readable_503(await browser.get("/inbox"), api=False)
+                assert_readable_503(
+                    await api.get("/api/v1/tasks?scope=mine", headers=checker_h), api=True
+                )
+                assert_readable_503(
+                    await browser.post(
+                        f"/tasks/{task_1}/decision",
+                        data={"outcome": "approve", "comment": "", "csrf_token": csrf},
+                    ),
+                    api=False,
+                )
+                htmx = await browser.post(
                     f"/tasks/{task_1}/decision",
-                    data={"outcome": "approve", "comment": "", "csrf_token": csrf},
-                ),
-                api=False,
-            )
-            htmx = await browser.post(
-                f"/tasks/{task_1}/decision",
-                data={"outcome": "approve", "csrf_token": csrf},
-                headers={"HX-Request": "true"},
-            )
-            assert htmx.status_code == 503
-            assert DB_DOWN in htmx.text and "Traceback" not in htmx.text
-            assert_readable_503(
-                await api.post(
-                    f"/api/v1/tasks/{task_1}/decision",
-                    json={"outcome": "approve", "reason": None, "comment": None},
-                    headers=checker_h,
-                ),
-                api=True,
-            )
-        finally:
-            await own.start()
-        inbox = await browser.get("/inbox?scope=mine")
-        assert inbox.status_code == 200, "the same session works again after the restart"
-        untouched = await fee_outcome(db, plans[0], first.id)
-        assert (untouched.change_status, untouched.decisions, untouched.current_version) == (
-            "pending_approval",
-            0,
-            1,
-        )
-        assert (await handle_1.query(ChangeApprovalWorkflow.current_state)).open_tasks == [task_1]
-
-        # --- Mid-request, mid-activity: record_decision is inside its transaction (waiting on
-        # a row lock the test holds) when PostgreSQL stops; it fails, retries while the
-        # database is down, and completes once it is back. The HTTP request spans it all.
-        blocker = await psycopg.AsyncConnection.connect(libpq_url(own.urls.admin))
-        try:
-            await blocker.execute("SELECT 1 FROM task WHERE id = %s FOR UPDATE", (task_1,))
-            request = asyncio.create_task(
-                api.post(
-                    f"/api/v1/tasks/{task_1}/decision",
-                    json={"outcome": "approve", "reason": None, "comment": "through a restart"},
-                    headers=checker_h,
+                    data={"outcome": "approve", "csrf_token": csrf},
+                    headers={"HX-Request": "true"},
                 )
-            )
-            await eventually(
-                await lock_waiter(own, "SELECT task."),
-                within=20,
-                what="record_decision to wait on the task row",
-            )
-            await own.stop()
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                await blocker.close()
-        try:
-            await eventually(
-                lambda: retrying_for_outage(handle_1, "record_decision"),
-                within=20,
-                what="record_decision to fail and retry while the database is down",
-            )
-            assert not request.done()
-        finally:
-            await own.start()
-        response = await asyncio.wait_for(request, timeout=60)
-        assert response.status_code == 200, response.text
-        assert response.json()["case_status"] == "applied"
-        state_1 = await asyncio.wait_for(handle_1.result(), 30)
-        assert state_1.status == "applied"
-        outcome_1 = await fee_outcome(db, plans[0], first.id)
-        assert (outcome_1.change_status, outcome_1.decisions) == ("applied", 1)
-        assert outcome_1.versions_for_change == 1 and outcome_1.current_version == 2
-        assert outcome_1.applied_events == 1
-
-        # --- Approved just before the database stops: apply_change is mid-flight (waiting on
-        # the fee row), fails with the restart, retries, and applies exactly once afterwards.
-        blocker = await psycopg.AsyncConnection.connect(libpq_url(own.urls.admin))
-        try:
-            # FOR SHARE lets the decision's freshness check through but holds the apply step.
-            await blocker.execute("SELECT 1 FROM fee WHERE id = %s FOR SHARE", (plans[1].fee_id,))
-            request = asyncio.create_task(
-                api.post(
-                    f"/api/v1/tasks/{task_2}/decision",
-                    json={"outcome": "approve", "reason": None, "comment": None},
-                    headers=checker_h,
+                assert htmx.status_code == 503
+                assert DB_DOWN in htmx.text and "Traceback" not in htmx.text
+                assert_readable_503(
+                    await api.post(
+                        f"/api/v1/tasks/{task_1}/decision",
+                        json={"outcome": "approve", "reason": None, "comment": None},
+                        headers=checker_h,
+                    ),
+                    api=True,
                 )
+            finally:
+                await own.start()
+            inbox = await browser.get("/inbox?scope=mine")
+            assert inbox.status_code == 200, "the same session works again after the restart"
+            untouched = await fee_outcome(db, first.id)
+            assert (untouched.change_status, untouched.decisions, untouched.current_version) == (
+                "pending_approval",
+                0,
+                1,
             )
-            await eventually(
-                await lock_waiter(own, "SELECT fee."),
-                within=20,
-                what="apply_change to wait on the fee row",
-            )
-            recorded = await fee_outcome(db, plans[1], second.id)
-            assert (recorded.decisions, recorded.versions_for_change) == (1, 0)
-            await own.stop()
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                await blocker.close()
-        try:
-            await eventually(
-                lambda: retrying_for_outage(handle_2, "apply_change"),
-                within=20,
-                what="apply_change to fail and retry while the database is down",
-            )
-        finally:
-            await own.start()
-        response = await asyncio.wait_for(request, timeout=60)
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "approve"
-        state_2 = await asyncio.wait_for(handle_2.result(), 60)
-        assert state_2.status == "applied"
-        outcome_2 = await fee_outcome(db, plans[1], second.id)
-        assert (outcome_2.change_status, outcome_2.decisions) == ("applied", 1)
-        assert outcome_2.versions_for_change == 1 and outcome_2.current_version == 2
-        assert outcome_2.applied_events == 1
+            assert (await handle_1.query(ChangeApprovalWorkflow.current_state)).open_tasks == [
+                task_1
+            ]
 
-        async with db.session() as session:
-            decided_events = (
-                await run_sql(
-                    session,
-                    "SELECT count(*) FROM audit_event WHERE action = 'task.decided' "
-                    "AND outcome = 'success' AND object_id = ANY(:ids)",
-                    {"ids": [str(task_1), str(task_2)]},
+            # --- Mid-request, mid-activity: record_decision is inside its transaction (waiting on
+            # a row lock the test holds) when PostgreSQL stops; it fails, retries while the
+            # database is down, and completes once it is back. The HTTP request spans it all.
+            blocker = await psycopg.AsyncConnection.connect(libpq_url(own.urls.admin))
+            try:
+                await blocker.execute("SELECT 1 FROM task WHERE id = %s FOR UPDATE", (task_1,))
+                request = inflight.add(
+                    api.post(
+                        f"/api/v1/tasks/{task_1}/decision",
+                        json={"outcome": "approve", "reason": None, "comment": "through a restart"},
+                        headers=checker_h,
+                    )
                 )
-            ).scalar_one()
-        assert decided_events == 2, "one decision event per task, none from failed attempts"
-        await chain_verifies(db)
+                await eventually(
+                    await lock_waiter(own, "SELECT task."),
+                    within=20,
+                    what="record_decision to wait on the task row",
+                )
+                await own.stop()
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    await blocker.close()
+            try:
+                await eventually(
+                    lambda: retrying_for_outage(handle_1, "record_decision"),
+                    within=20,
+                    what="record_decision to fail and retry while the database is down",
+                )
+                assert not request.done()
+            finally:
+                await own.start()
+            response = await asyncio.wait_for(request, timeout=60)
+            assert response.status_code == 200, response.text
+            assert response.json()["case_status"] == "applied"
+            state_1 = await asyncio.wait_for(handle_1.result(), 30)
+            assert state_1.status == "applied"
+            outcome_1 = await fee_outcome(db, first.id)
+            assert (outcome_1.change_status, outcome_1.decisions) == ("applied", 1)
+            assert outcome_1.versions_for_change == 1 and outcome_1.current_version == 2
+            assert outcome_1.applied_events == 1
+
+            # --- Approved just before the database stops: apply_change is mid-flight (waiting on
+            # the fee row), fails with the restart, retries, and applies exactly once afterwards.
+            blocker = await psycopg.AsyncConnection.connect(libpq_url(own.urls.admin))
+            try:
+                # FOR SHARE lets the decision's freshness check through but holds the apply step.
+                await blocker.execute(
+                    "SELECT 1 FROM fee WHERE id = %s FOR SHARE", (plans[1].fee_id,)
+                )
+                request = inflight.add(
+                    api.post(
+                        f"/api/v1/tasks/{task_2}/decision",
+                        json={"outcome": "approve", "reason": None, "comment": None},
+                        headers=checker_h,
+                    )
+                )
+                await eventually(
+                    await lock_waiter(own, "SELECT fee."),
+                    within=20,
+                    what="apply_change to wait on the fee row",
+                )
+                recorded = await fee_outcome(db, second.id)
+                assert (recorded.decisions, recorded.versions_for_change) == (1, 0)
+                await own.stop()
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    await blocker.close()
+            try:
+                await eventually(
+                    lambda: retrying_for_outage(handle_2, "apply_change"),
+                    within=20,
+                    what="apply_change to fail and retry while the database is down",
+                )
+            finally:
+                await own.start()
+            response = await asyncio.wait_for(request, timeout=60)
+            assert response.status_code == 200, response.text
+            assert response.json()["outcome"] == "approve"
+            state_2 = await asyncio.wait_for(handle_2.result(), 60)
+            assert state_2.status == "applied"
+            outcome_2 = await fee_outcome(db, second.id)
+            assert (outcome_2.change_status, outcome_2.decisions) == ("applied", 1)
+            assert outcome_2.versions_for_change == 1 and outcome_2.current_version == 2
+            assert outcome_2.applied_events == 1
+
+            async with db.session() as session:
+                decided_events = (
+                    await run_sql(
+                        session,
+                        "SELECT count(*) FROM audit_event WHERE action = 'task.decided' "
+                        "AND outcome = 'success' AND object_id = ANY(:ids)",
+                        {"ids": [str(task_1), str(task_2)]},
+                    )
+                ).scalar_one()
+            assert decided_events == 2, "one decision event per task, none from failed attempts"
+            await chain_verifies(db)
+        finally:
+            await inflight.cancel_all()

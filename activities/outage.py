@@ -1,0 +1,56 @@
+"""A database outage, as an activity failure Temporal keeps and an engineer can read.
+
+Temporal retries a failed activity and shows its last failure on the workflow (Temporal UI,
+`describe`), but the server replaces a retained failure over 4 KB with "Failure exceeds size
+limit". A raw SQLAlchemy/psycopg connection error (SQL, chained causes, stack traces) is
+about 11 KB, so during an outage every retrying activity said nothing about why. This turns
+connection-level errors into a short, still retryable ApplicationError; the worker log keeps
+the full traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DATABASE_UNAVAILABLE = "database_unavailable"
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Connection-level failures (the same set the web answers with 503)."""
+    if isinstance(exc, OperationalError | PoolTimeout | psycopg.OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError)
+    )
+
+
+def retry_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Decorate an activity (below `@activity.defn`) so an outage fails it briefly, retryably."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            activity.logger.warning("database unavailable; Temporal will retry", exc_info=True)
+            orig = getattr(exc, "orig", None) or exc
+            detail = " ".join(str(orig).split())[:300]
+            raise ApplicationError(
+                f"Database unavailable ({type(orig).__name__}): {detail}",
+                type=DATABASE_UNAVAILABLE,
+            ) from None
+
+    return wrapper
