@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,28 @@ from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 from models.workflow_io import Origin
 
 PASSWORD = "correct-horse-battery"
+
+# Whatever the developer's shell points at must not leak into the processes under test
+# (a DATABASE_URL there would, for instance, turn the embedded PostgreSQL off).
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "DATABASE_ADMIN_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_UI_URL",
+    "TASK_QUEUE",
+    "PUBLIC_URL",
+    "DATA_DIR",
+    "WEB_PORT",
+    "TEMPORAL_PORT",
+    "TEMPORAL_UI_PORT",
+    "ENVIRONMENT",
+)
+
+
+def environment_without_services() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+
+
 T = TypeVar("T")
 
 
@@ -131,6 +154,20 @@ async def web_login(http: httpx.AsyncClient, username: str, password: str = PASS
     match = CSRF_RE.search(inbox.text)
     assert match
     return match.group(1)
+
+
+async def propose_via_api(
+    http: httpx.AsyncClient,
+    headers: dict[str, str],
+    target: str,
+    target_id: uuid.UUID,
+    **changes: str,
+) -> dict[str, str]:
+    response = await http.post(
+        "/api/v1/changes", json=proposal(target, target_id, **changes), headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
 
 
 def proposal(target_type: str, target_id: uuid.UUID, **changes: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ worker subprocess and not by the in-process worker other tests use.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from core import embedded
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from tests.conftest import in_ci
-from tests.helpers import Plan, new_plan, new_staff
+from tests.helpers import Plan, environment_without_services, new_plan, new_staff
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,18 +46,6 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# Whatever the developer's shell points at must not leak into the processes under test.
-SERVICE_VARS = (
-    "DATABASE_URL",
-    "DATABASE_ADMIN_URL",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_UI_URL",
-    "TASK_QUEUE",
-    "PUBLIC_URL",
-    "WEB_PORT",
-    "DATA_DIR",
-    "ENVIRONMENT",
-)
 
 
 @dataclass
@@ -122,7 +109,7 @@ def live_server(
     workdir = tmp_path_factory.mktemp("browser-server")
     port = embedded.free_port()
     task_queue = f"browser-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env = environment_without_services()
     env.update(
         DATABASE_URL=db_urls.app,
         DATABASE_ADMIN_URL=db_urls.admin,

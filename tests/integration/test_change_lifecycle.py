@@ -16,22 +16,17 @@ from core.settings import Settings
 from models.cases import Case, Task
 from models.changes import ChangeRequest
 from models.workflow_io import ChangeApprovalInput
-from tests.helpers import api_headers, eventually, new_plan, new_staff, proposal, task_of, web_login
+from tests.helpers import (
+    api_headers,
+    eventually,
+    new_plan,
+    new_staff,
+    proposal,
+    propose_via_api,
+    task_of,
+    web_login,
+)
 from workflows.change_approval import ChangeApprovalWorkflow
-
-
-async def _propose(
-    http: httpx.AsyncClient,
-    headers: dict[str, str],
-    target: str,
-    target_id: uuid.UUID,
-    **changes: str,
-) -> dict[str, str]:
-    response = await http.post(
-        "/api/v1/changes", json=proposal(target, target_id, **changes), headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 async def _change(
@@ -49,8 +44,8 @@ async def test_applying_one_change_voids_the_others_on_the_same_target(
     maker = await new_staff(db, "product_manager")
     checker = await new_staff(db, "ops_manager")
     mh, ch = await api_headers(http, maker.username), await api_headers(http, checker.username)
-    first = await _propose(http, mh, "fee", plan.fee_id, fixed_amount="2.50")
-    second = await _propose(http, mh, "fee", plan.fee_id, fixed_amount="3.00")
+    first = await propose_via_api(http, mh, "fee", plan.fee_id, fixed_amount="2.50")
+    second = await propose_via_api(http, mh, "fee", plan.fee_id, fixed_amount="3.00")
     t1, t2 = await task_of(db, first["workflow_id"]), await task_of(db, second["workflow_id"])
     assert (await http.post(f"/api/v1/tasks/{t2.id}/claim", headers=ch)).status_code == 200
 
@@ -79,7 +74,7 @@ async def test_approval_is_refused_when_the_target_moved_since_the_proposal(
     maker = await new_staff(db, "product_manager")
     checker = await new_staff(db, "ops_manager")
     mh, ch = await api_headers(http, maker.username), await api_headers(http, checker.username)
-    change = await _propose(http, mh, "fee", plan.fee_id, fixed_amount="2.75")
+    change = await propose_via_api(http, mh, "fee", plan.fee_id, fixed_amount="2.75")
     task = await task_of(db, change["workflow_id"])
     assert (await http.post(f"/api/v1/tasks/{task.id}/claim", headers=ch)).status_code == 200
     # The fee moves on behind the workflow's back (e.g. a data fix): version 2 now applies.
@@ -122,7 +117,7 @@ async def test_the_maker_withdraws_and_no_one_else_can(
     maker = await new_staff(db, "product_manager")
     colleague = await new_staff(db, "product_manager")
     mh = await api_headers(http, maker.username)
-    change = await _propose(http, mh, "fee", plan.fee_id, percent="0.6")
+    change = await propose_via_api(http, mh, "fee", plan.fee_id, percent="0.6")
     task = await task_of(db, change["workflow_id"])
 
     other = await http.post(
@@ -151,7 +146,7 @@ async def test_a_second_start_for_the_same_change_creates_no_second_run(
 ) -> None:
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "fee", plan.fee_id, percent="0.7"
     )
     handle = temporal_env.client.get_workflow_handle(change["workflow_id"])
@@ -184,7 +179,7 @@ async def test_ids_in_urls_never_reach_objects_the_user_may_not_see(
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager")
     support = await new_staff(db, "support")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "fee", plan.fee_id, percent="0.8"
     )
     task = await task_of(db, change["workflow_id"])

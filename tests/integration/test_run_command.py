@@ -22,23 +22,10 @@ import pytest
 
 from core import embedded
 from core.seed import DEMO_PASSWORD
+from tests.helpers import environment_without_services
 
 pytestmark = pytest.mark.slow
 
-# Whatever the developer's shell points at must not turn the embedded services off.
-SERVICE_VARS = (
-    "DATABASE_URL",
-    "DATABASE_ADMIN_URL",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_UI_URL",
-    "TASK_QUEUE",
-    "PUBLIC_URL",
-    "DATA_DIR",
-    "WEB_PORT",
-    "TEMPORAL_PORT",
-    "TEMPORAL_UI_PORT",
-    "ENVIRONMENT",
-)
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 SEEDED_CHANGES = 7
 NUL = b"\0"
@@ -67,7 +54,7 @@ class Run:
 
 
 def start(data_dir: Path, ports: Ports, log: Path) -> Run:
-    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    env = environment_without_services()
     env.update(
         DATA_DIR=str(data_dir),
         WEB_PORT=str(ports.web),

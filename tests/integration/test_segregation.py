@@ -16,21 +16,14 @@ from models.audit import AuditEvent
 from models.cases import Decision, Task
 from models.tariffs import Fee, FeeVersion
 from models.workflow_io import DecisionInput
-from tests.helpers import api_headers, new_plan, new_staff, proposal, task_of, web_login
-
-
-async def _propose(
-    http: httpx.AsyncClient,
-    headers: dict[str, str],
-    target: str,
-    target_id: uuid.UUID,
-    **changes: str,
-) -> dict[str, str]:
-    response = await http.post(
-        "/api/v1/changes", json=proposal(target, target_id, **changes), headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+from tests.helpers import (
+    api_headers,
+    new_plan,
+    new_staff,
+    propose_via_api,
+    task_of,
+    web_login,
+)
 
 
 async def _events(db: Database, object_id: uuid.UUID, action: str) -> list[AuditEvent]:
@@ -52,7 +45,7 @@ async def test_maker_holding_the_checker_role_cannot_approve_through_api_or_ui(
     plan = await new_plan(db)
     dual = await new_staff(db, "product_manager", "ops_manager")
     headers = await api_headers(http, dual.username)
-    change = await _propose(http, headers, "fee", plan.fee_id, fixed_amount="2.20")
+    change = await propose_via_api(http, headers, "fee", plan.fee_id, fixed_amount="2.20")
     task = await task_of(db, change["workflow_id"])
 
     claim = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=headers)
@@ -90,7 +83,7 @@ async def test_workflow_validator_refuses_the_maker_even_when_the_web_checks_are
 ) -> None:
     plan = await new_plan(db)
     dual = await new_staff(db, "product_manager", "ops_manager", "admin")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, dual.username), "fee", plan.fee_id, percent="0.9"
     )
     task = await task_of(db, change["workflow_id"])
@@ -121,7 +114,7 @@ async def test_twenty_concurrent_claims_have_exactly_one_winner(
 ) -> None:
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "fee", plan.fee_id, fixed_amount="2.30"
     )
     task = await task_of(db, change["workflow_id"])
@@ -155,7 +148,7 @@ async def test_the_same_decision_twice_changes_state_once(
     plan = await new_plan(db, fixed="2.00")
     maker = await new_staff(db, "product_manager")
     checker = await new_staff(db, "ops_manager")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "fee", plan.fee_id, fixed_amount="2.40"
     )
     task = await task_of(db, change["workflow_id"])
@@ -193,7 +186,7 @@ async def test_limit_raise_over_half_needs_ops_and_risk_approvers_who_are_differ
     maker = await new_staff(db, "product_manager")
     both = await new_staff(db, "ops_manager", "risk_manager")
     risk = await new_staff(db, "risk_manager")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "limit", plan.limit_id, amount="1600.00"
     )
     assert change["tier"] == "elevated"
@@ -239,7 +232,7 @@ async def test_an_ops_manager_cannot_give_the_risk_approval(
     plan = await new_plan(db, limit="100.00")
     maker = await new_staff(db, "product_manager")
     ops = await new_staff(db, "ops_manager")
-    change = await _propose(
+    change = await propose_via_api(
         http, await api_headers(http, maker.username), "limit", plan.limit_id, amount="1000.00"
     )
     risk_task = await task_of(db, change["workflow_id"], "risk_approve")
