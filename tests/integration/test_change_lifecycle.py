@@ -240,3 +240,26 @@ async def test_bad_input_names_every_bad_field_and_creates_nothing(
     assert unknown.status_code == 422
     assert "target_id" in unknown.json()["fields"]
     assert await counts() == before
+
+
+async def test_search_attributes_carry_ids_and_categories_only(
+    http: httpx.AsyncClient, db: Database, temporal_env: WorkflowEnvironment
+) -> None:
+    plan = await new_plan(db)
+    maker = await new_staff(db, "product_manager")
+    change = await propose_via_api(
+        http, await api_headers(http, maker.username), "fee", plan.fee_id, percent="0.95"
+    )
+    description = await temporal_env.client.get_workflow_handle(change["workflow_id"]).describe()
+    ours = {"CaseId", "CaseType", "CaseStatus", "CustomerId", "RiskLevel"}
+    attributes = {
+        key.name: value
+        for key, value in description.typed_search_attributes
+        if key.name != "BuildIds"  # set by the server itself
+    }
+    assert set(attributes) <= ours
+    assert attributes["CaseId"] == change["case_id"]
+    assert attributes["CaseType"] == "change_request"
+    assert attributes["CaseStatus"] == "pending_approval"
+    assert attributes["RiskLevel"] in ("low", "high")
+    assert maker.username not in str(attributes)
