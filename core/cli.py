@@ -28,14 +28,20 @@ def _settings() -> Settings:
 
 # ----------------------------------------------------------------------------- migrate / seed
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.schema import migrate
+    from core.schema import MigrationError, migrate
 
     settings = _settings()
     if settings.embedded_postgres:
         embedded.start_postgres(settings.postgres_dir)
-    migrate(
-        resolve_urls(settings), app_role=settings.app_db_role, embedded=settings.embedded_postgres
-    )
+    try:
+        migrate(
+            resolve_urls(settings),
+            app_role=settings.app_db_role,
+            embedded=settings.embedded_postgres,
+        )
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("database schema is up to date")
     return 0
 
@@ -158,6 +164,7 @@ def cmd_web(args: argparse.Namespace) -> int:
         host=settings.web_host,
         port=args.port or settings.web_port,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         log_config=None,
         access_log=False,
     )

