@@ -33,14 +33,15 @@ TASK_ROLES: tuple[tuple[str, str, str], ...] = (
 PER_PAGE = 25
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-# The two statements domain.tasks.inbox runs for scope=available (count, then one page).
+# The two statements domain.tasks.inbox runs for scope=available without a text search
+# (count, then one page).
 AVAILABLE = (
     "t.status = 'open' AND t.candidate_role = ANY(%(roles)s) "
     "AND NOT (%(me)s = ANY(t.excluded_actors))"
 )
-COUNT_SQL = f'SELECT count(*) FROM task t JOIN "case" c ON c.id = t.case_id WHERE {AVAILABLE}'
+COUNT_SQL = f"SELECT count(*) FROM task t WHERE {AVAILABLE}"
 PAGE_SQL = (
-    f'SELECT t.id FROM task t JOIN "case" c ON c.id = t.case_id WHERE {AVAILABLE} '
+    f"SELECT t.id FROM task t WHERE {AVAILABLE} "
     "ORDER BY t.due_at, t.id LIMIT %(limit)s OFFSET %(offset)s"
 )
 # The conditional update domain.tasks.claim_task runs (without its checks and audit event).
