@@ -82,19 +82,34 @@ def build_enforcer(
     return enforcer
 
 
+class _Loaded:
+    """One complete policy and the answers already computed from it (they never go stale:
+    a reload replaces the whole object)."""
+
+    def __init__(self, enforcer: casbin.Enforcer):
+        self.enforcer = enforcer
+        self.answers: dict[tuple[str, str, str], bool] = {}
+
+
 class PolicyStore:
+    MAX_CACHED = 10_000
+
     def __init__(self, model_path: Path = MODEL_PATH, policy_path: Path = POLICY_PATH):
         self.model_path = model_path
         self.policy_path = policy_path
-        self._lock = threading.Lock()
-        self._enforcer = build_enforcer(model_path, policy_path)
+        self._reload_lock = threading.Lock()
+        # Casbin parses its matcher with ast on each evaluation, and CPython 3.11's parser
+        # is not safe to run from several threads at once ("AST constructor recursion depth
+        # mismatch"): evaluations take turns. The cache makes that cheap.
+        self._eval_lock = threading.Lock()
+        self._loaded = _Loaded(build_enforcer(model_path, policy_path))
         self.generation = 1
 
     def reload(self) -> None:
         """Re-read the files; on any error keep serving the previous policy."""
-        with self._lock:
-            fresh = build_enforcer(self.model_path, self.policy_path)
-            self._enforcer = fresh  # one reference swap: atomic for every reader
+        with self._reload_lock:
+            fresh = _Loaded(build_enforcer(self.model_path, self.policy_path))
+            self._loaded = fresh  # one reference swap: atomic for every reader
             self.generation += 1
             log.info("policy reloaded (generation %d)", self.generation)
 
@@ -102,8 +117,15 @@ class PolicyStore:
         known = [r for r in roles if r in KNOWN_ROLES]
         if not known or not obj or not act:
             return False
-        enforcer = self._enforcer
-        return bool(enforcer.enforce(",".join(sorted(known)), obj, act))
+        loaded = self._loaded  # the whole request sees one policy
+        key = (",".join(sorted(known)), obj, act)
+        answer = loaded.answers.get(key)
+        if answer is None:
+            with self._eval_lock:
+                answer = bool(loaded.enforcer.enforce(*key))
+            if len(loaded.answers) < self.MAX_CACHED:
+                loaded.answers[key] = answer
+        return answer
 
 
 _store: PolicyStore | None = None

@@ -102,13 +102,22 @@ def test_reloads_never_give_a_wrong_answer_mid_request(tmp_path: Path) -> None:
     shutil.copy(POLICY_PATH, policy)
     store = PolicyStore(MODEL_PATH, policy)
     wrong: list[tuple[str, str, str, bool]] = []
+    crashed: list[BaseException] = []
+    checks = [0]
     stop = threading.Event()
 
     def reader() -> None:
-        while not stop.is_set():
-            for role, obj, act, expected in TRUTH:
-                if store.allowed([role], obj, act) is not expected:
-                    wrong.append((role, obj, act, expected))
+        try:
+            while not stop.is_set():
+                for role, obj, act, expected in TRUTH:
+                    # Mixed role sets too, so answers are not all served from one cache entry.
+                    if store.allowed([role], obj, act) is not expected:
+                        wrong.append((role, obj, act, expected))
+                    if store.allowed([role, "auditor"], "change", "propose"):
+                        wrong.append((role, "change", "propose", False))
+                    checks[0] += 1
+        except BaseException as exc:  # a dead reader would silently stop checking
+            crashed.append(exc)
 
     def reloader() -> None:
         for _ in range(60):
@@ -124,7 +133,9 @@ def test_reloads_never_give_a_wrong_answer_mid_request(tmp_path: Path) -> None:
     for t in readers:
         t.join()
     assert store.generation == 61
+    assert crashed == []
     assert wrong == []
+    assert checks[0] > len(TRUTH) * 10
 
 
 def test_a_broken_reload_keeps_the_previous_policy(tmp_path: Path) -> None:
