@@ -354,8 +354,26 @@ async def seed_changes(db: Database, temporal: Client, settings: Settings) -> in
         effective_in=timedelta(days=7),
     )
     await decide("ops.olga", "approve", c7, "approve", comment="Fine from the effective date.")
+    # Two proposals for one fee: applying the second voids the first (bound to version 1).
+    await propose(
+        "pm.pedro",
+        "fee",
+        "RETAIL-EUR",
+        "swift_transfer",
+        {"fixed_amount": "17.00"},
+        "Pass on the correspondent bank's new charge.",
+    )
+    c9 = await propose(
+        "pm.paula",
+        "fee",
+        "RETAIL-EUR",
+        "swift_transfer",
+        {"fixed_amount": "18.00", "max_amount": "80.00"},
+        "New SWIFT pricing agreed with treasury, cap included.",
+    )
+    await decide("ops.omar", "approve", c9, "approve", comment="Matches the treasury memo.")
     del c1
-    return 7
+    return 9
 
 
 async def _wait_for_task(db: Database, task_id: uuid.UUID) -> None:

@@ -27,7 +27,7 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 7
+SEEDED_CHANGES = 9
 NUL = b"\0"
 
 
