@@ -14,7 +14,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error \
     && mkdir -p /vendor \
     && cp node_modules/htmx.org/dist/htmx.min.js /vendor/ \
-    && cp node_modules/@picocss/pico/css/pico.min.css /vendor/
+    && cp node_modules/@picocss/pico/css/pico.min.css /vendor/ \
+    && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css /vendor/
 
 # ----------------------------------------------------------------------------- build
 FROM python:3.11-slim AS build

@@ -28,6 +28,7 @@ $(ASSETS): package.json package-lock.json
 	mkdir -p web/static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js web/static/vendor/
 	cp node_modules/@picocss/pico/css/pico.min.css web/static/vendor/
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css web/static/vendor/
 	@touch $@
 
 assets: $(ASSETS)

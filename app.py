@@ -16,7 +16,7 @@ from core.db import Database, resolve_urls
 from core.settings import Settings, get_settings
 from web import errors, middleware
 from web.deps import csrf_guard
-from web.routers import audit, auth, cases, changes, health, staff, tariffs, tasks
+from web.routers import audit, auth, cases, changes, docs, health, staff, tariffs, tasks
 from web.services import Services
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         dependencies=[Depends(csrf_guard)],
-        docs_url="/docs",
+        docs_url=None,  # served by web.routers.docs from local files
         redoc_url=None,
     )
     errors.install(app)
@@ -81,8 +81,10 @@ def create_app(
         audit.api,
         audit.pages,
         staff.pages,
+        docs.pages,
     ):
         app.include_router(router)
+    app.openapi = lambda: docs.bearer_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:

@@ -207,3 +207,24 @@ def test_invalid_proposal_names_each_bad_field_and_keeps_what_was_typed(
     assert not tab.problems.csp_violations
     assert not tab.problems.page_errors
     assert not tab.problems.server_errors
+
+
+@pytest.mark.browser
+def test_api_docs_render_from_local_files_under_the_csp(tab: Tab) -> None:
+    """/docs works offline and under our CSP: Swagger UI comes from our static files."""
+    page = tab.page
+    external: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            external.append(r.url)
+            if not r.url.startswith(tab.server.url) and not r.url.startswith("data:")
+            else None
+        ),
+    )
+    page.goto("/docs")
+    page.locator(".opblock").first.wait_for()
+    assert page.locator(".opblock").count() >= 15
+    assert page.locator("button.authorize").count() == 1
+    assert external == []
+    tab.problems.assert_clean()
