@@ -2,7 +2,7 @@
 
 Ours goes through the real ASGI app (routing, session/bearer auth, Casbin, the domain
 function, SQLAlchemy, templates or JSON). The baseline runs the same statements that
-domain/tasks.py sends, with psycopg directly, as the same least-privileged role.
+domain/inbox.py sends, with psycopg directly, as the same least-privileged role.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ TASK_ROLES: tuple[tuple[str, str, str], ...] = (
 PER_PAGE = 25
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-# The two statements domain.tasks.inbox runs for scope=available without a text search
+# The two statements domain.inbox.inbox runs for scope=available without a text search
 # (count, then one page).
 AVAILABLE = (
     "t.status = 'open' AND t.candidate_role = ANY(%(roles)s) "

@@ -11,9 +11,10 @@ from sqlmodel import col, func, or_, select
 from core.db import Database, run_sql
 from domain.access import can, can_see_case
 from domain.actors import Actor
-from domain.changes import get_change
+from domain.change_views import get_change
+from domain.inbox import tasks_by_ids
 from domain.segregation import check_claim
-from domain.tasks import TASK_PERMISSIONS, _tasks_by_ids, case_parties, task_facts
+from domain.tasks import TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case, Task, TaskPublic
@@ -94,7 +95,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
                 )
             ).all()
         )
-        tasks = await _tasks_by_ids(session, task_ids, utcnow())
+        tasks = await tasks_by_ids(session, task_ids, utcnow())
         parties = await case_parties(session, case)
         rows = {
             t.id: t for t in (await session.exec(select(Task).where(Task.case_id == case_id))).all()

@@ -8,13 +8,9 @@ refuses, nothing is saved; the workflow waits (retrying) until the rows are visi
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
-from sqlmodel import col, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
@@ -25,134 +21,22 @@ from core.settings import Settings
 from domain import audit
 from domain.access import can_see_case, not_found, record_refusal, require
 from domain.actors import Actor
+from domain.change_rules import CASE_TYPE_CHANGE, ChangePlan, approval_specs, plan_change
+from domain.change_views import get_change
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
 from domain.tariffs import fee_values, limit_values, load_target, target_label
 from models.base import utcnow
-from models.cases import Case, Decision, Task
+from models.cases import Case
 from models.changes import (
-    EDITABLE_FIELDS,
-    ApprovalPublic,
     ChangeCreate,
     ChangeCreated,
     ChangePublic,
     ChangeRequest,
     ChangeStatus,
 )
-from models.money import MoneyError, parse_amount, parse_percent
-from models.staff import StaffUser
-from models.tariffs import TariffPlan
-from models.workflow_io import ChangeApprovalInput, TaskSpec, WithdrawInput
+from models.workflow_io import ChangeApprovalInput, WithdrawInput
 from workflows.change_approval import ChangeApprovalWorkflow
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL, task_id_for
-
-CASE_TYPE_CHANGE = "change_request"
-
-
-@dataclass(frozen=True)
-class ChangePlan:
-    """A validated proposal: what the target looks like now and after, and who must approve."""
-
-    before: dict[str, str | None]
-    after: dict[str, str | None]
-    changed: list[str]
-    tier: str
-    tier_reason: str | None
-
-
-def _validate_values(
-    target_type: str, currency: str, before: dict[str, str | None], changes: dict[str, Any]
-) -> tuple[dict[str, str | None], dict[str, str]]:
-    errors: dict[str, str] = {}
-    after = dict(before)
-    allowed = EDITABLE_FIELDS[target_type]
-    for field, raw in changes.items():
-        key = f"changes.{field}"
-        if field not in allowed:
-            errors[key] = f"not a field of a {target_type}; editable: {', '.join(allowed)}"
-            continue
-        optional = field in ("min_amount", "max_amount")
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
-            if optional:
-                after[field] = None
-            else:
-                errors[key] = "required"
-            continue
-        try:
-            if field == "percent":
-                after[field] = format(parse_percent(raw), "f")
-            else:
-                after[field] = format(parse_amount(raw, currency), "f")
-        except MoneyError as exc:
-            errors[key] = str(exc)
-    if target_type == "fee" and not errors:
-        lo, hi = after.get("min_amount"), after.get("max_amount")
-        if lo is not None and hi is not None and Decimal(lo) > Decimal(hi):
-            errors["changes.min_amount"] = f"minimum {lo} is above the maximum {hi}"
-    return after, errors
-
-
-def plan_change(
-    target_type: str,
-    currency: str,
-    before: dict[str, str | None],
-    changes: dict[str, Any],
-    *,
-    elevated_ratio: Decimal,
-) -> ChangePlan:
-    after, errors = _validate_values(target_type, currency, before, changes)
-    if errors:
-        raise Invalid("The proposed change is not valid.", fields=errors)
-    changed = [f for f in EDITABLE_FIELDS[target_type] if after.get(f) != before.get(f)]
-    if not changed:
-        raise Invalid(
-            "The proposal changes nothing: every value equals the current one.",
-            fields={"changes": "nothing would change"},
-        )
-    tier, why = "standard", None
-    if target_type == "limit":
-        old, new = Decimal(before["amount"] or "0"), Decimal(after["amount"] or "0")
-        if new > old * (1 + elevated_ratio):
-            pct = "∞" if old == 0 else f"{((new - old) / old * 100):.0f}"
-            tier = "elevated"
-            why = (
-                f"raises the limit by {pct}% (more than {elevated_ratio * 100:.0f}%): "
-                "two approvers, one a risk manager"
-            )
-    return ChangePlan(before=before, after=after, changed=changed, tier=tier, tier_reason=why)
-
-
-def approval_specs(
-    workflow_id: str, reference: str, label: str, tier: str, maker_id: uuid.UUID, sla_seconds: int
-) -> list[TaskSpec]:
-    specs = [
-        TaskSpec(
-            task_id=task_id_for(workflow_id, "approve"),
-            task_key="approve",
-            kind="change_approval",
-            title=f"Approve {reference}: {label}",
-            candidate_role="ops_manager",
-            allowed_outcomes=["approve", "reject"],
-            reason_required_for=["reject"],
-            excluded_actors=[maker_id],
-            sla_seconds=sla_seconds,
-        )
-    ]
-    if tier == "elevated":
-        specs.append(
-            TaskSpec(
-                task_id=task_id_for(workflow_id, "risk_approve"),
-                task_key="risk_approve",
-                kind="change_risk_approval",
-                title=f"Risk approval {reference}: {label}",
-                candidate_role="risk_manager",
-                allowed_outcomes=["approve", "reject"],
-                reason_required_for=["reject"],
-                excluded_actors=[maker_id],
-                sla_seconds=sla_seconds,
-                priority="high",
-            )
-        )
-    return specs
+from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
 
 
 async def preview_change(
@@ -417,114 +301,3 @@ def refusal_from_update(exc: WorkflowUpdateFailedError) -> DomainError:
             return Unavailable(cause.message, code=code)
         return Conflict(cause.message, code=code)
     return Unavailable("The workflow did not answer; nothing was changed. Try again.")
-
-
-async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> ChangePublic | None:
-    """The change as `actor` may see it, or None (missing and not-visible look the same)."""
-    if not can_see_case(actor, CASE_TYPE_CHANGE):
-        return None
-    async with db.session() as session:
-        change = await session.get(ChangeRequest, change_id)
-        if change is None:
-            return None
-        return await _public(session, change)
-
-
-async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
-    case = await session.get(Case, change.case_id)
-    maker = await session.get(StaffUser, change.maker_id)
-    plan = await session.get(TariffPlan, change.plan_id)
-    loaded = await load_target(session, change.target_type, change.target_id)
-    label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
-    rows = (
-        await session.exec(
-            select(Task, Decision)
-            .outerjoin(Decision, col(Decision.task_id) == Task.id)
-            .where(Task.case_id == change.case_id)
-            .order_by(col(Task.created_at), col(Task.task_key))
-        )
-    ).all()
-    user_ids = {t.assignee_id for t, _ in rows if t.assignee_id} | {
-        d.actor_id for _, d in rows if d is not None
-    }
-    names: dict[uuid.UUID, str] = {}
-    if user_ids:
-        for uid, uname in (
-            await session.exec(
-                select(StaffUser.id, StaffUser.username).where(col(StaffUser.id).in_(user_ids))
-            )
-        ).all():
-            names[uid] = uname
-    approvals = [
-        ApprovalPublic(
-            task_id=t.id,
-            task_key=t.task_key,
-            candidate_role=t.candidate_role,
-            status=t.status,
-            assignee=names.get(t.assignee_id) if t.assignee_id else None,
-            outcome=d.outcome if d else None,
-            decided_by=names.get(d.actor_id) if d else None,
-            decided_at=d.decided_at if d else None,
-            reason_code=d.reason_code if d else None,
-            comment=d.comment if d else None,
-        )
-        for t, d in rows
-    ]
-    return ChangePublic(
-        id=change.id,
-        reference=case.reference if case else "",
-        status=change.status,
-        status_reason=change.status_reason,
-        workflow_id=change.workflow_id,
-        case_id=change.case_id,
-        target_type=change.target_type,
-        target_id=change.target_id,
-        target_label=label,
-        plan_code=plan.code if plan else "",
-        base_version=change.base_version,
-        before=change.before,
-        after=change.after,
-        reason=change.reason,
-        effective_at=change.effective_at,
-        tier=change.tier,
-        maker=maker.username if maker else "?",
-        created_at=change.created_at,
-        expires_at=change.expires_at,
-        closed_at=change.closed_at,
-        applied_version=change.applied_version,
-        approvals=approvals,
-    )
-
-
-async def list_changes(
-    db: Database,
-    actor: Actor,
-    *,
-    status: str | None = None,
-    target_id: uuid.UUID | None = None,
-    maker_id: uuid.UUID | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> tuple[list[ChangePublic], int]:
-    if not can_see_case(actor, CASE_TYPE_CHANGE):
-        return [], 0
-    query = select(ChangeRequest)
-    count_query = select(func.count()).select_from(ChangeRequest)
-    for q_filter in (
-        (ChangeRequest.status == status) if status else None,
-        (ChangeRequest.target_id == target_id) if target_id else None,
-        (ChangeRequest.maker_id == maker_id) if maker_id else None,
-    ):
-        if q_filter is not None:
-            query = query.where(q_filter)
-            count_query = count_query.where(q_filter)
-    async with db.session() as session:
-        total = (await session.exec(count_query)).one()
-        changes = (
-            await session.exec(
-                query.order_by(col(ChangeRequest.created_at).desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).all()
-        return [await _public(session, c) for c in changes], int(total)

@@ -8,20 +8,21 @@ workflow as an Update, whose validator checks the segregation rules again.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.db import Database, run_sql
 from domain import audit
-from domain.access import can, can_see_case, not_found, record_refusal, require
+from domain.access import not_found, record_refusal, require
 from domain.actors import Actor
 from domain.changes import refusal_from_update
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
+
+# Which permission a task kind needs beyond "task:work" and its candidate role.
+from domain.inbox import get_task, load_task, visible_to
 from domain.segregation import (
     CONFLICT,
     FORBIDDEN,
@@ -31,17 +32,15 @@ from domain.segregation import (
     check_decision,
 )
 from models.base import utcnow
-from models.cases import Case, Decision, Task, TaskPage, TaskPublic, TaskStatus
+from models.cases import Case, Decision, Task, TaskPublic, TaskStatus
 from models.changes import ChangeRequest
 from models.staff import StaffUser
 from models.workflow_io import DecisionInput, DecisionResult
 
-# Which permission a task kind needs beyond "task:work" and its candidate role.
 TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_approval": ("change", "approve"),
     "change_risk_approval": ("change", "approve_elevated"),
 }
-DUE_SOON = timedelta(hours=4)
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",
     "insufficient_justification": "Justification is insufficient",
@@ -49,162 +48,6 @@ REJECT_REASONS = {
     "bad_timing": "Effective date is not acceptable",
     "other": "Other (explain in the comment)",
 }
-
-
-def sla_state(task: Task, now: datetime) -> str:
-    if task.status not in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-        return "closed"
-    if task.due_at <= now:
-        return "overdue"
-    if task.due_at - now <= DUE_SOON:
-        return "due_soon"
-    return "ok"
-
-
-def _public(task: Task, case: Case, assignee: str | None, now: datetime) -> TaskPublic:
-    return TaskPublic(
-        id=task.id,
-        case_id=case.id,
-        case_reference=case.reference,
-        case_type=case.case_type,
-        case_title=case.title,
-        workflow_id=task.workflow_id,
-        title=task.title,
-        kind=task.kind,
-        candidate_role=task.candidate_role,
-        status=task.status,
-        priority=task.priority,
-        escalation_level=task.escalation_level,
-        assignee=assignee,
-        assignee_id=task.assignee_id,
-        due_at=task.due_at,
-        created_at=task.created_at,
-        allowed_outcomes=list(task.allowed_outcomes),
-        reason_required_for=list(task.reason_required_for),
-        sla_state=sla_state(task, now),
-    )
-
-
-def work_roles(actor: Actor) -> list[str]:
-    return sorted(actor.roles) if can(actor, "task", "work") else []
-
-
-async def inbox(
-    db: Database,
-    actor: Actor,
-    *,
-    scope: str = "available",
-    kind: str | None = None,
-    priority: str | None = None,
-    overdue: bool = False,
-    q: str | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> TaskPage:
-    """My claimed tasks (`mine`) or the open tasks of my roles I may take (`available`)."""
-    if scope not in ("mine", "available"):
-        raise Invalid("Unknown inbox scope.", fields={"scope": "mine or available"})
-    page, per_page = max(page, 1), min(max(per_page, 1), 100)
-    now = utcnow()
-    where = []
-    params: dict[str, Any] = {
-        "me": actor.user_id,
-        "limit": per_page,
-        "offset": (page - 1) * per_page,
-    }
-    if scope == "mine":
-        where.append("t.assignee_id = :me AND t.status = 'claimed'")
-    else:
-        roles = work_roles(actor)
-        if not roles:
-            return TaskPage(items=[], total=0, page=page, per_page=per_page)
-        where.append(
-            "t.status = 'open' AND t.candidate_role = ANY(:roles) AND NOT (:me = ANY(t.excluded_actors))"
-        )
-        params["roles"] = roles
-    if kind:
-        where.append("t.kind = :kind")
-        params["kind"] = kind
-    if priority:
-        where.append("t.priority = :priority")
-        params["priority"] = priority
-    if overdue:
-        where.append("t.due_at <= :now")
-        params["now"] = now
-    if q:
-        where.append("(c.reference ILIKE :q OR t.title ILIKE :q)")
-        params["q"] = f"%{q.strip()}%"
-    clause = " AND ".join(where)
-    # Only a text search needs the case row; without one the queries stay on task's indexes.
-    source = 'task t JOIN "case" c ON c.id = t.case_id' if q else "task t"
-    async with db.session() as session:
-        total = (
-            await run_sql(
-                session,
-                f"SELECT count(*) FROM {source} WHERE {clause}",  # noqa: S608 (fixed fragments, bound values)
-                params,
-            )
-        ).scalar_one()
-        ids = [
-            row[0]
-            for row in (
-                await run_sql(
-                    session,
-                    f"SELECT t.id FROM {source} WHERE {clause} "  # noqa: S608
-                    "ORDER BY t.due_at, t.id LIMIT :limit OFFSET :offset",
-                    params,
-                )
-            ).all()
-        ]
-        items = await _tasks_by_ids(session, ids, now)
-    return TaskPage(items=items, total=int(total), page=page, per_page=per_page)
-
-
-async def _tasks_by_ids(
-    session: AsyncSession, ids: list[uuid.UUID], now: datetime
-) -> list[TaskPublic]:
-    if not ids:
-        return []
-    rows = (
-        await session.exec(
-            select(Task, Case, StaffUser.username)
-            .join(Case, col(Case.id) == Task.case_id)
-            .outerjoin(StaffUser, col(StaffUser.id) == Task.assignee_id)
-            .where(col(Task.id).in_(ids))
-        )
-    ).all()
-    by_id = {t.id: _public(t, c, name, now) for t, c, name in rows}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _visible(actor: Actor, task: Task, case: Case) -> bool:
-    return (
-        can_see_case(actor, case.case_type)
-        or task.candidate_role in actor.roles
-        or task.assignee_id == actor.user_id
-    )
-
-
-async def _load(session: AsyncSession, task_id: uuid.UUID) -> tuple[Task, Case] | None:
-    row = (
-        await session.exec(
-            select(Task, Case).join(Case, col(Case.id) == Task.case_id).where(Task.id == task_id)
-        )
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
-async def get_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic | None:
-    async with db.session() as session:
-        loaded = await _load(session, task_id)
-        if loaded is None or not _visible(actor, *loaded):
-            return None
-        task, case = loaded
-        name = None
-        if task.assignee_id:
-            user = await session.get(StaffUser, task.assignee_id)
-            name = user.username if user else None
-        return _public(task, case, name, utcnow())
 
 
 async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
@@ -262,8 +105,8 @@ async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPubl
         db, actor, "task", "work", action="task.claim", object_type="task", object_id=task_id
     )
     async with db.session() as session:
-        loaded = await _load(session, task_id)
-        if loaded is None or not _visible(actor, *loaded):
+        loaded = await load_task(session, task_id)
+        if loaded is None or not visible_to(actor, *loaded):
             raise await not_found(db, actor, "task", task_id, action="task.claim", audit_it=True)
         task, case = loaded
         await _require_task_permission(db, actor, task, "task.claim")
@@ -333,8 +176,8 @@ async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPu
         db, actor, "task", "work", action="task.release", object_type="task", object_id=task_id
     )
     async with db.transaction() as session:
-        loaded = await _load(session, task_id)
-        visible = loaded is not None and _visible(actor, *loaded)
+        loaded = await load_task(session, task_id)
+        visible = loaded is not None and visible_to(actor, *loaded)
         released = None
         if visible:
             released = (
@@ -386,8 +229,8 @@ async def decide_task(
     reason = (reason or "").strip() or None
     comment = (comment or "").strip() or None
     async with db.session() as session:
-        loaded = await _load(session, task_id)
-        if loaded is None or not _visible(actor, *loaded):
+        loaded = await load_task(session, task_id)
+        if loaded is None or not visible_to(actor, *loaded):
             raise await not_found(db, actor, "task", task_id, action=action, audit_it=True)
         task, case = loaded
         parties = await case_parties(session, case)

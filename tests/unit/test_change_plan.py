@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.changes import plan_change
+from domain.change_rules import plan_change
 from domain.errors import Invalid
 
 FEE = {"fixed_amount": "2.00", "percent": "0.5000", "min_amount": None, "max_amount": "10.00"}

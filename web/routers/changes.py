@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from domain import change_views
 from domain import changes as change_service
 from domain.actors import Actor
 from domain.errors import DomainError, Invalid, NotFound
@@ -55,7 +56,7 @@ async def list_changes(
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> ChangeList:
-    items, total = await change_service.list_changes(
+    items, total = await change_views.list_changes(
         services.db, actor, status=status_filter, target_id=target_id, page=page, per_page=per_page
     )
     return ChangeList(items=items, total=total, page=page, per_page=per_page)
@@ -65,7 +66,7 @@ async def list_changes(
 async def read_change(
     services: ServicesDep, actor: CurrentActor, change_id: uuid.UUID
 ) -> ChangePublic:
-    change = await change_service.get_change(services.db, actor, change_id)
+    change = await change_views.get_change(services.db, actor, change_id)
     if change is None:
         raise NotFound(f"No change with id {change_id} that you can see.")
     return change
@@ -234,7 +235,7 @@ async def read_changes(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     status_filter = status_filter or None
-    items, total = await change_service.list_changes(
+    items, total = await change_views.list_changes(
         services.db,
         actor,
         status=status_filter,

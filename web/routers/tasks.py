@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from domain import inbox as inbox_service
 from domain import tasks as task_service
 from domain.errors import DomainError, NotFound
 from models.cases import PRIORITIES, TaskPage, TaskPublic
@@ -43,7 +44,7 @@ async def list_tasks(
     per_page: Annotated[int, Query(ge=1, le=100)] = 25,
 ) -> TaskPage:
     """`mine`: tasks I hold. `available`: open tasks of my roles that I may take, by due time."""
-    return await task_service.inbox(
+    return await inbox_service.inbox(
         services.db,
         actor,
         scope=scope,
@@ -58,7 +59,7 @@ async def list_tasks(
 
 @api.get("/{task_id}", response_model=TaskPublic)
 async def read_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID) -> TaskPublic:
-    task = await task_service.get_task(services.db, actor, task_id)
+    task = await inbox_service.get_task(services.db, actor, task_id)
     if task is None:
         raise NotFound(f"No task with id {task_id} that you can see.")
     return task
@@ -112,7 +113,7 @@ async def read_inbox(
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
     kind, priority = kind or None, priority or None
-    result = await task_service.inbox(
+    result = await inbox_service.inbox(
         services.db,
         actor,
         scope=scope,
@@ -123,7 +124,7 @@ async def read_inbox(
         page=page,
         per_page=25,
     )
-    mine = await task_service.inbox(services.db, actor, scope="mine", per_page=1)
+    mine = await inbox_service.inbox(services.db, actor, scope="mine", per_page=1)
     context = {
         "page_data": result,
         "scope": scope,
@@ -152,7 +153,7 @@ async def _row_or_redirect(
 ) -> Response:
     if not htmx:
         return RedirectResponse(request.headers.get("referer") or "/inbox", status_code=303)
-    task = await task_service.get_task(services.db, actor, task_id)
+    task = await inbox_service.get_task(services.db, actor, task_id)
     return render(request, "partials/task_row.html", {"task": task, "notice": message, "oob": True})
 
 
@@ -201,7 +202,7 @@ async def decide_task_form(
     reason: Annotated[str, Form(max_length=60)] = "",
     comment: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    task = await task_service.get_task(services.db, actor, task_id)
+    task = await inbox_service.get_task(services.db, actor, task_id)
     if task is None:
         raise NotFound(f"No task with id {task_id} that you can see.")
     case_url = str(request.url_for("read_case", case_id=task.case_id))

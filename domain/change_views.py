@@ -1,0 +1,133 @@
+"""Reading change requests as a given staff member may see them."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core.db import Database
+from domain.access import can_see_case
+from domain.actors import Actor
+from domain.change_rules import CASE_TYPE_CHANGE
+from domain.tariffs import load_target, target_label
+from models.cases import Case, Decision, Task
+from models.changes import (
+    ApprovalPublic,
+    ChangePublic,
+    ChangeRequest,
+)
+from models.staff import StaffUser
+from models.tariffs import TariffPlan
+
+
+async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> ChangePublic | None:
+    """The change as `actor` may see it, or None (missing and not-visible look the same)."""
+    if not can_see_case(actor, CASE_TYPE_CHANGE):
+        return None
+    async with db.session() as session:
+        change = await session.get(ChangeRequest, change_id)
+        if change is None:
+            return None
+        return await _public(session, change)
+
+
+async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
+    case = await session.get(Case, change.case_id)
+    maker = await session.get(StaffUser, change.maker_id)
+    plan = await session.get(TariffPlan, change.plan_id)
+    loaded = await load_target(session, change.target_type, change.target_id)
+    label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
+    rows = (
+        await session.exec(
+            select(Task, Decision)
+            .outerjoin(Decision, col(Decision.task_id) == Task.id)
+            .where(Task.case_id == change.case_id)
+            .order_by(col(Task.created_at), col(Task.task_key))
+        )
+    ).all()
+    user_ids = {t.assignee_id for t, _ in rows if t.assignee_id} | {
+        d.actor_id for _, d in rows if d is not None
+    }
+    names: dict[uuid.UUID, str] = {}
+    if user_ids:
+        for uid, uname in (
+            await session.exec(
+                select(StaffUser.id, StaffUser.username).where(col(StaffUser.id).in_(user_ids))
+            )
+        ).all():
+            names[uid] = uname
+    approvals = [
+        ApprovalPublic(
+            task_id=t.id,
+            task_key=t.task_key,
+            candidate_role=t.candidate_role,
+            status=t.status,
+            assignee=names.get(t.assignee_id) if t.assignee_id else None,
+            outcome=d.outcome if d else None,
+            decided_by=names.get(d.actor_id) if d else None,
+            decided_at=d.decided_at if d else None,
+            reason_code=d.reason_code if d else None,
+            comment=d.comment if d else None,
+        )
+        for t, d in rows
+    ]
+    return ChangePublic(
+        id=change.id,
+        reference=case.reference if case else "",
+        status=change.status,
+        status_reason=change.status_reason,
+        workflow_id=change.workflow_id,
+        case_id=change.case_id,
+        target_type=change.target_type,
+        target_id=change.target_id,
+        target_label=label,
+        plan_code=plan.code if plan else "",
+        base_version=change.base_version,
+        before=change.before,
+        after=change.after,
+        reason=change.reason,
+        effective_at=change.effective_at,
+        tier=change.tier,
+        maker=maker.username if maker else "?",
+        created_at=change.created_at,
+        expires_at=change.expires_at,
+        closed_at=change.closed_at,
+        applied_version=change.applied_version,
+        approvals=approvals,
+    )
+
+
+async def list_changes(
+    db: Database,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    target_id: uuid.UUID | None = None,
+    maker_id: uuid.UUID | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> tuple[list[ChangePublic], int]:
+    if not can_see_case(actor, CASE_TYPE_CHANGE):
+        return [], 0
+    query = select(ChangeRequest)
+    count_query = select(func.count()).select_from(ChangeRequest)
+    for q_filter in (
+        (ChangeRequest.status == status) if status else None,
+        (ChangeRequest.target_id == target_id) if target_id else None,
+        (ChangeRequest.maker_id == maker_id) if maker_id else None,
+    ):
+        if q_filter is not None:
+            query = query.where(q_filter)
+            count_query = count_query.where(q_filter)
+    async with db.session() as session:
+        total = (await session.exec(count_query)).one()
+        changes = (
+            await session.exec(
+                query.order_by(col(ChangeRequest.created_at).desc())
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).all()
+        return [await _public(session, c) for c in changes], int(total)
