@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +17,7 @@ from temporalio.client import Client
 
 from core.db import Database, resolve_urls
 from core.settings import Settings, get_settings
+from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
 from web.routers import audit, auth, cases, changes, docs, health, staff, tariffs, tasks
@@ -27,6 +31,13 @@ JSON API of the back office. Authenticate with `POST /api/v1/auth/token`, then s
 `Authorization: Bearer <access_token>`. The API obeys exactly the same permission and
 segregation-of-duties rules as the web pages; every state-changing call is audited.
 """
+
+
+def _reload_policy(store: PolicyStore) -> None:
+    try:
+        store.reload()
+    except Exception:  # keep serving the previous policy; say why in the log
+        log.exception("policy reload failed; the previous policy stays in force")
 
 
 def create_app(
@@ -49,6 +60,11 @@ def create_app(
         if temporal is not None:
             services.set_temporal(temporal)
         app.state.services = services
+        # The one enforcer of this process, built now so a bad policy file stops start-up;
+        # SIGHUP re-reads policies/ (a failed reload keeps the previous policy).
+        store = policy_store()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_policy, store)
         if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
             log.warning("front-end assets missing in web/static/vendor; run `make assets`")
         yield
