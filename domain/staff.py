@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, func, or_, select
 
 from core.db import Database
 from domain import audit
@@ -106,14 +107,47 @@ async def set_active(
         )
 
 
-async def list_staff(db: Database) -> list[StaffPublic]:
+async def list_staff(
+    db: Database,
+    *,
+    role: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[StaffPublic], int]:
+    """Staff accounts with their roles, filtered by role and name, one page at a time."""
+    conditions: list[Any] = []
+    if role:
+        conditions.append(
+            col(StaffUser.id).in_(select(RoleAssignment.user_id).where(RoleAssignment.role == role))
+        )
+    if q:
+        pattern = f"%{q.strip()}%"
+        conditions.append(
+            or_(col(StaffUser.username).ilike(pattern), col(StaffUser.display_name).ilike(pattern))
+        )
     async with db.session() as session:
-        users = (await session.exec(select(StaffUser).order_by(StaffUser.username))).all()
-        grants = (await session.exec(select(RoleAssignment))).all()
+        total = (
+            await session.exec(select(func.count()).select_from(StaffUser).where(*conditions))
+        ).one()
+        users = (
+            await session.exec(
+                select(StaffUser)
+                .where(*conditions)
+                .order_by(col(StaffUser.username))
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).all()
+        grants = (
+            await session.exec(
+                select(RoleAssignment).where(col(RoleAssignment.user_id).in_([u.id for u in users]))
+            )
+        ).all()
     by_user: dict[uuid.UUID, list[str]] = {}
     for g in grants:
         by_user.setdefault(g.user_id, []).append(g.role)
-    return [
+    items = [
         StaffPublic(
             id=u.id,
             username=u.username,
@@ -123,3 +157,4 @@ async def list_staff(db: Database) -> list[StaffPublic]:
         )
         for u in users
     ]
+    return items, int(total)
