@@ -21,7 +21,9 @@ import httpx
 import pytest
 
 from core import embedded
+from core.db import DatabaseUrls
 from core.seed import DEMO_PASSWORD
+from core.settings import Settings
 from tests.helpers import environment_without_services
 
 pytestmark = pytest.mark.slow
@@ -53,7 +55,14 @@ class Run:
         return f"{what}\n--- backoffice run output:\n{self.output()[-4000:]}"
 
 
-def start(data_dir: Path, ports: Ports, log: Path) -> Run:
+def start(
+    data_dir: Path,
+    ports: Ports,
+    log: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+) -> Run:
     env = environment_without_services()
     env.update(
         DATA_DIR=str(data_dir),
@@ -61,10 +70,11 @@ def start(data_dir: Path, ports: Ports, log: Path) -> Run:
         TEMPORAL_PORT=str(ports.temporal),
         TEMPORAL_UI_PORT=str(ports.ui),
         PYTHONUNBUFFERED="1",
+        **(extra_env or {}),
     )
     out = log.open("wb")
     proc = subprocess.Popen(
-        [str(embedded.venv_binary("backoffice")), "run"],
+        [str(embedded.venv_binary("backoffice")), "run", *args],
         env=env,
         cwd=data_dir.parent,  # no stray .env from the repository
         stdout=out,
@@ -230,3 +240,36 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     stop(run, signal.SIGTERM, group=False)
     assert "stopped; data kept in" in run.output()
     assert processes_using(data_dir) == []
+
+
+def test_external_addresses_turn_the_embedded_servers_off(
+    tmp_path: Path, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    """With DATABASE_URL and TEMPORAL_ADDRESS set, `run` starts only the worker and the web."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    ports = Ports(web=embedded.free_port(), temporal=embedded.free_port(), ui=embedded.free_port())
+    run = start(
+        data_dir,
+        ports,
+        tmp_path / "run.log",
+        extra_env={
+            "DATABASE_URL": db_urls.app,
+            "DATABASE_ADMIN_URL": db_urls.admin,
+            "TEMPORAL_ADDRESS": settings.temporal_address,
+            "TASK_QUEUE": f"external-{ports.web}",
+        },
+        args=("--no-seed",),
+    )
+    web = f"http://127.0.0.1:{ports.web}"
+    try:
+        wait_until_up(run, web, within=60)
+        assert http_status(f"{web}/readyz", within=10) == 200
+        assert not (data_dir / "postgres").exists()
+        assert not (data_dir / "temporal.db").exists()
+        assert not embedded.port_open("127.0.0.1", ports.temporal)
+        assert "PostgreSQL (embedded)" not in run.output()
+        assert "Temporal dev server" not in run.output()
+    finally:
+        if run.proc.poll() is None:
+            stop(run, signal.SIGINT, group=True)
