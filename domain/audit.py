@@ -104,12 +104,17 @@ async def record(
     details: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event inside the caller's transaction."""
+    # One round trip: take the chain lock, then (only then) read the head and the next id.
     await run_sql(session, "SELECT pg_advisory_xact_lock(:k)", {"k": _CHAIN_LOCK})
-    head = (await run_sql(session, "SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1")).first()
-    prev_hash = head[0] if head else GENESIS
-    next_id = (
-        await run_sql(session, "SELECT nextval(pg_get_serial_sequence('audit_event', 'id'))")
-    ).scalar_one()
+    row = (
+        await run_sql(
+            session,
+            "SELECT (SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), "
+            "nextval(pg_get_serial_sequence('audit_event', 'id'))",
+        )
+    ).one()
+    prev_hash = row[0] or GENESIS
+    next_id = row[1]
     event = AuditEvent(
         id=next_id,
         occurred_at=utcnow(),
