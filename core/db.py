@@ -6,13 +6,14 @@ The web app and the worker connect as the least-privileged application role; onl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.tables  # noqa: F401  (every table registered, so foreign keys resolve)
@@ -20,6 +21,7 @@ from core.embedded import postgres_socket_dir
 from core.settings import Settings
 
 APP_DATABASE = "backoffice"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,26 @@ async def run_sql(
     """Run literal SQL on the session's connection (inside its transaction)."""
     connection = await session.connection()
     return await connection.execute(text(statement), params or {})
+
+
+async def fetch_page(
+    session: AsyncSession,
+    model: type[T],
+    conditions: Sequence[Any],
+    order_by: Any,
+    *,
+    page: int,
+    per_page: int,
+) -> tuple[list[T], int]:
+    """One page of `model` rows matching every condition, and how many match in all."""
+    total = (await session.exec(select(func.count()).select_from(model).where(*conditions))).one()
+    rows = (
+        await session.exec(
+            select(model)
+            .where(*conditions)
+            .order_by(order_by)
+            .offset((max(page, 1) - 1) * per_page)
+            .limit(per_page)
+        )
+    ).all()
+    return list(rows), int(total)

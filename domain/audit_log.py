@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import col
 
-from core.db import Database
+from core.db import Database, fetch_page
 from models.audit import AuditEvent
 
 
@@ -37,16 +37,6 @@ async def search(
     if until:
         conditions.append(AuditEvent.occurred_at < until)
     async with db.session() as session:
-        total = (
-            await session.exec(select(func.count()).select_from(AuditEvent).where(*conditions))
-        ).one()
-        rows = (
-            await session.exec(
-                select(AuditEvent)
-                .where(*conditions)
-                .order_by(col(AuditEvent.id).desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).all()
-    return list(rows), int(total)
+        return await fetch_page(
+            session, AuditEvent, conditions, col(AuditEvent.id).desc(), page=page, per_page=per_page
+        )

@@ -6,9 +6,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, or_, select
 
-from core.db import Database, run_sql
+from core.db import Database, fetch_page, run_sql
 from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.change_views import get_change
@@ -67,19 +67,9 @@ async def list_cases(
     if q:
         conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
     async with db.session() as session:
-        total = (
-            await session.exec(select(func.count()).select_from(Case).where(*conditions))
-        ).one()
-        rows = (
-            await session.exec(
-                select(Case)
-                .where(*conditions)
-                .order_by(col(Case.opened_at).desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).all()
-    return list(rows), int(total)
+        return await fetch_page(
+            session, Case, conditions, col(Case.opened_at).desc(), page=page, per_page=per_page
+        )
 
 
 async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.db import Database
+from core.db import Database, fetch_page
 from domain.access import can_see_case
 from domain.actors import Actor
 from domain.change_rules import CASE_TYPE_CHANGE
@@ -111,23 +111,22 @@ async def list_changes(
 ) -> tuple[list[ChangePublic], int]:
     if not can_see_case(actor, CASE_TYPE_CHANGE):
         return [], 0
-    query = select(ChangeRequest)
-    count_query = select(func.count()).select_from(ChangeRequest)
-    for q_filter in (
-        (ChangeRequest.status == status) if status else None,
-        (ChangeRequest.target_id == target_id) if target_id else None,
-        (ChangeRequest.maker_id == maker_id) if maker_id else None,
-    ):
-        if q_filter is not None:
-            query = query.where(q_filter)
-            count_query = count_query.where(q_filter)
+    conditions = [
+        condition
+        for condition in (
+            (ChangeRequest.status == status) if status else None,
+            (ChangeRequest.target_id == target_id) if target_id else None,
+            (ChangeRequest.maker_id == maker_id) if maker_id else None,
+        )
+        if condition is not None
+    ]
     async with db.session() as session:
-        total = (await session.exec(count_query)).one()
-        changes = (
-            await session.exec(
-                query.order_by(col(ChangeRequest.created_at).desc())
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).all()
-        return [await _public(session, c) for c in changes], int(total)
+        changes, total = await fetch_page(
+            session,
+            ChangeRequest,
+            conditions,
+            col(ChangeRequest.created_at).desc(),
+            page=page,
+            per_page=per_page,
+        )
+        return [await _public(session, c) for c in changes], total

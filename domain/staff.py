@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, or_, select
 
-from core.db import Database
+from core.db import Database, fetch_page
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
 from domain.auth import USERNAME_RE, check_password_strength, hash_password, revoke_all_sessions
@@ -127,18 +127,9 @@ async def list_staff(
             or_(col(StaffUser.username).ilike(pattern), col(StaffUser.display_name).ilike(pattern))
         )
     async with db.session() as session:
-        total = (
-            await session.exec(select(func.count()).select_from(StaffUser).where(*conditions))
-        ).one()
-        users = (
-            await session.exec(
-                select(StaffUser)
-                .where(*conditions)
-                .order_by(col(StaffUser.username))
-                .offset((page - 1) * per_page)
-                .limit(per_page)
-            )
-        ).all()
+        users, total = await fetch_page(
+            session, StaffUser, conditions, col(StaffUser.username), page=page, per_page=per_page
+        )
         grants = (
             await session.exec(
                 select(RoleAssignment).where(col(RoleAssignment.user_id).in_([u.id for u in users]))
