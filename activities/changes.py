@@ -17,8 +17,8 @@ from domain import audit
 from domain.audit import SYSTEM, ActorRef
 from models.base import utcnow
 from models.cases import Case, CaseStatus
-from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
-from models.tariffs import Fee, FeeVersion, Limit, LimitVersion
+from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
+from models.tariffs import TARGET_MODELS
 from models.workflow_io import ApplyChangeInput, ApplyChangeResult, ChangeStatusInput
 
 # What happens to a case's unfinished tasks when the change closes this way.
@@ -55,7 +55,7 @@ class ChangeActivities:
                 change.closed_at = now
                 case.status = CaseStatus.CLOSED
                 case.closed_at = now
-                case.outcome = inp.outcome or inp.status
+                case.outcome = inp.status
                 case.outcome_reason = inp.reason
                 fate = TASK_FATE.get(ChangeStatus(inp.status), "cancelled")
                 await run_sql(
@@ -96,9 +96,8 @@ class ChangeActivities:
             change = await session.get(ChangeRequest, inp.change_id)
             if change is None:
                 raise refuse("No such change request.", "unknown_change")
-            target_cls: Any = Fee if change.target_type == "fee" else Limit
-            version_cls: Any = FeeVersion if change.target_type == "fee" else LimitVersion
-            fk = "fee_id" if change.target_type == "fee" else "limit_id"
+            models = TARGET_MODELS[change.target_type]
+            target_cls, version_cls, fk = models.target, models.version, models.version_fk
 
             already = (
                 await session.exec(select(version_cls).where(version_cls.change_id == change.id))
@@ -132,7 +131,7 @@ class ChangeActivities:
             new_version = change.base_version + 1
             values: dict[str, Any] = {
                 field: _decimal_or_none(change.after.get(field))
-                for field in _value_fields(change.target_type)
+                for field in EDITABLE_FIELDS[change.target_type]
             }
             session.add(
                 version_cls(
@@ -193,12 +192,6 @@ class ChangeActivities:
         # Committed but not yet reported: the resilience tests kill the worker right here.
         crash_point("apply_change")
         return result
-
-
-def _value_fields(target_type: str) -> tuple[str, ...]:
-    if target_type == "fee":
-        return ("fixed_amount", "percent", "min_amount", "max_amount")
-    return ("amount",)
 
 
 def _decimal_or_none(value: Any) -> Decimal | None:

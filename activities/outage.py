@@ -14,25 +14,15 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
-import psycopg
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+
+from core.db import is_outage
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 DATABASE_UNAVAILABLE = "database_unavailable"
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Connection-level failures (the same set the web answers with 503)."""
-    if isinstance(exc, OperationalError | PoolTimeout | psycopg.OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError)
-    )
 
 
 def retry_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

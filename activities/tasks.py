@@ -17,6 +17,7 @@ from domain.audit import SYSTEM, ActorRef
 from models.base import utcnow
 from models.cases import Case, Decision, Notification, Task, TaskStatus
 from models.changes import ChangeRequest
+from models.tariffs import TARGET_MODELS
 from models.workflow_io import (
     DecisionResult,
     EscalateTaskInput,
@@ -242,14 +243,14 @@ class TaskActivities:
         change = await session.get(ChangeRequest, change_id)
         if change is None:
             raise refuse("No such change request.", "unknown_change")
-        table = "fee" if change.target_type == "fee" else "limit_rule"
+        target_cls = TARGET_MODELS[change.target_type].target
         current = (
-            await run_sql(
-                session,
-                f"SELECT current_version FROM {table} WHERE id = :id FOR SHARE",  # noqa: S608 (table from a fixed pair)
-                {"id": change.target_id},
+            await session.exec(
+                select(target_cls.current_version)
+                .where(target_cls.id == change.target_id)
+                .with_for_update(read=True)
             )
-        ).scalar_one()
+        ).one()
         if current != change.base_version:
             raise refuse(
                 f"The {change.target_type} changed since this request was made (it was version "

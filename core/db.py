@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -132,3 +135,12 @@ async def fetch_page(
         )
     ).all()
     return list(rows), int(total)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Connection-level failures (the same set the web answers with 503)."""
+    if isinstance(exc, OperationalError | PoolTimeout | psycopg.OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError)
+    )

@@ -86,10 +86,9 @@ async def require(
 
 
 async def not_found(
-    db: Database, actor: Actor, what: str, object_id: Any, *, action: str, audit_it: bool
+    db: Database, actor: Actor, what: str, object_id: Any, *, action: str
 ) -> NotFound:
     """The same answer for 'does not exist' and 'not yours to see' (ids are not an oracle)."""
     error = NotFound(f"No {what} with id {object_id} that you can see.")
-    if audit_it:
-        await record_refusal(db, actor, error, action=action, object_type=what, object_id=object_id)
+    await record_refusal(db, actor, error, action=action, object_type=what, object_id=object_id)
     return error

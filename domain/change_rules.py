@@ -94,32 +94,25 @@ def plan_change(
 def approval_specs(
     workflow_id: str, reference: str, label: str, tier: str, maker_id: uuid.UUID, sla_seconds: int
 ) -> list[TaskSpec]:
-    specs = [
-        TaskSpec(
-            task_id=task_id_for(workflow_id, "approve"),
-            task_key="approve",
-            kind="change_approval",
-            title=f"Approve {reference}: {label}",
-            candidate_role="ops_manager",
+    def approval(key: str, kind: str, title: str, role: str, priority: str) -> TaskSpec:
+        return TaskSpec(
+            task_id=task_id_for(workflow_id, key),
+            task_key=key,
+            kind=kind,
+            title=f"{title} {reference}: {label}",
+            candidate_role=role,
             allowed_outcomes=["approve", "reject"],
             reason_required_for=["reject"],
             excluded_actors=[maker_id],
             sla_seconds=sla_seconds,
+            priority=priority,
         )
-    ]
+
+    specs = [approval("approve", "change_approval", "Approve", "ops_manager", "normal")]
     if tier == "elevated":
         specs.append(
-            TaskSpec(
-                task_id=task_id_for(workflow_id, "risk_approve"),
-                task_key="risk_approve",
-                kind="change_risk_approval",
-                title=f"Risk approval {reference}: {label}",
-                candidate_role="risk_manager",
-                allowed_outcomes=["approve", "reject"],
-                reason_required_for=["reject"],
-                excluded_actors=[maker_id],
-                sla_seconds=sla_seconds,
-                priority="high",
+            approval(
+                "risk_approve", "change_risk_approval", "Risk approval", "risk_manager", "high"
             )
         )
     return specs

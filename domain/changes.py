@@ -24,7 +24,7 @@ from domain.actors import Actor
 from domain.change_rules import CASE_TYPE_CHANGE, ChangePlan, approval_specs, plan_change
 from domain.change_views import get_change
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
-from domain.tariffs import fee_values, limit_values, load_target, target_label
+from domain.tariffs import current_values, load_target, target_label
 from models.base import utcnow
 from models.cases import Case
 from models.changes import (
@@ -48,11 +48,7 @@ async def preview_change(
         if loaded is None:
             raise Invalid("Unknown target.", fields={"target_id": "no such fee or limit"})
         target, version, plan = loaded
-        before = (
-            fee_values(version, target.currency)
-            if data.target_type == "fee"
-            else limit_values(version, target.currency)
-        )
+        before = current_values(data.target_type, version, target.currency)
     change_plan = plan_change(
         data.target_type,
         target.currency,
@@ -90,11 +86,7 @@ async def propose_change(
                 "Unknown target.", fields={"target_id": f"no {data.target_type} with this id"}
             )
         target, version, plan = loaded
-        before = (
-            fee_values(version, target.currency)
-            if data.target_type == "fee"
-            else limit_values(version, target.currency)
-        )
+        before = current_values(data.target_type, version, target.currency)
         change_plan = plan_change(
             data.target_type,
             target.currency,
@@ -229,9 +221,7 @@ async def withdraw_change(
     async with db.session() as session:
         change = await session.get(ChangeRequest, change_id)
     if change is None or not can_see_case(actor, CASE_TYPE_CHANGE):
-        raise await not_found(
-            db, actor, "change", change_id, action="change.withdraw", audit_it=True
-        )
+        raise await not_found(db, actor, "change", change_id, action="change.withdraw")
     try:
         if len(reason) < 5:
             raise Invalid("Say why you withdraw it.", fields={"reason": "at least 5 characters"})

@@ -16,6 +16,7 @@ from models.money import quantize
 from models.staff import StaffUser
 from models.tariffs import (
     LIMIT_PERIODS,
+    TARGET_MODELS,
     TRANSACTION_TYPES,
     Fee,
     FeePublic,
@@ -41,6 +42,13 @@ def fee_values(version: FeeVersion, currency: str) -> dict[str, str | None]:
 
 def limit_values(version: LimitVersion, currency: str) -> dict[str, str | None]:
     return {"amount": _money(version.amount, currency)}
+
+
+def current_values(target_type: str, version: Any, currency: str) -> dict[str, str | None]:
+    """The values of one fee or limit version, as strings in the currency's minor units."""
+    if target_type == "fee":
+        return fee_values(version, currency)
+    return limit_values(version, currency)
 
 
 def _money(value: Decimal | None, currency: str) -> str | None:
@@ -176,9 +184,8 @@ async def load_target(
     session: AsyncSession, target_type: str, target_id: uuid.UUID, *, lock: bool = False
 ) -> tuple[Any, Any, TariffPlan] | None:
     """(target, its current version row, its plan) or None."""
-    target_cls: Any = Fee if target_type == "fee" else Limit
-    version_cls: Any = FeeVersion if target_type == "fee" else LimitVersion
-    fk = "fee_id" if target_type == "fee" else "limit_id"
+    models = TARGET_MODELS[target_type]
+    target_cls, version_cls, fk = models.target, models.version, models.version_fk
     query = select(target_cls).where(target_cls.id == target_id)
     if lock:
         query = query.with_for_update()
@@ -204,8 +211,8 @@ async def history(
     if loaded is None:
         return []
     target, _, _ = loaded
-    version_cls: Any = FeeVersion if target_type == "fee" else LimitVersion
-    fk = "fee_id" if target_type == "fee" else "limit_id"
+    models = TARGET_MODELS[target_type]
+    version_cls, fk = models.version, models.version_fk
     rows = (
         await session.exec(
             select(version_cls, Case.reference)
@@ -217,15 +224,10 @@ async def history(
     ).all()
     out = []
     for version, reference in rows:
-        values = (
-            fee_values(version, target.currency)
-            if target_type == "fee"
-            else limit_values(version, target.currency)
-        )
         out.append(
             TargetVersionPublic(
                 version=version.version,
-                values=values,
+                values=current_values(target_type, version, target.currency),
                 created_at=version.created_at,
                 change_id=version.change_id,
                 change_reference=reference,

@@ -107,7 +107,7 @@ async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPubl
     async with db.session() as session:
         loaded = await load_task(session, task_id)
         if loaded is None or not visible_to(actor, *loaded):
-            raise await not_found(db, actor, "task", task_id, action="task.claim", audit_it=True)
+            raise await not_found(db, actor, "task", task_id, action="task.claim")
         task, case = loaded
         await _require_task_permission(db, actor, task, "task.claim")
         parties = await case_parties(session, case)
@@ -199,7 +199,7 @@ async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPu
                     workflow_id=released[0],
                 )
     if not visible:
-        raise await not_found(db, actor, "task", task_id, action="task.release", audit_it=True)
+        raise await not_found(db, actor, "task", task_id, action="task.release")
     if released is None:
         error = Conflict(
             "You do not hold this task, so there is nothing to release.", code="not_claimed"
@@ -231,7 +231,7 @@ async def decide_task(
     async with db.session() as session:
         loaded = await load_task(session, task_id)
         if loaded is None or not visible_to(actor, *loaded):
-            raise await not_found(db, actor, "task", task_id, action=action, audit_it=True)
+            raise await not_found(db, actor, "task", task_id, action=action)
         task, case = loaded
         parties = await case_parties(session, case)
     await _require_task_permission(db, actor, task, action)

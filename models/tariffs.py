@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -151,3 +153,18 @@ class TargetVersionPublic(SQLModel):
     change_id: uuid.UUID | None
     change_reference: str | None = None
     note: str | None
+
+
+@dataclass(frozen=True)
+class TargetModels:
+    """The tables behind one kind of change target: the target, its versions, the link."""
+
+    target: Any
+    version: Any
+    version_fk: str  # the version table's column pointing at the target
+
+
+TARGET_MODELS: dict[str, TargetModels] = {
+    "fee": TargetModels(Fee, FeeVersion, "fee_id"),
+    "limit": TargetModels(Limit, LimitVersion, "limit_id"),
+}

@@ -122,7 +122,6 @@ class ChangeStatusInput(BaseModel):
     status: str
     reason: str | None = None
     close_case: bool = False
-    outcome: str | None = None
     actor_id: uuid.UUID | None = None
     actor_name: str | None = None
     origin: Origin = Field(default_factory=Origin)

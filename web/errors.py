@@ -10,10 +10,11 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.db import is_outage
 from domain.errors import DomainError, TooManyAttempts
 from web.deps import is_api, is_htmx
 from web.templating import render
@@ -107,12 +108,8 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
-    for exc_type in (OperationalError, PoolTimeout, psycopg.OperationalError):
-        app.add_exception_handler(exc_type, database_down)
-
-    @app.exception_handler(DBAPIError)
-    async def dbapi_error(request: Request, exc: DBAPIError) -> Response:
-        if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+    async def database_error(request: Request, exc: Exception) -> Response:
+        if is_outage(exc):  # the same test the activities use to retry
             return await database_down(request, exc)
         log.exception("database error", exc_info=exc)
         return error_response(
@@ -121,3 +118,6 @@ def install(app: FastAPI) -> None:
             code="internal_error",
             message="Something went wrong on our side; nothing was changed.",
         )
+
+    for exc_type in (DBAPIError, PoolTimeout, psycopg.OperationalError):
+        app.add_exception_handler(exc_type, database_error)

@@ -173,10 +173,7 @@ class ChangeApprovalWorkflow:
             )
 
     async def _record_final_status(self, workflow_id: str) -> None:
-        outcome = {REJECTED: "rejected", EXPIRED: "expired", SUPERSEDED: "superseded"}.get(
-            self._status, self._status
-        )
-        await self._change_status(workflow_id, self._status, close=True, outcome=outcome)
+        await self._change_status(workflow_id, self._status, close=True)
 
     async def _change_status(
         self,
@@ -184,7 +181,6 @@ class ChangeApprovalWorkflow:
         status: str,
         *,
         close: bool,
-        outcome: str | None = None,
         withdraw: WithdrawInput | None = None,
     ) -> None:
         await workflow.execute_activity_method(
@@ -196,7 +192,6 @@ class ChangeApprovalWorkflow:
                 status=status,
                 reason=self._reason,
                 close_case=close,
-                outcome=outcome,
                 actor_id=withdraw.actor_id if withdraw else None,
                 actor_name=withdraw.actor_name if withdraw else None,
                 origin=withdraw.origin if withdraw else Origin(channel="system"),
@@ -313,9 +308,7 @@ class ChangeApprovalWorkflow:
     async def withdraw(self, w: WithdrawInput) -> ChangeState:
         self._close(WITHDRAWN, w.reason)
         self._closed_by_handler = True
-        await self._change_status(
-            workflow.info().workflow_id, WITHDRAWN, close=True, outcome="withdrawn", withdraw=w
-        )
+        await self._change_status(workflow.info().workflow_id, WITHDRAWN, close=True, withdraw=w)
         return self.current_state()
 
     @withdraw.validator

@@ -64,9 +64,7 @@ async def read_case(
     view = await case_service.get_case(services.db, actor, case_id)
     if view is None:
         # Not there, or not yours to see: the same answer, and the attempt is recorded.
-        raise await not_found(
-            services.db, actor, "case", case_id, action="case.read", audit_it=True
-        )
+        raise await not_found(services.db, actor, "case", case_id, action="case.read")
     return render(
         request,
         "case.html",

@@ -74,11 +74,7 @@ async def target_page(
         target, version, plan = loaded
         versions = await tariff_service.history(session, target_type, target_id)
         pending = (await tariff_service.pending_changes(session, [target_id])).get(target_id, [])
-    current = (
-        tariff_service.fee_values(version, target.currency)
-        if target_type == "fee"
-        else tariff_service.limit_values(version, target.currency)
-    )
+    current = tariff_service.current_values(target_type, version, target.currency)
     context = {
         "target_type": target_type,
         "target": target,
