@@ -15,7 +15,7 @@ from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
 from models.base import utcnow
-from models.cases import Case, Decision, Notification, Task, TaskStatus
+from models.cases import Decision, Notification, Task, TaskStatus
 from models.changes import ChangeRequest
 from models.tariffs import TARGET_MODELS
 from models.workflow_io import (
@@ -173,10 +173,7 @@ class TaskActivities:
                 if existing.actor_id == d.actor_id and existing.outcome == d.outcome:
                     # A retry after our own commit: the decision stands, nothing more to do.
                     return DecisionResult(
-                        task_id=d.task_id,
-                        decision_id=existing.id,
-                        outcome=existing.outcome,
-                        case_status="open",
+                        task_id=d.task_id, decision_id=existing.id, outcome=existing.outcome
                     )
                 raise refuse("This task has already been decided.", "already_decided")
             if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
@@ -231,13 +228,7 @@ class TaskActivities:
                     "decision_id": decision.id,
                 },
             )
-            case = await session.get(Case, inp.case_id)
-            return DecisionResult(
-                task_id=d.task_id,
-                decision_id=decision.id,
-                outcome=d.outcome,
-                case_status=case.status if case else "open",
-            )
+            return DecisionResult(task_id=d.task_id, decision_id=decision.id, outcome=d.outcome)
 
     async def _require_fresh_target(self, session: AsyncSession, change_id: uuid.UUID) -> None:
         change = await session.get(ChangeRequest, change_id)

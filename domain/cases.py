@@ -12,13 +12,14 @@ from core.db import Database, fetch_page, run_sql
 from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.change_views import get_change
-from domain.inbox import tasks_by_ids
+from domain.inbox import task_public
 from domain.segregation import check_claim
 from domain.tasks import TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case, Task, TaskPublic
 from models.changes import ChangePublic
+from models.staff import StaffUser
 
 CASE_TYPES = {"change_request": "Change request"}
 
@@ -78,19 +79,16 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         case = await session.get(Case, case_id)
         if case is None or not can_see_case(actor, case.case_type):
             return None
-        task_ids = list(
-            (
-                await session.exec(
-                    select(Task.id).where(Task.case_id == case_id).order_by(col(Task.created_at))
-                )
-            ).all()
-        )
-        tasks = await tasks_by_ids(session, task_ids, utcnow())
+        rows = (
+            await session.exec(
+                select(Task, StaffUser.username)
+                .outerjoin(StaffUser, col(StaffUser.id) == Task.assignee_id)
+                .where(Task.case_id == case_id)
+                .order_by(col(Task.created_at), col(Task.task_key))
+            )
+        ).all()
         parties = await case_parties(session, case)
-        rows = {
-            t.id: t for t in (await session.exec(select(Task).where(Task.case_id == case_id))).all()
-        }
-        object_ids = [str(case.id), *(str(t) for t in task_ids)]
+        object_ids = [str(case.id), *(str(task.id) for task, _ in rows)]
         timeline = list(
             (
                 await session.exec(
@@ -110,9 +108,10 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     if case.case_type == "change_request":
         # The workflow id is change-<change id>.
         change = await get_change(db, actor, uuid.UUID(case.workflow_id.removeprefix("change-")))
+    now = utcnow()
     actions = []
-    for t in tasks:
-        row = rows[t.id]
+    for row, assignee in rows:
+        t = task_public(row, case, assignee, now)
         obj, act = TASK_PERMISSIONS.get(t.kind, ("task", "work"))
         permitted = can(actor, "task", "work") and can(actor, obj, act)
         refusal = check_claim(task_facts(row), parties, actor.user_id, actor.roles)

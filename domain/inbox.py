@@ -130,6 +130,20 @@ async def inbox(
     return TaskPage(items=items, total=int(total), page=page, per_page=per_page)
 
 
+async def count_mine(db: Database, actor: Actor) -> int:
+    """How many tasks the actor holds (the inbox's "My tasks" badge)."""
+    async with db.session() as session:
+        return int(
+            (
+                await run_sql(
+                    session,
+                    "SELECT count(*) FROM task WHERE assignee_id = :me AND status = 'claimed'",
+                    {"me": actor.user_id},
+                )
+            ).scalar_one()
+        )
+
+
 async def tasks_by_ids(
     session: AsyncSession, ids: list[uuid.UUID], now: datetime
 ) -> list[TaskPublic]:

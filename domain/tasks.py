@@ -22,7 +22,7 @@ from domain.changes import refusal_from_update
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
 
 # Which permission a task kind needs beyond "task:work" and its candidate role.
-from domain.inbox import get_task, load_task, visible_to
+from domain.inbox import load_task, task_public, visible_to
 from domain.segregation import (
     CONFLICT,
     FORBIDDEN,
@@ -33,7 +33,6 @@ from domain.segregation import (
 )
 from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskPublic, TaskStatus
-from models.changes import ChangeRequest
 from models.staff import StaffUser
 from models.workflow_io import DecisionInput, DecisionResult
 
@@ -51,16 +50,13 @@ REJECT_REASONS = {
 
 
 async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
-    """Who acted on the case so far, as the segregation rules need it."""
+    """Who acted on the case so far, as the segregation rules need it.
+
+    The maker is whoever opened the case (for a change request, its maker: propose_change
+    opens the case as the maker), and the only editor so far.
+    """
     maker = case.opened_by
-    editors: set[uuid.UUID] = {maker} if maker else set()
-    if case.case_type == "change_request":
-        change = (
-            await session.exec(select(ChangeRequest).where(ChangeRequest.case_id == case.id))
-        ).first()
-        if change:
-            maker = change.maker_id
-            editors.add(change.maker_id)
+    editors = frozenset({maker}) if maker else frozenset()
     deciders = {
         task_id: actor_id
         for task_id, actor_id in (
@@ -69,7 +65,7 @@ async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
             )
         ).all()
     }
-    return CaseParties(maker_id=maker, editor_ids=frozenset(editors), deciders=deciders)
+    return CaseParties(maker_id=maker, editor_ids=editors, deciders=deciders)
 
 
 def task_facts(task: Task) -> TaskFacts:
@@ -147,9 +143,9 @@ async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPubl
             db, actor, error, action="task.claim", object_type="task", object_id=task_id
         )
         raise error
-    result = await get_task(db, actor, task_id)
-    assert result is not None
-    return result
+    # What the conditional UPDATE wrote, without reading it back.
+    task.status, task.assignee_id, task.claimed_at = TaskStatus.CLAIMED, actor.user_id, now
+    return task_public(task, case, actor.username, now)
 
 
 async def _why_not_claimable(db: Database, actor: Actor, task_id: uuid.UUID) -> DomainError:
@@ -208,9 +204,10 @@ async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPu
             db, actor, error, action="task.release", object_type="task", object_id=task_id
         )
         raise error
-    result = await get_task(db, actor, task_id)
-    assert result is not None
-    return result
+    assert loaded is not None
+    task, case = loaded
+    task.status, task.assignee_id, task.claimed_at = TaskStatus.OPEN, None, None
+    return task_public(task, case, None, utcnow())
 
 
 async def decide_task(

@@ -70,7 +70,8 @@ class DecisionResult(BaseModel):
     task_id: uuid.UUID
     decision_id: uuid.UUID
     outcome: str
-    case_status: str
+    # Filled in by the workflow, which knows where the case stands after the decision.
+    case_status: str = ""
 
 
 class RecordDecisionInput(BaseModel):

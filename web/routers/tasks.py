@@ -124,7 +124,7 @@ async def read_inbox(
         page=page,
         per_page=25,
     )
-    mine = await inbox_service.inbox(services.db, actor, scope="mine", per_page=1)
+    mine_count = await inbox_service.count_mine(services.db, actor)
     context = {
         "page_data": result,
         "scope": scope,
@@ -135,7 +135,7 @@ async def read_inbox(
             "q": q or "",
         },
         "priorities": PRIORITIES,
-        "mine_count": mine.total,
+        "mine_count": mine_count,
         "pages": max(1, -(-result.total // result.per_page)),
     }
     target = request.headers.get("hx-target")
@@ -145,15 +145,12 @@ async def read_inbox(
 
 async def _row_or_redirect(
     request: Request,
-    services: ServicesDep,
-    actor: CurrentActor,
     htmx: bool,
-    task_id: uuid.UUID,
+    task: TaskPublic,
     message: str,
 ) -> Response:
     if not htmx:
         return RedirectResponse(request.headers.get("referer") or "/inbox", status_code=303)
-    task = await inbox_service.get_task(services.db, actor, task_id)
     return render(request, "partials/task_row.html", {"task": task, "notice": message, "oob": True})
 
 
@@ -166,9 +163,7 @@ async def claim_task_form(
     task_id: uuid.UUID,
 ) -> Response:
     task = await task_service.claim_task(services.db, actor, task_id)
-    return await _row_or_redirect(
-        request, services, actor, htmx, task_id, f"You hold {task.case_reference} now."
-    )
+    return await _row_or_redirect(request, htmx, task, f"You hold {task.case_reference} now.")
 
 
 @pages.post("/tasks/{task_id}/release")
@@ -181,12 +176,7 @@ async def release_task_form(
 ) -> Response:
     task = await task_service.release_task(services.db, actor, task_id)
     return await _row_or_redirect(
-        request,
-        services,
-        actor,
-        htmx,
-        task_id,
-        f"Released {task.case_reference}; it is back in the queue.",
+        request, htmx, task, f"Released {task.case_reference}; it is back in the queue."
     )
 
 
