@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
@@ -34,9 +36,30 @@ from models.changes import (
     ChangeRequest,
     ChangeStatus,
 )
+from models.tariffs import TariffPlan
 from models.workflow_io import ChangeApprovalInput, WithdrawInput
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
+
+
+async def _plan_against_current(
+    session: AsyncSession, settings: Settings, data: ChangeCreate, *, lock: bool
+) -> tuple[Any, TariffPlan, ChangePlan]:
+    """The target, its plan, and the proposal validated against the target's current values."""
+    loaded = await load_target(session, data.target_type, data.target_id, lock=lock)
+    if loaded is None:
+        raise Invalid(
+            "Unknown target.", fields={"target_id": f"no {data.target_type} with this id"}
+        )
+    target, version, plan = loaded
+    change_plan = plan_change(
+        data.target_type,
+        target.currency,
+        current_values(data.target_type, version, target.currency),
+        data.changes,
+        elevated_ratio=Decimal(settings.limit_raise_elevated_ratio),
+    )
+    return target, plan, change_plan
 
 
 async def preview_change(
@@ -44,18 +67,7 @@ async def preview_change(
 ) -> tuple[ChangePlan, str]:
     """Validate a proposal and show the before/after diff without saving anything."""
     async with db.session() as session:
-        loaded = await load_target(session, data.target_type, data.target_id)
-        if loaded is None:
-            raise Invalid("Unknown target.", fields={"target_id": "no such fee or limit"})
-        target, version, plan = loaded
-        before = current_values(data.target_type, version, target.currency)
-    change_plan = plan_change(
-        data.target_type,
-        target.currency,
-        before,
-        data.changes,
-        elevated_ratio=Decimal(settings.limit_raise_elevated_ratio),
-    )
+        target, plan, change_plan = await _plan_against_current(session, settings, data, lock=False)
     return change_plan, target_label(target, plan)
 
 
@@ -80,20 +92,7 @@ async def propose_change(
     change_id = uuid.uuid4()
     workflow_id = f"change-{change_id}"
     async with db.transaction() as session:
-        loaded = await load_target(session, data.target_type, data.target_id, lock=True)
-        if loaded is None:
-            raise Invalid(
-                "Unknown target.", fields={"target_id": f"no {data.target_type} with this id"}
-            )
-        target, version, plan = loaded
-        before = current_values(data.target_type, version, target.currency)
-        change_plan = plan_change(
-            data.target_type,
-            target.currency,
-            before,
-            data.changes,
-            elevated_ratio=Decimal(settings.limit_raise_elevated_ratio),
-        )
+        target, plan, change_plan = await _plan_against_current(session, settings, data, lock=True)
         number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
         reference = f"CHG-{number}"
         label = target_label(target, plan)
