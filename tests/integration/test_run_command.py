@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -161,8 +163,11 @@ def change_ids(client: httpx.Client, headers: dict[str, str]) -> tuple[set[str],
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "data"
+def data_dir() -> Iterator[Path]:
+    # Not under pytest's basetemp, which another pytest session run as root resets to 0700,
+    # locking PostgreSQL's own system user out of its data directory (see tests/conftest.py).
+    root = Path(tempfile.mkdtemp(prefix="bo-run-"))
+    path = root / "data"
     yield path
     # Only when the test failed half-way: end what this DATA_DIR's run left behind.
     leftovers = [int(line.split(":", 1)[0]) for line in processes_using(path)]
@@ -175,6 +180,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     for line in processes_using(path):
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
@@ -243,10 +249,9 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
 
 
 def test_external_addresses_turn_the_embedded_servers_off(
-    tmp_path: Path, db_urls: DatabaseUrls, settings: Settings
+    tmp_path: Path, data_dir: Path, db_urls: DatabaseUrls, settings: Settings
 ) -> None:
     """With DATABASE_URL and TEMPORAL_ADDRESS set, `run` starts only the worker and the web."""
-    data_dir = tmp_path / "data"
     data_dir.mkdir()
     ports = Ports(web=embedded.free_port(), temporal=embedded.free_port(), ui=embedded.free_port())
     run = start(
