@@ -49,6 +49,7 @@ class _Task:
     status: str = "open"
     level: int = 0
     outcome: str | None = None
+    decided_by: uuid.UUID | None = None
 
 
 @workflow.defn
@@ -61,11 +62,10 @@ class ChangeApprovalWorkflow:
         self._expires_at = started + timedelta(seconds=inp.expiry_seconds)
         self._status = PENDING
         self._reason: str | None = None
-        sla = {s.task_id: timedelta(seconds=s.sla_seconds) for s in inp.approvals}
         self._tasks = {
-            s.task_id: _Task(spec=s, due_at=started + sla[s.task_id]) for s in inp.approvals
+            s.task_id: _Task(spec=s, due_at=started + timedelta(seconds=s.sla_seconds))
+            for s in inp.approvals
         }
-        self._deciders: dict[uuid.UUID, uuid.UUID] = {}
         self._in_flight: set[uuid.UUID] = set()
         self._closed_by_handler = False
 
@@ -211,17 +211,20 @@ class ChangeApprovalWorkflow:
     def _set_search_status(self) -> None:
         workflow.upsert_search_attributes([CASE_STATUS.value_set(self._status)])
 
+    def _deciders(self) -> dict[uuid.UUID, uuid.UUID]:
+        return {tid: t.decided_by for tid, t in self._tasks.items() if t.decided_by is not None}
+
     def _parties(self) -> CaseParties:
         return CaseParties(
             maker_id=self._inp.maker_id,
             editor_ids=frozenset(self._inp.editor_ids),
-            deciders=dict(self._deciders),
+            deciders=self._deciders(),
         )
 
     def _facts(self, task_id: uuid.UUID) -> TaskFacts:
         t = self._tasks[task_id]
         excluded = set(t.spec.excluded_actors) | {
-            actor for other, actor in self._deciders.items() if other != task_id
+            actor for other, actor in self._deciders().items() if other != task_id
         }
         return TaskFacts(
             task_id=task_id,
@@ -266,7 +269,7 @@ class ChangeApprovalWorkflow:
         task = self._tasks[d.task_id]
         task.status = "done"
         task.outcome = d.outcome
-        self._deciders[d.task_id] = d.actor_id
+        task.decided_by = d.actor_id
         if d.outcome == "reject":
             self._close(REJECTED, d.comment or d.reason_code or "Rejected by the checker.")
         elif self._all_approved():
