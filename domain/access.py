@@ -44,9 +44,7 @@ async def record_refusal(
     object_id: Any = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    # A refusal (no permission, not yours, already taken, slow down) is "denied";
-    # bad input and outages are "failure".
-    outcome = audit.DENIED if error.status_code in (401, 403, 404, 409, 429) else audit.FAILURE
+    outcome = audit.outcome_for_status(error.status_code)
     async with db.transaction() as session:
         await audit.record(
             session,

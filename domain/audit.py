@@ -32,6 +32,16 @@ _CHAIN_LOCK = 0x6261636B6F666669  # "backoffi": one advisory lock key for the ch
 SUCCESS, DENIED, FAILURE = "success", "denied", "failure"
 
 
+def outcome_for_status(status_code: int) -> str:
+    """A request's audit outcome from its HTTP status: a refusal (no permission, not
+    yours, already taken, slow down) is "denied"; bad input and outages are "failure"."""
+    if status_code < 400:
+        return SUCCESS
+    if status_code in (401, 403, 404, 409, 429):
+        return DENIED
+    return FAILURE
+
+
 @dataclass(frozen=True)
 class ActorRef:
     id: uuid.UUID | None

@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import text
 
+from core.db import run_sql
 from domain import audit
 from domain.audit import ActorRef
 from web.deps import UNSAFE_METHODS, get_services, origin_of
@@ -42,14 +42,6 @@ def security_headers(response: Response, *, secure: bool) -> None:
         headers["Vary"] = f"{vary}, HX-Request"
 
 
-def _fallback_outcome(status: int) -> str:
-    if status < 400:
-        return audit.SUCCESS
-    if status in (401, 403, 404, 409, 429):
-        return audit.DENIED
-    return audit.FAILURE
-
-
 async def _ensure_audited(request: Request, response: Response) -> None:
     """Every state-changing request leaves exactly one audit event.
 
@@ -60,10 +52,10 @@ async def _ensure_audited(request: Request, response: Response) -> None:
     request_id = request.state.request_id
     try:
         async with services.db.transaction() as session:
-            connection = await session.connection()
             seen: int = (
-                await connection.execute(
-                    text("SELECT count(*) FROM audit_event WHERE request_id = :rid"),
+                await run_sql(
+                    session,
+                    "SELECT count(*) FROM audit_event WHERE request_id = :rid",
                     {"rid": request_id},
                 )
             ).scalar_one()
@@ -77,7 +69,7 @@ async def _ensure_audited(request: Request, response: Response) -> None:
                 session,
                 action=f"http.{request.method.lower()}",
                 actor=actor,
-                outcome=_fallback_outcome(response.status_code),
+                outcome=audit.outcome_for_status(response.status_code),
                 object_type="route",
                 object_id=path[:100],
                 reason=getattr(request.state, "error_reason", None)
