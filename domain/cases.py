@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import col, or_, select
 
-from core.db import Database, fetch_page, run_sql
+from core.db import Database, fetch_page
 from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.change_views import get_change
@@ -40,7 +40,6 @@ class CaseView:
     tasks: list[TaskActions]
     timeline: list[AuditEvent]
     can_withdraw: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -135,18 +134,3 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     return CaseView(
         case=case, change=change, tasks=actions, timeline=timeline, can_withdraw=can_withdraw
     )
-
-
-async def case_counts(db: Database, actor: Actor) -> dict[str, int]:
-    types = visible_case_types(actor)
-    if not types:
-        return {}
-    async with db.session() as session:
-        rows = (
-            await run_sql(
-                session,
-                'SELECT status, count(*) FROM "case" WHERE case_type = ANY(:types) GROUP BY status',
-                {"types": types},
-            )
-        ).all()
-    return {status: int(n) for status, n in rows}

@@ -81,7 +81,6 @@ async def resolve_actor(request: Request) -> Actor | None:
         else None
     )
     request.state.auth = info
-    request.state.auth_kind = kind if info else None
     return info.actor if info else None
 
 
