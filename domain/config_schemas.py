@@ -1,0 +1,23 @@
+"""Every configuration document that maker-checker governs, by key.
+
+A key's values are validated by its pydantic model; defaults apply until a first version
+is approved. Workflows read a version through an activity and record which one they used.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from domain.onboarding.config import OnboardingPolicy, RiskWeights
+from domain.screening.config import ScreeningConfig
+
+CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
+    "screening": ScreeningConfig,
+    "risk_weights": RiskWeights,
+    "onboarding": OnboardingPolicy,
+}
+CONFIG_LABELS: dict[str, str] = {
+    "screening": "Screening thresholds",
+    "risk_weights": "Risk scoring weights",
+    "onboarding": "Onboarding policy",
+}
