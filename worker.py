@@ -10,34 +10,65 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.changes import ChangeActivities
+from activities.onboarding import OnboardingActivities
+from activities.screening import ScreeningActivities
 from activities.tasks import TaskActivities
 from core.db import Database, resolve_urls
+from core.schedules import ensure_schedules
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
+from domain.onboarding.documents import DocumentCheckProvider, load_provider
 from workflows.change_approval import ChangeApprovalWorkflow
+from workflows.onboarding import OnboardingWorkflow
+from workflows.party_screening import PartyScreeningWorkflow
+from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [ChangeApprovalWorkflow]
+WORKFLOWS = [
+    ChangeApprovalWorkflow,
+    OnboardingWorkflow,
+    PartyScreeningWorkflow,
+    RescreenWorkflow,
+    ScreeningAlertWorkflow,
+]
 
 
-def activities_for(db: Database) -> list[object]:
+def activities_for(db: Database, documents: DocumentCheckProvider) -> list[object]:
     tasks, changes = TaskActivities(db), ChangeActivities(db)
+    onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
         tasks.record_decision,
         changes.set_change_status,
         changes.apply_change,
+        onboarding.load_policy,
+        onboarding.set_application_status,
+        onboarding.check_documents,
+        onboarding.score_risk,
+        onboarding.notify_applicant,
+        onboarding.store_information,
+        onboarding.close_application,
+        screening.screen_party,
+        screening.rescreen_batch,
+        screening.resolve_alert,
     ]
 
 
-def build_worker(client: Client, db: Database, task_queue: str, **options: object) -> Worker:
+def build_worker(
+    client: Client,
+    db: Database,
+    task_queue: str,
+    *,
+    document_provider: str = "builtin",
+    **options: object,
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activities_for(db),  # type: ignore[arg-type]
+        activities=activities_for(db, load_provider(document_provider)),  # type: ignore[arg-type]
         # Let in-flight activities finish on shutdown instead of abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
         **options,  # type: ignore[arg-type]
@@ -48,13 +79,16 @@ async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings.temporal_target, settings.temporal_namespace)
     await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_schedules(client, settings)
     db = Database(
         resolve_urls(settings).app,
         pool_size=settings.db_pool_size,
         application_name="backoffice-worker",
     )
     try:
-        async with build_worker(client, db, settings.task_queue):
+        async with build_worker(
+            client, db, settings.task_queue, document_provider=settings.document_check_provider
+        ):
             log.info(
                 "worker polling task queue %r on %s", settings.task_queue, settings.temporal_target
             )

@@ -29,6 +29,10 @@ class CaseParties:
     maker_id: uuid.UUID | None
     editor_ids: frozenset[uuid.UUID] = frozenset()
     deciders: Mapping[uuid.UUID, uuid.UUID] = field(default_factory=dict)  # task id -> actor
+    # task id -> step of each decided task. Tasks of one step (a review re-opened after the
+    # applicant answered a request for information) may be decided by the same person;
+    # tasks without a known step count as steps of their own.
+    decider_steps: Mapping[uuid.UUID, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class TaskFacts:
     allowed_outcomes: tuple[str, ...]
     reason_required_for: tuple[str, ...] = ()
     excluded_actors: frozenset[uuid.UUID] = frozenset()
+
+    @property
+    def step(self) -> str:
+        """`review-analyst#2` is the second round of step `review-analyst`."""
+        return self.task_key.partition("#")[0]
 
 
 def check_claim(
@@ -67,7 +76,8 @@ def check_claim(
             FORBIDDEN,
         )
     for other_task, decider in parties.deciders.items():
-        if decider == actor_id and other_task != task.task_id:
+        same_step = parties.decider_steps.get(other_task) == task.step
+        if decider == actor_id and other_task != task.task_id and not same_step:
             return Refusal(
                 "decided_other_step",
                 "You already decided another step of this case; each step needs a different person.",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -39,6 +39,7 @@ from models.workflow_io import DecisionInput, DecisionResult
 TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_approval": ("change", "approve"),
     "change_risk_approval": ("change", "approve_elevated"),
+    "config_approval": ("change", "approve_config"),
 }
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",
@@ -57,15 +58,19 @@ async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
     """
     maker = case.opened_by
     editors = frozenset({maker}) if maker else frozenset()
-    deciders = {
-        task_id: actor_id
-        for task_id, actor_id in (
-            await session.exec(
-                select(Decision.task_id, Decision.actor_id).where(Decision.case_id == case.id)
-            )
-        ).all()
-    }
-    return CaseParties(maker_id=maker, editor_ids=editors, deciders=deciders)
+    rows = (
+        await session.exec(
+            select(Decision.task_id, Decision.actor_id, Task.task_key)
+            .join(Task, col(Task.id) == Decision.task_id)
+            .where(Decision.case_id == case.id)
+        )
+    ).all()
+    return CaseParties(
+        maker_id=maker,
+        editor_ids=editors,
+        deciders={task_id: actor_id for task_id, actor_id, _ in rows},
+        decider_steps={task_id: key.partition("#")[0] for task_id, _, key in rows},
+    )
 
 
 def task_facts(task: Task) -> TaskFacts:

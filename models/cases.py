@@ -51,6 +51,8 @@ class Case(SQLModel, table=True):
     closed_at: datetime | None = tz(nullable=True)
     outcome: str | None = Field(default=None, max_length=40)
     outcome_reason: str | None = Field(default=None, max_length=500)
+    # The customer the case is about, when there is one (customer 360 lists its cases).
+    customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
 
 
 class Task(SQLModel, table=True):

@@ -25,9 +25,12 @@ ROLES: tuple[str, ...] = (
     "auditor",
     "admin",
     "engineer",
+    # A non-human account for upstream systems (core banking, sign-up) calling the API.
+    "upstream_system",
 )
 
 ROLE_LABELS: dict[str, str] = {
+    "upstream_system": "Upstream system (service account)",
     "support": "Support agent",
     "kyc_analyst": "KYC analyst",
     "kyc_senior": "KYC senior reviewer",

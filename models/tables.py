@@ -6,14 +6,33 @@ Workflow code never imports this module: it imports only `models.workflow_io`.
 from models.audit import AuditCheckpoint, AuditEvent
 from models.cases import Case, Decision, Notification, Task
 from models.changes import ChangeRequest
+from models.config import ConfigSetting, ConfigSettingVersion
+from models.onboarding import (
+    Account,
+    ApplicantMessage,
+    Application,
+    ApplicationDocument,
+    ApplicationParty,
+    Customer,
+    ScreeningResult,
+)
+from models.screening import WatchlistEntry, WatchlistName, WatchlistVersion
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 
 __all__ = [
+    "Account",
+    "ApplicantMessage",
+    "Application",
+    "ApplicationDocument",
+    "ApplicationParty",
     "AuditCheckpoint",
     "AuditEvent",
     "Case",
     "ChangeRequest",
+    "ConfigSetting",
+    "ConfigSettingVersion",
+    "Customer",
     "Decision",
     "Fee",
     "FeeVersion",
@@ -22,8 +41,12 @@ __all__ = [
     "LoginAttempt",
     "Notification",
     "RoleAssignment",
+    "ScreeningResult",
     "StaffSession",
     "StaffUser",
     "TariffPlan",
     "Task",
+    "WatchlistEntry",
+    "WatchlistName",
+    "WatchlistVersion",
 ]

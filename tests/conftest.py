@@ -133,3 +133,14 @@ async def http(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+async def onboarding_ready(db: Database) -> None:
+    """What onboarding needs: the OFAC list imported, default retail and business plans."""
+    from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+    from tests.helpers import new_plan
+
+    await import_ofac_file(db, DEFAULT_LIST_FILE)
+    await new_plan(db, segment="retail", is_default=True)
+    await new_plan(db, segment="business", currency="USD", is_default=True)

@@ -80,10 +80,18 @@ async def new_plan(
     fixed: str = "2.00",
     percent: str = "0.5",
     limit: str = "1000.00",
+    segment: str = "retail",
+    is_default: bool = False,
 ) -> Plan:
     code = f"T-{uuid.uuid4().hex[:8].upper()}"
     async with db.transaction() as session:
-        plan = TariffPlan(code=code, name=f"Test plan {code}", segment="retail", currency=currency)
+        plan = TariffPlan(
+            code=code,
+            name=f"Test plan {code}",
+            segment=segment,
+            currency=currency,
+            is_default=is_default,
+        )
         session.add(plan)
         await session.flush()
         fee = Fee(plan_id=plan.id, transaction_type="atm_withdrawal", currency=currency)

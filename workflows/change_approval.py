@@ -1,4 +1,4 @@
-"""ChangeApprovalWorkflow: a proposed change to a fee or limit under four-eyes control.
+"""ChangeApprovalWorkflow: a proposed fee, limit or configuration change under four-eyes control.
 
 pending_approval --(every approval task approved)--> [scheduled] --> applied
         |--reject--> rejected   |--maker withdraws--> withdrawn   |--72 h--> expired

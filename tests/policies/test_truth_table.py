@@ -46,6 +46,45 @@ TRUTH = [
     ("kyc_analyst", "case:onboarding", "read", True),
     ("kyc_analyst", "case:aml", "read", False),
     ("mlro", "case:aml", "read", True),
+    # configuration documents: read by compliance, changed by risk / MLRO under four-eyes
+    ("risk_manager", "config", "read", True),
+    ("risk_manager", "change", "propose_config", True),
+    ("risk_manager", "change", "approve_config", True),
+    ("mlro", "change", "propose_config", True),
+    ("mlro", "change", "approve_config", True),
+    ("mlro", "change", "propose", False),
+    ("mlro", "case:change_request", "read", True),
+    ("product_manager", "change", "propose_config", False),
+    ("product_manager", "config", "read", False),
+    ("ops_manager", "change", "approve_config", False),
+    ("kyc_analyst", "config", "read", True),
+    ("kyc_analyst", "change", "propose_config", False),
+    ("kyc_senior", "config", "read", True),
+    ("aml_analyst", "config", "read", True),
+    ("aml_investigator", "config", "read", True),
+    ("auditor", "config", "read", True),
+    ("auditor", "change", "propose_config", False),
+    ("auditor", "change", "approve_config", False),
+    ("engineer", "config", "read", True),
+    ("engineer", "change", "approve_config", False),
+    ("support", "config", "read", False),
+    ("disputes_agent", "config", "read", False),
+    # onboarding: applications come in from upstream systems (or support / an analyst)
+    ("upstream_system", "application", "submit", True),
+    ("upstream_system", "application", "read", True),
+    ("upstream_system", "task", "work", False),
+    ("upstream_system", "customer", "read", False),
+    ("upstream_system", "case:onboarding", "read", False),
+    ("support", "application", "submit", True),
+    ("support", "customer", "read", True),
+    ("kyc_analyst", "application", "submit", True),
+    ("kyc_senior", "application", "submit", False),
+    ("kyc_senior", "case:onboarding", "read", True),
+    ("kyc_analyst", "case:screening_alert", "read", True),
+    ("support", "case:screening_alert", "read", False),
+    ("auditor", "application", "read", True),
+    ("auditor", "application", "submit", False),
+    ("aml_analyst", "application", "submit", False),
 ]
 
 
@@ -68,6 +107,7 @@ def test_explicit_deny_beats_an_allow_from_another_role(store: PolicyStore) -> N
     assert store.allowed(["product_manager"], "change", "propose")
     assert not store.allowed(["product_manager", "auditor"], "change", "propose")
     assert not store.allowed(["ops_manager", "auditor"], "task", "work")
+    assert not store.allowed(["risk_manager", "auditor"], "change", "approve_config")
 
 
 def test_no_roles_unknown_roles_or_wildcards_grant_nothing(store: PolicyStore) -> None:

@@ -1,0 +1,462 @@
+"""Activities of the onboarding process: checks, risk, applicant messages, and the outcome."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from temporalio import activity
+
+from activities.outage import retry_on_outage
+from activities.tasks import refuse
+from core.db import Database, run_sql
+from domain import audit
+from domain.audit import SYSTEM, ActorRef
+from domain.config import load_typed
+from domain.onboarding.config import OnboardingPolicy, RiskWeights
+from domain.onboarding.documents import DocumentCheckProvider
+from domain.onboarding.opening import open_customer_account, rebuild_application
+from domain.onboarding.risk import ScreeningSummary, assess_risk
+from models.applications import DocumentsSubmission
+from models.base import utcnow
+from models.onboarding import (
+    ApplicantMessage,
+    Application,
+    ApplicationDocument,
+    ApplicationParty,
+)
+from models.onboarding_io import (
+    ApplicationStatusInput,
+    CheckDocumentsInput,
+    CloseApplicationInput,
+    CloseApplicationResult,
+    DocumentsOutcome,
+    InformationResult,
+    MessageInput,
+    PolicyValues,
+    RiskOutcome,
+    ScoreRiskInput,
+    StoreInformationInput,
+)
+
+# Hard document failures, as the reason code the application is rejected with.
+REJECT_CODES = {"age": "under_age", "country": "prohibited_country"}
+
+
+class OnboardingActivities:
+    def __init__(self, db: Database, documents: DocumentCheckProvider):
+        self.db = db
+        self.documents = documents
+
+    @activity.defn
+    @retry_on_outage
+    async def load_policy(self, application_id: uuid.UUID) -> PolicyValues:
+        version, policy = await load_typed(self.db, "onboarding", OnboardingPolicy)
+        return PolicyValues(
+            version=version,
+            rfi_deadline_days=policy.rfi_deadline_days,
+            rfi_reminder_days=policy.rfi_reminder_days,
+            review_sla_hours=policy.review_sla_hours,
+        )
+
+    @activity.defn
+    @retry_on_outage
+    async def set_application_status(self, inp: ApplicationStatusInput) -> None:
+        async with self.db.transaction() as session:
+            changed = (
+                await run_sql(
+                    session,
+                    "UPDATE application SET status = :status, route = COALESCE(:route, route), "
+                    "information_due_at = :due WHERE id = :id AND outcome IS NULL "
+                    "AND (status <> :status OR route IS DISTINCT FROM COALESCE(:route, route) "
+                    "OR information_due_at IS DISTINCT FROM :due) RETURNING id",
+                    {
+                        "status": inp.status,
+                        "route": inp.route,
+                        "due": inp.information_due_at,
+                        "id": inp.application_id,
+                    },
+                )
+            ).first()
+            await run_sql(
+                session,
+                "UPDATE \"case\" SET stage = :stage WHERE id = :id AND status = 'open'",
+                {"stage": inp.stage[:40], "id": inp.case_id},
+            )
+            if changed is not None:
+                await audit.record(
+                    session,
+                    action="application.status_changed",
+                    actor=SYSTEM,
+                    object_type="application",
+                    object_id=inp.application_id,
+                    workflow_id=inp.workflow_id,
+                    details={
+                        "status": inp.status,
+                        "stage": inp.stage,
+                        "route": inp.route,
+                        "information_due_at": inp.information_due_at,
+                    },
+                )
+
+    @activity.defn
+    @retry_on_outage
+    async def check_documents(self, inp: CheckDocumentsInput) -> DocumentsOutcome:
+        async with self.db.session() as session:
+            application = await _application(session, inp.application_id)
+            documents = list(
+                (
+                    await session.exec(
+                        select(ApplicationDocument, ApplicationParty.name)
+                        .outerjoin(
+                            ApplicationParty,
+                            col(ApplicationParty.id) == ApplicationDocument.party_id,
+                        )
+                        .where(
+                            ApplicationDocument.application_id == inp.application_id,
+                            ApplicationDocument.source == "information",
+                        )
+                    )
+                ).all()
+            )
+        data = rebuild_application(application.payload, documents)
+        _, policy = await load_typed(self.db, "onboarding", OnboardingPolicy)
+        report = await self.documents.check(data, today=date.today(), policy=policy)
+        reject_code = None
+        if report.verdict == "reject":
+            failed = [c.check for c in report.checks if c.status == "fail"]
+            reject_code = next(
+                (code for key, code in REJECT_CODES.items() if any(key in f for f in failed)),
+                "failed_checks",
+            )
+        failures = [c.message for c in report.checks if c.status != "pass"]
+        summary = "; ".join(failures) if failures else "All document checks passed."
+        stored = report.model_dump(mode="json") | {"round": inp.round}
+        async with self.db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE application SET documents_report = CAST(:report AS jsonb) WHERE id = :id",
+                {"report": _json(stored), "id": inp.application_id},
+            )
+            await audit.record(
+                session,
+                action="application.documents_checked",
+                actor=SYSTEM,
+                object_type="application",
+                object_id=inp.application_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "provider": report.provider,
+                    "verdict": report.verdict,
+                    "round": inp.round,
+                    "failed": [c.check for c in report.checks if c.status != "pass"],
+                },
+            )
+        return DocumentsOutcome(verdict=report.verdict, reject_code=reject_code, summary=summary)
+
+    @activity.defn
+    @retry_on_outage
+    async def score_risk(self, inp: ScoreRiskInput) -> RiskOutcome:
+        async with self.db.session() as session:
+            application = await _application(session, inp.application_id)
+            parties = {
+                p.id: p
+                for p in (
+                    await session.exec(
+                        select(ApplicationParty).where(
+                            ApplicationParty.application_id == inp.application_id
+                        )
+                    )
+                ).all()
+            }
+        data = rebuild_application(application.payload, [])
+        people = [data.individual] if data.individual else []
+        if data.business:
+            people += [*data.business.directors, *data.business.beneficial_owners]
+        hits = [s for s in inp.screening if s.hit_count]
+        summary = ScreeningSummary(
+            hits=sum(s.hit_count for s in hits),
+            best_score=max((s.best_score or 0 for s in hits), default=0),
+            pep=any(p.pep for p in people),
+            persons_with_hits=[parties[s.party_id].name for s in hits if s.party_id in parties],
+        )
+        version, weights = await load_typed(self.db, "risk_weights", RiskWeights)
+        assessment = assess_risk(
+            data, summary, weights, documents_verdict=inp.documents_verdict
+        ).model_copy(update={"weights_version": version})
+        async with self.db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE application SET risk = CAST(:risk AS jsonb), risk_score = :score, "
+                "risk_level = :level WHERE id = :id",
+                {
+                    "risk": _json(assessment.model_dump(mode="json")),
+                    "score": assessment.score,
+                    "level": assessment.level,
+                    "id": inp.application_id,
+                },
+            )
+            await run_sql(
+                session,
+                "UPDATE \"case\" SET risk_level = :level, "
+                "priority = CASE WHEN :high THEN 'high' ELSE priority END WHERE id = :id",
+                {
+                    "level": assessment.level,
+                    "high": assessment.level == "high",
+                    "id": application.case_id,
+                },
+            )
+            await audit.record(
+                session,
+                action="application.risk_scored",
+                actor=SYSTEM,
+                object_type="application",
+                object_id=inp.application_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "score": assessment.score,
+                    "level": assessment.level,
+                    "weights_version": version,
+                    "screening_hits": summary.hits,
+                },
+            )
+        return RiskOutcome(score=assessment.score, level=assessment.level, weights_version=version)
+
+    @activity.defn
+    @retry_on_outage
+    async def notify_applicant(self, inp: MessageInput) -> None:
+        async with self.db.transaction() as session:
+            inserted = (
+                await session.exec(
+                    pg_insert(ApplicantMessage)
+                    .values(
+                        id=uuid.uuid4(),
+                        dedupe_key=inp.dedupe_key,
+                        application_id=inp.application_id,
+                        kind=inp.kind,
+                        subject=inp.subject[:300],
+                        body=inp.body[:4000],
+                        status="pending",
+                        created_at=utcnow(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                    .returning(col(ApplicantMessage.id))
+                )
+            ).first()
+            if inserted is not None:
+                await audit.record(
+                    session,
+                    action=f"applicant.{inp.kind}_sent",
+                    actor=SYSTEM,
+                    object_type="application",
+                    object_id=inp.application_id,
+                    workflow_id=inp.workflow_id,
+                    details={"message_id": inserted, "subject": inp.subject},
+                )
+
+    @activity.defn
+    @retry_on_outage
+    async def store_information(self, inp: StoreInformationInput) -> InformationResult:
+        info = inp.information
+        submission = DocumentsSubmission.model_validate(info.submission)
+        async with self.db.transaction() as session:
+            done = (
+                await run_sql(
+                    session,
+                    "SELECT count(*) FROM application_document WHERE submission_key = :key",
+                    {"key": info.submission_key},
+                )
+            ).scalar_one()
+            if done:
+                return InformationResult(documents_stored=done, status="in_review")
+            parties = list(
+                (
+                    await session.exec(
+                        select(ApplicationParty)
+                        .where(ApplicationParty.application_id == inp.application_id)
+                        .order_by(col(ApplicationParty.position))
+                    )
+                ).all()
+            )
+            person = _party_named(parties, submission.person_name)
+            business = next((p for p in parties if p.role == "business"), None)
+            now = utcnow()
+            rows: list[ApplicationDocument] = [
+                ApplicationDocument(
+                    application_id=inp.application_id,
+                    party_id=person.id if person else None,
+                    doc_type=d.type,
+                    number=d.number,
+                    issuing_country=d.issuing_country,
+                    expiry_date=d.expiry_date,
+                    mrz=d.mrz,
+                    source="information",
+                    submission_key=info.submission_key,
+                    received_at=now,
+                )
+                for d in submission.documents
+            ]
+            rows += [
+                ApplicationDocument(
+                    application_id=inp.application_id,
+                    party_id=business.id if business else None,
+                    doc_type=d.type,
+                    number=d.number,
+                    source="information",
+                    submission_key=info.submission_key,
+                    received_at=now,
+                )
+                for d in submission.business_documents
+            ]
+            session.add_all(rows)
+            await session.flush()
+            actor = ActorRef(info.actor_id, info.actor_name) if info.actor_id else SYSTEM
+            await audit.record(
+                session,
+                action="application.information_received",
+                actor=actor,
+                object_type="application",
+                object_id=inp.application_id,
+                origin=info.origin,
+                workflow_id=inp.workflow_id,
+                details={
+                    "documents": [r.doc_type for r in rows],
+                    "for": person.role if person else "application",
+                    "note": submission.note,
+                },
+            )
+        return InformationResult(documents_stored=len(rows), status="in_review")
+
+    @activity.defn
+    @retry_on_outage
+    async def close_application(self, inp: CloseApplicationInput) -> CloseApplicationResult:
+        """Approve (customer, account, default tariff) or reject, once, with its audit trail."""
+        async with self.db.transaction() as session:
+            application = (
+                await session.exec(
+                    select(Application)
+                    .where(Application.id == inp.application_id)
+                    .with_for_update()
+                )
+            ).first()
+            if application is None:
+                raise refuse("No such application.", "unknown_application")
+            if application.outcome is not None:
+                # A retry after our own commit: report what was done.
+                return await _closed_result(session, application)
+            now = utcnow()
+            result = CloseApplicationResult()
+            if inp.outcome == "approved":
+                result = await open_customer_account(session, application, inp.workflow_id)
+            application.status = inp.outcome
+            application.outcome = inp.outcome
+            application.reason_code = inp.reason_code
+            application.outcome_reason = (inp.reason or "")[:2000] or None
+            application.decided_at = now
+            application.information_due_at = None
+            session.add(application)
+            await run_sql(
+                session,
+                "UPDATE \"case\" SET status = 'closed', stage = :stage, outcome = :outcome, "
+                "outcome_reason = :reason, closed_at = :now, "
+                "customer_id = COALESCE(:customer, customer_id) WHERE id = :id",
+                {
+                    "stage": inp.outcome,
+                    "outcome": inp.outcome,
+                    "reason": ((inp.reason_code or "") + (f": {inp.reason}" if inp.reason else ""))[
+                        :500
+                    ],
+                    "now": now,
+                    "customer": result.customer_id,
+                    "id": inp.case_id,
+                },
+            )
+            await run_sql(
+                session,
+                "UPDATE task SET status = 'cancelled', completed_at = :now "
+                "WHERE case_id = :id AND status IN ('open', 'claimed')",
+                {"now": now, "id": inp.case_id},
+            )
+            await session.flush()
+            await audit.record(
+                session,
+                action=f"application.{inp.outcome}",
+                actor=SYSTEM,
+                object_type="application",
+                object_id=inp.application_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "reason_code": inp.reason_code,
+                    "decided_by": inp.decided_by,
+                    "customer_id": result.customer_id,
+                    "account_id": result.account_id,
+                },
+            )
+            message = (
+                "Your account is open."
+                if inp.outcome == "approved"
+                else _rejection(inp.reason_code)
+            )
+            await session.exec(
+                pg_insert(ApplicantMessage)
+                .values(
+                    id=uuid.uuid4(),
+                    dedupe_key=f"{inp.workflow_id}/outcome",
+                    application_id=inp.application_id,
+                    kind="outcome",
+                    subject=f"Your application: {inp.outcome}",
+                    body=message,
+                    status="pending",
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            )
+            return result
+
+
+def _rejection(reason_code: str | None) -> str:
+    if reason_code == "no_response":
+        return "We closed your application because we did not receive the information we asked for."
+    return "We are unable to open an account for you."
+
+
+def _party_named(parties: list[ApplicationParty], name: str | None) -> ApplicationParty | None:
+    people = [p for p in parties if p.kind == "person"]
+    if name:
+        wanted = " ".join(name.split()).casefold()
+        for p in people:
+            if p.name.casefold() == wanted:
+                return p
+    return next((p for p in people if p.role == "applicant"), None)
+
+
+async def _application(session: Any, application_id: uuid.UUID) -> Application:
+    application = await session.get(Application, application_id)
+    if application is None:
+        raise refuse("No such application.", "unknown_application")
+    return application
+
+
+async def _closed_result(session: Any, application: Application) -> CloseApplicationResult:
+    reference = None
+    if application.customer_id:
+        reference = (
+            await run_sql(
+                session,
+                "SELECT reference FROM customer WHERE id = :id",
+                {"id": application.customer_id},
+            )
+        ).scalar_one_or_none()
+    return CloseApplicationResult(
+        customer_id=application.customer_id,
+        account_id=application.account_id,
+        customer_reference=reference,
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,287 @@
+"""Activities that screen people and entities: at onboarding, and again when the list changes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.outage import retry_on_outage
+from activities.tasks import refuse
+from core.db import Database, run_sql
+from domain import audit
+from domain.audit import SYSTEM, ActorRef
+from domain.onboarding.rules import CASE_TYPE_SCREENING_ALERT
+from domain.screening.service import ScreeningQuery, ScreeningResult, current_list_version, screen
+from models.base import utcnow
+from models.cases import Case
+from models.onboarding import ApplicationParty, Customer
+from models.onboarding import ScreeningResult as ScreeningRow
+from models.onboarding_io import (
+    PartyScreeningInput,
+    PartyScreeningOutcome,
+    RescreenBatchInput,
+    RescreenBatchResult,
+    ResolveAlertInput,
+    ScreeningAlertRef,
+)
+
+
+def query_for(party: ApplicationParty) -> ScreeningQuery:
+    return ScreeningQuery(
+        name=party.name,
+        kind="person" if party.kind == "person" else "entity",
+        date_of_birth=party.date_of_birth,
+        nationality=party.nationality,
+    )
+
+
+class ScreeningActivities:
+    def __init__(self, db: Database):
+        self.db = db
+
+    @activity.defn
+    @retry_on_outage
+    async def screen_party(self, inp: PartyScreeningInput) -> PartyScreeningOutcome:
+        async with self.db.session() as session:
+            party = await session.get(ApplicationParty, inp.party_id)
+        if party is None or party.application_id != inp.application_id:
+            raise refuse("No such party on this application.", "unknown_party")
+        result = await screen(self.db, query_for(party))
+        key = f"{activity.info().workflow_id}/{party.id}"
+        async with self.db.transaction() as session:
+            await _store(session, key, party, result, context=inp.context, customer_id=None)
+            await run_sql(
+                session,
+                "UPDATE application_party SET screening_status = :status, best_score = :best, "
+                "screened_at = now() WHERE id = :id",
+                {
+                    "status": "hit" if result.hits else "clear",
+                    "best": result.hits[0].score if result.hits else None,
+                    "id": party.id,
+                },
+            )
+        return _outcome(party.id, result)
+
+    @activity.defn
+    @retry_on_outage
+    async def rescreen_batch(self, inp: RescreenBatchInput) -> RescreenBatchResult:
+        """Screen one page of customers; open a case for every hit not seen before."""
+        version = await current_list_version(self.db)
+        if version is None:
+            return RescreenBatchResult(list_version=None, screened_customers=0)
+        async with self.db.session() as session:
+            stmt = select(Customer).order_by(col(Customer.id)).limit(inp.batch_size)
+            if inp.after_customer_id is not None:
+                stmt = stmt.where(col(Customer.id) > inp.after_customer_id)
+            customers = list((await session.exec(stmt)).all())
+        alerts: list[ScreeningAlertRef] = []
+        for index, customer in enumerate(customers):
+            activity.heartbeat(index)
+            alert = await self._rescreen_customer(inp.workflow_id, customer, version)
+            if alert is not None:
+                alerts.append(alert)
+        return RescreenBatchResult(
+            list_version=version,
+            screened_customers=len(customers),
+            last_customer_id=customers[-1].id if customers else None,
+            alerts=alerts,
+        )
+
+    async def _rescreen_customer(
+        self, workflow_id: str, customer: Customer, version: str
+    ) -> ScreeningAlertRef | None:
+        async with self.db.session() as session:
+            parties = list(
+                (
+                    await session.exec(
+                        select(ApplicationParty).where(
+                            ApplicationParty.application_id == customer.application_id
+                        )
+                    )
+                ).all()
+            )
+            seen = await _seen_entries(session, [p.id for p in parties])
+        results = [(party, await screen(self.db, query_for(party))) for party in parties]
+        new = {
+            party.id: [h.list_entry_id for h in result.hits if h.list_entry_id not in seen]
+            for party, result in results
+        }
+        new_entries = sorted({e for entries in new.values() for e in entries})
+        async with self.db.transaction() as session:
+            for party, result in results:
+                key = f"{workflow_id}/{party.id}"
+                await _store(
+                    session, key, party, result, context="rescreen", customer_id=customer.id
+                )
+            await run_sql(
+                session,
+                "UPDATE customer SET last_screened_at = now(), last_list_version = :v WHERE id = :id",
+                {"v": version, "id": customer.id},
+            )
+            if not new_entries:
+                return None
+            alert_workflow = (
+                f"screening-alert-{customer.id}-{'-'.join(str(e) for e in new_entries)[:80]}"
+            )
+            existing = (
+                await run_sql(
+                    session,
+                    'SELECT id, reference FROM "case" WHERE workflow_id = :wid',
+                    {"wid": alert_workflow},
+                )
+            ).first()
+            if existing is not None:
+                return ScreeningAlertRef(
+                    case_id=existing.id,
+                    customer_id=customer.id,
+                    workflow_id=alert_workflow,
+                    reference=existing.reference,
+                )
+            number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
+            case = Case(
+                id=uuid.uuid4(),
+                reference=f"SCR-{number}",
+                case_type=CASE_TYPE_SCREENING_ALERT,
+                title=f"Re-screening hit: {customer.reference} ({len(new_entries)} new listed entries)",
+                stage="review",
+                priority="high",
+                risk_level="high",
+                subject_type="customer",
+                subject_id=str(customer.id),
+                workflow_id=alert_workflow,
+                customer_id=customer.id,
+                opened_at=utcnow(),
+            )
+            session.add(case)
+            await session.flush()
+            await audit.record(
+                session,
+                action="screening.alert_opened",
+                actor=SYSTEM,
+                object_type="case",
+                object_id=case.id,
+                workflow_id=workflow_id,
+                details={
+                    "customer_id": customer.id,
+                    "list_version": version,
+                    "new_entries": new_entries,
+                },
+            )
+            return ScreeningAlertRef(
+                case_id=case.id,
+                customer_id=customer.id,
+                workflow_id=alert_workflow,
+                reference=case.reference,
+            )
+
+    @activity.defn
+    @retry_on_outage
+    async def resolve_alert(self, inp: ResolveAlertInput) -> None:
+        async with self.db.transaction() as session:
+            closed = (
+                await run_sql(
+                    session,
+                    "UPDATE \"case\" SET status = 'closed', stage = :outcome, outcome = :outcome, "
+                    "outcome_reason = :reason, closed_at = now() WHERE id = :id AND status = 'open' "
+                    "RETURNING id",
+                    {
+                        "outcome": inp.outcome,
+                        "reason": (inp.reason_code or "")[:500],
+                        "id": inp.case_id,
+                    },
+                )
+            ).first()
+            if closed is None:
+                return
+            if inp.outcome == "confirmed_match":
+                await run_sql(
+                    session,
+                    "UPDATE customer SET status = 'restricted', kyc_status = 'sanctions_match' "
+                    "WHERE id = :id",
+                    {"id": inp.customer_id},
+                )
+            await audit.record(
+                session,
+                action=f"screening.alert_{inp.outcome}",
+                actor=ActorRef(inp.decided_by, "reviewer") if inp.decided_by else SYSTEM,
+                object_type="customer",
+                object_id=inp.customer_id,
+                workflow_id=inp.workflow_id,
+                details={"case_id": inp.case_id, "reason_code": inp.reason_code},
+            )
+
+
+async def _seen_entries(session: AsyncSession, party_ids: list[uuid.UUID]) -> set[int]:
+    if not party_ids:
+        return set()
+    rows = (
+        await run_sql(
+            session,
+            "SELECT DISTINCT (h->>'list_entry_id')::int FROM screening_result, "
+            "jsonb_array_elements(hits) AS h WHERE party_id = ANY(:ids)",
+            {"ids": party_ids},
+        )
+    ).all()
+    return {int(r[0]) for r in rows}
+
+
+async def _store(
+    session: AsyncSession,
+    key: str,
+    party: ApplicationParty,
+    result: ScreeningResult,
+    *,
+    context: str,
+    customer_id: uuid.UUID | None,
+) -> None:
+    hits: list[dict[str, Any]] = [h.model_dump(mode="json") for h in result.hits]
+    inserted = (
+        await session.exec(
+            pg_insert(ScreeningRow)
+            .values(
+                id=uuid.uuid4(),
+                idempotency_key=key,
+                party_id=party.id,
+                application_id=party.application_id,
+                customer_id=customer_id,
+                context=context,
+                list_version=result.list_version,
+                hit_count=len(result.hits),
+                best_score=result.hits[0].score if result.hits else None,
+                hits=hits,
+                screened_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(col(ScreeningRow.id))
+        )
+    ).first()
+    if inserted is not None:
+        await audit.record(
+            session,
+            action="screening.party_screened",
+            actor=SYSTEM,
+            object_type="application_party",
+            object_id=party.id,
+            workflow_id=key.partition("/")[0],
+            details={
+                "context": context,
+                "list_version": result.list_version,
+                "hits": len(hits),
+                "entries": [h["list_entry_id"] for h in hits],
+            },
+        )
+
+
+def _outcome(party_id: uuid.UUID, result: ScreeningResult) -> PartyScreeningOutcome:
+    return PartyScreeningOutcome(
+        party_id=party_id,
+        list_version=result.list_version,
+        hit_count=len(result.hits),
+        best_score=result.hits[0].score if result.hits else None,
+        entry_ids=[h.list_entry_id for h in result.hits],
+    )

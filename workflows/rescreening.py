@@ -1,0 +1,132 @@
+"""Re-screening: every customer against the current list version, on a Temporal Schedule.
+
+RescreenWorkflow pages through customers in batches (one activity per batch, so progress
+survives a worker restart). A new hit (a listed entry not seen for that person before)
+opens a screening case, and a ScreeningAlertWorkflow per case has a kyc_analyst confirm
+the match (the customer is restricted) or dismiss it as a false positive.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.screening import ScreeningActivities
+    from domain.onboarding.rules import alert_spec
+    from models.onboarding_io import (
+        RescreenBatchInput,
+        RescreenBatchResult,
+        RescreenInput,
+        RescreenSummary,
+        ResolveAlertInput,
+        ScreeningAlertInput,
+    )
+    from models.workflow_io import DecisionInput, DecisionResult
+    from workflows.common import CASE_STATUS, DB_RETRY
+    from workflows.review import ReviewSteps
+
+RESCREEN_SCHEDULE_ID = "rescreen-customers"
+ALERT_SLA_SECONDS = 24 * 3600
+
+
+@workflow.defn
+class RescreenWorkflow:
+    def __init__(self) -> None:
+        self._summary = RescreenSummary()
+
+    @workflow.run
+    async def run(self, inp: RescreenInput) -> RescreenSummary:
+        after = None
+        while True:
+            batch: RescreenBatchResult = await workflow.execute_activity_method(
+                ScreeningActivities.rescreen_batch,
+                RescreenBatchInput(
+                    workflow_id=workflow.info().workflow_id,
+                    after_customer_id=after,
+                    batch_size=inp.batch_size,
+                ),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=DB_RETRY,
+            )
+            self._summary.list_version = batch.list_version
+            self._summary.screened_customers += batch.screened_customers
+            for alert in batch.alerts:
+                try:
+                    await workflow.start_child_workflow(
+                        ScreeningAlertWorkflow.run,
+                        ScreeningAlertInput(
+                            case_id=alert.case_id,
+                            customer_id=alert.customer_id,
+                            reference=alert.reference,
+                        ),
+                        id=alert.workflow_id,
+                        parent_close_policy=ParentClosePolicy.ABANDON,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        static_summary=f"{alert.reference}: screening hit",
+                    )
+                    self._summary.alerts_opened += 1
+                except WorkflowAlreadyStartedError:
+                    pass  # opened by an earlier attempt of this run
+            if batch.last_customer_id is None or batch.screened_customers < inp.batch_size:
+                return self._summary
+            after = batch.last_customer_id
+
+    @workflow.query
+    def progress(self) -> RescreenSummary:
+        return self._summary
+
+
+@workflow.defn
+class ScreeningAlertWorkflow:
+    @workflow.init
+    def __init__(self, inp: ScreeningAlertInput) -> None:
+        self._inp = inp
+        self._reviews = ReviewSteps(inp.case_id, None, escalation_role="kyc_senior")
+        self._closed: str | None = None
+
+    @workflow.run
+    async def run(self, inp: ScreeningAlertInput) -> str:
+        wid = workflow.info().workflow_id
+        task = await self._reviews.open(
+            alert_spec(wid, inp.reference, sla_seconds=ALERT_SLA_SECONDS)
+        )
+        await self._reviews.wait(task)
+        decision = task.decision
+        assert decision is not None
+        outcome = "confirmed_match" if decision.outcome == "confirm_match" else "false_positive"
+        await workflow.execute_activity_method(
+            ScreeningActivities.resolve_alert,
+            ResolveAlertInput(
+                case_id=inp.case_id,
+                customer_id=inp.customer_id,
+                workflow_id=wid,
+                outcome=outcome,
+                reason_code=decision.reason_code,
+                comment=decision.comment,
+                decided_by=decision.actor_id,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(hours=1),
+            retry_policy=DB_RETRY,
+        )
+        self._closed = outcome
+        workflow.upsert_search_attributes([CASE_STATUS.value_set(outcome)])
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return outcome
+
+    @workflow.update
+    async def decide(self, d: DecisionInput) -> DecisionResult:
+        result = await self._reviews.record(d)
+        result.case_status = "closing"
+        return result
+
+    @decide.validator
+    def _validate_decide(self, d: DecisionInput) -> None:
+        closed = f"This alert is already closed ({self._closed})." if self._closed else None
+        self._reviews.validate(d, closed_reason=closed)

@@ -1,0 +1,192 @@
+"""Human review steps inside a workflow: the shared human-task protocol, workflow side.
+
+A workflow opens a task (an activity inserts the row), waits for the decision that arrives
+as a Temporal Update while a durable SLA timer escalates it, and validates every decision
+with the same pure segregation function the web choke point uses.
+
+Deterministic code only: this module runs inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.tasks import TaskActivities
+    from domain.segregation import CaseParties, TaskFacts, check_decision
+    from models.workflow_io import (
+        DecisionInput,
+        DecisionResult,
+        EscalateTaskInput,
+        OpenTaskInput,
+        RecordDecisionInput,
+        TaskSpec,
+    )
+    from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY
+
+PRIORITY_BY_LEVEL = ("normal", "high", "urgent")
+
+
+@dataclass
+class ReviewTask:
+    spec: TaskSpec
+    due_at: datetime
+    status: str = "open"
+    level: int = 0
+    outcome: str | None = None
+    decided_by: uuid.UUID | None = None
+    decision: DecisionInput | None = None
+
+    @property
+    def step(self) -> str:
+        return self.spec.task_key.partition("#")[0]
+
+
+class ReviewSteps:
+    def __init__(self, case_id: uuid.UUID, maker_id: uuid.UUID | None, escalation_role: str):
+        self.case_id = case_id
+        self.maker_id = maker_id
+        self.escalation_role = escalation_role
+        self.tasks: dict[uuid.UUID, ReviewTask] = {}
+        self.in_flight: set[uuid.UUID] = set()
+
+    # ------------------------------------------------------------------ workflow side
+    async def open(self, spec: TaskSpec) -> ReviewTask:
+        due = workflow.now() + timedelta(seconds=spec.sla_seconds)
+        task = ReviewTask(spec=spec, due_at=due)
+        self.tasks[spec.task_id] = task
+        await workflow.execute_activity_method(
+            TaskActivities.open_task,
+            OpenTaskInput(
+                case_id=self.case_id,
+                workflow_id=workflow.info().workflow_id,
+                spec=spec,
+                due_at=due,
+            ),
+            **DB_ACTIVITY,
+        )
+        return task
+
+    async def wait(self, task: ReviewTask, *, also: Callable[[], bool] = lambda: False) -> None:
+        """Until the task is decided (or `also` holds), escalating it each time its SLA passes."""
+        while task.status == "open" and not also():
+            remaining = task.due_at - workflow.now()
+            try:
+                await workflow.wait_condition(
+                    lambda: task.status != "open" or also(),
+                    timeout=max(remaining, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                await self._escalate(task)
+
+    async def _escalate(self, task: ReviewTask) -> None:
+        task.level += 1
+        task.due_at = workflow.now() + timedelta(seconds=task.spec.sla_seconds)
+        priority = PRIORITY_BY_LEVEL[min(task.level, len(PRIORITY_BY_LEVEL) - 1)]
+        await workflow.execute_activity_method(
+            TaskActivities.escalate_task,
+            EscalateTaskInput(
+                case_id=self.case_id,
+                workflow_id=workflow.info().workflow_id,
+                task_id=task.spec.task_id,
+                level=task.level,
+                priority=priority,
+                next_due_at=task.due_at,
+                notify_role=self.escalation_role,
+            ),
+            **DB_ACTIVITY,
+        )
+
+    def cancel_open(self) -> None:
+        for task in self.tasks.values():
+            if task.status == "open":
+                task.status = "cancelled"
+
+    # ------------------------------------------------------------------ update side
+    def validate(self, d: DecisionInput, *, closed_reason: str | None) -> None:
+        if closed_reason is not None:
+            raise ApplicationError(closed_reason, type="case_closed")
+        task = self.tasks.get(d.task_id)
+        if task is None:
+            raise ApplicationError("That task does not belong to this case.", type="unknown_task")
+        if d.task_id in self.in_flight:
+            raise ApplicationError(
+                "A decision on this task is already being recorded.", type="decision_in_progress"
+            )
+        if task.status != "open":
+            raise ApplicationError(f"This task is already {task.status}.", type="task_closed")
+        refusal = check_decision(
+            self._facts(task), self._parties(), d.actor_id, d.actor_roles, d.outcome, d.reason_code
+        )
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.code)
+
+    async def record(self, d: DecisionInput) -> DecisionResult:
+        """Record the decision through the activity; mark the task decided once it is stored."""
+        task = self.tasks[d.task_id]
+        other_steps = [
+            tid
+            for tid, t in self.tasks.items()
+            if tid != d.task_id and t.status == "open" and t.step != task.step
+        ]
+        self.in_flight.add(d.task_id)
+        try:
+            result = await workflow.execute_activity_method(
+                TaskActivities.record_decision,
+                RecordDecisionInput(
+                    case_id=self.case_id,
+                    workflow_id=workflow.info().workflow_id,
+                    decision=d,
+                    sibling_task_ids=other_steps,
+                ),
+                **INTERACTIVE_ACTIVITY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
+            raise ApplicationError(
+                "The decision could not be recorded; nothing was changed. Try again.",
+                type="decision_failed",
+                non_retryable=True,
+            ) from err
+        finally:
+            self.in_flight.discard(d.task_id)
+        task.status = "done"
+        task.outcome = d.outcome
+        task.decided_by = d.actor_id
+        task.decision = d
+        return result
+
+    # ------------------------------------------------------------------ facts
+    def deciders_of(self, step: str) -> list[uuid.UUID]:
+        return [t.decided_by for t in self.tasks.values() if t.step == step and t.decided_by]
+
+    def open_task_ids(self) -> list[uuid.UUID]:
+        return [tid for tid, t in self.tasks.items() if t.status == "open"]
+
+    def _parties(self) -> CaseParties:
+        decided = {tid: t for tid, t in self.tasks.items() if t.decided_by is not None}
+        return CaseParties(
+            maker_id=self.maker_id,
+            editor_ids=frozenset({self.maker_id}) if self.maker_id else frozenset(),
+            deciders={tid: t.decided_by for tid, t in decided.items() if t.decided_by},
+            decider_steps={tid: t.step for tid, t in decided.items()},
+        )
+
+    def _facts(self, task: ReviewTask) -> TaskFacts:
+        return TaskFacts(
+            task_id=task.spec.task_id,
+            task_key=task.spec.task_key,
+            status=task.status,
+            candidate_role=task.spec.candidate_role,
+            allowed_outcomes=tuple(task.spec.allowed_outcomes),
+            reason_required_for=tuple(task.spec.reason_required_for),
+            excluded_actors=frozenset(task.spec.excluded_actors),
+        )
