@@ -27,7 +27,9 @@ async def _service(http: httpx.AsyncClient, db: Database) -> dict[str, str]:
 async def _settled(http: httpx.AsyncClient, headers: dict[str, str], app_id: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         body = (await http.get(f"/api/v1/applications/{app_id}", headers=headers)).json()
-        return body if body["status"] in ("approved", "rejected", "in_review") else None
+        decided = body["status"] in ("approved", "rejected")
+        waiting_for_people = body["status"] == "in_review" and body["route"] not in (None, "auto")
+        return body if decided or waiting_for_people else None
 
     return await eventually(probe, within=30, what="application settled")
 
@@ -85,7 +87,7 @@ async def test_resubmitting_an_external_ref_starts_nothing_new(
     other = dict(payload, kind="individual")
     other["individual"] = dict(payload["individual"], full_name="Someone Else")
     clash = await http.post("/api/v1/applications", json=other, headers=headers)
-    assert clash.status_code == 409 and clash.json()["code"] == "external_ref_reused"
+    assert clash.status_code == 409 and clash.json()["error"] == "external_ref_reused"
     async with db.session() as session:
         cases = (
             await session.exec(
@@ -108,7 +110,7 @@ async def test_a_role_without_permission_cannot_submit(
         denied = (
             await session.exec(
                 select(AuditEvent).where(
-                    AuditEvent.actor_name == pm.username, AuditEvent.outcome == "denied"
+                    AuditEvent.actor == pm.username, AuditEvent.outcome == "denied"
                 )
             )
         ).all()
