@@ -48,6 +48,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 async def _seed(settings: Settings) -> dict[str, int]:
     from core import seed
+    from core.seed_config import seed_config_changes
+    from core.seed_onboarding import seed_onboarding
     from core.temporal import connect, ensure_search_attributes
     from worker import build_worker
 
@@ -56,8 +58,12 @@ async def _seed(settings: Settings) -> dict[str, int]:
         counts = {"staff": await seed.seed_staff(db), "tariff plans": await seed.seed_tariffs(db)}
         client = await connect(settings.temporal_target, settings.temporal_namespace)
         await ensure_search_attributes(client, settings.temporal_namespace)
-        async with build_worker(client, db, settings.task_queue):
+        async with build_worker(
+            client, db, settings.task_queue, document_provider=settings.document_check_provider
+        ):
             counts["change requests"] = await seed.seed_changes(db, client, settings)
+            counts["configuration changes"] = await seed_config_changes(db, client, settings)
+            counts.update(await seed_onboarding(db, client, settings))
         return counts
     finally:
         await db.dispose()
@@ -148,6 +154,63 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         f"BROKEN at event {result.first_bad}: {result.reason} ({result.checked} events before it verified)"
     )
     return 1
+
+
+def cmd_screening_rescreen(args: argparse.Namespace) -> int:
+    """Trigger the re-screening schedule now (e.g. right after importing a new list)."""
+    from core.schedules import ensure_schedules, trigger_rescreen
+    from core.temporal import connect
+
+    settings = _settings()
+
+    async def run() -> None:
+        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        await ensure_schedules(client, settings)
+        await trigger_rescreen(client)
+
+    try:
+        asyncio.run(run())
+    except Exception as exc:  # a CLI answers with a sentence, not a traceback
+        print(
+            f"error: could not reach Temporal at {settings.temporal_target} ({exc}); "
+            "is `make run` (or the worker) running?",
+            file=sys.stderr,
+        )
+        return 1
+    print("re-screening of all customers started (schedule rescreen-customers)")
+    return 0
+
+
+def cmd_screening_import(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from domain.errors import DomainError
+    from domain.screening.importer import import_ofac_file
+
+    try:
+        list_date = date.fromisoformat(args.list_date) if args.list_date else None
+    except ValueError:
+        print(f"error: --list-date {args.list_date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+
+    async def run() -> str:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            report = await import_ofac_file(db, Path(args.file), list_date=list_date)
+            return report.message
+        finally:
+            await db.dispose()
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ----------------------------------------------------------------------------- processes
@@ -324,6 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not record the verified head as a new checkpoint",
     )
     verify.set_defaults(func=cmd_audit_verify)
+    screening = sub.add_parser("screening", help="sanctions watch lists").add_subparsers(
+        dest="screening_command", required=True
+    )
+    import_ofac = screening.add_parser(
+        "import-ofac", help="import an OFAC SDN CSV (.csv or .csv.gz) as a new list version"
+    )
+    import_ofac.add_argument("file")
+    import_ofac.add_argument(
+        "--list-date", default=None, help="YYYY-MM-DD (default: the date in the file name)"
+    )
+    import_ofac.set_defaults(func=cmd_screening_import)
+    screening.add_parser(
+        "rescreen", help="re-screen every customer against the current list now"
+    ).set_defaults(func=cmd_screening_rescreen)
     return parser
 
 

@@ -32,7 +32,9 @@ def rescreen_schedule(settings: Settings) -> Schedule:
             task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(
-            intervals=[ScheduleIntervalSpec(every=timedelta(hours=settings.rescreen_interval_hours))]
+            intervals=[
+                ScheduleIntervalSpec(every=timedelta(hours=settings.rescreen_interval_hours))
+            ]
         ),
         # A run still going when the next is due: skip the next, never run two at once.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),

@@ -50,6 +50,8 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     ("support.sam", "Sam Okafor", ["support"]),
     ("kyc.kim", "Kim Tanaka", ["kyc_analyst"]),
     ("kyc.ken", "Ken Adeyemi", ["kyc_senior"]),
+    ("kyc.kai", "Kai Lindqvist", ["kyc_analyst", "kyc_senior"]),
+    ("svc.corebank", "Core banking (service account)", ["upstream_system"]),
     ("aml.ana", "Ana Silva", ["aml_analyst"]),
     ("aml.ivan", "Ivan Petrov", ["aml_investigator"]),
     ("mlro.max", "Max Weber", ["mlro"]),

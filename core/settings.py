@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     change_approval_sla_hours: int = 24
     limit_raise_elevated_ratio: str = "0.5"
 
+    # Onboarding document checks: "builtin" (checks what the applicant submitted) or a
+    # vendor adapter as "package.module:ClassName" (see domain/onboarding/documents.py).
+    document_check_provider: str = "builtin"
+
+    # Onboarding: how often every customer is screened again against the current list.
+    rescreen_interval_hours: int = 24
+
     audit_checkpoint_file: str = ""
 
     log_level: str = "INFO"
