@@ -23,13 +23,14 @@ from models.base import utcnow
 from models.changes import ChangeCreate, ChangeCreated
 from tests.helpers import new_plan, new_staff, task_of
 from tests.workflows.conftest import Skipping
+from worker import WORKFLOWS
 from workflows.change_approval import ChangeApprovalWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[ChangeApprovalWorkflow], data_converter=DATA_CONVERTER)
+    return Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
 
 
 async def _scenarios(s: Skipping, db: Database) -> dict[str, ChangeCreated]:
