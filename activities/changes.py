@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import select
 from temporalio import activity
 
@@ -15,6 +16,7 @@ from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
+from domain.config import config_values
 from models.base import utcnow
 from models.cases import Case, CaseStatus
 from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
@@ -129,10 +131,24 @@ class ChangeActivities:
                 )
             ).one()
             new_version = change.base_version + 1
-            values: dict[str, Any] = {
-                field: _decimal_or_none(change.after.get(field))
-                for field in EDITABLE_FIELDS[change.target_type]
-            }
+            values: dict[str, Any]
+            if change.target_type == "config":
+                try:
+                    # Checked again: the schema's bounds may have moved since the proposal.
+                    values = {"values": config_values(target.key, change.after)}
+                except ValidationError as exc:
+                    return ApplyChangeResult(
+                        applied=False,
+                        stale_reason=(
+                            f"the values no longer pass the {target.key} rules: "
+                            f"{exc.errors()[0]['msg']}"
+                        )[:300],
+                    )
+            else:
+                values = {
+                    field: _decimal_or_none(change.after.get(field))
+                    for field in EDITABLE_FIELDS[change.target_type]
+                }
             session.add(
                 version_cls(
                     id=uuid.uuid4(),

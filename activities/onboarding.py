@@ -202,7 +202,7 @@ class OnboardingActivities:
             )
             await run_sql(
                 session,
-                "UPDATE \"case\" SET risk_level = :level, "
+                'UPDATE "case" SET risk_level = :level, '
                 "priority = CASE WHEN :high THEN 'high' ELSE priority END WHERE id = :id",
                 {
                     "level": assessment.level,

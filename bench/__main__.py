@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from bench import changes, inbox
+from bench import changes, inbox, screening
 from bench.baseline import ACTIVITIES_PER_INSTANCE
 from bench.report import Report, Row, percentile, table
 from bench.services import Services, running_services
@@ -52,13 +52,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="small run: 30 changes, 10k tasks, 50 samples"
     )
-    parser.add_argument("--only", choices=("changes", "inbox"), default=None)
+    parser.add_argument("--only", choices=("changes", "inbox", "screening"), default=None)
+    parser.add_argument(
+        "--screening-queries", type=int, default=None, help="labelled screening queries (4000)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args(argv)
     args.changes = args.changes or (30 if args.quick else 200)
     args.tasks = args.tasks or (10_000 if args.quick else 100_000)
     args.samples = args.samples or (50 if args.quick else 200)
+    args.screening_queries = args.screening_queries or (1000 if args.quick else 4000)
     args.warmup = max(3, args.samples // 10)
     args.change_warmup = max(5, args.changes // 10)
     return args
@@ -169,6 +173,81 @@ async def _inbox(services: Services, args: argparse.Namespace, report: Report) -
     report.details["inbox"] = {"load": load, **{k: v.summary() for k, v in results.items()}}
 
 
+async def _screening(services: Services, args: argparse.Namespace, report: Report) -> None:
+    from core.db import Database
+    from domain.screening import service as screening_service
+    from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+
+    half = args.screening_queries // 2
+    progress(f"screening: {args.screening_queries} labelled queries against the whole list")
+    result = await asyncio.to_thread(
+        screening.measure, DEFAULT_LIST_FILE, positives=half, negatives=half, progress=progress
+    )
+    ours, base = result["ours"], result["baseline"]
+    what = f"rapidfuzz token_sort_ratio over all names, threshold {result['baseline_threshold']}"
+    for label, attr in (("recall", "recall"), ("precision", "precision")):
+        report.rows.append(
+            Row(
+                f"screening {label}",
+                "ratio",
+                getattr(ours, attr),
+                getattr(base, attr),
+                what,
+                True,
+                result["queries"],
+            )
+        )
+    for i, pct in enumerate((50, 99)):
+        report.rows.append(
+            Row(
+                "screening one query, whole list, p50" if i == 0 else "  p99",
+                "ms",
+                percentile(ours.latencies_ms, pct),
+                percentile(base.latencies_ms, pct),
+                "same brute force (process.extract, limit 10)",
+                False,
+                len(ours.latencies_ms),
+            )
+        )
+    # The database path: import the list, build the index from it, screen through screen().
+    db = Database(services.urls.app, pool_size=2, application_name="bench-screening")
+    try:
+        imported = await import_ofac_file(db, DEFAULT_LIST_FILE)
+        started = time.perf_counter()
+        await screening_service.screen(db, screening_service.ScreeningQuery("warm up"))
+        build_s = time.perf_counter() - started
+        latencies = []
+        for name in ("Vladimir Putin", "Mousa Abu Marzook", "Banco Nacional de Cuba") * 30:
+            started = time.perf_counter()
+            await screening_service.screen(db, screening_service.ScreeningQuery(name))
+            latencies.append((time.perf_counter() - started) * 1000)
+    finally:
+        await db.dispose()
+    progress(f"  list import {imported.seconds:.2f}s, index from the database {build_s:.2f}s")
+    report.rows.append(
+        Row(
+            "  screen() through the database, p50",
+            "ms",
+            percentile(latencies, 50),
+            percentile(base.latencies_ms, 50),
+            "brute force in memory (no database)",
+            False,
+            len(latencies),
+        )
+    )
+    report.details["screening"] = {
+        "entries": result["entries"],
+        "names": result["names"],
+        "queries": result["queries"],
+        "index_build_seconds": result["index_build_seconds"],
+        "db_import_seconds": round(imported.seconds, 2),
+        "db_index_build_seconds": round(build_s, 2),
+        "baseline_threshold": result["baseline_threshold"],
+        "ours": screening.summary(ours),
+        "baseline": screening.summary(base),
+    }
+
+
 class Interrupted(Exception):
     """A signal asked the run to stop."""
 
@@ -214,6 +293,8 @@ async def _run(
         await _changes(services, args, report)
     if args.only in (None, "inbox"):
         await _inbox(services, args, report)
+    if args.only in (None, "screening"):
+        await _screening(services, args, report)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

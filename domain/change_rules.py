@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
+from domain.config_schemas import CONFIG_SCHEMAS
 from domain.errors import Invalid
 from models.changes import (
     EDITABLE_FIELDS,
@@ -22,11 +26,12 @@ CASE_TYPE_CHANGE = "change_request"
 class ChangePlan:
     """A validated proposal: what the target looks like now and after, and who must approve."""
 
-    before: dict[str, str | None]
-    after: dict[str, str | None]
+    before: dict[str, Any]
+    after: dict[str, Any]
     changed: list[str]
     tier: str
     tier_reason: str | None
+    approvers: str = "one operations manager (not you)"
 
 
 def _validate_values(
@@ -91,8 +96,90 @@ def plan_change(
     return ChangePlan(before=before, after=after, changed=changed, tier=tier, tier_reason=why)
 
 
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+
+
+def _whole_number(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw.strip()):
+        return int(raw.strip())
+    return None
+
+
+def _schema_message(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if err["type"] == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if err["type"] == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]) -> ChangePlan:
+    """Validate a proposal against configuration document `key`'s schema.
+
+    Every problem is named `changes.<field>`: an unknown field, a value that is not a whole
+    number, a value out of the field's bounds, or a rule across fields (named after the
+    changed fields its message mentions).
+    """
+    schema = CONFIG_SCHEMAS[key]
+    fields = list(schema.model_fields)
+    errors: dict[str, str] = {}
+    after = dict(before)
+    for field, raw in changes.items():
+        name = f"changes.{field}"
+        if field not in schema.model_fields:
+            errors[name] = f"not a field of {key}; editable: {', '.join(fields)}"
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            errors[name] = "required"
+            continue
+        value = _whole_number(raw)
+        if value is None:
+            errors[name] = f"must be a whole number, not {str(raw)[:20]!r}"
+            continue
+        after[field] = value
+    try:
+        after = schema.model_validate(after).model_dump(mode="json")
+    except ValidationError as exc:
+        for err in exc.errors():
+            message = _schema_message(err)
+            if err["loc"]:
+                errors.setdefault(f"changes.{err['loc'][0]}", message)
+                continue
+            named = [f for f in changes if f in fields and f in message] or ["changes"]
+            for field in named:
+                errors.setdefault(field if field == "changes" else f"changes.{field}", message)
+    if errors:
+        raise Invalid("The proposed change is not valid.", fields=errors)
+    changed = [f for f in fields if after.get(f) != before.get(f)]
+    if not changed:
+        raise Invalid(
+            "The proposal changes nothing: every value equals the current one.",
+            fields={"changes": "nothing would change"},
+        )
+    return ChangePlan(
+        before=before,
+        after=after,
+        changed=changed,
+        tier="standard",
+        tier_reason=None,
+        approvers="one risk manager (not you)",
+    )
+
+
 def approval_specs(
-    workflow_id: str, reference: str, label: str, tier: str, maker_id: uuid.UUID, sla_seconds: int
+    workflow_id: str,
+    reference: str,
+    label: str,
+    tier: str,
+    maker_id: uuid.UUID,
+    sla_seconds: int,
+    *,
+    target_type: str = "fee",
 ) -> list[TaskSpec]:
     def approval(key: str, kind: str, title: str, role: str, priority: str) -> TaskSpec:
         return TaskSpec(
@@ -108,6 +195,9 @@ def approval_specs(
             priority=priority,
         )
 
+    if target_type == "config":
+        # Compliance configuration: one risk manager, never the maker (excluded_actors).
+        return [approval("approve", "config_approval", "Approve", "risk_manager", "normal")]
     specs = [approval("approve", "change_approval", "Approve", "ops_manager", "normal")]
     if tier == "elevated":
         specs.append(

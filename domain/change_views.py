@@ -11,6 +11,7 @@ from core.db import Database, fetch_page
 from domain.access import can_see_case
 from domain.actors import Actor
 from domain.change_rules import CASE_TYPE_CHANGE
+from domain.config import in_schema_order
 from domain.tariffs import load_target, target_label
 from models.cases import Case, Decision, Task
 from models.changes import (
@@ -36,9 +37,13 @@ async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> Change
 async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
     case = await session.get(Case, change.case_id)
     maker = await session.get(StaffUser, change.maker_id)
-    plan = await session.get(TariffPlan, change.plan_id)
+    plan = await session.get(TariffPlan, change.plan_id) if change.plan_id else None
     loaded = await load_target(session, change.target_type, change.target_id)
     label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
+    config_key = loaded[0].key if loaded and change.target_type == "config" else None
+    before, after = change.before, change.after
+    if config_key:
+        before, after = in_schema_order(config_key, before), in_schema_order(config_key, after)
     rows = (
         await session.exec(
             select(Task, Decision)
@@ -83,10 +88,11 @@ async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
         target_type=change.target_type,
         target_id=change.target_id,
         target_label=label,
+        config_key=config_key,
         plan_code=plan.code if plan else "",
         base_version=change.base_version,
-        before=change.before,
-        after=change.after,
+        before=before,
+        after=after,
         reason=change.reason,
         effective_at=change.effective_at,
         tier=change.tier,

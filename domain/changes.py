@@ -1,4 +1,4 @@
-"""Maker-checker changes to fees and limits: propose, withdraw, read.
+"""Maker-checker changes to fees, limits and configuration documents: propose, withdraw, read.
 
 Propose writes the change, its case and the audit event in one transaction and starts
 `ChangeApprovalWorkflow` (id `change-<id>`) before that transaction commits: if Temporal
@@ -23,8 +23,15 @@ from core.settings import Settings
 from domain import audit
 from domain.access import can_see_case, not_found, record_refusal, require
 from domain.actors import Actor
-from domain.change_rules import CASE_TYPE_CHANGE, ChangePlan, approval_specs, plan_change
+from domain.change_rules import (
+    CASE_TYPE_CHANGE,
+    ChangePlan,
+    approval_specs,
+    plan_change,
+    plan_config_change,
+)
 from domain.change_views import get_change
+from domain.config import config_values
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
 from domain.tariffs import current_values, load_target, target_label
 from models.base import utcnow
@@ -41,17 +48,23 @@ from models.workflow_io import ChangeApprovalInput, WithdrawInput
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
 
+# Configuration documents are compliance's, not product's: a separate maker permission.
+PROPOSE_PERMISSION = {"config": "propose_config"}
+
 
 async def _plan_against_current(
     session: AsyncSession, settings: Settings, data: ChangeCreate, *, lock: bool
-) -> tuple[Any, TariffPlan, ChangePlan]:
-    """The target, its plan, and the proposal validated against the target's current values."""
+) -> tuple[Any, TariffPlan | None, ChangePlan]:
+    """The target, its plan (None for config), and the proposal checked against current values."""
     loaded = await load_target(session, data.target_type, data.target_id, lock=lock)
     if loaded is None:
         raise Invalid(
             "Unknown target.", fields={"target_id": f"no {data.target_type} with this id"}
         )
     target, version, plan = loaded
+    if data.target_type == "config":
+        before = config_values(target.key, version.values)
+        return target, None, plan_config_change(target.key, before, data.changes)
     change_plan = plan_change(
         data.target_type,
         target.currency,
@@ -78,7 +91,7 @@ async def propose_change(
         db,
         actor,
         "change",
-        "propose",
+        PROPOSE_PERMISSION.get(data.target_type, "propose"),
         action="change.propose",
         object_type=data.target_type,
         object_id=data.target_id,
@@ -117,7 +130,7 @@ async def propose_change(
             id=change_id,
             target_type=data.target_type,
             target_id=data.target_id,
-            plan_id=plan.id,
+            plan_id=plan.id if plan else None,
             base_version=target.current_version,
             before=change_plan.before,
             after=change_plan.after,
@@ -169,9 +182,11 @@ async def propose_change(
                 change_plan.tier,
                 actor.user_id,
                 settings.change_approval_sla_hours * 3600,
+                target_type=data.target_type,
             ),
             expiry_seconds=settings.change_expiry_hours * 3600,
             effective_at=data.effective_at,
+            escalation_role="risk_manager" if data.target_type == "config" else "ops_manager",
         )
         try:
             await temporal.start_workflow(

@@ -10,8 +10,10 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.config import config_label
 from models.cases import Case
 from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest
+from models.config import ConfigSetting
 from models.money import quantize
 from models.staff import StaffUser
 from models.tariffs import (
@@ -55,7 +57,11 @@ def _money(value: Decimal | None, currency: str) -> str | None:
     return None if value is None else format(quantize(value, currency), "f")
 
 
-def target_label(target: Fee | Limit, plan: TariffPlan) -> str:
+def target_label(target: Any, plan: TariffPlan | None) -> str:
+    """How a change target is named on pages: a plan's fee or limit, or a config document."""
+    if isinstance(target, ConfigSetting):
+        return f"{config_label(target.key)} (configuration)"
+    assert plan is not None
     kind = TRANSACTION_TYPES.get(target.transaction_type, target.transaction_type)
     if isinstance(target, Limit):
         return f"{plan.name} · {kind} limit ({LIMIT_PERIODS.get(target.period, target.period).lower()})"
@@ -182,8 +188,8 @@ async def list_plans(
 
 async def load_target(
     session: AsyncSession, target_type: str, target_id: uuid.UUID, *, lock: bool = False
-) -> tuple[Any, Any, TariffPlan] | None:
-    """(target, its current version row, its plan) or None."""
+) -> tuple[Any, Any, TariffPlan | None] | None:
+    """(target, its current version row, its plan; None for a config document) or None."""
     models = TARGET_MODELS[target_type]
     target_cls, version_cls, fk = models.target, models.version, models.version_fk
     query = select(target_cls).where(target_cls.id == target_id)
@@ -199,6 +205,8 @@ async def load_target(
             )
         )
     ).one()
+    if target_type == "config":
+        return target, version, None
     plan = await session.get(TariffPlan, target.plan_id)
     assert plan is not None
     return target, version, plan

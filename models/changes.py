@@ -27,9 +27,10 @@ class ChangeStatus(StrEnum):
 
 
 OPEN_CHANGE_STATUSES = (ChangeStatus.PENDING_APPROVAL, ChangeStatus.SCHEDULED)
-TargetType = Literal["fee", "limit"]
+TargetType = Literal["fee", "limit", "config"]
 
-# What a maker may change on each kind of target.
+# What a maker may change on each kind of tariff target (a configuration document's
+# editable fields are its schema's: see domain.config_schemas).
 EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
     "fee": ("fixed_amount", "percent", "min_amount", "max_amount"),
     "limit": ("amount",),
@@ -43,7 +44,7 @@ class ChangeRequest(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     target_type: str = Field(max_length=20)
     target_id: uuid.UUID
-    plan_id: uuid.UUID = Field(foreign_key="tariff_plan.id")
+    plan_id: uuid.UUID | None = Field(default=None, foreign_key="tariff_plan.id")  # None: config
     base_version: int
     before: dict[str, Any] = jsonb()
     after: dict[str, Any] = jsonb()
@@ -111,6 +112,7 @@ class ChangePublic(BaseModel):
     target_type: str
     target_id: uuid.UUID
     target_label: str
+    config_key: str | None = None  # the document's key when target_type is "config"
     plan_code: str
     base_version: int
     before: dict[str, Any]

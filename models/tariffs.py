@@ -12,6 +12,7 @@ from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import money, tz_now, uuid_pk
+from models.config import ConfigSetting, ConfigSettingVersion
 
 TRANSACTION_TYPES: dict[str, str] = {
     "card_purchase": "Card purchase",
@@ -105,7 +106,7 @@ class PendingChangeRef(SQLModel):
     reference: str
     status: str
     maker: str
-    after: dict[str, str | None]
+    after: dict[str, str | int | None]
     created_at: datetime
 
 
@@ -167,4 +168,5 @@ class TargetModels:
 TARGET_MODELS: dict[str, TargetModels] = {
     "fee": TargetModels(Fee, FeeVersion, "fee_id"),
     "limit": TargetModels(Limit, LimitVersion, "limit_id"),
+    "config": TargetModels(ConfigSetting, ConfigSettingVersion, "setting_id"),
 }

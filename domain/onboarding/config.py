@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RiskWeights(BaseModel):
@@ -25,6 +25,27 @@ class RiskWeights(BaseModel):
         default=25, ge=1, le=100, description="Score from which risk is medium."
     )
     high_from: int = Field(default=50, ge=1, le=100, description="Score from which risk is high.")
+
+    @model_validator(mode="after")
+    def _bands_and_weights_make_sense(self) -> RiskWeights:
+        # Messages name the fields: maker-checker reports them against `changes.<field>`.
+        if self.medium_from >= self.high_from:
+            raise ValueError(
+                f"medium_from ({self.medium_from}) must be below high_from ({self.high_from})"
+            )
+        weights = (
+            self.country_weight,
+            self.screening_weight,
+            self.industry_weight,
+            self.ownership_weight,
+            self.volume_weight,
+        )
+        if sum(weights) == 0:
+            raise ValueError(
+                "at least one weight must be above 0 (country_weight, screening_weight, "
+                "industry_weight, ownership_weight, volume_weight)"
+            )
+        return self
 
 
 class OnboardingPolicy(BaseModel):

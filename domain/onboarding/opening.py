@@ -46,13 +46,13 @@ def rebuild_application(
 
 def _person_documents(data: dict[str, Any], name: str | None) -> list[dict[str, Any]]:
     if data.get("individual") is not None:
-        return data["individual"].setdefault("documents", [])  # type: ignore[no-any-return]
+        return data["individual"].setdefault("documents", [])
     business = data["business"]
     people = [*business.get("directors", []), *business.get("beneficial_owners", [])]
     for person in people:
         if name and person["full_name"].casefold() == name.casefold():
-            return person.setdefault("documents", [])  # type: ignore[no-any-return]
-    return people[0].setdefault("documents", [])  # type: ignore[no-any-return]
+            return person.setdefault("documents", [])
+    return people[0].setdefault("documents", [])
 
 
 async def default_plan(session: AsyncSession, segment: str) -> TariffPlan:

@@ -31,7 +31,7 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 9
+SEEDED_CHANGES = 11  # 9 fee / limit changes and 2 configuration changes
 NUL = b"\0"
 
 

@@ -1,8 +1,10 @@
-"""Maker-checker changes: JSON API and the propose / withdraw / list pages."""
+"""Maker-checker changes (fees, limits, configuration): JSON API and the propose / withdraw /
+list pages."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,11 +14,13 @@ from pydantic import BaseModel, Field, ValidationError
 
 from domain import change_views
 from domain import changes as change_service
+from domain import config as config_service
 from domain.actors import Actor
 from domain.errors import DomainError, Invalid, NotFound
 from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
 from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
 from web.errors import error_response
+from web.routers.settings import config_page, config_page_by_id
 from web.routers.tariffs import target_page
 from web.services import Services
 from web.templating import render
@@ -41,7 +45,8 @@ class ChangeList(BaseModel):
 async def propose_change(
     services: ServicesDep, temporal: TemporalDep, actor: CurrentActor, body: ChangeCreate
 ) -> ChangeCreated:
-    """Propose a change to a fee or limit; a different person must approve it."""
+    """Propose a change to a fee, limit or configuration document (`target_type="config"`,
+    `target_id` from `GET /api/v1/config/{key}`); a different person must approve it."""
     return await change_service.propose_change(
         services.db, temporal, services.settings, actor, body
     )
@@ -87,6 +92,9 @@ async def withdraw_change(
 
 
 # ----------------------------------------------------------------------------- pages
+FORM_CONTROLS = {"csrf_token", "target_type", "target_id", "reason", "effective_at"}
+
+
 def _form_to_change(target_type: str, target_id: str, form: dict[str, Any]) -> ChangeCreate:
     """Build the same ChangeCreate the API takes; every problem is reported per field."""
     errors: dict[str, str] = {}
@@ -99,7 +107,12 @@ def _form_to_change(target_type: str, target_id: str, form: dict[str, Any]) -> C
                 effective_at = effective_at.replace(tzinfo=UTC)  # the form says: times in UTC
         except ValueError:
             errors["effective_at"] = "use the date picker (YYYY-MM-DDTHH:MM, UTC)"
-    fields = EDITABLE_FIELDS.get(target_type, ())
+    if target_type == "config":
+        # A document's fields are its schema's: every other form field is a proposed value,
+        # and plan_config_change names any that is not a field.
+        fields: Iterable[str] = [f for f in form if f not in FORM_CONTROLS]
+    else:
+        fields = EDITABLE_FIELDS.get(target_type, ())
     changes: dict[str, str | int | None] = {
         f: str(form.get(f, "")).strip() for f in fields if f in form
     }
@@ -143,7 +156,40 @@ async def preview_change(
     target_type: str,
     target_id: uuid.UUID,
 ) -> Response:
+    if target_type not in EDITABLE_FIELDS:
+        raise NotFound("There is nothing at this address.")
     form = dict(await request.form())
+    context = await _preview(services, target_type, target_id, form)
+    if htmx:
+        return render(request, "partials/change_preview.html", context)
+    return await target_page(
+        request, services, actor, target_type, target_id, form=form, preview=context
+    )
+
+
+@pages.post("/settings/{key}/preview")
+async def preview_config_change(
+    request: Request,
+    services: ServicesDep,
+    actor: Annotated[Actor, Depends(require("change", "propose_config"))],
+    htmx: HtmxRequest,
+    key: str,
+) -> Response:
+    async with services.db.session() as session:
+        doc = await config_service.read_config(session, key)
+    if doc is None or doc.id is None:
+        raise NotFound(f"No configuration document {key!r}.")
+    form = {k: v for k, v in (await request.form()).items() if k != "target_id"}
+    context = await _preview(services, "config", doc.id, form)
+    if htmx:
+        return render(request, "partials/change_preview.html", context)
+    return await config_page(request, services, actor, key, form=form, preview=context)
+
+
+async def _preview(
+    services: Services, target_type: str, target_id: uuid.UUID, form: dict[str, Any]
+) -> dict[str, Any]:
+    """The before/after diff of a proposal, or its problems; nothing is saved."""
     context: dict[str, Any] = {"form": form, "target_type": target_type}
     try:
         data = _form_to_change(
@@ -153,11 +199,7 @@ async def preview_change(
         context.update(plan=plan, label=label)
     except DomainError as exc:
         context.update(preview_error=exc.message, errors=exc.fields)
-    if htmx:
-        return render(request, "partials/change_preview.html", context)
-    return await target_page(
-        request, services, actor, target_type, target_id, form=form, preview=context
-    )
+    return context
 
 
 @pages.post("/changes")
@@ -190,17 +232,15 @@ async def propose_change_form(
             # The reason or date was wrong, so the values were never checked: check them
             # now, so every problem is reported at once.
             errors.update(await _value_errors(services, target_type, target_id, form))
-        return await target_page(
-            request,
-            services,
-            actor,
-            target_type,
-            parsed_id,
-            form=form,
-            errors=errors,
-            error=exc.message,
-            status_code=422,
-        )
+        again: dict[str, Any] = {
+            "form": form,
+            "errors": errors,
+            "error": exc.message,
+            "status_code": 422,
+        }
+        if target_type == "config":
+            return await config_page_by_id(request, services, actor, parsed_id, **again)
+        return await target_page(request, services, actor, target_type, parsed_id, **again)
     url = str(request.url_for("read_case", case_id=created.case_id)) + "?notice=proposed"
     if htmx:
         return Response(status_code=200, headers={"HX-Location": url})

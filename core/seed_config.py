@@ -1,0 +1,108 @@
+"""Demo configuration changes: one applied, one awaiting approval.
+
+Made through the real entry points (propose, claim, decide) like `core.seed.seed_changes`,
+so the settings pages show a version history with its change request and a pending change.
+Call it after `seed_changes`: that one seeds nothing once any change request exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlmodel import select
+from temporalio.client import Client
+
+from core.db import Database
+from core.settings import Settings
+from domain import changes as change_service
+from domain import config as config_service
+from domain import tasks as task_service
+from domain.actors import Actor
+from domain.auth import roles_of
+from models.cases import Task
+from models.changes import ChangeCreate, ChangeRequest
+from models.staff import StaffUser
+from models.workflow_io import Origin
+from workflows.common import task_id_for
+
+
+async def _actor(db: Database, username: str) -> Actor:
+    async with db.session() as session:
+        user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
+        roles = await roles_of(session, user.id)
+    origin = Origin(channel="system", request_id=f"seed-{uuid.uuid4().hex[:12]}")
+    return Actor(user.id, user.username, user.display_name, roles, origin)
+
+
+async def _document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+    async with db.session() as session:
+        doc = await config_service.read_config(session, key)
+    if doc is None or doc.id is None:
+        raise RuntimeError(f"configuration {key!r} is not installed; run `backoffice migrate`")
+    return doc.id, doc.values
+
+
+async def _wait_for_task(db: Database, task_id: uuid.UUID) -> None:
+    for _ in range(200):
+        async with db.session() as session:
+            if await session.get(Task, task_id):
+                return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"task {task_id} was not created; is a worker running?")
+
+
+async def seed_config_changes(db: Database, temporal: Client, settings: Settings) -> int:
+    """risk.rita's risk-weight change approved by risk.raj, and her screening change pending."""
+    async with db.session() as session:
+        seeded = (
+            await session.exec(
+                select(ChangeRequest.id).where(ChangeRequest.target_type == "config")
+            )
+        ).first()
+    if seeded:
+        return 0
+    rita = await _actor(db, "risk.rita")
+
+    weights_id, weights = await _document(db, "risk_weights")
+    applied = await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        rita,
+        ChangeCreate(
+            target_type="config",
+            target_id=weights_id,
+            changes={"volume_weight": weights["volume_weight"] + 5},
+            reason="Q3 model review: unexpected volumes drove most confirmed mule cases.",
+        ),
+    )
+    task_id = task_id_for(applied.workflow_id, "approve")
+    raj = await _actor(db, "risk.raj")
+    await _wait_for_task(db, task_id)
+    await task_service.claim_task(db, raj, task_id)
+    await task_service.decide_task(
+        db,
+        temporal,
+        raj,
+        task_id,
+        outcome="approve",
+        reason=None,
+        comment="Consistent with the model review minutes.",
+    )
+
+    screening_id, screening = await _document(db, "screening")
+    await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        rita,
+        ChangeCreate(
+            target_type="config",
+            target_id=screening_id,
+            changes={"hit_threshold": screening["hit_threshold"] - 3},
+            reason="Below-threshold true matches in the last list audit: report closer names.",
+        ),
+    )
+    return 2

@@ -1,0 +1,123 @@
+"""The matcher on a small hand-made list: variants found, negatives not, reasons given."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from domain.screening.config import ScreeningConfig
+from domain.screening.matcher import ScreeningIndex
+from domain.screening.ofac import parse_bytes
+
+SAMPLE = b"""\
+3754,"ABU MARZOOK, Mousa Mohammed","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 09 Feb 1951; POB Gaza, Egypt; nationality Syria; a.k.a. 'ABU-'UMAR'."
+2682,"ISLAMBOULI, Mohammad Shawqi","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 15 Jan 1955; POB Egypt."
+4107,"RODRIGUEZ OREJUELA, Gilberto Jose","individual","SDNT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 31 Jan 1939; a.k.a. 'THE CHESS PLAYER'; a.k.a. 'LUCAS'."
+9001,"LAVROV, Sergey Viktorovich","individual","RUSSIA-EO14024",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 21 Mar 1950; nationality Russia; Gender Male."
+9002,"PETROV, Aleksandr Yuryevich","individual","RUSSIA-EO14024",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB circa 1970; nationality Russia."
+306,"BANCO NACIONAL DE CUBA",-0- ,"CUBA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"a.k.a. 'BNC'."
+173,"ANGLO-CARIBBEAN CO., LTD.",-0- ,"CUBA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+9100,"OCEAN STAR","vessel","IRAN",-0- ,-0- ,"Crude Oil Tanker",-0- ,-0- ,"Iran",-0- ,"Vessel Registration Identification IMO 9999999."
+"""
+
+
+@pytest.fixture(scope="module")
+def index() -> ScreeningIndex:
+    return ScreeningIndex(parse_bytes(SAMPLE), version="TEST 2024-01-01")
+
+
+def top(index: ScreeningIndex, name: str, **kw: object) -> tuple[int, float, tuple[str, ...]]:
+    hits = index.match(name, **kw)  # type: ignore[arg-type]
+    assert hits, f"no hit for {name!r}"
+    return hits[0].ent_num, hits[0].score, hits[0].reasons
+
+
+@pytest.mark.parametrize(
+    ("query", "ent_num"),
+    [
+        ("Mousa Mohammed Abu Marzook", 3754),
+        ("Musa Muhammad Abu Marzouk", 3754),  # transliteration
+        ("MARZOOK, Mousa Abu", 3754),  # token order
+        ("Mousa Abu Marzook", 3754),  # middle name dropped
+        ("Mousa Abu Marzok", 3754),  # typo
+        ("Mohamed Shawki Islambouli", 2682),
+        ("Gilberto José Rodríguez Orejuela", 4107),  # accents
+        ("Gilberto Rodriguez", 4107),  # middle and second family name dropped
+        ("Sergei Lavrov", 4107 * 0 + 9001),
+        ("Alexander Petrov", 9002),
+        ("Dr. Aleksandr Yurievich Petrov", 9002),
+        ("the chess player", 4107),  # alias
+        ("Banco Nacional de Cuba S.A.", 306),
+        ("Anglo Caribbean Company Limited", 173),
+    ],
+)
+def test_variants_of_listed_names_are_found(
+    index: ScreeningIndex, query: str, ent_num: int
+) -> None:
+    found, score, _ = top(index, query)
+    assert found == ent_num
+    assert 85 <= score <= 100
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Mousa Smith",  # listed given name, unrelated family name
+        "Sergey Ivanov",
+        "Gilberto Gomez",
+        "Banco Nacional de Mexico",
+        "John Smith",
+        "Lucas Martin",  # a weak alias inside a longer, different name
+        "Caribbean Holdings",
+    ],
+)
+def test_names_that_must_not_match(index: ScreeningIndex, query: str) -> None:
+    assert index.match(query) == []
+
+
+def test_weak_alias_matches_only_exactly(index: ScreeningIndex) -> None:
+    found, _, reasons = top(index, "Lucas", kind="person")
+    assert found == 4107
+    assert "weak alias" in reasons[0]
+
+
+def test_kind_filter_separates_people_from_organisations(index: ScreeningIndex) -> None:
+    assert index.match("Ocean Star", kind="person") == []
+    assert index.match("Ocean Star", kind="entity")[0].ent_num == 9100
+    assert index.match("Sergey Lavrov", kind="entity") == []
+
+
+def test_date_of_birth_and_nationality_raise_or_lower_the_score(index: ScreeningIndex) -> None:
+    config = ScreeningConfig()
+    _, plain, _ = top(index, "Sergei Lavrov")
+    _, agree, reasons = top(
+        index, "Sergei Lavrov", date_of_birth=date(1950, 3, 21), nationality="RU"
+    )
+    assert agree == min(100.0, plain + config.dob_match_bonus + config.nationality_match_bonus)
+    assert any("date of birth 1950-03-21 agrees" in r for r in reasons)
+    assert any("nationality RU agrees" in r for r in reasons)
+    hits = index.match("Mousa Mohammed Abu Marzook", nationality="IR")
+    assert hits[0].score == 100 - config.nationality_mismatch_penalty
+    assert any("nationality IR differs from listed SY (-6)" in r for r in hits[0].reasons)
+    assert index.match("Sergei Lavrov", date_of_birth=date(1990, 1, 1)) == []
+
+
+def test_circa_birth_years_agree_within_a_year(index: ScreeningIndex) -> None:
+    _, _, reasons = top(index, "Aleksandr Petrov", date_of_birth=date(1971, 6, 1))
+    assert any("1971 agrees" in r for r in reasons)
+
+
+def test_reasons_explain_the_match(index: ScreeningIndex) -> None:
+    _, _, reasons = top(index, "Musa Mohamed Abu Marzouk")
+    assert reasons[0] == "matched the listed name 'ABU MARZOOK, Mousa Mohammed'"
+    assert "all 3 name tokens agree after normalising" in reasons[1]
+    assert "'MOHAMED'→'MOHAMMED'" in reasons[1]
+    _, _, dropped = top(index, "Mousa Abu Marzook")
+    assert any("'MOHAMMED'" in r and "not in the query" in r for r in dropped)
+
+
+def test_scores_are_rounded_and_hits_best_first(index: ScreeningIndex) -> None:
+    hits = index.match("Petrov Aleksandr")
+    assert all(h.score == round(h.score, 1) for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -1,0 +1,68 @@
+"""Name normalisation: two spellings of one name get the same tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.screening.normalize import normalized, tokens
+from domain.screening.ofac import country_code, parse_dob
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Mohammed Ali", "Muhammad ALI"),
+        ("Mohamad Ali", "ali, mohamed"),
+        ("Sergei Lavrov", "Sergey LAVROV"),
+        ("Aleksandr Petrov", "Alexander Petrov"),
+        ("Yuri Ivanov", "Iurii Ivanov"),
+        ("Yury Ivanov", "Yuriy Ivanov"),
+        ("José Müller", "JOSE MULLER"),
+        ("Abd al-Rahman Qaduli", "Abdulrahman Qaduli"),
+        ("Abdel Rahman Qaduli", "Abd-al-Rahman Qaduli"),
+        ("Dr. Ayman al-Zawahiri", "Ayman Al Zawahiri"),
+        ("Sheikh Haji Omar", "Umar"),
+    ],
+)
+def test_spelling_variants_normalise_alike(a: str, b: str) -> None:
+    assert normalized(a) == normalized(b)
+
+
+def test_legal_forms_are_dropped_from_organisations_only() -> None:
+    assert normalized("Anglo-Caribbean Co., Ltd.", kind="entity") == normalized(
+        "ANGLO CARIBBEAN", kind="entity"
+    )
+    assert normalized("Grupo Sigma S.A. de C.V.", kind="entity") == normalized(
+        "Grupo Sigma", kind="entity"
+    )
+    assert normalized("OOO Romashka", kind="entity") == "romashka"
+
+
+def test_particles_weigh_little_and_are_flagged() -> None:
+    toks = tokens("ABU MARZOOK, Mousa Mohammed")
+    by_text = {t.text: t for t in toks}
+    assert by_text["abu"].particle and by_text["abu"].weight < 0.5
+    assert not by_text["marzook"].particle and by_text["marzook"].weight == 1.0
+    assert by_text["marzook"].skel == tokens("Marzouk")[0].skel
+
+
+def test_a_name_that_is_only_a_title_is_kept() -> None:
+    assert [t.canon for t in tokens("General")] == ["general"]
+
+
+def test_ofac_country_spellings_become_iso_codes() -> None:
+    assert country_code("Korea, North") == "KP"
+    assert country_code("Russia") == "RU"
+    assert country_code("Burma") == "MM"
+    assert country_code("Iran") == "IR"
+    assert country_code("Syria") == "SY"
+    assert country_code("Germany") == "DE"
+    assert country_code("Atlantis") is None
+
+
+def test_dates_of_birth_in_every_published_shape() -> None:
+    assert parse_dob("12 Jan 1960") == ([__import__("datetime").date(1960, 1, 12)], [1960])
+    assert parse_dob("Jan 1960") == ([], [1960])
+    assert parse_dob("1960") == ([], [1960])
+    assert parse_dob("circa 1958") == ([], [1957, 1958, 1959])
+    assert parse_dob("1955 to 1957") == ([], [1955, 1956, 1957])
