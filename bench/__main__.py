@@ -26,8 +26,8 @@ from typing import Any
 
 import psycopg
 
-from bench import changes, inbox, screening
-from bench.baseline import ACTIVITIES_PER_INSTANCE
+from bench import changes, inbox, onboarding, screening
+from bench.baseline import ACTIVITIES_PER_INSTANCE, SHAPE_ACTIVITIES
 from bench.report import Report, Row, percentile, table
 from bench.services import Services, running_services
 from core.temporal import connect, ensure_search_attributes
@@ -52,7 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="small run: 30 changes, 10k tasks, 50 samples"
     )
-    parser.add_argument("--only", choices=("changes", "inbox", "screening"), default=None)
+    parser.add_argument(
+        "--only", choices=("changes", "inbox", "screening", "onboarding"), default=None
+    )
+    parser.add_argument(
+        "--applications", type=int, default=None, help="auto-approved applications (100)"
+    )
     parser.add_argument(
         "--screening-queries", type=int, default=None, help="labelled screening queries (4000)"
     )
@@ -63,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.tasks = args.tasks or (10_000 if args.quick else 100_000)
     args.samples = args.samples or (50 if args.quick else 200)
     args.screening_queries = args.screening_queries or (1000 if args.quick else 4000)
+    args.applications = args.applications or (20 if args.quick else 100)
     args.warmup = max(3, args.samples // 10)
     args.change_warmup = max(5, args.changes // 10)
     return args
@@ -248,6 +254,58 @@ async def _screening(services: Services, args: argparse.Namespace, report: Repor
     }
 
 
+async def _onboarding(services: Services, args: argparse.Namespace, report: Report) -> None:
+    client = await connect(services.temporal_address)
+    await ensure_search_attributes(client)
+    count, conc = args.applications, args.concurrency
+    kwargs = {"count": count, "warmup": max(5, count // 10), "concurrency": conc}
+    progress(f"onboarding baselines: {count} workflows each, {conc} in flight")
+    foundation = await changes.run_baseline(client, **kwargs)
+    shape = await onboarding.run_shape_baseline(client, **kwargs)
+    progress(f"  {foundation.per_second:.1f} / {shape.per_second:.1f} workflows/s")
+    progress(f"onboarding (auto-approved path): {count} applications, {conc} in flight")
+    ours = await onboarding.run_ours(services, client, **kwargs)
+    progress(f"  {ours.per_second:.1f} applications/s")
+    label = f"onboarding, auto-approved, {count} x {conc} in flight"
+    report.rows.append(
+        Row(
+            label,
+            "apps/s",
+            ours.per_second,
+            foundation.per_second,
+            f"foundation baseline ({ACTIVITIES_PER_INSTANCE} no-op activities + 1 update)",
+            True,
+            ours.completed,
+        )
+    )
+    report.rows.append(
+        Row(
+            "  same, against the same Temporal shape",
+            "apps/s",
+            ours.per_second,
+            shape.per_second,
+            f"{SHAPE_ACTIVITIES} no-op activities + 1 child workflow",
+            True,
+            ours.completed,
+        )
+    )
+    report.rows.append(
+        Row(
+            "  one application end to end, p50",
+            "ms",
+            percentile(ours.latencies_ms, 50),
+            percentile(shape.latencies_ms, 50),
+            "same-shape baseline, one workflow",
+            False,
+            ours.completed,
+        )
+    )
+    report.details["onboarding"] = onboarding.summary(ours, foundation, shape)
+    report.meta["failures"] = (
+        report.meta.get("failures", 0) + ours.failed + foundation.failed + shape.failed
+    )
+
+
 class Interrupted(Exception):
     """A signal asked the run to stop."""
 
@@ -295,6 +353,8 @@ async def _run(
         await _inbox(services, args, report)
     if args.only in (None, "screening"):
         await _screening(services, args, report)
+    if args.only in (None, "onboarding"):
+        await _onboarding(services, args, report)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

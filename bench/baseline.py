@@ -57,3 +57,29 @@ class BaselineWorkflow:
         self._approved = True
         await workflow.wait_condition(lambda: self._applied)
         return "applied"
+
+
+# The auto-approved onboarding path: load_policy, status, check_documents, one screening
+# child (one activity), score_risk, status, close_application.
+SHAPE_ACTIVITIES = 6
+
+
+@workflow.defn(name="BenchScreeningChild")
+class ScreeningChildBaseline:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(noop, "screen_party", **DB_ACTIVITY)
+
+
+@workflow.defn(name="BenchOnboardingShape")
+class OnboardingShapeBaseline:
+    @workflow.run
+    async def run(self) -> str:
+        for step in ("load_policy", "set_status", "check_documents"):
+            await workflow.execute_activity(noop, step, **DB_ACTIVITY)
+        await workflow.execute_child_workflow(
+            ScreeningChildBaseline.run, id=f"{workflow.info().workflow_id}-child"
+        )
+        for step in ("score_risk", "set_status", "close_application"):
+            await workflow.execute_activity(noop, step, **DB_ACTIVITY)
+        return "approved"

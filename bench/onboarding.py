@@ -17,14 +17,14 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-with workflow.unsafe.imports_passed_through():
-    from bench.baseline import noop
-    from workflows.common import DB_ACTIVITY
-
+from bench.baseline import (
+    OnboardingShapeBaseline,
+    ScreeningChildBaseline,
+    noop,
+)
 from bench.changes import Throughput, _drive, bench_actor
 from bench.services import Services, queue_name
 from core.db import Database, run_sql
@@ -34,29 +34,6 @@ from models.applications import ApplicationCreate
 from models.onboarding_io import OnboardingState
 from models.tariffs import TariffPlan
 from worker import build_worker
-
-SHAPE_ACTIVITIES = 6  # load_policy, status, check_documents, score_risk, status, close
-
-
-@workflow.defn(name="BenchScreeningChild")
-class ScreeningChildBaseline:
-    @workflow.run
-    async def run(self) -> str:
-        return await workflow.execute_activity(noop, "screen_party", **DB_ACTIVITY)
-
-
-@workflow.defn(name="BenchOnboardingShape")
-class OnboardingShapeBaseline:
-    @workflow.run
-    async def run(self) -> str:
-        for step in ("load_policy", "set_status", "check_documents"):
-            await workflow.execute_activity(noop, step, **DB_ACTIVITY)
-        await workflow.execute_child_workflow(
-            ScreeningChildBaseline.run, id=f"{workflow.info().workflow_id}-child"
-        )
-        for step in ("score_risk", "set_status", "close_application"):
-            await workflow.execute_activity(noop, step, **DB_ACTIVITY)
-        return "approved"
 
 
 def application(i: int) -> ApplicationCreate:
