@@ -20,7 +20,21 @@ from core.settings import Settings, get_settings
 from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
-from web.routers import audit, auth, cases, changes, docs, health, staff, tariffs, tasks
+from web.routers import (
+    applications,
+    audit,
+    auth,
+    cases,
+    changes,
+    customers,
+    docs,
+    health,
+    screening,
+    staff,
+    tariffs,
+    tasks,
+)
+from web.routers import settings as settings_routes
 from web.services import Services
 
 log = logging.getLogger(__name__)
@@ -93,10 +107,17 @@ def create_app(
         changes.pages,
         tariffs.api,
         tariffs.pages,
+        settings_routes.api,
+        settings_routes.pages,
+        applications.api,
         cases.pages,
+        customers.api,
+        customers.pages,
         audit.api,
         audit.pages,
         staff.pages,
+        screening.api,
+        screening.pages,
         docs.pages,
     ):
         app.include_router(router)

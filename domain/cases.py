@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import col, or_, select
@@ -13,15 +13,34 @@ from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.change_views import get_change
 from domain.inbox import task_public
+from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT, REASONS_BY_KIND
+from domain.onboarding.views import (
+    AlertView,
+    OnboardingView,
+    onboarding_case_view,
+    screening_alert_view,
+)
 from domain.segregation import check_claim
-from domain.tasks import TASK_PERMISSIONS, case_parties, task_facts
+from domain.tasks import REJECT_REASONS, TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
 from models.base import utcnow
-from models.cases import Case, Task, TaskPublic
+from models.cases import Case, Decision, Task, TaskPublic
 from models.changes import ChangePublic
+from models.onboarding import ApplicationParty
 from models.staff import StaffUser
 
-CASE_TYPES = {"change_request": "Change request"}
+CASE_TYPES = {
+    "change_request": "Change request",
+    CASE_TYPE_ONBOARDING: "Onboarding (KYC/KYB)",
+    CASE_TYPE_SCREENING_ALERT: "Screening alert",
+}
+OUTCOME_LABELS = {
+    "approve": "approve",
+    "reject": "reject",
+    "request_info": "request information",
+    "confirm_match": "confirm match",
+    "false_positive": "false positive",
+}
 
 
 @dataclass
@@ -31,6 +50,34 @@ class TaskActions:
     can_release: bool = False
     can_decide: bool = False
     blocked_reason: str | None = None
+    # The reason codes offered per outcome (outcome -> code -> label).
+    reasons: dict[str, dict[str, str]] = field(default_factory=dict)
+    reason_label: str = "Reason"
+    comment_label: str = "Comment"
+
+
+def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:
+    """What the decision form offers for this task: reason codes per outcome and labels."""
+    if task.kind in REASONS_BY_KIND:
+        reasons = {
+            o: codes
+            for o, codes in REASONS_BY_KIND[task.kind].items()
+            if o in task.allowed_outcomes
+        }
+    else:  # change requests: one list of reasons, for a rejection
+        reasons = {"reject": REJECT_REASONS} if "reject" in task.allowed_outcomes else {}
+    needed = [OUTCOME_LABELS.get(o, o) for o in task.reason_required_for]
+    reason_label = f"Reason (required to {' or '.join(needed)})" if needed else "Reason"
+    comment_label = "Comment"
+    if "request_info" in task.allowed_outcomes:
+        comment_label = "Comment — to request information: what the applicant must send"
+    return reasons, reason_label, comment_label
+
+
+@dataclass
+class CaseDecision:
+    decision: Decision
+    decided_by: str
 
 
 @dataclass
@@ -40,6 +87,9 @@ class CaseView:
     tasks: list[TaskActions]
     timeline: list[AuditEvent]
     can_withdraw: bool = False
+    onboarding: OnboardingView | None = None
+    alert: AlertView | None = None
+    decisions: list[CaseDecision] = field(default_factory=list)
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -87,7 +137,28 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
             )
         ).all()
         parties = await case_parties(session, case)
+        decisions = [
+            CaseDecision(d, who or "?")
+            for d, who in (
+                await session.exec(
+                    select(Decision, StaffUser.username)
+                    .outerjoin(StaffUser, col(StaffUser.id) == Decision.actor_id)
+                    .where(Decision.case_id == case_id)
+                    .order_by(col(Decision.decided_at))
+                )
+            ).all()
+        ]
         object_ids = [str(case.id), *(str(task.id) for task, _ in rows)]
+        if case.subject_type == "application":
+            # Its parties are screened by child workflows: their events name the party.
+            party_ids = (
+                await session.exec(
+                    select(ApplicationParty.id).where(
+                        col(ApplicationParty.application_id) == uuid.UUID(case.subject_id)
+                    )
+                )
+            ).all()
+            object_ids += [case.subject_id, *(str(p) for p in party_ids)]
         timeline = list(
             (
                 await session.exec(
@@ -115,6 +186,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         permitted = can(actor, "task", "work") and can(actor, obj, act)
         refusal = check_claim(task_facts(row), parties, actor.user_id, actor.roles)
         ta = TaskActions(task=t)
+        ta.reasons, ta.reason_label, ta.comment_label = decision_choices(t)
         if t.status == "open":
             ta.can_claim = permitted and refusal is None
         elif t.status == "claimed" and t.assignee_id == actor.user_id:
@@ -131,6 +203,18 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         and can(actor, "change", "withdraw")
         and change.maker == actor.username
     )
+    onboarding = alert = None
+    if case.case_type == CASE_TYPE_ONBOARDING:
+        onboarding = await onboarding_case_view(db, actor, case)
+    elif case.case_type == CASE_TYPE_SCREENING_ALERT:
+        alert = await screening_alert_view(db, actor, case)
     return CaseView(
-        case=case, change=change, tasks=actions, timeline=timeline, can_withdraw=can_withdraw
+        case=case,
+        change=change,
+        tasks=actions,
+        timeline=timeline,
+        can_withdraw=can_withdraw,
+        onboarding=onboarding,
+        alert=alert,
+        decisions=decisions,
     )

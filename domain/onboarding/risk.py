@@ -120,7 +120,7 @@ def _screening(
         who = ", ".join(screening.persons_with_hits) or "a party"
         return (
             SCREENING_HIT_SCORE,
-            f"{screening.hits} sanctions/watch-list hit(s) for {who} (best match {screening.best_score:.0%}).",
+            f"{screening.hits} sanctions/watch-list hit(s) for {who} (best match score {screening.best_score:.0f} of 100).",
             False,
         )
     if screening.pep or declared:

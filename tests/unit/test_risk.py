@@ -13,7 +13,7 @@ from tests.unit.test_document_checks import business, individual, person
 
 WEIGHTS = RiskWeights()
 CLEAN = ScreeningSummary()
-HIT = ScreeningSummary(hits=1, best_score=0.93, persons_with_hits=["Jane Roe"])
+HIT = ScreeningSummary(hits=1, best_score=93.0, persons_with_hits=["Jane Roe"])
 
 
 def assess(

@@ -10,7 +10,6 @@ from fastapi.responses import Response
 
 from domain import cases as case_service
 from domain.access import can, not_found
-from domain.tasks import REJECT_REASONS
 from web.deps import CurrentActor, HtmxRequest, ServicesDep
 from web.templating import render
 
@@ -21,6 +20,10 @@ NOTICES = {
     "decided-approve": "Your approval was recorded.",
     "decided-reject": "Your rejection was recorded; the change is closed.",
     "withdrawn": "The change was withdrawn.",
+    "decided-reject:onboarding": "Your rejection was recorded; the application is closed.",
+    "decided-request_info": "Your request for information was recorded; the applicant is asked to answer.",
+    "decided-confirm_match": "The match is confirmed; the customer is restricted.",
+    "decided-false_positive": "Recorded as a false positive; the alert is closed.",
 }
 
 
@@ -72,8 +75,8 @@ async def read_case(
             "view": view,
             "case": view.case,
             "change": view.change,
-            "notice": NOTICES.get(notice or ""),
-            "reject_reasons": REJECT_REASONS,
+            "notice": NOTICES.get(f"{notice}:{view.case.case_type}") or NOTICES.get(notice or ""),
+            "outcome_labels": case_service.OUTCOME_LABELS,
             "show_temporal": can(actor, "ops", "read"),
         },
     )

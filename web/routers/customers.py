@@ -1,0 +1,97 @@
+"""Customers: the searchable list and the customer 360, as pages and as JSON."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from domain import customers as customer_service
+from domain.access import not_found
+from domain.cases import CASE_TYPES
+from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.templating import render
+
+api = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+pages = APIRouter(include_in_schema=False)
+PER_PAGE = 25
+
+
+@api.get("", response_model=customer_service.CustomerPage)
+async def list_customers_api(
+    services: ServicesDep,
+    actor: CurrentActor,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    risk_level: Annotated[str | None, Query(max_length=10)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
+) -> customer_service.CustomerPage:
+    """Search customers by name, reference, email or IBAN; filter by status and risk level."""
+    return await customer_service.list_customers(
+        services.db,
+        actor,
+        q=(q or "").strip() or None,
+        status=status or None,
+        risk_level=risk_level or None,
+        page=page,
+        per_page=per_page,
+    )
+
+
+@api.get("/{customer_id}", response_model=customer_service.Customer360Public)
+async def read_customer_api(
+    services: ServicesDep, actor: CurrentActor, customer_id: uuid.UUID
+) -> customer_service.Customer360Public:
+    """The customer 360 in brief: profile, risk, accounts with tariff, cases, screening."""
+    view = await customer_service.customer_360(services.db, actor, customer_id)
+    if view is None:
+        raise await not_found(services.db, actor, "customer", customer_id, action="customer.read")
+    return customer_service.summary(view)
+
+
+@pages.get("/customers")
+async def list_customers(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    risk_level: Annotated[str | None, Query(max_length=10)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    q, status, risk_level = (q or "").strip() or None, status or None, risk_level or None
+    result = await customer_service.list_customers(
+        services.db, actor, q=q, status=status, risk_level=risk_level, page=page, per_page=PER_PAGE
+    )
+    context = {
+        "result": result,
+        "pages": max(1, -(-result.total // PER_PAGE)),
+        "filters": {"q": q or "", "status": status or "", "risk_level": risk_level or ""},
+        "statuses": customer_service.CUSTOMER_STATUSES,
+        "risk_levels": customer_service.RISK_LEVELS,
+    }
+    block = (
+        "customer_list" if htmx and request.headers.get("hx-target") == "customer-list" else None
+    )
+    response: Response = render(request, "customers.html", context, block=block)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@pages.get("/customers/{customer_id}")
+async def read_customer(
+    request: Request, services: ServicesDep, actor: CurrentActor, customer_id: uuid.UUID
+) -> Response:
+    view = await customer_service.customer_360(services.db, actor, customer_id)
+    if view is None:
+        # Not there, or not yours to see: the same answer, and the attempt is recorded.
+        raise await not_found(services.db, actor, "customer", customer_id, action="customer.read")
+    return render(
+        request,
+        "customer.html",
+        {"view": view, "customer": view.customer, "case_types": CASE_TYPES},
+    )
