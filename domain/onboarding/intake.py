@@ -184,14 +184,11 @@ async def submit_application(
         await run_sql(
             session, "SELECT pg_advisory_xact_lock(hashtext(:ref))", {"ref": data.external_ref}
         )
-        if (
+        raced = (
             await session.exec(
                 select(Application.id).where(Application.external_ref == data.external_ref)
             )
-        ).first():
-            raced = True
-        else:
-            raced = False
+        ).first() is not None
         if not raced:
             number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
             reference = f"ONB-{number}"

@@ -3,6 +3,7 @@ status and outcome, permissions, and four-eyes whichever door the reviewer uses.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -174,3 +175,24 @@ async def test_one_person_cannot_give_both_reviews_via_api_then_ui(
     assert "different person" in refused.text or "another step" in refused.text
     page = await http.get(f"/cases/{accepted['case_id']}")
     assert CSRF_RE.search(page.text)
+
+
+async def test_concurrent_submissions_of_one_external_ref_start_one_workflow(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    headers = await _service(http, db)
+    payload = medium_individual()
+    responses = await asyncio.gather(
+        *(http.post("/api/v1/applications", json=payload, headers=headers) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 202]
+    assert len({r.json()["workflow_id"] for r in responses}) == 1
+    async with db.session() as session:
+        count = (
+            await session.exec(
+                select(func.count())
+                .select_from(Application)
+                .where(Application.external_ref == payload["external_ref"])
+            )
+        ).one()
+    assert count == 1

@@ -94,7 +94,9 @@ async def test_onboarding_histories_replay_cleanly(skipping: Skipping, db: Datab
         history = await handle.fetch_history()
         await replayer().replay_workflow(history)
         if os.environ.get("RECORD_HISTORIES") == "1":
-            (HISTORIES / f"onboarding-{name}.json").write_text(history.to_json())
+            # The workflow id is in the name: child workflow ids are derived from it.
+            path = HISTORIES / f"onboarding-{name}__{accepted.workflow_id}.json"
+            path.write_text(history.to_json())
     assert outcomes == {
         "auto": "approved",
         "four-eyes": "approved",
