@@ -21,6 +21,7 @@ from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
 from web.routers import (
+    application_pages,
     applications,
     audit,
     auth,
@@ -110,6 +111,7 @@ def create_app(
         settings_routes.api,
         settings_routes.pages,
         applications.api,
+        application_pages.pages,
         cases.pages,
         customers.api,
         customers.pages,

@@ -24,6 +24,9 @@ NOTICES = {
     "decided-request_info": "Your request for information was recorded; the applicant is asked to answer.",
     "decided-confirm_match": "The match is confirmed; the customer is restricted.",
     "decided-false_positive": "Recorded as a false positive; the alert is closed.",
+    "submitted": "The application was submitted; screening and risk scoring have started. "
+    "You made it, so a different person reviews it.",
+    "resubmitted": "This form had already been submitted: here is that application; nothing new was started.",
 }
 
 
