@@ -29,6 +29,10 @@ from domain.screening.normalize import Token, tokens
 from domain.screening.ofac import ParsedEntry
 
 MIDDLE_WEIGHT = 0.35
+# A listed middle name the query leaves out (Usama Bin Ladin for "BIN LADIN, Usama bin
+# Muhammad bin Awad") counts this much of its weight, once the family name and the first
+# given name agree: people rarely write all of their middle names.
+DROPPED_MIDDLE = 0.25
 MIN_TOKEN_SIM = 0.7
 AGREE_SIM = 0.8
 MAX_HITS = 50
@@ -64,6 +68,11 @@ class _Name:
     total: float
     particles: float
     compacts: tuple[str, ...]
+    # Per token: a given name after the first (or a particle among them), and the first given name.
+    middle: tuple[bool, ...] = ()
+    first_given: int = -1
+    # The most the dropped-middle-name discount can take off `total` (for candidate bounds).
+    middle_discount: float = 0.0
 
 
 def _deletions(word: str) -> set[str]:
@@ -96,11 +105,14 @@ def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak:
             else:
                 weights.append(min(t.weight, middle_weight))
         given_first = "".join(t.canon for t in (*giv, *fam) if not t.particle)
+        first_index = next((len(fam) + k for k, t in enumerate(giv) if not t.particle), -1)
+        middle = tuple(i > first_index >= 0 and not family[i] for i in range(len(toks)))
     else:
         toks = tuple(tokens(name, kind="person" if person else "entity"))
         family = tuple([False] * len(toks))
         weights = [t.weight for t in toks]
         given_first = ""
+        first_index, middle = -1, tuple([False] * len(toks))
     listed_order = "".join(t.canon for t in toks if not t.particle)
     compacts = tuple(c for c in {listed_order, given_first} if c)
     return _Name(
@@ -115,6 +127,9 @@ def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak:
         sum(weights) or 1.0,
         sum(w for t, w in zip(toks, weights, strict=True) if _unindexed(t)),
         compacts,
+        middle,
+        first_index,
+        sum(w * (1 - DROPPED_MIDDLE) for w, m in zip(weights, middle, strict=True) if m),
     )
 
 
@@ -173,10 +188,18 @@ def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment
         pairs.append((i, j, s))
     qtotal = sum(qweights) or 1.0
     q_cov = sum(qweights[i] * s for i, _, s in pairs) / qtotal
-    n_cov = sum(name.weights[j] * s for _, j, s in pairs) / name.total
     family_agrees = any(
         name.family[j] and not name.toks[j].particle and s >= AGREE_SIM for _, j, s in pairs
     )
+    ntotal = name.total
+    first_agrees = any(j == name.first_given and s >= AGREE_SIM for _, j, s in pairs)
+    if family_agrees and first_agrees and name.middle:
+        ntotal -= sum(
+            name.weights[j] * (1 - DROPPED_MIDDLE)
+            for j in range(len(name.toks))
+            if name.middle[j] and j not in used_n
+        )
+    n_cov = sum(name.weights[j] * s for _, j, s in pairs) / ntotal
     distinctive_agrees = any(name.weights[j] >= 1.0 and s >= AGREE_SIM for _, j, s in pairs)
     return _Alignment(100 * (q_cov + n_cov) / 2, pairs, family_agrees, distinctive_agrees)
 
@@ -389,7 +412,7 @@ class ScreeningIndex:
             qtotal, qparticles = totals[rec.person or kind == "person"]
             # Particles and initials are not looked up, so the bound assumes they all agree.
             bound = 50 * min((qw + qparticles) / qtotal, 1.0) + 50 * min(
-                (nw + rec.particles) / total, 1.0
+                (nw + rec.particles) / (total - rec.middle_discount), 1.0
             )
             compact = max((ratio(compact_q, c) for c in rec.compacts), default=0.0)
             if bound < floor and compact < 92:

@@ -121,3 +121,17 @@ def test_scores_are_rounded_and_hits_best_first(index: ScreeningIndex) -> None:
     hits = index.match("Petrov Aleksandr")
     assert all(h.score == round(h.score, 1) for h in hits)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_dropped_middle_names_still_match_when_family_and_first_name_agree() -> None:
+    row = (
+        '6365,"BIN LADIN, Usama bin Muhammad bin Awad","individual","SDGT",-0- ,-0- ,-0- ,'
+        '-0- ,-0- ,-0- ,-0- ,"DOB 30 Jul 1957; alt. DOB 1958; POB Jeddah, Saudi Arabia."\n'
+    )
+    index = ScreeningIndex(parse_bytes(row.encode()), version="TEST 2024-01-01")
+    # Written the way people write it: without the middle names, in another spelling.
+    for written in ("Usama Bin Ladin", "Osama bin Laden"):
+        hits = index.match(written, kind="person")
+        assert hits and hits[0].ent_num == 6365, written
+    # The family name with another first name is not that person.
+    assert index.match("Hamza Bin Ladin", kind="person") == []
