@@ -41,6 +41,15 @@ TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_risk_approval": ("change", "approve_elevated"),
     "config_approval": ("change", "approve_config"),
 }
+# Every kind of human task, as the inbox filter names them.
+TASK_KINDS: dict[str, str] = {
+    "change_approval": "Change approval",
+    "change_risk_approval": "Risk approval (large limit raise)",
+    "config_approval": "Configuration approval",
+    "kyc_review": "KYC review",
+    "kyc_senior_review": "KYC senior review (four-eyes)",
+    "screening_alert_review": "Screening alert",
+}
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",
     "insufficient_justification": "Justification is insufficient",

@@ -135,6 +135,7 @@ async def read_inbox(
             "q": q or "",
         },
         "priorities": PRIORITIES,
+        "task_kinds": task_service.TASK_KINDS,
         "mine_count": mine_count,
         "pages": max(1, -(-result.total // result.per_page)),
     }
