@@ -48,7 +48,7 @@ def activities_for(db: Database, documents: DocumentCheckProvider) -> list[objec
         onboarding.check_documents,
         onboarding.score_risk,
         onboarding.notify_applicant,
-        onboarding.store_information,
+        onboarding.accept_information,
         onboarding.close_application,
         screening.screen_party,
         screening.rescreen_batch,

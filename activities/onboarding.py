@@ -21,7 +21,6 @@ from domain.onboarding.config import OnboardingPolicy, RiskWeights
 from domain.onboarding.documents import DocumentCheckProvider
 from domain.onboarding.opening import open_customer_account, rebuild_application
 from domain.onboarding.risk import ScreeningSummary, assess_risk
-from models.applications import DocumentsSubmission
 from models.base import utcnow
 from models.onboarding import (
     ApplicantMessage,
@@ -30,6 +29,7 @@ from models.onboarding import (
     ApplicationParty,
 )
 from models.onboarding_io import (
+    AcceptInformationInput,
     ApplicationStatusInput,
     CheckDocumentsInput,
     CloseApplicationInput,
@@ -40,7 +40,6 @@ from models.onboarding_io import (
     PolicyValues,
     RiskOutcome,
     ScoreRiskInput,
-    StoreInformationInput,
 )
 
 # Hard document failures, as the reason code the application is rejected with.
@@ -260,76 +259,35 @@ class OnboardingActivities:
 
     @activity.defn
     @retry_on_outage
-    async def store_information(self, inp: StoreInformationInput) -> InformationResult:
+    async def accept_information(self, inp: AcceptInformationInput) -> InformationResult:
+        """The documents the web layer stored as `pending` now count for the review."""
         info = inp.information
-        submission = DocumentsSubmission.model_validate(info.submission)
         async with self.db.transaction() as session:
-            done = (
+            accepted = (
                 await run_sql(
                     session,
-                    "SELECT count(*) FROM application_document WHERE submission_key = :key",
-                    {"key": info.submission_key},
+                    "UPDATE application_document SET source = 'information' "
+                    "WHERE application_id = :app AND submission_key = :key AND source = 'pending' "
+                    "RETURNING doc_type",
+                    {"app": inp.application_id, "key": info.submission_key},
                 )
-            ).scalar_one()
-            if done:
-                return InformationResult(documents_stored=done, status="in_review")
-            parties = list(
-                (
-                    await session.exec(
-                        select(ApplicationParty)
-                        .where(ApplicationParty.application_id == inp.application_id)
-                        .order_by(col(ApplicationParty.position))
-                    )
-                ).all()
-            )
-            person = _party_named(parties, submission.person_name)
-            business = next((p for p in parties if p.role == "business"), None)
-            now = utcnow()
-            rows: list[ApplicationDocument] = [
-                ApplicationDocument(
-                    application_id=inp.application_id,
-                    party_id=person.id if person else None,
-                    doc_type=d.type,
-                    number=d.number,
-                    issuing_country=d.issuing_country,
-                    expiry_date=d.expiry_date,
-                    mrz=d.mrz,
-                    source="information",
-                    submission_key=info.submission_key,
-                    received_at=now,
+            ).all()
+            if accepted:
+                actor = ActorRef(info.actor_id, info.actor_name) if info.actor_id else SYSTEM
+                await audit.record(
+                    session,
+                    action="application.information_accepted",
+                    actor=actor,
+                    object_type="application",
+                    object_id=inp.application_id,
+                    origin=info.origin,
+                    workflow_id=inp.workflow_id,
+                    details={
+                        "submission_key": info.submission_key,
+                        "documents": [row[0] for row in accepted],
+                    },
                 )
-                for d in submission.documents
-            ]
-            rows += [
-                ApplicationDocument(
-                    application_id=inp.application_id,
-                    party_id=business.id if business else None,
-                    doc_type=d.type,
-                    number=d.number,
-                    source="information",
-                    submission_key=info.submission_key,
-                    received_at=now,
-                )
-                for d in submission.business_documents
-            ]
-            session.add_all(rows)
-            await session.flush()
-            actor = ActorRef(info.actor_id, info.actor_name) if info.actor_id else SYSTEM
-            await audit.record(
-                session,
-                action="application.information_received",
-                actor=actor,
-                object_type="application",
-                object_id=inp.application_id,
-                origin=info.origin,
-                workflow_id=inp.workflow_id,
-                details={
-                    "documents": [r.doc_type for r in rows],
-                    "for": person.role if person else "application",
-                    "note": submission.note,
-                },
-            )
-        return InformationResult(documents_stored=len(rows), status="in_review")
+        return InformationResult(documents_stored=info.documents, status="in_review")
 
     @activity.defn
     @retry_on_outage
@@ -422,16 +380,6 @@ def _rejection(reason_code: str | None) -> str:
     if reason_code == "no_response":
         return "We closed your application because we did not receive the information we asked for."
     return "We are unable to open an account for you."
-
-
-def _party_named(parties: list[ApplicationParty], name: str | None) -> ApplicationParty | None:
-    people = [p for p in parties if p.kind == "person"]
-    if name:
-        wanted = " ".join(name.split()).casefold()
-        for p in people:
-            if p.name.casefold() == wanted:
-                return p
-    return next((p for p in people if p.role == "applicant"), None)
 
 
 async def _application(session: Any, application_id: uuid.UUID) -> Application:

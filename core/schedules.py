@@ -14,6 +14,7 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
 )
 
 from core.settings import Settings
@@ -42,11 +43,28 @@ def rescreen_schedule(settings: Settings) -> Schedule:
 
 
 async def ensure_schedules(client: Client, settings: Settings) -> None:
+    """Create the schedule, or bring it in line with the settings (queue, interval)."""
+    wanted = rescreen_schedule(settings)
     try:
-        await client.create_schedule(RESCREEN_SCHEDULE_ID, rescreen_schedule(settings))
+        await client.create_schedule(RESCREEN_SCHEDULE_ID, wanted)
         log.info("created schedule %s", RESCREEN_SCHEDULE_ID)
+        return
     except ScheduleAlreadyRunningError:
         pass
+    handle = client.get_schedule_handle(RESCREEN_SCHEDULE_ID)
+    if _shape((await handle.describe()).schedule) != _shape(wanted):
+        await handle.update(lambda _: ScheduleUpdate(schedule=wanted))
+        log.info("updated schedule %s to the current settings", RESCREEN_SCHEDULE_ID)
+
+
+def _shape(schedule: Schedule) -> tuple[object, ...]:
+    action = schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    return (
+        action.workflow,
+        action.task_queue,
+        tuple(i.every for i in schedule.spec.intervals),
+    )
 
 
 async def trigger_rescreen(client: Client) -> None:

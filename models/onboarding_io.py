@@ -117,18 +117,20 @@ class CloseApplicationResult(BaseModel):
 
 
 class InformationInput(BaseModel):
-    """The applicant's answer to a request for information (sent as an Update)."""
+    """The applicant answered a request for information (sent as an Update).
+
+    Only the submission's key: the documents themselves were stored by the web layer
+    (as `pending`) and stay out of the workflow's history.
+    """
 
     submission_key: str
-    # The validated `DocumentsSubmission`, as JSON: stored by the activity, not kept in history
-    # longer than the update that carries it.
-    submission: dict[str, object]
+    documents: int = 0
     origin: Origin = Field(default_factory=Origin)
     actor_id: uuid.UUID | None = None
     actor_name: str = "applicant"
 
 
-class StoreInformationInput(BaseModel):
+class AcceptInformationInput(BaseModel):
     application_id: uuid.UUID
     workflow_id: str
     information: InformationInput

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
     from domain.onboarding.rules import review_spec
     from models.onboarding_io import (
+        AcceptInformationInput,
         ApplicationStatusInput,
         CheckDocumentsInput,
         CloseApplicationInput,
@@ -35,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
         PartyScreeningOutcome,
         PolicyValues,
         ScoreRiskInput,
-        StoreInformationInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult
     from workflows.common import CASE_STATUS, CUSTOMER_ID, DB_ACTIVITY, RISK_LEVEL
@@ -304,8 +304,8 @@ class OnboardingWorkflow:
         self._storing = True
         try:
             stored: InformationResult = await workflow.execute_activity_method(
-                OnboardingActivities.store_information,
-                StoreInformationInput(
+                OnboardingActivities.accept_information,
+                AcceptInformationInput(
                     application_id=self._inp.application_id,
                     workflow_id=workflow.info().workflow_id,
                     information=info,

@@ -7,27 +7,26 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from core.db import Database, run_sql
 from core.settings import Settings
 from domain import audit
 from domain.access import not_found, record_refusal, require
 from domain.actors import Actor
-from domain.changes import refusal_from_update
-from domain.errors import Conflict, DomainError, Unavailable
+from domain.errors import Conflict, Unavailable
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING
-from models.applications import ApplicationCreate, DocumentsSubmission
+from models.applications import ApplicationCreate
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import Application, ApplicationDocument, ApplicationParty
-from models.onboarding_io import InformationInput, InformationResult, OnboardingInput, PartyRef
+from models.onboarding_io import OnboardingInput, PartyRef
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
 from workflows.onboarding import OnboardingWorkflow
 
@@ -364,55 +363,3 @@ async def read_application(
             if k in row and k != "application_id"
         },
     )
-
-
-async def submit_documents(
-    db: Database,
-    temporal: Client,
-    actor: Actor,
-    application_id: uuid.UUID,
-    submission: DocumentsSubmission,
-) -> InformationResult:
-    """The applicant's answer to a request for information, handed to the waiting workflow."""
-    action = "application.documents"
-    await require(
-        db,
-        actor,
-        "application",
-        "submit",
-        action=action,
-        object_type="application",
-        object_id=application_id,
-    )
-    async with db.session() as session:
-        application = await session.get(Application, application_id)
-    if application is None:
-        raise await not_found(db, actor, "application", application_id, action=action)
-    info = InformationInput(
-        submission_key=str(uuid.uuid4()),
-        submission=submission.model_dump(mode="json"),
-        origin=actor.origin,
-        actor_id=actor.user_id,
-        actor_name=actor.username,
-    )
-    error: DomainError
-    try:
-        return await temporal.get_workflow_handle(application.workflow_id).execute_update(
-            OnboardingWorkflow.submit_information, info, id=f"information-{info.submission_key}"
-        )
-    except WorkflowUpdateFailedError as exc:
-        error = refusal_from_update(exc)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            error = Conflict(
-                f"This application is already {application.status}; no information is being requested.",
-                code="not_awaiting_information",
-            )
-        else:
-            error = Unavailable(
-                "The workflow engine is unreachable; nothing was stored. Try again."
-            )
-    await record_refusal(
-        db, actor, error, action=action, object_type="application", object_id=application_id
-    )
-    raise error

@@ -1,4 +1,5 @@
-"""The re-screening Schedule: created once by every worker start, runs RescreenWorkflow."""
+"""The re-screening Schedule: created (or brought in line with the settings) at every worker
+start, and it runs RescreenWorkflow."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ async def test_schedule_is_created_once_and_runs_a_rescreen(
     assert action.workflow == "RescreenWorkflow"
     assert action.task_queue == settings.task_queue
     assert [i.every for i in described.schedule.spec.intervals] == [timedelta(hours=24)]
+
+    # Changed settings (another interval) reach the existing schedule at the next start.
+    await ensure_schedules(client, settings.model_copy(update={"rescreen_interval_hours": 12}))
+    described = await handle.describe()
+    assert [i.every for i in described.schedule.spec.intervals] == [timedelta(hours=12)]
+    await ensure_schedules(client, settings)
 
     await trigger_rescreen(client)
 

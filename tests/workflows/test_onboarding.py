@@ -14,7 +14,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from core.db import Database
 from domain import tasks
 from domain.errors import Conflict, Forbidden
-from domain.onboarding import intake
+from domain.onboarding import information, intake
 from domain.onboarding.accounts import is_valid_iban
 from models.applications import DocumentsSubmission
 from models.cases import Case, Task
@@ -22,6 +22,7 @@ from models.onboarding import (
     Account,
     ApplicantMessage,
     Application,
+    ApplicationDocument,
     ApplicationParty,
     Customer,
 )
@@ -200,14 +201,26 @@ async def test_information_answered_in_time_continues_the_review(
     await skipping.env.sleep(timedelta(days=10))  # within the 14 days
 
     service = await new_staff(db, "upstream_system", prefix="svc")
-    stored = await intake.submit_documents(
+    stored = await information.submit_documents(
         db,
         skipping.client,
         service.actor,
         accepted.application_id,
-        DocumentsSubmission(documents=[], note="Payslips attached.", business_documents=[]),
+        DocumentsSubmission.model_validate(
+            {"documents": [passport(number="NEWPASS01")], "note": "Payslips attached."}
+        ),
     )
-    assert stored.status == "in_review"
+    assert (stored.status, stored.documents_stored) == ("in_review", 1)
+    async with db.session() as session:
+        doc = (
+            await session.exec(
+                select(ApplicationDocument).where(ApplicationDocument.number == "NEWPASS01")
+            )
+        ).one()
+    assert doc.source == "information"  # accepted by the workflow: part of the review
+    handle = skipping.client.get_workflow_handle(accepted.workflow_id)
+    history = await handle.fetch_history()
+    assert "NEWPASS01" not in history.to_json()  # documents stay out of workflow history
     # The same analyst continues the review (same step, next round).
     second = await task_of(db, accepted.workflow_id, "review-analyst#2")
     await _decide(skipping, db, analyst, second, "approve")
@@ -248,7 +261,7 @@ async def test_unanswered_request_is_rejected_as_no_response_at_the_deadline(
     # Too late now: the answer is refused and nothing is stored.
     service = await new_staff(db, "upstream_system", prefix="svc")
     with pytest.raises(Conflict):
-        await intake.submit_documents(
+        await information.submit_documents(
             db,
             skipping.client,
             service.actor,

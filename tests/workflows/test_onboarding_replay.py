@@ -10,7 +10,7 @@ import pytest
 
 from core.db import Database
 from domain import tasks
-from domain.onboarding import intake
+from domain.onboarding import information, intake
 from models.applications import DocumentsSubmission
 from tests.helpers import eventually, new_staff, task_of
 from tests.onboarding_data import (
@@ -72,7 +72,7 @@ async def test_onboarding_histories_replay_cleanly(skipping: Skipping, db: Datab
         return state.status == "awaiting_information"
 
     await eventually(awaiting, what="awaiting information")
-    await intake.submit_documents(
+    await information.submit_documents(
         db,
         s.client,
         service.actor,

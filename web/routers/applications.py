@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from domain.onboarding import intake
+from domain.onboarding import information, intake
 from models.applications import ApplicationCreate, DocumentsSubmission
 from models.onboarding_io import InformationResult
 from web.deps import CurrentActor, ServicesDep, TemporalDep
@@ -55,4 +55,4 @@ async def submit_documents(
     body: DocumentsSubmission,
 ) -> InformationResult:
     """The applicant's answer to a request for information; refused (409) unless one is open."""
-    return await intake.submit_documents(services.db, temporal, actor, application_id, body)
+    return await information.submit_documents(services.db, temporal, actor, application_id, body)
