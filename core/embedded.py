@@ -162,24 +162,33 @@ def start_temporal(
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    out = log_file.open("ab")
-    proc = subprocess.Popen(
-        temporal_dev_server_command(
-            port=port, ui_port=ui_port, db_file=db_file, namespace=namespace
-        ),
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    command = temporal_dev_server_command(
+        port=port, ui_port=ui_port, db_file=db_file, namespace=namespace
     )
-    deadline = time.monotonic() + timeout
-    while not port_open("127.0.0.1", port):
-        if proc.poll() is not None:
+    # The dev server picks its internal ports (HTTP API, metrics, history, matching) itself;
+    # another process can take one between its choice and its bind. That is worth a retry.
+    for attempt in range(3):
+        started_at = log_file.stat().st_size if log_file.exists() else 0
+        with log_file.open("ab") as out:
+            proc = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", port):
+            if proc.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                proc.terminate()
+                raise RuntimeError(f"the Temporal dev server did not start in {timeout:.0f}s")
+            time.sleep(0.1)
+        else:
+            return proc
+        with log_file.open("rb") as log:
+            log.seek(started_at)
+            said = log.read().decode(errors="replace")
+        if "address already in use" not in said or attempt == 2:
             raise RuntimeError(f"the Temporal dev server exited; see {log_file}")
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"the Temporal dev server did not start in {timeout:.0f}s")
-        time.sleep(0.1)
-    return proc
+    raise AssertionError("unreachable")
 
 
 def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
