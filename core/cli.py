@@ -63,7 +63,9 @@ async def _seed(settings: Settings) -> dict[str, int]:
         ):
             counts["change requests"] = await seed.seed_changes(db, client, settings)
             counts["configuration changes"] = await seed_config_changes(db, client, settings)
-            counts.update(await seed_onboarding(db, client, settings))
+            onboarding = await seed_onboarding(db, client, settings)
+            counts["configuration changes"] += onboarding.pop("configuration changes", 0)
+            counts.update(onboarding)
         return counts
     finally:
         await db.dispose()

@@ -36,7 +36,7 @@ async def _actor(db: Database, username: str) -> Actor:
     return Actor(user.id, user.username, user.display_name, roles, origin)
 
 
-async def _document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
     async with db.session() as session:
         doc = await config_service.read_config(session, key)
     if doc is None or doc.id is None:
@@ -65,7 +65,7 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         return 0
     rita = await _actor(db, "risk.rita")
 
-    weights_id, weights = await _document(db, "risk_weights")
+    weights_id, weights = await config_document(db, "risk_weights")
     applied = await change_service.propose_change(
         db,
         temporal,
@@ -92,7 +92,7 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         comment="Consistent with the model review minutes.",
     )
 
-    screening_id, screening = await _document(db, "screening")
+    screening_id, screening = await config_document(db, "screening")
     await change_service.propose_change(
         db,
         temporal,

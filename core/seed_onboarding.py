@@ -1,11 +1,14 @@
 """Demo onboarding: the OFAC list imported, customers approved automatically and by review,
 and open cases in every state (analyst review, senior review, awaiting information,
-claimed, rejected) — all through the real entry points, so the demo shows real histories."""
+claimed, rejected) — all through the real entry points, so the demo shows real histories.
+Finally the screening threshold is lowered under four-eyes and a re-screening run turns a
+near match among existing customers into an open screening alert."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -15,12 +18,18 @@ from temporalio.client import Client
 
 from core.db import Database
 from core.settings import Settings
+from domain import changes as change_service
 from domain import tasks as task_service
 from domain.onboarding import intake
+from domain.screening.config import ScreeningConfig
 from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+from domain.screening.service import current_index
 from models.applications import ApplicationCreate
+from models.changes import ChangeCreate, ChangeRequest
 from models.onboarding import Application
+from models.onboarding_io import RescreenInput, RescreenSummary
 from workflows.common import task_id_for
+from workflows.rescreening import RescreenWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +240,130 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
         "Source of funds not credible for the stated volume.",
     )
     del ken  # the senior review above is left open for kyc.ken to take in the demo
+    alerts, config_changes = await _seed_screening_alert(db, temporal, settings, submit)
     async with db.session() as session:
         count = len((await session.exec(select(Application.id))).all())
-    return {"watch-list entries": report.entries if report.created else 0, "applications": count}
+    return {
+        "watch-list entries": report.entries if report.created else 0,
+        "applications": count,
+        "screening alerts": alerts,
+        "configuration changes": config_changes,
+    }
+
+
+# Respellings that keep a name's sound (Yusuf / Yousuf, Aleksey / Aleksei, Khalil / Khaleel).
+_RESPELL = (
+    ("ou", "u"),
+    ("u", "ou"),
+    ("ey", "ei"),
+    ("ei", "ey"),
+    ("ee", "i"),
+    ("i", "ee"),
+    ("y", "i"),
+)
+_PLAIN = re.compile(r"^[A-Za-z]{3,}$")
+_TITLES = {"shaykh", "sheikh", "haji", "hajji", "mullah", "maulvi", "general", "doctor"}
+
+
+def _respellings(name: str) -> list[str]:
+    out = []
+    for old, new in _RESPELL:
+        at = name.rfind(old)
+        if at > 0:
+            out.append(name[:at] + new + name[at + len(old) :])
+    return out
+
+
+async def _near_match(
+    threshold_now: int, threshold_next: int, index: Any
+) -> tuple[str, date] | None:
+    """A respelled listed name with another birth date, scoring between the two thresholds:
+    no hit today, a hit once the threshold is lowered. Found with the matcher itself, so
+    the demo holds whatever the matcher's tuning."""
+    config = ScreeningConfig(hit_threshold=threshold_next)
+    for entry in sorted(index.entries, key=lambda e: e.ent_num):
+        family, comma, given = entry.primary_name.partition(",")
+        tokens = f"{given} {family}".split()
+        if entry.entry_type != "person" or not comma or not entry.birth_dates or len(tokens) != 2:
+            continue
+        if not all(_PLAIN.match(t) for t in tokens) or tokens[0].lower() in _TITLES:
+            continue
+        born = entry.birth_dates[0]
+        other = born.replace(year=born.year + 9, day=min(born.day, 28))
+        for name in _respellings(" ".join(t.capitalize() for t in tokens)):
+            hits = index.match(
+                name, kind="person", date_of_birth=other, nationality="DE", config=config
+            )
+            best = hits[0] if hits else None
+            if (
+                best
+                and best.ent_num == entry.ent_num
+                and threshold_next <= best.score < threshold_now
+            ):
+                return name, other
+    return None
+
+
+async def _seed_screening_alert(
+    db: Database, temporal: Client, settings: Settings, submit: Any
+) -> tuple[int, int]:
+    """Compliance lowers the screening threshold (risk.rita proposed it, risk.raj approves);
+    the re-screening run then finds a near match among existing customers: an open alert."""
+    from core.seed import actor_named
+    from core.seed_config import config_document
+
+    async with db.session() as session:
+        pending = (
+            await session.exec(
+                select(ChangeRequest).where(
+                    ChangeRequest.target_type == "config",
+                    ChangeRequest.status == "pending_approval",
+                )
+            )
+        ).first()
+    index = await current_index(db)
+    _, screening = await config_document(db, "screening")
+    if pending is None or index is None or "hit_threshold" not in pending.after:
+        return 0, 0
+    found = await _near_match(
+        int(screening["hit_threshold"]), int(pending.after["hit_threshold"]), index
+    )
+    if found is None:
+        log.warning("no near match between the thresholds; the demo has no screening alert")
+        return 0, 0
+    name, born = found
+    person = _person(name, born.isoformat(), "DE", city="Stuttgart")
+    await submit(_individual("demo-kyc-020", person, "3000"))
+    raj = await actor_named(db, "risk.raj")
+    task_id = await _task(db, pending.workflow_id, "approve")
+    await task_service.claim_task(db, raj, task_id)
+    await task_service.decide_task(
+        db,
+        temporal,
+        raj,
+        task_id,
+        outcome="approve",
+        reason=None,
+        comment="Agreed after the list audit.",
+    )
+    summary: RescreenSummary = await temporal.execute_workflow(
+        RescreenWorkflow.run,
+        RescreenInput(),
+        id=f"rescreen-demo-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue,
+    )
+    # A configuration change still waiting for its checker, for the Settings pages.
+    onboarding_id, policy = await config_document(db, "onboarding")
+    await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        await actor_named(db, "mlro.max"),
+        ChangeCreate(
+            target_type="config",
+            target_id=onboarding_id,
+            changes={"rfi_reminder_days": max(1, int(policy["rfi_reminder_days"]) - 2)},
+            reason="Applicants answer faster when reminded every few days; see the Q3 funnel review.",
+        ),
+    )
+    return summary.alerts_opened, 1

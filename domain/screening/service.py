@@ -157,6 +157,12 @@ async def index_for(db: Database, version: _Version) -> ScreeningIndex:
     return index
 
 
+async def current_index(db: Database) -> ScreeningIndex | None:
+    """The in-memory index of the current list version (None before any import)."""
+    version = await _current(db)
+    return await index_for(db, version) if version else None
+
+
 async def screen(
     db: Database, query: ScreeningQuery, config: ScreeningConfig | None = None
 ) -> ScreeningResult:

@@ -31,7 +31,7 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 11  # 9 fee / limit changes and 2 configuration changes
+SEEDED_CHANGES = 12  # 9 fee / limit changes and 3 configuration changes
 NUL = b"\0"
 
 
@@ -206,6 +206,14 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         seeded, statuses = change_ids(client, headers)
         assert len(seeded) == SEEDED_CHANGES
         assert "pending_approval" in statuses
+        # Onboarding: customers approved automatically and by review, open KYC cases, and
+        # the re-screening alert the lowered threshold produced.
+        kyc = sign_in(client, "kyc.kim")
+        customers = client.get("/api/v1/customers", headers=kyc).json()
+        assert customers["total"] >= 6, customers
+        inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=kyc).json()
+        kinds = {t["kind"] for t in inbox["items"]}
+        assert {"kyc_review", "screening_alert_review"} <= kinds, kinds
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
     # Ctrl-C in a terminal reaches the whole foreground process group.
     stop(run, signal.SIGINT, group=True)
