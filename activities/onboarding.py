@@ -20,6 +20,7 @@ from domain.config import load_typed
 from domain.onboarding.config import OnboardingPolicy, RiskWeights
 from domain.onboarding.documents import DocumentCheckProvider
 from domain.onboarding.opening import open_customer_account, rebuild_application
+from domain.onboarding.records import parties_of
 from domain.onboarding.risk import ScreeningSummary, assess_risk
 from models.base import utcnow
 from models.onboarding import (
@@ -162,16 +163,7 @@ class OnboardingActivities:
     async def score_risk(self, inp: ScoreRiskInput) -> RiskOutcome:
         async with self.db.session() as session:
             application = await _application(session, inp.application_id)
-            parties = {
-                p.id: p
-                for p in (
-                    await session.exec(
-                        select(ApplicationParty).where(
-                            ApplicationParty.application_id == inp.application_id
-                        )
-                    )
-                ).all()
-            }
+            parties = {p.id: p for p in await parties_of(session, inp.application_id)}
         data = rebuild_application(application.payload, [])
         people = [data.individual] if data.individual else []
         if data.business:

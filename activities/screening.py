@@ -15,6 +15,7 @@ from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
+from domain.onboarding.records import parties_of
 from domain.onboarding.rules import CASE_TYPE_SCREENING_ALERT
 from domain.screening.service import ScreeningQuery, ScreeningResult, current_list_version, screen
 from models.base import utcnow
@@ -96,15 +97,7 @@ class ScreeningActivities:
         self, workflow_id: str, customer: Customer, version: str
     ) -> ScreeningAlertRef | None:
         async with self.db.session() as session:
-            parties = list(
-                (
-                    await session.exec(
-                        select(ApplicationParty).where(
-                            ApplicationParty.application_id == customer.application_id
-                        )
-                    )
-                ).all()
-            )
+            parties = await parties_of(session, customer.application_id)
             seen = await _seen_entries(session, [p.id for p in parties])
         results = [(party, await screen(self.db, query_for(party))) for party in parties]
         new = {

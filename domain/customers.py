@@ -15,6 +15,7 @@ from core.db import Database, fetch_page
 from domain.access import can, can_see_case, require
 from domain.actors import Actor
 from domain.onboarding.accounts import format_iban
+from domain.onboarding.records import documents_of, parties_of, screenings_of
 from domain.onboarding.views import (
     DocumentView,
     ScreeningView,
@@ -28,10 +29,8 @@ from models.cases import Case, Decision, Task
 from models.onboarding import (
     Account,
     Application,
-    ApplicationDocument,
     ApplicationParty,
     Customer,
-    ScreeningResult,
 )
 from models.staff import StaffUser
 from models.tariffs import TariffPlanPublic
@@ -169,34 +168,9 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
         if customer is None:
             return None
         application = await session.get(Application, customer.application_id)
-        parties = list(
-            (
-                await session.exec(
-                    select(ApplicationParty)
-                    .where(ApplicationParty.application_id == customer.application_id)
-                    .order_by(col(ApplicationParty.position))
-                )
-            ).all()
-        )
-        docs = list(
-            (
-                await session.exec(
-                    select(ApplicationDocument)
-                    .where(ApplicationDocument.application_id == customer.application_id)
-                    .order_by(col(ApplicationDocument.received_at))
-                )
-            ).all()
-        )
-        results = list(
-            (
-                await session.exec(
-                    select(ScreeningResult)
-                    .where(ScreeningResult.application_id == customer.application_id)
-                    .order_by(col(ScreeningResult.screened_at).desc())
-                    .limit(200)
-                )
-            ).all()
-        )
+        parties = await parties_of(session, customer.application_id)
+        docs = await documents_of(session, customer.application_id)
+        results = await screenings_of(session, customer.application_id, limit=200)
         accounts = list(
             (
                 await session.exec(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -20,6 +19,7 @@ from domain.access import not_found, record_refusal, require
 from domain.actors import Actor
 from domain.changes import refusal_from_update
 from domain.errors import Conflict, DomainError, Unavailable
+from domain.onboarding.records import parties_of
 from models.applications import DocumentsSubmission
 from models.base import utcnow
 from models.onboarding import Application, ApplicationDocument, ApplicationParty
@@ -112,15 +112,7 @@ async def _store(
     key: str,
 ) -> int:
     async with db.transaction() as session:
-        parties = list(
-            (
-                await session.exec(
-                    select(ApplicationParty)
-                    .where(ApplicationParty.application_id == application.id)
-                    .order_by(col(ApplicationParty.position))
-                )
-            ).all()
-        )
+        parties = await parties_of(session, application.id)
         person = party_named(parties, submission.person_name)
         business = next((p for p in parties if p.role == "business"), None)
         now = utcnow()

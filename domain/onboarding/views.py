@@ -15,6 +15,7 @@ from core.db import Database
 from domain.access import can
 from domain.actors import Actor
 from domain.onboarding.accounts import format_iban
+from domain.onboarding.records import documents_of, messages_of, parties_of, screenings_of
 from domain.screening.service import get_entry
 from models.applications import BUSINESS_DOCUMENT_TYPES, DOCUMENT_TYPES
 from models.audit import AuditEvent
@@ -171,42 +172,10 @@ async def onboarding_case_view(db: Database, actor: Actor, case: Case) -> Onboar
         application = await session.get(Application, uuid.UUID(case.subject_id))
         if application is None:
             return None
-        parties = list(
-            (
-                await session.exec(
-                    select(ApplicationParty)
-                    .where(ApplicationParty.application_id == application.id)
-                    .order_by(col(ApplicationParty.position))
-                )
-            ).all()
-        )
-        docs = list(
-            (
-                await session.exec(
-                    select(ApplicationDocument)
-                    .where(ApplicationDocument.application_id == application.id)
-                    .order_by(col(ApplicationDocument.received_at))
-                )
-            ).all()
-        )
-        results = list(
-            (
-                await session.exec(
-                    select(ScreeningResult)
-                    .where(ScreeningResult.application_id == application.id)
-                    .order_by(col(ScreeningResult.screened_at).desc())
-                )
-            ).all()
-        )
-        messages = list(
-            (
-                await session.exec(
-                    select(ApplicantMessage)
-                    .where(ApplicantMessage.application_id == application.id)
-                    .order_by(col(ApplicantMessage.created_at))
-                )
-            ).all()
-        )
+        parties = await parties_of(session, application.id)
+        docs = await documents_of(session, application.id)
+        results = await screenings_of(session, application.id)
+        messages = await messages_of(session, application.id)
         customer = (
             await session.get(Customer, application.customer_id)
             if application.customer_id and can(actor, "customer", "read")
@@ -262,13 +231,7 @@ async def screening_alert_view(db: Database, actor: Actor, case: Case) -> AlertV
         customer = await session.get(Customer, case.customer_id)
         if customer is None:
             return None
-        parties = (
-            await session.exec(
-                select(ApplicationParty).where(
-                    ApplicationParty.application_id == customer.application_id
-                )
-            )
-        ).all()
+        parties = await parties_of(session, customer.application_id)
         names = {p.id: p.name for p in parties}
         # The alert's opening event names the listed entries that were new for this customer.
         opened = (
