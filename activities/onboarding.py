@@ -88,14 +88,12 @@ class OnboardingActivities:
                 {"stage": inp.stage[:40], "id": inp.case_id},
             )
             if changed is not None:
-                await audit.record(
+                await _record(
                     session,
-                    action="application.status_changed",
-                    actor=SYSTEM,
-                    object_type="application",
-                    object_id=inp.application_id,
-                    workflow_id=inp.workflow_id,
-                    details={
+                    "application.status_changed",
+                    inp.application_id,
+                    inp.workflow_id,
+                    {
                         "status": inp.status,
                         "stage": inp.stage,
                         "route": inp.route,
@@ -142,14 +140,12 @@ class OnboardingActivities:
                 "UPDATE application SET documents_report = CAST(:report AS jsonb) WHERE id = :id",
                 {"report": _json(stored), "id": inp.application_id},
             )
-            await audit.record(
+            await _record(
                 session,
-                action="application.documents_checked",
-                actor=SYSTEM,
-                object_type="application",
-                object_id=inp.application_id,
-                workflow_id=inp.workflow_id,
-                details={
+                "application.documents_checked",
+                inp.application_id,
+                inp.workflow_id,
+                {
                     "provider": report.provider,
                     "verdict": report.verdict,
                     "round": inp.round,
@@ -201,14 +197,12 @@ class OnboardingActivities:
                     "id": application.case_id,
                 },
             )
-            await audit.record(
+            await _record(
                 session,
-                action="application.risk_scored",
-                actor=SYSTEM,
-                object_type="application",
-                object_id=inp.application_id,
-                workflow_id=inp.workflow_id,
-                details={
+                "application.risk_scored",
+                inp.application_id,
+                inp.workflow_id,
+                {
                     "score": assessment.score,
                     "level": assessment.level,
                     "weights_version": version,
@@ -239,14 +233,12 @@ class OnboardingActivities:
                 )
             ).first()
             if inserted is not None:
-                await audit.record(
+                await _record(
                     session,
-                    action=f"applicant.{inp.kind}_sent",
-                    actor=SYSTEM,
-                    object_type="application",
-                    object_id=inp.application_id,
-                    workflow_id=inp.workflow_id,
-                    details={"message_id": inserted, "subject": inp.subject},
+                    f"applicant.{inp.kind}_sent",
+                    inp.application_id,
+                    inp.workflow_id,
+                    {"message_id": inserted, "subject": inp.subject},
                 )
 
     @activity.defn
@@ -332,14 +324,12 @@ class OnboardingActivities:
                 {"now": now, "id": inp.case_id},
             )
             await session.flush()
-            await audit.record(
+            await _record(
                 session,
-                action=f"application.{inp.outcome}",
-                actor=SYSTEM,
-                object_type="application",
-                object_id=inp.application_id,
-                workflow_id=inp.workflow_id,
-                details={
+                f"application.{inp.outcome}",
+                inp.application_id,
+                inp.workflow_id,
+                {
                     "reason_code": inp.reason_code,
                     "decided_by": inp.decided_by,
                     "customer_id": result.customer_id,
@@ -366,6 +356,21 @@ class OnboardingActivities:
                 .on_conflict_do_nothing(index_elements=["dedupe_key"])
             )
             return result
+
+
+async def _record(
+    session: Any, action: str, application_id: uuid.UUID, workflow_id: str, details: Any
+) -> None:
+    """An event the workflow's own steps write about the application."""
+    await audit.record(
+        session,
+        action=action,
+        actor=SYSTEM,
+        object_type="application",
+        object_id=application_id,
+        workflow_id=workflow_id,
+        details=details,
+    )
 
 
 def _rejection(reason_code: str | None) -> str:
