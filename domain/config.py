@@ -19,8 +19,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
 from domain.config_schemas import CONFIG_LABELS, CONFIG_SCHEMAS
+from domain.open_changes import open_changes
 from models.cases import Case, Decision
-from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest
+from models.changes import ChangeRequest
 from models.config import (
     ConfigFieldPublic,
     ConfigPendingPublic,
@@ -125,32 +126,10 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any,
 
 
 async def _pending(
-    session: AsyncSession, setting_ids: list[uuid.UUID]
+    session: AsyncSession, keys: dict[uuid.UUID, str]
 ) -> dict[uuid.UUID, list[ConfigPendingPublic]]:
-    if not setting_ids:
-        return {}
-    keys = dict(
-        (
-            await session.exec(
-                select(ConfigSetting.id, ConfigSetting.key).where(
-                    col(ConfigSetting.id).in_(setting_ids)
-                )
-            )
-        ).all()
-    )
-    rows = (
-        await session.exec(
-            select(ChangeRequest, Case.reference, StaffUser.username)
-            .join(Case, col(Case.id) == ChangeRequest.case_id)
-            .join(StaffUser, col(StaffUser.id) == ChangeRequest.maker_id)
-            .where(
-                ChangeRequest.target_type == "config",
-                col(ChangeRequest.target_id).in_(setting_ids),
-                col(ChangeRequest.status).in_([s.value for s in OPEN_CHANGE_STATUSES]),
-            )
-            .order_by(col(ChangeRequest.created_at))
-        )
-    ).all()
+    """Open changes per configuration document; `keys` maps each document's id to its key."""
+    rows = await open_changes(session, list(keys))
     out: dict[uuid.UUID, list[ConfigPendingPublic]] = defaultdict(list)
     for change, reference, maker in rows:
         out[change.target_id].append(
@@ -193,7 +172,7 @@ def _public(key: str, found: tuple[ConfigSetting, ConfigSettingVersion] | None) 
 async def list_configs(session: AsyncSession) -> list[ConfigPublic]:
     """Every governed document with its current version and open changes."""
     docs = [_public(key, await _current(session, key)) for key in CONFIG_SCHEMAS]
-    pending = await _pending(session, [d.id for d in docs if d.id is not None])
+    pending = await _pending(session, {d.id: d.key for d in docs if d.id is not None})
     for doc in docs:
         if doc.id is not None:
             doc.pending = pending.get(doc.id, [])
@@ -205,7 +184,7 @@ async def read_config(session: AsyncSession, key: str) -> ConfigPublic | None:
         return None
     doc = _public(key, await _current(session, key))
     if doc.id is not None:
-        doc.pending = (await _pending(session, [doc.id])).get(doc.id, [])
+        doc.pending = (await _pending(session, {doc.id: key})).get(doc.id, [])
     return doc
 
 

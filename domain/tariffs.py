@@ -11,11 +11,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.config import config_label
+from domain.open_changes import open_changes
 from models.cases import Case
-from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest
+from models.changes import ChangeRequest
 from models.config import ConfigSetting
 from models.money import quantize
-from models.staff import StaffUser
 from models.tariffs import (
     LIMIT_PERIODS,
     TARGET_MODELS,
@@ -71,20 +71,7 @@ def target_label(target: Any, plan: TariffPlan | None) -> str:
 async def pending_changes(
     session: AsyncSession, target_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[PendingChangeRef]]:
-    if not target_ids:
-        return {}
-    rows = (
-        await session.exec(
-            select(ChangeRequest, Case.reference, StaffUser.username)
-            .join(Case, col(Case.id) == ChangeRequest.case_id)
-            .join(StaffUser, col(StaffUser.id) == ChangeRequest.maker_id)
-            .where(
-                col(ChangeRequest.target_id).in_(target_ids),
-                col(ChangeRequest.status).in_([s.value for s in OPEN_CHANGE_STATUSES]),
-            )
-            .order_by(col(ChangeRequest.created_at))
-        )
-    ).all()
+    rows = await open_changes(session, target_ids)
     out: dict[uuid.UUID, list[PendingChangeRef]] = defaultdict(list)
     for change, reference, maker in rows:
         out[change.target_id].append(
