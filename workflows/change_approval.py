@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
@@ -27,29 +26,17 @@ with workflow.unsafe.imports_passed_through():
         ChangeStatusInput,
         DecisionInput,
         DecisionResult,
-        EscalateTaskInput,
         OpenTaskInput,
         Origin,
         RecordDecisionInput,
         TargetChanged,
-        TaskSpec,
         WithdrawInput,
     )
     from workflows.common import CASE_STATUS, DB_ACTIVITY, INTERACTIVE_ACTIVITY
+    from workflows.review import ReviewTask, escalate
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
 REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
-PRIORITY_BY_LEVEL = ("normal", "high", "urgent")
-
-
-@dataclass
-class _Task:
-    spec: TaskSpec
-    due_at: datetime
-    status: str = "open"
-    level: int = 0
-    outcome: str | None = None
-    decided_by: uuid.UUID | None = None
 
 
 @workflow.defn
@@ -63,7 +50,7 @@ class ChangeApprovalWorkflow:
         self._status = PENDING
         self._reason: str | None = None
         self._tasks = {
-            s.task_id: _Task(spec=s, due_at=started + timedelta(seconds=s.sla_seconds))
+            s.task_id: ReviewTask(spec=s, due_at=started + timedelta(seconds=s.sla_seconds))
             for s in inp.approvals
         }
         self._in_flight: set[uuid.UUID] = set()
@@ -151,26 +138,9 @@ class ChangeApprovalWorkflow:
 
     async def _escalate_overdue(self) -> None:
         now = workflow.now()
-        for task_id, t in self._tasks.items():
-            if t.status != "open" or t.due_at > now:
-                continue
-            t.level += 1
-            sla = timedelta(seconds=t.spec.sla_seconds)
-            t.due_at = now + sla
-            priority = PRIORITY_BY_LEVEL[min(t.level, len(PRIORITY_BY_LEVEL) - 1)]
-            await workflow.execute_activity_method(
-                TaskActivities.escalate_task,
-                EscalateTaskInput(
-                    case_id=self._inp.case_id,
-                    workflow_id=workflow.info().workflow_id,
-                    task_id=task_id,
-                    level=t.level,
-                    priority=priority,
-                    next_due_at=t.due_at,
-                    notify_role=self._inp.escalation_role,
-                ),
-                **DB_ACTIVITY,
-            )
+        for t in self._tasks.values():
+            if t.status == "open" and t.due_at <= now:
+                await escalate(t, self._inp.case_id, self._inp.escalation_role, now=now)
 
     async def _record_final_status(self, workflow_id: str) -> None:
         await self._change_status(workflow_id, self._status, close=True)

@@ -48,6 +48,28 @@ class ReviewTask:
         return self.spec.task_key.partition("#")[0]
 
 
+async def escalate(
+    task: ReviewTask, case_id: uuid.UUID, notify_role: str, *, now: datetime | None = None
+) -> None:
+    """A task past its SLA: one level up, higher priority, the next tier told, a new due time."""
+    task.level += 1
+    task.due_at = (now or workflow.now()) + timedelta(seconds=task.spec.sla_seconds)
+    priority = PRIORITY_BY_LEVEL[min(task.level, len(PRIORITY_BY_LEVEL) - 1)]
+    await workflow.execute_activity_method(
+        TaskActivities.escalate_task,
+        EscalateTaskInput(
+            case_id=case_id,
+            workflow_id=workflow.info().workflow_id,
+            task_id=task.spec.task_id,
+            level=task.level,
+            priority=priority,
+            next_due_at=task.due_at,
+            notify_role=notify_role,
+        ),
+        **DB_ACTIVITY,
+    )
+
+
 class ReviewSteps:
     def __init__(self, case_id: uuid.UUID, maker_id: uuid.UUID | None, escalation_role: str):
         self.case_id = case_id
@@ -86,22 +108,7 @@ class ReviewSteps:
                 await self._escalate(task)
 
     async def _escalate(self, task: ReviewTask) -> None:
-        task.level += 1
-        task.due_at = workflow.now() + timedelta(seconds=task.spec.sla_seconds)
-        priority = PRIORITY_BY_LEVEL[min(task.level, len(PRIORITY_BY_LEVEL) - 1)]
-        await workflow.execute_activity_method(
-            TaskActivities.escalate_task,
-            EscalateTaskInput(
-                case_id=self.case_id,
-                workflow_id=workflow.info().workflow_id,
-                task_id=task.spec.task_id,
-                level=task.level,
-                priority=priority,
-                next_due_at=task.due_at,
-                notify_role=self.escalation_role,
-            ),
-            **DB_ACTIVITY,
-        )
+        await escalate(task, self.case_id, self.escalation_role)
 
     def cancel_open(self) -> None:
         for task in self.tasks.values():
