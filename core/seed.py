@@ -265,14 +265,17 @@ async def seed_changes(db: Database, temporal: Client, settings: Settings) -> in
         reason: str | None = None,
         comment: str | None = None,
     ) -> None:
-        task_id = task_id_for(created.workflow_id, task_key)
         actor = await actor_named(db, checker)
-        await _wait_for_task(db, task_id)
-        await task_service.claim_task(db, actor, task_id)
-        if outcome:
-            await task_service.decide_task(
-                db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
-            )
+        await work_task(
+            db,
+            temporal,
+            actor,
+            created.workflow_id,
+            task_key,
+            outcome or None,
+            reason=reason,
+            comment=comment,
+        )
 
     c1 = await propose(
         "pm.paula",
@@ -378,11 +381,28 @@ async def seed_changes(db: Database, temporal: Client, settings: Settings) -> in
     return 9
 
 
-async def _wait_for_task(db: Database, task_id: uuid.UUID) -> None:
-    """The workflow creates tasks through an activity; wait (briefly) until this one exists."""
+async def work_task(
+    db: Database,
+    temporal: Client,
+    actor: Actor,
+    workflow_id: str,
+    task_key: str,
+    outcome: str | None,
+    *,
+    reason: str | None = None,
+    comment: str | None = None,
+) -> None:
+    """Claim a workflow's task once it exists and, unless `outcome` is None, decide it."""
+    task_id = task_id_for(workflow_id, task_key)
     for _ in range(200):
         async with db.session() as session:
             if await session.get(Task, task_id):
-                return
+                break
         await asyncio.sleep(0.05)
-    raise RuntimeError(f"task {task_id} was not created; is a worker running?")
+    else:
+        raise RuntimeError(f"task {task_id} was not created; is a worker running?")
+    await task_service.claim_task(db, actor, task_id)
+    if outcome is not None:
+        await task_service.decide_task(
+            db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
+        )

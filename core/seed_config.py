@@ -7,7 +7,6 @@ Call it after `seed_changes`: that one seeds nothing once any change request exi
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -15,25 +14,11 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from core.db import Database
+from core.seed import actor_named, work_task
 from core.settings import Settings
 from domain import changes as change_service
 from domain import config as config_service
-from domain import tasks as task_service
-from domain.actors import Actor
-from domain.auth import roles_of
-from models.cases import Task
 from models.changes import ChangeCreate, ChangeRequest
-from models.staff import StaffUser
-from models.workflow_io import Origin
-from workflows.common import task_id_for
-
-
-async def _actor(db: Database, username: str) -> Actor:
-    async with db.session() as session:
-        user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
-        roles = await roles_of(session, user.id)
-    origin = Origin(channel="system", request_id=f"seed-{uuid.uuid4().hex[:12]}")
-    return Actor(user.id, user.username, user.display_name, roles, origin)
 
 
 async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
@@ -42,15 +27,6 @@ async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, 
     if doc is None or doc.id is None:
         raise RuntimeError(f"configuration {key!r} is not installed; run `backoffice migrate`")
     return doc.id, doc.values
-
-
-async def _wait_for_task(db: Database, task_id: uuid.UUID) -> None:
-    for _ in range(200):
-        async with db.session() as session:
-            if await session.get(Task, task_id):
-                return
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"task {task_id} was not created; is a worker running?")
 
 
 async def seed_config_changes(db: Database, temporal: Client, settings: Settings) -> int:
@@ -63,7 +39,7 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         ).first()
     if seeded:
         return 0
-    rita = await _actor(db, "risk.rita")
+    rita = await actor_named(db, "risk.rita")
 
     weights_id, weights = await config_document(db, "risk_weights")
     applied = await change_service.propose_change(
@@ -78,17 +54,13 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
             reason="Q3 model review: unexpected volumes drove most confirmed mule cases.",
         ),
     )
-    task_id = task_id_for(applied.workflow_id, "approve")
-    raj = await _actor(db, "risk.raj")
-    await _wait_for_task(db, task_id)
-    await task_service.claim_task(db, raj, task_id)
-    await task_service.decide_task(
+    await work_task(
         db,
         temporal,
-        raj,
-        task_id,
-        outcome="approve",
-        reason=None,
+        await actor_named(db, "risk.raj"),
+        applied.workflow_id,
+        "approve",
+        "approve",
         comment="Consistent with the model review minutes.",
     )
 

@@ -17,9 +17,10 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from core.db import Database
+from core.seed import actor_named, work_task
+from core.seed_config import config_document
 from core.settings import Settings
 from domain import changes as change_service
-from domain import tasks as task_service
 from domain.onboarding import intake
 from domain.screening.config import ScreeningConfig
 from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
@@ -28,7 +29,6 @@ from models.applications import ApplicationCreate
 from models.changes import ChangeCreate, ChangeRequest
 from models.onboarding import Application
 from models.onboarding_io import RescreenInput, RescreenSummary
-from workflows.common import task_id_for
 from workflows.rescreening import RescreenWorkflow
 
 log = logging.getLogger(__name__)
@@ -121,17 +121,7 @@ async def _settled(db: Database, application_id: uuid.UUID) -> Application:
     raise RuntimeError(f"application {application_id} did not settle; is a worker running?")
 
 
-async def _task(db: Database, workflow_id: str, key: str) -> uuid.UUID:
-    from core.seed import _wait_for_task
-
-    task_id = task_id_for(workflow_id, key)
-    await _wait_for_task(db, task_id)
-    return task_id
-
-
 async def seed_onboarding(db: Database, temporal: Client, settings: Settings) -> dict[str, int]:
-    from core.seed import actor_named
-
     report = await import_ofac_file(db, DEFAULT_LIST_FILE)
     async with db.session() as session:
         if (await session.exec(select(Application.id))).first():
@@ -152,12 +142,16 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
         reason: str | None = None,
         comment: str | None = None,
     ) -> None:
-        task_id = await _task(db, wid, key)
-        await task_service.claim_task(db, who, task_id)
-        if outcome != "claim":
-            await task_service.decide_task(
-                db, temporal, who, task_id, outcome=outcome, reason=reason, comment=comment
-            )
+        await work_task(
+            db,
+            temporal,
+            who,
+            wid,
+            key,
+            None if outcome == "claim" else outcome,
+            reason=reason,
+            comment=comment,
+        )
 
     # Approved automatically: low risk, clean documents, no screening hit.
     for i, (name, dob, nat, city) in enumerate(
@@ -309,8 +303,6 @@ async def _seed_screening_alert(
 ) -> tuple[int, int]:
     """Compliance lowers the screening threshold (risk.rita proposed it, risk.raj approves);
     the re-screening run then finds a near match among existing customers: an open alert."""
-    from core.seed import actor_named
-    from core.seed_config import config_document
 
     async with db.session() as session:
         pending = (
@@ -334,16 +326,13 @@ async def _seed_screening_alert(
     name, born = found
     person = _person(name, born.isoformat(), "DE", city="Stuttgart")
     await submit(_individual("demo-kyc-020", person, "3000"))
-    raj = await actor_named(db, "risk.raj")
-    task_id = await _task(db, pending.workflow_id, "approve")
-    await task_service.claim_task(db, raj, task_id)
-    await task_service.decide_task(
+    await work_task(
         db,
         temporal,
-        raj,
-        task_id,
-        outcome="approve",
-        reason=None,
+        await actor_named(db, "risk.raj"),
+        pending.workflow_id,
+        "approve",
+        "approve",
         comment="Agreed after the list audit.",
     )
     summary: RescreenSummary = await temporal.execute_workflow(
