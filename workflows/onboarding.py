@@ -58,7 +58,7 @@ class OnboardingWorkflow:
         self._reviews = ReviewSteps(inp.case_id, inp.submitted_by, escalation_role="kyc_senior")
         self._information: InformationInput | None = None
         self._information_due: datetime | None = None
-        self._storing = False
+        self._accepting = False
         self._reminders = 0
         self._outcome: str | None = None
         self._reason_code: str | None = None
@@ -183,59 +183,59 @@ class OnboardingWorkflow:
 
     async def _await_information(self, policy: PolicyValues, decision: DecisionInput) -> bool:
         wid = workflow.info().workflow_id
-        acts = OnboardingActivities
         self._information = None
         deadline = workflow.now() + timedelta(days=policy.rfi_deadline_days)
         self._information_due = deadline
         await self._set_status(AWAITING, "awaiting information", information_due_at=deadline)
-        await workflow.execute_activity_method(
-            acts.notify_applicant,
-            MessageInput(
-                application_id=self._inp.application_id,
-                workflow_id=wid,
-                kind="information_request",
-                dedupe_key=f"{wid}/rfi/{decision.task_id}",
-                subject=f"{self._inp.reference}: we need more information",
-                body=(decision.comment or "Please send the requested documents.")
-                + f"\n\nPlease answer by {deadline:%Y-%m-%d}.",
-            ),
-            **DB_ACTIVITY,
+        request_key = f"{wid}/rfi/{decision.task_id}"
+        await self._notify(
+            "information_request",
+            request_key,
+            f"{self._inp.reference}: we need more information",
+            (decision.comment or "Please send the requested documents.")
+            + f"\n\nPlease answer by {deadline:%Y-%m-%d}.",
         )
         interval = timedelta(days=policy.rfi_reminder_days)
         next_reminder = workflow.now() + interval
-        while self._information is None and not self._storing:
+        while self._information is None and not self._accepting:
             now = workflow.now()
             if now >= deadline:
                 break
             wake = min(deadline, next_reminder)
             try:
                 await workflow.wait_condition(
-                    lambda: self._information is not None or self._storing,
+                    lambda: self._information is not None or self._accepting,
                     timeout=max(wake - now, timedelta(seconds=1)),
                 )
             except TimeoutError:
                 if workflow.now() < deadline and workflow.now() >= next_reminder:
                     self._reminders += 1
                     next_reminder = workflow.now() + interval
-                    await workflow.execute_activity_method(
-                        acts.notify_applicant,
-                        MessageInput(
-                            application_id=self._inp.application_id,
-                            workflow_id=wid,
-                            kind="reminder",
-                            dedupe_key=f"{wid}/rfi/{decision.task_id}/reminder/{self._reminders}",
-                            subject=f"{self._inp.reference}: reminder — information still needed",
-                            body=(
-                                f"We are still waiting for the information we asked for. "
-                                f"Without it the application is closed on {deadline:%Y-%m-%d}."
-                            ),
-                        ),
-                        **DB_ACTIVITY,
+                    await self._notify(
+                        "reminder",
+                        f"{request_key}/reminder/{self._reminders}",
+                        f"{self._inp.reference}: reminder — information still needed",
+                        "We are still waiting for the information we asked for. "
+                        f"Without it the application is closed on {deadline:%Y-%m-%d}.",
                     )
         # From here on no answer is accepted; one already being stored still counts.
         self._information_due = None
-        await workflow.wait_condition(lambda: not self._storing)
+        await workflow.wait_condition(lambda: not self._accepting)
         return self._information is not None
+
+    async def _notify(self, kind: str, dedupe_key: str, subject: str, body: str) -> None:
+        await workflow.execute_activity_method(
+            OnboardingActivities.notify_applicant,
+            MessageInput(
+                application_id=self._inp.application_id,
+                workflow_id=workflow.info().workflow_id,
+                kind=kind,
+                dedupe_key=dedupe_key,
+                subject=subject,
+                body=body,
+            ),
+            **DB_ACTIVITY,
+        )
 
     async def _set_status(
         self, status: str, stage: str, *, information_due_at: datetime | None = None
@@ -301,7 +301,7 @@ class OnboardingWorkflow:
     # ------------------------------------------------------------------ information
     @workflow.update
     async def submit_information(self, info: InformationInput) -> InformationResult:
-        self._storing = True
+        self._accepting = True
         try:
             stored: InformationResult = await workflow.execute_activity_method(
                 OnboardingActivities.accept_information,
@@ -315,7 +315,7 @@ class OnboardingWorkflow:
                 retry_policy=DB_ACTIVITY["retry_policy"],
             )
         finally:
-            self._storing = False
+            self._accepting = False
         self._information = info
         stored.status = IN_REVIEW
         return stored
@@ -326,7 +326,7 @@ class OnboardingWorkflow:
             self._status != AWAITING
             or self._information_due is None
             or self._information is not None
-            or self._storing
+            or self._accepting
         ):
             raise ApplicationError(
                 "No information is being requested for this application right now "
