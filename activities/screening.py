@@ -15,8 +15,10 @@ from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
+from domain.config import load_typed
 from domain.onboarding.records import parties_of
 from domain.onboarding.rules import CASE_TYPE_SCREENING_ALERT
+from domain.screening.config import ScreeningConfig
 from domain.screening.service import ScreeningQuery, ScreeningResult, current_list_version, screen
 from models.base import utcnow
 from models.cases import Case
@@ -80,10 +82,12 @@ class ScreeningActivities:
             if inp.after_customer_id is not None:
                 stmt = stmt.where(col(Customer.id) > inp.after_customer_id)
             customers = list((await session.exec(stmt)).all())
+        # One configuration for the whole batch, read once rather than per person.
+        _, config = await load_typed(self.db, "screening", ScreeningConfig)
         alerts: list[ScreeningAlertRef] = []
         for index, customer in enumerate(customers):
             activity.heartbeat(index)
-            alert = await self._rescreen_customer(inp.workflow_id, customer, version)
+            alert = await self._rescreen_customer(inp.workflow_id, customer, version, config)
             if alert is not None:
                 alerts.append(alert)
         return RescreenBatchResult(
@@ -94,12 +98,12 @@ class ScreeningActivities:
         )
 
     async def _rescreen_customer(
-        self, workflow_id: str, customer: Customer, version: str
+        self, workflow_id: str, customer: Customer, version: str, config: ScreeningConfig
     ) -> ScreeningAlertRef | None:
         async with self.db.session() as session:
             parties = await parties_of(session, customer.application_id)
             seen = await _seen_entries(session, [p.id for p in parties])
-        results = [(party, await screen(self.db, query_for(party))) for party in parties]
+        results = [(party, await screen(self.db, query_for(party), config)) for party in parties]
         new = {
             party.id: [h.list_entry_id for h in result.hits if h.list_entry_id not in seen]
             for party, result in results

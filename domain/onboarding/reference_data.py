@@ -85,10 +85,6 @@ def country_risk(code: str) -> ReferenceRisk:
     return ReferenceRisk("low", name, NO_LISTING)
 
 
-def is_prohibited_country(code: str) -> bool:
-    return code.upper() in PROHIBITED_COUNTRIES
-
-
 NACE_SOURCE = "NACE Rev. 2 industry risk (EBA ML/TF risk factor guidelines EBA/GL/2021/02, FATF sector guidance)"
 
 # NACE Rev. 2 code prefix -> (level, label). The longest matching prefix wins, so a class
