@@ -56,12 +56,7 @@ class OnboardingActivities:
     @retry_on_outage
     async def load_policy(self, application_id: uuid.UUID) -> PolicyValues:
         version, policy = await load_typed(self.db, "onboarding", OnboardingPolicy)
-        return PolicyValues(
-            version=version,
-            rfi_deadline_days=policy.rfi_deadline_days,
-            rfi_reminder_days=policy.rfi_reminder_days,
-            review_sla_hours=policy.review_sla_hours,
-        )
+        return PolicyValues(version=version, **policy.model_dump())
 
     @activity.defn
     @retry_on_outage
@@ -122,7 +117,10 @@ class OnboardingActivities:
                 ).all()
             )
         data = rebuild_application(application.payload, documents)
-        _, policy = await load_typed(self.db, "onboarding", OnboardingPolicy)
+        if inp.policy is not None:
+            policy = OnboardingPolicy(**inp.policy.model_dump(exclude={"version"}))
+        else:
+            _, policy = await load_typed(self.db, "onboarding", OnboardingPolicy)
         report = await self.documents.check(data, today=date.today(), policy=policy)
         reject_code = None
         if report.verdict == "reject":

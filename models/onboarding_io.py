@@ -48,6 +48,7 @@ class PolicyValues(BaseModel):
     rfi_deadline_days: int
     rfi_reminder_days: int
     review_sla_hours: int
+    minimum_age_years: int = 18
 
 
 class DocumentsOutcome(BaseModel):
@@ -60,6 +61,8 @@ class CheckDocumentsInput(BaseModel):
     application_id: uuid.UUID
     workflow_id: str
     round: int = 1
+    # The policy the case runs under; histories recorded before it was passed read the current one.
+    policy: PolicyValues | None = None
 
 
 class PartyScreeningInput(BaseModel):

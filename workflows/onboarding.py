@@ -74,7 +74,7 @@ class OnboardingWorkflow:
         await self._set_status(CHECKING, "automated checks")
         documents = await workflow.execute_activity_method(
             acts.check_documents,
-            CheckDocumentsInput(application_id=inp.application_id, workflow_id=wid),
+            CheckDocumentsInput(application_id=inp.application_id, workflow_id=wid, policy=policy),
             **DB_ACTIVITY,
         )
         screenings: list[PartyScreeningOutcome] = list(
@@ -158,7 +158,10 @@ class OnboardingWorkflow:
                 await workflow.execute_activity_method(
                     acts.check_documents,
                     CheckDocumentsInput(
-                        application_id=inp.application_id, workflow_id=wid, round=checks_round
+                        application_id=inp.application_id,
+                        workflow_id=wid,
+                        round=checks_round,
+                        policy=policy,
                     ),
                     **DB_ACTIVITY,
                 )
