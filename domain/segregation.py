@@ -15,6 +15,11 @@ FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"
 OPEN_STATUSES = frozenset({"open", "claimed"})
 
 
+def step_of(task_key: str) -> str:
+    """`review-analyst#2` is the second round of step `review-analyst`."""
+    return task_key.partition("#")[0]
+
+
 @dataclass(frozen=True)
 class Refusal:
     code: str
@@ -47,8 +52,7 @@ class TaskFacts:
 
     @property
     def step(self) -> str:
-        """`review-analyst#2` is the second round of step `review-analyst`."""
-        return self.task_key.partition("#")[0]
+        return step_of(self.task_key)
 
 
 def check_claim(

@@ -30,6 +30,7 @@ from domain.segregation import (
     TaskFacts,
     check_claim,
     check_decision,
+    step_of,
 )
 from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskPublic, TaskStatus
@@ -78,7 +79,7 @@ async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
         maker_id=maker,
         editor_ids=editors,
         deciders={task_id: actor_id for task_id, actor_id, _ in rows},
-        decider_steps={task_id: key.partition("#")[0] for task_id, _, key in rows},
+        decider_steps={task_id: step_of(key) for task_id, _, key in rows},
     )
 
 

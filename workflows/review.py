@@ -19,7 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
-    from domain.segregation import CaseParties, TaskFacts, check_decision
+    from domain.segregation import CaseParties, TaskFacts, check_decision, step_of
     from models.workflow_io import (
         DecisionInput,
         DecisionResult,
@@ -45,7 +45,7 @@ class ReviewTask:
 
     @property
     def step(self) -> str:
-        return self.spec.task_key.partition("#")[0]
+        return step_of(self.spec.task_key)
 
 
 async def escalate(
