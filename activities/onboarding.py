@@ -287,7 +287,9 @@ class OnboardingActivities:
                 raise refuse("No such application.", "unknown_application")
             if application.outcome is not None:
                 # A retry after our own commit: report what was done.
-                return await _closed_result(session, application)
+                return CloseApplicationResult(
+                    customer_id=application.customer_id, account_id=application.account_id
+                )
             now = utcnow()
             result = CloseApplicationResult()
             if inp.outcome == "approved":
@@ -382,23 +384,6 @@ async def _application(session: Any, application_id: uuid.UUID) -> Application:
     if application is None:
         raise refuse("No such application.", "unknown_application")
     return application
-
-
-async def _closed_result(session: Any, application: Application) -> CloseApplicationResult:
-    reference = None
-    if application.customer_id:
-        reference = (
-            await run_sql(
-                session,
-                "SELECT reference FROM customer WHERE id = :id",
-                {"id": application.customer_id},
-            )
-        ).scalar_one_or_none()
-    return CloseApplicationResult(
-        customer_id=application.customer_id,
-        account_id=application.account_id,
-        customer_reference=reference,
-    )
 
 
 def _json(value: Any) -> str:

@@ -116,7 +116,6 @@ class CloseApplicationInput(BaseModel):
 class CloseApplicationResult(BaseModel):
     customer_id: uuid.UUID | None = None
     account_id: uuid.UUID | None = None
-    customer_reference: str | None = None
 
 
 class InformationInput(BaseModel):

@@ -154,6 +154,4 @@ async def open_customer_account(
             "tariff_plan": plan.code,
         },
     )
-    return CloseApplicationResult(
-        customer_id=customer.id, account_id=account.id, customer_reference=customer.reference
-    )
+    return CloseApplicationResult(customer_id=customer.id, account_id=account.id)
