@@ -86,6 +86,11 @@ async def import_ofac_file(
             f"Cannot tell the list date of {path.name}; pass it (YYYY-MM-DD).",
             fields={"list_date": "required when the file name carries no date"},
         )
+    # A version is imported once: say so before reading and parsing the whole file again.
+    async with db.session() as session:
+        existing = await _already_imported(session, list_date, started)
+    if existing is not None:
+        return existing
     try:
         raw = read_text(path)
         entries = parse_bytes(raw)
@@ -99,24 +104,9 @@ async def import_ofac_file(
     label = f"{LIST_NAME} {list_date.isoformat()}"
     async with db.transaction() as session:
         await run_sql(session, "SELECT pg_advisory_xact_lock(:k)", {"k": _IMPORT_LOCK})
-        existing = (
-            await run_sql(
-                session,
-                "SELECT entry_count, name_count, source_sha256 FROM watchlist_version "
-                "WHERE list_name = :n AND list_date = :d",
-                {"n": LIST_NAME, "d": list_date},
-            )
-        ).first()
+        existing = await _already_imported(session, list_date, started)
         if existing is not None:
-            return ImportReport(
-                label,
-                list_date,
-                False,
-                existing.entry_count,
-                existing.name_count,
-                existing.source_sha256,
-                time.perf_counter() - started,
-            )
+            return existing
         name_count = sum(len(e.names) for e in entries)
         version = WatchlistVersion(
             list_name=LIST_NAME,
@@ -148,6 +138,30 @@ async def import_ofac_file(
         )
     return ImportReport(
         label, list_date, True, len(entries), name_count, sha256, time.perf_counter() - started
+    )
+
+
+async def _already_imported(
+    session: AsyncSession, list_date: date, started: float
+) -> ImportReport | None:
+    found = (
+        await run_sql(
+            session,
+            "SELECT entry_count, name_count, source_sha256 FROM watchlist_version "
+            "WHERE list_name = :n AND list_date = :d",
+            {"n": LIST_NAME, "d": list_date},
+        )
+    ).first()
+    if found is None:
+        return None
+    return ImportReport(
+        f"{LIST_NAME} {list_date.isoformat()}",
+        list_date,
+        False,
+        found.entry_count,
+        found.name_count,
+        found.source_sha256,
+        time.perf_counter() - started,
     )
 
 
