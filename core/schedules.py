@@ -24,12 +24,12 @@ from workflows.rescreening import RESCREEN_SCHEDULE_ID, RescreenWorkflow
 log = logging.getLogger(__name__)
 
 
-def rescreen_schedule(settings: Settings) -> Schedule:
+def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_ID) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
             RescreenWorkflow.run,
             RescreenInput(),
-            id="rescreen-customers",
+            id=schedule_id,
             task_queue=settings.task_queue,
         ),
         spec=ScheduleSpec(
@@ -42,19 +42,21 @@ def rescreen_schedule(settings: Settings) -> Schedule:
     )
 
 
-async def ensure_schedules(client: Client, settings: Settings) -> None:
+async def ensure_schedules(
+    client: Client, settings: Settings, *, schedule_id: str = RESCREEN_SCHEDULE_ID
+) -> None:
     """Create the schedule, or bring it in line with the settings (queue, interval)."""
-    wanted = rescreen_schedule(settings)
+    wanted = rescreen_schedule(settings, schedule_id)
     try:
-        await client.create_schedule(RESCREEN_SCHEDULE_ID, wanted)
-        log.info("created schedule %s", RESCREEN_SCHEDULE_ID)
+        await client.create_schedule(schedule_id, wanted)
+        log.info("created schedule %s", schedule_id)
         return
     except ScheduleAlreadyRunningError:
         pass
-    handle = client.get_schedule_handle(RESCREEN_SCHEDULE_ID)
+    handle = client.get_schedule_handle(schedule_id)
     if _shape((await handle.describe()).schedule) != _shape(wanted):
         await handle.update(lambda _: ScheduleUpdate(schedule=wanted))
-        log.info("updated schedule %s to the current settings", RESCREEN_SCHEDULE_ID)
+        log.info("updated schedule %s to the current settings", schedule_id)
 
 
 def _shape(schedule: Schedule) -> tuple[object, ...]:
@@ -67,8 +69,7 @@ def _shape(schedule: Schedule) -> tuple[object, ...]:
     )
 
 
-async def trigger_rescreen(client: Client) -> None:
-    """Re-screen now (e.g. right after importing a new list version)."""
-    await client.get_schedule_handle(RESCREEN_SCHEDULE_ID).trigger(
-        overlap=ScheduleOverlapPolicy.SKIP
-    )
+async def trigger_rescreen(client: Client, *, schedule_id: str = RESCREEN_SCHEDULE_ID) -> None:
+    """Re-screen now (e.g. right after importing a new list version). A run still going
+    is not interrupted: this one starts when it ends, so the new list is always screened."""
+    await client.get_schedule_handle(schedule_id).trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
