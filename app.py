@@ -21,6 +21,7 @@ from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
 from web.routers import (
+    aml,
     application_pages,
     applications,
     audit,
@@ -30,10 +31,12 @@ from web.routers import (
     customers,
     docs,
     health,
+    restrictions,
     screening,
     staff,
     tariffs,
     tasks,
+    transactions,
 )
 from web.routers import settings as settings_routes
 from web.services import Services
@@ -120,6 +123,11 @@ def create_app(
         staff.pages,
         screening.api,
         screening.pages,
+        transactions.api,
+        aml.api,
+        aml.pages,
+        restrictions.api,
+        restrictions.pages,
         docs.pages,
     ):
         app.include_router(router)

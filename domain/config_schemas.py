@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from domain.aml.case_policy import AmlCasePolicy
 from domain.onboarding.config import OnboardingPolicy, RiskWeights
 from domain.screening.config import ScreeningConfig
 
@@ -15,9 +16,11 @@ CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
     "screening": ScreeningConfig,
     "risk_weights": RiskWeights,
     "onboarding": OnboardingPolicy,
+    "aml_case": AmlCasePolicy,
 }
 CONFIG_LABELS: dict[str, str] = {
     "screening": "Screening thresholds",
     "risk_weights": "Risk scoring weights",
     "onboarding": "Onboarding policy",
+    "aml_case": "AML case SLAs and SAR deadline",
 }

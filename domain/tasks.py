@@ -41,6 +41,7 @@ TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_approval": ("change", "approve"),
     "change_risk_approval": ("change", "approve_elevated"),
     "config_approval": ("change", "approve_config"),
+    "restriction_lift_approval": ("change", "approve_restriction_lift"),
 }
 # Every kind of human task, as the inbox filter names them.
 TASK_KINDS: dict[str, str] = {
@@ -50,6 +51,11 @@ TASK_KINDS: dict[str, str] = {
     "kyc_review": "KYC review",
     "kyc_senior_review": "KYC senior review (four-eyes)",
     "screening_alert_review": "Screening alert",
+    "aml_l1_review": "AML alert triage (L1)",
+    "aml_l2_review": "AML investigation (L2)",
+    "aml_closure_approval": "AML closure approval (second L2)",
+    "aml_mlro_decision": "SAR decision (MLRO)",
+    "restriction_lift_approval": "Account restriction lift approval",
 }
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",

@@ -153,7 +153,10 @@ class Customer(SQLModel, table=True):
     kyc_status: str = Field(default="approved", max_length=30)
     risk_level: str = Field(max_length=10)
     risk_score: int = 0
-    application_id: uuid.UUID = Field(unique=True)
+    # Onboarded customers come from an application; customers migrated from a legacy
+    # book have none and carry that system's reference instead.
+    application_id: uuid.UUID | None = Field(default=None, unique=True)
+    legacy_ref: str | None = Field(default=None, max_length=100, unique=True)
     created_at: datetime = tz_now()
     last_screened_at: datetime | None = tz(nullable=True)
     last_list_version: str | None = Field(default=None, max_length=60)
@@ -165,7 +168,8 @@ class Account(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
     # One account per approved application: approving twice opens nothing twice.
-    application_id: uuid.UUID = Field(unique=True)
+    # (None for an account migrated from a legacy book: its IBAN is its key.)
+    application_id: uuid.UUID | None = Field(default=None, unique=True)
     iban: str = Field(max_length=34, unique=True)
     currency: str = Field(max_length=3)
     tariff_plan_id: uuid.UUID = Field(foreign_key="tariff_plan.id")

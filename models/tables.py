@@ -3,6 +3,7 @@
 Workflow code never imports this module: it imports only `models.workflow_io`.
 """
 
+from models.aml import AccountRestriction, AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditCheckpoint, AuditEvent
 from models.cases import Case, Decision, Notification, Task
 from models.changes import ChangeRequest
@@ -22,6 +23,9 @@ from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 
 __all__ = [
     "Account",
+    "AccountRestriction",
+    "AmlAlert",
+    "AmlCase",
     "ApplicantMessage",
     "Application",
     "ApplicationDocument",
@@ -41,11 +45,13 @@ __all__ = [
     "LoginAttempt",
     "Notification",
     "RoleAssignment",
+    "SarReport",
     "ScreeningResult",
     "StaffSession",
     "StaffUser",
     "TariffPlan",
     "Task",
+    "Transaction",
     "WatchlistEntry",
     "WatchlistName",
     "WatchlistVersion",

@@ -1,0 +1,1 @@
+"""Transaction monitoring and AML casework: transactions in, rules, alerts, cases, SARs."""

@@ -1,0 +1,8 @@
+"""Placeholder: being written."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+api = APIRouter(prefix="/api/v1", tags=["restrictions"])
+pages = APIRouter(include_in_schema=False)
