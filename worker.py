@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.onboarding import OnboardingActivities
 from activities.screening import ScreeningActivities
@@ -18,6 +19,7 @@ from core.schedules import ensure_schedules
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
 from domain.onboarding.documents import DocumentCheckProvider, load_provider
+from workflows.aml_case import AmlCaseWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
@@ -26,6 +28,7 @@ from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 log = logging.getLogger(__name__)
 
 WORKFLOWS = [
+    AmlCaseWorkflow,
     ChangeApprovalWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
@@ -37,6 +40,7 @@ WORKFLOWS = [
 def activities_for(db: Database, documents: DocumentCheckProvider) -> list[object]:
     tasks, changes = TaskActivities(db), ChangeActivities(db)
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
+    aml = AmlActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
@@ -53,6 +57,13 @@ def activities_for(db: Database, documents: DocumentCheckProvider) -> list[objec
         screening.screen_party,
         screening.rescreen_batch,
         screening.resolve_alert,
+        aml.load_aml_policy,
+        aml.move_case,
+        aml.expire_task,
+        aml.note_new_alerts,
+        aml.close_aml_case,
+        aml.record_sar_decision,
+        aml.sar_clock_event,
     ]
 
 

@@ -13,7 +13,9 @@ from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.change_views import get_change
 from domain.inbox import task_public
-from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT, REASONS_BY_KIND
+from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
+from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
+from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from domain.onboarding.views import (
     AlertView,
     OnboardingView,
@@ -33,6 +35,7 @@ CASE_TYPES = {
     "change_request": "Change request",
     CASE_TYPE_ONBOARDING: "Onboarding (KYC/KYB)",
     CASE_TYPE_SCREENING_ALERT: "Screening alert",
+    "aml": "AML case",
 }
 OUTCOME_LABELS = {
     "approve": "approve",
@@ -40,6 +43,10 @@ OUTCOME_LABELS = {
     "request_info": "request information",
     "confirm_match": "confirm match",
     "false_positive": "false positive",
+    "close": "close",
+    "escalate": "escalate",
+    "sar": "file a SAR",
+    "no_sar": "decide no SAR",
 }
 
 
@@ -54,6 +61,9 @@ class TaskActions:
     reasons: dict[str, dict[str, str]] = field(default_factory=dict)
     reason_label: str = "Reason"
     comment_label: str = "Comment"
+
+
+REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS}
 
 
 def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:
@@ -71,6 +81,8 @@ def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, 
     comment_label = "Comment"
     if "request_info" in task.allowed_outcomes:
         comment_label = "Comment — to request information: what the applicant must send"
+    if "sar" in task.allowed_outcomes:
+        comment_label = "Rationale (required): why a SAR is or is not filed"
     return reasons, reason_label, comment_label
 
 

@@ -64,10 +64,17 @@ class SarClockInput(BaseModel):
     due_at: datetime
 
 
+class ExpireTaskInput(BaseModel):
+    case_id: uuid.UUID
+    workflow_id: str
+    task_id: uuid.UUID
+
+
 class FileSarInput(BaseModel):
     case_id: uuid.UUID
     workflow_id: str
     task_id: uuid.UUID
+    decision: str  # sar | no_sar
     decided_by: uuid.UUID
     reason_code: str | None = None
     rationale: str | None = None
@@ -80,6 +87,7 @@ class CloseAmlCaseInput(BaseModel):
     outcome: str  # closed_false_positive | closed_explained | closed_duplicate | sar_filed | no_sar
     reason_code: str | None = None
     comment: str | None = None
+    decided_by: uuid.UUID | None = None
     known_alert_ids: list[uuid.UUID]
 
 

@@ -1,0 +1,434 @@
+"""Activities of the AML case workflow: policy, tier moves, closing, the SAR clock and report.
+
+Each is one short transaction, idempotent under retry, with its audit event inside it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+
+from activities.outage import retry_on_outage
+from core.db import Database, run_sql
+from domain import audit
+from domain.aml.case_policy import AmlCasePolicy
+from domain.aml.casework import lock_customer
+from domain.audit import SYSTEM, ActorRef
+from domain.config import load_typed
+from models.aml import AmlAlert, AmlCase, SarReport, Tier, Transaction
+from models.aml_io import (
+    AlertsNoticeInput,
+    AmlPolicyValues,
+    AmlStageInput,
+    CloseAmlCaseInput,
+    CloseAmlCaseResult,
+    ExpireTaskInput,
+    FileSarInput,
+    LoadAmlPolicyInput,
+    SarClockInput,
+)
+from models.base import utcnow
+from models.cases import Case, Notification, Task
+from models.money import quantize
+from models.onboarding import Account, Customer
+from models.staff import StaffUser
+
+PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
+
+
+async def _notify(
+    session: AsyncSession,
+    *,
+    dedupe_key: str,
+    subject: str,
+    body: str,
+    case_id: uuid.UUID,
+    role: str | None = None,
+    recipient: uuid.UUID | None = None,
+) -> None:
+    await session.exec(
+        pg_insert(Notification)
+        .values(
+            id=uuid.uuid4(),
+            dedupe_key=dedupe_key,
+            recipient_role=role,
+            recipient_id=recipient,
+            subject=subject,
+            body=body,
+            case_id=case_id,
+            status="pending",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+
+
+class AmlActivities:
+    def __init__(self, db: Database):
+        self.db = db
+
+    @activity.defn
+    @retry_on_outage
+    async def load_aml_policy(self, inp: LoadAmlPolicyInput) -> AmlPolicyValues:
+        """The policy version this case runs under; sets the case's SAR deadline from it."""
+        version, policy = await load_typed(self.db, "aml_case", AmlCasePolicy)
+        async with self.db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE aml_case SET sar_due_at = detected_at + make_interval(days => :days) "
+                "WHERE case_id = :id",
+                {"days": policy.sar_deadline_days, "id": inp.case_id},
+            )
+        return AmlPolicyValues(version=version, **policy.model_dump())
+
+    @activity.defn
+    @retry_on_outage
+    async def move_case(self, inp: AmlStageInput) -> None:
+        async with self.db.transaction() as session:
+            moved = (
+                await run_sql(
+                    session,
+                    "UPDATE aml_case SET tier = :tier WHERE case_id = :id AND closed_at IS NULL "
+                    "AND tier <> :tier RETURNING case_id",
+                    {"tier": inp.tier, "id": inp.case_id},
+                )
+            ).first()
+            if moved is None:
+                return  # a retry after our own commit
+            await run_sql(
+                session,
+                'UPDATE "case" SET stage = :tier, priority = CASE WHEN :rank > '
+                "(CASE priority WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 ELSE 0 END) "
+                "THEN :priority ELSE priority END WHERE id = :id",
+                {
+                    "tier": inp.tier,
+                    "priority": inp.priority,
+                    "rank": PRIORITY_RANK.get(inp.priority, 0),
+                    "id": inp.case_id,
+                },
+            )
+            if inp.automatic:
+                await _notify(
+                    session,
+                    dedupe_key=f"aml-auto-escalation:{inp.case_id}:{inp.tier}",
+                    subject="AML case escalated automatically",
+                    body=f"The case moved to {inp.tier.upper()}: {inp.note}.",
+                    case_id=inp.case_id,
+                    role="aml_investigator" if inp.tier == Tier.L2 else "mlro",
+                )
+            await audit.record(
+                session,
+                action="aml.case_escalated" if inp.tier in ("l2", "mlro") else "aml.case_moved",
+                actor=SYSTEM,
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "tier": inp.tier,
+                    "priority": inp.priority,
+                    "note": inp.note,
+                    "automatic": inp.automatic,
+                },
+            )
+
+    @activity.defn
+    @retry_on_outage
+    async def expire_task(self, inp: ExpireTaskInput) -> None:
+        """An L1 task whose SLA passed undecided: closed as expired (the case moves on)."""
+        async with self.db.transaction() as session:
+            expired = (
+                await run_sql(
+                    session,
+                    "UPDATE task SET status = 'expired', completed_at = now() "
+                    "WHERE id = :id AND status IN ('open', 'claimed') RETURNING id",
+                    {"id": inp.task_id},
+                )
+            ).first()
+            if expired is not None:
+                await audit.record(
+                    session,
+                    action="task.expired",
+                    actor=SYSTEM,
+                    object_type="task",
+                    object_id=inp.task_id,
+                    workflow_id=inp.workflow_id,
+                    details={"case_id": inp.case_id, "why": "SLA passed undecided"},
+                )
+
+    @activity.defn
+    @retry_on_outage
+    async def note_new_alerts(self, inp: AlertsNoticeInput) -> None:
+        """New alerts joined the open case: whoever holds its task is told."""
+        async with self.db.transaction() as session:
+            known = (
+                await session.exec(
+                    select(AmlAlert.id).where(
+                        col(AmlAlert.id).in_(inp.alert_ids), AmlAlert.case_id == inp.case_id
+                    )
+                )
+            ).all()
+            if not known:
+                return  # ids of an ingest that rolled back after signalling
+            holders = (
+                await session.exec(
+                    select(Task.id, Task.assignee_id, Task.candidate_role).where(
+                        col(Task.id).in_(inp.open_task_ids)
+                    )
+                )
+            ).all()
+            for task_id, assignee, role in holders:
+                await _notify(
+                    session,
+                    dedupe_key=f"aml-new-alerts:{task_id}:{sorted(known)[0]}",
+                    subject=f"{len(known)} new alert(s) on your AML case",
+                    body="New alerts were added to the case you are working; review them.",
+                    case_id=inp.case_id,
+                    role=None if assignee else role,
+                    recipient=assignee,
+                )
+            await audit.record(
+                session,
+                action="aml.alerts_added",
+                actor=SYSTEM,
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={"alerts": [str(a) for a in known]},
+            )
+
+    @activity.defn
+    @retry_on_outage
+    async def close_aml_case(self, inp: CloseAmlCaseInput) -> CloseAmlCaseResult:
+        """Close the case unless alerts joined it that the workflow has not seen yet.
+
+        Under the customer's lock, the same one ingest takes to attach alerts: an alert is
+        either seen here (the case stays open) or attached to a new case afterwards.
+        """
+        async with self.db.transaction() as session:
+            aml = await session.get(AmlCase, inp.case_id)
+            assert aml is not None
+            await lock_customer(session, aml.customer_id)
+            await session.refresh(aml)
+            if aml.closed_at is not None:
+                return CloseAmlCaseResult(closed=True)
+            attached = (
+                await session.exec(select(AmlAlert.id).where(AmlAlert.case_id == inp.case_id))
+            ).all()
+            unseen = [a for a in attached if a not in set(inp.known_alert_ids)]
+            if unseen:
+                return CloseAmlCaseResult(closed=False, unseen_alert_ids=unseen)
+            now = utcnow()
+            aml.closed_at = now
+            aml.tier = Tier.CLOSED
+            session.add(aml)
+            await run_sql(
+                session,
+                "UPDATE \"case\" SET status = 'closed', stage = 'closed', outcome = :outcome, "
+                "outcome_reason = :reason, closed_at = :now WHERE id = :id",
+                {
+                    "outcome": inp.outcome,
+                    "reason": (inp.comment or inp.reason_code or "")[:500],
+                    "now": now,
+                    "id": inp.case_id,
+                },
+            )
+            await run_sql(
+                session,
+                "UPDATE task SET status = 'cancelled', completed_at = :now "
+                "WHERE case_id = :id AND status IN ('open', 'claimed')",
+                {"now": now, "id": inp.case_id},
+            )
+            await audit.record(
+                session,
+                action="aml.case_closed",
+                actor=ActorRef(inp.decided_by, "decider") if inp.decided_by else SYSTEM,
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "outcome": inp.outcome,
+                    "reason_code": inp.reason_code,
+                    "alerts": len(attached),
+                },
+            )
+            return CloseAmlCaseResult(closed=True)
+
+    @activity.defn
+    @retry_on_outage
+    async def record_sar_decision(self, inp: FileSarInput) -> None:
+        """Store the MLRO's decision; a SAR also produces its report (once per case)."""
+        async with self.db.transaction() as session:
+            aml = (
+                await session.exec(
+                    select(AmlCase).where(AmlCase.case_id == inp.case_id).with_for_update()
+                )
+            ).one()
+            if aml.sar_decision is not None:
+                return  # a retry after our own commit
+            now = utcnow()
+            aml.sar_decision = inp.decision
+            aml.sar_decided_at = now
+            session.add(aml)
+            report_ref = None
+            if inp.decision == "sar":
+                report = await _sar_report(session, aml, inp, now)
+                session.add(report)
+                report_ref = report.reference
+            await session.flush()
+            await audit.record(
+                session,
+                action="aml.sar_filed" if inp.decision == "sar" else "aml.no_sar_decided",
+                actor=ActorRef(inp.decided_by, "mlro"),
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "reason_code": inp.reason_code,
+                    "report": report_ref,
+                    "on_time": now <= aml.sar_due_at,
+                },
+            )
+
+    @activity.defn
+    @retry_on_outage
+    async def sar_clock_event(self, inp: SarClockInput) -> None:
+        """The SAR deadline approaches (reminder) or passed (breach: urgent, MLRO told)."""
+        async with self.db.transaction() as session:
+            breach = inp.event == "breach"
+            days_left = max((inp.due_at - utcnow()).days, 0)
+            await _notify(
+                session,
+                dedupe_key=f"sar-{inp.event}:{inp.case_id}",
+                subject=("SAR deadline breached" if breach else "SAR decision due soon"),
+                body=(
+                    f"The SAR decision was due {inp.due_at:%Y-%m-%d %H:%M} UTC and is overdue."
+                    if breach
+                    else f"The SAR decision is due {inp.due_at:%Y-%m-%d %H:%M} UTC "
+                    f"(in {days_left} day(s))."
+                ),
+                case_id=inp.case_id,
+                role="mlro",
+            )
+            if breach:
+                await run_sql(
+                    session,
+                    "UPDATE aml_case SET sar_breached_at = now() "
+                    "WHERE case_id = :id AND sar_breached_at IS NULL",
+                    {"id": inp.case_id},
+                )
+                await run_sql(
+                    session,
+                    "UPDATE \"case\" SET priority = 'urgent' WHERE id = :id",
+                    {"id": inp.case_id},
+                )
+                await run_sql(
+                    session,
+                    "UPDATE task SET priority = 'urgent' "
+                    "WHERE case_id = :id AND status IN ('open', 'claimed')",
+                    {"id": inp.case_id},
+                )
+            await audit.record(
+                session,
+                action=f"aml.sar_deadline_{inp.event}",
+                actor=SYSTEM,
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={"due_at": inp.due_at},
+            )
+
+
+async def _sar_report(
+    session: AsyncSession, aml: AmlCase, inp: FileSarInput, now: datetime
+) -> SarReport:
+    """The report's structured data: subject, alerts, transactions, totals, the rationale."""
+    case = await session.get(Case, inp.case_id)
+    customer = await session.get(Customer, aml.customer_id)
+    mlro = await session.get(StaffUser, inp.decided_by)
+    assert case is not None and customer is not None
+    accounts = (await session.exec(select(Account).where(Account.customer_id == customer.id))).all()
+    alerts = (
+        await session.exec(
+            select(AmlAlert)
+            .where(AmlAlert.case_id == inp.case_id)
+            .order_by(col(AmlAlert.detected_at))
+        )
+    ).all()
+    tx_ids = sorted({t for a in alerts for t in a.transaction_ids})
+    transactions = (
+        (
+            await session.exec(
+                select(Transaction)
+                .where(col(Transaction.id).in_(tx_ids))
+                .order_by(col(Transaction.booked_at))
+            )
+        ).all()
+        if tx_ids
+        else []
+    )
+    by_currency: dict[str, Decimal] = {}
+    for t in transactions:
+        by_currency[t.currency] = by_currency.get(t.currency, Decimal(0)) + t.amount
+    number = (await run_sql(session, "SELECT nextval('sar_reference_seq')")).scalar_one()
+    reference = f"SAR-{number:06d}"
+    data = {
+        "reference": reference,
+        "case_reference": case.reference,
+        "filed_at": now.isoformat(),
+        "filed_by": {"id": str(inp.decided_by), "name": mlro.display_name if mlro else "MLRO"},
+        "reason_code": inp.reason_code,
+        "rationale": inp.rationale,
+        "subject": {
+            "customer_reference": customer.reference,
+            "name": customer.name,
+            "kind": customer.kind,
+            "country": customer.country,
+            "segment": customer.segment,
+            "risk_level": customer.risk_level,
+            "accounts": [{"iban": a.iban, "currency": a.currency} for a in accounts],
+        },
+        "alerts": [
+            {
+                "rule_key": a.rule_key,
+                "rule_version": a.rule_version,
+                "reason": a.reason,
+                "detected_at": a.detected_at.isoformat(),
+                "severity": a.severity,
+            }
+            for a in alerts
+        ],
+        "transactions": [
+            {
+                "external_id": t.external_id,
+                "booked_at": t.booked_at.isoformat(),
+                "amount": str(quantize(t.amount, t.currency)),
+                "currency": t.currency,
+                "direction": t.direction,
+                "channel": t.channel,
+                "counterparty_name": t.counterparty_name,
+                "counterparty_country": t.counterparty_country,
+            }
+            for t in transactions
+        ],
+        "totals": {
+            "count": len(transactions),
+            "by_currency": {c: str(quantize(v, c)) for c, v in sorted(by_currency.items())},
+        },
+        "detected_at": aml.detected_at.isoformat(),
+        "sar_due_at": aml.sar_due_at.isoformat(),
+        "on_time": now <= aml.sar_due_at,
+    }
+    return SarReport(
+        id=uuid.uuid4(),
+        case_id=inp.case_id,
+        reference=reference,
+        data=data,
+        created_by=inp.decided_by,
+        created_at=now,
+    )
