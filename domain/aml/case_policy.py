@@ -12,7 +12,8 @@ class AmlCasePolicy(BaseModel):
         24, description="Hours an L1 analyst has before the case escalates to L2 by itself"
     )
     l2_sla_hours: Annotated[int, Field(ge=1, le=2160)] = Field(
-        120, description="Hours an L2 investigator has before the task escalates (priority, MLRO told)"
+        120,
+        description="Hours an L2 investigator has before the task escalates (priority, MLRO told)",
     )
     closure_approval_sla_hours: Annotated[int, Field(ge=1, le=720)] = Field(
         24, description="Hours the second L2 has to approve a closure before it escalates"

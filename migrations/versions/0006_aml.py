@@ -61,9 +61,7 @@ def upgrade() -> None:
         sa.Column("rule_key", sa.String(40), nullable=False),
         sa.Column("rule_version", sa.Integer(), nullable=False),
         sa.Column("severity", sa.String(10), nullable=False),
-        sa.Column(
-            "transaction_ids", postgresql.ARRAY(sa.Uuid(as_uuid=True)), nullable=False
-        ),
+        sa.Column("transaction_ids", postgresql.ARRAY(sa.Uuid(as_uuid=True)), nullable=False),
         sa.Column("reason", sa.String(1000), nullable=False),
         sa.Column("details", postgresql.JSONB(), nullable=False),
         sa.Column("detected_at", TZ, nullable=False),
