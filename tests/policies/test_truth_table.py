@@ -86,6 +86,31 @@ TRUTH = [
     ("auditor", "application", "read", True),
     ("auditor", "application", "submit", False),
     ("aml_analyst", "application", "submit", False),
+    # transaction monitoring: core banking posts, compliance reads, nobody else writes
+    ("upstream_system", "transaction", "submit", True),
+    ("upstream_system", "case:aml", "read", False),
+    ("aml_analyst", "transaction", "submit", False),
+    ("aml_analyst", "transaction", "read", True),
+    ("support", "transaction", "read", True),
+    ("auditor", "transaction", "read", True),
+    ("auditor", "transaction", "submit", False),
+    ("aml_analyst", "aml", "read", True),
+    ("aml_analyst", "aml", "report", False),
+    ("mlro", "aml", "report", True),
+    ("support", "aml", "read", False),
+    ("support", "case:aml", "read", False),
+    ("auditor", "case:aml", "read", True),
+    # restrictions: L2 and the MLRO restrict at once; lifting is four-eyes, approved by an MLRO
+    ("aml_investigator", "account", "restrict", True),
+    ("mlro", "account", "restrict", True),
+    ("aml_analyst", "account", "restrict", False),
+    ("support", "account", "restrict", False),
+    ("auditor", "account", "restrict", False),
+    ("aml_investigator", "change", "propose_restriction_lift", True),
+    ("aml_investigator", "change", "approve_restriction_lift", False),
+    ("mlro", "change", "approve_restriction_lift", True),
+    ("ops_manager", "change", "approve_restriction_lift", False),
+    ("auditor", "change", "approve_restriction_lift", False),
 ]
 
 
