@@ -53,8 +53,11 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     ("kyc.kai", "Kai Lindqvist", ["kyc_analyst", "kyc_senior"]),
     ("svc.corebank", "Core banking (service account)", ["upstream_system"]),
     ("aml.ana", "Ana Silva", ["aml_analyst"]),
+    ("aml.alba", "Alba Costa", ["aml_analyst"]),
     ("aml.ivan", "Ivan Petrov", ["aml_investigator"]),
+    ("aml.ines", "Ines Moreau", ["aml_investigator"]),
     ("mlro.max", "Max Weber", ["mlro"]),
+    ("mlro.mia", "Mia Jensen", ["mlro"]),
     ("disputes.dee", "Dee Murphy", ["disputes_agent"]),
     ("finance.fay", "Fay Chen", ["finance_ops"]),
 ]
