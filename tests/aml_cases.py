@@ -25,10 +25,10 @@ class Routed:
     customer_id: uuid.UUID
 
 
-async def alerted_customer(
-    db: Database, client: Client, task_queue: str, *, rule: str = "large_single"
-) -> Routed:
-    """A customer with one account, one transaction and one alert, routed to a new case."""
+async def customer_with_account(
+    db: Database, *, name: str | None = None
+) -> tuple[Customer, Account]:
+    """A (migrated) customer with one EUR account."""
     plan = await new_plan(db, segment="retail")
     async with db.transaction() as session:
         number = (await run_sql(session, "SELECT nextval('customer_reference_seq')")).scalar_one()
@@ -36,7 +36,7 @@ async def alerted_customer(
         customer = Customer(
             reference=f"CUS-{number}",
             kind="individual",
-            name=f"Test Person {number}",
+            name=name or f"Test Person {number}",
             segment="retail",
             country="DE",
             risk_level="low",
@@ -48,7 +48,15 @@ async def alerted_customer(
             customer_id=customer.id, iban=iban_for(serial), currency="EUR", tariff_plan_id=plan.id
         )
         session.add(account)
-        await session.flush()
+    return customer, account
+
+
+async def alerted_customer(
+    db: Database, client: Client, task_queue: str, *, rule: str = "large_single"
+) -> Routed:
+    """A customer with one account, one transaction and one alert, routed to a new case."""
+    customer, account = await customer_with_account(db)
+    async with db.transaction() as session:
         tx = Transaction(
             external_id=f"tx-{uuid.uuid4().hex}",
             account_id=account.id,

@@ -24,6 +24,13 @@ NOTICES = {
     "decided-request_info": "Your request for information was recorded; the applicant is asked to answer.",
     "decided-confirm_match": "The match is confirmed; the customer is restricted.",
     "decided-false_positive": "Recorded as a false positive; the alert is closed.",
+    "decided-close:aml": "Closure recorded. At L1 the case closes; at L2 a second "
+    "investigator must approve the closure.",
+    "decided-escalate:aml": "Escalated: the case moves to the next tier.",
+    "decided-approve:aml": "Closure approved: the case is closed.",
+    "decided-reject:aml": "Closure rejected: the case goes back to L2.",
+    "decided-sar:aml": "SAR decision recorded: the report is filed with the case.",
+    "decided-no_sar:aml": "No-SAR decision recorded with your rationale; the case is closed.",
     "submitted": "The application was submitted; screening and risk scoring have started. "
     "You made it, so a different person reviews it.",
     "resubmitted": "This form had already been submitted: here is that application; nothing new was started.",
