@@ -11,9 +11,10 @@ from sqlmodel import col, or_, select
 from core.db import Database, fetch_page
 from domain.access import can, can_see_case
 from domain.actors import Actor
+from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
+from domain.aml.views import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.change_views import get_change
 from domain.inbox import task_public
-from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
 from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from domain.onboarding.views import (
@@ -102,6 +103,7 @@ class CaseView:
     onboarding: OnboardingView | None = None
     alert: AlertView | None = None
     decisions: list[CaseDecision] = field(default_factory=list)
+    aml: AmlCaseView | None = None
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -220,6 +222,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         onboarding = await onboarding_case_view(db, actor, case)
     elif case.case_type == CASE_TYPE_SCREENING_ALERT:
         alert = await screening_alert_view(db, actor, case)
+    aml = await aml_case_view(db, actor, case) if case.case_type == CASE_TYPE_AML else None
     return CaseView(
         case=case,
         change=change,
@@ -229,4 +232,5 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         onboarding=onboarding,
         alert=alert,
         decisions=decisions,
+        aml=aml,
     )
