@@ -1,4 +1,5 @@
-"""Activities of the maker-checker process: status transitions and the idempotent apply step."""
+"""Activities of the maker-checker process: status transitions and the idempotent apply step
+(a new version of a fee, limit or configuration document; or an account restriction lifted)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.faults import crash_point
@@ -15,8 +17,11 @@ from activities.outage import retry_on_outage
 from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
+from domain.aml.restrictions import LIFTED_VERSION
+from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.audit import SYSTEM, ActorRef
 from domain.config import config_values
+from models.aml import AccountRestriction
 from models.base import utcnow
 from models.cases import Case, CaseStatus
 from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
@@ -90,124 +95,188 @@ class ChangeActivities:
     @activity.defn
     @retry_on_outage
     async def apply_change(self, inp: ApplyChangeInput) -> ApplyChangeResult:
-        """Write the approved values as the target's next version, exactly once.
+        """Apply the approved change exactly once, bound to the version the maker saw.
 
-        Bound to the version the maker saw: if the target moved on, nothing is written.
+        A fee, limit or configuration gets its next version; a restriction is lifted. If
+        the target moved on since the proposal, nothing is written.
         """
         async with self.db.transaction() as session:
             change = await session.get(ChangeRequest, inp.change_id)
             if change is None:
                 raise refuse("No such change request.", "unknown_change")
-            models = TARGET_MODELS[change.target_type]
-            target_cls, version_cls, fk = models.target, models.version, models.version_fk
-
-            already = (
-                await session.exec(select(version_cls).where(version_cls.change_id == change.id))
-            ).first()
-            if already is not None:
-                return ApplyChangeResult(applied=True, new_version=already.version)
-
-            target = (
-                await session.exec(
-                    select(target_cls).where(target_cls.id == change.target_id).with_for_update()
-                )
-            ).first()
-            if target is None:
-                raise refuse("The change's target no longer exists.", "unknown_target")
-            if target.current_version != change.base_version:
-                return ApplyChangeResult(
-                    applied=False,
-                    stale_reason=(
-                        f"the {change.target_type} is now version {target.current_version}, "
-                        f"not version {change.base_version} that was approved"
-                    ),
-                )
-            base = (
-                await session.exec(
-                    select(version_cls).where(
-                        getattr(version_cls, fk) == target.id,
-                        version_cls.version == change.base_version,
-                    )
-                )
-            ).one()
-            new_version = change.base_version + 1
-            values: dict[str, Any]
-            if change.target_type == "config":
-                try:
-                    # Checked again: the schema's bounds may have moved since the proposal.
-                    values = {"values": config_values(target.key, change.after)}
-                except ValidationError as exc:
-                    return ApplyChangeResult(
-                        applied=False,
-                        stale_reason=(
-                            f"the values no longer pass the {target.key} rules: "
-                            f"{exc.errors()[0]['msg']}"
-                        )[:300],
-                    )
+            if change.target_type == RESTRICTION:
+                result = await _lift_restriction(session, change, inp.workflow_id)
             else:
-                values = {
-                    field: _decimal_or_none(change.after.get(field))
-                    for field in EDITABLE_FIELDS[change.target_type]
-                }
-            session.add(
-                version_cls(
-                    id=uuid.uuid4(),
-                    **{fk: target.id},
-                    version=new_version,
-                    created_at=utcnow(),
-                    change_id=change.id,
-                    note=f"applied from {base.version} by change {change.id}",
-                    **values,
-                )
-            )
-            target.current_version = new_version
-            session.add(target)
-            now = utcnow()
-            change.status = ChangeStatus.APPLIED
-            change.applied_version = new_version
-            change.closed_at = now
-            change.status_reason = None
-            session.add(change)
-            case = await session.get(Case, change.case_id)
-            assert case is not None
-            case.status = CaseStatus.CLOSED
-            case.stage = ChangeStatus.APPLIED
-            case.closed_at = now
-            case.outcome = "applied"
-            session.add(case)
-            await session.flush()
-
-            others = (
-                await session.exec(
-                    select(ChangeRequest.workflow_id).where(
-                        ChangeRequest.target_type == change.target_type,
-                        ChangeRequest.target_id == change.target_id,
-                        ChangeRequest.id != change.id,
-                        ChangeRequest.status.in_([s.value for s in OPEN_CHANGE_STATUSES]),  # type: ignore[attr-defined]
-                    )
-                )
-            ).all()
-            await audit.record(
-                session,
-                action="change.applied",
-                actor=SYSTEM,
-                object_type=change.target_type,
-                object_id=change.target_id,
-                workflow_id=inp.workflow_id,
-                details={
-                    "change_id": change.id,
-                    "from_version": change.base_version,
-                    "to_version": new_version,
-                    "before": change.before,
-                    "after": change.after,
-                },
-            )
-            result = ApplyChangeResult(
-                applied=True, new_version=new_version, superseded_workflow_ids=list(others)
-            )
+                result = await _write_next_version(session, change, inp.workflow_id)
         # Committed but not yet reported: the resilience tests kill the worker right here.
         crash_point("apply_change")
         return result
+
+
+async def _write_next_version(
+    session: AsyncSession, change: ChangeRequest, workflow_id: str
+) -> ApplyChangeResult:
+    models = TARGET_MODELS[change.target_type]
+    target_cls, version_cls, fk = models.target, models.version, models.version_fk
+
+    already = (
+        await session.exec(select(version_cls).where(version_cls.change_id == change.id))
+    ).first()
+    if already is not None:
+        return ApplyChangeResult(applied=True, new_version=already.version)
+
+    target = (
+        await session.exec(
+            select(target_cls).where(target_cls.id == change.target_id).with_for_update()
+        )
+    ).first()
+    if target is None:
+        raise refuse("The change's target no longer exists.", "unknown_target")
+    if target.current_version != change.base_version:
+        return ApplyChangeResult(
+            applied=False,
+            stale_reason=(
+                f"the {change.target_type} is now version {target.current_version}, "
+                f"not version {change.base_version} that was approved"
+            ),
+        )
+    base = (
+        await session.exec(
+            select(version_cls).where(
+                getattr(version_cls, fk) == target.id,
+                version_cls.version == change.base_version,
+            )
+        )
+    ).one()
+    new_version = change.base_version + 1
+    values: dict[str, Any]
+    if change.target_type == "config":
+        try:
+            # Checked again: the schema's bounds may have moved since the proposal.
+            values = {"values": config_values(target.key, change.after)}
+        except ValidationError as exc:
+            return ApplyChangeResult(
+                applied=False,
+                stale_reason=(
+                    f"the values no longer pass the {target.key} rules: {exc.errors()[0]['msg']}"
+                )[:300],
+            )
+    else:
+        values = {
+            field: _decimal_or_none(change.after.get(field))
+            for field in EDITABLE_FIELDS[change.target_type]
+        }
+    session.add(
+        version_cls(
+            id=uuid.uuid4(),
+            **{fk: target.id},
+            version=new_version,
+            created_at=utcnow(),
+            change_id=change.id,
+            note=f"applied from {base.version} by change {change.id}",
+            **values,
+        )
+    )
+    target.current_version = new_version
+    session.add(target)
+    others = await _close_applied(session, change, new_version)
+    await audit.record(
+        session,
+        action="change.applied",
+        actor=SYSTEM,
+        object_type=change.target_type,
+        object_id=change.target_id,
+        workflow_id=workflow_id,
+        details={
+            "change_id": change.id,
+            "from_version": change.base_version,
+            "to_version": new_version,
+            "before": change.before,
+            "after": change.after,
+        },
+    )
+    return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
+
+
+async def _lift_restriction(
+    session: AsyncSession, change: ChangeRequest, workflow_id: str
+) -> ApplyChangeResult:
+    """Lift an account restriction once; a restriction lifted meanwhile voids the change."""
+    restriction = (
+        await session.exec(
+            select(AccountRestriction)
+            .where(AccountRestriction.id == change.target_id)
+            .with_for_update()
+        )
+    ).first()
+    if restriction is None:
+        raise refuse("The change's target no longer exists.", "unknown_target")
+    if restriction.lift_change_id == change.id:
+        return ApplyChangeResult(applied=True, new_version=LIFTED_VERSION)  # a retry
+    if restriction.lifted_at is not None:
+        return ApplyChangeResult(
+            applied=False,
+            stale_reason=(
+                f"the restriction was already lifted on {restriction.lifted_at:%Y-%m-%d} "
+                f"(it is version {LIFTED_VERSION}, not version {change.base_version} "
+                "that was approved)"
+            ),
+        )
+    restriction.lifted_at = utcnow()
+    restriction.lift_change_id = change.id
+    session.add(restriction)
+    others = await _close_applied(session, change, LIFTED_VERSION)
+    await audit.record(
+        session,
+        action="change.applied",
+        actor=SYSTEM,
+        object_type=RESTRICTION,
+        object_id=restriction.id,
+        workflow_id=workflow_id,
+        details={
+            "change_id": change.id,
+            "account_id": restriction.account_id,
+            "case_id": restriction.case_id,  # the AML case it was placed under
+            "kind": restriction.kind,
+            "lifted": True,
+            "before": change.before,
+            "after": change.after,
+        },
+    )
+    return ApplyChangeResult(
+        applied=True, new_version=LIFTED_VERSION, superseded_workflow_ids=others
+    )
+
+
+async def _close_applied(
+    session: AsyncSession, change: ChangeRequest, new_version: int
+) -> list[str]:
+    """Close the change and its case as applied; the other open changes it voids."""
+    now = utcnow()
+    change.status = ChangeStatus.APPLIED
+    change.applied_version = new_version
+    change.closed_at = now
+    change.status_reason = None
+    session.add(change)
+    case = await session.get(Case, change.case_id)
+    assert case is not None
+    case.status = CaseStatus.CLOSED
+    case.stage = ChangeStatus.APPLIED
+    case.closed_at = now
+    case.outcome = "applied"
+    session.add(case)
+    await session.flush()
+    others = (
+        await session.exec(
+            select(ChangeRequest.workflow_id).where(
+                ChangeRequest.target_type == change.target_type,
+                ChangeRequest.target_id == change.target_id,
+                ChangeRequest.id != change.id,
+                col(ChangeRequest.status).in_([s.value for s in OPEN_CHANGE_STATUSES]),
+            )
+        )
+    ).all()
+    return list(others)
 
 
 def _decimal_or_none(value: Any) -> Decimal | None:

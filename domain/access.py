@@ -23,6 +23,13 @@ VERBS = {
     "work": "work on",
     "verify": "verify",
     "manage": "manage",
+    "restrict": "restrict",
+    "propose_config": "propose changes to the configuration through",
+    "approve_config": "approve configuration changes through",
+    "propose_restriction_lift": "propose lifting a restriction through",
+    "approve_restriction_lift": "approve lifting a restriction through",
+    "submit": "submit",
+    "report": "see the report of",
 }
 
 

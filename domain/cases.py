@@ -11,8 +11,8 @@ from sqlmodel import col, or_, select
 from core.db import Database, fetch_page
 from domain.access import can, can_see_case
 from domain.actors import Actor
+from domain.aml.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
-from domain.aml.views import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.change_views import get_change
 from domain.inbox import task_public
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain.config_schemas import CONFIG_SCHEMAS
-from domain.errors import Invalid
+from domain.errors import Conflict, Invalid
 from models.changes import (
     EDITABLE_FIELDS,
 )
@@ -171,6 +171,23 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
     )
 
 
+def plan_restriction_lift(before: dict[str, Any]) -> ChangePlan:
+    """Lifting an account restriction: only an active one, approved by one MLRO (not you)."""
+    if before.get("status") != "active":
+        raise Conflict(
+            "This restriction was already lifted; there is nothing to lift.",
+            code="already_lifted",
+        )
+    return ChangePlan(
+        before=before,
+        after={**before, "status": "lifted"},
+        changed=["status"],
+        tier="standard",
+        tier_reason=None,
+        approvers="one MLRO (not you)",
+    )
+
+
 def approval_specs(
     workflow_id: str,
     reference: str,
@@ -181,6 +198,8 @@ def approval_specs(
     *,
     target_type: str = "fee",
 ) -> list[TaskSpec]:
+    """The approval tasks of a change: who must approve it, never the maker."""
+
     def approval(key: str, kind: str, title: str, role: str, priority: str) -> TaskSpec:
         return TaskSpec(
             task_id=task_id_for(workflow_id, key),
@@ -198,6 +217,10 @@ def approval_specs(
     if target_type == "config":
         # Compliance configuration: one risk manager, never the maker (excluded_actors).
         return [approval("approve", "config_approval", "Approve", "risk_manager", "normal")]
+    if target_type == "restriction":
+        # Lifting an AML restriction: one MLRO, never the maker; the customer is blocked
+        # meanwhile, so it is not left at normal priority.
+        return [approval("approve", "restriction_lift_approval", "Approve lift", "mlro", "high")]
     specs = [approval("approve", "change_approval", "Approve", "ops_manager", "normal")]
     if tier == "elevated":
         specs.append(

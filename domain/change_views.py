@@ -10,6 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.db import Database, fetch_page
 from domain.access import can_see_case
 from domain.actors import Actor
+from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
+from domain.aml.restrictions import in_fact_order, load_restriction, restriction_label
 from domain.change_rules import CASE_TYPE_CHANGE
 from domain.config import in_schema_order
 from domain.tariffs import load_target, target_label
@@ -34,16 +36,27 @@ async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> Change
         return await _public(session, change)
 
 
+async def _target_label(session: AsyncSession, change: ChangeRequest) -> tuple[str, str | None]:
+    """How the change's target is named, and the document key when it is a configuration."""
+    if change.target_type == RESTRICTION:
+        found = await load_restriction(session, change.target_id)
+        return (restriction_label(*found) if found else str(change.target_id)), None
+    loaded = await load_target(session, change.target_type, change.target_id)
+    label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
+    config_key = loaded[0].key if loaded and change.target_type == "config" else None
+    return label, config_key
+
+
 async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
     case = await session.get(Case, change.case_id)
     maker = await session.get(StaffUser, change.maker_id)
     plan = await session.get(TariffPlan, change.plan_id) if change.plan_id else None
-    loaded = await load_target(session, change.target_type, change.target_id)
-    label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
-    config_key = loaded[0].key if loaded and change.target_type == "config" else None
+    label, config_key = await _target_label(session, change)
     before, after = change.before, change.after
     if config_key:
         before, after = in_schema_order(config_key, before), in_schema_order(config_key, after)
+    elif change.target_type == RESTRICTION:
+        before, after = in_fact_order(before), in_fact_order(after)
     rows = (
         await session.exec(
             select(Task, Decision)

@@ -1,4 +1,5 @@
-"""Maker-checker changes to fees, limits and configuration documents: propose, withdraw, read.
+"""Maker-checker changes to fees, limits, configuration documents and account restrictions:
+propose, withdraw, read.
 
 Propose writes the change, its case and the audit event in one transaction and starts
 `ChangeApprovalWorkflow` (id `change-<id>`) before that transaction commits: if Temporal
@@ -8,7 +9,8 @@ refuses, nothing is saved; the workflow waits (retrying) until the rows are visi
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,16 +25,26 @@ from core.settings import Settings
 from domain import audit
 from domain.access import can_see_case, not_found, record_refusal, require
 from domain.actors import Actor
+from domain.aml.casework import CASE_TYPE_AML
+from domain.aml.restrictions import (
+    ACTIVE_VERSION,
+    load_restriction,
+    restriction_facts,
+    restriction_label,
+)
+from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.change_rules import (
     CASE_TYPE_CHANGE,
     ChangePlan,
     approval_specs,
     plan_change,
     plan_config_change,
+    plan_restriction_lift,
 )
 from domain.change_views import get_change
 from domain.config import config_values
-from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from domain.open_changes import open_changes
 from domain.tariffs import current_values, load_target, target_label
 from models.base import utcnow
 from models.cases import Case
@@ -102,113 +114,236 @@ async def propose_change(
             "The effective date is in the past.",
             fields={"effective_at": "must be in the future (leave empty to apply on approval)"},
         )
-    change_id = uuid.uuid4()
-    workflow_id = f"change-{change_id}"
     async with db.transaction() as session:
         target, plan, change_plan = await _plan_against_current(session, settings, data, lock=True)
-        number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-        reference = f"CHG-{number}"
         label = target_label(target, plan)
-        expires_at = now + timedelta(hours=settings.change_expiry_hours)
-        case = Case(
-            id=uuid.uuid4(),
-            reference=reference,
-            case_type=CASE_TYPE_CHANGE,
-            title=f"{label}: {', '.join(change_plan.changed)}",
-            stage=ChangeStatus.PENDING_APPROVAL,
-            priority="high" if change_plan.tier == "elevated" else "normal",
-            risk_level="high" if change_plan.tier == "elevated" else "low",
-            subject_type=data.target_type,
-            subject_id=str(data.target_id),
-            workflow_id=workflow_id,
-            opened_by=actor.user_id,
-            opened_at=now,
-        )
-        session.add(case)
-        await session.flush()
-        change = ChangeRequest(
-            id=change_id,
-            target_type=data.target_type,
-            target_id=data.target_id,
-            plan_id=plan.id if plan else None,
-            base_version=target.current_version,
-            before=change_plan.before,
-            after=change_plan.after,
-            reason=data.reason,
-            effective_at=data.effective_at,
-            tier=change_plan.tier,
-            status_reason=change_plan.tier_reason,
-            maker_id=actor.user_id,
-            case_id=case.id,
-            workflow_id=workflow_id,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        session.add(change)
-        await session.flush()
-        await audit.record(
+        return await _open_change(
             session,
-            action="change.proposed",
-            actor=actor.ref,
-            object_type="change",
-            object_id=change_id,
-            origin=actor.origin,
-            workflow_id=workflow_id,
-            details={
-                "reference": reference,
-                "target_type": data.target_type,
-                "target_id": data.target_id,
-                "base_version": target.current_version,
-                "before": change_plan.before,
-                "after": change_plan.after,
-                "tier": change_plan.tier,
-                "effective_at": data.effective_at,
-            },
-        )
-        workflow_input = ChangeApprovalInput(
-            change_id=change_id,
-            case_id=case.id,
-            reference=reference,
-            target_type=data.target_type,
-            target_id=data.target_id,
-            base_version=target.current_version,
-            maker_id=actor.user_id,
-            editor_ids=[actor.user_id],
-            tier=change_plan.tier,
-            approvals=approval_specs(
-                workflow_id,
-                reference,
-                label,
-                change_plan.tier,
-                actor.user_id,
-                settings.change_approval_sla_hours * 3600,
+            temporal,
+            settings,
+            actor,
+            NewChange(
                 target_type=data.target_type,
+                target_id=data.target_id,
+                base_version=target.current_version,
+                plan=change_plan,
+                label=label,
+                title=f"{label}: {', '.join(change_plan.changed)}",
+                reason=data.reason,
+                effective_at=data.effective_at,
+                plan_id=plan.id if plan else None,
             ),
-            expiry_seconds=settings.change_expiry_hours * 3600,
-            effective_at=data.effective_at,
-            escalation_role="risk_manager" if data.target_type == "config" else "ops_manager",
         )
-        try:
-            await temporal.start_workflow(
-                ChangeApprovalWorkflow.run,
-                workflow_input,
-                id=workflow_id,
-                task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CASE_ID, str(case.id)),
-                        SearchAttributePair(CASE_TYPE, CASE_TYPE_CHANGE),
-                        SearchAttributePair(CASE_STATUS, ChangeStatus.PENDING_APPROVAL.value),
-                        SearchAttributePair(RISK_LEVEL, case.risk_level),
-                    ]
+
+
+async def propose_restriction_lift(
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    actor: Actor,
+    restriction_id: uuid.UUID,
+    reason: str,
+) -> ChangeCreated:
+    """Propose lifting an account restriction; an MLRO who is not the maker must approve it.
+
+    Bound to the restriction as it is now (active, version 1): if it is lifted by other
+    means before approval, the approval is void. One lift at a time: a second proposal
+    while one awaits approval is refused, naming the first.
+    """
+    action = "change.propose"
+    await require(
+        db,
+        actor,
+        "change",
+        "propose_restriction_lift",
+        action=action,
+        object_type=RESTRICTION,
+        object_id=restriction_id,
+    )
+    reason = (reason or "").strip()
+    try:
+        async with db.transaction() as session:
+            loaded = await load_restriction(session, restriction_id, lock=True)
+            if loaded is None or not can_see_case(actor, CASE_TYPE_AML):
+                raise NotFound(f"No restriction with id {restriction_id} that you can see.")
+            restriction, account, aml_case = loaded
+            if len(reason) < 10 or len(reason) > 2000:
+                raise Invalid(
+                    "The lift was not proposed.",
+                    fields={
+                        "reason": "say why the restriction can be lifted (10 to 2000 characters)"
+                    },
+                )
+            change_plan = plan_restriction_lift(restriction_facts(restriction, account, aml_case))
+            pending = await open_changes(session, [restriction_id])
+            if pending:
+                _, reference, maker = pending[0]
+                raise Conflict(
+                    f"{reference} (proposed by {maker}) already asks to lift this restriction "
+                    "and awaits approval.",
+                    code="lift_pending",
+                )
+            label = restriction_label(restriction, account, aml_case)
+            return await _open_change(
+                session,
+                temporal,
+                settings,
+                actor,
+                NewChange(
+                    target_type=RESTRICTION,
+                    target_id=restriction_id,
+                    base_version=ACTIVE_VERSION,
+                    plan=change_plan,
+                    label=label,
+                    title=f"Lift: {label}",
+                    reason=reason,
+                    customer_id=account.customer_id,
                 ),
-                static_summary=f"{reference} {data.target_type} change",
             )
-        except RPCError as exc:
-            raise Unavailable(
-                f"The workflow engine did not accept the change ({exc.status.name}); nothing was saved."
-            ) from exc
+    except DomainError as error:
+        await record_refusal(
+            db, actor, error, action=action, object_type=RESTRICTION, object_id=restriction_id
+        )
+        raise
+
+
+@dataclass(frozen=True)
+class NewChange:
+    """A validated proposal, ready to be saved and handed to its approval workflow."""
+
+    target_type: str
+    target_id: uuid.UUID
+    base_version: int
+    plan: ChangePlan
+    label: str
+    title: str
+    reason: str
+    effective_at: datetime | None = None
+    plan_id: uuid.UUID | None = None  # the tariff plan of a fee or limit
+    customer_id: uuid.UUID | None = None  # the customer it concerns, for customer 360
+
+
+ESCALATION_ROLE = {"config": "risk_manager", RESTRICTION: "mlro"}
+
+
+async def _open_change(
+    session: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    actor: Actor,
+    new: NewChange,
+) -> ChangeCreated:
+    """Write the change, its case and the audit event, and start its workflow.
+
+    Inside the caller's transaction: if Temporal refuses the start, nothing is saved.
+    """
+    now = utcnow()
+    change_id = uuid.uuid4()
+    workflow_id = f"change-{change_id}"
+    change_plan = new.plan
+    number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
+    reference = f"CHG-{number}"
+    expires_at = now + timedelta(hours=settings.change_expiry_hours)
+    case = Case(
+        id=uuid.uuid4(),
+        reference=reference,
+        case_type=CASE_TYPE_CHANGE,
+        title=new.title[:300],
+        stage=ChangeStatus.PENDING_APPROVAL,
+        priority="high" if change_plan.tier == "elevated" else "normal",
+        risk_level="high" if change_plan.tier == "elevated" else "low",
+        subject_type=new.target_type,
+        subject_id=str(new.target_id),
+        workflow_id=workflow_id,
+        opened_by=actor.user_id,
+        opened_at=now,
+        customer_id=new.customer_id,
+    )
+    session.add(case)
+    await session.flush()
+    change = ChangeRequest(
+        id=change_id,
+        target_type=new.target_type,
+        target_id=new.target_id,
+        plan_id=new.plan_id,
+        base_version=new.base_version,
+        before=change_plan.before,
+        after=change_plan.after,
+        reason=new.reason,
+        effective_at=new.effective_at,
+        tier=change_plan.tier,
+        status_reason=change_plan.tier_reason,
+        maker_id=actor.user_id,
+        case_id=case.id,
+        workflow_id=workflow_id,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(change)
+    await session.flush()
+    await audit.record(
+        session,
+        action="change.proposed",
+        actor=actor.ref,
+        object_type="change",
+        object_id=change_id,
+        origin=actor.origin,
+        workflow_id=workflow_id,
+        details={
+            "reference": reference,
+            "target_type": new.target_type,
+            "target_id": new.target_id,
+            "base_version": new.base_version,
+            "before": change_plan.before,
+            "after": change_plan.after,
+            "tier": change_plan.tier,
+            "effective_at": new.effective_at,
+        },
+    )
+    workflow_input = ChangeApprovalInput(
+        change_id=change_id,
+        case_id=case.id,
+        reference=reference,
+        target_type=new.target_type,
+        target_id=new.target_id,
+        base_version=new.base_version,
+        maker_id=actor.user_id,
+        editor_ids=[actor.user_id],
+        tier=change_plan.tier,
+        approvals=approval_specs(
+            workflow_id,
+            reference,
+            new.label,
+            change_plan.tier,
+            actor.user_id,
+            settings.change_approval_sla_hours * 3600,
+            target_type=new.target_type,
+        ),
+        expiry_seconds=settings.change_expiry_hours * 3600,
+        effective_at=new.effective_at,
+        escalation_role=ESCALATION_ROLE.get(new.target_type, "ops_manager"),
+    )
+    try:
+        await temporal.start_workflow(
+            ChangeApprovalWorkflow.run,
+            workflow_input,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(CASE_ID, str(case.id)),
+                    SearchAttributePair(CASE_TYPE, CASE_TYPE_CHANGE),
+                    SearchAttributePair(CASE_STATUS, ChangeStatus.PENDING_APPROVAL.value),
+                    SearchAttributePair(RISK_LEVEL, case.risk_level),
+                ]
+            ),
+            static_summary=f"{reference} {new.target_type} change",
+        )
+    except RPCError as exc:
+        raise Unavailable(
+            f"The workflow engine did not accept the change ({exc.status.name}); nothing was saved."
+        ) from exc
     return ChangeCreated(
         id=change_id,
         reference=reference,

@@ -16,8 +16,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from domain.access import not_found
+from domain.aml import case_view, queue, rule_views
 from domain.aml import report as report_service
-from domain.aml import views
 from domain.errors import Invalid
 from models.cases import PRIORITIES
 from web.deps import CurrentActor, HtmxRequest, ServicesDep
@@ -41,14 +41,14 @@ def _tiers(tier: str | None) -> list[str] | None:
     if not tier:
         return None
     if tier == "all":
-        return list(views.TIERS)
-    if tier not in views.TIERS:
-        raise Invalid("Unknown tier.", fields={"tier": ", ".join(("all", *views.TIERS))})
+        return list(queue.TIERS)
+    if tier not in queue.TIERS:
+        raise Invalid("Unknown tier.", fields={"tier": ", ".join(("all", *queue.TIERS))})
     return [tier]
 
 
 # ----------------------------------------------------------------------------- JSON API
-@api.get("/aml/queue", response_model=views.AmlQueuePage)
+@api.get("/aml/queue", response_model=queue.AmlQueuePage)
 async def list_aml_queue(
     services: ServicesDep,
     actor: CurrentActor,
@@ -58,13 +58,13 @@ async def list_aml_queue(
     rule: Annotated[str | None, Query(max_length=40)] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
-) -> views.AmlQueuePage:
+) -> queue.AmlQueuePage:
     """Open AML tasks of a tier (default: the tiers of your roles), most urgent first.
 
     `tier`: l1 | l2 | closure_approval | mlro | all. `scope`: all, mine (held by you),
     available (open tasks you may claim). Each item carries its SLA countdown.
     """
-    return await views.aml_queue(
+    return await queue.aml_queue(
         services.db,
         actor,
         tiers=_tiers(tier),
@@ -79,7 +79,7 @@ async def list_aml_queue(
 @api.get("/aml/cases/{case_id}/sar", response_model=SarPublic)
 async def read_sar(services: ServicesDep, actor: CurrentActor, case_id: uuid.UUID) -> SarPublic:
     """The suspicious activity report filed on an AML case, as it was filed."""
-    sar = await views.sar_report(services.db, actor, case_id)
+    sar = await case_view.sar_report(services.db, actor, case_id)
     if sar is None:
         raise await not_found(services.db, actor, "SAR report", case_id, action="aml.sar.read")
     return SarPublic(
@@ -100,7 +100,7 @@ async def read_aml_queue(
     rule: Annotated[str | None, Query(max_length=40)] = None,
     page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
-    result = await views.aml_queue(
+    result = await queue.aml_queue(
         services.db,
         actor,
         tiers=_tiers(tier),
@@ -121,11 +121,11 @@ async def read_aml_queue(
         },
         # The filters besides the tier, for the tab links and the pager.
         "rest": urlencode({"scope": scope, "priority": priority or "", "rule": rule or ""}),
-        "tiers": views.TIERS,
-        "tier_labels": views.TIER_LABELS,
-        "my_tiers": views.default_tiers(actor),
+        "tiers": queue.TIERS,
+        "tier_labels": queue.TIER_LABELS,
+        "my_tiers": queue.default_tiers(actor),
         "priorities": PRIORITIES,
-        "rules": await views.known_rules(services.db),
+        "rules": await queue.known_rules(services.db),
     }
     block = "queue_list" if htmx and request.headers.get("hx-target") == "aml-queue" else None
     return render(request, "aml_queue.html", context, block=block)
@@ -136,7 +136,7 @@ async def read_aml_queue_row(
     request: Request, services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID
 ) -> Response:
     """One queue row as it is now: a row re-reads itself after its claim or release."""
-    item = await views.queue_row(services.db, actor, task_id)
+    item = await queue.queue_row(services.db, actor, task_id)
     if item is None:
         raise await not_found(services.db, actor, "task", task_id, action="aml.queue.row")
     return render(request, "partials/aml_queue_row.html", {"item": item})
@@ -146,19 +146,19 @@ async def read_aml_queue_row(
 async def read_sar_page(
     request: Request, services: ServicesDep, actor: CurrentActor, case_id: uuid.UUID
 ) -> Response:
-    sar = await views.sar_report(services.db, actor, case_id)
+    sar = await case_view.sar_report(services.db, actor, case_id)
     if sar is None:
         raise await not_found(services.db, actor, "SAR report", case_id, action="aml.sar.read")
     return render(
         request,
         "aml_sar.html",
-        {"sar": sar, "data": sar.data, "times": views.sar_times(sar.data), "case_id": case_id},
+        {"sar": sar, "data": sar.data, "times": case_view.sar_times(sar.data), "case_id": case_id},
     )
 
 
 @pages.get("/aml/rules")
 async def read_aml_rules(request: Request, services: ServicesDep, actor: CurrentActor) -> Response:
-    documents = await views.rule_documents(services.db, actor)
+    documents = await rule_views.rule_documents(services.db, actor)
     return render(request, "aml_rules.html", {"documents": documents})
 
 

@@ -31,6 +31,8 @@ NOTICES = {
     "decided-reject:aml": "Closure rejected: the case goes back to L2.",
     "decided-sar:aml": "SAR decision recorded: the report is filed with the case.",
     "decided-no_sar:aml": "No-SAR decision recorded with your rationale; the case is closed.",
+    "restricted": "Outgoing payments from the account are blocked from now on. Lifting the "
+    "restriction is a four-eyes change.",
     "submitted": "The application was submitted; screening and risk scoring have started. "
     "You made it, so a different person reviews it.",
     "resubmitted": "This form had already been submitted: here is that application; nothing new was started.",
