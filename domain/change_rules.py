@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from domain.config_schemas import CONFIG_SCHEMAS
 from domain.errors import Conflict, Invalid
+from domain.segregation import RISK_OR_MLRO
 from models.changes import (
     EDITABLE_FIELDS,
 )
@@ -20,6 +21,9 @@ from models.workflow_io import TaskSpec
 from workflows.common import task_id_for
 
 CASE_TYPE_CHANGE = "change_request"
+
+# Monitoring rules are configuration documents with keys of this prefix.
+AML_RULE_PREFIX = "aml_rule_"
 
 
 @dataclass(frozen=True)
@@ -167,7 +171,11 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
         changed=changed,
         tier="standard",
         tier_reason=None,
-        approvers="one risk manager (not you)",
+        approvers=(
+            "one risk manager or MLRO (not you)"
+            if key.startswith(AML_RULE_PREFIX)
+            else "one risk manager (not you)"
+        ),
     )
 
 
@@ -197,6 +205,7 @@ def approval_specs(
     sla_seconds: int,
     *,
     target_type: str = "fee",
+    config_key: str | None = None,
 ) -> list[TaskSpec]:
     """The approval tasks of a change: who must approve it, never the maker."""
 
@@ -216,7 +225,10 @@ def approval_specs(
 
     if target_type == "config":
         # Compliance configuration: one risk manager, never the maker (excluded_actors).
-        return [approval("approve", "config_approval", "Approve", "risk_manager", "normal")]
+        # Monitoring rules are the MLRO's business as much as risk's: either approves.
+        aml_rule = (config_key or "").startswith(AML_RULE_PREFIX)
+        role = RISK_OR_MLRO if aml_rule else "risk_manager"
+        return [approval("approve", "config_approval", "Approve", role, "normal")]
     if target_type == "restriction":
         # Lifting an AML restriction: one MLRO, never the maker; the customer is blocked
         # meanwhile, so it is not left at normal priority.

@@ -132,6 +132,7 @@ async def propose_change(
                 reason=data.reason,
                 effective_at=data.effective_at,
                 plan_id=plan.id if plan else None,
+                config_key=getattr(target, "key", None) if data.target_type == "config" else None,
             ),
         )
 
@@ -221,6 +222,7 @@ class NewChange:
     effective_at: datetime | None = None
     plan_id: uuid.UUID | None = None  # the tariff plan of a fee or limit
     customer_id: uuid.UUID | None = None  # the customer it concerns, for customer 360
+    config_key: str | None = None  # the configuration document (target type config)
 
 
 ESCALATION_ROLE = {"config": "risk_manager", RESTRICTION: "mlro"}
@@ -318,6 +320,7 @@ async def _open_change(
             actor.user_id,
             settings.change_approval_sla_hours * 3600,
             target_type=new.target_type,
+            config_key=new.config_key,
         ),
         expiry_seconds=settings.change_expiry_hours * 3600,
         effective_at=new.effective_at,

@@ -13,6 +13,7 @@ from core.db import Database, run_sql
 from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.errors import Invalid
+from domain.segregation import candidate_values, holds_candidate_role
 from models.base import utcnow
 from models.cases import Case, Task, TaskPage, TaskPublic, TaskStatus
 from models.staff import StaffUser
@@ -56,7 +57,8 @@ def task_public(task: Task, case: Case, assignee: str | None, now: datetime) -> 
 
 
 def work_roles(actor: Actor) -> list[str]:
-    return sorted(actor.roles) if can(actor, "task", "work") else []
+    """The candidate roles of the tasks this person may work (shared ones included)."""
+    return candidate_values(actor.roles) if can(actor, "task", "work") else []
 
 
 async def inbox(
@@ -164,7 +166,7 @@ async def tasks_by_ids(
 def visible_to(actor: Actor, task: Task, case: Case) -> bool:
     return (
         can_see_case(actor, case.case_type)
-        or task.candidate_role in actor.roles
+        or holds_candidate_role(task.candidate_role, actor.roles)
         or task.assignee_id == actor.user_id
     )
 

@@ -15,6 +15,22 @@ FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"
 OPEN_STATUSES = frozenset({"open", "claimed"})
 
 
+# A task may be open to either of two roles ("risk_manager|mlro"). Every such value is
+# listed here, so the inbox can match candidate roles by equality (and by its index).
+RISK_OR_MLRO = "risk_manager|mlro"
+SHARED_CANDIDATE_ROLES = (RISK_OR_MLRO,)
+
+
+def holds_candidate_role(candidate_role: str, roles: Collection[str]) -> bool:
+    return any(role in roles for role in candidate_role.split("|"))
+
+
+def candidate_values(roles: Collection[str]) -> list[str]:
+    """Every `candidate_role` value a person holding `roles` may take."""
+    shared = {c for c in SHARED_CANDIDATE_ROLES if holds_candidate_role(c, roles)}
+    return sorted(set(roles) | shared)
+
+
 def step_of(task_key: str) -> str:
     """`review-analyst#2` is the second round of step `review-analyst`."""
     return task_key.partition("#")[0]
@@ -61,10 +77,11 @@ def check_claim(
     """May this person take this task? (Claiming what you may not decide helps nobody.)"""
     if task.status not in OPEN_STATUSES:
         return Refusal("task_closed", f"This task is already {task.status}.", CONFLICT)
-    if task.candidate_role not in actor_roles:
+    if not holds_candidate_role(task.candidate_role, actor_roles):
         return Refusal(
             "missing_role",
-            f"This task is for the {task.candidate_role} role, which you do not hold.",
+            f"This task is for the {task.candidate_role.replace('|', ' or ')} role, "
+            "which you do not hold.",
             FORBIDDEN,
         )
     if parties.maker_id is not None and actor_id == parties.maker_id:

@@ -16,6 +16,7 @@ from domain.actors import Actor
 from domain.aml.rules import TIER_LABELS, TIER_STEPS
 from domain.errors import Invalid
 from domain.inbox import DUE_SOON
+from domain.segregation import candidate_values, holds_candidate_role
 from models.base import utcnow
 from models.cases import Case, Task, TaskStatus
 from models.onboarding import Customer
@@ -99,7 +100,7 @@ def default_tiers(actor: Actor) -> list[str]:
 def _can_claim(actor: Actor, task: Task) -> bool:
     return (
         task.status == TaskStatus.OPEN
-        and task.candidate_role in actor.roles
+        and holds_candidate_role(task.candidate_role, actor.roles)
         and actor.user_id not in task.excluded_actors
         and can(actor, "task", "work")
     )
@@ -137,7 +138,7 @@ async def aml_queue(
         where.append(
             "t.status = 'open' AND t.candidate_role = ANY(:roles) AND NOT (:me = ANY(t.excluded_actors))"
         )
-        params["roles"] = sorted(actor.roles)
+        params["roles"] = candidate_values(actor.roles)
     if priority:
         where.append("t.priority = :priority")
         params["priority"] = priority
