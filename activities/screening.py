@@ -100,6 +100,10 @@ class ScreeningActivities:
     async def _rescreen_customer(
         self, workflow_id: str, customer: Customer, version: str, config: ScreeningConfig
     ) -> ScreeningAlertRef | None:
+        if customer.application_id is None:
+            # Migrated from a legacy book: no application, so no parties to screen (and
+            # no screening to record as done). See docs/import.md.
+            return None
         async with self.db.session() as session:
             parties = await parties_of(session, customer.application_id)
             seen = await _seen_entries(session, [p.id for p in parties])

@@ -215,6 +215,210 @@ def cmd_screening_import(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- import
+class _ProgressBar:
+    """Rows done of total, percentage and rate on stderr: redrawn in place on a terminal,
+    one line per tenth of the file elsewhere (a log, CI)."""
+
+    WIDTH = 30
+
+    def __init__(self, what: str, *, then: str | None = None) -> None:
+        self.what = what
+        self.then = then  # said once the file is read, when work remains after it
+        self.started = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.shown_tenth = -1
+        self.line_open = False  # the terminal's cursor is still on the bar's line
+        self.width = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        tenth = int(fraction * 10)
+        if not self.tty and tenth == self.shown_tenth:
+            return
+        self.shown_tenth = tenth
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        filled = int(fraction * self.WIDTH)
+        line = (
+            f"{self.what} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:4.0%} "
+            f"{done:,}/{total:,} rows  {rate:,.0f} rows/s"
+        )
+        if self.tty:  # over the previous line, which may have been longer
+            print(f"\r{line:<{self.width}}", end="", file=sys.stderr)
+            self.width = len(line)
+        else:
+            print(line, file=sys.stderr)
+        self.line_open = self.tty
+        if done == total and self.then:
+            print(f"\n{self.then}" if self.tty else self.then, file=sys.stderr)
+            self.then, self.line_open = None, False
+        sys.stderr.flush()
+
+    def finish(self, note: str | None = None) -> None:
+        if self.line_open:
+            print(file=sys.stderr)
+        if note:
+            print(note, file=sys.stderr)
+
+
+def _cli_actor() -> Any:
+    """Who the audit log names for an import: the operating-system user who ran it."""
+    from domain.audit import ActorRef
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = f"uid {os.getuid()}"
+    return ActorRef(id=None, name=f"cli:{user}")
+
+
+def _import_paths(args: argparse.Namespace) -> tuple[Any, Any]:
+    from pathlib import Path
+
+    path = Path(args.file)
+    report = Path(args.report) if args.report else path.with_name(f"{path.stem}.rejected.csv")
+    return path, report
+
+
+def _import_failed(exc: BaseException) -> int | None:
+    """The sentence for a failure the operator can act on, or None for a bug (re-raise)."""
+    import csv
+
+    from core.db import is_outage
+    from domain.errors import DomainError
+    from domain.legacy_customers import ImportFileError
+
+    if isinstance(exc, ImportFileError):
+        print(f"error: {exc}", file=sys.stderr)
+    elif isinstance(exc, DomainError):
+        print(f"error: {exc.message}", file=sys.stderr)
+    elif isinstance(exc, FileNotFoundError):
+        print(f"error: No file at {exc.filename}", file=sys.stderr)
+    elif isinstance(exc, OSError):
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+    elif isinstance(exc, UnicodeDecodeError):
+        print(f"error: the file is not UTF-8 text ({exc.reason})", file=sys.stderr)
+    elif isinstance(exc, csv.Error):
+        print(f"error: the file is not a readable CSV file ({exc})", file=sys.stderr)
+    elif is_outage(exc):
+        print(f"error: the database is not reachable ({exc.__class__.__name__})", file=sys.stderr)
+    else:
+        return None
+    return 1
+
+
+def _rejections(report: Any) -> str:
+    if not report.rejected:
+        return "0 rows rejected"
+    top = ", ".join(f"{kind} {n:,}" for kind, n in report.reasons.items())
+    return f"{report.rejected:,} rows rejected ({top})"
+
+
+def cmd_import_customers(args: argparse.Namespace) -> int:
+    """A legacy book's customers and accounts; see docs/import.md."""
+    from domain.legacy_customers import import_customers_csv
+
+    path, report_path = _import_paths(args)
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    bar = _ProgressBar("customers", then="checking the rows against the database and writing…")
+
+    async def run() -> Any:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-import")
+        try:
+            return await import_customers_csv(
+                db, path, report_path=report_path, progress=bar, actor=_cli_actor()
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except Exception as exc:
+        bar.finish()
+        code = _import_failed(exc)
+        if code is None:
+            raise
+        return code
+    bar.finish(f"done in {time.monotonic() - bar.started:.1f} s")
+    print(
+        f"imported {path.name}: {report.total:,} rows\n"
+        f"  {report.customers_created:,} customers created, {report.inserted:,} accounts opened"
+        f" ({report.customers_extended:,} existing customers gained accounts)\n"
+        f"  {report.duplicates:,} rows already imported\n"
+        f"  {_rejections(report)}\n"
+        f"  report: {report_path}"
+    )
+    return 0
+
+
+class _TemporalUnreachable(Exception):
+    def __init__(self, target: str, cause: BaseException) -> None:
+        super().__init__(
+            f"--alert needs Temporal, which is not reachable at {target} ({cause}); "
+            "is `make run` (or the worker) running?"
+        )
+
+
+def cmd_import_transactions(args: argparse.Namespace) -> int:
+    """Legacy transactions, optionally through the monitoring rules; see docs/import.md."""
+    from core.temporal import connect
+    from domain.aml.legacy_transactions import import_transactions_csv
+
+    path, report_path = _import_paths(args)
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    bar = _ProgressBar("transactions")
+
+    async def run() -> Any:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-import")
+        try:
+            temporal = None
+            if args.alert:
+                try:
+                    temporal = await connect(settings.temporal_target, settings.temporal_namespace)
+                except Exception as exc:  # a sentence, not a traceback
+                    raise _TemporalUnreachable(settings.temporal_target, exc) from exc
+            return await import_transactions_csv(
+                db,
+                settings,
+                path,
+                alert=args.alert,
+                progress=bar,
+                report_path=report_path,
+                temporal=temporal,
+                actor=_cli_actor(),
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except _TemporalUnreachable as exc:
+        bar.finish()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        bar.finish()
+        code = _import_failed(exc)
+        if code is None:
+            raise
+        return code
+    bar.finish(f"done in {time.monotonic() - bar.started:.1f} s")
+    alerts = f"  {report.alerts:,} alerts raised\n" if args.alert else ""
+    print(
+        f"imported {path.name}: {report.total:,} rows\n"
+        f"  {report.inserted:,} transactions inserted\n"
+        f"  {report.duplicates:,} rows already imported\n"
+        f"  {_rejections(report)}\n"
+        f"{alerts}"
+        f"  report: {report.report_path or report_path}"
+    )
+    return 0
+
+
 # ----------------------------------------------------------------------------- processes
 def cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
@@ -403,6 +607,30 @@ def build_parser() -> argparse.ArgumentParser:
     screening.add_parser(
         "rescreen", help="re-screen every customer against the current list now"
     ).set_defaults(func=cmd_screening_rescreen)
+    importing = sub.add_parser(
+        "import", help="migrate a legacy book from CSV files (see docs/import.md)"
+    ).add_subparsers(dest="import_command", required=True)
+    customers = importing.add_parser(
+        "customers", help="customers and their accounts, one account per row"
+    )
+    customers.add_argument("file")
+    customers.add_argument(
+        "--report", default=None, help="rejected rows go here (default: FILE.rejected.csv)"
+    )
+    customers.set_defaults(func=cmd_import_customers)
+    transactions = importing.add_parser(
+        "transactions", help="transactions of imported (or onboarded) accounts"
+    )
+    transactions.add_argument("file")
+    transactions.add_argument(
+        "--alert",
+        action="store_true",
+        help="run the monitoring rules over the imported rows and raise alerts",
+    )
+    transactions.add_argument(
+        "--report", default=None, help="rejected rows go here (default: FILE.rejected.csv)"
+    )
+    transactions.set_defaults(func=cmd_import_transactions)
     return parser
 
 

@@ -1,5 +1,9 @@
 """Customers: the searchable list, and the customer 360 (profile, KYC history, documents,
-screening, risk, accounts with their tariff, cases, and one timeline of everything)."""
+screening, risk, accounts with their tariff and restrictions, transactions, AML alerts and
+cases, and one timeline of everything).
+
+A customer migrated from a legacy book has no application: no profile as submitted, no
+documents or screening here; the 360 says where it came from instead."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from sqlmodel import col, or_, select
 from core.db import Database, fetch_page
 from domain.access import can, can_see_case, require
 from domain.actors import Actor
+from domain.customer_activity import CustomerActivity, TransactionFilters, customer_activity
+from domain.legacy_customers import import_event
 from domain.onboarding.accounts import format_iban
 from domain.onboarding.records import documents_of, parties_of, screenings_of
 from domain.onboarding.views import (
@@ -51,6 +57,7 @@ class CustomerRow(BaseModel):
     kyc_status: str
     risk_level: str
     risk_score: int
+    legacy_ref: str | None = None  # migrated from a legacy book under this reference
     created_at: datetime
     ibans: list[str]
 
@@ -93,6 +100,8 @@ class Customer360:
     accounts: list[AccountView]
     cases: list[Case]
     timeline: list[AuditEvent]
+    activity: CustomerActivity
+    imported: AuditEvent | None = None  # the import run that created a migrated customer
 
 
 def _compact(text: str) -> str:
@@ -109,7 +118,8 @@ async def list_customers(
     page: int = 1,
     per_page: int = 25,
 ) -> CustomerPage:
-    """Search by name, reference, email or IBAN (spaces in an IBAN do not matter)."""
+    """Search by name, reference, legacy reference, email or IBAN (spaces in an IBAN do not
+    matter)."""
     await require(db, actor, "customer", "read", action="customer.list", object_type="customer")
     conditions: list[Any] = []
     if status:
@@ -124,6 +134,7 @@ async def list_customers(
                 col(Customer.name).ilike(like),
                 col(Customer.reference).ilike(like),
                 col(Customer.email).ilike(like),
+                col(Customer.legacy_ref).ilike(like),
                 col(Customer.id).in_(by_iban),
             )
         )
@@ -159,7 +170,12 @@ async def list_customers(
     return CustomerPage(items=items, total=total, page=page, per_page=per_page)
 
 
-async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Customer360 | None:
+async def customer_360(
+    db: Database,
+    actor: Actor,
+    customer_id: uuid.UUID,
+    transactions: TransactionFilters | None = None,
+) -> Customer360 | None:
     """Everything about one customer as `actor` may see it; None if absent or not theirs."""
     if not can(actor, "customer", "read"):
         return None
@@ -167,10 +183,14 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
         customer = await session.get(Customer, customer_id)
         if customer is None:
             return None
-        application = await session.get(Application, customer.application_id)
-        parties = await parties_of(session, customer.application_id)
-        docs = await documents_of(session, customer.application_id)
-        results = await screenings_of(session, customer.application_id, limit=200)
+        application_id = customer.application_id
+        if application_id is not None:
+            application = await session.get(Application, application_id)
+            parties = await parties_of(session, application_id)
+            docs = await documents_of(session, application_id)
+            results = await screenings_of(session, application_id, limit=200)
+        else:
+            application, parties, docs, results = None, [], [], []
         accounts = list(
             (
                 await session.exec(
@@ -193,8 +213,10 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
                         or_(
                             Case.customer_id == customer.id,
                             (col(Case.subject_type) == "application")
-                            & (col(Case.subject_id) == str(customer.application_id)),
+                            & (col(Case.subject_id) == str(application_id)),
                         )
+                        if application_id
+                        else Case.customer_id == customer.id
                     )
                     .order_by(col(Case.opened_at))
                 )
@@ -217,7 +239,7 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
         )
         object_ids = [
             str(customer.id),
-            str(customer.application_id),
+            *([str(application_id)] if application_id else []),
             *(str(a.id) for a in accounts),
             *(str(p.id) for p in parties),
             *(str(c.id) for c in cases),
@@ -236,6 +258,16 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
                     .limit(1000)
                 )
             ).all()
+        )
+        imported = await import_event(session, customer)
+        if imported is not None:
+            timeline.insert(0, imported)
+        activity = await customer_activity(
+            session,
+            actor,
+            customer.id,
+            [a.id for a in accounts],
+            transactions or TransactionFilters(),
         )
 
     screenings = await screening_views(db, results, {p.id: p.name for p in parties})
@@ -262,6 +294,8 @@ async def customer_360(db: Database, actor: Actor, customer_id: uuid.UUID) -> Cu
         ],
         cases=cases,
         timeline=timeline,
+        activity=activity,
+        imported=imported,
     )
 
 

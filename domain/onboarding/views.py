@@ -231,7 +231,9 @@ async def screening_alert_view(db: Database, actor: Actor, case: Case) -> AlertV
         customer = await session.get(Customer, case.customer_id)
         if customer is None:
             return None
-        parties = await parties_of(session, customer.application_id)
+        parties = (
+            await parties_of(session, customer.application_id) if customer.application_id else []
+        )
         names = {p.id: p.name for p in parties}
         # The alert's opening event names the listed entries that were new for this customer.
         opened = (

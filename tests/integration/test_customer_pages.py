@@ -4,8 +4,12 @@ services: applications go in through intake, the worker runs the onboarding work
 from __future__ import annotations
 
 import random
+import re
 import string
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,17 +18,19 @@ from markupsafe import escape
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
-from core.db import Database
+from core.db import Database, run_sql
 from core.settings import Settings
 from domain import audit, tasks
 from domain.onboarding import intake
-from domain.onboarding.accounts import format_iban
+from domain.onboarding.accounts import format_iban, iban_for
 from domain.screening.service import current_list_version, get_entry
+from models.aml import AccountRestriction, AmlAlert, AmlCase, Transaction
 from models.audit import AuditEvent
+from models.base import utcnow
 from models.cases import Case
-from models.onboarding import Account, Application, ApplicationParty, ScreeningResult
+from models.onboarding import Account, Application, ApplicationParty, Customer, ScreeningResult
 from models.tariffs import TariffPlan
-from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
+from tests.helpers import api_headers, eventually, new_plan, new_staff, task_of, web_login
 from tests.onboarding_data import (
     business,
     individual,
@@ -412,3 +418,203 @@ async def test_screening_alert_case_shows_the_customer_and_the_new_hit(
     assert f"/customers/{application.customer_id}" in page.text
     assert case.reference in customer_page.text  # listed among the customer's alerts
     assert refused.status_code == 404  # support may not see screening alerts
+
+
+# ----------------------------------------------------------------------------- activity
+@dataclass
+class Activity:
+    customer_id: uuid.UUID
+    accounts: list[Account]
+    case: Case
+    alert_reason: str
+    restriction_reason: str
+
+
+async def _customer_with_activity(db: Database) -> Activity:
+    """A migrated customer (no application) with 30 transactions over two accounts, an AML
+    case with two alerts, and an active restriction — as the AML code leaves them (written
+    here directly: the monitoring itself is not what these pages test)."""
+    plan = await new_plan(db)
+    placer = await new_staff(db, "aml_investigator")
+    tag = uuid.uuid4().hex[:8]
+    now = utcnow()
+    async with db.transaction() as session:
+        number = (await run_sql(session, "SELECT nextval('customer_reference_seq')")).scalar_one()
+        customer = Customer(
+            reference=f"CUS-{number}",
+            kind="individual",
+            name=unique_name("Mira"),
+            segment="retail",
+            country="AT",
+            email=None,
+            kyc_status="migrated",
+            risk_level="medium",
+            legacy_ref=f"OLD-{tag}",
+        )
+        session.add(customer)
+        await session.flush()
+        accounts = [
+            Account(
+                customer_id=customer.id,
+                iban=iban_for(n, bank_code=f"{random.randrange(10**7, 10**8)}"),
+                currency=currency,
+                tariff_plan_id=plan.id,
+            )
+            for n, currency in ((1, "EUR"), (2, "GBP"))
+        ]
+        session.add_all(accounts)
+        await session.flush()
+        for n in range(30):
+            account = accounts[n % 2]
+            session.add(
+                Transaction(
+                    external_id=f"t-{tag}-{n}",
+                    account_id=account.id,
+                    customer_id=customer.id,
+                    booked_at=now - timedelta(days=n),
+                    amount=Decimal("1234.50") + n,
+                    currency=account.currency,
+                    direction="out" if n % 3 == 0 else "in",
+                    channel="swift" if n % 5 == 0 else "sepa",
+                    counterparty_name=f"Counterparty {n:02d} <b>Ltd</b>",
+                    counterparty_account=f"CP{n:04d}",
+                    counterparty_country="CY" if n % 5 == 0 else "DE",
+                    description=f"Invoice {tag}-{n:02d}",
+                    source="import",
+                )
+            )
+        case_id = uuid.uuid4()
+        case = Case(
+            id=case_id,
+            reference=f"AML-T{tag.upper()}",
+            case_type="aml",
+            title="AML alerts (test)",
+            stage="l2",
+            subject_type="customer",
+            subject_id=str(customer.id),
+            workflow_id=f"aml-{case_id}",
+            customer_id=customer.id,
+        )
+        session.add(case)
+        await session.flush()
+        session.add(
+            AmlCase(
+                case_id=case_id,
+                customer_id=customer.id,
+                tier="l2",
+                detected_at=now,
+                sar_due_at=now + timedelta(days=30),
+            )
+        )
+        alert_reason = f"5 outgoing SWIFT payments to CY within 7 days <{tag}>"
+        for n, reason in enumerate((alert_reason, "an older alert")):
+            session.add(
+                AmlAlert(
+                    dedupe_key=f"test-{tag}-{n}",
+                    customer_id=customer.id,
+                    account_id=accounts[0].id,
+                    rule_key="high_risk_country",
+                    rule_version=1,
+                    severity="high" if n == 0 else "low",
+                    transaction_ids=[],
+                    reason=reason,
+                    details={},
+                    detected_at=now - timedelta(hours=n),
+                    case_id=case_id if n == 0 else None,
+                )
+            )
+        restriction_reason = f"Funds may be moved on while the case is open ({tag})."
+        session.add(
+            AccountRestriction(
+                account_id=accounts[0].id,
+                case_id=case_id,
+                reason=restriction_reason,
+                created_by=placer.actor.user_id,
+                created_at=now - timedelta(hours=1),
+            )
+        )
+    return Activity(customer.id, accounts, case, alert_reason, restriction_reason)
+
+
+def _rows(html: str) -> list[str]:
+    """The invoice numbers of the transaction rows shown, in order."""
+    return re.findall(r"Invoice [0-9a-f]{8}-(\d\d)", html)
+
+
+async def test_customer_360_shows_transactions_alerts_cases_and_restrictions(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    activity = await _customer_with_activity(db)
+    investigator = await new_staff(db, "aml_investigator")
+    url = f"/customers/{activity.customer_id}"
+    async with web:
+        await web_login(web, investigator.username)
+        page = await web.get(url)
+        older = await web.get(
+            url,
+            params={"tx_page": 2},
+            headers={"HX-Request": "true", "HX-Target": "customer-transactions"},
+        )
+        outgoing_swift = await web.get(url, params={"tx_direction": "out", "tx_channel": "swift"})
+        window = await web.get(
+            url,
+            params={
+                "tx_from": (utcnow() - timedelta(days=4)).date().isoformat(),
+                "tx_to": (utcnow() - timedelta(days=2)).date().isoformat(),
+            },
+        )
+        bad_filter = await web.get(url, params={"tx_from": "last tuesday"})
+    assert page.status_code == 200
+    text = page.text
+    # Migrated: no application, and the page says where the customer came from.
+    assert "migrated from legacy book" in text and "no onboarding application here" in text
+    # Newest first, 25 to a page, amounts with their currency and sign, counterparty, country.
+    assert _rows(text) == [f"{n:02d}" for n in range(25)]
+    assert "\u22121,234.50 EUR" in text and "+1,235.50 GBP" in text  # a minus sign
+    assert "Counterparty 01 &lt;b&gt;Ltd&lt;/b&gt;" in text and "<b>Ltd</b>" not in text
+    assert "CP0001" in text and "<td>CY</td>" in text
+    assert "30 transactions · page 1 of 2" in text
+    # The pager's HTMX request gets the table block only: the last five.
+    assert older.status_code == 200 and older.headers["vary"] == "HX-Request"
+    assert "<html" not in older.text and 'id="customer-transactions"' in older.text
+    assert _rows(older.text) == [f"{n:02d}" for n in range(25, 30)]
+    assert _rows(outgoing_swift.text) == ["00", "15"]  # out: n % 3 == 0; swift: n % 5 == 0
+    assert _rows(window.text) == ["02", "03", "04"]
+    assert bad_filter.status_code == 422
+    # The restriction, prominently on its account, with its case.
+    case_link = (
+        f'<a href="http://testserver/cases/{activity.case.id}">{activity.case.reference}</a>'
+    )
+    banner = text[text.index('class="notice bad restriction"') :]
+    banner = banner[: banner.index("</p>")]
+    assert "Outgoing payments blocked</strong> since" in banner
+    assert f"(case {case_link})" in banner
+    assert escaped(activity.restriction_reason) in banner
+    # Alerts with rule, reason and a link to their case; the AML case with its stage.
+    assert escaped(activity.alert_reason) in text and "high_risk_country" in text
+    assert "2 alerts" in text and "an older alert" in text
+    aml = text[text.index('id="aml"') :]
+    assert f"/cases/{activity.case.id}" in aml and "SAR due" in aml
+
+
+async def test_customer_360_shows_each_role_only_its_sections(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    activity = await _customer_with_activity(db)
+    support = await new_staff(db, "support")
+    kyc = await new_staff(db, "kyc_analyst")
+    url = f"/customers/{activity.customer_id}"
+    async with web:
+        await web_login(web, support.username)
+        as_support = (await web.get(url)).text
+        await web_login(web, kyc.username)
+        as_kyc = (await web.get(url)).text
+    # Support reads transactions and sees the block, but not the alerts, the case or why.
+    assert 'id="customer-transactions"' in as_support
+    assert "Outgoing payments blocked" in as_support and activity.case.reference in as_support
+    assert f"/cases/{activity.case.id}" not in as_support
+    assert escaped(activity.restriction_reason) not in as_support
+    assert 'id="aml"' not in as_support and escaped(activity.alert_reason) not in as_support
+    # KYC analysts read customers but not transactions.
+    assert 'id="transactions"' not in as_kyc and 'id="aml"' not in as_kyc
+    assert "Outgoing payments blocked" in as_kyc

@@ -11,6 +11,8 @@ from fastapi.responses import Response
 from domain import customers as customer_service
 from domain.access import not_found
 from domain.cases import CASE_TYPES
+from domain.customer_activity import TransactionFilters
+from models.aml import CHANNELS, DIRECTIONS
 from web.deps import CurrentActor, HtmxRequest, ServicesDep
 from web.templating import render
 
@@ -84,14 +86,46 @@ async def list_customers(
 
 @pages.get("/customers/{customer_id}")
 async def read_customer(
-    request: Request, services: ServicesDep, actor: CurrentActor, customer_id: uuid.UUID
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    customer_id: uuid.UUID,
+    tx_direction: Annotated[str | None, Query(max_length=3)] = None,
+    tx_channel: Annotated[str | None, Query(max_length=10)] = None,
+    tx_from: Annotated[str | None, Query(max_length=10)] = None,
+    tx_to: Annotated[str | None, Query(max_length=10)] = None,
+    tx_page: Annotated[int, Query(ge=1)] = 1,
 ) -> Response:
-    view = await customer_service.customer_360(services.db, actor, customer_id)
+    filters = TransactionFilters.parse(
+        direction=tx_direction,
+        channel=tx_channel,
+        date_from=tx_from,
+        date_to=tx_to,
+        page=tx_page,
+    )
+    view = await customer_service.customer_360(services.db, actor, customer_id, filters)
     if view is None:
         # Not there, or not yours to see: the same answer, and the attempt is recorded.
         raise await not_found(services.db, actor, "customer", customer_id, action="customer.read")
-    return render(
+    # The transactions table's filters and pager swap only that block.
+    block = (
+        "transactions"
+        if htmx and request.headers.get("hx-target") == "customer-transactions"
+        else None
+    )
+    response: Response = render(
         request,
         "customer.html",
-        {"view": view, "customer": view.customer, "case_types": CASE_TYPES},
+        {
+            "view": view,
+            "customer": view.customer,
+            "case_types": CASE_TYPES,
+            "activity": view.activity,
+            "channels": CHANNELS,
+            "directions": DIRECTIONS,
+        },
+        block=block,
     )
+    response.headers["Vary"] = "HX-Request"
+    return response
