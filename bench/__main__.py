@@ -26,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from bench import changes, inbox, onboarding, screening
+from bench import aml, changes, inbox, onboarding, screening
 from bench.baseline import ACTIVITIES_PER_INSTANCE, SHAPE_ACTIVITIES
 from bench.report import Report, Row, percentile, table
 from bench.services import Services, running_services
@@ -53,7 +53,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="small run: 30 changes, 10k tasks, 50 samples"
     )
     parser.add_argument(
-        "--only", choices=("changes", "inbox", "screening", "onboarding"), default=None
+        "--only", choices=("changes", "inbox", "screening", "onboarding", "aml"), default=None
+    )
+    parser.add_argument(
+        "--aml-batches", type=int, default=None, help="ingest batches of 1000 transactions (10)"
+    )
+    parser.add_argument(
+        "--aml-accounts",
+        type=int,
+        default=None,
+        help="accounts with history for the AML bench (300)",
     )
     parser.add_argument(
         "--applications", type=int, default=None, help="auto-approved applications (100)"
@@ -69,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.samples = args.samples or (50 if args.quick else 200)
     args.screening_queries = args.screening_queries or (1000 if args.quick else 4000)
     args.applications = args.applications or (20 if args.quick else 100)
+    args.aml_batches = args.aml_batches or (5 if args.quick else 10)
+    args.aml_accounts = args.aml_accounts or (100 if args.quick else 300)
+    args.aml_history_days = 45 if args.quick else 90
     args.warmup = max(3, args.samples // 10)
     args.change_warmup = max(5, args.changes // 10)
     return args
@@ -105,6 +117,9 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
             "samples": args.samples,
             "warmup": args.warmup,
             "quick": args.quick,
+            "aml_batches": args.aml_batches,
+            "aml_accounts": args.aml_accounts,
+            "aml_history_days": args.aml_history_days,
         },
     }
 
@@ -306,6 +321,53 @@ async def _onboarding(services: Services, args: argparse.Namespace, report: Repo
     )
 
 
+async def _aml(services: Services, args: argparse.Namespace, report: Report) -> None:
+    result = await aml.run(
+        services,
+        accounts=args.aml_accounts,
+        history_days=args.aml_history_days,
+        batches=args.aml_batches,
+        batch_size=1000,
+        samples=args.samples,
+        progress=progress,
+    )
+    report.rows.append(
+        Row(
+            f"AML ingest, {args.aml_batches} x 1000 rows, all rules on",
+            "txn/s",
+            result.batch_rows / result.batch_seconds,
+            result.batch_rows / result.batch_baseline_seconds,
+            "plain executemany INSERT, plain table, same rows",
+            True,
+            result.batch_rows,
+        )
+    )
+    for i, pct in enumerate((50, 95)):
+        report.rows.append(
+            Row(
+                "  one transaction ingested, p50" if i == 0 else "  p95",
+                "ms",
+                percentile(result.single_ms, pct),
+                percentile(result.single_baseline_ms, pct),
+                "one plain INSERT + commit",
+                False,
+                len(result.single_ms),
+            )
+        )
+    report.rows.append(
+        Row(
+            f"  history import, {result.history_rows} CSV rows",
+            "rows/s",
+            result.history_rows / result.import_seconds,
+            result.history_rows / result.import_baseline_seconds,
+            "COPY of the same file into a plain table",
+            True,
+            result.history_rows,
+        )
+    )
+    report.details["aml"] = result.summary()
+
+
 class Interrupted(Exception):
     """A signal asked the run to stop."""
 
@@ -355,6 +417,8 @@ async def _run(
         await _screening(services, args, report)
     if args.only in (None, "onboarding"):
         await _onboarding(services, args, report)
+    if args.only in (None, "aml"):
+        await _aml(services, args, report)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

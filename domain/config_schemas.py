@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from domain.aml.case_policy import AmlCasePolicy
+from domain.aml.rule_config import RULE_CONFIG_LABELS, RULE_CONFIG_SCHEMAS
 from domain.onboarding.config import OnboardingPolicy, RiskWeights
 from domain.screening.config import ScreeningConfig
 
@@ -17,10 +18,12 @@ CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
     "risk_weights": RiskWeights,
     "onboarding": OnboardingPolicy,
     "aml_case": AmlCasePolicy,
+    **RULE_CONFIG_SCHEMAS,  # one document per monitoring rule: aml_rule_<name>
 }
 CONFIG_LABELS: dict[str, str] = {
     "screening": "Screening thresholds",
     "risk_weights": "Risk scoring weights",
     "onboarding": "Onboarding policy",
     "aml_case": "AML case SLAs and SAR deadline",
+    **RULE_CONFIG_LABELS,
 }
