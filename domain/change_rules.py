@@ -113,6 +113,16 @@ def _whole_number(raw: Any) -> int | None:
     return None
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
 def _schema_message(err: Any) -> str:
     ctx = err.get("ctx") or {}
     if err["type"] == "greater_than_equal":
@@ -126,7 +136,7 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
     """Validate a proposal against configuration document `key`'s schema.
 
     Every problem is named `changes.<field>`: an unknown field, a value that is not a whole
-    number, a value out of the field's bounds, or a rule across fields (named after the
+    number (or true / false for a switch), a value out of the field's bounds, or a rule across fields (named after the
     changed fields its message mentions).
     """
     schema = CONFIG_SCHEMAS[key]
@@ -141,10 +151,17 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             errors[name] = "required"
             continue
-        value = _whole_number(raw)
-        if value is None:
-            errors[name] = f"must be a whole number, not {str(raw)[:20]!r}"
-            continue
+        value: int | bool | None
+        if schema.model_fields[field].annotation in (bool, "bool"):
+            value = _boolean(raw)
+            if value is None:
+                errors[name] = f"must be true or false, not {str(raw)[:20]!r}"
+                continue
+        else:
+            value = _whole_number(raw)
+            if value is None:
+                errors[name] = f"must be a whole number, not {str(raw)[:20]!r}"
+                continue
         after[field] = value
     try:
         after = schema.model_validate(after).model_dump(mode="json")

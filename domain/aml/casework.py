@@ -134,10 +134,14 @@ async def route_alerts(
         by_customer[alert.customer_id].append(alert)
     routes: list[CaseRoute] = []
     now = utcnow()
-    # Sorted: two ingests touching the same customers lock them in the same order.
-    for customer_id in sorted(by_customer):
-        mine = by_customer[customer_id]
+    # Every customer lock first, in sorted order, before any audit event takes the chain's
+    # lock: two ingests alerting on overlapping customers then never wait on each other
+    # in opposite orders.
+    customers = sorted(by_customer)
+    for customer_id in customers:
         await lock_customer(session, customer_id)
+    for customer_id in customers:
+        mine = by_customer[customer_id]
         aml = await _open_case(session, customer_id)
         opened = aml is None
         if aml is None:

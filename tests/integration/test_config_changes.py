@@ -397,3 +397,58 @@ async def test_settings_pages_show_values_history_pending_and_the_propose_form(
         await web_login(web, reader.username)
         page = await web.get(f"/settings/{doc.key}")
         assert page.status_code == 200 and "Propose a change" not in page.text
+
+
+class RuleForTest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Whether the rule runs.")
+    threshold_eur: int = Field(default=15_000, ge=1_000, le=1_000_000, description="Threshold.")
+
+
+@pytest.fixture
+async def rule_doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
+    """A monitoring rule of this test's own (key prefix `aml_rule_`)."""
+    key = f"aml_rule_t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setitem(CONFIG_SCHEMAS, key, RuleForTest)
+    async with db.transaction() as session:
+        setting = ConfigSetting(key=key)
+        session.add(setting)
+        await session.flush()
+        session.add(
+            ConfigSettingVersion(
+                setting_id=setting.id, version=1, values=RuleForTest().model_dump(mode="json")
+            )
+        )
+    return Doc(key, setting.id)
+
+
+async def test_an_mlro_may_approve_a_rule_change_and_switch_a_rule_off_but_not_screening(
+    http: httpx.AsyncClient, db: Database, rule_doc: Doc, doc: Doc
+) -> None:
+    maker = await new_staff(db, "risk_manager")
+    mlro = await new_staff(db, "mlro")
+    mh, xh = await api_headers(http, maker.username), await api_headers(http, mlro.username)
+
+    refused = await http.post(
+        "/api/v1/changes", json=proposal("config", rule_doc.id, enabled="maybe"), headers=mh
+    )
+    assert refused.status_code == 422
+    assert "true or false" in refused.text
+    change = await propose_via_api(http, mh, "config", rule_doc.id, enabled="false")
+    task = await task_of(db, change["workflow_id"])
+    assert task.candidate_role == "risk_manager|mlro"
+    decided = await _approve(http, db, xh, change["workflow_id"])
+    assert decided.status_code == 200, decided.text
+    after = await load_config(db, rule_doc.key)
+    assert after.version == 2 and after.values.model_dump() == {
+        "enabled": False,
+        "threshold_eur": 15_000,
+    }
+
+    # Other configuration stays the risk managers' alone.
+    other = await propose_via_api(http, mh, "config", doc.id, review_days=40)
+    other_task = await task_of(db, other["workflow_id"])
+    claim = await http.post(f"/api/v1/tasks/{other_task.id}/claim", headers=xh)
+    assert claim.status_code == 403
+    assert claim.json()["error"] == "missing_role"
