@@ -49,6 +49,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 async def _seed(settings: Settings) -> dict[str, int]:
     from core import seed
     from core.seed_config import seed_config_changes
+    from core.seed_aml import seed_aml
     from core.seed_onboarding import seed_onboarding
     from core.temporal import connect, ensure_search_attributes
     from worker import build_worker
@@ -66,6 +67,9 @@ async def _seed(settings: Settings) -> dict[str, int]:
             onboarding = await seed_onboarding(db, client, settings)
             counts["configuration changes"] += onboarding.pop("configuration changes", 0)
             counts.update(onboarding)
+            aml = await seed_aml(db, client, settings)
+            counts["configuration changes"] += aml.pop("configuration changes", 0)
+            counts.update(aml)
         return counts
     finally:
         await db.dispose()

@@ -214,6 +214,11 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=kyc).json()
         kinds = {t["kind"] for t in inbox["items"]}
         assert {"kyc_review", "screening_alert_review"} <= kinds, kinds
+        # AML: a migrated book, monitored transactions, and cases open at every tier.
+        mlro = sign_in(client, "mlro.max")
+        queue = client.get("/api/v1/aml/queue?tier=all&per_page=100", headers=mlro).json()
+        tiers = {item["tier"] for item in queue["items"]}
+        assert {"l1", "l2", "closure_approval", "mlro"} <= tiers, tiers
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
     # Ctrl-C in a terminal reaches the whole foreground process group.
     stop(run, signal.SIGINT, group=True)
