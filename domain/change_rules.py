@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from domain.aml.rule_config import CONFIG_PREFIX as AML_RULE_PREFIX
 from domain.config_schemas import CONFIG_SCHEMAS
 from domain.errors import Conflict, Invalid
 from domain.segregation import RISK_OR_MLRO
@@ -21,9 +22,6 @@ from models.workflow_io import TaskSpec
 from workflows.common import task_id_for
 
 CASE_TYPE_CHANGE = "change_request"
-
-# Monitoring rules are configuration documents with keys of this prefix.
-AML_RULE_PREFIX = "aml_rule_"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.db import Database, run_sql
 from domain.access import can, require
 from domain.actors import Actor
+from domain.aml.rule_config import CONFIG_PREFIX
 from domain.aml.rules import TIER_LABELS, TIER_STEPS
 from domain.errors import Invalid
 from domain.inbox import DUE_SOON
@@ -29,7 +30,6 @@ TIER_ROLE = {tier: role for tier, (_, _, role, _) in TIER_STEPS.items()}
 QUEUE_SCOPES = ("all", "mine", "available")
 CHART_DAYS = 90
 TABLE_TRANSACTIONS = 100
-RULE_PREFIX = "aml_rule_"
 
 
 # ----------------------------------------------------------------------------- SLA text
@@ -246,10 +246,10 @@ async def known_rules(db: Database) -> list[str]:
                 await run_sql(
                     session,
                     "SELECT key FROM config_setting WHERE key LIKE :p",
-                    {"p": f"{RULE_PREFIX}%"},
+                    {"p": f"{CONFIG_PREFIX}%"},
                 )
             )
             .scalars()
             .all()
         )
-    return sorted({*seen, *(k.removeprefix(RULE_PREFIX) for k in configured)})
+    return sorted({*seen, *(k.removeprefix(CONFIG_PREFIX) for k in configured)})

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from core.db import Database
 from domain.access import require
 from domain.actors import Actor
-from domain.aml.queue import RULE_PREFIX
+from domain.aml.rule_config import CONFIG_PREFIX
 from domain.config import list_configs
 from models.config import ConfigPublic, ConfigSettingVersion
 
@@ -45,7 +45,7 @@ async def rule_documents(db: Database, actor: Actor) -> list[RuleDocument]:
         docs = [
             d
             for d in await list_configs(session)
-            if d.key.startswith(RULE_PREFIX) or d.key == "aml_case"
+            if d.key.startswith(CONFIG_PREFIX) or d.key == "aml_case"
         ]
         counts: dict[uuid.UUID, int] = {
             setting_id: int(n)
@@ -63,8 +63,8 @@ async def rule_documents(db: Database, actor: Actor) -> list[RuleDocument]:
         out.append(
             RuleDocument(
                 doc=doc,
-                rule_key=doc.key.removeprefix(RULE_PREFIX)
-                if doc.key.startswith(RULE_PREFIX)
+                rule_key=doc.key.removeprefix(CONFIG_PREFIX)
+                if doc.key.startswith(CONFIG_PREFIX)
                 else None,
                 enabled=enabled if isinstance(enabled, bool) else None,
                 summary=[(k, _short(v)) for k, v in doc.values.items() if k != "enabled"],

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from domain.aml import transactions
+from domain.aml import transaction_list, transactions
 from domain.aml.transaction_rows import MAX_BATCH, TransactionBatch, TransactionIn
 from domain.errors import Invalid
 from web.deps import CurrentActor, ServicesDep, TemporalDep
@@ -110,7 +110,7 @@ async def ingest_transactions(
     return result
 
 
-@api.get("/transactions", response_model=transactions.TransactionPage)
+@api.get("/transactions", response_model=transaction_list.TransactionPage)
 async def list_transactions(
     services: ServicesDep,
     actor: CurrentActor,
@@ -120,9 +120,9 @@ async def list_transactions(
     customer_id: Annotated[uuid.UUID | None, Query(description="The customer's id.")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> transactions.TransactionPage:
+) -> transaction_list.TransactionPage:
     """Transactions, newest booking first, filtered by account and / or customer."""
-    return await transactions.list_transactions(
+    return await transaction_list.list_transactions(
         services.db,
         actor,
         account=(account or "").strip() or None,
