@@ -48,8 +48,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 async def _seed(settings: Settings) -> dict[str, int]:
     from core import seed
-    from core.seed_config import seed_config_changes
     from core.seed_aml import seed_aml
+    from core.seed_config import seed_config_changes
     from core.seed_onboarding import seed_onboarding
     from core.temporal import connect, ensure_search_attributes
     from worker import build_worker
