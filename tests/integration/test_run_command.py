@@ -31,7 +31,7 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 12  # 9 fee / limit changes and 3 configuration changes
+SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
 NUL = b"\0"
 
 
