@@ -18,7 +18,7 @@ from domain.actors import Actor
 from domain.aml.casework import CASE_TYPE_AML
 from domain.aml.charts import FlowChart, flow_chart
 from domain.aml.queue import CHART_DAYS, KIND_TIER, TABLE_TRANSACTIONS
-from domain.aml.restrictions import CaseRestrictions, case_restrictions
+from domain.aml.restriction_views import CaseRestrictions, case_restrictions
 from domain.aml.rules import REASONS_BY_KIND, TIER_LABELS
 from domain.onboarding.accounts import format_iban
 from models.aml import AmlAlert, AmlCase, SarReport, Transaction

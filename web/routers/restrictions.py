@@ -16,8 +16,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import changes as change_service
+from domain.aml import restriction_views
 from domain.aml import restrictions as restriction_service
-from domain.aml.restrictions import AccountRestrictions, RestrictionPlaced
+from domain.aml.restriction_views import AccountRestrictions
+from domain.aml.restrictions import RestrictionPlaced
 from domain.errors import Conflict, DomainError, Invalid
 from models.changes import ChangeCreated
 from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
@@ -76,7 +78,7 @@ async def read_account_restrictions(
     services: ServicesDep, actor: CurrentActor, account_id: uuid.UUID
 ) -> AccountRestrictions:
     """Whether outgoing payments from the account are blocked, and by which restrictions."""
-    return await restriction_service.account_restrictions(services.db, actor, account_id)
+    return await restriction_views.account_restrictions(services.db, actor, account_id)
 
 
 @api.post(
@@ -187,7 +189,7 @@ async def _done(
 async def _panel(request: Request, services: Services, case_id: uuid.UUID, notice: str) -> Response:
     """The case's restrictions panel, re-rendered, with an out-of-band notice."""
     async with services.db.session() as session:
-        view = await restriction_service.case_restrictions(session, case_id)
+        view = await restriction_views.case_restrictions(session, case_id)
     return render(
         request,
         "partials/restriction_panel.html",
@@ -221,7 +223,7 @@ async def _form_page(
             )
             context["restriction"] = found[0] if found else None
         elif case_id is not None:
-            context["restrictions_view"] = await restriction_service.case_restrictions(
+            context["restrictions_view"] = await restriction_views.case_restrictions(
                 session, case_id
             )
     return render(request, "restriction_form.html", context, status_code=error.status_code)
