@@ -33,7 +33,7 @@ from core import embedded
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from tests.conftest import in_ci
-from tests.helpers import Plan, environment_without_services, new_plan, new_staff
+from tests.helpers import PASSWORD, Plan, environment_without_services, new_plan, new_staff
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,6 +46,15 @@ CHROMIUM_ARGS = [
 ACTION_TIMEOUT_MS = 10_000
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def signed_api(base_url: str, username: str) -> httpx.Client:
+    """A JSON API client of the live server, signed in as `username` (a bearer token)."""
+    client = httpx.Client(base_url=base_url, timeout=30)
+    token = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+    assert token.status_code == 200, token.text
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return client
 
 
 @dataclass

@@ -8,16 +8,14 @@ import re
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlmodel import select
 
 from core.db import Database
 from models.onboarding import Application, ScreeningResult
-from tests.browser.conftest import DataMaker, Tab
+from tests.browser.conftest import DataMaker, Tab, signed_api
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
-from tests.helpers import PASSWORD
 from tests.onboarding_data import listed_individual
 
 # The OFAC list and the default plans live in the shared database the live server reads.
@@ -25,14 +23,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("onboarding_ready")]
 
 
 def submit_via_api(base_url: str, username: str, payload: dict[str, Any]) -> dict[str, Any]:
-    with httpx.Client(base_url=base_url, timeout=30) as client:
-        token = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-        assert token.status_code == 200, token.text
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        accepted = client.post("/api/v1/applications", json=payload, headers=headers)
+    with signed_api(base_url, username) as client:
+        accepted = client.post("/api/v1/applications", json=payload)
         assert accepted.status_code == 202, accepted.text
         application_id = accepted.json()["application_id"]
-        status = client.get(f"/api/v1/applications/{application_id}", headers=headers)
+        status = client.get(f"/api/v1/applications/{application_id}")
         assert status.status_code == 200, status.text
         body: dict[str, Any] = status.json()
         return body
