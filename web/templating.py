@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from domain.aml.rule_config import rule_title
 from models.money import format_amount
 from models.staff import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
@@ -60,6 +61,7 @@ env.filters["dt"] = _dt
 env.filters["relative"] = _relative
 env.filters["money"] = _money
 env.filters["percent"] = _percent
+env.filters["rule_title"] = rule_title
 env.globals["TRANSACTION_TYPES"] = TRANSACTION_TYPES
 env.globals["LIMIT_PERIODS"] = LIMIT_PERIODS
 env.globals["ROLE_LABELS"] = ROLE_LABELS

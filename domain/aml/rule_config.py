@@ -220,6 +220,15 @@ RULE_LABELS: dict[str, str] = {
 }
 
 
+def rule_title(rule: str) -> str:
+    """What a rule is called where its alerts are shown: "Large single transaction"."""
+    label = RULE_LABELS.get(rule)
+    if label is None:
+        return rule.replace("_", " ").capitalize()
+    text = label.removeprefix("AML rule: ")
+    return text[:1].upper() + text[1:]
+
+
 def config_key(rule: str) -> str:
     return f"{CONFIG_PREFIX}{rule}"
 
