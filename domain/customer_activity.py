@@ -12,8 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import date
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +22,7 @@ from domain.actors import Actor
 from domain.aml.casework import CASE_TYPE_AML
 from domain.aml.restrictions import RestrictionPublic, restrictions_of
 from domain.aml.rules import TIER_LABELS
+from domain.aml.transaction_list import transaction_conditions
 from domain.errors import Invalid
 from domain.onboarding.accounts import format_iban
 from models.aml import CHANNELS, DIRECTIONS, AmlAlert, AmlCase, Transaction
@@ -121,10 +121,6 @@ class CustomerActivity:
     sees_case: bool = False  # may open AML cases (and read a restriction's reason)
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
-
-
 async def transaction_page(
     session: AsyncSession,
     customer_id: uuid.UUID,
@@ -133,17 +129,13 @@ async def transaction_page(
     per_page: int = TRANSACTIONS_PER_PAGE,
 ) -> TransactionPage:
     """The customer's transactions, newest first (dates are UTC days, both ends included)."""
-    conditions: list[Any] = [Transaction.customer_id == customer_id]
-    if filters.direction:
-        conditions.append(Transaction.direction == filters.direction)
-    if filters.channel:
-        conditions.append(Transaction.channel == filters.channel)
-    if filters.date_from:
-        conditions.append(col(Transaction.booked_at) >= _day_start(filters.date_from))
-    if filters.date_to:
-        conditions.append(
-            col(Transaction.booked_at) < _day_start(filters.date_to + timedelta(days=1))
-        )
+    conditions = transaction_conditions(
+        customer_id=customer_id,
+        direction=filters.direction,
+        channel=filters.channel,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+    )
     total = (
         await session.exec(select(func.count()).select_from(Transaction).where(*conditions))
     ).one()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
+from sqlmodel import col, func, select
 
-from core.db import Database, run_sql
+from core.db import Database
 from domain.access import require
 from domain.actors import Actor
+from models.aml import Transaction
 from models.money import quantize
+from models.onboarding import Account
 
 # --- what the API answers ----------------------------------------------------------------
 
@@ -46,64 +49,102 @@ class TransactionPage(BaseModel):
     per_page: int
 
 
+def transaction_conditions(
+    *,
+    customer_id: uuid.UUID | None = None,
+    account_id: uuid.UUID | None = None,
+    direction: str | None = None,
+    channel: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[Any]:
+    """The filters every transaction list offers (dates are UTC days, both ends included)."""
+    conditions: list[Any] = []
+    if customer_id is not None:
+        conditions.append(Transaction.customer_id == customer_id)
+    if account_id is not None:
+        conditions.append(Transaction.account_id == account_id)
+    if direction:
+        conditions.append(Transaction.direction == direction)
+    if channel:
+        conditions.append(Transaction.channel == channel)
+    if date_from:
+        conditions.append(col(Transaction.booked_at) >= day_start(date_from))
+    if date_to:
+        conditions.append(col(Transaction.booked_at) < day_start(date_to + timedelta(days=1)))
+    return conditions
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
 async def list_transactions(
     db: Database,
     actor: Actor,
     *,
     account: str | None = None,
     customer_id: uuid.UUID | None = None,
+    direction: str | None = None,
+    channel: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> TransactionPage:
-    """Newest first, filtered by account (IBAN) and / or customer."""
+    """Newest first, filtered by account (IBAN), customer, direction, channel and dates."""
     await require(
         db, actor, "transaction", "read", action="transaction.list", object_type="transaction"
     )
-    where: list[str] = ["TRUE"]
-    params: dict[str, Any] = {}
-    if account:
-        where.append("a.iban = :iban")
-        params["iban"] = "".join(account.split()).upper()
-    if customer_id:
-        where.append("t.customer_id = :customer")
-        params["customer"] = customer_id
-    source = "transaction t JOIN account a ON a.id = t.account_id WHERE " + " AND ".join(where)
     async with db.session() as session:
+        account_id = None
+        if account:
+            iban = "".join(account.split()).upper()
+            found = (await session.exec(select(Account.id).where(Account.iban == iban))).first()
+            if found is None:
+                return TransactionPage(items=[], total=0, page=page, per_page=per_page)
+            account_id = found
+        conditions = transaction_conditions(
+            customer_id=customer_id,
+            account_id=account_id,
+            direction=direction,
+            channel=channel,
+            date_from=date_from,
+            date_to=date_to,
+        )
         total = (
-            await run_sql(
-                session,
-                f"SELECT count(*) FROM {source}",  # noqa: S608 (fixed fragments, bound values)
-                params,
-            )
-        ).scalar_one()
+            await session.exec(select(func.count()).select_from(Transaction).where(*conditions))
+        ).one()
         rows = (
-            await run_sql(
-                session,
-                f"SELECT t.*, a.iban FROM {source} "  # noqa: S608 (fixed fragments, bound values)
-                "ORDER BY t.booked_at DESC, t.external_id LIMIT :limit OFFSET :offset",
-                {**params, "limit": per_page, "offset": (max(page, 1) - 1) * per_page},
+            await session.exec(
+                select(Transaction, Account.iban)
+                .join(Account, col(Account.id) == Transaction.account_id)
+                .where(*conditions)
+                .order_by(col(Transaction.booked_at).desc(), col(Transaction.external_id))
+                .offset((max(page, 1) - 1) * per_page)
+                .limit(per_page)
             )
         ).all()
     items = [
         TransactionPublic(
-            id=r.id,
-            external_id=r.external_id,
-            account=r.iban,
-            customer_id=r.customer_id,
-            booked_at=r.booked_at,
-            amount=quantize(r.amount, r.currency),
-            currency=r.currency,
-            direction=r.direction,
-            channel=r.channel,
+            id=t.id,
+            external_id=t.external_id,
+            account=iban,
+            customer_id=t.customer_id,
+            booked_at=t.booked_at,
+            amount=quantize(t.amount, t.currency),
+            currency=t.currency,
+            direction=t.direction,
+            channel=t.channel,
             counterparty=CounterpartyPublic(
-                name=r.counterparty_name,
-                account=r.counterparty_account,
-                country=r.counterparty_country,
+                name=t.counterparty_name,
+                account=t.counterparty_account,
+                country=t.counterparty_country,
             ),
-            description=r.description,
-            source=r.source,
-            received_at=r.received_at,
+            description=t.description,
+            source=t.source,
+            received_at=t.received_at,
         )
-        for r in rows
+        for t, iban in rows
     ]
     return TransactionPage(items=items, total=int(total), page=page, per_page=per_page)

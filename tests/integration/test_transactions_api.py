@@ -206,6 +206,30 @@ async def test_transactions_are_listed_newest_first_page_by_page(
         mine[3]["external_id"],
     ]
 
+    # The same filters as customer 360: direction, channel, booking days (UTC, both ends in).
+    await http.post(
+        "/api/v1/transactions",
+        json=row(customer.iban, "99.00", booked_at=now - timedelta(days=1), direction="in"),
+        headers=headers,
+    )
+    filtered = await http.get(
+        "/api/v1/transactions",
+        params={
+            "account": customer.iban,
+            "direction": "out",
+            "channel": "card",
+            "booked_from": (now - timedelta(days=3)).date().isoformat(),
+            "booked_to": (now - timedelta(days=1)).date().isoformat(),
+        },
+        headers=headers,
+    )
+    assert filtered.status_code == 200, filtered.text
+    assert [i["external_id"] for i in filtered.json()["items"]] == [
+        m["external_id"] for m in mine[1:4]
+    ]
+    bad = await http.get("/api/v1/transactions", params={"channel": "telex"}, headers=headers)
+    assert bad.status_code == 422
+
     pm = await new_staff(db, "product_manager")
     refused = await http.get("/api/v1/transactions", headers=await api_headers(http, pm.username))
     assert refused.status_code == 403

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from datetime import date
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 
@@ -118,15 +119,24 @@ async def list_transactions(
         str | None, Query(max_length=42, description="IBAN of the account (spaces allowed).")
     ] = None,
     customer_id: Annotated[uuid.UUID | None, Query(description="The customer's id.")] = None,
+    direction: Annotated[Literal["in", "out"] | None, Query()] = None,
+    channel: Annotated[Literal["card", "sepa", "swift", "cash", "crypto"] | None, Query()] = None,
+    booked_from: Annotated[date | None, Query(description="First UTC day, included.")] = None,
+    booked_to: Annotated[date | None, Query(description="Last UTC day, included.")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> transaction_list.TransactionPage:
-    """Transactions, newest booking first, filtered by account and / or customer."""
+    """Transactions, newest booking first, filtered by account, customer, direction, channel
+    and booking days."""
     return await transaction_list.list_transactions(
         services.db,
         actor,
         account=(account or "").strip() or None,
         customer_id=customer_id,
+        direction=direction,
+        channel=channel,
+        date_from=booked_from,
+        date_to=booked_to,
         page=page,
         per_page=per_page,
     )
