@@ -31,6 +31,7 @@ from web.routers import (
     customers,
     docs,
     health,
+    notifications,
     restrictions,
     screening,
     staff,
@@ -128,6 +129,8 @@ def create_app(
         aml.pages,
         restrictions.api,
         restrictions.pages,
+        notifications.api,
+        notifications.pages,
         docs.pages,
     ):
         app.include_router(router)

@@ -60,6 +60,8 @@ class StaffUser(SQLModel, table=True):
     created_at: datetime = tz_now()
     disabled_at: datetime | None = tz(nullable=True)
     password_changed_at: datetime = tz_now()
+    # Notifications created after this are unread (set by "mark all as read").
+    notifications_seen_at: datetime | None = tz(nullable=True)
 
 
 class RoleAssignment(SQLModel, table=True):
