@@ -51,8 +51,9 @@ async def _notify(
     case_id: uuid.UUID,
     role: str | None = None,
     recipient: uuid.UUID | None = None,
-) -> None:
-    await session.exec(
+) -> bool:
+    """Queue a notification once per dedupe key; False if it was already there (a retry)."""
+    inserted = await session.exec(
         pg_insert(Notification)
         .values(
             id=uuid.uuid4(),
@@ -66,7 +67,9 @@ async def _notify(
             created_at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(Notification.id))
     )
+    return inserted.first() is not None
 
 
 class AmlActivities:
@@ -182,7 +185,7 @@ class AmlActivities:
                     )
                 )
             ).all()
-            for task_id, assignee, role in holders:
+            fresh = [
                 await _notify(
                     session,
                     dedupe_key=f"aml-new-alerts:{task_id}:{sorted(known)[0]}",
@@ -192,6 +195,10 @@ class AmlActivities:
                     role=None if assignee else role,
                     recipient=assignee,
                 )
+                for task_id, assignee, role in holders
+            ]
+            if holders and not any(fresh):
+                return  # a retry after our own commit
             await audit.record(
                 session,
                 action="aml.alerts_added",
@@ -302,7 +309,7 @@ class AmlActivities:
         async with self.db.transaction() as session:
             breach = inp.event == "breach"
             days_left = max((inp.due_at - utcnow()).days, 0)
-            await _notify(
+            queued = await _notify(
                 session,
                 dedupe_key=f"sar-{inp.event}:{inp.case_id}",
                 subject=("SAR deadline breached" if breach else "SAR decision due soon"),
@@ -315,6 +322,8 @@ class AmlActivities:
                 case_id=inp.case_id,
                 role="mlro",
             )
+            if not queued:
+                return  # a retry after our own commit
             if breach:
                 await run_sql(
                     session,

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.db import Database
 from domain import tasks
 from domain.aml.casework import route_alerts
 from domain.audit import SYSTEM
 from models.aml import AmlAlert
+from models.cases import Notification
 from tests.aml_cases import Routed, alerted_customer
 from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.workflows.conftest import Skipping
@@ -76,6 +77,23 @@ async def test_aml_case_histories_replay_cleanly(skipping: Skipping, db: Databas
         return state["alerts"] == 2
 
     await eventually(two_alerts, what="second alert in the running case")
+
+    async def announced() -> list[Notification]:
+        async with db.session() as session:
+            return list(
+                (
+                    await session.exec(
+                        select(Notification).where(
+                            Notification.case_id == run.case_id,
+                            col(Notification.dedupe_key).startswith("aml-new-alerts:"),
+                        )
+                    )
+                ).all()
+            )
+
+    # Whoever may take the open L1 task is told (here the role: nobody holds it yet).
+    [notice] = await eventually(announced, what="new-alert notification")
+    assert notice.recipient_role == "aml_analyst" and notice.subject.startswith("1 new alert")
     await decide(run, "l1#1", analyst, "close", "duplicate")
 
     # Untouched: L1 breaches into L2, then the SAR deadline passes with no decision.
