@@ -176,6 +176,9 @@ class AmlCaseWorkflow:
         self, tier: str, sla_hours: int, priority: str, *, excluded: list[uuid.UUID] | None = None
     ) -> ReviewTask:
         self._rounds[tier] += 1
+        # Alerts that arrived before this step opened are part of what its holder starts
+        # with; only later ones are announced as new.
+        self._unannounced.clear()
         spec = tier_spec(
             workflow.info().workflow_id,
             self._inp.reference,
