@@ -43,6 +43,22 @@ def query_for(party: ApplicationParty) -> ScreeningQuery:
     )
 
 
+def query_for_customer(customer: Customer) -> ScreeningQuery:
+    """A customer migrated from a legacy book (no application, no parties): its own name.
+
+    The legacy book gives no date of birth. Its `country` is where the customer lives or is
+    registered, not a nationality, and the matcher reads `nationality` as nationality or
+    citizenship: a listed one that agrees adds points, but listed ones that all differ
+    *subtract* `nationality_mismatch_penalty`. A listed person living abroad would lose
+    points and could fall under the threshold: a missed hit. So only the name and kind go
+    in. The price: a near match listed with the customer's country as its nationality gains
+    no points either, and must reach the threshold on its name alone.
+    """
+    return ScreeningQuery(
+        name=customer.name, kind="person" if customer.kind == "individual" else "entity"
+    )
+
+
 class ScreeningActivities:
     def __init__(self, db: Database):
         self.db = db
@@ -55,9 +71,17 @@ class ScreeningActivities:
         if party is None or party.application_id != inp.application_id:
             raise refuse("No such party on this application.", "unknown_party")
         result = await screen(self.db, query_for(party))
-        key = f"{activity.info().workflow_id}/{party.id}"
+        # Only OnboardingWorkflow runs this activity, so there is always a workflow id.
+        workflow_id = str(activity.info().workflow_id)
         async with self.db.transaction() as session:
-            await _store(session, key, party, result, context=inp.context, customer_id=None)
+            await _store(
+                session,
+                workflow_id,
+                result,
+                party=party,
+                customer_id=None,
+                context=inp.context,
+            )
             await run_sql(
                 session,
                 "UPDATE application_party SET screening_status = :status, best_score = :best, "
@@ -100,24 +124,32 @@ class ScreeningActivities:
     async def _rescreen_customer(
         self, workflow_id: str, customer: Customer, version: str, config: ScreeningConfig
     ) -> ScreeningAlertRef | None:
-        if customer.application_id is None:
-            # Migrated from a legacy book: no application, so no parties to screen (and
-            # no screening to record as done). See docs/import.md.
-            return None
         async with self.db.session() as session:
-            parties = await parties_of(session, customer.application_id)
-            seen = await _seen_entries(session, [p.id for p in parties])
-        results = [(party, await screen(self.db, query_for(party), config)) for party in parties]
-        new = {
-            party.id: [h.list_entry_id for h in result.hits if h.list_entry_id not in seen]
-            for party, result in results
-        }
-        new_entries = sorted({e for entries in new.values() for e in entries})
+            if customer.application_id is None:
+                # Migrated from a legacy book: no application parties, so the customer
+                # itself is screened, by name.
+                subjects: list[tuple[ApplicationParty | None, ScreeningQuery]] = [
+                    (None, query_for_customer(customer))
+                ]
+            else:
+                parties = await parties_of(session, customer.application_id)
+                subjects = [(party, query_for(party)) for party in parties]
+            seen = await _seen_entries(
+                session, workflow_id, customer.id, [p.id for p, _ in subjects if p is not None]
+            )
+        results = [(party, await screen(self.db, query, config)) for party, query in subjects]
+        new_entries = sorted(
+            {h.list_entry_id for _, r in results for h in r.hits if h.list_entry_id not in seen}
+        )
         async with self.db.transaction() as session:
             for party, result in results:
-                key = f"{workflow_id}/{party.id}"
                 await _store(
-                    session, key, party, result, context="rescreen", customer_id=customer.id
+                    session,
+                    workflow_id,
+                    result,
+                    party=party,
+                    customer_id=customer.id,
+                    context="rescreen",
                 )
             await run_sql(
                 session,
@@ -126,59 +158,7 @@ class ScreeningActivities:
             )
             if not new_entries:
                 return None
-            alert_workflow = (
-                f"screening-alert-{customer.id}-{'-'.join(str(e) for e in new_entries)[:80]}"
-            )
-            existing = (
-                await run_sql(
-                    session,
-                    'SELECT id, reference FROM "case" WHERE workflow_id = :wid',
-                    {"wid": alert_workflow},
-                )
-            ).first()
-            if existing is not None:
-                return ScreeningAlertRef(
-                    case_id=existing.id,
-                    customer_id=customer.id,
-                    workflow_id=alert_workflow,
-                    reference=existing.reference,
-                )
-            number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-            case = Case(
-                id=uuid.uuid4(),
-                reference=f"SCR-{number}",
-                case_type=CASE_TYPE_SCREENING_ALERT,
-                title=f"Re-screening hit: {customer.reference} ({len(new_entries)} new listed entries)",
-                stage="review",
-                priority="high",
-                risk_level="high",
-                subject_type="customer",
-                subject_id=str(customer.id),
-                workflow_id=alert_workflow,
-                customer_id=customer.id,
-                opened_at=utcnow(),
-            )
-            session.add(case)
-            await session.flush()
-            await audit.record(
-                session,
-                action="screening.alert_opened",
-                actor=SYSTEM,
-                object_type="case",
-                object_id=case.id,
-                workflow_id=workflow_id,
-                details={
-                    "customer_id": customer.id,
-                    "list_version": version,
-                    "new_entries": new_entries,
-                },
-            )
-            return ScreeningAlertRef(
-                case_id=case.id,
-                customer_id=customer.id,
-                workflow_id=alert_workflow,
-                reference=case.reference,
-            )
+            return await _open_alert(session, workflow_id, customer, version, new_entries)
 
     @activity.defn
     @retry_on_outage
@@ -217,15 +197,79 @@ class ScreeningActivities:
             )
 
 
-async def _seen_entries(session: AsyncSession, party_ids: list[uuid.UUID]) -> set[int]:
-    if not party_ids:
-        return set()
+async def _open_alert(
+    session: AsyncSession,
+    workflow_id: str,
+    customer: Customer,
+    version: str,
+    new_entries: list[int],
+) -> ScreeningAlertRef:
+    """The screening case for the customer's new hits: opened once per set of entries."""
+    alert_workflow = f"screening-alert-{customer.id}-{'-'.join(str(e) for e in new_entries)[:80]}"
+    existing = (
+        await run_sql(
+            session,
+            'SELECT id, reference FROM "case" WHERE workflow_id = :wid',
+            {"wid": alert_workflow},
+        )
+    ).first()
+    if existing is not None:
+        return ScreeningAlertRef(
+            case_id=existing.id,
+            customer_id=customer.id,
+            workflow_id=alert_workflow,
+            reference=existing.reference,
+        )
+    number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
+    case = Case(
+        id=uuid.uuid4(),
+        reference=f"SCR-{number}",
+        case_type=CASE_TYPE_SCREENING_ALERT,
+        title=f"Re-screening hit: {customer.reference} ({len(new_entries)} new listed entries)",
+        stage="review",
+        priority="high",
+        risk_level="high",
+        subject_type="customer",
+        subject_id=str(customer.id),
+        workflow_id=alert_workflow,
+        customer_id=customer.id,
+        opened_at=utcnow(),
+    )
+    session.add(case)
+    await session.flush()
+    await audit.record(
+        session,
+        action="screening.alert_opened",
+        actor=SYSTEM,
+        object_type="case",
+        object_id=case.id,
+        workflow_id=workflow_id,
+        details={"customer_id": customer.id, "list_version": version, "new_entries": new_entries},
+    )
+    return ScreeningAlertRef(
+        case_id=case.id,
+        customer_id=customer.id,
+        workflow_id=alert_workflow,
+        reference=case.reference,
+    )
+
+
+async def _seen_entries(
+    session: AsyncSession, workflow_id: str, customer_id: uuid.UUID, party_ids: list[uuid.UUID]
+) -> set[int]:
+    """Listed entries an earlier screening of the customer (or of its parties) already hit.
+
+    This run's own results do not count: when a retried batch finds a customer it already
+    stored, its hits must still come out as new, so the alert it opened gets its workflow.
+    """
     rows = (
         await run_sql(
             session,
             "SELECT DISTINCT (h->>'list_entry_id')::int FROM screening_result, "
-            "jsonb_array_elements(hits) AS h WHERE party_id = ANY(:ids)",
-            {"ids": party_ids},
+            "jsonb_array_elements(hits) AS h "
+            "WHERE (customer_id = :customer OR party_id = ANY(CAST(:parties AS uuid[]))) "
+            "AND NOT starts_with(idempotency_key, :run)",
+            {"customer": customer_id, "parties": party_ids, "run": f"{workflow_id}/"},
         )
     ).all()
     return {int(r[0]) for r in rows}
@@ -233,22 +277,29 @@ async def _seen_entries(session: AsyncSession, party_ids: list[uuid.UUID]) -> se
 
 async def _store(
     session: AsyncSession,
-    key: str,
-    party: ApplicationParty,
+    workflow_id: str,
     result: ScreeningResult,
     *,
-    context: str,
+    party: ApplicationParty | None,
     customer_id: uuid.UUID | None,
+    context: str,
 ) -> None:
+    """Record one screening (once per workflow and subject) and audit it with the row.
+
+    The subject is an application party, or, for a migrated customer, the customer alone.
+    """
+    if party is None and customer_id is None:
+        raise ValueError("a screening result names a party or a customer")
+    subject_id = party.id if party is not None else customer_id
     hits: list[dict[str, Any]] = [h.model_dump(mode="json") for h in result.hits]
     inserted = (
         await session.exec(
             pg_insert(ScreeningRow)
             .values(
                 id=uuid.uuid4(),
-                idempotency_key=key,
-                party_id=party.id,
-                application_id=party.application_id,
+                idempotency_key=f"{workflow_id}/{subject_id}",
+                party_id=party.id if party is not None else None,
+                application_id=party.application_id if party is not None else None,
                 customer_id=customer_id,
                 context=context,
                 list_version=result.list_version,
@@ -264,11 +315,11 @@ async def _store(
     if inserted is not None:
         await audit.record(
             session,
-            action="screening.party_screened",
+            action="screening.party_screened" if party else "screening.customer_screened",
             actor=SYSTEM,
-            object_type="application_party",
-            object_id=party.id,
-            workflow_id=key.partition("/")[0],
+            object_type="application_party" if party else "customer",
+            object_id=subject_id,
+            workflow_id=workflow_id,
             details={
                 "context": context,
                 "list_version": result.list_version,

@@ -162,20 +162,25 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def cmd_screening_rescreen(args: argparse.Namespace) -> int:
-    """Trigger the re-screening schedule now (e.g. right after importing a new list)."""
+async def _trigger_rescreen(settings: Settings) -> None:
+    """Start the re-screening schedule's run now (creating the schedule if no worker has)."""
     from core.schedules import ensure_schedules, trigger_rescreen
     from core.temporal import connect
 
-    settings = _settings()
-
-    async def run() -> None:
+    async def trigger() -> None:
         client = await connect(settings.temporal_target, settings.temporal_namespace)
         await ensure_schedules(client, settings)
         await trigger_rescreen(client)
 
+    # A refused connection fails at once; an address that does not answer must not hang.
+    await asyncio.wait_for(trigger(), timeout=20)
+
+
+def cmd_screening_rescreen(args: argparse.Namespace) -> int:
+    """Trigger the re-screening schedule now (e.g. right after importing a new list)."""
+    settings = _settings()
     try:
-        asyncio.run(run())
+        asyncio.run(_trigger_rescreen(settings))
     except Exception as exc:  # a CLI answers with a sentence, not a traceback
         print(
             f"error: could not reach Temporal at {settings.temporal_target} ({exc}); "
@@ -321,6 +326,7 @@ def _rejections(report: Any) -> str:
 def cmd_import_customers(args: argparse.Namespace) -> int:
     """A legacy book's customers and accounts; see docs/import.md."""
     from domain.legacy_customers import import_customers_csv
+    from domain.screening.service import current_list_version
 
     path, report_path = _import_paths(args)
     settings = _settings()
@@ -328,17 +334,18 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
         embedded.start_postgres(settings.postgres_dir)
     bar = _ProgressBar("customers", then="checking the rows against the database and writing…")
 
-    async def run() -> Any:
+    async def run() -> tuple[Any, str | None]:
         db = Database(resolve_urls(settings).app, application_name="backoffice-import")
         try:
-            return await import_customers_csv(
+            report = await import_customers_csv(
                 db, path, report_path=report_path, progress=bar, actor=_cli_actor()
             )
+            return report, await current_list_version(db)
         finally:
             await db.dispose()
 
     try:
-        report = asyncio.run(run())
+        report, list_version = asyncio.run(run())
     except Exception as exc:
         bar.finish()
         code = _import_failed(exc)
@@ -354,7 +361,33 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
         f"  {_rejections(report)}\n"
         f"  report: {report_path}"
     )
+    if report.customers_created:
+        print(_screen_imported(settings, report.customers_created, list_version))
     return 0
+
+
+def _screen_imported(settings: Settings, created: int, list_version: str | None) -> str:
+    """Screen new customers now rather than at the next daily run: trigger the re-screening
+    (every customer against the current list). The import stands either way."""
+    if list_version is None:
+        return (
+            "not screened yet: no watch list has been imported. Import one with "
+            "`backoffice screening import-ofac FILE`, then run `backoffice screening rescreen`."
+        )
+    try:
+        asyncio.run(_trigger_rescreen(settings))
+    except Exception as exc:  # the customers are in: say what to do, not a traceback
+        return (
+            f"not screened yet: Temporal is not reachable at {settings.temporal_target} "
+            f"({exc or exc.__class__.__name__}). The daily re-screening (schedule "
+            "rescreen-customers) will screen the new customers against the watch list; "
+            "to screen them now, run `backoffice screening rescreen` once the worker is up."
+        )
+    return (
+        f"sanctions screening of the {created:,} new customers started: re-screening of all "
+        f"customers against {list_version} (schedule rescreen-customers); hits open "
+        "screening alert cases"
+    )
 
 
 class _TemporalUnreachable(Exception):

@@ -2,8 +2,10 @@
 screening, risk, accounts with their tariff and restrictions, transactions, AML alerts and
 cases, and one timeline of everything).
 
-A customer migrated from a legacy book has no application: no profile as submitted, no
-documents or screening here; the 360 says where it came from instead."""
+A customer migrated from a legacy book has no application: no profile as submitted and no
+documents here; the 360 says where it came from instead. Re-screening screens it by its own
+name, so its screening shows like an onboarded customer's, with the customer as the one
+person screened."""
 
 from __future__ import annotations
 
@@ -21,7 +23,12 @@ from domain.actors import Actor
 from domain.customer_activity import CustomerActivity, TransactionFilters, customer_activity
 from domain.legacy_customers import import_event
 from domain.onboarding.accounts import format_iban
-from domain.onboarding.records import documents_of, parties_of, screenings_of
+from domain.onboarding.records import (
+    customer_screenings_of,
+    documents_of,
+    parties_of,
+    screenings_of,
+)
 from domain.onboarding.views import (
     DocumentView,
     ScreeningView,
@@ -190,7 +197,8 @@ async def customer_360(
             docs = await documents_of(session, application_id)
             results = await screenings_of(session, application_id, limit=200)
         else:
-            application, parties, docs, results = None, [], [], []
+            application, parties, docs = None, [], []
+            results = await customer_screenings_of(session, customer.id, limit=200)
         accounts = list(
             (
                 await session.exec(
@@ -270,10 +278,16 @@ async def customer_360(
             transactions or TransactionFilters(),
         )
 
-    screenings = await screening_views(db, results, {p.id: p.name for p in parties})
-    latest: dict[uuid.UUID, ScreeningView] = {}
-    for s in screenings:  # newest first: the first per party is its latest
-        latest.setdefault(s.result.party_id, s)
+    screenings = await screening_views(
+        db, results, {p.id: p.name for p in parties}, customer_name=customer.name
+    )
+    if application_id is None:  # migrated: the customer itself is the one screened
+        screening_latest = screenings[:1]
+    else:
+        latest: dict[uuid.UUID | None, ScreeningView] = {}
+        for s in screenings:  # newest first: the first per party is its latest
+            latest.setdefault(s.result.party_id, s)
+        screening_latest = [latest[p.id] for p in parties if p.id in latest]
     masked = not sees_document_numbers(actor)
     payload = application.payload if application else {}
     profile = dict(payload.get("individual") or payload.get("business") or {})
@@ -286,7 +300,7 @@ async def customer_360(
         alerts=[c for c in cases if c.case_type == "screening_alert"],
         documents=document_views(docs, masked=masked),
         masked_numbers=masked,
-        screening_latest=[latest[p.id] for p in parties if p.id in latest],
+        screening_latest=screening_latest,
         screening_history=screenings,
         risk=application.risk if application else None,
         accounts=[

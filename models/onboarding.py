@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, Numeric
+from sqlalchemy import CheckConstraint, Column, Date, Index, Numeric
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, tz, tz_now, uuid_pk
@@ -99,16 +99,26 @@ class ApplicationDocument(SQLModel, table=True):
 
 
 class ScreeningResult(SQLModel, table=True):
-    """One screening of one party against one list version, with every hit and why."""
+    """One screening of one party against one list version, with every hit and why.
+
+    The party is an application's (with that application), or, for a customer migrated
+    from a legacy book without one, the customer itself (no party, no application)."""
 
     __tablename__ = "screening_result"
-    __table_args__ = (Index("ix_screening_result_party", "party_id", "screened_at"),)
+    __table_args__ = (
+        Index("ix_screening_result_party", "party_id", "screened_at"),
+        CheckConstraint(
+            "(party_id IS NOT NULL AND application_id IS NOT NULL) "
+            "OR (party_id IS NULL AND application_id IS NULL AND customer_id IS NOT NULL)",
+            name="ck_screening_result_subject",
+        ),
+    )
 
     id: uuid.UUID = uuid_pk()
     # Unique per workflow step: a retried activity records nothing twice.
     idempotency_key: str = Field(max_length=200, unique=True)
-    party_id: uuid.UUID = Field(foreign_key="application_party.id")
-    application_id: uuid.UUID = Field(foreign_key="application.id", index=True)
+    party_id: uuid.UUID | None = Field(default=None, foreign_key="application_party.id")
+    application_id: uuid.UUID | None = Field(default=None, foreign_key="application.id", index=True)
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
     context: str = Field(max_length=20)  # onboarding | rescreen
     list_version: str = Field(max_length=60)

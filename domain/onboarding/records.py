@@ -1,4 +1,5 @@
-"""An application's stored records, read the one way every page and activity needs them."""
+"""An application's stored records (and a migrated customer's screenings, which have no
+application), read the one way every page and activity needs them."""
 
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ async def screenings_of(
     stmt = (
         select(ScreeningResult)
         .where(ScreeningResult.application_id == application_id)
+        .order_by(col(ScreeningResult.screened_at).desc())
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list((await session.exec(stmt)).all())
+
+
+async def customer_screenings_of(
+    session: AsyncSession, customer_id: uuid.UUID, *, limit: int | None = None
+) -> list[ScreeningResult]:
+    """Screening results of a customer migrated without an application (no parties: the
+    customer itself was screened), newest first."""
+    stmt = (
+        select(ScreeningResult)
+        .where(ScreeningResult.customer_id == customer_id, col(ScreeningResult.party_id).is_(None))
         .order_by(col(ScreeningResult.screened_at).desc())
     )
     if limit is not None:

@@ -110,6 +110,7 @@ class AlertView:
     customer: Customer | None
     screenings: list[ScreeningView]  # the re-screening results that raised the alert
     new_entry_ids: list[int]
+    name_only: bool = False  # a migrated customer: no date of birth or nationality compared
 
 
 def _details_for(payload: dict[str, Any], party: ApplicationParty) -> dict[str, Any]:
@@ -143,9 +144,16 @@ def document_views(docs: list[ApplicationDocument], *, masked: bool) -> list[Doc
 
 
 async def screening_views(
-    db: Database, results: list[ScreeningResult], names: dict[uuid.UUID, str]
+    db: Database,
+    results: list[ScreeningResult],
+    names: dict[uuid.UUID, str],
+    *,
+    customer_name: str = "?",
 ) -> list[ScreeningView]:
-    """Each result with every hit beside the listed entry as of the list that produced it."""
+    """Each result with every hit beside the listed entry as of the list that produced it.
+
+    `names` are the parties' names; a result naming no party screened the (migrated)
+    customer itself, `customer_name`."""
     entries: dict[tuple[int, str], WatchlistEntryPublic | None] = {}
     views = []
     for result in results:
@@ -155,7 +163,8 @@ async def screening_views(
             if key not in entries:
                 entries[key] = await get_entry(db, *key)
             hits.append(HitView(hit=hit, entry=entries[key]))
-        views.append(ScreeningView(result, names.get(result.party_id, "?"), hits))
+        name = names.get(result.party_id, "?") if result.party_id else customer_name
+        views.append(ScreeningView(result, name, hits))
     return views
 
 
@@ -245,7 +254,8 @@ async def screening_alert_view(db: Database, actor: Actor, case: Case) -> AlertV
             )
         ).first()
         new_ids = [int(e) for e in (opened.details.get("new_entries", []) if opened else [])]
-        # The re-screening run that opened the alert stored its results just before it.
+        # The re-screening run that opened the alert stored its results just before it:
+        # one per party, or one for a migrated customer (screened by its own name).
         results = [
             r
             for r in (
@@ -262,9 +272,10 @@ async def screening_alert_view(db: Database, actor: Actor, case: Case) -> AlertV
             ).all()
             if any(int(h["list_entry_id"]) in new_ids for h in r.hits)
         ]
-    screenings = await screening_views(db, results, names)
+    screenings = await screening_views(db, results, names, customer_name=customer.name)
     return AlertView(
         customer=customer if can(actor, "customer", "read") else None,
         screenings=screenings,
         new_entry_ids=new_ids,
+        name_only=customer.application_id is None,
     )

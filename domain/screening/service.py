@@ -53,7 +53,9 @@ class _Version:
     label: str
 
 
-_indexes: dict[int, ScreeningIndex] = {}
+# By database and version id: ids are per database, and a process (a test run) may use more
+# than one database; one database's version 2 is not another's.
+_indexes: dict[tuple[str, int], ScreeningIndex] = {}
 _build_lock = asyncio.Lock()
 NO_LIST = (
     "No watch list has been imported yet, so nobody can be screened; "
@@ -141,19 +143,20 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
 
 async def index_for(db: Database, version: _Version) -> ScreeningIndex:
     """The process's index of a list version, built on first use."""
-    index = _indexes.get(version.id)
+    key = (db.url, version.id)
+    index = _indexes.get(key)
     if index is not None:
         return index
     async with _build_lock:
-        index = _indexes.get(version.id)
+        index = _indexes.get(key)
         if index is None:
             entries = await load_entries(db, version.id)
             # Building is CPU work (about a second): keep the event loop answering meanwhile.
             index = await asyncio.to_thread(ScreeningIndex, entries, version=version.label)
             # Only the newest versions are screened against; drop older indexes.
-            for old in [k for k in _indexes if k < version.id]:
+            for old in [k for k in _indexes if k[0] == db.url and k[1] < version.id]:
                 del _indexes[old]
-            _indexes[version.id] = index
+            _indexes[key] = index
     return index
 
 

@@ -1,7 +1,9 @@
 """Transaction monitoring: transactions, alerts, AML cases, account restrictions, SAR reports.
 
 Customers and accounts migrated from a legacy book have no application: `application_id`
-becomes optional and customers gain the legacy system's reference.
+becomes optional and customers gain the legacy system's reference. Such a customer is
+screened by its own name, so a screening result names either an application party (and
+its application) or, with neither, only the customer.
 
 Revision ID: 0006
 Revises: 0005
@@ -20,12 +22,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TZ = sa.DateTime(timezone=True)
+SCREENING_SUBJECT = "ck_screening_result_subject"
+SCREENING_SUBJECT_CHECK = (
+    "(party_id IS NOT NULL AND application_id IS NOT NULL) "
+    "OR (party_id IS NULL AND application_id IS NULL AND customer_id IS NOT NULL)"
+)
 
 
 def upgrade() -> None:
     op.alter_column("customer", "application_id", nullable=True)
     op.alter_column("account", "application_id", nullable=True)
     op.add_column("customer", sa.Column("legacy_ref", sa.String(100), nullable=True, unique=True))
+    op.alter_column("screening_result", "party_id", nullable=True)
+    op.alter_column("screening_result", "application_id", nullable=True)
+    op.create_check_constraint(SCREENING_SUBJECT, "screening_result", SCREENING_SUBJECT_CHECK)
     op.create_table(
         "transaction",
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -144,4 +154,9 @@ def downgrade() -> None:
     op.execute("DROP SEQUENCE IF EXISTS sar_reference_seq")
     for table in ("sar_report", "account_restriction", "aml_case", "aml_alert", "transaction"):
         op.drop_table(table)
+    # Results of migrated customers name no party: they cannot survive the NOT NULL.
+    op.execute("DELETE FROM screening_result WHERE party_id IS NULL")
+    op.drop_constraint(SCREENING_SUBJECT, "screening_result", type_="check")
+    op.alter_column("screening_result", "application_id", nullable=False)
+    op.alter_column("screening_result", "party_id", nullable=False)
     op.drop_column("customer", "legacy_ref")

@@ -30,6 +30,7 @@ from models.base import utcnow
 from models.cases import Case
 from models.onboarding import Account, Application, ApplicationParty, Customer, ScreeningResult
 from models.tariffs import TariffPlan
+from tests.aml_cases import customer_with_account
 from tests.helpers import api_headers, eventually, new_plan, new_staff, task_of, web_login
 from tests.onboarding_data import (
     business,
@@ -418,6 +419,55 @@ async def test_screening_alert_case_shows_the_customer_and_the_new_hit(
     assert f"/customers/{application.customer_id}" in page.text
     assert case.reference in customer_page.text  # listed among the customer's alerts
     assert refused.status_code == 404  # support may not see screening alerts
+
+
+async def test_migrated_customer_360_shows_its_screening_like_an_onboarded_one(
+    web: httpx.AsyncClient, db: Database
+) -> None:
+    """A customer migrated without an application, screened by its own name (results as
+    the re-screening activity leaves them: the customer, no party, no application)."""
+    version = await current_list_version(db)
+    assert version is not None
+    name = f"{unique_name('Ilse')} & <Söhne>"
+    screened, _ = await customer_with_account(db, name=name)
+    unscreened, _ = await customer_with_account(db, name=unique_name("Jost"))
+    hit = {
+        "list_entry_id": 9563,
+        "listed_name": "RESTREPO VICTORIA, Eduardo",
+        "matched_name": "RESTREPO VICTORIA, Eduardo",
+        "score": 88.0,
+        "reasons": ["a reason only this screening gives"],
+        "entry_type": "person",
+        "programs": ["SDNT"],
+    }
+    now = utcnow()
+    async with db.transaction() as session:
+        for n, hits in enumerate(([], [hit])):  # an older clean result, then a hit
+            session.add(
+                ScreeningResult(
+                    idempotency_key=f"rescreen-test-{uuid.uuid4()}/{screened.id}",
+                    customer_id=screened.id,
+                    context="rescreen",
+                    list_version=version,
+                    hit_count=len(hits),
+                    best_score=88.0 if hits else None,
+                    hits=hits,
+                    screened_at=now - timedelta(days=1 - n),
+                )
+            )
+    analyst = await new_staff(db, "kyc_analyst")
+    async with web:
+        await web_login(web, analyst.username)
+        page = (await web.get(f"/customers/{screened.id}")).text
+        empty = (await web.get(f"/customers/{unscreened.id}")).text
+    screening = page[page.index('<article id="screening">') :]
+    screening = screening[: screening.index("</article>\n\n")]
+    assert f"<strong>{escape(name)}</strong> — 1 hit against {version}" in screening
+    assert "<Söhne>" not in page  # the name is escaped everywhere
+    assert "#9563" in screening and "a reason only this screening gives" in screening
+    assert "History (2 screenings)" in screening
+    assert "Screened by name alone" in screening and "Not screened" not in screening
+    assert "Not screened yet" in empty
 
 
 # ----------------------------------------------------------------------------- activity

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlmodel import col, func, select
+from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
@@ -26,6 +27,10 @@ from models.aml import Transaction
 from models.audit import AuditEvent
 from models.onboarding import Account, Customer
 from tests.helpers import environment_without_services, new_plan, new_staff, web_login
+from workflows.rescreening import RESCREEN_SCHEDULE_ID
+
+# A watch list: the customers import starts screening the new customers when there is one.
+pytestmark = pytest.mark.usefixtures("onboarding_ready")
 
 ROWS = 100_000
 CUSTOMER_HEADER = [
@@ -34,15 +39,26 @@ CUSTOMER_HEADER = [
 ]  # fmt: skip
 
 
+# A customers import that creates customers triggers the product's re-screening schedule.
+# Pointed at a queue no worker polls, that run (every customer in the shared database, this
+# book's 100 000 among them) waits instead of loading the suite: these tests check that
+# the import starts it; tests/workflows/test_rescreening.py what a run does.
+UNPOLLED_QUEUE = f"unpolled-{uuid.uuid4().hex[:8]}"
+
+
 def cli(
-    args: list[str], urls: DatabaseUrls, settings: Settings
+    args: list[str],
+    urls: DatabaseUrls,
+    settings: Settings,
+    *,
+    temporal_address: str | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     env = environment_without_services()
     env.update(
         DATABASE_URL=urls.app,
         DATABASE_ADMIN_URL=urls.admin,
-        TEMPORAL_ADDRESS=settings.temporal_address,
-        TASK_QUEUE=settings.task_queue,
+        TEMPORAL_ADDRESS=temporal_address or settings.temporal_address,
+        TASK_QUEUE=settings.task_queue if args[0] == "transactions" else UNPOLLED_QUEUE,
         ENVIRONMENT="test",
     )
     started = time.monotonic()
@@ -198,6 +214,8 @@ async def test_customers_import_with_progress_and_a_report_of_rejected_rows(
     assert f"{len(book.bad):,} rows rejected" in done.stdout
     assert f"report: {book.customers_report}" in done.stdout
     assert await _counts(db, book) == (book.customers, book.good_rows)
+    # The new customers are screened now, not at the next daily run.
+    assert f"sanctions screening of the {book.customers:,} new customers started" in done.stdout
 
     with book.customers_report.open(newline="") as handle:
         rejected = {int(r["line"]): r for r in csv.DictReader(handle)}
@@ -242,7 +260,39 @@ async def test_a_second_run_of_the_same_file_creates_nothing(
     assert "0 customers created, 0 accounts opened" in again.stdout
     assert f"{book.good_rows:,} rows already imported" in again.stdout
     assert f"{len(book.bad):,} rows rejected" in again.stdout
+    assert "screening" not in again.stdout  # no new customer, nothing to screen
     assert await _counts(db, book) == before
+
+
+async def test_the_import_starts_the_rescreening_schedule(
+    imported: Run, temporal_env: WorkflowEnvironment
+) -> None:
+    """The run the import triggered: the product's schedule, on the import's task queue."""
+    client = temporal_env.client
+    recent = (await client.get_schedule_handle(RESCREEN_SCHEDULE_ID).describe()).info.recent_actions
+    runs = [
+        await client.get_workflow_handle(a.action.workflow_id).describe()  # type: ignore[attr-defined]
+        for a in recent
+    ]
+    ours = [r for r in runs if r.raw_description.execution_config.task_queue.name == UNPOLLED_QUEUE]
+    assert ours and ours[0].workflow_type == "RescreenWorkflow"
+
+
+def test_an_import_without_temporal_succeeds_and_says_how_to_screen(
+    book: Book, imported: Run, db_urls: DatabaseUrls, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "offline.csv"
+    with path.open("w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(CUSTOMER_HEADER)
+        out.writerow([f"O{book.run}-1", "individual", "Olga Offline", "retail", "DE", "", "low",
+                      "", iban_for(ROWS + 20, bank_code=book.bank_code), "EUR", "", ""])  # fmt: skip
+    done, _ = cli(["customers", str(path)], db_urls, settings, temporal_address="127.0.0.1:1")
+    assert done.returncode == 0, done.stderr
+    assert "1 customers created, 1 accounts opened" in done.stdout
+    assert "not screened yet: Temporal is not reachable at 127.0.0.1:1" in done.stdout
+    assert "daily re-screening" in done.stdout
+    assert "`backoffice screening rescreen`" in done.stdout
 
 
 async def test_rows_that_clash_with_the_database_are_rejected_and_the_rest_kept(
