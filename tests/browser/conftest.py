@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -48,13 +49,14 @@ T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def signed_api(base_url: str, username: str) -> httpx.Client:
+@contextmanager
+def signed_api(base_url: str, username: str) -> Iterator[httpx.Client]:
     """A JSON API client of the live server, signed in as `username` (a bearer token)."""
-    client = httpx.Client(base_url=base_url, timeout=30)
-    token = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
-    assert token.status_code == 200, token.text
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return client
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        token = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+        assert token.status_code == 200, token.text
+        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield client
 
 
 @dataclass
