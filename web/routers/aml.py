@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from domain.access import not_found
-from domain.aml import case_view, queue, rule_views
+from domain.aml import alert_list, case_view, queue, rule_views
 from domain.aml import report as report_service
 from domain.errors import Invalid
 from models.cases import PRIORITIES
@@ -85,6 +85,83 @@ async def read_sar(services: ServicesDep, actor: CurrentActor, case_id: uuid.UUI
     return SarPublic(
         case_id=sar.case_id, reference=sar.reference, created_at=sar.created_at, data=sar.data
     )
+
+
+@api.get("/aml/alerts", response_model=alert_list.AlertListPage)
+async def list_aml_alerts(
+    services: ServicesDep,
+    actor: CurrentActor,
+    rule: Annotated[str | None, Query(max_length=40)] = None,
+    severity: Literal["high", "medium", "low"] | None = None,
+    case_state: Literal["open", "closed"] | None = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="Customer name or reference, or case reference."),
+    ] = None,
+    detected_from: Annotated[date | None, Query(description="First UTC day, included.")] = None,
+    detected_to: Annotated[date | None, Query(description="Last UTC day, included.")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = PER_PAGE,
+) -> alert_list.AlertListPage:
+    """Every alert the monitoring rules raised, newest first, with the case it went to."""
+    return await alert_list.list_alerts(
+        services.db,
+        actor,
+        rule=rule or None,
+        severity=severity,
+        case_state=case_state,
+        q=(q or "").strip() or None,
+        date_from=detected_from,
+        date_to=detected_to,
+        page=page,
+        per_page=per_page,
+    )
+
+
+@pages.get("/aml/alerts")
+async def read_aml_alerts(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: HtmxRequest,
+    rule: Annotated[str | None, Query(max_length=40)] = None,
+    severity: Literal["", "high", "medium", "low"] = "",
+    case_state: Literal["", "open", "closed"] = "",
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    detected_from: date | None = None,
+    detected_to: date | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    found = await alert_list.list_alerts(
+        services.db,
+        actor,
+        rule=rule or None,
+        severity=severity or None,
+        case_state=case_state or None,
+        q=(q or "").strip() or None,
+        date_from=detected_from,
+        date_to=detected_to,
+        page=page,
+        per_page=PER_PAGE,
+    )
+    filters = {
+        "rule": rule or "",
+        "severity": severity,
+        "case_state": case_state,
+        "q": q or "",
+        "detected_from": detected_from.isoformat() if detected_from else "",
+        "detected_to": detected_to.isoformat() if detected_to else "",
+    }
+    context = {
+        "found": found,
+        "pages": max(1, -(-found.total // PER_PAGE)),
+        "filters": filters,
+        "rest": urlencode({k: v for k, v in filters.items() if v}),
+        "rules": await queue.known_rules(services.db),
+        "severities": alert_list.SEVERITIES,
+    }
+    block = "alert_list" if htmx and request.headers.get("hx-target") == "aml-alerts" else None
+    return render(request, "aml_alerts.html", context, block=block)
 
 
 # ----------------------------------------------------------------------------- pages
