@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from core import embedded
@@ -398,6 +400,28 @@ class _TemporalUnreachable(Exception):
         )
 
 
+def cmd_import_sample_files(args: argparse.Namespace) -> int:
+    """A book to try the importers on: ordinary customers and life, one row in ~1 000 broken."""
+    from domain.legacy_samples import write_sample_book
+
+    if args.customers < 1 or args.transactions < 0:
+        print("error: --customers must be at least 1, --transactions not negative", file=sys.stderr)
+        return 2
+    customers, transactions = write_sample_book(
+        Path(args.folder),
+        customers=args.customers,
+        transactions=args.transactions,
+        now=datetime.now(UTC),
+    )
+    print(
+        f"wrote {customers} ({args.customers:,} rows) and {transactions} ({args.transactions:,} rows)"
+    )
+    print("import them, customers first:")
+    print(f"  backoffice import customers {customers}")
+    print(f"  backoffice import transactions {transactions}")
+    return 0
+
+
 def cmd_import_transactions(args: argparse.Namespace) -> int:
     """Legacy transactions, optionally through the monitoring rules; see docs/import.md."""
     from core.temporal import connect
@@ -668,6 +692,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", default=None, help="rejected rows go here (default: FILE.rejected.csv)"
     )
     transactions.set_defaults(func=cmd_import_transactions)
+    samples = importing.add_parser(
+        "sample-files", help="write a made-up legacy book (customers.csv, transactions.csv)"
+    )
+    samples.add_argument("folder")
+    samples.add_argument("--customers", type=int, default=100_000)
+    samples.add_argument("--transactions", type=int, default=100_000)
+    samples.set_defaults(func=cmd_import_sample_files)
     return parser
 
 

@@ -10,8 +10,6 @@ One account is restricted and a lift awaits an MLRO; a rule change awaits approv
 
 from __future__ import annotations
 
-import csv
-import random
 import tempfile
 import uuid
 from datetime import datetime, timedelta
@@ -32,59 +30,16 @@ from domain.aml.rule_config import config_key
 from domain.aml.transactions import ingest
 from domain.audit import SYSTEM
 from domain.legacy_customers import import_customers_csv
+from domain.legacy_samples import ordinary_life, sample_iban, write_customers, write_transactions
 from domain.onboarding.accounts import iban_for
 from models.aml import AmlAlert, Transaction
 from models.base import utcnow
 from models.changes import ChangeCreate
 from models.onboarding import Account, Customer
 
-FIRST = ("Mara", "Jonas", "Lea", "Felix", "Nina", "Paul", "Clara", "Tim", "Ida", "Ben")
-LAST = ("Becker", "Hoffmann", "Schulz", "Koch", "Richter", "Wolf", "Neumann", "Krause")
-EMPLOYERS = ("Siemens AG", "Deutsche Bahn AG", "SAP SE", "Charité Berlin", "Zalando SE")
-SHOPS = ("REWE Markt", "dm-drogerie markt", "Lidl", "Amazon EU", "Deutsche Bahn Fernverkehr")
 BOOK_SIZE = 40
 # Which migrated customer (by position) plays which part in today's activity.
 STRUCTURING, SWIFT_IR, RAPID, FAN_IN, VELOCITY, WATCHLIST, CASH, NEW_CP, DORMANT = range(9)
-
-
-def _iban(i: int) -> str:
-    return iban_for(500_000 + i, bank_code="10020000")
-
-
-def _customers_csv(path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        out = csv.writer(handle)
-        out.writerow(
-            [
-                "legacy_ref",
-                "kind",
-                "name",
-                "segment",
-                "country",
-                "email",
-                "risk_level",
-                "iban",
-                "currency",
-                "opened_at",
-            ]
-        )
-        for i in range(BOOK_SIZE):
-            name = f"{FIRST[i % len(FIRST)]} {LAST[(i * 3) % len(LAST)]}"
-            risk = "high" if i in (SWIFT_IR, WATCHLIST) else ("medium" if i % 7 == 0 else "low")
-            out.writerow(
-                [
-                    f"LEG-{i + 1:05d}",
-                    "individual",
-                    name,
-                    "retail",
-                    "DE",
-                    f"{name.lower().replace(' ', '.')}@example.org",
-                    risk,
-                    _iban(i),
-                    "EUR",
-                    "2019-03-01",
-                ]
-            )
 
 
 def _tx(
@@ -112,65 +67,21 @@ def _tx(
     }
 
 
-def _history(now: datetime) -> list[dict[str, Any]]:
-    """Three months of ordinary life per customer; the dormant one went quiet a year ago."""
-    rng = random.Random(7)  # noqa: S311 (demo amounts, not secrets)
-    rows: list[dict[str, Any]] = []
-    for i in range(BOOK_SIZE):
-        iban = _iban(i)
-        end = now - timedelta(days=365 if i == DORMANT else 2)
-        for month in range(3):
-            start = end - timedelta(days=30 * (3 - month))
-            rows.append(
-                _tx(
-                    iban,
-                    f"{2800 + 40 * (i % 10)}.00",
-                    start + timedelta(hours=9),
-                    direction="in",
-                    name=EMPLOYERS[i % len(EMPLOYERS)],
-                    account=iban_for(900_000 + i % 5, bank_code="10070000"),
-                    description="Gehalt",
-                )
-            )
-            rows.append(
-                _tx(
-                    iban,
-                    "1150.00",
-                    start + timedelta(days=1, hours=8),
-                    name=f"Hausverwaltung {i:03d} GmbH",
-                    account=iban_for(800_000 + i, bank_code="10020000"),
-                    description="Miete",
-                )
-            )
-            for day in range(2, 30, 3):
-                rows.append(
-                    _tx(
-                        iban,
-                        f"{rng.randint(12, 90)}.{rng.randint(0, 99):02d}",
-                        start + timedelta(days=day, hours=17),
-                        channel="card",
-                        name=SHOPS[(day + i) % len(SHOPS)],
-                        description="Kartenzahlung",
-                    )
-                )
-    return rows
-
-
 def _today(now: datetime) -> list[dict[str, Any]]:
     """Today's activity: ordinary for most, suspicious for nine customers."""
     h = timedelta(hours=1)
     rows = [
-        _tx(_iban(i), "42.90", now - 3 * h, channel="card", name="REWE Markt")
+        _tx(sample_iban(i), "42.90", now - 3 * h, channel="card", name="REWE Markt")
         for i in range(10, BOOK_SIZE)
     ]
-    s = _iban(STRUCTURING)
+    s = sample_iban(STRUCTURING)
     rows += [
         _tx(s, amount, now - timedelta(days=d), direction="in", channel="cash", country=None)
         for amount, d in (("9600.00", 3), ("9850.00", 2), ("9700.00", 1))
     ]
     rows.append(
         _tx(
-            _iban(SWIFT_IR),
+            sample_iban(SWIFT_IR),
             "48000.00",
             now - 2 * h,
             channel="swift",
@@ -180,12 +91,12 @@ def _today(now: datetime) -> list[dict[str, Any]]:
             description="Invoice 2211",
         )
     )
-    r = _iban(RAPID)
+    r = sample_iban(RAPID)
     rows += [
         _tx(r, "12000.00", now - 20 * h, direction="in", name="Unknown Sender Ltd", country="GB"),
         _tx(r, "11500.00", now - 6 * h, name="Quick FX OÜ", country="EE"),
     ]
-    f = _iban(FAN_IN)
+    f = sample_iban(FAN_IN)
     rows += [
         _tx(
             f,
@@ -199,7 +110,7 @@ def _today(now: datetime) -> list[dict[str, Any]]:
     ]
     rows.append(
         _tx(
-            _iban(VELOCITY),
+            sample_iban(VELOCITY),
             "14500.00",
             now - 4 * h,
             name="Autohaus Süd GmbH",
@@ -208,7 +119,7 @@ def _today(now: datetime) -> list[dict[str, Any]]:
     )
     rows.append(
         _tx(
-            _iban(WATCHLIST),
+            sample_iban(WATCHLIST),
             "6200.00",
             now - 5 * h,
             name="Eduardo Restrepo Victoria",
@@ -217,11 +128,13 @@ def _today(now: datetime) -> list[dict[str, Any]]:
         )
     )
     rows.append(
-        _tx(_iban(CASH), "24000.00", now - 7 * h, direction="in", channel="cash", country=None)
+        _tx(
+            sample_iban(CASH), "24000.00", now - 7 * h, direction="in", channel="cash", country=None
+        )
     )
     rows.append(
         _tx(
-            _iban(NEW_CP),
+            sample_iban(NEW_CP),
             "16000.00",
             now - 8 * h,
             name="Baufirma Nord GmbH",
@@ -230,7 +143,7 @@ def _today(now: datetime) -> list[dict[str, Any]]:
     )
     rows.append(
         _tx(
-            _iban(DORMANT),
+            sample_iban(DORMANT),
             "8000.00",
             now - 9 * h,
             direction="in",
@@ -244,7 +157,9 @@ def _today(now: datetime) -> list[dict[str, Any]]:
 async def _case_of(db: Database, position: int) -> tuple[str, uuid.UUID, uuid.UUID]:
     """(workflow id, case id, account id) of the AML case of the customer at `position`."""
     async with db.session() as session:
-        account = (await session.exec(select(Account).where(Account.iban == _iban(position)))).one()
+        account = (
+            await session.exec(select(Account).where(Account.iban == sample_iban(position)))
+        ).one()
         alert = (
             await session.exec(select(AmlAlert).where(AmlAlert.account_id == account.id))
         ).first()
@@ -260,49 +175,30 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
     now = utcnow()
     with tempfile.TemporaryDirectory(prefix="backoffice-seed-") as tmp:
         folder = Path(tmp)
-        _customers_csv(folder / "customers.csv")
+        write_customers(
+            folder / "customers.csv",
+            BOOK_SIZE,
+            broken=False,
+            high_risk=frozenset({SWIFT_IR, WATCHLIST}),
+        )
         await import_customers_csv(
             db, folder / "customers.csv", report_path=folder / "customers.rejected.csv"
         )
-        history = folder / "transactions.csv"
-        with history.open("w", newline="", encoding="utf-8") as handle:
-            out = csv.writer(handle)
-            out.writerow(
-                [
-                    "external_id",
-                    "account_iban",
-                    "booked_at",
-                    "amount",
-                    "currency",
-                    "direction",
-                    "channel",
-                    "counterparty_name",
-                    "counterparty_account",
-                    "counterparty_country",
-                    "description",
-                ]
-            )
-            for r in _history(now):
-                cp = r["counterparty"]
-                out.writerow(
-                    [
-                        r["external_id"],
-                        r["account"],
-                        r["booked_at"],
-                        r["amount"],
-                        r["currency"],
-                        r["direction"],
-                        r["channel"],
-                        cp["name"],
-                        cp["account"],
-                        cp["country"],
-                        r["description"],
-                    ]
-                )
+        # Three months of ordinary life up to two days ago; the dormant one went quiet a
+        # year ago.
+        write_transactions(
+            folder / "transactions.csv",
+            ordinary_life(
+                range(BOOK_SIZE),
+                end=now - timedelta(days=2),
+                quiet_since={DORMANT: now - timedelta(days=365)},
+            ),
+            broken=False,
+        )
         imported = await import_transactions_csv(
             db,
             settings,
-            history,
+            folder / "transactions.csv",
             alert=False,
             progress=lambda done, total: None,
             report_path=folder / "transactions.rejected.csv",
