@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
+from sqlmodel import col, select
 
 from core.db import Database
+from models.aml import AmlAlert, AmlCase
 from models.base import utcnow
 from tests.aml_data import cash_deposit, new_customer, row
-from tests.helpers import api_headers, new_staff, web_login
+from tests.helpers import api_headers, eventually, new_staff, web_login
+from workflows.aml_case import AmlCaseWorkflow
 
 
 async def test_alerts_are_listed_and_filtered_with_their_cases(
@@ -76,3 +80,44 @@ async def test_alerts_are_listed_and_filtered_with_their_cases(
         "/api/v1/aml/alerts", headers=await api_headers(http, support.username)
     )
     assert refused.status_code == 403
+
+
+async def test_concurrent_alerts_for_one_customer_open_one_case(
+    http: httpx.AsyncClient, db: Database, worker: None, temporal_env: object
+) -> None:
+    """Five ingests at once, each alerting on the same customer: one case, holding all five."""
+    service = await new_staff(db, "upstream_system", prefix="svc")
+    headers = await api_headers(http, service.username)
+    customer = await new_customer(db, prefix="Concurrent")
+    rows = [
+        row(customer.iban, f"{50_000 + i}.00", channel="swift", name=f"Supplier {i}")
+        for i in range(5)
+    ]
+    answers = await asyncio.gather(
+        *(http.post("/api/v1/transactions", json=r, headers=headers) for r in rows)
+    )
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    cases = {c["case_id"] for a in answers for c in a.json()["cases"]}
+    assert len(cases) == 1
+    [case_id] = cases
+    async with db.session() as session:
+        open_cases = (
+            await session.exec(
+                select(AmlCase).where(
+                    AmlCase.customer_id == customer.id, col(AmlCase.closed_at).is_(None)
+                )
+            )
+        ).all()
+        alerts = (
+            await session.exec(select(AmlAlert).where(AmlAlert.customer_id == customer.id))
+        ).all()
+    assert [str(c.case_id) for c in open_cases] == [case_id]
+    assert alerts and {str(a.case_id) for a in alerts} == {case_id}
+
+    handle = temporal_env.client.get_workflow_handle(f"aml-{case_id}")  # type: ignore[attr-defined]
+
+    async def all_seen() -> bool:
+        state = await handle.query(AmlCaseWorkflow.current_state)
+        return state["alerts"] == len(alerts)
+
+    await eventually(all_seen, what="every alert in the one running case")
