@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from core.db import Database
+from core.schedules import ensure_schedules, trigger_rescreen
 from core.seed import actor_named, work_task
 from core.seed_config import config_document
 from core.settings import Settings
@@ -184,6 +185,9 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
         await import_customers_csv(
             db, folder / "customers.csv", report_path=folder / "customers.rejected.csv"
         )
+        # As `backoffice import customers` does: screen the migrated customers now.
+        await ensure_schedules(temporal, settings)
+        await trigger_rescreen(temporal)
         # Three months of ordinary life up to two days ago; the dormant one went quiet a
         # year ago.
         write_transactions(
@@ -228,6 +232,24 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
         case_id=fan_case,
         account_id=fan_account,
         reason="Possible money-mule account: block outgoing payments while we investigate.",
+    )
+    # Money keeps arriving: the new alert joins Ivan's open case and he is told.
+    await ingest(
+        db,
+        temporal,
+        settings,
+        corebank,
+        [
+            _tx(
+                sample_iban(FAN_IN),
+                "19500.00",
+                now - timedelta(minutes=30),
+                direction="in",
+                name="Northwind Logistics Ltd",
+                account="GB33BUKB20201555555555",
+                country="GB",
+            )
+        ],
     )
     # Closure proposed by Ivan, waiting for a second investigator (velocity).
     await step(alba, VELOCITY, "l1#1", "escalate", comment="Far above the usual turnover.")
