@@ -9,7 +9,6 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -21,6 +20,7 @@ from domain.aml.case_policy import AmlCasePolicy
 from domain.aml.casework import lock_customer
 from domain.audit import SYSTEM, ActorRef
 from domain.config import load_typed
+from domain.notifications import queue_notification
 from models.aml import AmlAlert, AmlCase, SarReport, Tier, Transaction
 from models.aml_io import (
     AlertsNoticeInput,
@@ -34,42 +34,12 @@ from models.aml_io import (
     SarClockInput,
 )
 from models.base import utcnow
-from models.cases import Case, Notification, Task
+from models.cases import Case, Task
 from models.money import quantize
 from models.onboarding import Account, Customer
 from models.staff import StaffUser
 
 PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
-
-
-async def _notify(
-    session: AsyncSession,
-    *,
-    dedupe_key: str,
-    subject: str,
-    body: str,
-    case_id: uuid.UUID,
-    role: str | None = None,
-    recipient: uuid.UUID | None = None,
-) -> bool:
-    """Queue a notification once per dedupe key; False if it was already there (a retry)."""
-    inserted = await session.exec(
-        pg_insert(Notification)
-        .values(
-            id=uuid.uuid4(),
-            dedupe_key=dedupe_key,
-            recipient_role=role,
-            recipient_id=recipient,
-            subject=subject,
-            body=body,
-            case_id=case_id,
-            status="pending",
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(col(Notification.id))
-    )
-    return inserted.first() is not None
 
 
 class AmlActivities:
@@ -117,7 +87,7 @@ class AmlActivities:
                 },
             )
             if inp.automatic:
-                await _notify(
+                await queue_notification(
                     session,
                     dedupe_key=f"aml-auto-escalation:{inp.case_id}:{inp.tier}",
                     subject="AML case escalated automatically",
@@ -186,7 +156,7 @@ class AmlActivities:
                 )
             ).all()
             fresh = [
-                await _notify(
+                await queue_notification(
                     session,
                     dedupe_key=f"aml-new-alerts:{task_id}:{sorted(known)[0]}",
                     subject=f"{len(known)} new alert(s) on your AML case",
@@ -309,7 +279,7 @@ class AmlActivities:
         async with self.db.transaction() as session:
             breach = inp.event == "breach"
             days_left = max((inp.due_at - utcnow()).days, 0)
-            queued = await _notify(
+            queued = await queue_notification(
                 session,
                 dedupe_key=f"sar-{inp.event}:{inp.case_id}",
                 subject=("SAR deadline breached" if breach else "SAR decision due soon"),

@@ -16,8 +16,9 @@ from domain import audit
 from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.aml.restrictions import restriction_version
 from domain.audit import SYSTEM, ActorRef
+from domain.notifications import queue_notification
 from models.base import utcnow
-from models.cases import Decision, Notification, Task, TaskStatus
+from models.cases import Decision, Task, TaskStatus
 from models.changes import ChangeRequest
 from models.tariffs import TARGET_MODELS
 from models.workflow_io import (
@@ -124,24 +125,17 @@ class TaskActivities:
                 'UPDATE "case" SET priority = :priority WHERE id = :case_id',
                 {"priority": inp.priority, "case_id": inp.case_id},
             )
-            stmt = (
-                pg_insert(Notification)
-                .values(
-                    id=uuid.uuid4(),
-                    dedupe_key=f"escalation:{inp.task_id}:{inp.level}",
-                    recipient_role=inp.notify_role,
-                    subject=f"Overdue: {row.title}",
-                    body=(
-                        f"The task '{row.title}' passed its SLA and is now escalation level "
-                        f"{inp.level} ({inp.priority} priority)."
-                    ),
-                    case_id=inp.case_id,
-                    status="pending",
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            await queue_notification(
+                session,
+                dedupe_key=f"escalation:{inp.task_id}:{inp.level}",
+                role=inp.notify_role,
+                subject=f"Overdue: {row.title}",
+                body=(
+                    f"The task '{row.title}' passed its SLA and is now escalation level "
+                    f"{inp.level} ({inp.priority} priority)."
+                ),
+                case_id=inp.case_id,
             )
-            await session.exec(stmt)
             await audit.record(
                 session,
                 action="task.escalated",

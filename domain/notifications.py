@@ -1,6 +1,6 @@
 """Staff notifications in the app: escalations, SAR reminders and breaches, new alerts.
 
-Workflows write them to the `notification` outbox, addressed to a person or to a role. A
+Workflow activities queue them (`queue_notification`) in the `notification` outbox, addressed to a person or to a role. A
 person sees those addressed to them and to the roles they hold, newest first; the ones
 created since they last marked all as read are unread. (Delivery by e-mail is a separate
 concern of the outbox.)
@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
 from domain import audit
@@ -42,6 +44,39 @@ class NotificationPage:
     unread: int
     page: int
     pages: int
+
+
+async def queue_notification(
+    session: AsyncSession,
+    *,
+    dedupe_key: str,
+    subject: str,
+    body: str,
+    case_id: uuid.UUID | None,
+    role: str | None = None,
+    recipient: uuid.UUID | None = None,
+) -> bool:
+    """Queue a notification once per dedupe key, inside the caller's transaction.
+
+    False if it was already there: a retried activity notifies nobody twice.
+    """
+    inserted = await session.exec(
+        pg_insert(Notification)
+        .values(
+            id=uuid.uuid4(),
+            dedupe_key=dedupe_key,
+            recipient_role=role,
+            recipient_id=recipient,
+            subject=subject,
+            body=body,
+            case_id=case_id,
+            status="pending",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(Notification.id))
+    )
+    return inserted.first() is not None
 
 
 def _addressed_to(actor: Actor) -> Any:
