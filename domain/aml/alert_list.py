@@ -4,7 +4,7 @@ customer (name or reference), newest first, with the case each went to."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -15,7 +15,7 @@ from core.db import Database
 from domain.access import require
 from domain.actors import Actor
 from domain.aml.rule_config import rule_title
-from domain.aml.transaction_list import day_start
+from domain.days import within_days
 from models.aml import AmlAlert
 from models.cases import Case
 from models.onboarding import Customer
@@ -71,10 +71,7 @@ async def list_alerts(
         conditions.append(AmlAlert.severity == severity)
     if case_state:
         conditions.append(Case.status == case_state)
-    if date_from:
-        conditions.append(col(AmlAlert.detected_at) >= day_start(date_from))
-    if date_to:
-        conditions.append(col(AmlAlert.detected_at) < day_start(date_to + timedelta(days=1)))
+    conditions += within_days(col(AmlAlert.detected_at), date_from, date_to)
     if q:
         pattern = f"%{q.lower()}%"
         conditions.append(

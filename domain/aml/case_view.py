@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from domain.aml.charts import FlowChart, flow_chart
 from domain.aml.queue import CHART_DAYS, KIND_TIER, TABLE_TRANSACTIONS
 from domain.aml.restriction_views import CaseRestrictions, case_restrictions
 from domain.aml.rules import REASONS_BY_KIND, TIER_LABELS
+from domain.days import day_bounds
 from domain.onboarding.accounts import format_iban
 from models.aml import AmlAlert, AmlCase, SarReport, Transaction
 from models.base import utcnow
@@ -127,10 +128,6 @@ def reason_label(kind: str, outcome: str, code: str | None) -> str | None:
     return REASONS_BY_KIND.get(kind, {}).get(outcome, {}).get(code, code)
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
 async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView | None:
     """The AML section of a case page (the caller has checked the actor may see the case)."""
     now = utcnow()
@@ -173,11 +170,8 @@ async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView |
                 involved[t.id] = t
         end_day = (case.closed_at or now).astimezone(UTC).date()
         start_day = end_day - timedelta(days=CHART_DAYS - 1)
-        window = {
-            "c": aml.customer_id,
-            "start": _day_start(start_day),
-            "end": _day_start(end_day + timedelta(days=1)),
-        }
+        first, after = day_bounds(start_day, end_day)
+        window = {"c": aml.customer_id, "start": first, "end": after}
         sums = (
             await run_sql(
                 session,

@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from domain.access import require
 from domain.actors import Actor
 from domain.aml.charts import BarChart, bar_chart
 from domain.aml.rules import TIER_LABELS, TIER_STEPS
+from domain.days import day_bounds
 from models.base import utcnow
 
 TABLES = ("rules", "sla", "sar")
@@ -125,10 +126,8 @@ class AmlReport:
 
 
 def _bounds(start: date, end: date) -> dict[str, datetime]:
-    return {
-        "start": datetime.combine(start, time(), tzinfo=UTC),
-        "end": datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
-    }
+    first, after = day_bounds(start, end)
+    return {"start": first, "end": after}
 
 
 async def build_report(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlmodel import col, func, select
 from core.db import Database
 from domain.access import require
 from domain.actors import Actor
+from domain.days import within_days
 from models.aml import Transaction
 from models.money import quantize
 from models.onboarding import Account
@@ -68,15 +69,7 @@ def transaction_conditions(
         conditions.append(Transaction.direction == direction)
     if channel:
         conditions.append(Transaction.channel == channel)
-    if date_from:
-        conditions.append(col(Transaction.booked_at) >= day_start(date_from))
-    if date_to:
-        conditions.append(col(Transaction.booked_at) < day_start(date_to + timedelta(days=1)))
-    return conditions
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
+    return conditions + within_days(col(Transaction.booked_at), date_from, date_to)
 
 
 async def list_transactions(

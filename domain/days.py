@@ -1,0 +1,25 @@
+"""Days as the pages filter by them: UTC calendar days, both ends of a range included."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """[start of `first`, start of the day after `last`): the two days and all between."""
+    return day_start(first), day_start(last + timedelta(days=1))
+
+
+def within_days(column: Any, first: date | None, last: date | None) -> list[Any]:
+    """SQL conditions keeping `column` (a timestamp) within the days given (either optional)."""
+    conditions = []
+    if first:
+        conditions.append(column >= day_start(first))
+    if last:
+        conditions.append(column < day_start(last + timedelta(days=1)))
+    return conditions
