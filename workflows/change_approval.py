@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawInput,
     )
     from workflows.common import CASE_STATUS, DB_ACTIVITY, INTERACTIVE_ACTIVITY
-    from workflows.review import ReviewTask, escalate
+    from workflows.review import ReviewTask, decision_refusal, escalate
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
 REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
@@ -224,16 +224,10 @@ class ChangeApprovalWorkflow:
                 **INTERACTIVE_ACTIVITY,
             )
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError):
-                if cause.type == "stale_target":
-                    self._close(SUPERSEDED, cause.message)
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
-            raise ApplicationError(
-                "The decision could not be recorded; nothing was changed. Try again.",
-                type="decision_failed",
-                non_retryable=True,
-            ) from err
+            refusal = decision_refusal(err)
+            if refusal.type == "stale_target":
+                self._close(SUPERSEDED, refusal.message)
+            raise refusal from err
         finally:
             self._in_flight.discard(d.task_id)
         task = self._tasks[d.task_id]

@@ -70,6 +70,19 @@ async def escalate(
     )
 
 
+def decision_refusal(err: ActivityError) -> ApplicationError:
+    """What the person deciding is told when recording their decision failed: the business
+    refusal as it is (its type is the reason code), anything else as "try again"."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return ApplicationError(cause.message, type=cause.type, non_retryable=True)
+    return ApplicationError(
+        "The decision could not be recorded; nothing was changed. Try again.",
+        type="decision_failed",
+        non_retryable=True,
+    )
+
+
 class ReviewSteps:
     def __init__(self, case_id: uuid.UUID, maker_id: uuid.UUID | None, escalation_role: str):
         self.case_id = case_id
@@ -155,14 +168,7 @@ class ReviewSteps:
                 **INTERACTIVE_ACTIVITY,
             )
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError):
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
-            raise ApplicationError(
-                "The decision could not be recorded; nothing was changed. Try again.",
-                type="decision_failed",
-                non_retryable=True,
-            ) from err
+            raise decision_refusal(err) from err
         finally:
             self.in_flight.discard(d.task_id)
         task.status = "done"
