@@ -59,10 +59,11 @@ class Doc:
     id: uuid.UUID
 
 
-@pytest.fixture
-async def doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
-    key = f"test_{uuid.uuid4().hex[:10]}"
-    monkeypatch.setitem(CONFIG_SCHEMAS, key, DialsForTest)
+async def install(
+    db: Database, monkeypatch: pytest.MonkeyPatch, key: str, schema: type[BaseModel]
+) -> Doc:
+    """A configuration document of this test's own: its schema registered, version 1 stored."""
+    monkeypatch.setitem(CONFIG_SCHEMAS, key, schema)
     async with db.transaction() as session:
         setting = ConfigSetting(key=key)
         session.add(setting)
@@ -71,11 +72,16 @@ async def doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
             ConfigSettingVersion(
                 setting_id=setting.id,
                 version=1,
-                values=DialsForTest().model_dump(mode="json"),
+                values=schema().model_dump(mode="json"),
                 note="defaults at installation",
             )
         )
     return Doc(key, setting.id)
+
+
+@pytest.fixture
+async def doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
+    return await install(db, monkeypatch, f"test_{uuid.uuid4().hex[:10]}", DialsForTest)
 
 
 async def _approve(
@@ -409,18 +415,7 @@ class RuleForTest(BaseModel):
 @pytest.fixture
 async def rule_doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
     """A monitoring rule of this test's own (key prefix `aml_rule_`)."""
-    key = f"aml_rule_t{uuid.uuid4().hex[:10]}"
-    monkeypatch.setitem(CONFIG_SCHEMAS, key, RuleForTest)
-    async with db.transaction() as session:
-        setting = ConfigSetting(key=key)
-        session.add(setting)
-        await session.flush()
-        session.add(
-            ConfigSettingVersion(
-                setting_id=setting.id, version=1, values=RuleForTest().model_dump(mode="json")
-            )
-        )
-    return Doc(key, setting.id)
+    return await install(db, monkeypatch, f"aml_rule_t{uuid.uuid4().hex[:10]}", RuleForTest)
 
 
 async def test_an_mlro_may_approve_a_rule_change_and_switch_a_rule_off_but_not_screening(
