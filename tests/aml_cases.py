@@ -8,14 +8,13 @@ from decimal import Decimal
 
 from temporalio.client import Client
 
-from core.db import Database, run_sql
+from core.db import Database
 from domain.aml.casework import route_alerts
 from domain.audit import SYSTEM
-from domain.onboarding.accounts import iban_for
 from models.aml import AmlAlert, Transaction
 from models.base import utcnow
 from models.onboarding import Account, Customer
-from tests.helpers import new_plan
+from tests.aml_data import new_customers
 
 
 @dataclass
@@ -28,26 +27,12 @@ class Routed:
 async def customer_with_account(
     db: Database, *, name: str | None = None
 ) -> tuple[Customer, Account]:
-    """A (migrated) customer with one EUR account."""
-    plan = await new_plan(db, segment="retail")
-    async with db.transaction() as session:
-        number = (await run_sql(session, "SELECT nextval('customer_reference_seq')")).scalar_one()
-        serial = (await run_sql(session, "SELECT nextval('account_number_seq')")).scalar_one()
-        customer = Customer(
-            reference=f"CUS-{number}",
-            kind="individual",
-            name=name or f"Test Person {number}",
-            segment="retail",
-            country="DE",
-            risk_level="low",
-            legacy_ref=f"T-{uuid.uuid4().hex[:10]}",
-        )
-        session.add(customer)
-        await session.flush()
-        account = Account(
-            customer_id=customer.id, iban=iban_for(serial), currency="EUR", tariff_plan_id=plan.id
-        )
-        session.add(account)
+    """A (migrated) customer with one EUR account, as table rows."""
+    [made] = await new_customers(db, 1, name=name)
+    async with db.session() as session:
+        customer = await session.get(Customer, made.id)
+        account = await session.get(Account, made.account_id)
+    assert customer is not None and account is not None
     return customer, account
 
 

@@ -55,8 +55,11 @@ async def new_customers(
     currency: str = "EUR",
     opened_days_ago: int = 400,
     risk_level: str = "low",
+    name: str | None = None,
+    accounts: int = 1,
 ) -> list[CustomerRef]:
-    """`count` customers with one account each, in one transaction."""
+    """`count` customers with `accounts` accounts each, in one transaction (named `name`,
+    or `prefix` and a unique tag)."""
     plan_id = await _plan(db)
     opened = utcnow() - timedelta(days=opened_days_ago)
     made: list[CustomerRef] = []
@@ -65,12 +68,11 @@ async def new_customers(
             number = (
                 await run_sql(session, "SELECT nextval('customer_reference_seq')")
             ).scalar_one()
-            serial = (await run_sql(session, "SELECT nextval('account_number_seq')")).scalar_one()
             tag = uuid.uuid4().hex[:8]
             customer = Customer(
                 reference=f"CUS-{number}",
                 kind="individual",
-                name=f"{prefix} {tag}",
+                name=name or f"{prefix} {tag}",
                 segment="retail",
                 country="DE",
                 risk_level=risk_level,
@@ -79,21 +81,27 @@ async def new_customers(
             )
             session.add(customer)
             await session.flush()
-            account = Account(
-                customer_id=customer.id,
-                iban=iban_for(serial),
-                currency=currency,
-                tariff_plan_id=plan_id,
-                opened_at=opened,
-            )
-            session.add(account)
+            opened_accounts = []
+            for _ in range(accounts):
+                serial = (
+                    await run_sql(session, "SELECT nextval('account_number_seq')")
+                ).scalar_one()
+                account = Account(
+                    customer_id=customer.id,
+                    iban=iban_for(serial),
+                    currency=currency,
+                    tariff_plan_id=plan_id,
+                    opened_at=opened,
+                )
+                session.add(account)
+                opened_accounts.append(account)
             await session.flush()
             made.append(
                 CustomerRef(
                     customer.id,
                     customer.reference,
                     customer.name,
-                    (AccountRef(account.id, account.iban, currency),),
+                    tuple(AccountRef(a.id, a.iban, currency) for a in opened_accounts),
                 )
             )
     return made

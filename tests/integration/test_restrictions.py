@@ -27,9 +27,10 @@ from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case, Decision
 from models.changes import ChangeRequest
-from models.onboarding import Account, Customer
+from models.onboarding import Account
 from models.workflow_io import ApplyChangeInput, DecisionInput
-from tests.helpers import api_headers, eventually, new_plan, new_staff, task_of, web_login
+from tests.aml_data import new_customers
+from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
 
 REASON = "Structuring pattern under investigation; block outgoing payments."
 LIFT_REASON = "Investigation closed without suspicion; the customer may pay again."
@@ -46,32 +47,10 @@ class AmlSetup:
 
 
 async def _customer(db: Database, accounts: int = 1) -> tuple[uuid.UUID, list[Account]]:
-    plan = await new_plan(db)
-    tag = uuid.uuid4().hex[:10].upper()
-    async with db.transaction() as session:
-        customer = Customer(
-            id=uuid.uuid4(),
-            reference=f"CUS-T{tag}",
-            kind="individual",
-            name=f"Test Customer {tag}",
-            segment="retail",
-            country="DE",
-            risk_level="medium",
-        )
-        session.add(customer)
-        await session.flush()
-        made = [
-            Account(
-                id=uuid.uuid4(),
-                customer_id=customer.id,
-                iban=f"DE00TEST{tag}{n:02d}",
-                currency="EUR",
-                tariff_plan_id=plan.id,
-            )
-            for n in range(accounts)
-        ]
-        session.add_all(made)
-    return customer.id, made
+    [made] = await new_customers(db, 1, accounts=accounts, risk_level="medium")
+    async with db.session() as session:
+        rows = [await session.get(Account, a.id) for a in made.accounts]
+    return made.id, [row for row in rows if row is not None]
 
 
 async def _aml_case(db: Database, customer_id: uuid.UUID, *, closed: bool = False) -> Case:
