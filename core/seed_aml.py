@@ -31,7 +31,13 @@ from domain.aml.rule_config import config_key
 from domain.aml.transactions import ingest
 from domain.audit import SYSTEM
 from domain.legacy_customers import import_customers_csv
-from domain.legacy_samples import ordinary_life, sample_iban, write_customers, write_transactions
+from domain.legacy_samples import (
+    Flow,
+    ordinary_life,
+    sample_iban,
+    write_customers,
+    write_transactions,
+)
 from domain.onboarding.accounts import iban_for
 from models.aml import AmlAlert, Transaction
 from models.base import utcnow
@@ -43,113 +49,93 @@ BOOK_SIZE = 40
 STRUCTURING, SWIFT_IR, RAPID, FAN_IN, VELOCITY, WATCHLIST, CASH, NEW_CP, DORMANT = range(9)
 
 
-def _tx(
-    iban: str,
-    amount: str,
-    booked_at: datetime,
-    *,
-    direction: str = "out",
-    channel: str = "sepa",
-    name: str | None = None,
-    account: str | None = None,
-    country: str | None = "DE",
-    description: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "external_id": f"demo-{uuid.uuid4().hex[:20]}",
-        "account": iban,
-        "booked_at": booked_at.isoformat(),
-        "amount": amount,
-        "currency": "EUR",
-        "direction": direction,
-        "channel": channel,
-        "counterparty": {"name": name, "account": account, "country": country},
-        "description": description,
-    }
+def _posted(flows: list[Flow]) -> list[dict[str, Any]]:
+    """Transactions as core banking posts them."""
+    return [f.api_row(f"demo-{uuid.uuid4().hex[:20]}") for f in flows]
 
 
-def _today(now: datetime) -> list[dict[str, Any]]:
+def _today(now: datetime) -> list[Flow]:
     """Today's activity: ordinary for most, suspicious for nine customers."""
     h = timedelta(hours=1)
     rows = [
-        _tx(sample_iban(i), "42.90", now - 3 * h, channel="card", name="REWE Markt")
+        Flow(sample_iban(i), "42.90", now - 3 * h, channel="card", name="REWE Markt")
         for i in range(10, BOOK_SIZE)
     ]
     s = sample_iban(STRUCTURING)
     rows += [
-        _tx(s, amount, now - timedelta(days=d), direction="in", channel="cash", country=None)
+        Flow(s, amount, now - timedelta(days=d), direction="in", channel="cash", country=None)
         for amount, d in (("9600.00", 3), ("9850.00", 2), ("9700.00", 1))
     ]
     rows.append(
-        _tx(
+        Flow(
             sample_iban(SWIFT_IR),
             "48000.00",
             now - 2 * h,
             channel="swift",
             name="Kish Trading Co",
-            account="IR580540105180021273113007",
+            counterparty="IR580540105180021273113007",
             country="IR",
             description="Invoice 2211",
         )
     )
     r = sample_iban(RAPID)
     rows += [
-        _tx(r, "12000.00", now - 20 * h, direction="in", name="Unknown Sender Ltd", country="GB"),
-        _tx(r, "11500.00", now - 6 * h, name="Quick FX OÜ", country="EE"),
+        Flow(r, "12000.00", now - 20 * h, direction="in", name="Unknown Sender Ltd", country="GB"),
+        Flow(r, "11500.00", now - 6 * h, name="Quick FX OÜ", country="EE"),
     ]
     f = sample_iban(FAN_IN)
     rows += [
-        _tx(
+        Flow(
             f,
             f"{600 + 37 * k}.00",
             now - timedelta(hours=5 + 9 * k),
             direction="in",
             name=f"Sender {k + 1}",
-            account=iban_for(700_000 + k, bank_code="50010517"),
+            counterparty=iban_for(700_000 + k, bank_code="50010517"),
         )
         for k in range(12)
     ]
     rows.append(
-        _tx(
+        Flow(
             sample_iban(VELOCITY),
             "14500.00",
             now - 4 * h,
             name="Autohaus Süd GmbH",
-            account=iban_for(600_001, bank_code="70020270"),
+            counterparty=iban_for(600_001, bank_code="70020270"),
         )
     )
     rows.append(
-        _tx(
+        Flow(
             sample_iban(WATCHLIST),
             "6200.00",
             now - 5 * h,
             name="Eduardo Restrepo Victoria",
-            account="CO1234567890",
+            counterparty="CO1234567890",
             country="CO",
         )
     )
     rows.append(
-        _tx(
+        Flow(
             sample_iban(CASH), "24000.00", now - 7 * h, direction="in", channel="cash", country=None
         )
     )
     rows.append(
-        _tx(
+        Flow(
             sample_iban(NEW_CP),
             "16000.00",
             now - 8 * h,
             name="Baufirma Nord GmbH",
-            account=iban_for(600_002, bank_code="20050550"),
+            counterparty=iban_for(600_002, bank_code="20050550"),
         )
     )
     rows.append(
-        _tx(
+        Flow(
             sample_iban(DORMANT),
             "8000.00",
             now - 9 * h,
             direction="in",
             name="Erbengemeinschaft Wolf",
-            account=iban_for(600_003, bank_code="30050110"),
+            counterparty=iban_for(600_003, bank_code="30050110"),
         )
     )
     return rows
@@ -209,7 +195,7 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
             actor=SYSTEM,
         )
     corebank = await actor_named(db, "svc.corebank")
-    live = await ingest(db, temporal, settings, corebank, _today(now))
+    live = await ingest(db, temporal, settings, corebank, _posted(_today(now)))
 
     ana, alba = await actor_named(db, "aml.ana"), await actor_named(db, "aml.alba")
     ivan, ines = await actor_named(db, "aml.ivan"), await actor_named(db, "aml.ines")
@@ -239,17 +225,19 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
         temporal,
         settings,
         corebank,
-        [
-            _tx(
-                sample_iban(FAN_IN),
-                "19500.00",
-                now - timedelta(minutes=30),
-                direction="in",
-                name="Northwind Logistics Ltd",
-                account="GB33BUKB20201555555555",
-                country="GB",
-            )
-        ],
+        _posted(
+            [
+                Flow(
+                    sample_iban(FAN_IN),
+                    "19500.00",
+                    now - timedelta(minutes=30),
+                    direction="in",
+                    name="Northwind Logistics Ltd",
+                    counterparty="GB33BUKB20201555555555",
+                    country="GB",
+                )
+            ]
+        ),
     )
     # Closure proposed by Ivan, waiting for a second investigator (velocity).
     await step(alba, VELOCITY, "l1#1", "escalate", comment="Far above the usual turnover.")

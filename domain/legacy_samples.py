@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from domain.aml.legacy_transactions import COLUMNS as TRANSACTION_COLUMNS
 from domain.legacy_customer_rows import COLUMNS as CUSTOMER_COLUMNS
@@ -75,6 +76,24 @@ class Flow:
     counterparty: str | None = None
     country: str | None = "DE"
     description: str | None = None
+
+    def api_row(self, external_id: str) -> dict[str, Any]:
+        """As `POST /api/v1/transactions` takes it."""
+        return {
+            "external_id": external_id,
+            "account": self.account,
+            "booked_at": self.booked_at.isoformat(),
+            "amount": self.amount,
+            "currency": "EUR",
+            "direction": self.direction,
+            "channel": self.channel,
+            "counterparty": {
+                "name": self.name,
+                "account": self.counterparty,
+                "country": self.country,
+            },
+            "description": self.description,
+        }
 
 
 def ordinary_life(
