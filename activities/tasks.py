@@ -13,14 +13,12 @@ from temporalio.exceptions import ApplicationError
 from activities.outage import retry_on_outage
 from core.db import Database, run_sql
 from domain import audit
-from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
-from domain.aml.restrictions import restriction_version
 from domain.audit import SYSTEM, ActorRef
+from domain.change_targets import target_version
 from domain.notifications import queue_notification
 from models.base import utcnow
 from models.cases import Decision, Task, TaskStatus
 from models.changes import ChangeRequest
-from models.tariffs import TARGET_MODELS
 from models.workflow_io import (
     DecisionResult,
     EscalateTaskInput,
@@ -230,17 +228,7 @@ class TaskActivities:
         change = await session.get(ChangeRequest, change_id)
         if change is None:
             raise refuse("No such change request.", "unknown_change")
-        if change.target_type == RESTRICTION:
-            current = await restriction_version(session, change.target_id, lock=True)
-        else:
-            target_cls = TARGET_MODELS[change.target_type].target
-            current = (
-                await session.exec(
-                    select(target_cls.current_version)
-                    .where(target_cls.id == change.target_id)
-                    .with_for_update(read=True)
-                )
-            ).one()
+        current = await target_version(session, change.target_type, change.target_id, lock=True)
         if current != change.base_version:
             raise refuse(
                 f"The {change.target_type} changed since this request was made (it was version "
