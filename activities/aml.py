@@ -67,25 +67,20 @@ class AmlActivities:
             moved = (
                 await run_sql(
                     session,
-                    "UPDATE aml_case SET tier = :tier WHERE case_id = :id AND closed_at IS NULL "
-                    "AND tier <> :tier RETURNING case_id",
-                    {"tier": inp.tier, "id": inp.case_id},
+                    'UPDATE "case" SET stage = :tier, priority = CASE WHEN :rank > '
+                    "(CASE priority WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 ELSE 0 END) "
+                    "THEN :priority ELSE priority END "
+                    "WHERE id = :id AND status = 'open' AND stage <> :tier RETURNING id",
+                    {
+                        "tier": inp.tier,
+                        "priority": inp.priority,
+                        "rank": PRIORITY_RANK.get(inp.priority, 0),
+                        "id": inp.case_id,
+                    },
                 )
             ).first()
             if moved is None:
                 return  # a retry after our own commit
-            await run_sql(
-                session,
-                'UPDATE "case" SET stage = :tier, priority = CASE WHEN :rank > '
-                "(CASE priority WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 ELSE 0 END) "
-                "THEN :priority ELSE priority END WHERE id = :id",
-                {
-                    "tier": inp.tier,
-                    "priority": inp.priority,
-                    "rank": PRIORITY_RANK.get(inp.priority, 0),
-                    "id": inp.case_id,
-                },
-            )
             if inp.automatic:
                 await queue_notification(
                     session,
@@ -202,7 +197,6 @@ class AmlActivities:
                 return CloseAmlCaseResult(closed=False, unseen_alert_ids=unseen)
             now = utcnow()
             aml.closed_at = now
-            aml.tier = Tier.CLOSED
             session.add(aml)
             await run_sql(
                 session,

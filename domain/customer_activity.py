@@ -197,7 +197,7 @@ async def customer_activity(
         alerts = [AlertRow(a, ref, sees_case and a.case_id is not None) for a, ref in found]
     if sees_case:
         aml_cases = [
-            AmlCaseRow(case, aml, TIER_LABELS.get(aml.tier, aml.tier.replace("_", " ")))
+            AmlCaseRow(case, aml, TIER_LABELS.get(case.stage, case.stage.replace("_", " ")))
             for case, aml in (
                 await session.exec(
                     select(Case, AmlCase)

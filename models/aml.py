@@ -71,13 +71,16 @@ class AmlAlert(SQLModel, table=True):
 
 
 class AmlCase(SQLModel, table=True):
-    """The AML side of a case row: its customer, tier, and the regulatory SAR clock."""
+    """The AML side of a case row: its customer and the regulatory SAR clock.
+
+    The tier is the case's `stage`. `closed_at` repeats the case's on purpose: the partial
+    unique index that allows one open case per customer can only read this table.
+    """
 
     __tablename__ = "aml_case"
 
     case_id: uuid.UUID = Field(foreign_key="case.id", primary_key=True)
     customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
-    tier: str = Field(default=Tier.L1, max_length=20)
     detected_at: datetime = tz()  # first alert's detection: the SAR clock starts here
     sar_due_at: datetime = tz()
     sar_decision: str | None = Field(default=None, max_length=10)  # sar | no_sar

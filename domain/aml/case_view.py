@@ -239,7 +239,7 @@ async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView |
     opened = current.created_at if current else None
     view = AmlCaseView(
         aml=aml,
-        tier_label=TIER_LABELS.get(aml.tier, aml.tier.replace("_", " ")),
+        tier_label=TIER_LABELS.get(case.stage, case.stage.replace("_", " ")),
         clock=sar_clock(aml, now),
         customer=customer if can(actor, "customer", "read") else None,
         accounts=accounts,

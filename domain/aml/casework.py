@@ -102,7 +102,6 @@ async def _new_case(
     aml = AmlCase(
         case_id=case_id,
         customer_id=customer.id,
-        tier=Tier.L1,
         detected_at=detected_at,
         sar_due_at=detected_at + timedelta(days=DEFAULT_SAR_DAYS),
     )

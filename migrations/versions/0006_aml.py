@@ -84,7 +84,6 @@ def upgrade() -> None:
         "aml_case",
         sa.Column("case_id", sa.Uuid(), sa.ForeignKey("case.id"), primary_key=True),
         sa.Column("customer_id", sa.Uuid(), sa.ForeignKey("customer.id"), nullable=False),
-        sa.Column("tier", sa.String(20), nullable=False),
         sa.Column("detected_at", TZ, nullable=False),
         sa.Column("sar_due_at", TZ, nullable=False),
         sa.Column("sar_decision", sa.String(10), nullable=True),

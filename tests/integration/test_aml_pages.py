@@ -97,7 +97,6 @@ async def add_case(
             AmlCase(
                 case_id=case_id,
                 customer_id=who.customer.id,
-                tier="closed" if closed_at else tier,
                 detected_at=detected_at,
                 sar_due_at=sar_due_at or detected_at + timedelta(days=30),
                 sar_decision=sar_decision,
