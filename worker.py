@@ -11,16 +11,20 @@ from temporalio.worker import Worker
 
 from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
+from activities.disputes import DisputeActivities
 from activities.onboarding import OnboardingActivities
 from activities.screening import ScreeningActivities
 from activities.tasks import TaskActivities
 from core.db import Database, resolve_urls
+from core.mail import MailServer, mail_server
 from core.schedules import ensure_schedules
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
+from domain.disputes.processor import CardProcessor, load_processor
 from domain.onboarding.documents import DocumentCheckProvider, load_provider
 from workflows.aml_case import AmlCaseWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
+from workflows.dispute import DisputeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
 from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 WORKFLOWS = [
     AmlCaseWorkflow,
     ChangeApprovalWorkflow,
+    DisputeWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
     RescreenWorkflow,
@@ -37,13 +42,19 @@ WORKFLOWS = [
 ]
 
 
-def activities_for(db: Database, documents: DocumentCheckProvider) -> list[object]:
+def activities_for(
+    db: Database,
+    documents: DocumentCheckProvider,
+    processor: CardProcessor,
+    mail: MailServer | None = None,
+) -> list[object]:
     tasks, changes = TaskActivities(db), ChangeActivities(db)
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
-    aml = AmlActivities(db)
+    aml, disputes = AmlActivities(db), DisputeActivities(db, processor, mail)
     return [
         tasks.open_task,
         tasks.escalate_task,
+        tasks.expire_task,
         tasks.record_decision,
         changes.set_change_status,
         changes.apply_change,
@@ -59,11 +70,18 @@ def activities_for(db: Database, documents: DocumentCheckProvider) -> list[objec
         screening.resolve_alert,
         aml.load_aml_policy,
         aml.move_case,
-        aml.expire_task,
         aml.note_new_alerts,
         aml.close_aml_case,
         aml.record_sar_decision,
         aml.sar_clock_event,
+        disputes.load_dispute_policy,
+        disputes.move_dispute,
+        disputes.post_adjustment,
+        disputes.file_with_processor,
+        disputes.warn_deadline,
+        disputes.record_withdrawal,
+        disputes.conclude_dispute,
+        disputes.deliver_customer_messages,
     ]
 
 
@@ -73,13 +91,18 @@ def build_worker(
     task_queue: str,
     *,
     document_provider: str = "builtin",
+    card_processor: str = "sandbox",
+    mail: MailServer | None = None,
     **options: object,
 ) -> Worker:
+    activities = activities_for(
+        db, load_provider(document_provider), load_processor(card_processor, db), mail
+    )
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activities_for(db, load_provider(document_provider)),  # type: ignore[arg-type]
+        activities=activities,  # type: ignore[arg-type]
         # Let in-flight activities finish on shutdown instead of abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
         **options,  # type: ignore[arg-type]
@@ -98,7 +121,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     )
     try:
         async with build_worker(
-            client, db, settings.task_queue, document_provider=settings.document_check_provider
+            client,
+            db,
+            settings.task_queue,
+            document_provider=settings.document_check_provider,
+            card_processor=settings.card_processor,
+            mail=mail_server(settings),
         ):
             log.info(
                 "worker polling task queue %r on %s", settings.task_queue, settings.temporal_target

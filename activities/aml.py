@@ -28,7 +28,6 @@ from models.aml_io import (
     AmlStageInput,
     CloseAmlCaseInput,
     CloseAmlCaseResult,
-    ExpireTaskInput,
     FileSarInput,
     LoadAmlPolicyInput,
     SarClockInput,
@@ -104,30 +103,6 @@ class AmlActivities:
                     "automatic": inp.automatic,
                 },
             )
-
-    @activity.defn
-    @retry_on_outage
-    async def expire_task(self, inp: ExpireTaskInput) -> None:
-        """An L1 task whose SLA passed undecided: closed as expired (the case moves on)."""
-        async with self.db.transaction() as session:
-            expired = (
-                await run_sql(
-                    session,
-                    "UPDATE task SET status = 'expired', completed_at = now() "
-                    "WHERE id = :id AND status IN ('open', 'claimed') RETURNING id",
-                    {"id": inp.task_id},
-                )
-            ).first()
-            if expired is not None:
-                await audit.record(
-                    session,
-                    action="task.expired",
-                    actor=SYSTEM,
-                    object_type="task",
-                    object_id=inp.task_id,
-                    workflow_id=inp.workflow_id,
-                    details={"case_id": inp.case_id, "why": "SLA passed undecided"},
-                )
 
     @activity.defn
     @retry_on_outage

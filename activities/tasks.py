@@ -22,6 +22,7 @@ from models.changes import ChangeRequest
 from models.workflow_io import (
     DecisionResult,
     EscalateTaskInput,
+    ExpireTaskInput,
     OpenTaskInput,
     RecordDecisionInput,
 )
@@ -97,6 +98,30 @@ class TaskActivities:
                     "due_at": inp.due_at,
                 },
             )
+
+    @activity.defn
+    @retry_on_outage
+    async def expire_task(self, inp: ExpireTaskInput) -> None:
+        """A task whose time ran out undecided (an AML L1 SLA, a dispute deadline): expired."""
+        async with self.db.transaction() as session:
+            expired = (
+                await run_sql(
+                    session,
+                    "UPDATE task SET status = 'expired', completed_at = now() "
+                    "WHERE id = :id AND status IN ('open', 'claimed') RETURNING id",
+                    {"id": inp.task_id},
+                )
+            ).first()
+            if expired is not None:
+                await audit.record(
+                    session,
+                    action="task.expired",
+                    actor=SYSTEM,
+                    object_type="task",
+                    object_id=inp.task_id,
+                    workflow_id=inp.workflow_id,
+                    details={"case_id": inp.case_id, "why": "time ran out undecided"},
+                )
 
     @activity.defn
     @retry_on_outage

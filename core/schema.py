@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
 # The app may add to these but never rewrite or remove from them.
-APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint", "decision")
+APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint", "decision", "account_adjustment")
 
 
 def alembic_config(admin_url: str) -> Config:

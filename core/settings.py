@@ -61,6 +61,20 @@ class Settings(BaseSettings):
     # Onboarding: how often every customer is screened again against the current list.
     rescreen_interval_hours: int = 24
 
+    # Disputes: the card processor chargebacks are filed with: "sandbox" (built in, kept in
+    # the database) or a real processor's adapter as "package.module:ClassName"
+    # (see domain/disputes/processor.py).
+    card_processor: str = "sandbox"
+
+    # E-mail to customers (dispute acknowledgements, credits, outcomes). Without a host,
+    # messages wait in the customer outbox with their status.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "backoffice@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+
     audit_checkpoint_file: str = ""
 
     log_level: str = "INFO"

@@ -14,6 +14,9 @@ from domain.actors import Actor
 from domain.aml.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
 from domain.change_views import get_change
+from domain.disputes.rules import CASE_TYPE_DISPUTE
+from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
+from domain.disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
 from domain.inbox import task_public
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
 from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
@@ -37,6 +40,7 @@ CASE_TYPES = {
     CASE_TYPE_ONBOARDING: "Onboarding (KYC/KYB)",
     CASE_TYPE_SCREENING_ALERT: "Screening alert",
     "aml": "AML case",
+    CASE_TYPE_DISPUTE: "Card dispute",
 }
 OUTCOME_LABELS = {
     "approve": "approve",
@@ -48,6 +52,7 @@ OUTCOME_LABELS = {
     "escalate": "escalate",
     "sar": "file a SAR",
     "no_sar": "decide no SAR",
+    **DISPUTE_OUTCOME_LABELS,
 }
 
 
@@ -64,7 +69,7 @@ class TaskActions:
     comment_label: str = "Comment"
 
 
-REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS}
+REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS, **DISPUTE_REASONS}
 
 
 def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:

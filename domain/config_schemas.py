@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from domain.aml.case_policy import AmlCasePolicy
 from domain.aml.rule_config import RULE_CONFIG_LABELS, RULE_CONFIG_SCHEMAS
+from domain.disputes.policy import DisputePolicy
 from domain.onboarding.config import OnboardingPolicy, RiskWeights
 from domain.screening.config import ScreeningConfig
 
@@ -18,6 +19,7 @@ CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
     "risk_weights": RiskWeights,
     "onboarding": OnboardingPolicy,
     "aml_case": AmlCasePolicy,
+    "disputes": DisputePolicy,
     **RULE_CONFIG_SCHEMAS,  # one document per monitoring rule: aml_rule_<name>
 }
 CONFIG_LABELS: dict[str, str] = {
@@ -25,5 +27,6 @@ CONFIG_LABELS: dict[str, str] = {
     "risk_weights": "Risk scoring weights",
     "onboarding": "Onboarding policy",
     "aml_case": "AML case SLAs and SAR deadline",
+    "disputes": "Disputes: filing window, provisional credit, scheme deadlines",
     **RULE_CONFIG_LABELS,
 }

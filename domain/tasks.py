@@ -56,6 +56,9 @@ TASK_KINDS: dict[str, str] = {
     "aml_closure_approval": "AML closure approval (second L2)",
     "aml_mlro_decision": "SAR decision (MLRO)",
     "restriction_lift_approval": "Account restriction lift approval",
+    "dispute_provisional_credit": "Dispute: provisional credit",
+    "dispute_evidence": "Dispute: evidence and chargeback",
+    "dispute_representment": "Dispute: representment review",
 }
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",

@@ -64,12 +64,6 @@ class SarClockInput(BaseModel):
     due_at: datetime
 
 
-class ExpireTaskInput(BaseModel):
-    case_id: uuid.UUID
-    workflow_id: str
-    task_id: uuid.UUID
-
-
 class FileSarInput(BaseModel):
     case_id: uuid.UUID
     workflow_id: str

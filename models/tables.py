@@ -8,6 +8,15 @@ from models.audit import AuditCheckpoint, AuditEvent
 from models.cases import Case, Decision, Notification, Task
 from models.changes import ChangeRequest
 from models.config import ConfigSetting, ConfigSettingVersion
+from models.disputes import (
+    AccountAdjustment,
+    CustomerMessage,
+    Dispute,
+    DisputeEvidence,
+    DisputeStage,
+    SandboxMerchantScript,
+    SandboxSubmission,
+)
 from models.onboarding import (
     Account,
     ApplicantMessage,
@@ -23,6 +32,7 @@ from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 
 __all__ = [
     "Account",
+    "AccountAdjustment",
     "AccountRestriction",
     "AmlAlert",
     "AmlCase",
@@ -37,7 +47,11 @@ __all__ = [
     "ConfigSetting",
     "ConfigSettingVersion",
     "Customer",
+    "CustomerMessage",
     "Decision",
+    "Dispute",
+    "DisputeEvidence",
+    "DisputeStage",
     "Fee",
     "FeeVersion",
     "Limit",
@@ -45,6 +59,8 @@ __all__ = [
     "LoginAttempt",
     "Notification",
     "RoleAssignment",
+    "SandboxMerchantScript",
+    "SandboxSubmission",
     "SarReport",
     "ScreeningResult",
     "StaffSession",

@@ -151,3 +151,11 @@ class ChangeState(BaseModel):
     open_tasks: list[uuid.UUID]
     decided: dict[str, str]
     reason: str | None = None
+
+
+class ExpireTaskInput(BaseModel):
+    """A task whose time ran out undecided: closed as expired (the workflow moves on)."""
+
+    case_id: uuid.UUID
+    workflow_id: str
+    task_id: uuid.UUID

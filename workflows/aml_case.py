@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
+    from activities.tasks import TaskActivities
     from domain.aml.rules import CLOSE_OUTCOMES, tier_spec
     from models.aml_io import (
         AlertsAdded,
@@ -37,12 +38,11 @@ with workflow.unsafe.imports_passed_through():
         AmlStageInput,
         CloseAmlCaseInput,
         CloseAmlCaseResult,
-        ExpireTaskInput,
         FileSarInput,
         LoadAmlPolicyInput,
         SarClockInput,
     )
-    from models.workflow_io import DecisionInput, DecisionResult
+    from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
     from workflows.common import CASE_STATUS, DB_ACTIVITY
     from workflows.review import ReviewSteps, ReviewTask
 
@@ -241,7 +241,7 @@ class AmlCaseWorkflow:
     async def _expire(self, task: ReviewTask) -> None:
         task.status = "expired"  # from here on the validator refuses decisions on it
         await workflow.execute_activity_method(
-            AmlActivities.expire_task,
+            TaskActivities.expire_task,
             ExpireTaskInput(
                 case_id=self._inp.case_id,
                 workflow_id=workflow.info().workflow_id,

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from core.migration_helpers import install_missing_config_defaults
+
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
@@ -125,28 +127,7 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False),
     )
     op.execute("CREATE SEQUENCE sar_reference_seq START 1")
-    _install_new_config_defaults()
-
-
-def _install_new_config_defaults() -> None:
-    """Version 1 (the defaults) of configuration documents added since 0004 (AML rules, case policy).
-
-    On a fresh database 0004 already installed every document it knew; this adds the rest.
-    """
-    import json
-
-    from domain.config_schemas import CONFIG_SCHEMAS
-
-    for key, schema in CONFIG_SCHEMAS.items():
-        op.execute(
-            sa.text(
-                "WITH s AS (INSERT INTO config_setting (id, key, current_version) "
-                "VALUES (gen_random_uuid(), :key, 1) ON CONFLICT (key) DO NOTHING RETURNING id) "
-                "INSERT INTO config_setting_version (id, setting_id, version, values, created_at, note) "
-                "SELECT gen_random_uuid(), s.id, 1, CAST(:values AS jsonb), now(), "
-                "'defaults at installation' FROM s"
-            ).bindparams(key=key, values=json.dumps(schema().model_dump(mode="json")))
-        )
+    install_missing_config_defaults()
 
 
 def downgrade() -> None:

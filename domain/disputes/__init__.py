@@ -1,0 +1,1 @@
+"""Card disputes: opening, the chargeback stages, evidence, the card processor, adjustments."""
