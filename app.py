@@ -29,6 +29,8 @@ from web.routers import (
     cases,
     changes,
     customers,
+    dispute_pages,
+    disputes,
     docs,
     health,
     notifications,
@@ -131,6 +133,10 @@ def create_app(
         restrictions.pages,
         notifications.api,
         notifications.pages,
+        disputes.api,
+        disputes.pages,
+        dispute_pages.api,
+        dispute_pages.pages,
         docs.pages,
     ):
         app.include_router(router)

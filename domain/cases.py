@@ -14,6 +14,7 @@ from domain.actors import Actor
 from domain.aml.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
 from domain.change_views import get_change
+from domain.disputes.case_view import DisputeCaseView, dispute_case_view
 from domain.disputes.rules import CASE_TYPE_DISPUTE
 from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
 from domain.disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
@@ -109,6 +110,7 @@ class CaseView:
     alert: AlertView | None = None
     decisions: list[CaseDecision] = field(default_factory=list)
     aml: AmlCaseView | None = None
+    dispute: DisputeCaseView | None = None
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -228,6 +230,9 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     elif case.case_type == CASE_TYPE_SCREENING_ALERT:
         alert = await screening_alert_view(db, actor, case)
     aml = await aml_case_view(db, actor, case) if case.case_type == CASE_TYPE_AML else None
+    dispute = (
+        await dispute_case_view(db, actor, case) if case.case_type == CASE_TYPE_DISPUTE else None
+    )
     return CaseView(
         case=case,
         change=change,
@@ -238,4 +243,5 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         alert=alert,
         decisions=decisions,
         aml=aml,
+        dispute=dispute,
     )
