@@ -52,6 +52,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from core import seed
     from core.seed_aml import seed_aml
     from core.seed_config import seed_config_changes
+    from core.seed_disputes import seed_disputes
     from core.seed_onboarding import seed_onboarding
     from core.temporal import connect, ensure_search_attributes
     from worker import build_worker
@@ -62,7 +63,11 @@ async def _seed(settings: Settings) -> dict[str, int]:
         client = await connect(settings.temporal_target, settings.temporal_namespace)
         await ensure_search_attributes(client, settings.temporal_namespace)
         async with build_worker(
-            client, db, settings.task_queue, document_provider=settings.document_check_provider
+            client,
+            db,
+            settings.task_queue,
+            document_provider=settings.document_check_provider,
+            card_processor=settings.card_processor,
         ):
             counts["change requests"] = await seed.seed_changes(db, client, settings)
             counts["configuration changes"] = await seed_config_changes(db, client, settings)
@@ -72,6 +77,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             aml = await seed_aml(db, client, settings)
             counts["configuration changes"] += aml.pop("configuration changes", 0)
             counts.update(aml)
+            counts.update(await seed_disputes(db, client, settings))
         return counts
     finally:
         await db.dispose()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 from core.settings import Settings
 
@@ -38,10 +40,14 @@ def _send(server: MailServer, to: str, subject: str, body: str) -> None:
     message["From"] = server.sender
     message["To"] = to
     message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)  # required by RFC 5322
+    message["Message-ID"] = make_msgid(domain=server.sender.rpartition("@")[2] or None)
     message.set_content(body)
     with smtplib.SMTP(server.host, server.port, timeout=20) as smtp:
         if server.starttls:
-            smtp.starttls()
+            # Without a context smtplib does not verify the server's certificate, and the
+            # login below would hand the password to whoever answers.
+            smtp.starttls(context=ssl.create_default_context())
         if server.username:
             smtp.login(server.username, server.password)
         smtp.send_message(message)

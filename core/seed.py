@@ -59,6 +59,7 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     ("mlro.max", "Max Weber", ["mlro"]),
     ("mlro.mia", "Mia Jensen", ["mlro"]),
     ("disputes.dee", "Dee Murphy", ["disputes_agent"]),
+    ("disputes.dan", "Dan Ortega", ["disputes_agent"]),
     ("finance.fay", "Fay Chen", ["finance_ops"]),
 ]
 

@@ -1,10 +1,11 @@
-"""The customer 360's activity: transactions (filtered, paged), AML alerts and cases, and the
-restrictions on the customer's accounts — each as the reader's roles allow.
+"""The customer 360's activity: transactions (filtered, paged) with their disputes, AML
+alerts and cases, the restrictions on the customer's accounts and the money adjustments
+booked on them — each as the reader's roles allow.
 
 Transactions need `transaction:read`; alerts need `aml:read` (monitoring output is not for
-everyone who may read the customer); a case is linked only for those who may open it.
-Active restrictions are shown to everyone who reads the customer: they explain why
-payments fail.
+everyone who may read the customer); adjustments need `adjustment:read`; a case is linked
+only for those who may open it. Active restrictions are shown to everyone who reads the
+customer: they explain why payments fail.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from domain.aml.casework import CASE_TYPE_AML
 from domain.aml.restrictions import RestrictionPublic, restrictions_of
 from domain.aml.rules import TIER_LABELS
 from domain.aml.transaction_list import transaction_conditions
+from domain.disputes.adjustments import AdjustmentPublic, customer_adjustments
+from domain.disputes.detail import DisputeLink, disputes_of
+from domain.disputes.rules import CASE_TYPE_DISPUTE
 from domain.errors import Invalid
 from domain.onboarding.accounts import format_iban
 from models.aml import CHANNELS, DIRECTIONS, AmlAlert, AmlCase, Transaction
@@ -119,6 +123,21 @@ class CustomerActivity:
     aml_cases: list[AmlCaseRow] | None
     restrictions: dict[uuid.UUID, list[RestrictionPublic]] = field(default_factory=dict)
     sees_case: bool = False  # may open AML cases (and read a restriction's reason)
+    # transaction id -> its dispute, for the transactions on the page shown
+    disputes: dict[uuid.UUID, DisputeLink] = field(default_factory=dict)
+    can_dispute: bool = False  # may open a dispute on a card payment out
+    adjustments: list[AdjustmentPublic] | None = None
+    sees_dispute_case: bool = False
+
+    def disputable(self, transaction: Transaction) -> bool:
+        """Offer "Dispute" on this row: a card payment out without a dispute yet. (The form
+        says why when it is past the scheme's filing window.)"""
+        return (
+            self.can_dispute
+            and transaction.channel == "card"
+            and transaction.direction == "out"
+            and transaction.id not in self.disputes
+        )
 
 
 async def transaction_page(
@@ -210,6 +229,16 @@ async def customer_activity(
     restrictions: dict[uuid.UUID, list[RestrictionPublic]] = {}
     for r in await restrictions_of(session, account_ids=list(account_ids)) if account_ids else []:
         restrictions.setdefault(r.account_id, []).append(r)
+    disputes = (
+        await disputes_of(session, actor, [row.transaction.id for row in transactions.items])
+        if transactions is not None
+        else {}
+    )
+    adjustments = (
+        await customer_adjustments(session, customer_id)
+        if can(actor, "adjustment", "read")
+        else None
+    )
     return CustomerActivity(
         transactions=transactions,
         alerts=alerts,
@@ -217,4 +246,8 @@ async def customer_activity(
         aml_cases=aml_cases,
         restrictions=restrictions,
         sees_case=sees_case,
+        disputes=disputes,
+        can_dispute=can(actor, "dispute", "open"),
+        adjustments=adjustments,
+        sees_dispute_case=can_see_case(actor, CASE_TYPE_DISPUTE),
     )

@@ -20,6 +20,7 @@ Deterministic code only: this module runs inside the workflow sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from dataclasses import dataclass
@@ -67,7 +68,8 @@ PROCESSOR_ACTIVITY = ActivityOptions(
         initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=10)
     ),
 )
-# Mail delivery: a few tries; a message that still fails stays in the outbox as failed.
+# Mail delivery, in the background (see _mailer): a few tries; a message that still fails
+# stays in the outbox as failed and is tried again at the next delivery.
 DELIVERY_ACTIVITY = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=60),
     schedule_to_close_timeout=timedelta(hours=1),
@@ -100,6 +102,9 @@ class DisputeWorkflow:
         self._filed = False  # a chargeback is on file with the processor
         self._concluding: str | None = None
         self._outcome: str | None = None
+        self._deliveries_asked = 0  # the mailer delivers until _deliveries_done catches up
+        self._deliveries_done = 0
+        self._mail_closing = False
 
     # ------------------------------------------------------------------ signals, updates
     @workflow.signal
@@ -163,7 +168,8 @@ class DisputeWorkflow:
         plan: DisputePlan = await workflow.execute_activity_method(
             DisputeActivities.load_dispute_policy, self._ref(), **DB_ACTIVITY
         )
-        await self._deliver()  # the acknowledgement queued when the dispute was opened
+        mailer = asyncio.create_task(self._mailer())
+        self._deliver()  # the acknowledgement queued when the dispute was opened
         conclusion = await self._work(plan)
         # A withdrawal being recorded as the dispute ends otherwise: once recorded, it stands.
         await workflow.wait_condition(lambda: not self._withdrawing or self._withdrawn())
@@ -188,7 +194,9 @@ class DisputeWorkflow:
         self._stage = "closed"
         self._outcome = conclusion.outcome
         workflow.upsert_search_attributes([CASE_STATUS.value_set(conclusion.outcome)])
-        await self._deliver()
+        self._deliver()
+        self._mail_closing = True
+        await mailer  # the outcome message is delivered (or has failed) before the end
         await workflow.wait_condition(workflow.all_handlers_finished)
         return conclusion.outcome
 
@@ -271,9 +279,8 @@ class DisputeWorkflow:
             )
         if response.response == "accept":
             return Conclusion("won", "the merchant accepted pre-arbitration")
-        return Conclusion(
-            "lost", "the merchant declined pre-arbitration", d.reason_code, d.actor_id
-        )
+        # The merchant decided this loss, not the agent who chose pre-arbitration.
+        return Conclusion("lost", "the merchant declined pre-arbitration")
 
     def _ended_early(self, waited: str, expired_why: str) -> Conclusion:
         if waited == "withdrawn":
@@ -344,8 +351,13 @@ class DisputeWorkflow:
                 wakes.append((task.due_at, f"{task.spec.task_key} SLA"))
             when, summary = min(wakes)
             try:
+                # A withdrawal counts only once no decision is being recorded: waking for it
+                # while one is, the loop would find nothing to do and spin without yielding.
                 await workflow.wait_condition(
-                    lambda: task.status != "open" or self._withdrawn(),
+                    lambda: (
+                        task.status != "open"
+                        or (self._withdrawn() and tid not in self._reviews.in_flight)
+                    ),
                     timeout=when - now,
                     timeout_summary=summary,
                 )
@@ -395,7 +407,7 @@ class DisputeWorkflow:
             ),
             **DB_ACTIVITY,
         )
-        await self._deliver()
+        self._deliver()
 
     async def _processor(self, stage: str) -> ProcessorAck:
         ack: ProcessorAck = await workflow.execute_activity_method(
@@ -432,13 +444,26 @@ class DisputeWorkflow:
             **DB_ACTIVITY,
         )
 
-    async def _deliver(self) -> None:
-        """Send what waits in the customer outbox; a failed delivery never stops the dispute."""
-        with contextlib.suppress(ActivityError):
-            await workflow.execute_activity_method(
-                DisputeActivities.deliver_customer_messages,
-                DeliverMessagesInput(
-                    case_id=self._inp.case_id, workflow_id=workflow.info().workflow_id
-                ),
-                **DELIVERY_ACTIVITY,
+    def _deliver(self) -> None:
+        """Ask the mailer to send what waits in the customer outbox."""
+        self._deliveries_asked += 1
+
+    async def _mailer(self) -> None:
+        """Delivers the outbox in the background, one delivery at a time, each covering every
+        request made before it started. A mail server that is down delays the messages while
+        the delivery retries; it never holds up the dispute (awaited only at its end)."""
+        while True:
+            await workflow.wait_condition(
+                lambda: self._deliveries_asked > self._deliveries_done or self._mail_closing
             )
+            if self._deliveries_asked == self._deliveries_done:
+                return
+            self._deliveries_done = self._deliveries_asked
+            with contextlib.suppress(ActivityError):
+                await workflow.execute_activity_method(
+                    DisputeActivities.deliver_customer_messages,
+                    DeliverMessagesInput(
+                        case_id=self._inp.case_id, workflow_id=workflow.info().workflow_id
+                    ),
+                    **DELIVERY_ACTIVITY,
+                )

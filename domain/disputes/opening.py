@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from core.db import Database, run_sql
 from core.settings import Settings
 from domain import audit
-from domain.access import require
+from domain.access import record_refusal, require
 from domain.actors import Actor
 from domain.config import load_typed
 from domain.disputes.messages import queue_customer_message
@@ -41,7 +41,7 @@ from models.base import utcnow
 from models.cases import Case
 from models.dispute_io import DisputeInput
 from models.disputes import Dispute, DisputeCreate, DisputeOpened
-from models.money import MoneyError, format_amount, parse_amount
+from models.money import MoneyError, format_amount, parse_amount, quantize
 from models.onboarding import Customer
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID
 
@@ -68,7 +68,7 @@ def _field_errors(data: DisputeCreate) -> dict[str, str]:
 
 def _amount(data: DisputeCreate, txn: Transaction) -> Decimal:
     if data.amount is None or not str(data.amount).strip():
-        return txn.amount
+        return quantize(txn.amount, txn.currency)
     try:
         amount = parse_amount(data.amount, txn.currency)
     except MoneyError as exc:
@@ -106,6 +106,19 @@ async def open_dispute(
 ) -> DisputeOpened:
     await require(db, actor, "dispute", "open", action="dispute.open", object_type="transaction",
                   object_id=data.transaction_id)  # fmt: skip
+    try:
+        return await _open(db, temporal, settings, actor, data)
+    except (Invalid, Conflict, NotFound) as refusal:
+        await record_refusal(
+            db, actor, refusal, action="dispute.open", object_type="transaction",
+            object_id=data.transaction_id,
+        )  # fmt: skip
+        raise
+
+
+async def _open(
+    db: Database, temporal: Client, settings: Settings, actor: Actor, data: DisputeCreate
+) -> DisputeOpened:
     fields = _field_errors(data)
     if fields:
         raise Invalid("The dispute is not complete.", fields=fields)
@@ -118,7 +131,6 @@ async def open_dispute(
         refusal = refusal_for(txn, policy)
         if refusal is not None:
             raise Invalid(refusal, code="not_disputable", fields={"transaction_id": refusal})
-        amount = _amount(data, txn)
         existing = (
             await session.exec(
                 select(Case)
@@ -137,6 +149,7 @@ async def open_dispute(
                 "a card payment can be charged back only once.",
                 code="already_disputed",
             )
+        amount = _amount(data, txn)
         customer = await session.get(Customer, txn.customer_id)
         assert customer is not None
         number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
@@ -172,7 +185,7 @@ async def open_dispute(
                 currency=txn.currency,
                 statement=data.statement.strip(),
                 filing_deadline_at=txn.booked_at + timedelta(days=policy.filing_window_days),
-                processor=settings.card_processor.partition(":")[2] or settings.card_processor,
+                processor=settings.card_processor[:40],
             )
         )
         try:

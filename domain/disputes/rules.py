@@ -47,8 +47,8 @@ STAGES: dict[str, str] = {
     "closed": "Closed",
 }
 OUTCOMES: dict[str, str] = {
-    "won": "Won — provisional credit final",
-    "lost": "Lost — provisional credit reversed",
+    "won": "Won — decided for the customer",
+    "lost": "Lost — decided for the merchant",
     "withdrawn": "Withdrawn by the customer",
     "expired": "Expired — a deadline on our side passed (the bank bears the loss)",
 }

@@ -154,13 +154,15 @@ async def set_merchant_response(
         await session.exec(
             pg_insert(SandboxMerchantScript)
             .values(
-                case_id=case_id,
-                chargeback_response="no_response",
-                pre_arbitration_response="no_response",
-                note=note,
-                updated_by=actor.user_id,
-                updated_at=utcnow(),
-                **values,
+                {
+                    "case_id": case_id,
+                    "chargeback_response": "no_response",
+                    "pre_arbitration_response": "no_response",
+                    "note": note,
+                    "updated_by": actor.user_id,
+                    "updated_at": utcnow(),
+                    **values,  # the stage scripted now overrides its default
+                }
             )
             .on_conflict_do_update(
                 index_elements=["case_id"],

@@ -69,7 +69,10 @@ async def withdraw_dispute(
                     comment=comment,
                     origin=actor.origin,
                 ),
-                id=f"withdraw-{case_id}",
+                # Per request, not per case: a retried request gets its first answer, but
+                # a second withdrawal must reach the validator and be refused (an id per
+                # case would hand it the first withdrawal's result as if it had succeeded).
+                id=f"withdraw-{case_id}-{actor.origin.request_id or uuid.uuid4().hex}",
                 result_type=WithdrawalResult,
             )
         except WorkflowUpdateFailedError as exc:

@@ -6,6 +6,7 @@ Temporal dev server (no DATABASE_URL / TEMPORAL_ADDRESS), exactly as `make run` 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -31,7 +32,8 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
+SEEDED_CHANGES = 14
+SEEDED_DISPUTES = 8  # one per stage and outcome (core/seed_disputes.py)  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
 NUL = b"\0"
 
 
@@ -183,6 +185,35 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def summary_of(event: dict[str, Any]) -> str:
+    """The summary a workflow gave a timer (a JSON payload, base64 in the HTTP API)."""
+    data = event.get("userMetadata", {}).get("summary", {}).get("data")
+    return json.loads(base64.b64decode(data)) if data else ""
+
+
+def workflows_of(ports: Ports, query: str) -> set[str]:
+    """Workflow ids matching a visibility query, as the Temporal CLI lists them."""
+    listed = subprocess.run(
+        [
+            str(embedded.venv_binary("temporal")),
+            "workflow",
+            "list",
+            "--address",
+            f"127.0.0.1:{ports.temporal}",
+            "--query",
+            query,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    return {w["execution"]["workflowId"] for w in json.loads(listed.stdout)}
+
+
 def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -220,6 +251,23 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         tiers = {item["tier"] for item in queue["items"]}
         assert {"l1", "l2", "closure_approval", "mlro"} <= tiers, tiers
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
+    # Disputes: every seeded dispute's history is in the Temporal UI, its deadlines as
+    # named durable timers (the UI's own history endpoint, as its history page reads it).
+    disputes = workflows_of(ports, 'CaseType="dispute"')
+    assert len(disputes) == SEEDED_DISPUTES
+    timers = []
+    with httpx.Client(base_url=f"http://127.0.0.1:{ports.ui}", timeout=10) as ui:
+        for workflow_id in disputes:
+            history = ui.get(f"/api/v1/namespaces/default/workflows/{workflow_id}/history")
+            assert history.status_code == 200, history.text
+            timers += [
+                (summary_of(e), e["timerStartedEventAttributes"])
+                for e in history.json()["history"]["events"]
+                if e["eventType"] == "EVENT_TYPE_TIMER_STARTED"
+            ]
+    windows = [t for summary, t in timers if "merchant response window" in summary]
+    assert windows, timers
+    assert {t["startToFireTimeout"] for t in windows} >= {f"{45 * 86400}s", f"{30 * 86400}s"}
     # Ctrl-C in a terminal reaches the whole foreground process group.
     stop(run, signal.SIGINT, group=True)
     assert "stopped; data kept in" in run.output()
@@ -235,25 +283,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         assert {p["code"] for p in plans} == SEEDED_PLANS
         again, _ = change_ids(client, headers)
         assert again == seeded
-    listed = subprocess.run(
-        [
-            str(embedded.venv_binary("temporal")),
-            "workflow",
-            "list",
-            "--address",
-            f"127.0.0.1:{ports.temporal}",
-            "--query",
-            'CaseType="change_request"',
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    assert listed.returncode == 0, listed.stderr
-    workflows = {w["execution"]["workflowId"] for w in json.loads(listed.stdout)}
+    workflows = workflows_of(ports, 'CaseType="change_request"')
     assert workflows == {f"change-{change_id}" for change_id in seeded}
     # A supervisor (systemd, docker stop) signals only the main process.
     stop(run, signal.SIGTERM, group=False)

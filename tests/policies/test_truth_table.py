@@ -111,6 +111,28 @@ TRUTH = [
     ("mlro", "change", "approve_restriction_lift", True),
     ("ops_manager", "change", "approve_restriction_lift", False),
     ("auditor", "change", "approve_restriction_lift", False),
+    # disputes: support opens and records withdrawals, agents work them, nobody else writes
+    ("support", "dispute", "open", True),
+    ("support", "dispute", "withdraw", True),
+    ("support", "dispute", "evidence", False),
+    ("support", "dispute", "sandbox", False),
+    ("upstream_system", "dispute", "open", True),
+    ("disputes_agent", "dispute", "evidence", True),
+    ("disputes_agent", "dispute", "sandbox", True),
+    ("disputes_agent", "dispute", "report", True),
+    ("disputes_agent", "case:dispute", "read", True),
+    ("disputes_agent", "task", "work", True),
+    ("kyc_analyst", "dispute", "open", False),
+    ("aml_analyst", "case:dispute", "read", False),
+    ("auditor", "dispute", "read", True),
+    ("auditor", "dispute", "open", False),
+    ("auditor", "dispute", "withdraw", False),
+    ("auditor", "dispute", "sandbox", False),
+    ("engineer", "dispute", "read", True),
+    ("engineer", "dispute", "open", False),
+    ("finance_ops", "adjustment", "read", True),
+    ("upstream_system", "adjustment", "read", True),
+    ("product_manager", "adjustment", "read", False),
 ]
 
 

@@ -36,6 +36,23 @@ NOTICES = {
     "submitted": "The application was submitted; screening and risk scoring have started. "
     "You made it, so a different person reviews it.",
     "resubmitted": "This form had already been submitted: here is that application; nothing new was started.",
+    "dispute-opened": "The dispute is open. The customer is told we received it; provisional "
+    "credit follows (at once under the threshold, otherwise a disputes agent decides).",
+    "evidence-added": "Your note was added to the evidence.",
+    "evidence-file-added": "The file was added to the evidence.",
+    "dispute-withdrawn": "The withdrawal is recorded: the dispute closes as withdrawn and any "
+    "provisional credit is reversed.",
+    "sandbox-scripted": "The sandbox merchant's answer is set; it is given when the chargeback "
+    "reaches that stage.",
+    "sandbox-delivered": "The sandbox merchant answered now; the dispute moves on.",
+    "decided-grant:dispute": "Provisional credit granted: it is booked on the customer's account.",
+    "decided-decline:dispute": "Provisional credit declined; the dispute goes on to evidence.",
+    "decided-submit:dispute": "The chargeback is filed with the card processor; the merchant's "
+    "response window is running.",
+    "decided-accept_loss:dispute": "Loss accepted: the dispute closes as lost and any "
+    "provisional credit is reversed.",
+    "decided-pre_arbitration:dispute": "Pre-arbitration is filed; the merchant's response "
+    "window is running again.",
 }
 
 

@@ -1,0 +1,268 @@
+"""Disputes in a real browser, with the scheme's deadlines made to pass.
+
+The web app and a worker run in this process against Temporal's time-skipping test server
+(a real Temporal server whose clock the test moves), so a 45-day merchant response window
+passes in a second while Chromium drives the pages:
+
+- support opens a dispute from the customer 360; an agent submits the chargeback; the
+  sandbox merchant stays silent and after 45 days the dispute is won;
+- support opens a larger dispute; an agent grants provisional credit, scripts the sandbox
+  merchant to represent, submits, and accepts the loss: the dispute is lost and the
+  customer 360 shows the credit and its reversal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from app import create_app
+from core import embedded
+from core.db import Database, DatabaseUrls
+from core.settings import Settings
+from core.temporal import DATA_CONVERTER
+from tests.browser.conftest import ACTION_TIMEOUT_MS, REPORT_CSP_VIOLATIONS, PageProblems
+from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
+from tests.dispute_data import CardPayment, card_payment
+from tests.helpers import new_staff
+from worker import build_worker
+from workflows.common import SEARCH_ATTRIBUTES
+
+pytestmark = pytest.mark.browser
+T = TypeVar("T")
+
+
+@dataclass
+class SkippingServer:
+    """The web app on a time-skipping Temporal server, run on a loop of its own thread."""
+
+    url: str
+    loop: asyncio.AbstractEventLoop
+    env: WorkflowEnvironment
+    db: Database
+
+    def run(self, work: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=120)  # type: ignore[arg-type]
+
+    def skip(self, duration: timedelta) -> None:
+        self.run(self.env.sleep(duration))
+
+    def staff(self, *roles: str, prefix: str) -> str:
+        return self.run(new_staff(self.db, *roles, prefix=prefix)).username
+
+
+@pytest.fixture(scope="module")
+def skipping_server(
+    chromium_executable: object, db_urls: DatabaseUrls, settings: Settings
+) -> Iterator[SkippingServer]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="skipping-server", daemon=True)
+    thread.start()
+    port = embedded.free_port()
+    stop = asyncio.Event()
+
+    async def start() -> tuple[SkippingServer, asyncio.Task[None]]:
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=DATA_CONVERTER,
+            test_server_existing_path=str(embedded.venv_binary("temporal-test-server")),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES
+                },
+            )
+        )
+        db = Database(db_urls.app, pool_size=10, application_name="browser-skipping")
+        queue = f"browser-skip-{uuid.uuid4().hex[:8]}"
+        local = settings.model_copy(update={"task_queue": queue})
+        app = create_app(local, db=db, temporal=env.client)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+
+        async def serve() -> None:
+            async with build_worker(env.client, db, queue):
+                serving = asyncio.create_task(server.serve())
+                await stop.wait()
+                server.should_exit = True
+                await serving
+            await db.dispose()
+            await env.shutdown()
+
+        running = asyncio.create_task(serve())
+        while not server.started:
+            if running.done():
+                running.result()
+            await asyncio.sleep(0.05)
+        return SkippingServer(f"http://127.0.0.1:{port}", loop, env, db), running
+
+    started, running = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    try:
+        yield started
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(running, 30), loop).result(timeout=40)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+@dataclass
+class SkipTab:
+    page: Page
+    problems: PageProblems
+    server: SkippingServer
+
+
+@pytest.fixture
+def skip_tab(browser: Browser, skipping_server: SkippingServer) -> Iterator[SkipTab]:
+    context = browser.new_context(base_url=skipping_server.url)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
+    page = context.new_page()
+    problems = PageProblems()
+    page.on("console", problems.on_console)
+    page.on("pageerror", lambda exc: problems.page_errors.append(str(exc)))
+    page.on("response", problems.on_response)
+    yield SkipTab(page, problems, skipping_server)
+    context.close()
+
+
+def open_dispute_in_browser(
+    page: Page, support: str, payment: CardPayment, *, amount: str | None = None
+) -> str:
+    """Support opens a dispute from the customer 360; returns its DSP reference."""
+    sign_in(page, support)
+    page.goto(f"/customers/{payment.customer.id}")
+    row = page.locator(f"#transaction-{payment.transaction_id}")
+    row.get_by_role("link", name=re.compile("Dispute")).click()
+    form = page.locator("form#dispute-form")
+    form.locator("select[name=category]").select_option("consumer_dispute")
+    if amount is not None:
+        form.locator("input[name=amount]").fill(amount)
+    form.locator("textarea[name=statement]").fill(
+        "I returned the goods on 3 November and the shop never refunded me."
+    )
+    form.get_by_role("button", name=re.compile("Open (the )?dispute")).click()
+    expect(page).to_have_url(re.compile(r"/cases/"))
+    heading = page.locator("h2").first
+    expect(heading).to_contain_text("DSP-")
+    reference = re.search(r"DSP-\d+", heading.inner_text())
+    assert reference is not None
+    sign_out(page)
+    return reference.group(0)
+
+
+def claim_and_decide(
+    page: Page, reference: str, outcome: str, *, reason: str | None = None
+) -> None:
+    """On the dispute's case page: claim the open step and decide it."""
+    step = page.locator("#decide")
+    reload_until(
+        page,
+        step.get_by_role("button", name="Claim this task"),
+        what=f"an open step of {reference}",
+    )
+    step.get_by_role("button", name="Claim this task").click()
+    decision = page.locator("form.decision-form")
+    decision.get_by_role("radio", name=outcome, exact=True).check()
+    if reason is not None:
+        decision.locator("select[name=reason]").select_option(reason)
+    decision.locator("textarea[name=comment]").fill(f"{reference}: {outcome}.")
+    decision.get_by_role("button", name="Submit decision").click()
+
+
+def case_url_of(page: Page) -> str:
+    return page.url.split("#")[0]
+
+
+def test_a_dispute_opened_in_the_browser_is_won_when_the_merchant_stays_silent(
+    skip_tab: SkipTab,
+) -> None:
+    server, page = skip_tab.server, skip_tab.page
+    support = server.staff("support", prefix="sup")
+    agent = server.staff("disputes_agent", prefix="agent")
+    payment = server.run(card_payment(server.db, amount="64.90"))
+
+    reference = open_dispute_in_browser(page, support, payment)
+
+    sign_in(page, agent)
+    page.goto(f"/disputes?q={reference}")
+    page.get_by_role("link", name=reference).click()
+    case_url = case_url_of(page)
+    dispute = page.locator("#dispute")
+    expect(dispute).to_contain_text("SANDBOX")
+    # Under the 100 EUR threshold the provisional credit was booked at once.
+    expect(dispute).to_contain_text("provisional credit", ignore_case=True)
+    claim_and_decide(page, reference, "submit the chargeback")
+    page.goto(case_url)
+    reload_until(
+        page,
+        page.locator("#dispute", has_text="merchant response due"),
+        what="the chargeback stage",
+    )
+
+    server.skip(timedelta(days=44, hours=23))
+    page.goto(case_url)
+    expect(page.locator("h2").first).not_to_contain_text("closed")
+
+    server.skip(timedelta(hours=2))
+    page.goto(case_url)
+    reload_until(page, page.locator("h2 .status-closed"), what=f"{reference} closed")
+    expect(page.locator("#dispute")).to_contain_text("won", ignore_case=True)
+    skip_tab.problems.assert_clean()
+
+
+def test_a_represented_dispute_is_lost_when_the_agent_accepts_and_the_credit_is_reversed(
+    skip_tab: SkipTab,
+) -> None:
+    server, page = skip_tab.server, skip_tab.page
+    support = server.staff("support", prefix="sup")
+    agent = server.staff("disputes_agent", prefix="agent")
+    payment = server.run(card_payment(server.db, amount="420.00"))
+
+    reference = open_dispute_in_browser(page, support, payment, amount="400.00")
+
+    sign_in(page, agent)
+    page.goto(f"/disputes?q={reference}")
+    page.get_by_role("link", name=reference).click()
+    case_url = case_url_of(page)
+    # Above the threshold: an agent decides the provisional credit.
+    claim_and_decide(page, reference, "grant provisional credit")
+    page.goto(case_url)
+    # The sandbox merchant will represent.
+    panel = page.locator("#sandbox-merchant")
+    panel.locator("select[name=stage]").select_option("chargeback")
+    panel.locator("select[name=response]").select_option("represent")
+    panel.locator("textarea[name=note]").fill("Goods were delivered intact; signed receipt.")
+    panel.get_by_role("button", name=re.compile("merchant", re.IGNORECASE)).click()
+    page.goto(case_url)
+    claim_and_decide(page, reference, "submit the chargeback")
+    page.goto(case_url)
+    claim_and_decide(page, reference, "accept the loss", reason="compelling_evidence")
+    page.goto(case_url)
+    reload_until(page, page.locator("h2 .status-closed"), what=f"{reference} closed")
+    expect(page.locator("#dispute")).to_contain_text("lost", ignore_case=True)
+    sign_out(page)
+
+    sign_in(page, support)
+    page.goto(f"/customers/{payment.customer.id}")
+    adjustments = page.locator("#adjustments")
+    expect(adjustments).to_contain_text(reference)
+    expect(adjustments).to_contain_text("400.00")
+    expect(adjustments).to_contain_text("-400.00")
+    skip_tab.problems.assert_clean()
