@@ -199,13 +199,8 @@ class DisputeActivities:
                 if inp.stage == "chargeback":
                     await run_sql(
                         session,
-                        "UPDATE dispute SET processor_ref = :ref, processor = :name "
-                        "WHERE case_id = :case",
-                        {
-                            "ref": ack.processor_ref,
-                            "name": self.processor.name,
-                            "case": inp.case_id,
-                        },
+                        "UPDATE dispute SET processor_ref = :ref WHERE case_id = :case",
+                        {"ref": ack.processor_ref, "case": inp.case_id},
                     )
                 await audit.record(
                     session,

@@ -131,7 +131,7 @@ async def seed_disputes(db: Database, temporal: Client, settings: Settings) -> d
 
     # Above the automatic threshold: provisional credit waits for an agent (unclaimed).
     # Evidence being gathered by Dee, with a note on file.
-    await task(dee, EVIDENCE, "evidence", None)
+    await task(dee, EVIDENCE, "agent#evidence", None)
     await evidence.add_evidence(
         db,
         dee,
@@ -139,8 +139,10 @@ async def seed_disputes(db: Database, temporal: Client, settings: Settings) -> d
         note="Customer sent the cancellation confirmation e-mail of 28 September.",
     )
     # Credit granted by Dan, chargeback filed: waiting on the merchant (45-day window).
-    await task(dan, CHARGEBACK, "credit", "grant", comment="Duplicate is visible in the statement.")
-    await task(dee, CHARGEBACK, "evidence", "submit")
+    await task(
+        dan, CHARGEBACK, "agent#credit", "grant", comment="Duplicate is visible in the statement."
+    )
+    await task(dee, CHARGEBACK, "agent#evidence", "submit")
     # The merchant represents: Dee's review is open.
     await script(
         REPRESENTMENT,
@@ -148,20 +150,20 @@ async def seed_disputes(db: Database, temporal: Client, settings: Settings) -> d
         "represent",
         "Cancellation was within 24 h of departure; fare is non-refundable.",
     )
-    await task(dee, REPRESENTMENT, "evidence", "submit")
-    await task(dee, REPRESENTMENT, "representment", None)
+    await task(dee, REPRESENTMENT, "agent#evidence", "submit")
+    await task(dee, REPRESENTMENT, "agent#representment", None)
     # Represented, and Dan takes it to pre-arbitration: waiting on the merchant again.
     await script(PRE_ARB, "chargeback", "represent", "Goods were shipped intact (carrier photo).")
-    await task(dan, PRE_ARB, "evidence", "submit")
-    await task(dan, PRE_ARB, "representment", "pre_arbitration",
+    await task(dan, PRE_ARB, "agent#evidence", "submit")
+    await task(dan, PRE_ARB, "agent#representment", "pre_arbitration",
                comment="Customer has photos of the damage on delivery.")  # fmt: skip
     await _wait_for_stage(db, opened[PRE_ARB].case_id, "pre_arbitration")
     # The merchant accepts: won. The merchant represents and Dee accepts the loss: lost.
     await script(WON, "chargeback", "accept")
-    await task(dee, WON, "evidence", "submit")
+    await task(dee, WON, "agent#evidence", "submit")
     await script(LOST, "chargeback", "represent", "Return arrived after 30 days; policy allows 14.")
-    await task(dee, LOST, "evidence", "submit")
-    await task(dee, LOST, "representment", "accept_loss", reason="compelling_evidence",
+    await task(dee, LOST, "agent#evidence", "submit")
+    await task(dee, LOST, "agent#representment", "accept_loss", reason="compelling_evidence",
                comment="Return receipt is dated 31 days after delivery.")  # fmt: skip
     # The customer withdraws: the provisional credit is reversed.
     await _wait_for_stage(db, opened[WITHDRAWN].case_id, "evidence")

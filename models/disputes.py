@@ -106,8 +106,8 @@ class CustomerMessage(SQLModel, table=True):
     to_address: str | None = Field(default=None, max_length=200)
     subject: str = Field(max_length=300)
     body: str = Field(max_length=4000)
-    # queued -> sent | failed; no_address when the customer has no e-mail address;
-    # not_configured while no SMTP server is set (the message waits in the outbox).
+    # queued -> sent | failed; no_address when the customer has no e-mail address. While no
+    # SMTP server is set a message stays queued, and last_error says so.
     status: str = Field(default="queued", max_length=16, index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)

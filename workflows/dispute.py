@@ -94,7 +94,9 @@ class DisputeWorkflow:
     @workflow.init
     def __init__(self, inp: DisputeInput) -> None:
         self._inp = inp
-        self._reviews = ReviewSteps(inp.case_id, None, escalation_role="disputes_agent")
+        # Whoever opened the dispute is its maker: they decide none of its steps. The agent
+        # steps share one segregation step (rules.STEPS), so one agent may carry it through.
+        self._reviews = ReviewSteps(inp.case_id, inp.opened_by, escalation_role="disputes_agent")
         self._stage = "opened"
         self._responses: dict[str, MerchantResponse] = {}
         self._withdrawal: WithdrawalInput | None = None
@@ -213,7 +215,6 @@ class DisputeWorkflow:
                 "provisional_credit",
                 plan.provisional_credit_sla_hours * HOUR,
                 filing_deadline,
-                excluded=[self._inp.opened_by],
             )
             waited = await self._wait_before(
                 task, filing_deadline, plan, "chargeback filing deadline"
@@ -300,8 +301,6 @@ class DisputeWorkflow:
         step: str,
         sla_seconds: int,
         deadline: datetime,
-        *,
-        excluded: list[uuid.UUID | None] | None = None,
     ) -> ReviewTask:
         # The SLA never runs past the deadline it serves.
         until_deadline = int((deadline - workflow.now()).total_seconds())
@@ -310,7 +309,8 @@ class DisputeWorkflow:
             self._inp.reference,
             step=step,
             sla_seconds=max(min(sla_seconds, until_deadline), 60),
-            excluded=[e for e in excluded or [] if e is not None],
+            # Kept off the opener's inbox too, not only refused when they try.
+            excluded=[self._inp.opened_by] if self._inp.opened_by else [],
         )
         return await self._reviews.open(spec)
 

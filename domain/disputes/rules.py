@@ -97,10 +97,14 @@ OUTCOME_LABELS = {
     "pre_arbitration": "go to pre-arbitration",
 }
 
-# step -> (task key prefix, kind, candidate role, label, outcomes, reason required for)
+# step -> (task key, kind, candidate role, label, outcomes, reason required for).
+# The keys share the segregation step `agent` (domain.segregation.step_of): the agent who
+# owns a dispute may carry it through credit, evidence and representment, as disputes
+# teams work. Segregation in a dispute is between the person who opened it (support, a
+# channel) and whoever decides it: the opener is its maker and decides none of its steps.
 STEPS: dict[str, tuple[str, str, str, str, list[str], list[str]]] = {
     "provisional_credit": (
-        "credit",
+        "agent#credit",
         "dispute_provisional_credit",
         "disputes_agent",
         "Provisional credit",
@@ -108,7 +112,7 @@ STEPS: dict[str, tuple[str, str, str, str, list[str], list[str]]] = {
         ["decline"],
     ),
     "evidence": (
-        "evidence",
+        "agent#evidence",
         "dispute_evidence",
         "disputes_agent",
         "Evidence and chargeback",
@@ -116,7 +120,7 @@ STEPS: dict[str, tuple[str, str, str, str, list[str], list[str]]] = {
         [],
     ),
     "representment_review": (
-        "representment",
+        "agent#representment",
         "dispute_representment",
         "disputes_agent",
         "Representment review",

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -44,6 +44,10 @@ class SandboxProcessor:
 
     async def file(self, filing: ProcessorFiling) -> ProcessorAck:
         async with self.db.transaction() as session:
+            # Serialised with an operator scripting the merchant (set_merchant_response).
+            await run_sql(
+                session, 'SELECT 1 FROM "case" WHERE id = :id FOR UPDATE', {"id": filing.case_id}
+            )
             number = (
                 await run_sql(session, "SELECT nextval('sandbox_reference_seq')")
             ).scalar_one()
@@ -134,20 +138,28 @@ async def set_merchant_response(
             raise await not_found(db, actor, "case", case_id, action="sandbox.merchant_response")
         if case.status != "open":
             raise Conflict(f"Dispute {case.reference} is already concluded ({case.outcome}).")
-        current = (
+        # Filed already? The filing (SandboxProcessor.file) locks the same case row, so a
+        # script lands either before it (answered with the filing) or after (answered now).
+        submission = (
             await session.exec(
-                select(DisputeStage).where(
-                    DisputeStage.case_id == case_id,
-                    col(DisputeStage.left_at).is_(None),
+                select(SandboxSubmission).where(
+                    SandboxSubmission.case_id == case_id, SandboxSubmission.stage == stage
                 )
             )
         ).first()
-        waiting_here = current is not None and current.stage == stage
-        if waiting_here and current is not None and current.due_at and current.due_at <= utcnow():
-            raise Conflict("The merchant's response window has closed; the answer is too late.")
-        past = {"chargeback": ("representment_review", "pre_arbitration")}.get(stage, ())
-        if current is not None and current.stage in past:
+        if submission is not None and submission.responded is not None:
             raise Conflict("The merchant already answered at this stage.")
+        window = (
+            await session.exec(
+                select(DisputeStage).where(
+                    DisputeStage.case_id == case_id, DisputeStage.stage == stage
+                )
+            )
+        ).first()
+        if window is not None and (
+            window.left_at is not None or (window.due_at is not None and window.due_at <= utcnow())
+        ):
+            raise Conflict("The merchant's response window has closed; the answer is too late.")
         values = {
             "chargeback_response" if stage == "chargeback" else "pre_arbitration_response": response
         }
@@ -169,19 +181,10 @@ async def set_merchant_response(
                 set_={**values, "note": note, "updated_by": actor.user_id, "updated_at": utcnow()},
             )
         )
-        deliver = waiting_here and response != "no_response"
-        submission = None
-        if deliver:
-            submission = (
-                await session.exec(
-                    select(SandboxSubmission).where(
-                        SandboxSubmission.case_id == case_id, SandboxSubmission.stage == stage
-                    )
-                )
-            ).first()
-            if submission is not None:
-                submission.responded, submission.responded_at = response, utcnow()
-                session.add(submission)
+        deliver = submission is not None and response != "no_response"
+        if deliver and submission is not None:
+            submission.responded, submission.responded_at = response, utcnow()
+            session.add(submission)
         await audit.record(
             session,
             action="sandbox.merchant_response",

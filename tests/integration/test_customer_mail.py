@@ -163,7 +163,7 @@ async def test_with_the_smtp_server_down_messages_fail_and_the_dispute_goes_on(
     # The dispute does not wait for the mail server: the credit is booked and the evidence
     # task opened while the delivery is retried in the background (first retry after 30 s,
     # which will take the credit message along).
-    await task_of(db, opened.workflow_id, "evidence")
+    await task_of(db, opened.workflow_id, "agent#evidence")
     async with db.session() as session:
         credited = (
             await run_sql(
@@ -188,7 +188,7 @@ async def test_a_customer_without_an_address_gets_no_address(
     rows = await settled(db, opened.case_id, "opened", "provisional_credit")
     assert {r.status for r in rows.values()} == {"no_address"}
     assert all(r.to_address is None and r.last_error for r in rows.values())
-    await task_of(db, opened.workflow_id, "evidence")
+    await task_of(db, opened.workflow_id, "agent#evidence")
     assert mail.inbox.messages == []
     await temporal_env.client.get_workflow_handle(opened.workflow_id).terminate("test over")
 

@@ -422,7 +422,7 @@ async def test_a_scripted_representment_brings_the_dispute_to_review(
     _, opened = await opened_dispute(db, temporal_env.client, settings, amount="40.00")
     agent = await new_staff(db, "disputes_agent")
     csrf = await web_login(http, agent.username)
-    evidence_task = await task_of(db, opened.workflow_id, "evidence")
+    evidence_task = await task_of(db, opened.workflow_id, "agent#evidence")
 
     wrong = await http.post(
         f"/disputes/{opened.case_id}/sandbox",
@@ -452,7 +452,7 @@ async def test_a_scripted_representment_brings_the_dispute_to_review(
         return (await _case(db, opened.case_id)).stage == "representment_review"
 
     await eventually(in_review, what="representment review")
-    review = await task_of(db, opened.workflow_id, "representment")
+    review = await task_of(db, opened.workflow_id, "agent#representment")
     assert review.status == "open"
 
 

@@ -100,7 +100,7 @@ async def _priority(db: Database, opened: DisputeOpened, priority: str) -> None:
 async def _submit_evidence(
     db: Database, client: Client, agent: Staff, opened: DisputeOpened
 ) -> None:
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     await tasks.claim_task(db, agent.actor, task.id)
     await tasks.decide_task(
         db, client, agent.actor, task.id, outcome="submit", reason=None, comment=None
@@ -126,7 +126,7 @@ async def _lose(
         note="Signed delivery receipt attached.",
     )  # fmt: skip
     await _submit_evidence(db, client, agent, opened)
-    review = await task_of(db, opened.workflow_id, "representment")
+    review = await task_of(db, opened.workflow_id, "agent#representment")
     await tasks.claim_task(db, reviewer.actor, review.id)
     await tasks.decide_task(
         db, client, reviewer.actor, review.id, outcome="accept_loss",
@@ -154,7 +154,7 @@ async def test_queue_lists_open_disputes_soonest_deadline_first_with_filters_and
     await _priority(db, urgent, "urgent")  # the workflow's deadline warning
     await _reach(db, done, "evidence")
     await _win(db, client, agent, done)
-    credit_task = await task_of(db, large.workflow_id, "credit")
+    credit_task = await task_of(db, large.workflow_id, "agent#credit")
     await tasks.claim_task(db, agent.actor, credit_task.id)
     search = {"q": customer.name}
 
@@ -411,7 +411,7 @@ async def test_case_page_shows_the_dispute_section_escaped_with_forms_by_role(
         await web_login(web, agent.username)
         html = (await web.get(f"/cases/{small.case_id}")).text
         claim = html.split('id="dispute-claim"', 1)[1].split("</article>", 1)[0]
-        assert "Won — provisional credit final" in claim
+        assert "Won — decided for the customer" in claim
         assert f"/disputes/{small.case_id}/withdraw" not in html
         assert f'/disputes/{small.case_id}/sandbox"' not in html
         assert f'action="http://testserver/disputes/{small.case_id}/evidence"' not in html

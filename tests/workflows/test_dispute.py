@@ -217,7 +217,7 @@ async def test_a_silent_merchant_loses_the_chargeback_after_45_days(
     s = skipping
     opened = await open_on(s, db, amount="40.00")
     agent = await new_staff(db, "disputes_agent")
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
 
     await at_stage(db, opened.case_id, "chargeback")
     window = await stage_row(db, opened.case_id, "chargeback")
@@ -251,15 +251,15 @@ async def test_an_accepted_representment_loses_and_reverses_the_credit(
     agent = await new_staff(db, "disputes_agent")
     scripted = await script(s, db, agent, opened, "chargeback", "represent")
     assert not scripted.delivered
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
 
     await at_stage(db, opened.case_id, "representment_review")
-    review = await task_of(db, opened.workflow_id, "representment")
+    review = await task_of(db, opened.workflow_id, "agent#representment")
     assert (review.kind, review.candidate_role) == ("dispute_representment", "disputes_agent")
     # Each step of a case needs a different person (the shared segregation rule).
     reviewer = await new_staff(db, "disputes_agent")
     with pytest.raises(Invalid):  # accepting the loss needs a reason
-        await decide(s, db, reviewer, opened, "representment", "accept_loss")
+        await decide(s, db, reviewer, opened, "agent#representment", "accept_loss")
     await tasks.decide_task(
         db,
         s.client,
@@ -288,7 +288,7 @@ async def test_a_representment_scripted_while_waiting_is_delivered_at_once(
     s = skipping
     opened = await open_on(s, db, amount="40.00")
     agent = await new_staff(db, "disputes_agent")
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "chargeback")
 
     scripted = await script(s, db, agent, opened, "chargeback", "represent")
@@ -305,7 +305,7 @@ async def test_a_small_amount_is_credited_at_once_without_a_task(
     db: Database, skipping: Skipping
 ) -> None:
     opened = await open_on(skipping, db, amount="40.00")
-    await task_of(db, opened.workflow_id, "evidence")
+    await task_of(db, opened.workflow_id, "agent#evidence")
     money = await adjustments(db, opened.case_id)
     assert set(money) == {"provisional_credit"}
     assert money["provisional_credit"].amount == Decimal("40.00")
@@ -327,14 +327,14 @@ async def test_a_large_amount_waits_for_an_agent_to_grant_the_credit(
 ) -> None:
     s = skipping
     opened = await open_on(s, db, amount="250.00")
-    task = await task_of(db, opened.workflow_id, "credit")
+    task = await task_of(db, opened.workflow_id, "agent#credit")
     assert (task.kind, task.candidate_role) == ("dispute_provisional_credit", "disputes_agent")
     assert opened.support.actor.user_id in task.excluded_actors
     assert (await case_of(db, opened.case_id)).stage == "provisional_credit"
     assert await adjustments(db, opened.case_id) == {}
 
-    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "credit", "grant")
-    await task_of(db, opened.workflow_id, "evidence")
+    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "agent#credit", "grant")
+    await task_of(db, opened.workflow_id, "agent#evidence")
     money = await adjustments(db, opened.case_id)
     assert set(money) == {"provisional_credit"}
     assert money["provisional_credit"].amount == Decimal("250.00")
@@ -344,7 +344,7 @@ async def declined_credit(s: Skipping, db: Database) -> Opened:
     """A 250 EUR dispute whose provisional credit an agent declined (with the reason it needs)."""
     opened = await open_on(s, db, amount="250.00")
     agent = await new_staff(db, "disputes_agent")
-    task = await task_of(db, opened.workflow_id, "credit")
+    task = await task_of(db, opened.workflow_id, "agent#credit")
     await tasks.claim_task(db, agent.actor, task.id)
     with pytest.raises(Invalid) as refused:
         await tasks.decide_task(
@@ -373,7 +373,7 @@ async def declined_credit(s: Skipping, db: Database) -> Opened:
         reason="insufficient_information",
         comment="No return receipt yet.",
     )
-    await task_of(db, opened.workflow_id, "evidence")
+    await task_of(db, opened.workflow_id, "agent#evidence")
     assert await adjustments(db, opened.case_id) == {}
     return opened
 
@@ -383,7 +383,7 @@ async def test_a_declined_credit_is_booked_as_final_credit_when_the_dispute_is_w
 ) -> None:
     s = skipping
     opened = await declined_credit(s, db)
-    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "evidence", "submit")
+    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "chargeback")
     await s.env.sleep(timedelta(days=45, hours=1))
     case = await concluded(db, opened.case_id)
@@ -403,22 +403,23 @@ async def test_a_declined_credit_is_not_reversed_when_the_dispute_is_lost(
     opened = await declined_credit(s, db)
     agent = await new_staff(db, "disputes_agent")
     await script(s, db, agent, opened, "chargeback", "represent")
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
     reviewer = await new_staff(db, "disputes_agent")
-    await decide(s, db, reviewer, opened, "representment", "accept_loss", "customer_liable")
+    await decide(s, db, reviewer, opened, "agent#representment", "accept_loss", "customer_liable")
     case = await concluded(db, opened.case_id)
     assert case.outcome == "lost"
     assert await adjustments(db, opened.case_id) == {}
     assert "reversed" not in (await outbox(db, opened.case_id))["outcome"].body
 
 
-async def test_the_opener_may_not_decide_the_credit_through_any_door(
+async def test_the_opener_decides_none_of_the_disputes_steps_through_any_door(
     db: Database, skipping: Skipping
 ) -> None:
     s = skipping
     both = await new_staff(db, "support", "disputes_agent")
     opened = await open_on(s, db, amount="250.00", support=both)
-    task = await task_of(db, opened.workflow_id, "credit")
+    task = await task_of(db, opened.workflow_id, "agent#credit")
+    assert both.actor.user_id in task.excluded_actors
     with pytest.raises(Forbidden):
         await tasks.claim_task(db, both.actor, task.id)
     with pytest.raises(Forbidden):
@@ -436,9 +437,27 @@ async def test_the_opener_may_not_decide_the_credit_through_any_door(
                 outcome="grant",
             ),
         )
-    assert getattr(refused.value.cause, "type", None) == "excluded"
+    assert getattr(refused.value.cause, "type", None) == "maker_cannot_decide"
     assert (await task_row(db, task.id)).status == "open"
     assert await adjustments(db, opened.case_id) == {}
+    # Nor the later steps: another agent grants, and the opener still may not submit.
+    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "agent#credit", "grant")
+    evidence = await task_of(db, opened.workflow_id, "agent#evidence")
+    with pytest.raises(Forbidden):
+        await tasks.claim_task(db, both.actor, evidence.id)
+
+
+async def test_one_agent_carries_a_dispute_from_credit_to_representment(
+    db: Database, skipping: Skipping
+) -> None:
+    s = skipping
+    agent = await new_staff(db, "disputes_agent")
+    opened = await open_on(s, db, amount="250.00")
+    await script(s, db, agent, opened, "chargeback", "represent")
+    await decide(s, db, agent, opened, "agent#credit", "grant")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
+    await decide(s, db, agent, opened, "agent#representment", "accept_loss", "customer_liable")
+    assert await s.client.get_workflow_handle(opened.workflow_id).result() == "lost"
 
 
 # ---------------------------------------------------------------------------- 4. our deadlines
@@ -447,7 +466,7 @@ async def test_the_evidence_task_escalates_at_its_72_hour_sla(
 ) -> None:
     s = skipping
     opened = await open_on(s, db, amount="40.00")
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     assert abs(task.due_at - task.created_at - timedelta(hours=72)) < timedelta(minutes=1)
     escalation = f"escalation:{task.id}:1"
 
@@ -479,7 +498,7 @@ async def test_the_dispute_turns_urgent_and_expires_at_the_filing_deadline(
     s = skipping
     # Booked 100 days ago: the 120-day filing window closes in 20 days.
     opened = await open_on(s, db, amount="40.00", days_ago=100)
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     warning = f"dispute-deadline:{opened.case_id}:evidence"
 
     await s.env.sleep(timedelta(days=14, hours=23))
@@ -513,7 +532,7 @@ async def test_a_deadline_already_close_makes_the_new_dispute_urgent_at_once(
     s = skipping
     # Booked 117 days ago: 3 days left, inside the 5-day warning period from the start.
     opened = await open_on(s, db, amount="40.00", days_ago=117)
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     warning = f"dispute-deadline:{opened.case_id}:evidence"
 
     async def warned() -> bool:
@@ -532,9 +551,9 @@ async def test_an_unanswered_representment_expires_30_days_after_it_arrived(
     opened = await declined_credit(s, db)
     agent = await new_staff(db, "disputes_agent")
     await script(s, db, agent, opened, "chargeback", "represent")
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "representment_review")
-    review = await task_of(db, opened.workflow_id, "representment")
+    review = await task_of(db, opened.workflow_id, "agent#representment")
     warning = f"dispute-deadline:{opened.case_id}:representment_review"
 
     await s.env.sleep(timedelta(days=24, hours=23))
@@ -567,9 +586,14 @@ async def pre_arbitrated(s: Skipping, db: Database, pre_arbitration: str | None 
     await script(s, db, agent, opened, "chargeback", "represent")
     if pre_arbitration is not None:
         await script(s, db, agent, opened, "pre_arbitration", pre_arbitration)
-    await decide(s, db, agent, opened, "evidence", "submit")
+    await decide(s, db, agent, opened, "agent#evidence", "submit")
     await decide(
-        s, db, await new_staff(db, "disputes_agent"), opened, "representment", "pre_arbitration"
+        s,
+        db,
+        await new_staff(db, "disputes_agent"),
+        opened,
+        "agent#representment",
+        "pre_arbitration",
     )
     return opened
 
@@ -626,7 +650,7 @@ async def test_a_withdrawal_at_the_evidence_stage_reverses_the_credit(
 ) -> None:
     s = skipping
     opened = await open_on(s, db, amount="40.00")
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     result = await withdraw_dispute(
         db,
         s.client,
@@ -678,7 +702,7 @@ async def test_a_withdrawal_after_filing_is_sent_to_the_processor(
 ) -> None:
     s = skipping
     opened = await open_on(s, db, amount="40.00")
-    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "evidence", "submit")
+    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "chargeback")
     await withdraw_dispute(
         db,
@@ -701,7 +725,7 @@ async def test_the_merchant_window_is_a_named_timer_in_the_history(
 ) -> None:
     s = skipping
     opened = await open_on(s, db, amount="40.00")
-    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "evidence", "submit")
+    await decide(s, db, await new_staff(db, "disputes_agent"), opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "chargeback")
     handle = s.client.get_workflow_handle(opened.workflow_id)
 
@@ -731,7 +755,7 @@ async def test_a_withdrawal_while_a_decision_is_being_recorded_waits_for_it(
     s = skipping
     opened = await open_on(s, db, amount="40.00")
     agent = await new_staff(db, "disputes_agent")
-    task = await task_of(db, opened.workflow_id, "evidence")
+    task = await task_of(db, opened.workflow_id, "agent#evidence")
     await tasks.claim_task(db, agent.actor, task.id)
 
     async def blocked_on_the_task_row() -> bool:

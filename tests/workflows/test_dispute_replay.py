@@ -24,20 +24,20 @@ async def test_dispute_histories_replay_cleanly(skipping: Skipping, db: Database
     runs: dict[str, Opened] = {}
     # Credit granted by an agent, chargeback filed, the merchant silent for 45 days.
     runs["won-by-silence"] = run = await open_on(s, db, amount="250.00")
-    await decide(s, db, await new_staff(db, "disputes_agent"), run, "credit", "grant")
-    await decide(s, db, await new_staff(db, "disputes_agent"), run, "evidence", "submit")
+    await decide(s, db, await new_staff(db, "disputes_agent"), run, "agent#credit", "grant")
+    await decide(s, db, await new_staff(db, "disputes_agent"), run, "agent#evidence", "submit")
 
     # Represented (scripted before the filing), the loss accepted.
     runs["lost-by-representment"] = run = await open_on(s, db)
     first = await new_staff(db, "disputes_agent")
     await script(s, db, first, run, "chargeback", "represent")
-    await decide(s, db, first, run, "evidence", "submit")
+    await decide(s, db, first, run, "agent#evidence", "submit")
     await decide(
         s,
         db,
         await new_staff(db, "disputes_agent"),
         run,
-        "representment",
+        "agent#representment",
         "accept_loss",
         "compelling_evidence",
     )
@@ -45,16 +45,16 @@ async def test_dispute_histories_replay_cleanly(skipping: Skipping, db: Database
     # Represented (delivered by signal while waiting), pre-arbitration, the merchant silent.
     runs["pre-arbitration-won"] = run = await open_on(s, db)
     first = await new_staff(db, "disputes_agent")
-    await decide(s, db, first, run, "evidence", "submit")
+    await decide(s, db, first, run, "agent#evidence", "submit")
     await at_stage(db, run.case_id, "chargeback")
     await script(s, db, first, run, "chargeback", "represent")
     await decide(
-        s, db, await new_staff(db, "disputes_agent"), run, "representment", "pre_arbitration"
+        s, db, await new_staff(db, "disputes_agent"), run, "agent#representment", "pre_arbitration"
     )
 
     # Withdrawn by the customer after the chargeback was filed.
     runs["withdrawn"] = run = await open_on(s, db)
-    await decide(s, db, await new_staff(db, "disputes_agent"), run, "evidence", "submit")
+    await decide(s, db, await new_staff(db, "disputes_agent"), run, "agent#evidence", "submit")
     await at_stage(db, run.case_id, "chargeback")
     await withdraw_dispute(
         db, s.client, run.support.actor, run.case_id, reason_code="refund_received", comment=None
@@ -62,7 +62,7 @@ async def test_dispute_histories_replay_cleanly(skipping: Skipping, db: Database
 
     # Nobody gathers evidence: SLA escalations, the deadline warning, then expiry (20 days).
     runs["expired"] = run = await open_on(s, db, days_ago=100)
-    await task_of(db, run.workflow_id, "evidence")
+    await task_of(db, run.workflow_id, "agent#evidence")
     await at_stage(db, runs["pre-arbitration-won"].case_id, "pre_arbitration")
 
     await s.env.sleep(timedelta(days=46))
