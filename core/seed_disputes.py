@@ -154,6 +154,7 @@ async def seed_disputes(db: Database, temporal: Client, settings: Settings) -> d
     await task(dee, REPRESENTMENT, "agent#representment", None)
     # Represented, and Dan takes it to pre-arbitration: waiting on the merchant again.
     await script(PRE_ARB, "chargeback", "represent", "Goods were shipped intact (carrier photo).")
+    await task(dan, PRE_ARB, "agent#credit", "grant", comment="Photos of the damage on file.")
     await task(dan, PRE_ARB, "agent#evidence", "submit")
     await task(dan, PRE_ARB, "agent#representment", "pre_arbitration",
                comment="Customer has photos of the damage on delivery.")  # fmt: skip

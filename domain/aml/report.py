@@ -7,12 +7,10 @@ cases by the detection of their first alert (when the SAR clock started).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from core.db import Database, run_sql
@@ -21,6 +19,7 @@ from domain.actors import Actor
 from domain.aml.charts import BarChart, bar_chart
 from domain.aml.rules import TIER_LABELS, TIER_STEPS
 from domain.days import day_bounds
+from domain.spreadsheets import csv_text, share
 from models.base import utcnow
 
 TABLES = ("rules", "sla", "sar")
@@ -34,14 +33,6 @@ SAR_CATEGORIES = {
     "closed_before_mlro": "Closed before the MLRO (no SAR decision)",
 }
 # A cell a spreadsheet would run as a formula: prefixed with ' so it stays text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def share(part: int, whole: int) -> Decimal | None:
-    """Percentage with one decimal, or None when there is nothing to divide."""
-    if not whole:
-        return None
-    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
 @dataclass
@@ -231,12 +222,6 @@ async def build_report(
 
 
 # ----------------------------------------------------------------------------- CSV
-def neutralise(value: Any) -> str:
-    """A cell as text, with formula triggers defused (CSV injection)."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
-
-
 def _pct(value: Decimal | None) -> str:
     return "" if value is None else f"{value}"
 
@@ -302,11 +287,5 @@ def table_rows(report: AmlReport, table: str) -> tuple[list[str], list[Sequence[
 
 def to_csv(report: AmlReport, table: str) -> tuple[str, str]:
     """(file name, CSV text) of one table."""
-    header, rows = table_rows(report, table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
     name = f"aml-report-{table}-{report.start.isoformat()}-to-{report.end.isoformat()}.csv"
-    return name, buffer.getvalue()
+    return name, csv_text(*table_rows(report, table))

@@ -16,6 +16,7 @@ from domain.aml.queue import countdown
 from domain.config import load_typed
 from domain.disputes.adjustments import KINDS as ADJUSTMENT_KINDS
 from domain.disputes.adjustments import AdjustmentPublic, case_adjustments
+from domain.disputes.detail import stages_of
 from domain.disputes.evidence import EvidencePublic, evidence_of
 from domain.disputes.policy import DisputePolicy
 from domain.disputes.queue import at_risk, category_label, stage_label
@@ -201,15 +202,7 @@ async def dispute_case_view(db: Database, actor: Actor, case: Case) -> DisputeCa
         assert txn is not None
         customer = await session.get(Customer, dispute.customer_id)
         account = await session.get(Account, dispute.account_id)
-        stages = list(
-            (
-                await session.exec(
-                    select(DisputeStage)
-                    .where(DisputeStage.case_id == case.id)
-                    .order_by(col(DisputeStage.entered_at), col(DisputeStage.id))
-                )
-            ).all()
-        )
+        stages = await stages_of(session, case.id)
         decision = (
             await session.exec(
                 select(Decision, StaffUser.username)

@@ -67,6 +67,19 @@ class DisputePublic(BaseModel):
     evidence: list[EvidencePublic]
 
 
+async def stages_of(session: AsyncSession, case_id: uuid.UUID) -> list[DisputeStage]:
+    """A dispute's stages in the order it entered them."""
+    return list(
+        (
+            await session.exec(
+                select(DisputeStage)
+                .where(DisputeStage.case_id == case_id)
+                .order_by(col(DisputeStage.entered_at), col(DisputeStage.id))
+            )
+        ).all()
+    )
+
+
 async def read_dispute(db: Database, actor: Actor, case_id: uuid.UUID) -> DisputePublic:
     action = "dispute.read"
     await require(db, actor, "dispute", "read", action=action, object_type="case",
@@ -82,13 +95,7 @@ async def read_dispute(db: Database, actor: Actor, case_id: uuid.UUID) -> Disput
         ).first()
         if found is not None:
             case, dispute, external_id = found
-            stages = (
-                await session.exec(
-                    select(DisputeStage)
-                    .where(DisputeStage.case_id == case_id)
-                    .order_by(col(DisputeStage.entered_at), col(DisputeStage.id))
-                )
-            ).all()
+            stages = await stages_of(session, case_id)
             return DisputePublic(
                 case_id=case.id,
                 reference=case.reference,

@@ -8,8 +8,6 @@ opened. The open disputes and the deadlines at risk are as they stand now.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,10 +21,10 @@ from domain.actors import Actor
 from domain.aml.charts import BarChart, bar_chart
 from domain.aml.monitoring_data import to_eur
 from domain.aml.queue import countdown
-from domain.aml.report import neutralise, share
 from domain.days import day_bounds
 from domain.disputes.queue import category_label, stage_label
 from domain.disputes.rules import CATEGORIES, OUTCOMES, STAGES
+from domain.spreadsheets import csv_text, share
 from models.base import utcnow
 from models.money import quantize
 
@@ -282,11 +280,5 @@ def table_rows(report: DisputeReport, table: str) -> tuple[list[str], list[Seque
 
 def to_csv(report: DisputeReport, table: str) -> tuple[str, str]:
     """(file name, CSV text) of one table, every cell neutralised against formula injection."""
-    header, rows = table_rows(report, table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
     name = f"dispute-report-{table}-{report.start.isoformat()}-to-{report.end.isoformat()}.csv"
-    return name, buffer.getvalue()
+    return name, csv_text(*table_rows(report, table))

@@ -226,9 +226,10 @@ class Tab:
     server: LiveServer
 
 
-@pytest.fixture
-def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
-    context = browser.new_context(base_url=live_server.url)
+@contextmanager
+def watched_page(browser: Browser, base_url: str) -> Iterator[tuple[Page, PageProblems]]:
+    """A page in a fresh browser context whose console, errors and 5xx answers are recorded."""
+    context = browser.new_context(base_url=base_url)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
@@ -236,8 +237,16 @@ def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
     page.on("console", problems.on_console)
     page.on("pageerror", lambda exc: problems.page_errors.append(str(exc)))
     page.on("response", problems.on_response)
-    yield Tab(page, problems, live_server)
-    context.close()
+    try:
+        yield page, problems
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def tab(browser: Browser, live_server: LiveServer) -> Iterator[Tab]:
+    with watched_page(browser, live_server.url) as (page, problems):
+        yield Tab(page, problems, live_server)
     # Shown only when the test failed: what the web app and the worker said meanwhile.
     print(live_server.log_tail())
 

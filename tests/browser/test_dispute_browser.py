@@ -25,21 +25,18 @@ from typing import TypeVar
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
 from core import embedded
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
-from tests.browser.conftest import ACTION_TIMEOUT_MS, REPORT_CSP_VIOLATIONS, PageProblems
+from tests.browser.conftest import PageProblems, watched_page
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
 from tests.dispute_data import CardPayment, card_payment
 from tests.helpers import new_staff
+from tests.workflows.conftest import start_skipping_env
 from worker import build_worker
-from workflows.common import SEARCH_ATTRIBUTES
 
 pytestmark = pytest.mark.browser
 T = TypeVar("T")
@@ -75,18 +72,7 @@ def skipping_server(
     stop = asyncio.Event()
 
     async def start() -> tuple[SkippingServer, asyncio.Task[None]]:
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=DATA_CONVERTER,
-            test_server_existing_path=str(embedded.venv_binary("temporal-test-server")),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES
-                },
-            )
-        )
+        env = await start_skipping_env()
         db = Database(db_urls.app, pool_size=10, application_name="browser-skipping")
         queue = f"browser-skip-{uuid.uuid4().hex[:8]}"
         local = settings.model_copy(update={"task_queue": queue})
@@ -130,16 +116,8 @@ class SkipTab:
 
 @pytest.fixture
 def skip_tab(browser: Browser, skipping_server: SkippingServer) -> Iterator[SkipTab]:
-    context = browser.new_context(base_url=skipping_server.url)
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-    page = context.new_page()
-    problems = PageProblems()
-    page.on("console", problems.on_console)
-    page.on("pageerror", lambda exc: problems.page_errors.append(str(exc)))
-    page.on("response", problems.on_response)
-    yield SkipTab(page, problems, skipping_server)
-    context.close()
+    with watched_page(browser, skipping_server.url) as (page, problems):
+        yield SkipTab(page, problems, skipping_server)
 
 
 def open_dispute_in_browser(
@@ -266,5 +244,7 @@ def test_a_represented_dispute_is_lost_when_the_agent_accepts_and_the_credit_is_
     credit = adjustments.locator("tr", has_text="Provisional credit")
     expect(credit).to_contain_text("+400.00 EUR")
     expect(credit).to_contain_text("reversed")
-    expect(adjustments.locator("tr", has_text="Credit reversal")).to_contain_text("−400.00 EUR")
+    expect(adjustments.locator("tr", has_text="Credit reversal")).to_contain_text(
+        "\u2212400.00 EUR"
+    )  # a minus sign
     skip_tab.problems.assert_clean()

@@ -23,8 +23,8 @@ from markupsafe import escape
 from sqlmodel import select
 
 from core.db import Database
-from domain.aml.report import neutralise
 from domain.aml.rules import TIER_OUTCOMES, TIER_STEPS
+from domain.spreadsheets import neutralise
 from models.aml import AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditEvent
 from models.base import utcnow

@@ -23,10 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import Database, run_sql
 from core.settings import Settings
 from domain import tasks
-from domain.aml.report import share
 from domain.disputes.opening import open_dispute
 from domain.disputes.report import AtRiskRow, DisputeReport, to_csv
 from domain.disputes.sandbox import set_merchant_response
+from domain.spreadsheets import share
 from models.cases import Case
 from models.disputes import DisputeCreate, DisputeOpened
 from tests.aml_data import CustomerRef, new_customer

@@ -24,8 +24,8 @@ from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 
 
-@pytest.fixture
-async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+async def start_skipping_env() -> WorkflowEnvironment:
+    """A fresh time-skipping test server that knows our search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER,
         test_server_existing_path=str(embedded.venv_binary("temporal-test-server")),
@@ -40,6 +40,12 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
             },
         )
     )
+    return env
+
+
+@pytest.fixture
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_skipping_env()
     yield env
     await env.shutdown()
 
