@@ -430,7 +430,10 @@ class DisputeActivities:
 
 async def _dispute(session: AsyncSession, case_id: uuid.UUID) -> Dispute:
     dispute = await session.get(Dispute, case_id)
-    assert dispute is not None, f"no dispute for case {case_id}"
+    if dispute is None:
+        # The workflow starts inside the transaction that stores the dispute: its first
+        # activity may run before that commit. Retried (with backoff) until it is there.
+        raise ApplicationError(f"dispute {case_id} is not stored yet", type="not_stored_yet")
     return dispute
 
 
