@@ -4,7 +4,8 @@ Made through the real entry points: support opens each dispute (domain.disputes.
 disputes agents decide its tasks, and the sandbox card processor's merchant is scripted
 per dispute. The result: a provisional credit awaiting an agent, evidence being gathered,
 a chargeback waiting on the merchant, a representment to review, a pre-arbitration
-waiting on the merchant, and one dispute each won, lost and withdrawn.
+waiting on the merchant, one dispute each won, lost and withdrawn, and one filed late by
+the customer whose filing deadline is days away (urgent, at risk).
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ DEMOS = [
                 "I returned the shoes within 14 days and got no refund."),
     DemoDispute("Music Box Store", "19.99", 6, "authorisation",
                 "I do not recognise this payment."),
+    DemoDispute("FitLife Studios Berlin", "39.00", 117, "consumer_dispute",
+                "I cancelled my membership in July; they kept charging me."),
 ]  # fmt: skip
-CREDIT_PENDING, EVIDENCE, CHARGEBACK, REPRESENTMENT, PRE_ARB, WON, LOST, WITHDRAWN = range(8)
+(CREDIT_PENDING, EVIDENCE, CHARGEBACK, REPRESENTMENT, PRE_ARB, WON, LOST, WITHDRAWN,
+ AT_RISK) = range(9)  # fmt: skip
 
 
 async def _card_payment(db: Database, position: int, demo: DemoDispute) -> uuid.UUID:

@@ -32,8 +32,8 @@ from tests.helpers import environment_without_services
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
-SEEDED_CHANGES = 14
-SEEDED_DISPUTES = 8  # one per stage and outcome (core/seed_disputes.py)  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
+SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
+SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (core/seed_disputes.py)
 NUL = b"\0"
 
 
@@ -250,6 +250,20 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         queue = client.get("/api/v1/aml/queue?tier=all&per_page=100", headers=mlro).json()
         tiers = {item["tier"] for item in queue["items"]}
         assert {"l1", "l2", "closure_approval", "mlro"} <= tiers, tiers
+        # Disputes: open at every stage, one of them at risk, and won / lost / withdrawn.
+        agent = sign_in(client, "disputes.dee")
+        listed = client.get("/api/v1/disputes?status=all&per_page=100", headers=agent).json()
+        stages = {item["stage"] for item in listed["items"] if item["status"] == "open"}
+        assert {
+            "provisional_credit",
+            "evidence",
+            "chargeback",
+            "representment_review",
+            "pre_arbitration",
+        } <= stages, stages
+        assert any(item["at_risk"] for item in listed["items"]), listed["items"]
+        outcomes = {item["outcome"] for item in listed["items"]}
+        assert {"won", "lost", "withdrawn"} <= outcomes, outcomes
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
     # Disputes: every seeded dispute's history is in the Temporal UI, its deadlines as
     # named durable timers (the UI's own history endpoint, as its history page reads it).
