@@ -25,7 +25,7 @@ from domain.config import load_typed
 from domain.disputes.messages import queue_customer_message
 from domain.disputes.policy import DisputePolicy
 from domain.disputes.processor import CardProcessor, ProcessorFiling
-from domain.disputes.rules import OUTCOMES, STAGES
+from domain.disputes.rules import CUSTOMER_KEEPS, OUTCOMES, STAGES
 from domain.notifications import queue_notification
 from models.aml import Transaction
 from models.base import utcnow
@@ -314,7 +314,7 @@ class DisputeActivities:
                 )
             ).first()
             booked: uuid.UUID | None = None
-            customer_wins = inp.outcome in ("won", "expired")
+            customer_wins = inp.outcome in CUSTOMER_KEEPS
             if customer_wins and credit is None:
                 booked = await _book(
                     session,
@@ -479,7 +479,7 @@ async def _book(
 
 def _outcome_message(outcome: str, dispute: Dispute, had_credit: bool) -> str:
     amount = format_amount(dispute.amount, dispute.currency)
-    if outcome in ("won", "expired"):
+    if outcome in CUSTOMER_KEEPS:
         money = (
             f"The provisional credit of {amount} is now final."
             if had_credit

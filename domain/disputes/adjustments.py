@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.db import Database
 from domain.access import not_found, require
 from domain.actors import Actor
+from domain.disputes.rules import CUSTOMER_KEEPS
 from domain.onboarding.accounts import format_iban
 from models.cases import Case
 from models.disputes import AccountAdjustment
@@ -37,8 +38,6 @@ STATUSES: dict[str, str] = {
     "final": "Final",
     "reversed": "Reversed",
 }
-# Outcomes in which the customer keeps the money (activities.disputes.conclude_dispute).
-CUSTOMER_KEEPS = ("won", "expired")
 
 
 class AdjustmentPublic(BaseModel):

@@ -52,6 +52,8 @@ OUTCOMES: dict[str, str] = {
     "withdrawn": "Withdrawn by the customer",
     "expired": "Expired — a deadline on our side passed (the bank bears the loss)",
 }
+# Outcomes in which the customer keeps the money: won, or expired through a deadline of ours.
+CUSTOMER_KEEPS = ("won", "expired")
 # How the sandbox merchant answers, per scheme stage.
 MERCHANT_RESPONSES: dict[str, dict[str, str]] = {
     "chargeback": {
