@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import select
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from core.db import Database, run_sql
 from domain import audit
 from domain.access import can_see_case, not_found, require
 from domain.actors import Actor
 from domain.disputes.processor import ProcessorFiling
+from domain.disputes.processor_events import signal_merchant_response
 from domain.disputes.rules import CASE_TYPE_DISPUTE, MERCHANT_RESPONSES
-from domain.errors import Conflict, Invalid, Unavailable
+from domain.errors import Conflict, Invalid
 from models.base import utcnow
 from models.cases import Case
 from models.dispute_io import MerchantResponse, ProcessorAck
@@ -196,21 +196,15 @@ async def set_merchant_response(
             details={"stage": stage, "response": response, "delivered": deliver},
         )
         if deliver:
-            # Inside the transaction: if Temporal refuses the signal, nothing is stored.
-            try:
-                await temporal.get_workflow_handle(case.workflow_id).signal(
-                    "merchant_responded",
-                    MerchantResponse(
-                        stage=stage,
-                        response=response,
-                        processor_ref=submission.reference if submission else None,
-                    ),
-                )
-            except RPCError as exc:
-                raise Unavailable(
-                    f"The workflow engine did not take the response ({exc.status.name}); "
-                    "nothing was changed."
-                ) from exc
+            await signal_merchant_response(
+                temporal,
+                case,
+                MerchantResponse(
+                    stage=stage,
+                    response=response,
+                    processor_ref=submission.reference if submission else None,
+                ),
+            )
     label = MERCHANT_RESPONSES[stage][response]
     if deliver:
         return ScriptResult(True, f"The sandbox merchant answered: {label.lower()}.")

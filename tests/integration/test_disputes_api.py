@@ -16,11 +16,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database
+from core.settings import Settings
+from domain import tasks
 from models.audit import AuditEvent
 from models.cases import Case
 from models.disputes import AccountAdjustment, Dispute
-from tests.dispute_data import CardPayment, card_payment
-from tests.helpers import api_headers, eventually, new_staff
+from tests.dispute_data import CardPayment, card_payment, opened_dispute
+from tests.helpers import api_headers, eventually, new_staff, task_of
 
 STATEMENT = "I returned the goods on 3 November and never got a refund."
 
@@ -359,3 +361,59 @@ async def test_adjustments_of_an_account_need_permission_and_a_real_account(
                 .where(AccountAdjustment.account_id == account_id)
             )
         ).one() == 0
+
+
+async def test_a_card_processor_reports_the_merchants_answer_to_the_chargeback_on_file(
+    http: httpx.AsyncClient, db: Database, temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """What a real processor's adapter does instead of the sandbox: its service account posts
+    the merchant's answer, naming the chargeback; a misdirected or early answer is refused."""
+    _, opened = await opened_dispute(db, temporal_env.client, settings, amount="40.00")
+    processor = await _headers(http, db, "upstream_system")
+    url = f"/api/v1/disputes/{opened.case_id}/merchant-response"
+    answer = {"stage": "chargeback", "response": "represent", "processor_ref": "X"}
+
+    early = await http.post(url, json=answer, headers=processor)
+    assert early.status_code == 409, early.text
+    assert "not the chargeback on file" in early.json()["message"]
+
+    agent = await new_staff(db, "disputes_agent")
+    evidence_task = await task_of(db, opened.workflow_id, "agent#evidence")
+    await tasks.claim_task(db, agent.actor, evidence_task.id)
+    await tasks.decide_task(
+        db, temporal_env.client, agent.actor, evidence_task.id, outcome="submit", reason=None,
+        comment=None,
+    )  # fmt: skip
+
+    async def filed() -> str | None:
+        async with db.session() as session:
+            dispute = await session.get(Dispute, opened.case_id)
+            case = await session.get(Case, opened.case_id)
+        assert dispute is not None and case is not None
+        return dispute.processor_ref if case.stage == "chargeback" else None
+
+    reference = await eventually(filed, what="the chargeback filed")
+    wrong_ref = await http.post(url, json={**answer, "processor_ref": "SBX-0"}, headers=processor)
+    assert wrong_ref.status_code == 409
+    wrong_stage = await http.post(
+        url,
+        json={"stage": "pre_arbitration", "response": "decline", "processor_ref": reference},
+        headers=processor,
+    )
+    assert wrong_stage.status_code == 409
+    assert "not waiting" in wrong_stage.json()["message"]
+    support = await _headers(http, db, "support")
+    denied = await http.post(url, json={**answer, "processor_ref": reference}, headers=support)
+    assert denied.status_code == 403
+
+    accepted = await http.post(url, json={**answer, "processor_ref": reference}, headers=processor)
+    assert accepted.status_code == 200, accepted.text
+
+    async def in_review() -> bool:
+        async with db.session() as session:
+            case = await session.get(Case, opened.case_id)
+        return case is not None and case.stage == "representment_review"
+
+    await eventually(in_review, what="representment review")
+    again = await http.post(url, json={**answer, "processor_ref": reference}, headers=processor)
+    assert again.status_code == 409  # the window it answered is over

@@ -17,11 +17,18 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile,
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.disputes import adjustments, detail, evidence, sandbox, withdrawal
+from domain.disputes import (
+    adjustments,
+    detail,
+    evidence,
+    processor_events,
+    sandbox,
+    withdrawal,
+)
 from domain.disputes.opening import open_dispute
 from domain.disputes.rules import CATEGORIES, SCHEMES, WITHDRAW_REASONS
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
-from models.dispute_io import WithdrawalResult
+from models.dispute_io import MerchantResponse, WithdrawalResult
 from models.disputes import DisputeCreate, DisputeOpened
 from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
 from web.templating import render
@@ -138,6 +145,40 @@ async def set_sandbox_response(
         note=body.note,
     )
     return SandboxResponseResult(delivered=result.delivered, message=result.message)
+
+
+class MerchantResponseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str = Field(max_length=30, description="chargeback | pre_arbitration")
+    response: str = Field(
+        max_length=30,
+        description="chargeback: accept | represent; pre_arbitration: accept | decline",
+    )
+    processor_ref: str = Field(max_length=100, description="The chargeback's reference with you.")
+
+
+@api.post("/disputes/{case_id}/merchant-response", response_model=MerchantResponse)
+async def record_merchant_response(
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    case_id: uuid.UUID,
+    body: MerchantResponseRequest,
+) -> MerchantResponse:
+    """For the card processor (a service account with role `upstream_system`): the merchant's answer to a chargeback
+    or a pre-arbitration we filed with you. Refused (409, with the reason) when the reference
+    is not the chargeback on file, the dispute is not waiting for that answer, or the
+    response window has closed."""
+    return await processor_events.record_merchant_response(
+        services.db,
+        temporal,
+        actor,
+        case_id,
+        stage=body.stage,
+        response=body.response,
+        processor_ref=body.processor_ref,
+    )
 
 
 @api.get("/accounts/{account_id}/adjustments", response_model=adjustments.AdjustmentPage)
