@@ -206,23 +206,6 @@ async def _open(
                 "We will keep you informed at every step."
             ),
         )
-        await audit.record(
-            session,
-            action="dispute.opened",
-            actor=actor.ref,
-            object_type="case",
-            object_id=case.id,
-            origin=actor.origin,
-            workflow_id=workflow_id,
-            details={
-                "reference": reference,
-                "transaction_id": str(txn.id),
-                "category": data.category,
-                "scheme_reason_code": f"{data.scheme} {code}",
-                "amount": str(amount),
-                "currency": txn.currency,
-            },
-        )
         from workflows.dispute import DisputeWorkflow  # the workflow module is sandbox code
 
         try:
@@ -251,6 +234,25 @@ async def _open(
                 f"The workflow engine did not accept the dispute ({exc.status.name}); "
                 "nothing was saved."
             ) from exc
+        # Audited last: the audit chain's lock is held only until the commit, never across
+        # the call to Temporal.
+        await audit.record(
+            session,
+            action="dispute.opened",
+            actor=actor.ref,
+            object_type="case",
+            object_id=case.id,
+            origin=actor.origin,
+            workflow_id=workflow_id,
+            details={
+                "reference": reference,
+                "transaction_id": str(txn.id),
+                "category": data.category,
+                "scheme_reason_code": f"{data.scheme} {code}",
+                "amount": str(amount),
+                "currency": txn.currency,
+            },
+        )
     return DisputeOpened(
         case_id=case.id,
         reference=reference,

@@ -103,6 +103,8 @@ async def _record(
         if error is not None:
             raise error
         answer = MerchantResponse(stage=stage, response=response, processor_ref=processor_ref)
+        await signal_merchant_response(temporal, case, answer)
+        # Audited after the signal: the audit chain's lock is never held across the call.
         await audit.record(
             session,
             action="dispute.merchant_response",
@@ -113,5 +115,4 @@ async def _record(
             workflow_id=case.workflow_id,
             details={"stage": stage, "response": response, "processor_ref": processor_ref},
         )
-        await signal_merchant_response(temporal, case, answer)
     return answer

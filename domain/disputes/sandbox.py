@@ -185,6 +185,11 @@ async def set_merchant_response(
         if deliver and submission is not None:
             submission.responded, submission.responded_at = response, utcnow()
             session.add(submission)
+            answer = MerchantResponse(
+                stage=stage, response=response, processor_ref=submission.reference
+            )
+            await signal_merchant_response(temporal, case, answer)
+        # Audited last: the audit chain's lock is never held across the call to Temporal.
         await audit.record(
             session,
             action="sandbox.merchant_response",
@@ -195,16 +200,6 @@ async def set_merchant_response(
             workflow_id=case.workflow_id,
             details={"stage": stage, "response": response, "delivered": deliver},
         )
-        if deliver:
-            await signal_merchant_response(
-                temporal,
-                case,
-                MerchantResponse(
-                    stage=stage,
-                    response=response,
-                    processor_ref=submission.reference if submission else None,
-                ),
-            )
     label = MERCHANT_RESPONSES[stage][response]
     if deliver:
         return ScriptResult(True, f"The sandbox merchant answered: {label.lower()}.")
