@@ -283,25 +283,6 @@ async def _open_change(
     )
     session.add(change)
     await session.flush()
-    await audit.record(
-        session,
-        action="change.proposed",
-        actor=actor.ref,
-        object_type="change",
-        object_id=change_id,
-        origin=actor.origin,
-        workflow_id=workflow_id,
-        details={
-            "reference": reference,
-            "target_type": new.target_type,
-            "target_id": new.target_id,
-            "base_version": new.base_version,
-            "before": change_plan.before,
-            "after": change_plan.after,
-            "tier": change_plan.tier,
-            "effective_at": new.effective_at,
-        },
-    )
     workflow_input = ChangeApprovalInput(
         change_id=change_id,
         case_id=case.id,
@@ -347,6 +328,26 @@ async def _open_change(
         raise Unavailable(
             f"The workflow engine did not accept the change ({exc.status.name}); nothing was saved."
         ) from exc
+    # Audited after the start: the audit chain's lock is never held across the call.
+    await audit.record(
+        session,
+        action="change.proposed",
+        actor=actor.ref,
+        object_type="change",
+        object_id=change_id,
+        origin=actor.origin,
+        workflow_id=workflow_id,
+        details={
+            "reference": reference,
+            "target_type": new.target_type,
+            "target_id": new.target_id,
+            "base_version": new.base_version,
+            "before": change_plan.before,
+            "after": change_plan.after,
+            "tier": change_plan.tier,
+            "effective_at": new.effective_at,
+        },
+    )
     return ChangeCreated(
         id=change_id,
         reference=reference,

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -79,7 +80,7 @@ async def _open_case(session: AsyncSession, customer_id: uuid.UUID) -> AmlCase |
 
 
 async def _new_case(
-    session: AsyncSession, customer: Customer, detected_at: datetime, actor: ActorRef
+    session: AsyncSession, customer: Customer, detected_at: datetime
 ) -> tuple[Case, AmlCase]:
     number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
     case_id = uuid.uuid4()
@@ -107,15 +108,6 @@ async def _new_case(
     )
     session.add(aml)
     await session.flush()
-    await audit.record(
-        session,
-        action="aml.case_opened",
-        actor=actor,
-        object_type="case",
-        object_id=case_id,
-        workflow_id=case.workflow_id,
-        details={"reference": case.reference, "customer_id": customer.id},
-    )
     return case, aml
 
 
@@ -132,10 +124,11 @@ async def route_alerts(
     for alert in alerts:
         by_customer[alert.customer_id].append(alert)
     routes: list[CaseRoute] = []
+    events: list[dict[str, Any]] = []
     now = utcnow()
-    # Every customer lock first, in sorted order, before any audit event takes the chain's
-    # lock: two ingests alerting on overlapping customers then never wait on each other
-    # in opposite orders.
+    # Every customer lock first, in sorted order: two ingests alerting on overlapping
+    # customers then never wait on each other in opposite orders. The audit events come
+    # last, after the signals: the audit chain's lock is never held across calls to Temporal.
     customers = sorted(by_customer)
     for customer_id in customers:
         await lock_customer(session, customer_id)
@@ -146,7 +139,15 @@ async def route_alerts(
         if aml is None:
             customer = await session.get(Customer, customer_id)
             assert customer is not None
-            case, aml = await _new_case(session, customer, now, actor)
+            case, aml = await _new_case(session, customer, now)
+            events.append(
+                {
+                    "action": "aml.case_opened",
+                    "object_id": case.id,
+                    "workflow_id": case.workflow_id,
+                    "details": {"reference": case.reference, "customer_id": customer.id},
+                }
+            )
         else:
             found = await session.get(Case, aml.case_id)
             assert found is not None
@@ -155,17 +156,16 @@ async def route_alerts(
             alert.case_id = case.id
             session.add(alert)
         await session.flush()
-        await audit.record(
-            session,
-            action="aml.alerts_attached",
-            actor=actor,
-            object_type="case",
-            object_id=case.id,
-            workflow_id=case.workflow_id,
-            details={
-                "alerts": [str(a.id) for a in mine],
-                "rules": sorted({a.rule_key for a in mine}),
-            },
+        events.append(
+            {
+                "action": "aml.alerts_attached",
+                "object_id": case.id,
+                "workflow_id": case.workflow_id,
+                "details": {
+                    "alerts": [str(a.id) for a in mine],
+                    "rules": sorted({a.rule_key for a in mine}),
+                },
+            }
         )
         routes.append(
             CaseRoute(
@@ -179,6 +179,8 @@ async def route_alerts(
             )
         )
     await signal_cases(temporal, task_queue, routes)
+    for event in events:
+        await audit.record(session, actor=actor, object_type="case", **event)
     return routes
 
 

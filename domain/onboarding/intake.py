@@ -226,21 +226,6 @@ async def submit_application(
             await session.flush()
             session.add_all(_documents(data, application_id, parties))
             await session.flush()
-            await audit.record(
-                session,
-                action="application.received",
-                actor=actor.ref,
-                object_type="application",
-                object_id=application_id,
-                origin=actor.origin,
-                workflow_id=workflow_id,
-                details={
-                    "external_ref": data.external_ref,
-                    "kind": data.kind,
-                    "case_reference": reference,
-                    "parties": len(parties),
-                },
-            )
             try:
                 await temporal.start_workflow(
                     OnboardingWorkflow.run,
@@ -270,6 +255,22 @@ async def submit_application(
                 raise Unavailable(
                     f"The workflow engine did not accept the application ({exc.status.name}); nothing was saved."
                 ) from exc
+            # Audited after the start: the audit chain's lock is never held across the call.
+            await audit.record(
+                session,
+                action="application.received",
+                actor=actor.ref,
+                object_type="application",
+                object_id=application_id,
+                origin=actor.origin,
+                workflow_id=workflow_id,
+                details={
+                    "external_ref": data.external_ref,
+                    "kind": data.kind,
+                    "case_reference": reference,
+                    "parties": len(parties),
+                },
+            )
             return ApplicationAccepted(
                 application_id=application_id,
                 case_id=case.id,
