@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.outage import retry_on_outage
 from core.db import Database, run_sql
@@ -51,11 +52,19 @@ class AmlActivities:
         """The policy version this case runs under; sets the case's SAR deadline from it."""
         version, policy = await load_typed(self.db, "aml_case", AmlCasePolicy)
         async with self.db.transaction() as session:
-            await run_sql(
-                session,
-                "UPDATE aml_case SET sar_due_at = detected_at + make_interval(days => :days) "
-                "WHERE case_id = :id",
-                {"days": policy.sar_deadline_days, "id": inp.case_id},
+            updated = (
+                await run_sql(
+                    session,
+                    "UPDATE aml_case SET sar_due_at = detected_at + make_interval(days => :days) "
+                    "WHERE case_id = :id RETURNING case_id",
+                    {"days": policy.sar_deadline_days, "id": inp.case_id},
+                )
+            ).first()
+        if updated is None:
+            # The case is signalled inside the ingest's transaction: this can run before that
+            # commits, when the row is not visible yet. Retried until it is.
+            raise ApplicationError(
+                f"AML case {inp.case_id} is not stored yet", type="not_stored_yet"
             )
         return AmlPolicyValues(version=version, **policy.model_dump())
 

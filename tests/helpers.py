@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -186,3 +187,23 @@ def proposal(target_type: str, target_id: uuid.UUID, **changes: Any) -> dict[str
         "reason": "Test change with a proper justification.",
         "effective_at": None,
     }
+
+
+async def run_command(
+    args: list[str], *, env: dict[str, str], stdin: str = "", kill_after: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion without stopping the event loop.
+
+    The tests' worker shares this loop: blocking it (a bare subprocess.run in an async test)
+    can freeze one of its activities mid-transaction while it holds a lock, e.g. the audit
+    chain's, that the command then waits for until the timeout.
+    """
+    return await asyncio.to_thread(
+        subprocess.run,
+        args,
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=kill_after,
+    )

@@ -11,10 +11,10 @@ from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from domain.auth import roles_of
 from models.staff import StaffUser
-from tests.helpers import environment_without_services
+from tests.helpers import environment_without_services, run_command
 
 
-def _cli(
+async def _cli(
     args: list[str], urls: DatabaseUrls, settings: Settings, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
     env = environment_without_services()
@@ -24,20 +24,13 @@ def _cli(
         TEMPORAL_ADDRESS=settings.temporal_address,
         ENVIRONMENT="test",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "core.cli", *args],
-        input=stdin,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return await run_command([sys.executable, "-m", "core.cli", *args], env=env, stdin=stdin)
 
 
 async def test_user_create_reads_the_password_from_stdin(
     db: Database, db_urls: DatabaseUrls, settings: Settings
 ) -> None:
-    made = _cli(
+    made = await _cli(
         [
             "user",
             "create",
@@ -62,14 +55,14 @@ async def test_user_create_reads_the_password_from_stdin(
         assert await roles_of(session, user.id) == {"ops_manager", "auditor"}
     assert user.password_hash.startswith("$argon2id$")
 
-    again = _cli(
+    again = await _cli(
         ["user", "create", "cli.carla", "--role", "ops_manager"],
         db_urls,
         settings,
         stdin="a-long-secret-passphrase\n",
     )
     assert again.returncode == 1 and "already exists" in again.stderr
-    bad = _cli(
+    bad = await _cli(
         ["user", "create", "Bad Name", "--role", "wizard"], db_urls, settings, stdin="short\n"
     )
     assert bad.returncode == 1
@@ -77,8 +70,8 @@ async def test_user_create_reads_the_password_from_stdin(
         assert f"  {field}:" in bad.stderr
 
 
-def test_migrate_is_idempotent(db_urls: DatabaseUrls, settings: Settings) -> None:
-    first = _cli(["migrate"], db_urls, settings)
+async def test_migrate_is_idempotent(db_urls: DatabaseUrls, settings: Settings) -> None:
+    first = await _cli(["migrate"], db_urls, settings)
     assert first.returncode == 0, first.stderr
     assert "up to date" in first.stdout
-    assert _cli(["migrate"], db_urls, settings).returncode == 0
+    assert (await _cli(["migrate"], db_urls, settings)).returncode == 0

@@ -26,7 +26,7 @@ from domain.onboarding.accounts import format_iban, iban_for
 from models.aml import Transaction
 from models.audit import AuditEvent
 from models.onboarding import Account, Customer
-from tests.helpers import environment_without_services, new_plan, new_staff, web_login
+from tests.helpers import environment_without_services, new_plan, new_staff, run_command, web_login
 from workflows.rescreening import RESCREEN_SCHEDULE_ID
 
 # A watch list: the customers import starts screening the new customers when there is one.
@@ -46,7 +46,7 @@ CUSTOMER_HEADER = [
 UNPOLLED_QUEUE = f"unpolled-{uuid.uuid4().hex[:8]}"
 
 
-def cli(
+async def cli(
     args: list[str],
     urls: DatabaseUrls,
     settings: Settings,
@@ -62,12 +62,8 @@ def cli(
         ENVIRONMENT="test",
     )
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "import", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
+    done = await run_command(
+        [sys.executable, "-m", "core.cli", "import", *args], env=env, kill_after=180
     )
     return done, time.monotonic() - started
 
@@ -191,9 +187,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def imported(book: Book, db_urls: DatabaseUrls, settings: Settings) -> Run:
+async def imported(book: Book, db_urls: DatabaseUrls, settings: Settings) -> Run:
     """The book's first import, which the other tests build on."""
-    done, seconds = cli(["customers", str(book.customers_csv)], db_urls, settings)
+    done, seconds = await cli(["customers", str(book.customers_csv)], db_urls, settings)
     assert done.returncode == 0, done.stderr
     print(
         f"\n100k customers: {seconds:.1f} s ({ROWS / seconds:,.0f} rows/s)\n{done.stdout}{done.stderr}"
@@ -255,7 +251,7 @@ async def test_a_second_run_of_the_same_file_creates_nothing(
 ) -> None:
     before = await _counts(db, book)
     assert before == (book.customers, book.good_rows)
-    again, _ = cli(["customers", str(book.customers_csv)], db_urls, settings)
+    again, _ = await cli(["customers", str(book.customers_csv)], db_urls, settings)
     assert again.returncode == 0, again.stderr
     assert "0 customers created, 0 accounts opened" in again.stdout
     assert f"{book.good_rows:,} rows already imported" in again.stdout
@@ -278,7 +274,7 @@ async def test_the_import_starts_the_rescreening_schedule(
     assert ours and ours[0].workflow_type == "RescreenWorkflow"
 
 
-def test_an_import_without_temporal_succeeds_and_says_how_to_screen(
+async def test_an_import_without_temporal_succeeds_and_says_how_to_screen(
     book: Book, imported: Run, db_urls: DatabaseUrls, settings: Settings, tmp_path: Path
 ) -> None:
     path = tmp_path / "offline.csv"
@@ -287,7 +283,7 @@ def test_an_import_without_temporal_succeeds_and_says_how_to_screen(
         out.writerow(CUSTOMER_HEADER)
         out.writerow([f"O{book.run}-1", "individual", "Olga Offline", "retail", "DE", "", "low",
                       "", iban_for(ROWS + 20, bank_code=book.bank_code), "EUR", "", ""])  # fmt: skip
-    done, _ = cli(["customers", str(path)], db_urls, settings, temporal_address="127.0.0.1:1")
+    done, _ = await cli(["customers", str(path)], db_urls, settings, temporal_address="127.0.0.1:1")
     assert done.returncode == 0, done.stderr
     assert "1 customers created, 1 accounts opened" in done.stdout
     assert "not screened yet: Temporal is not reachable at 127.0.0.1:1" in done.stdout
@@ -329,7 +325,7 @@ async def test_rows_that_clash_with_the_database_are_rejected_and_the_rest_kept(
         out.writerows(rows)
     report = tmp_path / "reports" / "more-report.csv"
     report.parent.mkdir()
-    done, _ = cli(["customers", str(path), "--report", str(report)], db_urls, settings)
+    done, _ = await cli(["customers", str(path), "--report", str(report)], db_urls, settings)
     assert done.returncode == 0, done.stderr
     assert "0 customers created, 1 accounts opened (1 existing customers gained accounts)" in (
         done.stdout
@@ -349,27 +345,27 @@ async def test_rows_that_clash_with_the_database_are_rejected_and_the_rest_kept(
     assert added.customer_id == owner.id
 
 
-def test_a_file_that_cannot_be_read_exits_non_zero_naming_the_problem(
+async def test_a_file_that_cannot_be_read_exits_non_zero_naming_the_problem(
     tmp_path: Path, db_urls: DatabaseUrls, settings: Settings
 ) -> None:
     lacking = tmp_path / "lacking.csv"
     lacking.write_text("legacy_ref,name,iban\nA-1,Someone,DE89370400440532013000\n")
-    done, _ = cli(["customers", str(lacking)], db_urls, settings)
+    done, _ = await cli(["customers", str(lacking)], db_urls, settings)
     assert done.returncode == 1
     assert "lacks the required column(s) kind, segment, country, email, risk_level" in done.stderr
-    missing, _ = cli(["customers", str(tmp_path / "nothing.csv")], db_urls, settings)
+    missing, _ = await cli(["customers", str(tmp_path / "nothing.csv")], db_urls, settings)
     assert missing.returncode == 1 and "No file at" in missing.stderr
     latin1 = tmp_path / "latin1.csv"
     latin1.write_bytes(",".join(CUSTOMER_HEADER).encode() + b"\nA-1,individual,J\xf6rg\n")
-    undecodable, _ = cli(["customers", str(latin1)], db_urls, settings)
+    undecodable, _ = await cli(["customers", str(latin1)], db_urls, settings)
     assert undecodable.returncode == 1 and "is not UTF-8 text" in undecodable.stderr
     # The transactions import refuses the same files the same way.
-    no_columns, _ = cli(["transactions", str(lacking)], db_urls, settings)
+    no_columns, _ = await cli(["transactions", str(lacking)], db_urls, settings)
     assert no_columns.returncode == 1
     assert "lacks the column(s) external_id, account_iban, booked_at" in no_columns.stderr
-    not_utf8, _ = cli(["transactions", str(latin1)], db_urls, settings)
+    not_utf8, _ = await cli(["transactions", str(latin1)], db_urls, settings)
     assert not_utf8.returncode == 1 and "is not UTF-8 text" in not_utf8.stderr
-    gone, _ = cli(["transactions", str(tmp_path / "nothing.csv")], db_urls, settings)
+    gone, _ = await cli(["transactions", str(tmp_path / "nothing.csv")], db_urls, settings)
     assert gone.returncode == 1 and "No file at" in gone.stderr
 
 
@@ -483,7 +479,7 @@ async def test_transactions_import_once_with_progress_and_rejected_rows(
     db_urls: DatabaseUrls,
     settings: Settings,
 ) -> None:
-    done, seconds = cli(["transactions", str(history.path)], db_urls, settings)
+    done, seconds = await cli(["transactions", str(history.path)], db_urls, settings)
     assert done.returncode == 0, done.stderr
     print(
         f"\n100k transactions: {seconds:.1f} s ({ROWS / seconds:,.0f} rows/s)\n{done.stdout}{done.stderr}"
@@ -500,7 +496,7 @@ async def test_transactions_import_once_with_progress_and_rejected_rows(
     for line, words in history.bad.items():
         assert words in rejected[line]["reason"], (line, rejected[line])
 
-    again, _ = cli(["transactions", str(history.path)], db_urls, settings)
+    again, _ = await cli(["transactions", str(history.path)], db_urls, settings)
     assert again.returncode == 0, again.stderr
     assert "0 transactions inserted" in again.stdout
     assert f"{history.good:,} rows already imported" in again.stdout
@@ -529,7 +525,7 @@ async def test_migrated_customer_360_lists_its_imported_transactions(
     assert "No transactions" not in page.text
 
 
-def test_transactions_alert_raises_alerts_into_cases(
+async def test_transactions_alert_raises_alerts_into_cases(
     book: Book,
     imported: Run,
     worker: None,
@@ -547,7 +543,7 @@ def test_transactions_alert_raises_alerts_into_cases(
             out.writerow([f"R{book.run}-{n}", book.iban(book.good[1]),
                           (now + timedelta(minutes=n)).isoformat(), amount, "EUR", "out",
                           "sepa", "Someone", "", "DE", ""])  # fmt: skip
-    done, _ = cli(["transactions", str(path), "--alert"], db_urls, settings)
+    done, _ = await cli(["transactions", str(path), "--alert"], db_urls, settings)
     assert done.returncode == 0, done.stderr
     assert "3 transactions inserted" in done.stdout
     raised = int(done.stdout.split(" alerts raised")[0].rsplit("\n", 1)[-1].strip())
@@ -561,18 +557,18 @@ def _example(doc: str, after: str) -> str:
     return section[start : section.index("```", start)]
 
 
-def test_the_documented_examples_import_as_documented(
+async def test_the_documented_examples_import_as_documented(
     book: Book, imported: Run, db_urls: DatabaseUrls, settings: Settings, tmp_path: Path
 ) -> None:
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "import.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "import.md").read_text()  # noqa: ASYNC240 (a small file, read once)
     customers = tmp_path / "customers.csv"
     customers.write_text(_example(doc, "## Customers and accounts"))
     transactions = tmp_path / "transactions.csv"
     transactions.write_text(_example(doc, "## Transactions"))
-    first, _ = cli(["customers", str(customers)], db_urls, settings)
+    first, _ = await cli(["customers", str(customers)], db_urls, settings)
     assert first.returncode == 0, first.stderr
     assert "2 customers created, 3 accounts opened" in first.stdout
     assert "0 rows rejected" in first.stdout
-    then, _ = cli(["transactions", str(transactions)], db_urls, settings)
+    then, _ = await cli(["transactions", str(transactions)], db_urls, settings)
     assert then.returncode == 0, then.stderr
     assert "2 transactions inserted" in then.stdout and "0 rows rejected" in then.stdout
