@@ -25,7 +25,7 @@ from domain.config import load_typed
 from domain.disputes.messages import queue_customer_message
 from domain.disputes.policy import DisputePolicy
 from domain.disputes.processor import CardProcessor, ProcessorFiling
-from domain.disputes.rules import CUSTOMER_KEEPS, OUTCOMES, STAGES
+from domain.disputes.rules import CUSTOMER_KEEPS, STAGES
 from domain.notifications import queue_notification
 from models.aml import Transaction
 from models.base import utcnow
@@ -42,7 +42,7 @@ from models.dispute_io import (
     ProcessorRequest,
     RecordWithdrawalInput,
 )
-from models.disputes import AccountAdjustment, CustomerMessage, Dispute
+from models.disputes import STAGE_DEADLINES, AccountAdjustment, CustomerMessage, Dispute
 from models.money import format_amount
 
 DELIVERABLE = ("queued", "failed")
@@ -80,19 +80,15 @@ class DisputeActivities:
             entered = (
                 await run_sql(
                     session,
-                    "INSERT INTO dispute_stage (id, case_id, stage, entered_at, due_at, "
-                    "deadline_owner, deadline_label, note) VALUES (:id, :case, :stage, :now, "
-                    ":due, :owner, :label, :note) ON CONFLICT (case_id, stage) DO NOTHING "
-                    "RETURNING id",
+                    "INSERT INTO dispute_stage (id, case_id, stage, entered_at, due_at) "
+                    "VALUES (:id, :case, :stage, :now, :due) "
+                    "ON CONFLICT (case_id, stage) DO NOTHING RETURNING id",
                     {
                         "id": uuid.uuid4(),
                         "case": inp.case_id,
                         "stage": inp.stage,
                         "now": now,
                         "due": inp.due_at,
-                        "owner": inp.deadline_owner,
-                        "label": inp.deadline_label,
-                        "note": inp.note,
                     },
                 )
             ).first()
@@ -119,8 +115,8 @@ class DisputeActivities:
                 details={
                     "stage": inp.stage,
                     "due_at": inp.due_at.isoformat() if inp.due_at else None,
-                    "deadline": inp.deadline_label,
-                    "deadline_owner": inp.deadline_owner,
+                    "deadline": STAGE_DEADLINES[inp.stage][1],
+                    "deadline_owner": STAGE_DEADLINES[inp.stage][0],
                 },
             )
 
@@ -353,14 +349,9 @@ class DisputeActivities:
             )
             await run_sql(
                 session,
-                "INSERT INTO dispute_stage (id, case_id, stage, entered_at, note) "
-                "VALUES (:id, :case, 'closed', :now, :note) ON CONFLICT DO NOTHING",
-                {
-                    "id": uuid.uuid4(),
-                    "case": inp.case_id,
-                    "now": now,
-                    "note": OUTCOMES[inp.outcome],
-                },
+                "INSERT INTO dispute_stage (id, case_id, stage, entered_at) "
+                "VALUES (:id, :case, 'closed', :now) ON CONFLICT DO NOTHING",
+                {"id": uuid.uuid4(), "case": inp.case_id, "now": now},
             )
             await queue_customer_message(
                 session,

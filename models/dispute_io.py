@@ -46,9 +46,6 @@ class DisputeStageInput(BaseModel):
     workflow_id: str
     stage: str
     due_at: datetime | None = None
-    deadline_owner: str | None = None  # ours | merchant
-    deadline_label: str | None = None
-    note: str | None = None
 
 
 class AdjustmentInput(BaseModel):

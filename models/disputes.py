@@ -39,8 +39,19 @@ class Dispute(SQLModel, table=True):
     policy_version: int | None = None
 
 
+# Each stage's deadline: whose it is ("ours": we must act; "merchant": they must answer)
+# and what it is. A function of the stage, so it is not stored.
+STAGE_DEADLINES: dict[str, tuple[str, str]] = {
+    "provisional_credit": ("ours", "chargeback filing deadline"),
+    "evidence": ("ours", "chargeback filing deadline"),
+    "chargeback": ("merchant", "merchant response due"),
+    "representment_review": ("ours", "pre-arbitration filing deadline"),
+    "pre_arbitration": ("merchant", "merchant response due"),
+}
+
+
 class DisputeStage(SQLModel, table=True):
-    """One stage of a dispute: when it began, its deadline (whose it is) and when it ended."""
+    """One stage of a dispute: when it began, its deadline and when it ended."""
 
     __tablename__ = "dispute_stage"
     __table_args__ = (UniqueConstraint("case_id", "stage", name="uq_dispute_stage"),)
@@ -50,11 +61,15 @@ class DisputeStage(SQLModel, table=True):
     stage: str = Field(max_length=30)
     entered_at: datetime = tz_now()
     due_at: datetime | None = tz(nullable=True)
-    # Whose deadline it is: "ours" (we must act) or "merchant" (they must answer).
-    deadline_owner: str | None = Field(default=None, max_length=10)
-    deadline_label: str | None = Field(default=None, max_length=120)
     left_at: datetime | None = tz(nullable=True)
-    note: str | None = Field(default=None, max_length=300)
+
+    @property
+    def deadline_owner(self) -> str | None:
+        return STAGE_DEADLINES[self.stage][0] if self.stage in STAGE_DEADLINES else None
+
+    @property
+    def deadline_label(self) -> str | None:
+        return STAGE_DEADLINES[self.stage][1] if self.stage in STAGE_DEADLINES else None
 
 
 class DisputeEvidence(SQLModel, table=True):

@@ -33,7 +33,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.disputes import DisputeActivities
     from activities.tasks import TaskActivities
-    from domain.disputes.rules import STAGES, WITHDRAW_REASONS, step_spec
+    from domain.disputes.rules import WITHDRAW_REASONS, step_spec
     from models.dispute_io import (
         AdjustmentInput,
         ConcludeDisputeInput,
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalInput,
         WithdrawalResult,
     )
+    from models.disputes import STAGE_DEADLINES
     from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
     from workflows.common import (
         CASE_STATUS,
@@ -208,17 +209,13 @@ class DisputeWorkflow:
         if plan.auto_credit:
             await self._credit("automatic: the amount is under the provisional-credit threshold")
         else:
-            await self._move(
-                "provisional_credit", filing_deadline, "ours", "chargeback filing deadline"
-            )
+            await self._move("provisional_credit", filing_deadline)
             task = await self._open(
                 "provisional_credit",
                 plan.provisional_credit_sla_hours * HOUR,
                 filing_deadline,
             )
-            waited = await self._wait_before(
-                task, filing_deadline, plan, "chargeback filing deadline"
-            )
+            waited = await self._wait_before(task, filing_deadline, plan)
             if waited != "decided":
                 return self._ended_early(waited, "the chargeback was not filed in time")
             d = self._decision(task)
@@ -226,9 +223,9 @@ class DisputeWorkflow:
                 await self._credit("granted by a disputes agent")
 
         # 2. Evidence, then the chargeback filed before the scheme's deadline.
-        await self._move("evidence", filing_deadline, "ours", "chargeback filing deadline")
+        await self._move("evidence", filing_deadline)
         task = await self._open("evidence", plan.evidence_sla_hours * HOUR, filing_deadline)
-        waited = await self._wait_before(task, filing_deadline, plan, "chargeback filing deadline")
+        waited = await self._wait_before(task, filing_deadline, plan)
         if waited != "decided":
             return self._ended_early(
                 waited, "the chargeback was not filed by the scheme's deadline"
@@ -238,7 +235,7 @@ class DisputeWorkflow:
         ack = await self._processor("chargeback")
         self._filed = True
         due = workflow.now() + timedelta(days=plan.merchant_response_days)
-        await self._move("chargeback", due, "merchant", "merchant response due")
+        await self._move("chargeback", due)
         response = await self._merchant_answer("chargeback", due, ack)
         if self._withdrawn():
             return self._ended_early("withdrawn", "")
@@ -251,13 +248,11 @@ class DisputeWorkflow:
 
         # 4. Representment: accept the loss or go to pre-arbitration, before our deadline.
         deadline = workflow.now() + timedelta(days=plan.pre_arbitration_filing_days)
-        await self._move(
-            "representment_review", deadline, "ours", "pre-arbitration filing deadline"
-        )
+        await self._move("representment_review", deadline)
         task = await self._open(
             "representment_review", plan.representment_review_sla_hours * HOUR, deadline
         )
-        waited = await self._wait_before(task, deadline, plan, "pre-arbitration filing deadline")
+        waited = await self._wait_before(task, deadline, plan)
         if waited != "decided":
             return self._ended_early(waited, "the representment was not answered by the deadline")
         d = self._decision(task)
@@ -268,7 +263,7 @@ class DisputeWorkflow:
 
         ack = await self._processor("pre_arbitration")
         due = workflow.now() + timedelta(days=plan.pre_arbitration_response_days)
-        await self._move("pre_arbitration", due, "merchant", "merchant response due")
+        await self._move("pre_arbitration", due)
         response = await self._merchant_answer("pre_arbitration", due, ack)
         if self._withdrawn():
             return self._ended_early("withdrawn", "")
@@ -318,9 +313,7 @@ class DisputeWorkflow:
         assert task.decision is not None
         return task.decision
 
-    async def _wait_before(
-        self, task: ReviewTask, deadline: datetime, plan: DisputePlan, label: str
-    ) -> str:
+    async def _wait_before(self, task: ReviewTask, deadline: datetime, plan: DisputePlan) -> str:
         """Until the task is decided ("decided"), the customer withdraws ("withdrawn") or our
         deadline passes ("deadline"). On the way the task escalates at its SLA, and the
         dispute turns urgent `deadline_warning_days` before the deadline."""
@@ -344,6 +337,7 @@ class DisputeWorkflow:
                 warned = True
                 await self._warn(task, deadline)
                 continue
+            label = STAGE_DEADLINES[self._stage][1]  # the stage the task belongs to
             wakes = [(deadline, label)]
             if not warned:
                 wakes.append((warn_at, f"{label}: warning"))
@@ -379,7 +373,7 @@ class DisputeWorkflow:
             )
         return self._responses.get(stage)
 
-    async def _move(self, stage: str, due: datetime | None, owner: str, label: str) -> None:
+    async def _move(self, stage: str, due: datetime) -> None:
         self._stage = stage
         await workflow.execute_activity_method(
             DisputeActivities.move_dispute,
@@ -388,9 +382,6 @@ class DisputeWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 stage=stage,
                 due_at=due,
-                deadline_owner=owner,
-                deadline_label=label,
-                note=STAGES[stage],
             ),
             **DB_ACTIVITY,
         )

@@ -89,7 +89,6 @@ class StageRow:
     deadline_owner: str | None  # ours | merchant
     deadline_label: str | None
     left_at: datetime | None
-    note: str | None
     current: bool
     countdown: str | None  # for the current stage's deadline
     overdue: bool
@@ -160,7 +159,6 @@ def _stage_rows(stages: list[DisputeStage], now: datetime, warning_days: int) ->
                 deadline_owner=s.deadline_owner,
                 deadline_label=s.deadline_label,
                 left_at=s.left_at,
-                note=s.note,
                 current=current,
                 countdown=countdown(s.due_at, now) if current and s.due_at else None,
                 overdue=current and s.due_at is not None and s.due_at <= now,

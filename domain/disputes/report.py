@@ -26,6 +26,7 @@ from domain.disputes.queue import category_label, stage_label
 from domain.disputes.rules import CATEGORIES, OUTCOMES, STAGES
 from domain.spreadsheets import csv_text, share
 from models.base import utcnow
+from models.disputes import STAGE_DEADLINES
 from models.money import quantize
 
 TABLES = ("summary", "stages", "categories", "at_risk")
@@ -42,12 +43,14 @@ OUTCOMES_CLOSED = (
     "WHERE c.status = 'closed' AND c.closed_at >= :start AND c.closed_at < :end GROUP BY 1"
 )
 OURS_AT_RISK = (
-    "SELECT c.id, c.reference, c.stage, s.due_at, s.deadline_label, d.amount, d.currency "
+    "SELECT c.id, c.reference, c.stage, s.due_at, d.amount, d.currency "
     'FROM "case" c JOIN dispute d ON d.case_id = c.id '
     "JOIN dispute_stage s ON s.case_id = c.id AND s.left_at IS NULL "
-    "WHERE c.status = 'open' AND s.deadline_owner = 'ours' AND s.due_at <= :horizon "
+    "WHERE c.status = 'open' AND s.stage = ANY(:ours) AND s.due_at <= :horizon "
     "ORDER BY s.due_at, c.reference"
 )
+# The stages whose deadline is ours to meet.
+OUR_STAGES = [stage for stage, (owner, _) in STAGE_DEADLINES.items() if owner == "ours"]
 # Columns after the category: opened, still open, then one count per outcome (OUTCOMES' order).
 BY_CATEGORY = (
     "SELECT d.category, count(*), count(*) FILTER (WHERE c.status = 'open'), "
@@ -170,6 +173,7 @@ async def build_report(
         "start": first,
         "end": after,
         "horizon": now + timedelta(days=within_days),
+        "ours": OUR_STAGES,
     }
     async with db.session() as session:
         open_rows = (await run_sql(session, OPEN_BY_STAGE)).all()
@@ -204,13 +208,13 @@ async def build_report(
                 stage=stage,
                 stage_label=stage_label(stage),
                 due_at=due_at,
-                deadline_label=label,
+                deadline_label=STAGE_DEADLINES[stage][1],
                 countdown=countdown(due_at, now),
                 overdue=due_at <= now,
                 amount=quantize(amount, currency),
                 currency=currency,
             )
-            for case_id, reference, stage, due_at, label, amount, currency in risk_rows
+            for case_id, reference, stage, due_at, amount, currency in risk_rows
         ],
         categories=[
             CategoryRow(

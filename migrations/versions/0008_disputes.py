@@ -59,10 +59,7 @@ def upgrade() -> None:
         sa.Column("stage", sa.String(30), nullable=False),
         sa.Column("entered_at", TZ, nullable=False),
         sa.Column("due_at", TZ, nullable=True),
-        sa.Column("deadline_owner", sa.String(10), nullable=True),
-        sa.Column("deadline_label", sa.String(120), nullable=True),
         sa.Column("left_at", TZ, nullable=True),
-        sa.Column("note", sa.String(300), nullable=True),
         sa.UniqueConstraint("case_id", "stage", name="uq_dispute_stage"),
     )
     op.create_index("ix_dispute_stage_case_id", "dispute_stage", ["case_id"])
