@@ -379,44 +379,51 @@ class DisputeActivities:
 
     @activity.defn
     async def deliver_customer_messages(self, inp: DeliverMessagesInput) -> int:
-        """Send the case's waiting messages by e-mail; without SMTP they wait, saying why."""
-        async with self.db.transaction() as session:
-            waiting = list(
-                (
-                    await session.exec(
-                        select(CustomerMessage)
-                        .where(
-                            CustomerMessage.case_id == inp.case_id,
-                            col(CustomerMessage.status).in_(DELIVERABLE),
-                        )
-                        .order_by(col(CustomerMessage.created_at))
-                        .with_for_update(skip_locked=True)
-                    )
-                ).all()
+        """Send the case's waiting messages by e-mail; without SMTP they wait, saying why.
+
+        The mail server is talked to outside any database transaction (it may take seconds
+        per message, or time out). One dispute's deliveries run one at a time (the
+        workflow's mailer), so nothing else sends these rows meanwhile. A crash between
+        sending and recording sends that message again on the retry: at least once.
+        """
+        async with self.db.session() as session:
+            rows = await session.exec(
+                select(CustomerMessage)
+                .where(
+                    CustomerMessage.case_id == inp.case_id,
+                    col(CustomerMessage.status).in_(DELIVERABLE),
+                )
+                .order_by(col(CustomerMessage.created_at))
             )
-            sent, failures = 0, []
-            for message in waiting:
-                message.attempts += 1
-                if not message.to_address:
-                    message.status, message.last_error = "no_address", "no e-mail address on file"
-                elif self.mail is None:
-                    message.last_error = "SMTP is not configured: the message waits in the outbox"
+            waiting = [(m.id, m.status, m.to_address, m.subject, m.body) for m in rows]
+        results: list[tuple[uuid.UUID, str, str | None]] = []  # message id, status, error
+        for message_id, status, to_address, subject, body in waiting:
+            if not to_address:
+                results.append((message_id, "no_address", "no e-mail address on file"))
+            elif self.mail is None:
+                waits = "SMTP is not configured: the message waits in the outbox"
+                results.append((message_id, status, waits))
+            else:
+                try:
+                    await send_mail(self.mail, to_address, subject, body)
+                except OSError as exc:  # smtplib errors are OSErrors too
+                    results.append((message_id, "failed", str(exc)[:500]))
                 else:
-                    try:
-                        await send_mail(
-                            self.mail, message.to_address, message.subject, message.body
-                        )
-                    except OSError as exc:  # smtplib errors are OSErrors too
-                        message.status, message.last_error = "failed", str(exc)[:500]
-                        failures.append(message.id)
-                    else:
-                        message.status, message.sent_at, message.last_error = "sent", utcnow(), None
-                        sent += 1
-                session.add(message)
+                    results.append((message_id, "sent", None))
+        async with self.db.transaction() as session:
+            for message_id, status, error in results:
+                await run_sql(
+                    session,
+                    "UPDATE customer_message SET status = :status, last_error = :error, "
+                    "attempts = attempts + 1, sent_at = CASE WHEN :sent THEN now() ELSE sent_at END "
+                    "WHERE id = :id",
+                    {"status": status, "error": error, "sent": status == "sent", "id": message_id},
+                )
+        failures = sum(status == "failed" for _, status, _ in results)
         if failures:
             # Stored as failed; Temporal retries the delivery with backoff.
-            raise ApplicationError(f"{len(failures)} message(s) could not be sent", type="smtp")
-        return sent
+            raise ApplicationError(f"{failures} message(s) could not be sent", type="smtp")
+        return sum(status == "sent" for _, status, _ in results)
 
 
 async def _dispute(session: AsyncSession, case_id: uuid.UUID) -> Dispute:
