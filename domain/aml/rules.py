@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 
 from models.workflow_io import TaskSpec
-from workflows.common import task_id_for
+from workflows.common import HumanStep
 
 CLOSE_REASONS: dict[str, str] = {
     "false_positive": "False positive",
@@ -80,16 +80,11 @@ def tier_spec(
 ) -> TaskSpec:
     step, kind, role, label = TIER_STEPS[tier]
     outcomes, reason_required = TIER_OUTCOMES[tier]
-    key = f"{step}#{round_no}"
-    return TaskSpec(
-        task_id=task_id_for(workflow_id, key),
-        task_key=key,
-        kind=kind,
-        title=f"{label} {reference}",
-        candidate_role=role,
-        allowed_outcomes=list(outcomes),
-        reason_required_for=list(reason_required),
-        excluded_actors=list(dict.fromkeys(excluded or [])),
+    return HumanStep(kind, role, label, tuple(outcomes), tuple(reason_required)).spec(
+        workflow_id,
+        f"{step}#{round_no}",
+        reference,
         sla_seconds=sla_seconds,
         priority=priority,
+        excluded=excluded or [],
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from models.workflow_io import TaskSpec
-from workflows.common import task_id_for
+from workflows.common import HumanStep
 
 CASE_TYPE_DISPUTE = "dispute"
 
@@ -99,35 +99,35 @@ OUTCOME_LABELS = {
     "pre_arbitration": "go to pre-arbitration",
 }
 
-# step -> (task key, kind, candidate role, label, outcomes, reason required for).
+# step -> its task key and what the step is.
 # The keys share the segregation step `agent` (domain.segregation.step_of): the agent who
 # owns a dispute may carry it through credit, evidence and representment, as disputes
 # teams work. Segregation in a dispute is between the person who opened it (support, a
 # channel) and whoever decides it: the opener is its maker and decides none of its steps.
-STEPS: dict[str, tuple[str, str, str, str, list[str], list[str]]] = {
+STEPS: dict[str, tuple[str, HumanStep]] = {
     "provisional_credit": (
         "agent#credit",
-        "dispute_provisional_credit",
-        "disputes_agent",
-        "Provisional credit",
-        ["grant", "decline"],
-        ["decline"],
+        HumanStep(
+            "dispute_provisional_credit",
+            "disputes_agent",
+            "Provisional credit",
+            ("grant", "decline"),
+            ("decline",),
+        ),
     ),
     "evidence": (
         "agent#evidence",
-        "dispute_evidence",
-        "disputes_agent",
-        "Evidence and chargeback",
-        ["submit"],
-        [],
+        HumanStep("dispute_evidence", "disputes_agent", "Evidence and chargeback", ("submit",)),
     ),
     "representment_review": (
         "agent#representment",
-        "dispute_representment",
-        "disputes_agent",
-        "Representment review",
-        ["accept_loss", "pre_arbitration"],
-        ["accept_loss"],
+        HumanStep(
+            "dispute_representment",
+            "disputes_agent",
+            "Representment review",
+            ("accept_loss", "pre_arbitration"),
+            ("accept_loss",),
+        ),
     ),
 }
 
@@ -141,18 +141,14 @@ def step_spec(
     priority: str = "normal",
     excluded: list[uuid.UUID] | None = None,
 ) -> TaskSpec:
-    key, kind, role, label, outcomes, reason_required = STEPS[step]
-    return TaskSpec(
-        task_id=task_id_for(workflow_id, key),
-        task_key=key,
-        kind=kind,
-        title=f"{label} {reference}",
-        candidate_role=role,
-        allowed_outcomes=list(outcomes),
-        reason_required_for=list(reason_required),
-        excluded_actors=list(dict.fromkeys(excluded or [])),
+    key, human = STEPS[step]
+    return human.spec(
+        workflow_id,
+        key,
+        reference,
         sla_seconds=max(sla_seconds, 60),
         priority=priority,
+        excluded=excluded or [],
     )
 
 
