@@ -114,6 +114,11 @@ def again_by(who: Staff) -> Actor:
     return replace(who.actor, origin=Origin(request_id=uuid.uuid4().hex))
 
 
+async def warned(db: Database, case_id: uuid.UUID, stage: str) -> bool:
+    """The disputes agents were told that our deadline at `stage` is close."""
+    return f"dispute-deadline:{case_id}:{stage}" in await notification_keys(db, case_id)
+
+
 async def case_of(db: Database, case_id: uuid.UUID) -> Case:
     async with db.session() as session:
         case = await session.get(Case, case_id)
@@ -499,16 +504,11 @@ async def test_the_dispute_turns_urgent_and_expires_at_the_filing_deadline(
     # Booked 100 days ago: the 120-day filing window closes in 20 days.
     opened = await open_on(s, db, amount="40.00", days_ago=100)
     task = await task_of(db, opened.workflow_id, "agent#evidence")
-    warning = f"dispute-deadline:{opened.case_id}:evidence"
 
     await s.env.sleep(timedelta(days=14, hours=23))
-    assert warning not in await notification_keys(db, opened.case_id)
+    assert not await warned(db, opened.case_id, "evidence")
     await s.env.sleep(2 * HOUR)
-
-    async def warned() -> bool:
-        return warning in await notification_keys(db, opened.case_id)
-
-    await eventually(warned, what="deadline warning")
+    await eventually(lambda: warned(db, opened.case_id, "evidence"), what="deadline warning")
     assert (await case_of(db, opened.case_id)).priority == "urgent"
     assert len(await audit_actions(db, opened.workflow_id, "dispute.deadline_warning")) == 1
 
@@ -533,12 +533,8 @@ async def test_a_deadline_already_close_makes_the_new_dispute_urgent_at_once(
     # Booked 117 days ago: 3 days left, inside the 5-day warning period from the start.
     opened = await open_on(s, db, amount="40.00", days_ago=117)
     task = await task_of(db, opened.workflow_id, "agent#evidence")
-    warning = f"dispute-deadline:{opened.case_id}:evidence"
 
-    async def warned() -> bool:
-        return warning in await notification_keys(db, opened.case_id)
-
-    await eventually(warned, what="deadline warning")
+    await eventually(lambda: warned(db, opened.case_id, "evidence"), what="deadline warning")
     row = await task_row(db, task.id)
     assert (row.priority, row.escalation_level) == ("urgent", 0)
     assert (await case_of(db, opened.case_id)).priority == "urgent"
@@ -554,16 +550,14 @@ async def test_an_unanswered_representment_expires_30_days_after_it_arrived(
     await decide(s, db, agent, opened, "agent#evidence", "submit")
     await at_stage(db, opened.case_id, "representment_review")
     review = await task_of(db, opened.workflow_id, "agent#representment")
-    warning = f"dispute-deadline:{opened.case_id}:representment_review"
 
     await s.env.sleep(timedelta(days=24, hours=23))
-    assert warning not in await notification_keys(db, opened.case_id)
+    assert not await warned(db, opened.case_id, "representment_review")
     await s.env.sleep(2 * HOUR)
-
-    async def warned() -> bool:
-        return warning in await notification_keys(db, opened.case_id)
-
-    await eventually(warned, what="representment deadline warning")
+    await eventually(
+        lambda: warned(db, opened.case_id, "representment_review"),
+        what="representment deadline warning",
+    )
 
     await s.env.sleep(timedelta(days=4, hours=22))
     assert (await case_of(db, opened.case_id)).status == "open"
