@@ -12,9 +12,8 @@ from decimal import Decimal
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.outage import retry_on_outage
+from activities.outage import not_committed_yet, retry_on_outage
 from core.db import Database, run_sql
 from domain import audit
 from domain.aml.case_policy import AmlCasePolicy
@@ -60,12 +59,8 @@ class AmlActivities:
                     {"days": policy.sar_deadline_days, "id": inp.case_id},
                 )
             ).first()
-        if updated is None:
-            # The case is signalled inside the ingest's transaction: this can run before that
-            # commits, when the row is not visible yet. Retried until it is.
-            raise ApplicationError(
-                f"AML case {inp.case_id} is not stored yet", type="not_stored_yet"
-            )
+        if updated is None:  # signalled inside the ingest's transaction, not committed yet
+            raise not_committed_yet(f"AML case {inp.case_id}")
         return AmlPolicyValues(version=version, **policy.model_dump())
 
     @activity.defn

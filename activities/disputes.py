@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.outage import retry_on_outage
+from activities.outage import not_committed_yet, retry_on_outage
 from core.db import Database, run_sql
 from core.mail import MailServer, send_mail
 from domain import audit
@@ -428,10 +428,8 @@ class DisputeActivities:
 
 async def _dispute(session: AsyncSession, case_id: uuid.UUID) -> Dispute:
     dispute = await session.get(Dispute, case_id)
-    if dispute is None:
-        # The workflow starts inside the transaction that stores the dispute: its first
-        # activity may run before that commit. Retried (with backoff) until it is there.
-        raise ApplicationError(f"dispute {case_id} is not stored yet", type="not_stored_yet")
+    if dispute is None:  # started inside the opening's transaction, not committed yet
+        raise not_committed_yet(f"dispute {case_id}")
     return dispute
 
 

@@ -44,3 +44,19 @@ def retry_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             ) from None
 
     return wrapper
+
+
+# Attempts (with the DB retry backoff: about six minutes) before a row that never appears
+# is given up.
+UNCOMMITTED_ATTEMPTS = 20
+
+
+def not_committed_yet(what: str) -> ApplicationError:
+    """A workflow is started or signalled inside its starter's transaction, so its first
+    activity may run before that commits, when `what` is not visible yet: retried, and
+    refused for good once it plainly never will be (the starter rolled back)."""
+    if activity.info().attempt < UNCOMMITTED_ATTEMPTS:
+        return ApplicationError(f"{what} is not visible yet", type="not_committed_yet")
+    return ApplicationError(
+        f"{what} was never committed; nothing to do.", type="orphan_workflow", non_retryable=True
+    )

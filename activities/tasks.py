@@ -10,7 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.outage import retry_on_outage
+from activities.outage import not_committed_yet, retry_on_outage
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
@@ -53,10 +53,7 @@ class TaskActivities:
                 )
             ).scalar_one_or_none()
             if case_status is None:
-                # The starter commits its transaction just after starting us; give it time.
-                if activity.info().attempt < 20:
-                    raise ApplicationError("case not visible yet", type="case_not_committed")
-                raise refuse("The case was never committed; nothing to do.", "orphan_workflow")
+                raise not_committed_yet(f"case {inp.case_id}")
             if case_status != "open":
                 return
             stmt = (
