@@ -31,6 +31,8 @@ from web.routers import (
     customers,
     dispute_pages,
     disputes,
+    reconciliation_api,
+    reconciliation_pages,
     docs,
     health,
     notifications,
@@ -137,6 +139,9 @@ def create_app(
         disputes.pages,
         dispute_pages.api,
         dispute_pages.pages,
+        reconciliation_api.api,
+        reconciliation_pages.api,
+        reconciliation_pages.pages,
         docs.pages,
     ):
         app.include_router(router)

@@ -13,6 +13,7 @@ from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.onboarding import OnboardingActivities
+from activities.reconciliation import ReconActivities
 from activities.screening import ScreeningActivities
 from activities.tasks import TaskActivities
 from core.db import Database, resolve_urls
@@ -27,16 +28,19 @@ from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
+from workflows.reconciliation import BreakWorkflow, ReconciliationWorkflow
 from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 
 log = logging.getLogger(__name__)
 
 WORKFLOWS = [
     AmlCaseWorkflow,
+    BreakWorkflow,
     ChangeApprovalWorkflow,
     DisputeWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
+    ReconciliationWorkflow,
     RescreenWorkflow,
     ScreeningAlertWorkflow,
 ]
@@ -51,6 +55,7 @@ def activities_for(
     tasks, changes = TaskActivities(db), ChangeActivities(db)
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
     aml, disputes = AmlActivities(db), DisputeActivities(db, processor, mail)
+    recon = ReconActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
@@ -82,6 +87,12 @@ def activities_for(
         disputes.record_withdrawal,
         disputes.conclude_dispute,
         disputes.deliver_customer_messages,
+        recon.parse_statement,
+        recon.match_statement,
+        recon.open_break_cases,
+        recon.raise_record_breaks,
+        recon.resolve_break,
+        recon.decide_write_off,
     ]
 
 

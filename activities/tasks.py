@@ -175,86 +175,87 @@ class TaskActivities:
     @retry_on_outage
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
         """Record a decision once: the claimant, an open task, and (for approvals) a fresh target."""
-        d = inp.decision
         async with self.db.transaction() as session:
-            task = (
-                await session.exec(select(Task).where(Task.id == d.task_id).with_for_update())
-            ).first()
-            if task is None:
-                raise refuse("No such task.", "unknown_task")
-            existing = (
-                await session.exec(select(Decision).where(Decision.task_id == d.task_id))
-            ).first()
-            if existing is not None:
-                if existing.actor_id == d.actor_id and existing.outcome == d.outcome:
-                    # A retry after our own commit: the decision stands, nothing more to do.
-                    return DecisionResult(
-                        task_id=d.task_id, decision_id=existing.id, outcome=existing.outcome
-                    )
-                raise refuse("This task has already been decided.", "already_decided")
-            if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
-                raise refuse(
-                    "Claim the task before deciding it (it is not claimed by you).", "not_claimed"
-                )
-            if inp.change_id is not None and d.outcome == "approve":
-                await self._require_fresh_target(session, inp.change_id)
+            return await store_decision(session, inp)
 
-            now = utcnow()
-            decision = Decision(
-                id=uuid.uuid4(),
-                case_id=inp.case_id,
-                task_id=d.task_id,
-                outcome=d.outcome,
-                reason_code=d.reason_code,
-                comment=d.comment,
-                actor_id=d.actor_id,
-                decided_at=now,
-                details={"channel": d.origin.channel},
-            )
-            session.add(decision)
-            task.status = TaskStatus.DONE
-            task.outcome = d.outcome
-            task.completed_at = now
-            session.add(task)
-            if inp.sibling_task_ids:
-                # Tier separation: whoever decided one step may not take another of this case.
-                await run_sql(
-                    session,
-                    "UPDATE task SET excluded_actors = array_append(excluded_actors, :actor), "
-                    "assignee_id = CASE WHEN assignee_id = :actor THEN NULL ELSE assignee_id END, "
-                    "status = CASE WHEN assignee_id = :actor THEN 'open' ELSE status END, "
-                    "claimed_at = CASE WHEN assignee_id = :actor THEN NULL ELSE claimed_at END "
-                    "WHERE id = ANY(:ids) AND status IN ('open', 'claimed') "
-                    "AND NOT (:actor = ANY(excluded_actors))",
-                    {"actor": d.actor_id, "ids": list(inp.sibling_task_ids)},
-                )
-            await session.flush()
-            await audit.record(
-                session,
-                action="task.decided",
-                actor=ActorRef(d.actor_id, d.actor_name),
-                object_type="task",
-                object_id=d.task_id,
-                origin=d.origin,
-                workflow_id=inp.workflow_id,
-                details={
-                    "case_id": inp.case_id,
-                    "outcome": d.outcome,
-                    "reason_code": d.reason_code,
-                    "decision_id": decision.id,
-                },
-            )
-            return DecisionResult(task_id=d.task_id, decision_id=decision.id, outcome=d.outcome)
 
-    async def _require_fresh_target(self, session: AsyncSession, change_id: uuid.UUID) -> None:
-        change = await session.get(ChangeRequest, change_id)
-        if change is None:
-            raise refuse("No such change request.", "unknown_change")
-        current = await target_version(session, change.target_type, change.target_id, lock=True)
-        if current != change.base_version:
-            raise refuse(
-                f"The {change.target_type} changed since this request was made (it was version "
-                f"{change.base_version} and is now version {current}); the approval would apply "
-                "to values the maker never saw. The request is closed as superseded.",
-                "stale_target",
+async def store_decision(session: AsyncSession, inp: RecordDecisionInput) -> DecisionResult:
+    """The decision row, the task done, tier separation and the audit event, in the caller's
+    transaction; a retry after our own commit returns the decision already stored."""
+    d = inp.decision
+    task = (await session.exec(select(Task).where(Task.id == d.task_id).with_for_update())).first()
+    if task is None:
+        raise refuse("No such task.", "unknown_task")
+    existing = (await session.exec(select(Decision).where(Decision.task_id == d.task_id))).first()
+    if existing is not None:
+        if existing.actor_id == d.actor_id and existing.outcome == d.outcome:
+            # A retry after our own commit: the decision stands, nothing more to do.
+            return DecisionResult(
+                task_id=d.task_id, decision_id=existing.id, outcome=existing.outcome
             )
+        raise refuse("This task has already been decided.", "already_decided")
+    if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
+        raise refuse("Claim the task before deciding it (it is not claimed by you).", "not_claimed")
+    if inp.change_id is not None and d.outcome == "approve":
+        await _require_fresh_target(session, inp.change_id)
+
+    now = utcnow()
+    decision = Decision(
+        id=uuid.uuid4(),
+        case_id=inp.case_id,
+        task_id=d.task_id,
+        outcome=d.outcome,
+        reason_code=d.reason_code,
+        comment=d.comment,
+        actor_id=d.actor_id,
+        decided_at=now,
+        details={"channel": d.origin.channel, **d.details},
+    )
+    session.add(decision)
+    task.status = TaskStatus.DONE
+    task.outcome = d.outcome
+    task.completed_at = now
+    session.add(task)
+    if inp.sibling_task_ids:
+        # Tier separation: whoever decided one step may not take another of this case.
+        await run_sql(
+            session,
+            "UPDATE task SET excluded_actors = array_append(excluded_actors, :actor), "
+            "assignee_id = CASE WHEN assignee_id = :actor THEN NULL ELSE assignee_id END, "
+            "status = CASE WHEN assignee_id = :actor THEN 'open' ELSE status END, "
+            "claimed_at = CASE WHEN assignee_id = :actor THEN NULL ELSE claimed_at END "
+            "WHERE id = ANY(:ids) AND status IN ('open', 'claimed') "
+            "AND NOT (:actor = ANY(excluded_actors))",
+            {"actor": d.actor_id, "ids": list(inp.sibling_task_ids)},
+        )
+    await session.flush()
+    await audit.record(
+        session,
+        action="task.decided",
+        actor=ActorRef(d.actor_id, d.actor_name),
+        object_type="task",
+        object_id=d.task_id,
+        origin=d.origin,
+        workflow_id=inp.workflow_id,
+        details={
+            "case_id": inp.case_id,
+            "outcome": d.outcome,
+            "reason_code": d.reason_code,
+            "decision_id": decision.id,
+        },
+    )
+    return DecisionResult(task_id=d.task_id, decision_id=decision.id, outcome=d.outcome)
+
+
+async def _require_fresh_target(session: AsyncSession, change_id: uuid.UUID) -> None:
+    change = await session.get(ChangeRequest, change_id)
+    if change is None:
+        raise refuse("No such change request.", "unknown_change")
+    current = await target_version(session, change.target_type, change.target_id, lock=True)
+    if current != change.base_version:
+        raise refuse(
+            f"The {change.target_type} changed since this request was made (it was version "
+            f"{change.base_version} and is now version {current}); the approval would apply "
+            "to values the maker never saw. The request is closed as superseded.",
+            "stale_target",
+        )

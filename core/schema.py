@@ -18,7 +18,17 @@ log = logging.getLogger(__name__)
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
 # The app may add to these but never rewrite or remove from them.
-APPEND_ONLY_TABLES = ("audit_event", "audit_checkpoint", "decision", "account_adjustment")
+# Reconciliation lines and matches are evidence: a match is never edited, only added.
+APPEND_ONLY_TABLES = (
+    "audit_event",
+    "audit_checkpoint",
+    "decision",
+    "account_adjustment",
+    "recon_line",
+    "recon_match",
+    "recon_match_line",
+    "recon_match_record",
+)
 
 
 def alembic_config(admin_url: str) -> Config:

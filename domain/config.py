@@ -85,11 +85,23 @@ async def _current(
     return (row[0], row[1]) if row else None
 
 
-async def load_config(db: Database, key: str) -> ConfigVersion:
-    """The current version of configuration `key` (its defaults, version 0, if not installed)."""
+async def load_config(db: Database, key: str, *, version: int | None = None) -> ConfigVersion:
+    """The current version of configuration `key` (its defaults, version 0, if not installed),
+    or the given `version` of it (a process that recorded the version it runs under)."""
     schema = CONFIG_SCHEMAS[key]
     async with db.session() as session:
         found = await _current(session, key)
+        if found is not None and version is not None and version != found[1].version:
+            old = (
+                await session.exec(
+                    select(ConfigSettingVersion).where(
+                        ConfigSettingVersion.setting_id == found[0].id,
+                        ConfigSettingVersion.version == version,
+                    )
+                )
+            ).first()
+            if old is not None:
+                found = (found[0], old)
     if found is None:
         return ConfigVersion(key=key, version=0, values=schema())
     _, version = found

@@ -12,6 +12,7 @@ from domain.aml.case_policy import AmlCasePolicy
 from domain.aml.rule_config import RULE_CONFIG_LABELS, RULE_CONFIG_SCHEMAS
 from domain.disputes.policy import DisputePolicy
 from domain.onboarding.config import OnboardingPolicy, RiskWeights
+from domain.reconciliation.policy import ReconciliationPolicy
 from domain.screening.config import ScreeningConfig
 
 CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
@@ -20,6 +21,7 @@ CONFIG_SCHEMAS: dict[str, type[BaseModel]] = {
     "onboarding": OnboardingPolicy,
     "aml_case": AmlCasePolicy,
     "disputes": DisputePolicy,
+    "reconciliation": ReconciliationPolicy,
     **RULE_CONFIG_SCHEMAS,  # one document per monitoring rule: aml_rule_<name>
 }
 CONFIG_LABELS: dict[str, str] = {
@@ -28,5 +30,6 @@ CONFIG_LABELS: dict[str, str] = {
     "onboarding": "Onboarding policy",
     "aml_case": "AML case SLAs and SAR deadline",
     "disputes": "Disputes: filing window, provisional credit, scheme deadlines",
+    "reconciliation": "Reconciliation: matching windows, known fees, break SLAs, write-off threshold",
     **RULE_CONFIG_LABELS,
 }

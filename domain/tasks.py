@@ -8,6 +8,7 @@ workflow as an Update, whose validator checks the segregation rules again.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,6 +60,8 @@ TASK_KINDS: dict[str, str] = {
     "dispute_provisional_credit": "Dispute: provisional credit",
     "dispute_evidence": "Dispute: evidence and chargeback",
     "dispute_representment": "Dispute: representment review",
+    "recon_break": "Reconciliation break",
+    "recon_write_off": "Write-off approval (four-eyes)",
 }
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",
@@ -243,6 +246,7 @@ async def decide_task(
     outcome: str,
     reason: str | None,
     comment: str | None,
+    details: dict[str, Any] | None = None,
 ) -> DecisionResult:
     """Decide a claimed task: checked here, then again by the workflow's update validator."""
     action = "task.decide"
@@ -293,12 +297,18 @@ async def decide_task(
         reason_code=reason,
         comment=comment,
         origin=actor.origin,
+        details=details or {},
     )
     handle = temporal.get_workflow_handle(task.workflow_id)
     try:
-        # One update id per task: a replayed or concurrent duplicate gets the first result.
+        # A new update id per attempt: Temporal keeps a failed update's result under its
+        # id, so reusing one would repeat a refusal (or a passing outage) forever. Duplicates
+        # meet the validator instead: "already being recorded" or "already done".
         return await handle.execute_update(
-            "decide", decision, id=f"decide-{task_id}", result_type=DecisionResult
+            "decide",
+            decision,
+            id=f"decide-{task_id}-{uuid.uuid4().hex[:12]}",
+            result_type=DecisionResult,
         )
     except WorkflowUpdateFailedError as exc:
         error = refusal_from_update(exc)

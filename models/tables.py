@@ -26,6 +26,17 @@ from models.onboarding import (
     Customer,
     ScreeningResult,
 )
+from models.reconciliation import (
+    ReconBreak,
+    ReconLine,
+    ReconMatch,
+    ReconMatchLine,
+    ReconMatchRecord,
+    ReconSource,
+    ReconStatement,
+    ReconStatementFile,
+    ReconWriteOff,
+)
 from models.screening import WatchlistEntry, WatchlistName, WatchlistVersion
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
@@ -58,6 +69,15 @@ __all__ = [
     "LimitVersion",
     "LoginAttempt",
     "Notification",
+    "ReconBreak",
+    "ReconLine",
+    "ReconMatch",
+    "ReconMatchLine",
+    "ReconMatchRecord",
+    "ReconSource",
+    "ReconStatement",
+    "ReconStatementFile",
+    "ReconWriteOff",
     "RoleAssignment",
     "SandboxMerchantScript",
     "SandboxSubmission",

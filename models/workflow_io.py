@@ -64,6 +64,9 @@ class DecisionInput(BaseModel):
     reason_code: str | None = None
     comment: str | None = None
     origin: Origin = Field(default_factory=Origin)
+    # What some steps decide besides the outcome (a break's resolution: the lines and
+    # records matched by hand, a write-off's amount); kept with the decision.
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class DecisionResult(BaseModel):

@@ -10,7 +10,7 @@ Deterministic code only: this module runs inside the workflow sandbox.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -108,8 +108,15 @@ class ReviewSteps:
         )
         return task
 
-    async def wait(self, task: ReviewTask, *, also: Callable[[], bool] = lambda: False) -> None:
-        """Until the task is decided (or `also` holds), escalating it each time its SLA passes."""
+    async def wait(
+        self,
+        task: ReviewTask,
+        *,
+        also: Callable[[], bool] = lambda: False,
+        notify_role: str | None = None,
+    ) -> None:
+        """Until the task is decided (or `also` holds), escalating it each time its SLA passes
+        (telling `notify_role`, by default the steps' escalation role)."""
         while task.status == "open" and not also():
             remaining = task.due_at - workflow.now()
             try:
@@ -118,10 +125,7 @@ class ReviewSteps:
                     timeout=max(remaining, timedelta(seconds=1)),
                 )
             except TimeoutError:
-                await self._escalate(task)
-
-    async def _escalate(self, task: ReviewTask) -> None:
-        await escalate(task, self.case_id, self.escalation_role)
+                await escalate(task, self.case_id, notify_role or self.escalation_role)
 
     def cancel_open(self) -> None:
         for task in self.tasks.values():
@@ -147,8 +151,14 @@ class ReviewSteps:
         if refusal is not None:
             raise ApplicationError(refusal.message, type=refusal.code)
 
-    async def record(self, d: DecisionInput) -> DecisionResult:
-        """Record the decision through the activity; mark the task decided once it is stored."""
+    async def record(
+        self,
+        d: DecisionInput,
+        *,
+        recorder: Callable[[RecordDecisionInput], Awaitable[DecisionResult]] | None = None,
+    ) -> DecisionResult:
+        """Record the decision through the activity (or `recorder`, an activity that stores
+        it together with what the step does); mark the task decided once it is stored."""
         task = self.tasks[d.task_id]
         other_steps = [
             tid
@@ -157,16 +167,18 @@ class ReviewSteps:
         ]
         self.in_flight.add(d.task_id)
         try:
-            result = await workflow.execute_activity_method(
-                TaskActivities.record_decision,
-                RecordDecisionInput(
-                    case_id=self.case_id,
-                    workflow_id=workflow.info().workflow_id,
-                    decision=d,
-                    sibling_task_ids=other_steps,
-                ),
-                **INTERACTIVE_ACTIVITY,
+            recording = RecordDecisionInput(
+                case_id=self.case_id,
+                workflow_id=workflow.info().workflow_id,
+                decision=d,
+                sibling_task_ids=other_steps,
             )
+            if recorder is not None:
+                result = await recorder(recording)
+            else:
+                result = await workflow.execute_activity_method(
+                    TaskActivities.record_decision, recording, **INTERACTIVE_ACTIVITY
+                )
         except ActivityError as err:
             raise decision_refusal(err) from err
         finally:

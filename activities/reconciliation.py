@@ -1,0 +1,913 @@
+"""Activities of reconciliation: parse (heartbeating, resumable), match, open break cases,
+raise our unmatched records as breaks, and record resolutions and write-off decisions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.outage import not_committed_yet, retry_on_outage
+from activities.tasks import refuse, store_decision
+from core.db import Database, run_sql
+from domain import audit
+from domain.aml.monitoring_data import to_eur
+from domain.audit import SYSTEM, ActorRef
+from domain.config import load_config
+from domain.reconciliation import bulk
+from domain.reconciliation.breaks import open_amount
+from domain.reconciliation.csv_mapping import CsvMapping
+from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
+from domain.reconciliation.matching import MatchSettings, match
+from domain.reconciliation.parsing import count_entries, read_statement
+from domain.reconciliation.policy import ReconciliationPolicy
+from domain.reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
+from models.base import utcnow
+from models.cases import Case
+from models.recon_io import (
+    BreakInput,
+    OpenBreaksInput,
+    OpenBreaksResult,
+    ParseResult,
+    ResolutionResult,
+    ResolveBreakInput,
+    StatementInput,
+    WriteOffDecisionInput,
+)
+from models.reconciliation import (
+    BREAK_KINDS,
+    EXPLAIN_REASONS,
+    WRITE_OFF_REASONS,
+    ReconBreak,
+    ReconSource,
+    ReconStatement,
+    ReconStatementFile,
+    ReconWriteOff,
+)
+from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
+
+CHUNK = 20_000  # lines stored per transaction (and per heartbeat) while parsing
+CASES_PER_TRANSACTION = 200
+STARTS_IN_FLIGHT = 32
+
+
+def _same_account(a: str | None, b: str | None) -> bool:
+    def norm(x: str | None) -> str:
+        return "".join((x or "").split()).upper()
+
+    return norm(a) == norm(b)
+
+
+def balance_of(section: StatementSection) -> dict[str, Any]:
+    """A section's balance check: does opening + entries come to the closing balance?"""
+    expected = (
+        section.opening_balance + section.entries_sum
+        if section.opening_balance is not None
+        else None
+    )
+    ok = (
+        None
+        if expected is None or section.closing_balance is None
+        else expected == section.closing_balance
+    )
+    return {
+        "section": section.index,
+        "statement_id": section.statement_id,
+        "account": section.account,
+        "currency": section.currency,
+        "opening": _text(section.opening_balance),
+        "closing": _text(section.closing_balance),
+        "entries": section.entries,
+        "sum": _text(section.entries_sum),
+        "expected_closing": _text(expected),
+        "ok": ok,
+        "period_from": section.period_from.isoformat() if section.period_from else None,
+        "period_to": section.period_to.isoformat() if section.period_to else None,
+    }
+
+
+def _text(amount: Decimal | None) -> str | None:
+    return None if amount is None else format(amount, "f")
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=UTC)
+
+
+class ReconActivities:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # ------------------------------------------------------------------ statements
+    async def _policy(self, version: int | None) -> tuple[int, ReconciliationPolicy]:
+        found = await load_config(self.db, "reconciliation", version=version)
+        assert isinstance(found.values, ReconciliationPolicy)
+        return found.version, found.values
+
+    @activity.defn
+    @retry_on_outage
+    async def parse_statement(self, inp: StatementInput) -> ParseResult:
+        """Read the file, storing its lines in chunks; resumable, and refusing with where/why."""
+        async with self.db.session() as session:
+            statement = await session.get(ReconStatement, inp.statement_id)
+            if statement is None:
+                raise not_committed_yet(f"statement {inp.statement_id}")
+            source = await session.get(ReconSource, statement.source_id)
+            stored = await session.get(ReconStatementFile, inp.statement_id)
+            assert source is not None and stored is not None
+            content = stored.content
+            if statement.status == "refused":
+                return ParseResult(refused=True)
+            if statement.status not in ("received", "parsing"):
+                return await self._parsed(statement)
+            already = (
+                await run_sql(
+                    session,
+                    "SELECT coalesce(max(line_no), 0) FROM recon_line WHERE statement_id = :s",
+                    {"s": inp.statement_id},
+                )
+            ).scalar_one()
+        policy_version, policy = await self._policy(statement.policy_version)
+        mapping = CsvMapping.model_validate(source.csv_mapping) if source.format == "csv" else None
+        total = count_entries(source.format, content)
+        await self._progress(inp.statement_id, status="parsing", read=already, total=total)
+
+        sections: list[StatementSection] = []
+        pending: list[StatementLine] = []
+        read = 0
+        try:
+            for item in _items(source.format, content, mapping):
+                if isinstance(item, StatementSection):
+                    sections.append(item)
+                    continue
+                read = item.line_no
+                if item.line_no <= already:  # stored by an earlier attempt: resume after it
+                    continue
+                pending.append(item)
+                if len(pending) >= CHUNK:
+                    await self._store(inp.statement_id, pending, read, total)
+                    pending = []
+            if pending:
+                await self._store(inp.statement_id, pending, read, total)
+            problem = _scope_problem(source, sections)
+            if problem is not None:
+                raise problem
+        except StatementRefused as refusal:
+            await self._refuse(statement, refusal.location, refusal.reason)
+            return ParseResult(refused=True)
+        return await self._finish_parse(statement, source, sections, policy_version, policy)
+
+    async def _store(
+        self, statement_id: uuid.UUID, lines: list[StatementLine], read: int, total: int
+    ) -> None:
+        async with self.db.transaction() as session:
+            await bulk.copy_lines(session, statement_id, lines)
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET lines_read = :r, lines_total = greatest(:t, :r) "
+                "WHERE id = :s",
+                {"r": read, "t": total, "s": statement_id},
+            )
+        activity.heartbeat(read)
+
+    async def _progress(
+        self, statement_id: uuid.UUID, *, status: str, read: int, total: int
+    ) -> None:
+        async with self.db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET status = :st, lines_read = :r, lines_total = :t "
+                "WHERE id = :s AND status IN ('received', 'parsing')",
+                {"st": status, "r": read, "t": max(total, read), "s": statement_id},
+            )
+        activity.heartbeat(read)
+
+    async def _refuse(self, statement: ReconStatement, location: str, reason: str) -> None:
+        async with self.db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET status = 'refused', refused_location = :loc, "
+                "refused_reason = :why, identity = NULL WHERE id = :s",
+                {"loc": location[:300], "why": reason[:1000], "s": statement.id},
+            )
+            await audit.record(
+                session,
+                action="recon.statement_refused",
+                actor=SYSTEM,
+                object_type="recon_statement",
+                object_id=statement.id,
+                workflow_id=statement.workflow_id,
+                details={"reference": statement.reference, "where": location, "why": reason},
+            )
+
+    async def _finish_parse(
+        self,
+        statement: ReconStatement,
+        source: ReconSource,
+        sections: list[StatementSection],
+        policy_version: int,
+        policy: ReconciliationPolicy,
+    ) -> ParseResult:
+        balances = [balance_of(s) for s in sections]
+        checks = [b["ok"] for b in balances if b["ok"] is not None]
+        balance_ok = all(checks) if checks else None
+        async with self.db.session() as session:
+            span = (
+                await run_sql(
+                    session,
+                    "SELECT count(*), min(booked_on), max(booked_on) FROM recon_line "
+                    "WHERE statement_id = :s",
+                    {"s": statement.id},
+                )
+            ).one()
+        lines, first_day, last_day = span
+        period_from = min((s.period_from for s in sections if s.period_from), default=first_day)
+        period_to = max((s.period_to for s in sections if s.period_to), default=last_day)
+        identity = None
+        if source.format != "csv" and sections:
+            ids = ",".join(s.statement_id or "-" for s in sections)
+            identity = f"{sections[0].account}|{ids}|{period_from}|{period_to}"[:300]
+        window_ends = (
+            _midnight(period_to) + timedelta(days=1 + policy.record_window_days)
+            if period_to
+            else None
+        )
+        try:
+            async with self.db.transaction() as session:
+                await run_sql(
+                    session,
+                    "UPDATE recon_statement SET status = 'matching', lines_read = :n, "
+                    "lines_total = :n, account = :acct, currency = :ccy, period_from = :pf, "
+                    "period_to = :pt, identity = :ident, balances = CAST(:bal AS jsonb), "
+                    "balance_ok = :ok, policy_version = :pv, record_window_ends_at = :we "
+                    "WHERE id = :s AND status = 'parsing'",
+                    {
+                        "n": lines,
+                        "acct": sections[0].account if sections else None,
+                        "ccy": sections[0].currency if sections else source.currency,
+                        "pf": period_from,
+                        "pt": period_to,
+                        "ident": identity,
+                        "bal": _json(balances),
+                        "ok": balance_ok,
+                        "pv": policy_version,
+                        "we": window_ends,
+                        "s": statement.id,
+                    },
+                )
+                await audit.record(
+                    session,
+                    action="recon.statement_parsed",
+                    actor=SYSTEM,
+                    object_type="recon_statement",
+                    object_id=statement.id,
+                    workflow_id=statement.workflow_id,
+                    details={
+                        "reference": statement.reference,
+                        "lines": lines,
+                        "sections": len(sections),
+                        "balance_ok": balance_ok,
+                    },
+                )
+        except IntegrityError:
+            # Another file of the very same statement (account, ids, period) was processed.
+            async with self.db.session() as session:
+                other = (
+                    await session.exec(
+                        select(ReconStatement).where(
+                            ReconStatement.source_id == source.id,
+                            ReconStatement.identity == identity,
+                            ReconStatement.status != "refused",
+                        )
+                    )
+                ).first()
+            name = other.reference if other else "another upload"
+            await self._refuse(
+                statement,
+                "statement " + ", ".join(s.statement_id or "?" for s in sections),
+                f"this statement was already processed as {name} (same account, statement "
+                "and period); it is not processed twice",
+            )
+            return ParseResult(refused=True)
+        async with self.db.session() as session:
+            fresh = await session.get(ReconStatement, statement.id)
+            assert fresh is not None
+        return await self._parsed(fresh)
+
+    async def _parsed(self, statement: ReconStatement) -> ParseResult:
+        return ParseResult(
+            refused=statement.status == "refused",
+            lines=statement.lines_read,
+            sections=len(statement.balances),
+            balance_ok=statement.balance_ok,
+            record_window_ends_at=statement.record_window_ends_at,
+            policy_version=statement.policy_version,
+        )
+
+    @activity.defn
+    @retry_on_outage
+    async def match_statement(self, inp: StatementInput) -> dict[str, int]:
+        """Run the passes and store matches and breaks, once (a retry stores nothing again)."""
+        async with self.db.session() as session:
+            statement = await session.get(ReconStatement, inp.statement_id)
+            assert statement is not None
+            source = await session.get(ReconSource, statement.source_id)
+            assert source is not None
+        if statement.status == "matched":
+            return dict(statement.summary.get("breaks", {}))
+        _, policy = await self._policy(statement.policy_version)
+        settings = MatchSettings.from_policy(policy, source)
+        assert statement.period_from is not None and statement.period_to is not None
+        reach = timedelta(days=policy.date_window_days + policy.record_window_days)
+        async with self.db.transaction() as session:
+            # One statement of a source is matched at a time: each claims records of ours.
+            await run_sql(
+                session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source.id}"}
+            )
+            activity.heartbeat("loading")
+            lines = await bulk.load_lines(session, statement.id)
+            records = await bulk.load_records(
+                session,
+                currency=source.currency,
+                channels=list(source.channels),
+                booked_from=statement.period_from - reach,
+                booked_to=statement.period_to + timedelta(days=policy.date_window_days),
+            )
+            activity.heartbeat("matching")
+            result = await asyncio.to_thread(match, lines, records, settings)
+            activity.heartbeat("storing")
+            counts = await bulk.save_result(
+                session, statement.id, source.id, source.currency, result
+            )
+            summary = {
+                "lines": len(lines),
+                "records_in_scope": len(records),
+                "matched_lines": int(sum(result.pass_counts.values())),
+                "pass_counts": {k: int(v) for k, v in result.pass_counts.items()},
+                "breaks": counts,
+                "seconds": {k: round(float(v), 3) for k, v in result.seconds.items()},
+            }
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET status = 'matched', matched_at = now(), "
+                "summary = CAST(:summary AS jsonb) WHERE id = :s",
+                {"summary": _json(summary), "s": statement.id},
+            )
+            await audit.record(
+                session,
+                action="recon.statement_matched",
+                actor=SYSTEM,
+                object_type="recon_statement",
+                object_id=statement.id,
+                workflow_id=statement.workflow_id,
+                details={"reference": statement.reference, **summary},
+            )
+        return counts
+
+    @activity.defn
+    @retry_on_outage
+    async def raise_record_breaks(self, inp: StatementInput) -> int:
+        """Our records of the period that no statement matched within the window: breaks."""
+        async with self.db.transaction() as session:
+            statement = await session.get(ReconStatement, inp.statement_id)
+            assert statement is not None
+            source = await session.get(ReconSource, statement.source_id)
+            assert source is not None
+            await run_sql(
+                session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source.id}"}
+            )
+            rows = (
+                await run_sql(
+                    session,
+                    "INSERT INTO recon_break (id, dedupe_key, statement_id, source_id, kind, "
+                    "line_nos, record_ids, candidate_line_nos, candidate_record_ids, amount, "
+                    "difference, currency, booked_on, status, created_at) "
+                    "SELECT gen_random_uuid(), 'record:' || t.id, :s, :src, 'unmatched_record', "
+                    "'{}', ARRAY[t.id], '{}', '{}', "
+                    "CASE WHEN t.direction = 'in' THEN t.amount ELSE -t.amount END, 0, "
+                    "t.currency, (t.booked_at AT TIME ZONE 'UTC')::date, 'open', now() "
+                    'FROM "transaction" t '
+                    "WHERE t.currency = :ccy AND t.channel = ANY(:channels) "
+                    "AND t.booked_at >= :from_ AND t.booked_at < :to_ "
+                    "AND NOT EXISTS (SELECT 1 FROM recon_match_record m "
+                    "WHERE m.transaction_id = t.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM recon_break b WHERE b.status = 'open' "
+                    "AND (t.id = ANY(b.record_ids) OR t.id = ANY(b.candidate_record_ids))) "
+                    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+                    {
+                        "s": statement.id,
+                        "src": source.id,
+                        "ccy": source.currency,
+                        "channels": list(source.channels),
+                        "from_": _midnight(statement.period_from)
+                        if statement.period_from
+                        else utcnow(),
+                        "to_": _midnight(statement.period_to) + timedelta(days=1)
+                        if statement.period_to
+                        else utcnow(),
+                    },
+                )
+            ).all()
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET records_checked_at = now() WHERE id = :s",
+                {"s": statement.id},
+            )
+            await audit.record(
+                session,
+                action="recon.records_checked",
+                actor=SYSTEM,
+                object_type="recon_statement",
+                object_id=statement.id,
+                workflow_id=statement.workflow_id,
+                details={"reference": statement.reference, "unmatched_records": len(rows)},
+            )
+        return len(rows)
+
+    # ------------------------------------------------------------------ break cases
+    @activity.defn
+    @retry_on_outage
+    async def open_break_cases(self, inp: OpenBreaksInput) -> OpenBreaksResult:
+        """A case per break (in chunks, audited), then the break's workflow (idempotent)."""
+        async with self.db.session() as session:
+            statement = await session.get(ReconStatement, inp.statement_id)
+            assert statement is not None
+        _, policy = await self._policy(statement.policy_version)
+        opened = 0
+        while True:
+            async with self.db.transaction() as session:
+                breaks = (
+                    await session.exec(
+                        select(ReconBreak)
+                        .where(
+                            ReconBreak.statement_id == inp.statement_id,
+                            ReconBreak.case_id.is_(None),  # type: ignore[union-attr]
+                        )
+                        .order_by(ReconBreak.created_at, ReconBreak.dedupe_key)
+                        .limit(CASES_PER_TRANSACTION)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+                if not breaks:
+                    break
+                for brk in breaks:
+                    await self._open_case(session, statement, brk)
+                opened += len(breaks)
+            activity.heartbeat(opened)
+        await self._start_break_workflows(statement, policy)
+        return OpenBreaksResult(opened=opened)
+
+    async def _open_case(
+        self, session: AsyncSession, statement: ReconStatement, brk: ReconBreak
+    ) -> None:
+        number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
+        case = Case(
+            reference=f"REC-{number}",
+            case_type=CASE_TYPE_RECON,
+            title=f"{BREAK_KINDS[brk.kind]}: {format(brk.amount.normalize(), 'f')} "
+            f"{brk.currency} ({statement.reference})",
+            stage="open",
+            subject_type="recon_break",
+            subject_id=str(brk.id),
+            workflow_id=break_workflow_id(brk.id),
+            opened_at=utcnow(),
+        )
+        session.add(case)
+        await session.flush()
+        brk.case_id = case.id
+        session.add(brk)
+        await session.flush()
+        await audit.record(
+            session,
+            action="recon.break_raised",
+            actor=SYSTEM,
+            object_type="case",
+            object_id=case.id,
+            workflow_id=statement.workflow_id,
+            details={
+                "reference": case.reference,
+                "statement": statement.reference,
+                "kind": brk.kind,
+                "amount": format(brk.amount, "f"),
+                "currency": brk.currency,
+            },
+        )
+
+    async def _start_break_workflows(
+        self, statement: ReconStatement, policy: ReconciliationPolicy
+    ) -> None:
+        from workflows.reconciliation import BreakWorkflow  # sandbox code
+
+        async with self.db.session() as session:
+            rows = (
+                await run_sql(
+                    session,
+                    'SELECT b.id, c.id AS case_id, c.reference FROM recon_break b JOIN "case" c '
+                    "ON c.id = b.case_id WHERE b.statement_id = :s AND b.status = 'open' "
+                    "ORDER BY c.reference",
+                    {"s": statement.id},
+                )
+            ).all()
+        client = activity.client()
+        task_queue = activity.info().task_queue
+        gate = asyncio.Semaphore(STARTS_IN_FLIGHT)
+
+        async def start(row: Any) -> None:
+            # Started by an earlier attempt: nothing to do.
+            async with gate:
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    await client.start_workflow(
+                        BreakWorkflow.run,
+                        BreakInput(
+                            break_id=row.id,
+                            case_id=row.case_id,
+                            reference=row.reference,
+                            sla_seconds=policy.break_sla_hours * 3600,
+                            approval_sla_seconds=policy.write_off_approval_sla_hours * 3600,
+                        ),
+                        id=break_workflow_id(row.id),
+                        task_queue=task_queue,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        search_attributes=TypedSearchAttributes(
+                            [
+                                SearchAttributePair(CASE_ID, str(row.case_id)),
+                                SearchAttributePair(CASE_TYPE, CASE_TYPE_RECON),
+                                SearchAttributePair(CASE_STATUS, "open"),
+                            ]
+                        ),
+                        static_summary=f"{row.reference} reconciliation break",
+                    )
+
+        for offset in range(0, len(rows), 500):
+            await asyncio.gather(*(start(r) for r in rows[offset : offset + 500]))
+            activity.heartbeat(offset)
+
+    # ------------------------------------------------------------------ resolutions
+    @activity.defn
+    @retry_on_outage
+    async def resolve_break(self, inp: ResolveBreakInput) -> ResolutionResult:
+        """The resolution and its decision, in one transaction; refusals say why."""
+        d = inp.recording.decision
+        async with self.db.transaction() as session:
+            brk = await session.get(ReconBreak, inp.break_id, with_for_update=True)
+            assert brk is not None
+            prior = (
+                await run_sql(
+                    session, "SELECT id FROM decision WHERE task_id = :t", {"t": d.task_id}
+                )
+            ).first()
+            if prior is not None:  # a retry after our own commit
+                decision = await store_decision(session, inp.recording)
+                write_off = (
+                    await session.exec(
+                        select(ReconWriteOff).where(ReconWriteOff.decision_id == prior.id)
+                    )
+                ).first()
+                return ResolutionResult(
+                    resolved=brk.status == "resolved",
+                    write_off_id=write_off.id if write_off else None,
+                    decision_id=decision.decision_id,
+                )
+            if brk.status != "open":
+                raise refuse("This break is already resolved.", "already_resolved")
+            statement = await session.get(ReconStatement, brk.statement_id)
+            assert statement is not None
+            _, policy = await self._policy(statement.policy_version)
+            note = (d.comment or "").strip() or None
+            if d.outcome == "matched":
+                await _match_by_hand(session, brk, statement, d.details, d.actor_id, policy)
+            elif d.outcome == "explained":
+                if d.reason_code not in EXPLAIN_REASONS:
+                    raise refuse("Choose why the break is explained.", "reason_required")
+                if d.reason_code == "other" and not note:
+                    raise refuse("Say what explains it in the note.", "note_required")
+            decision = await store_decision(session, inp.recording)
+            if d.outcome == "write_off":
+                write_off = await _propose_write_off(
+                    session,
+                    brk,
+                    decision.decision_id,
+                    d.details,
+                    d.reason_code,
+                    note,
+                    d.actor_id,
+                    policy,
+                )
+                await audit.record(
+                    session,
+                    action="recon.write_off_proposed",
+                    actor=ActorRef(d.actor_id, d.actor_name),
+                    object_type="case",
+                    object_id=inp.case_id,
+                    origin=d.origin,
+                    workflow_id=inp.workflow_id,
+                    details={
+                        "write_off_id": write_off.id,
+                        "amount": format(write_off.amount, "f"),
+                        "currency": write_off.currency,
+                        "amount_eur": format(write_off.amount_eur, "f"),
+                        "needs_approval": write_off.needs_approval,
+                    },
+                )
+                if write_off.needs_approval:
+                    return ResolutionResult(
+                        resolved=False, write_off_id=write_off.id, decision_id=decision.decision_id
+                    )
+            await _close_break(
+                session,
+                brk,
+                resolution="written_off" if d.outcome == "write_off" else d.outcome,
+                reason_code=d.reason_code,
+                note=note,
+                by=ActorRef(d.actor_id, d.actor_name),
+                case_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+            )
+            return ResolutionResult(resolved=True, decision_id=decision.decision_id)
+
+    @activity.defn
+    @retry_on_outage
+    async def decide_write_off(self, inp: WriteOffDecisionInput) -> None:
+        """An ops manager's answer to a write-off: booked (the break resolved) or rejected."""
+        async with self.db.transaction() as session:
+            write_off = await session.get(ReconWriteOff, inp.write_off_id, with_for_update=True)
+            brk = await session.get(ReconBreak, inp.break_id, with_for_update=True)
+            assert write_off is not None and brk is not None
+            if write_off.status != "proposed":
+                return  # a retry after our own commit
+            write_off.status = "booked" if inp.approved else "rejected"
+            write_off.decided_by = inp.decided_by
+            write_off.decided_at = utcnow()
+            session.add(write_off)
+            await session.flush()
+            approver = await _actor(session, inp.decided_by)
+            await audit.record(
+                session,
+                action="recon.write_off_approved" if inp.approved else "recon.write_off_rejected",
+                actor=approver,
+                object_type="case",
+                object_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                details={
+                    "write_off_id": write_off.id,
+                    "amount": format(write_off.amount, "f"),
+                    "currency": write_off.currency,
+                },
+            )
+            if inp.approved:
+                await _close_break(
+                    session,
+                    brk,
+                    resolution="written_off",
+                    reason_code=write_off.reason_code,
+                    note=write_off.note,
+                    by=await _actor(session, write_off.proposed_by),
+                    case_id=inp.case_id,
+                    workflow_id=inp.workflow_id,
+                )
+
+
+def _items(
+    fmt: str, content: bytes, mapping: CsvMapping | None
+) -> Iterator[StatementLine | StatementSection]:
+    yield from read_statement(fmt, content, mapping)
+
+
+def _scope_problem(
+    source: ReconSource, sections: list[StatementSection]
+) -> StatementRefused | None:
+    """A statement of another account or currency than its source's is not matched."""
+    if not sections:
+        return StatementRefused("the whole file", "it holds no statement entries or balances")
+    for s in sections:
+        where = f"statement {s.statement_id or s.index + 1}"
+        if source.account and s.account and not _same_account(source.account, s.account):
+            return StatementRefused(
+                where,
+                f"it is for account {s.account}, but {source.name} is account {source.account}",
+            )
+        if s.currency and s.currency != source.currency:
+            return StatementRefused(
+                where, f"it is in {s.currency}, but {source.name} is in {source.currency}"
+            )
+    return None
+
+
+async def _match_by_hand(
+    session: AsyncSession,
+    brk: ReconBreak,
+    statement: ReconStatement,
+    details: dict[str, Any],
+    actor_id: uuid.UUID,
+    policy: ReconciliationPolicy,
+) -> None:
+    """Lines of this statement and records of ours that belong together: matched as picked,
+    when none is matched already and their amounts agree within the tolerance."""
+    try:
+        line_nos = sorted({int(n) for n in details.get("line_nos", [])})
+        record_ids = sorted({uuid.UUID(str(r)) for r in details.get("record_ids", [])})
+    except (TypeError, ValueError):
+        raise refuse("The picked lines or records are not valid.", "bad_pick") from None
+    if not line_nos or not record_ids:
+        raise refuse(
+            "Pick at least one statement line and one record of ours to match.", "bad_pick"
+        )
+    # The statement's matches are numbered in order: one hand match at a time.
+    await run_sql(
+        session, "SELECT 1 FROM recon_statement WHERE id = :s FOR UPDATE", {"s": statement.id}
+    )
+    lines = (
+        await run_sql(
+            session,
+            "SELECT l.line_no, l.amount, l.booked_on, m.match_no FROM recon_line l "
+            "LEFT JOIN recon_match_line m ON m.statement_id = l.statement_id "
+            "AND m.line_no = l.line_no WHERE l.statement_id = :s AND l.line_no = ANY(:n)",
+            {"s": statement.id, "n": line_nos},
+        )
+    ).all()
+    if len(lines) != len(line_nos):
+        raise refuse("Some picked lines are not on this statement.", "bad_pick")
+    taken = [str(r.line_no) for r in lines if r.match_no is not None]
+    if taken:
+        raise refuse(f"Line(s) {', '.join(taken)} are already matched.", "already_matched")
+    records = (
+        await run_sql(
+            session,
+            "SELECT t.id, t.external_id, t.currency, t.booked_at, "
+            "CASE WHEN t.direction = 'in' THEN t.amount ELSE -t.amount END AS amount, "
+            'm.match_no FROM "transaction" t LEFT JOIN recon_match_record m '
+            "ON m.transaction_id = t.id WHERE t.id = ANY(:ids) FOR UPDATE OF t",
+            {"ids": record_ids},
+        )
+    ).all()
+    if len(records) != len(record_ids):
+        raise refuse("Some picked records do not exist.", "bad_pick")
+    taken = [r.external_id for r in records if r.match_no is not None]
+    if taken:
+        raise refuse(f"Record(s) {', '.join(taken)} are already matched.", "already_matched")
+    other_ccy = [r.external_id for r in records if r.currency != brk.currency]
+    if other_ccy:
+        raise refuse(f"Record(s) {', '.join(other_ccy)} are not in {brk.currency}.", "bad_pick")
+    lines_sum = sum((Decimal(r.amount) for r in lines), Decimal(0))
+    records_sum = sum((Decimal(r.amount) for r in records), Decimal(0))
+    difference = lines_sum - records_sum
+    tolerance = Decimal(policy.amount_tolerance_minor) / 100
+    if abs(difference) > tolerance:
+        raise refuse(
+            f"The lines add up to {lines_sum.normalize():f} and the records to "
+            f"{records_sum.normalize():f}: {abs(difference).normalize():f} apart, more than "
+            f"the tolerance of {tolerance:f}. Pick others, or write the difference off.",
+            "amounts_differ",
+        )
+    match_no = (
+        await run_sql(
+            session,
+            "SELECT coalesce(max(match_no), 0) + 1 FROM recon_match WHERE statement_id = :s",
+            {"s": statement.id},
+        )
+    ).scalar_one()
+    days = [r.booked_on for r in lines]
+    record_days = [r.booked_at.astimezone(UTC).date() for r in records]
+    days_apart = max(abs((a - b).days) for a in days for b in record_days)
+    await run_sql(
+        session,
+        "INSERT INTO recon_match (statement_id, match_no, pass_name, line_count, record_count, "
+        "lines_amount, records_amount, days_apart, matched_by, break_id) VALUES (:s, :m, "
+        "'manual', :lc, :rc, :la, :ra, :days, :by, :b)",
+        {
+            "s": statement.id,
+            "m": match_no,
+            "lc": len(lines),
+            "rc": len(records),
+            "la": lines_sum,
+            "ra": records_sum,
+            "days": days_apart,
+            "by": actor_id,
+            "b": brk.id,
+        },
+    )
+    await run_sql(
+        session,
+        "INSERT INTO recon_match_line (statement_id, line_no, match_no) "
+        "SELECT :s, n, :m FROM unnest(CAST(:n AS int[])) AS n",
+        {"s": statement.id, "m": match_no, "n": line_nos},
+    )
+    await run_sql(
+        session,
+        "INSERT INTO recon_match_record (transaction_id, statement_id, match_no) "
+        "SELECT r, :s, :m FROM unnest(CAST(:ids AS uuid[])) AS r",
+        {"s": statement.id, "m": match_no, "ids": record_ids},
+    )
+
+
+async def _propose_write_off(
+    session: AsyncSession,
+    brk: ReconBreak,
+    decision_id: uuid.UUID,
+    details: dict[str, Any],
+    reason_code: str | None,
+    note: str | None,
+    actor_id: uuid.UUID,
+    policy: ReconciliationPolicy,
+) -> ReconWriteOff:
+    if reason_code not in WRITE_OFF_REASONS:
+        raise refuse("Choose why the amount is written off.", "reason_required")
+    if reason_code == "other" and not note:
+        raise refuse("Say why in the note.", "note_required")
+    try:
+        amount = Decimal(str(details.get("amount", "")).strip())
+    except ArithmeticError:
+        raise refuse("The write-off amount is not a number.", "bad_amount") from None
+    limit = open_amount(brk)
+    if not amount.is_finite() or amount <= 0 or amount > limit:
+        raise refuse(
+            f"Write off a positive amount of at most the break's open amount, "
+            f"{limit.normalize():f} {brk.currency}.",
+            "bad_amount",
+        )
+    amount_eur = to_eur(abs(amount), brk.currency)
+    needs_approval = amount_eur > policy.write_off_threshold_eur
+    write_off = ReconWriteOff(
+        break_id=brk.id,
+        decision_id=decision_id,
+        amount=amount,
+        currency=brk.currency,
+        amount_eur=amount_eur,
+        reason_code=reason_code,
+        note=note,
+        proposed_by=actor_id,
+        proposed_at=utcnow(),
+        needs_approval=needs_approval,
+        status="proposed" if needs_approval else "booked",
+    )
+    session.add(write_off)
+    await session.flush()
+    return write_off
+
+
+async def _close_break(
+    session: AsyncSession,
+    brk: ReconBreak,
+    *,
+    resolution: str,
+    reason_code: str | None,
+    note: str | None,
+    by: ActorRef,
+    case_id: uuid.UUID,
+    workflow_id: str,
+) -> None:
+    now = utcnow()
+    brk.status = "resolved"
+    brk.resolution = resolution
+    brk.reason_code = reason_code
+    brk.note = note
+    brk.resolved_by = by.id
+    brk.resolved_at = now
+    session.add(brk)
+    await run_sql(
+        session,
+        "UPDATE \"case\" SET status = 'closed', stage = 'resolved', closed_at = :now, "
+        "outcome = :outcome, outcome_reason = :reason WHERE id = :c",
+        {"now": now, "outcome": resolution, "reason": reason_code, "c": case_id},
+    )
+    await run_sql(
+        session,
+        "UPDATE task SET status = 'cancelled', completed_at = :now "
+        "WHERE case_id = :c AND status IN ('open', 'claimed')",
+        {"now": now, "c": case_id},
+    )
+    await session.flush()
+    await audit.record(
+        session,
+        action="recon.break_resolved",
+        actor=by,
+        object_type="case",
+        object_id=case_id,
+        workflow_id=workflow_id,
+        details={"break_id": brk.id, "resolution": resolution, "reason_code": reason_code},
+    )
+
+
+async def _actor(session: AsyncSession, user_id: uuid.UUID) -> ActorRef:
+    name = (
+        await run_sql(session, "SELECT username FROM staff_user WHERE id = :u", {"u": user_id})
+    ).scalar_one_or_none()
+    return ActorRef(user_id, name or str(user_id))
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str)

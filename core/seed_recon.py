@@ -1,0 +1,275 @@
+"""Demo reconciliation: three statement sources, their statements matched, breaks worked.
+
+Made through the real entry points: finance.fay saves the sources and uploads the files
+(domain.reconciliation.statements), the ReconciliationWorkflow parses and matches them,
+and breaks are resolved on their tasks. The result: a EUR nostro's camt.053 statement
+whose period is over (our unmatched records raised as breaks too), a GBP nostro's MT940
+statement still inside the window for our records, a USD card processor's CSV settlement
+report, one file refused (where and why), one statement whose closing balance does not
+add up, and breaks open, matched by hand, explained, written off, and one write-off
+above the threshold waiting for an ops manager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from sqlmodel import select
+from temporalio.client import Client
+
+from core.db import Database
+from core.seed import actor_named, work_task
+from core.settings import Settings
+from domain.actors import Actor
+from domain.reconciliation import sample_files
+from domain.reconciliation.breaks import ResolveForm, resolve_break
+from domain.reconciliation.csv_mapping import CARD_PROCESSOR_SETTLEMENT
+from domain.reconciliation.rules import break_workflow_id, resolve_key
+from domain.reconciliation.sources import SourceForm, save_source
+from domain.reconciliation.statements import receive_statement
+from models.aml import Transaction
+from models.onboarding import Account
+from models.reconciliation import ReconBreak, ReconSource, ReconStatement
+
+LINES = 200  # the smallest sample with every kind of line
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    name: str
+    format: str
+    account: str | None
+    currency: str
+    description: str
+    starts_days_ago: int  # the statement's period
+    days: int
+    seed: int
+
+
+SOURCES = [
+    DemoSource("Nostro EUR · Commerzbank", "camt053", "DE89370400440532013000", "EUR",
+               "Our EUR settlement account: daily camt.053 statements.", 24, 10, 11),
+    DemoSource("Nostro GBP · Barclays", "mt940", "GB33BUKB20201555555555", "GBP",
+               "Our GBP account: MT940 statements.", 8, 7, 12),
+    DemoSource("Card processor · settlement report", "csv", None, "USD",
+               "The card processor's settlement details report (CSV).", 18, 10, 13),
+]  # fmt: skip
+
+
+def _writer(demo: DemoSource) -> Callable[[sample_files.Sample], bytes]:
+    if demo.format == "camt053":
+        return lambda s: sample_files.to_camt053(s, demo.account or "")
+    if demo.format == "mt940":
+        return lambda s: sample_files.to_mt940(s, demo.account or "")
+    return lambda s: sample_files.to_csv(s, CARD_PROCESSOR_SETTLEMENT)
+
+
+async def insert_records(
+    db: Database, sample: sample_files.Sample, account_id: uuid.UUID, customer_id: uuid.UUID
+) -> int:
+    """Our side of a sample: its records as core banking booked them on an account."""
+    async with db.transaction() as session:
+        for r in sample.records.itertuples(index=False):
+            booked: date = r.booked_on.date() if hasattr(r.booked_on, "date") else r.booked_on
+            session.add(
+                Transaction(
+                    id=uuid.UUID(str(r.id)),
+                    external_id=r.external_id,
+                    account_id=account_id,
+                    customer_id=customer_id,
+                    booked_at=datetime.combine(booked, time(10), tzinfo=UTC),
+                    amount=Decimal(str(r.amount)),
+                    currency=sample.currency,
+                    direction=r.direction,
+                    channel=r.channel,
+                    counterparty_name=r.counterparty_name,
+                    description=r.description,
+                    source="import",
+                )
+            )
+    return len(sample.records)
+
+
+async def _matched(db: Database, statement_id: uuid.UUID, *, status: str = "matched") -> None:
+    for _ in range(600):
+        async with db.session() as session:
+            statement = await session.get(ReconStatement, statement_id)
+            open_cases = (
+                await session.exec(
+                    select(ReconBreak.id).where(
+                        ReconBreak.statement_id == statement_id,
+                        ReconBreak.case_id.is_(None),  # type: ignore[union-attr]
+                    )
+                )
+            ).first()
+        if statement is not None and statement.status == status and open_cases is None:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"statement {statement_id} did not reach {status}; is a worker running?")
+
+
+async def _breaks(db: Database, statement_id: uuid.UUID, kind: str) -> list[ReconBreak]:
+    async with db.session() as session:
+        return list(
+            (
+                await session.exec(
+                    select(ReconBreak)
+                    .where(ReconBreak.statement_id == statement_id, ReconBreak.kind == kind)
+                    .order_by(ReconBreak.dedupe_key)
+                )
+            ).all()
+        )
+
+
+async def seed_reconciliation(db: Database, temporal: Client, settings: Settings) -> dict[str, int]:
+    async with db.session() as session:
+        if (await session.exec(select(ReconSource.id))).first():
+            return {}
+        account = (await session.exec(select(Account).order_by(Account.opened_at))).first()
+    if account is None:
+        return {}
+    fay = await actor_named(db, "finance.fay")
+    today = datetime.now(UTC).date()
+    statements: dict[str, uuid.UUID] = {}
+    for demo in SOURCES:
+        source = await save_source(
+            db,
+            fay,
+            SourceForm(
+                name=demo.name,
+                format=demo.format,
+                account=demo.account or "",
+                currency=demo.currency,
+                channels=["sepa", "swift", "cash", "card"],
+                batch_channels=["card"],
+                description=demo.description,
+                csv_mapping=CARD_PROCESSOR_SETTLEMENT.model_dump(mode="json")
+                if demo.format == "csv"
+                else None,
+            ),
+        )
+        sample = sample_files.generate(
+            LINES,
+            seed=demo.seed,
+            currency=demo.currency,
+            start=today - timedelta(days=demo.starts_days_ago),
+            days=demo.days,
+            ref_prefix=f"{demo.format.upper()}-",
+        )
+        await insert_records(db, sample, account.id, account.customer_id)
+        received = await receive_statement(
+            db,
+            temporal,
+            settings,
+            fay,
+            source_id=source.id,
+            filename=f"{demo.format}-{sample.period_to:%Y%m%d}.{_extension(demo.format)}",
+            content=_writer(demo)(sample),
+        )
+        statements[demo.format] = received.statement_id
+        if demo.format == "camt053":
+            # The same statement again, with a closing balance the entries do not reach.
+            wrong = sample_files.generate(
+                LINES,
+                seed=demo.seed + 100,
+                currency=demo.currency,
+                start=today - timedelta(days=demo.starts_days_ago + 12),
+                days=demo.days,
+                ref_prefix="CAMTOLD-",
+            )
+            wrong.closing_balance += Decimal("250.00")
+            await insert_records(db, wrong, account.id, account.customer_id)
+            statements["wrong_balance"] = (
+                await receive_statement(
+                    db,
+                    temporal,
+                    settings,
+                    fay,
+                    source_id=source.id,
+                    filename=f"camt053-{wrong.period_to:%Y%m%d}.xml",
+                    content=_writer(demo)(wrong),
+                )
+            ).statement_id
+        if demo.format == "mt940":
+            # A file whose amount the bank's export mangled: refused with where and why.
+            broken = _writer(demo)(sample).replace(b":61:", b":61:X", 1)
+            statements["refused"] = (
+                await receive_statement(
+                    db, temporal, settings, fay, source_id=source.id,
+                    filename="mt940-export-broken.sta", content=broken,
+                )
+            ).statement_id  # fmt: skip
+    for key, statement_id in statements.items():
+        await _matched(db, statement_id, status="refused" if key == "refused" else "matched")
+    resolved = await _work_breaks(db, temporal, fay, statements)
+    return {"reconciliation statements": len(statements), "breaks resolved": resolved}
+
+
+def _extension(fmt: str) -> str:
+    return {"camt053": "xml", "mt940": "sta"}.get(fmt, "csv")
+
+
+async def _work_breaks(
+    db: Database, temporal: Client, fay: Actor, statements: dict[str, uuid.UUID]
+) -> int:
+    async def resolve(brk: ReconBreak, **form: object) -> None:
+        workflow_id = break_workflow_id(brk.id)
+        await work_task(db, temporal, fay, workflow_id, resolve_key(1), None)
+        from workflows.common import task_id_for
+
+        await resolve_break(
+            db,
+            temporal,
+            fay,
+            brk.id,
+            ResolveForm(task_id=task_id_for(workflow_id, resolve_key(1)), **form),  # type: ignore[arg-type]
+        )
+
+    camt = statements["camt053"]
+    done = 0
+    # An ambiguous pair: Fay picks the record that belongs to the line.
+    for brk in (await _breaks(db, camt, "ambiguous"))[:1]:
+        await resolve(
+            brk,
+            action="matched",
+            line_nos=brk.line_nos[:1],
+            record_ids=brk.candidate_record_ids[:1],
+            note="The invoice number in the remittance text names this payment.",
+        )
+        done += 1
+    # An unmatched line explained as a timing difference.
+    for brk in (await _breaks(db, camt, "unmatched_line"))[:1]:
+        await resolve(
+            brk,
+            action="explained",
+            reason_code="timing_difference",
+            note="Booked by the bank on the last day; our booking follows on Monday.",
+        )
+        done += 1
+    # An amount mismatch written off (small: booked at once).
+    for brk in (await _breaks(db, camt, "amount_mismatch"))[:1]:
+        await resolve(
+            brk,
+            action="write_off",
+            reason_code="bank_charge",
+            amount=format(min(abs(brk.difference), Decimal(50)), "f"),
+            note="Correspondent bank charge deducted in transit.",
+        )
+        done += 1
+    # A large unmatched line proposed for write-off: waits for an ops manager (four-eyes).
+    usd = await _breaks(db, statements["csv"], "unmatched_line")
+    large = sorted(usd, key=lambda b: abs(b.amount), reverse=True)[:1]
+    for brk in large:
+        await resolve(
+            brk,
+            action="write_off",
+            reason_code="unrecoverable",
+            amount=format(abs(brk.amount), "f"),
+            note="Processor confirms the payout cannot be traced; request write-off.",
+        )
+    return done

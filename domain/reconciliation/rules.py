@@ -1,0 +1,61 @@
+"""What reconciliation's workflows and pages share: the case type, the human steps and
+their outcomes, and the workflow ids.
+
+Plain constants only: imported inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from workflows.common import HumanStep
+
+CASE_TYPE_RECON = "recon_exception"
+
+# A break is resolved by finance: matched by hand, explained, or written off. A write-off
+# above the threshold is then approved (or rejected) by an ops manager, never the proposer.
+RESOLVE = HumanStep(
+    kind="recon_break",
+    role="finance_ops",
+    label="Resolve break",
+    outcomes=("matched", "explained", "write_off"),
+    reason_required_for=("explained", "write_off"),
+)
+APPROVE_WRITE_OFF = HumanStep(
+    kind="recon_write_off",
+    role="ops_manager",
+    label="Approve write-off",
+    outcomes=("approve", "reject"),
+    reason_required_for=("reject",),
+)
+OUTCOME_LABELS = {
+    "matched": "Match by hand",
+    "explained": "Explain",
+    "write_off": "Write off",
+    "approve": "Approve write-off",
+    "reject": "Reject write-off",
+}
+REJECT_WRITE_OFF_REASONS = {
+    "not_justified": "Not justified by the evidence",
+    "wrong_amount": "Wrong amount",
+    "recoverable": "Recoverable: pursue it",
+    "other": "Other (explain in the comment)",
+}
+
+
+def resolve_key(attempt: int) -> str:
+    """Each attempt at resolving a break is its own task (after a rejected write-off, the
+    next); they share one segregation step, finance."""
+    return f"finance#resolve-{attempt}"
+
+
+def approve_key(attempt: int) -> str:
+    return f"checker#write-off-{attempt}"
+
+
+def statement_workflow_id(statement_id: uuid.UUID) -> str:
+    return f"recon-statement-{statement_id}"
+
+
+def break_workflow_id(break_id: uuid.UUID) -> str:
+    return f"recon-break-{break_id}"
