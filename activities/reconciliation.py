@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import refuse, store_decision
 from core.db import Database, run_sql
@@ -167,7 +168,9 @@ class ReconActivities:
         except StatementRefused as refusal:
             await self._refuse(statement, refusal.location, refusal.reason)
             return ParseResult(refused=True)
-        return await self._finish_parse(statement, source, sections, policy_version, policy)
+        return await self._finish_parse(
+            statement, source, sections, policy_version, policy, resumed_from=already
+        )
 
     async def _store(
         self, statement_id: uuid.UUID, lines: list[StatementLine], read: int, total: int
@@ -180,6 +183,7 @@ class ReconActivities:
                 "WHERE id = :s",
                 {"r": read, "t": total, "s": statement_id},
             )
+        crash_point("recon_parse_chunk")
         activity.heartbeat(read)
 
     async def _progress(
@@ -219,6 +223,8 @@ class ReconActivities:
         sections: list[StatementSection],
         policy_version: int,
         policy: ReconciliationPolicy,
+        *,
+        resumed_from: int,
     ) -> ParseResult:
         balances = [balance_of(s) for s in sections]
         checks = [b["ok"] for b in balances if b["ok"] is not None]
@@ -279,6 +285,8 @@ class ReconActivities:
                         "lines": lines,
                         "sections": len(sections),
                         "balance_ok": balance_ok,
+                        # Lines an earlier attempt had stored (a resumed parse skips them).
+                        "resumed_from": resumed_from,
                     },
                 )
         except IntegrityError:

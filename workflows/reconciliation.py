@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
 LONG_ACTIVITY = {
     "start_to_close_timeout": timedelta(hours=2),
     "schedule_to_close_timeout": timedelta(hours=12),
-    "heartbeat_timeout": timedelta(seconds=60),
+    "heartbeat_timeout": timedelta(seconds=30),
     "retry_policy": DB_RETRY,
 }
 
