@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -463,7 +463,7 @@ class ReconActivities:
                             ReconBreak.statement_id == inp.statement_id,
                             ReconBreak.case_id.is_(None),  # type: ignore[union-attr]
                         )
-                        .order_by(ReconBreak.created_at, ReconBreak.dedupe_key)
+                        .order_by(col(ReconBreak.created_at), col(ReconBreak.dedupe_key))
                         .limit(CASES_PER_TRANSACTION)
                         .with_for_update(skip_locked=True)
                     )

@@ -16,10 +16,10 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.client import Client
 
 from core.db import Database
@@ -74,21 +74,20 @@ async def insert_records(
 ) -> int:
     """Our side of a sample: its records as core banking booked them on an account."""
     async with db.transaction() as session:
-        for r in sample.records.itertuples(index=False):
-            booked: date = r.booked_on.date() if hasattr(r.booked_on, "date") else r.booked_on
+        for r in sample.records.to_dict("records"):
             session.add(
                 Transaction(
-                    id=uuid.UUID(str(r.id)),
-                    external_id=r.external_id,
+                    id=uuid.UUID(str(r["id"])),
+                    external_id=r["external_id"],
                     account_id=account_id,
                     customer_id=customer_id,
-                    booked_at=datetime.combine(booked, time(10), tzinfo=UTC),
-                    amount=Decimal(str(r.amount)),
+                    booked_at=datetime.combine(r["booked_on"].date(), time(10), tzinfo=UTC),
+                    amount=Decimal(str(r["amount"])),
                     currency=sample.currency,
-                    direction=r.direction,
-                    channel=r.channel,
-                    counterparty_name=r.counterparty_name,
-                    description=r.description,
+                    direction=r["direction"],
+                    channel=r["channel"],
+                    counterparty_name=r["counterparty_name"],
+                    description=r["description"],
                     source="import",
                 )
             )
@@ -130,7 +129,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
     async with db.session() as session:
         if (await session.exec(select(ReconSource.id))).first():
             return {}
-        account = (await session.exec(select(Account).order_by(Account.opened_at))).first()
+        account = (await session.exec(select(Account).order_by(col(Account.opened_at)))).first()
     if account is None:
         return {}
     fay = await actor_named(db, "finance.fay")

@@ -27,6 +27,14 @@ from domain.onboarding.views import (
     onboarding_case_view,
     screening_alert_view,
 )
+from domain.reconciliation.case_view import ReconCaseView, recon_case_view
+from domain.reconciliation.rules import (
+    APPROVE_WRITE_OFF,
+    CASE_TYPE_RECON,
+    REJECT_WRITE_OFF_REASONS,
+    RESOLVE,
+)
+from domain.reconciliation.rules import OUTCOME_LABELS as RECON_OUTCOME_LABELS
 from domain.segregation import check_claim
 from domain.tasks import REJECT_REASONS, TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
@@ -34,6 +42,7 @@ from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskPublic
 from models.changes import ChangePublic
 from models.onboarding import ApplicationParty
+from models.reconciliation import EXPLAIN_REASONS, WRITE_OFF_REASONS
 from models.staff import StaffUser
 
 CASE_TYPES = {
@@ -42,6 +51,7 @@ CASE_TYPES = {
     CASE_TYPE_SCREENING_ALERT: "Screening alert",
     "aml": "AML case",
     CASE_TYPE_DISPUTE: "Card dispute",
+    CASE_TYPE_RECON: "Reconciliation break",
 }
 OUTCOME_LABELS = {
     "approve": "approve",
@@ -54,6 +64,8 @@ OUTCOME_LABELS = {
     "sar": "file a SAR",
     "no_sar": "decide no SAR",
     **DISPUTE_OUTCOME_LABELS,
+    # approve / reject keep their generic labels; the write-off step's title says what they do.
+    **{o: RECON_OUTCOME_LABELS[o] for o in RESOLVE.outcomes},
 }
 
 
@@ -70,7 +82,11 @@ class TaskActions:
     comment_label: str = "Comment"
 
 
-REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS, **DISPUTE_REASONS}
+RECON_REASONS = {
+    RESOLVE.kind: {"explained": dict(EXPLAIN_REASONS), "write_off": dict(WRITE_OFF_REASONS)},
+    APPROVE_WRITE_OFF.kind: {"reject": dict(REJECT_WRITE_OFF_REASONS)},
+}
+REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS, **DISPUTE_REASONS, **RECON_REASONS}
 
 
 def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:
@@ -111,6 +127,7 @@ class CaseView:
     decisions: list[CaseDecision] = field(default_factory=list)
     aml: AmlCaseView | None = None
     dispute: DisputeCaseView | None = None
+    recon: ReconCaseView | None = None
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -233,6 +250,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     dispute = (
         await dispute_case_view(db, actor, case) if case.case_type == CASE_TYPE_DISPUTE else None
     )
+    recon = await recon_case_view(db, actor, case) if case.case_type == CASE_TYPE_RECON else None
     return CaseView(
         case=case,
         change=change,
@@ -244,4 +262,5 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         decisions=decisions,
         aml=aml,
         dispute=dispute,
+        recon=recon,
     )

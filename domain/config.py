@@ -104,8 +104,8 @@ async def load_config(db: Database, key: str, *, version: int | None = None) -> 
                 found = (found[0], old)
     if found is None:
         return ConfigVersion(key=key, version=0, values=schema())
-    _, version = found
-    return ConfigVersion(key=key, version=version.version, values=validated(key, version.values))
+    row = found[1]
+    return ConfigVersion(key=key, version=row.version, values=validated(key, row.values))
 
 
 async def load_typed(db: Database, key: str, schema: type[M]) -> tuple[int, M]:

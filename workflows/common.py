@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
@@ -38,6 +38,8 @@ class ActivityOptions(TypedDict):
     start_to_close_timeout: timedelta
     schedule_to_close_timeout: timedelta
     retry_policy: RetryPolicy
+    # Long activities prove they are alive by heartbeating at least this often.
+    heartbeat_timeout: NotRequired[timedelta]
 
 
 DB_ACTIVITY = ActivityOptions(

@@ -45,17 +45,18 @@ with workflow.unsafe.imports_passed_through():
         DB_ACTIVITY,
         DB_RETRY,
         INTERACTIVE_ACTIVITY,
+        ActivityOptions,
     )
     from workflows.review import ReviewSteps, decision_refusal
 
 # Parsing and matching a large file takes minutes: long activities that prove they are
 # alive by heartbeating, so a dead worker's attempt is retried within the heartbeat timeout.
-LONG_ACTIVITY = {
-    "start_to_close_timeout": timedelta(hours=2),
-    "schedule_to_close_timeout": timedelta(hours=12),
-    "heartbeat_timeout": timedelta(seconds=30),
-    "retry_policy": DB_RETRY,
-}
+LONG_ACTIVITY = ActivityOptions(
+    start_to_close_timeout=timedelta(hours=2),
+    schedule_to_close_timeout=timedelta(hours=12),
+    heartbeat_timeout=timedelta(seconds=30),
+    retry_policy=DB_RETRY,
+)
 
 
 @workflow.defn
@@ -77,7 +78,7 @@ class ReconciliationWorkflow:
         parsed = await workflow.execute_activity_method(
             ReconActivities.parse_statement,
             inp,
-            **LONG_ACTIVITY,  # type: ignore[arg-type]
+            **LONG_ACTIVITY,
         )
         if parsed.refused:
             self._status("refused")
@@ -86,12 +87,12 @@ class ReconciliationWorkflow:
         await workflow.execute_activity_method(
             ReconActivities.match_statement,
             inp,
-            **LONG_ACTIVITY,  # type: ignore[arg-type]
+            **LONG_ACTIVITY,
         )
         await workflow.execute_activity_method(
             ReconActivities.open_break_cases,
             OpenBreaksInput(statement_id=inp.statement_id),
-            **LONG_ACTIVITY,  # type: ignore[arg-type]
+            **LONG_ACTIVITY,
         )
         self._status("matched")
         # Our records of the period have until the window's end to appear on a statement
@@ -107,7 +108,7 @@ class ReconciliationWorkflow:
             await workflow.execute_activity_method(
                 ReconActivities.open_break_cases,
                 OpenBreaksInput(statement_id=inp.statement_id, record_breaks=True),
-                **LONG_ACTIVITY,  # type: ignore[arg-type]
+                **LONG_ACTIVITY,
             )
         self._status("checked")
         return "matched"

@@ -53,6 +53,14 @@ NOTICES = {
     "provisional credit is reversed.",
     "decided-pre_arbitration:dispute": "Pre-arbitration is filed; the merchant's response "
     "window is running again.",
+    "decided-matched:recon_exception": "Matched by hand: the break is resolved and the lines "
+    "and records are recorded as one match.",
+    "decided-explained:recon_exception": "Your explanation is recorded; the break is resolved.",
+    "decided-write_off:recon_exception": "Write-off recorded: within the threshold it is booked "
+    "at once; above it, an ops manager must approve it first (see the write-off on this page).",
+    "decided-approve:recon_exception": "Write-off approved: it is booked and the break is resolved.",
+    "decided-reject:recon_exception": "Write-off rejected: the break goes back to finance to be "
+    "resolved another way.",
 }
 
 

@@ -1,0 +1,396 @@
+"""Statement sources: the list, and creating or editing one (with a CSV source's column
+mapping, validated by `domain.reconciliation.csv_mapping.CsvMapping`).
+
+Saving needs `reconciliation` / `manage_sources`; the source and its `recon.source_saved`
+audit event commit together, and a refusal is audited on its own, naming each bad field.
+"""
+
+from __future__ import annotations
+
+import typing
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from core.db import Database
+from domain import audit
+from domain.access import record_refusal, require
+from domain.actors import Actor
+from domain.errors import DomainError, Invalid, NotFound
+from domain.reconciliation.csv_mapping import PRESETS, CsvMapping
+from domain.reconciliation.lines import FORMAT_LABELS, FORMATS
+from models.aml import CHANNELS
+from models.base import utcnow
+from models.money import MINOR_UNITS
+from models.reconciliation import ReconSource, ReconStatement
+
+ACTION = "recon.source_saved"
+MAPPING_PREFIX = "csv_"  # form fields of the column mapping: csv_<field of CsvMapping>
+
+
+class SourceForm(BaseModel):
+    """What the source form (or a caller) submits; every field is checked by save_source."""
+
+    name: str = ""
+    format: str = ""
+    account: str = ""
+    currency: str = ""
+    channels: list[str] = Field(default_factory=list)
+    batch_channels: list[str] = Field(default_factory=list)
+    description: str = ""
+    csv_mapping: dict[str, Any] | None = None  # CSV only: CsvMapping's fields
+
+
+class SourcePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    format: str
+    format_label: str
+    account: str | None
+    currency: str
+    channels: list[str]
+    batch_channels: list[str]
+    description: str | None
+    csv_mapping: dict[str, Any] | None
+    statements: int
+    last_upload_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SourcePage(BaseModel):
+    items: list[SourcePublic]
+    total: int
+    page: int
+    per_page: int
+
+
+class MappingField(BaseModel):
+    """One field of the CSV column mapping, as the form shows it."""
+
+    name: str  # the form field is csv_<name>
+    label: str
+    help: str | None
+    required: bool
+    default: str
+    choices: list[str] = Field(default_factory=list)  # a fixed set of values (Literal)
+
+
+# The form's words for CsvMapping's fields (a field missing here is shown by its name).
+MAPPING_LABELS: dict[str, tuple[str, str | None]] = {
+    "delimiter": ("Column delimiter", "One character, such as , or ; — or the word tab."),
+    "decimal_separator": ("Decimal separator", None),
+    "thousands_separator": (
+        "Thousands separator",
+        "Empty when numbers are not grouped; a space counts.",
+    ),
+    "date_format": ("Date format", "As Python writes dates: %Y-%m-%d, %d.%m.%Y, %d/%m/%Y."),
+    "encoding": ("Text encoding", "utf-8, cp1252 or latin-1."),
+    "booked_on": ("Booking date column", "The header of the column with the booking date."),
+    "value_date": ("Value date column", None),
+    "amount": (
+        "Amount column",
+        "A signed amount; or leave it empty and name the debit and credit columns.",
+    ),
+    "debit_amount": ("Debit column", None),
+    "credit_amount": ("Credit column", None),
+    "direction": (
+        "Direction column",
+        "With an unsigned amount column: the column saying credit or debit.",
+    ),
+    "credit_values": ("Values marking a credit", "Separated by commas."),
+    "debit_values": ("Values marking a debit", "Separated by commas."),
+    "currency_column": ("Currency column", None),
+    "currency": ("Currency of every line", "When the file has no currency column, e.g. EUR."),
+    "reference": ("Reference column", "What lines are matched on (end-to-end id, invoice)."),
+    "bank_reference": ("Bank reference column", None),
+    "counterparty_name": ("Counterparty name column", None),
+    "counterparty_account": ("Counterparty account column", None),
+    "description": ("Description column", None),
+}
+
+
+def mapping_fields() -> list[MappingField]:
+    """CsvMapping's fields, in its own order, for the form."""
+    fields = []
+    for name, info in CsvMapping.model_fields.items():
+        annotation = info.annotation
+        choices: list[str] = []
+        for arg in (annotation, *typing.get_args(annotation)):
+            if typing.get_origin(arg) is typing.Literal:
+                choices = [str(a) for a in typing.get_args(arg)]
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        label, hint = MAPPING_LABELS.get(name, (name.replace("_", " ").capitalize(), None))
+        fields.append(
+            MappingField(
+                name=name,
+                label=label,
+                help=hint,
+                required=info.is_required(),
+                default="" if default is None else mapping_text(default),
+                choices=choices,
+            )
+        )
+    return fields
+
+
+def mapping_text(value: Any) -> str:
+    """A mapping value as the form shows it (lists as comma-separated words)."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def preset_mapping(key: str) -> dict[str, str] | None:
+    """A ready layout's values for the form, or None for an unknown preset."""
+    found = PRESETS.get(key)
+    if found is None:
+        return None
+    return {k: mapping_text(v) for k, v in found[1].model_dump(mode="json").items()}
+
+
+PRESET_LABELS = {key: label for key, (label, _) in PRESETS.items()}
+
+
+def _public(source: ReconSource, statements: int, last: datetime | None) -> SourcePublic:
+    return SourcePublic(
+        id=source.id,
+        name=source.name,
+        format=source.format,
+        format_label=FORMAT_LABELS.get(source.format, source.format),
+        account=source.account,
+        currency=source.currency,
+        channels=list(source.channels),
+        batch_channels=list(source.batch_channels),
+        description=source.description,
+        csv_mapping=source.csv_mapping,
+        statements=statements,
+        last_upload_at=last,
+        created_at=source.created_at,
+        updated_at=source.updated_at,
+    )
+
+
+async def list_sources(
+    db: Database, actor: Actor, *, page: int = 1, per_page: int = 50
+) -> SourcePage:
+    """Every source by name, with how many statements it has sent and the latest upload."""
+    await require(
+        db, actor, "reconciliation", "read", action="recon.sources", object_type="recon_source"
+    )
+    page, per_page = max(page, 1), min(max(per_page, 1), 200)
+    uploads = (
+        select(
+            col(ReconStatement.source_id).label("source_id"),
+            func.count().label("n"),
+            func.max(ReconStatement.uploaded_at).label("last"),
+        )
+        .group_by(col(ReconStatement.source_id))
+        .subquery()
+    )
+    async with db.session() as session:
+        total = (await session.exec(select(func.count()).select_from(ReconSource))).one()
+        rows = (
+            await session.exec(
+                select(ReconSource, uploads.c.n, uploads.c.last)
+                .outerjoin(uploads, uploads.c.source_id == ReconSource.id)
+                .order_by(col(ReconSource.name))
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+        ).all()
+    return SourcePage(
+        items=[_public(s, int(n or 0), last) for s, n, last in rows],
+        total=int(total),
+        page=page,
+        per_page=per_page,
+    )
+
+
+async def source_choices(db: Database) -> list[tuple[uuid.UUID, str]]:
+    """(id, "name — format, currency") of every source, for filters and the upload form."""
+    async with db.session() as session:
+        rows = (await session.exec(select(ReconSource).order_by(col(ReconSource.name)))).all()
+    return [
+        (s.id, f"{s.name} — {FORMAT_LABELS.get(s.format, s.format)}, {s.currency}") for s in rows
+    ]
+
+
+async def get_source(db: Database, actor: Actor, source_id: uuid.UUID) -> SourcePublic:
+    """One source, for its edit form (only those who may manage sources open that)."""
+    await require(
+        db,
+        actor,
+        "reconciliation",
+        "manage_sources",
+        action=ACTION,
+        object_type="recon_source",
+        object_id=source_id,
+    )
+    async with db.session() as session:
+        source = await session.get(ReconSource, source_id)
+        if source is None:
+            error = NotFound(f"No statement source with id {source_id}.")
+            await record_refusal(
+                db, actor, error, action=ACTION, object_type="recon_source", object_id=source_id
+            )
+            raise error
+        count, last = (
+            await session.exec(
+                select(func.count(), func.max(ReconStatement.uploaded_at)).where(
+                    ReconStatement.source_id == source_id
+                )
+            )
+        ).one()
+    return _public(source, int(count), last)
+
+
+def _check(form: SourceForm) -> tuple[dict[str, Any], dict[str, str]]:
+    """The cleaned values, and a message per bad field."""
+    errors: dict[str, str] = {}
+    name = " ".join(form.name.split())
+    if not name:
+        errors["name"] = "Give the source a name, e.g. “Main EUR account at Bank X”."
+    elif len(name) > 100:
+        errors["name"] = "At most 100 characters."
+    fmt = form.format.strip()
+    if fmt not in FORMATS:
+        errors["format"] = "Choose the statement format: " + ", ".join(FORMAT_LABELS.values())
+    account = form.account.strip() or None
+    if account and len(account) > 64:
+        errors["account"] = "At most 64 characters (an IBAN or the bank's account number)."
+    currency = form.currency.strip().upper()
+    if currency not in MINOR_UNITS:
+        errors["currency"] = "A three-letter ISO 4217 currency we know, e.g. EUR."
+    channels = [c for c in dict.fromkeys(c.strip() for c in form.channels) if c]
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown:
+        errors["channels"] = f"Unknown channel {', '.join(unknown)}; one of {', '.join(CHANNELS)}."
+    elif not channels:
+        errors["channels"] = "Choose at least one channel of ours this source's statements show."
+    batch = [c for c in dict.fromkeys(c.strip() for c in form.batch_channels) if c]
+    outside = [c for c in batch if c not in channels]
+    if outside and "channels" not in errors:
+        errors["batch_channels"] = (
+            f"{', '.join(outside)} is not one of the source's channels; a batch channel must be."
+        )
+    description = form.description.strip() or None
+    if description and len(description) > 500:
+        errors["description"] = "At most 500 characters."
+    mapping = None
+    if fmt == "csv":
+        mapping, problems = _check_mapping(form.csv_mapping or {})
+        errors.update(problems)
+    values = {
+        "name": name,
+        "format": fmt,
+        "account": account,
+        "currency": currency,
+        "channels": channels,
+        "batch_channels": batch,
+        "description": description,
+        "csv_mapping": mapping,
+    }
+    return values, errors
+
+
+def _check_mapping(raw: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The mapping as CsvMapping validates it; errors keyed csv_<field> (csv_mapping: whole)."""
+    list_fields = {
+        name
+        for name, info in CsvMapping.model_fields.items()
+        if isinstance(info.get_default(call_default_factory=True), list)
+    }
+    # An emptied list field falls back to its default; other fields say what is missing.
+    given = {k: v for k, v in raw.items() if not (k in list_fields and v == "")}
+    try:
+        mapping = CsvMapping.model_validate(given)
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ())]
+            key = (
+                f"{MAPPING_PREFIX}{loc[0]}"
+                if loc and loc[0] in CsvMapping.model_fields
+                else ("csv_mapping")
+            )
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden":
+                message = f"{loc[0] if loc else 'A field'} is not part of a CSV mapping."
+            errors.setdefault(key, message)
+        return None, errors
+    return mapping.model_dump(mode="json"), {}
+
+
+async def save_source(
+    db: Database, actor: Actor, form: SourceForm, *, source_id: uuid.UUID | None = None
+) -> SourcePublic:
+    """Create a source (no id) or change one; refusals name each bad field and are audited."""
+    await require(
+        db,
+        actor,
+        "reconciliation",
+        "manage_sources",
+        action=ACTION,
+        object_type="recon_source",
+        object_id=source_id,
+    )
+    values, errors = _check(form)
+    try:
+        async with db.transaction() as session:
+            source = None
+            if source_id is not None:
+                source = await session.get(ReconSource, source_id, with_for_update=True)
+                if source is None:
+                    raise NotFound(f"No statement source with id {source_id}.")
+            if values["name"] and "name" not in errors:
+                clash = (
+                    await session.exec(
+                        select(ReconSource.id).where(
+                            func.lower(ReconSource.name) == values["name"].lower(),
+                            col(ReconSource.id) != (source_id or uuid.UUID(int=0)),
+                        )
+                    )
+                ).first()
+                if clash is not None:
+                    errors["name"] = f"There is already a source named {values['name']}."
+            if errors:
+                raise Invalid("The source was not saved; see each field.", fields=errors)
+            before = _public(source, 0, None).model_dump(mode="json") if source else None
+            if source is None:
+                source = ReconSource(created_by=actor.user_id, **values)
+                session.add(source)
+            else:
+                for key, value in values.items():
+                    setattr(source, key, value)
+                source.updated_at = utcnow()
+                session.add(source)
+            await session.flush()
+            after = _public(source, 0, None).model_dump(mode="json")
+            changed = sorted(k for k in values if not before or before.get(k) != after.get(k))
+            await audit.record(
+                session,
+                action=ACTION,
+                actor=actor.ref,
+                object_type="recon_source",
+                object_id=source.id,
+                origin=actor.origin,
+                details={"name": source.name, "created": before is None, "changed": changed},
+            )
+            saved = _public(source, 0, None)
+    except DomainError as error:
+        await record_refusal(
+            db,
+            actor,
+            error,
+            action=ACTION,
+            object_type="recon_source",
+            object_id=source_id,
+            details={"fields": sorted(error.fields)} if error.fields else None,
+        )
+        raise
+    return saved
