@@ -24,7 +24,7 @@ from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import refuse, store_decision
 from core.db import Database, run_sql
 from domain import audit
-from domain.aml.monitoring_data import to_eur
+from domain.aml.monitoring_data import REFERENCE_RATES_EUR
 from domain.audit import SYSTEM, ActorRef
 from domain.config import load_config
 from domain.reconciliation import bulk
@@ -625,7 +625,7 @@ class ReconActivities:
                         "write_off_id": write_off.id,
                         "amount": format(write_off.amount, "f"),
                         "currency": write_off.currency,
-                        "amount_eur": format(write_off.amount_eur, "f"),
+                        "amount_eur": write_off.amount_eur,
                         "needs_approval": write_off.needs_approval,
                     },
                 )
@@ -845,8 +845,9 @@ async def _propose_write_off(
             f"{limit.normalize():f} {brk.currency}.",
             "bad_amount",
         )
-    amount_eur = to_eur(abs(amount), brk.currency)
-    needs_approval = amount_eur > policy.write_off_threshold_eur
+    rate = REFERENCE_RATES_EUR.get(brk.currency)
+    amount_eur = abs(amount) * rate if rate is not None else None
+    needs_approval = amount_eur is None or amount_eur > policy.write_off_threshold_eur
     write_off = ReconWriteOff(
         break_id=brk.id,
         decision_id=decision_id,

@@ -247,7 +247,10 @@ class ReconWriteOff(SQLModel, table=True):
     decision_id: uuid.UUID = Field(foreign_key="decision.id", unique=True)
     amount: Decimal = Field(sa_column=Column(STATEMENT_AMOUNT, nullable=False))  # signed
     currency: str = Field(max_length=3)
-    amount_eur: Decimal = Field(sa_column=Column(Numeric(20, 4), nullable=False))
+    # None: no indicative EUR rate for the currency (such a write-off always needs approval).
+    amount_eur: Decimal | None = Field(
+        default=None, sa_column=Column(Numeric(20, 4), nullable=True)
+    )
     reason_code: str = Field(max_length=40)
     note: str | None = Field(default=None, max_length=2000)
     proposed_by: uuid.UUID = Field(foreign_key="staff_user.id")

@@ -205,7 +205,9 @@ async def recon_case_view(db: Database, actor: Actor, case: Case) -> ReconCaseVi
                 id=w.id,
                 amount=amount_text(w.amount, w.currency),
                 currency=w.currency,
-                amount_eur=amount_text(w.amount_eur, "EUR"),
+                amount_eur=amount_text(w.amount_eur, "EUR")
+                if w.amount_eur is not None
+                else "no EUR rate",
                 reason_code=w.reason_code,
                 reason_label=WRITE_OFF_REASONS.get(w.reason_code, w.reason_code),
                 note=w.note,

@@ -173,7 +173,7 @@ def upgrade() -> None:
         ),
         sa.Column("amount", AMOUNT, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("amount_eur", sa.Numeric(20, 4), nullable=False),
+        sa.Column("amount_eur", sa.Numeric(20, 4), nullable=True),
         sa.Column("reason_code", sa.String(40), nullable=False),
         sa.Column("note", sa.String(2000), nullable=True),
         sa.Column("proposed_by", sa.Uuid(), sa.ForeignKey("staff_user.id"), nullable=False),

@@ -13,111 +13,17 @@ passes in a second while Chromium drives the pages:
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-import uuid
-from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, expect
-from temporalio.testing import WorkflowEnvironment
+from playwright.sync_api import Page, expect
 
-from app import create_app
-from core import embedded
-from core.db import Database, DatabaseUrls
-from core.settings import Settings
-from tests.browser.conftest import PageProblems, watched_page
+from tests.browser.conftest import SkipTab
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
 from tests.dispute_data import CardPayment, card_payment
-from tests.helpers import new_staff
-from tests.workflows.conftest import start_skipping_env
-from worker import build_worker
 
 pytestmark = pytest.mark.browser
-T = TypeVar("T")
-
-
-@dataclass
-class SkippingServer:
-    """The web app on a time-skipping Temporal server, run on a loop of its own thread."""
-
-    url: str
-    loop: asyncio.AbstractEventLoop
-    env: WorkflowEnvironment
-    db: Database
-
-    def run(self, work: Awaitable[T]) -> T:
-        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout=120)  # type: ignore[arg-type]
-
-    def skip(self, duration: timedelta) -> None:
-        self.run(self.env.sleep(duration))
-
-    def staff(self, *roles: str, prefix: str) -> str:
-        return self.run(new_staff(self.db, *roles, prefix=prefix)).username
-
-
-@pytest.fixture(scope="module")
-def skipping_server(
-    chromium_executable: object, db_urls: DatabaseUrls, settings: Settings
-) -> Iterator[SkippingServer]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="skipping-server", daemon=True)
-    thread.start()
-    port = embedded.free_port()
-    stop = asyncio.Event()
-
-    async def start() -> tuple[SkippingServer, asyncio.Task[None]]:
-        env = await start_skipping_env()
-        db = Database(db_urls.app, pool_size=10, application_name="browser-skipping")
-        queue = f"browser-skip-{uuid.uuid4().hex[:8]}"
-        local = settings.model_copy(update={"task_queue": queue})
-        app = create_app(local, db=db, temporal=env.client)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-
-        async def serve() -> None:
-            async with build_worker(env.client, db, queue):
-                serving = asyncio.create_task(server.serve())
-                await stop.wait()
-                server.should_exit = True
-                await serving
-            await db.dispose()
-            await env.shutdown()
-
-        running = asyncio.create_task(serve())
-        while not server.started:
-            if running.done():
-                running.result()
-            await asyncio.sleep(0.05)
-        return SkippingServer(f"http://127.0.0.1:{port}", loop, env, db), running
-
-    started, running = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
-    try:
-        yield started
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(running, 30), loop).result(timeout=40)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-
-
-@dataclass
-class SkipTab:
-    page: Page
-    problems: PageProblems
-    server: SkippingServer
-
-
-@pytest.fixture
-def skip_tab(browser: Browser, skipping_server: SkippingServer) -> Iterator[SkipTab]:
-    with watched_page(browser, skipping_server.url) as (page, problems):
-        yield SkipTab(page, problems, skipping_server)
 
 
 def open_dispute_in_browser(
