@@ -64,7 +64,8 @@ async def test_a_system_posts_a_statement_and_follows_it_to_reconciled(
         "/api/v1/reconciliation/statements", data=data, files=files, headers=headers
     )
     assert again.status_code == 409
-    assert received["reference"] in again.json()["detail"]
+    assert again.json()["error"] == "duplicate_statement"
+    assert received["reference"] in again.json()["message"]
 
 
 async def test_bad_uploads_say_which_field_and_roles_are_enforced(
