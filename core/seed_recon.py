@@ -2,7 +2,7 @@
 
 Made through the real entry points: finance.fay saves the sources and uploads the files
 (domain.reconciliation.statements), the ReconciliationWorkflow parses and matches them,
-and breaks are resolved on their tasks. The result: a EUR nostro's camt.053 statement
+and breaks are resolved on their tasks. The result: a CHF nostro's camt.053 statement
 whose period is over (our unmatched records raised as breaks too), a GBP nostro's MT940
 statement still inside the window for our records, a USD card processor's CSV settlement
 report, one file refused (where and why), one statement whose closing balance does not
@@ -51,9 +51,11 @@ class DemoSource:
     seed: int
 
 
+# Each source in a currency of its own, apart from the AML demo's EUR book: the records a
+# statement is matched against are our transactions in its currency and channels.
 SOURCES = [
-    DemoSource("Nostro EUR · Commerzbank", "camt053", "DE89370400440532013000", "EUR",
-               "Our EUR settlement account: daily camt.053 statements.", 24, 10, 11),
+    DemoSource("Nostro CHF · PostFinance", "camt053", "CH9300762011623852957", "CHF",
+               "Our CHF settlement account: camt.053 statements.", 24, 10, 11),
     DemoSource("Nostro GBP · Barclays", "mt940", "GB33BUKB20201555555555", "GBP",
                "Our GBP account: MT940 statements.", 8, 7, 12),
     DemoSource("Card processor · settlement report", "csv", None, "USD",
@@ -177,7 +179,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
                 LINES,
                 seed=demo.seed + 100,
                 currency=demo.currency,
-                start=today - timedelta(days=demo.starts_days_ago + 12),
+                start=today - timedelta(days=demo.starts_days_ago + 22),
                 days=demo.days,
                 ref_prefix="CAMTOLD-",
             )

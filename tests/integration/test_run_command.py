@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
 SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (core/seed_disputes.py)
+SEEDED_STATEMENTS = 5  # camt.053, its off-balance twin, MT940, a refused MT940, CSV
 NUL = b"\0"
 
 
@@ -264,6 +265,21 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         assert any(item["at_risk"] for item in listed["items"]), listed["items"]
         outcomes = {item["outcome"] for item in listed["items"]}
         assert {"won", "lost", "withdrawn"} <= outcomes, outcomes
+        # Reconciliation: statements matched, one refused (where and why), one whose
+        # closing balance does not add up; open breaks; a write-off awaiting a manager.
+        fay = sign_in(client, "finance.fay")
+        statements = client.get(
+            "/api/v1/reconciliation/statements?per_page=100", headers=fay
+        ).json()["items"]
+        assert len(statements) == SEEDED_STATEMENTS, statements
+        assert {s["status"] for s in statements} == {"matched", "refused"}, statements
+        assert any(s["balance_ok"] is False for s in statements), statements
+        assert all(s["match_rate"] is not None for s in statements if s["status"] == "matched")
+        open_breaks = client.get("/api/v1/reconciliation/breaks", headers=fay).json()
+        assert open_breaks["total"] > 0, open_breaks
+        olga = sign_in(client, "ops.olga")
+        inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=olga).json()
+        assert "recon_write_off" in {t["kind"] for t in inbox["items"]}, inbox
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
     # Disputes: every seeded dispute's history is in the Temporal UI, its deadlines as
     # named durable timers (the UI's own history endpoint, as its history page reads it).
