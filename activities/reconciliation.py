@@ -818,6 +818,14 @@ async def _match_by_hand(
         "SELECT r, :s, :m FROM unnest(CAST(:ids AS uuid[])) AS r",
         {"s": statement.id, "m": match_no, "ids": record_ids},
     )
+    # The statement's summary counts hand matches too (its match rate in lists and reports).
+    await run_sql(
+        session,
+        "UPDATE recon_statement SET summary = jsonb_set(jsonb_set(summary, '{matched_lines}', "
+        "to_jsonb(coalesce((summary->>'matched_lines')::int, 0) + :n)), '{pass_counts,manual}', "
+        "to_jsonb(coalesce((summary->'pass_counts'->>'manual')::int, 0) + :n)) WHERE id = :s",
+        {"n": len(line_nos), "s": statement.id},
+    )
 
 
 async def _propose_write_off(

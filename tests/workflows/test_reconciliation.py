@@ -183,7 +183,11 @@ async def test_breaks_resolved_by_hand_explained_and_written_off_with_four_eyes(
         manual = (
             await session.exec(select(ReconMatch).where(ReconMatch.break_id == ambiguous.id))
         ).one()
-    assert (manual.pass_name, manual.matched_by) == ("manual", finance.actor.user_id)
+        assert (manual.pass_name, manual.matched_by) == ("manual", finance.actor.user_id)
+        after = await session.get(ReconStatement, statement.id)
+    assert after is not None
+    assert after.summary["pass_counts"]["manual"] == 1, "hand matches count in the match rate"
+    assert after.summary["matched_lines"] == statement.summary["matched_lines"] + 1
 
     # A small write-off is booked at once.
     mismatch = next(b for b in found if b.kind == "amount_mismatch")
