@@ -65,11 +65,17 @@ def statement_file(fmt: str, sample: sample_files.Sample, account: str = ACCOUNT
 
 
 async def recon_setup(
-    db: Database, fmt: str, *, lines: int = 200, seed: int | None = None, currency: str = "EUR"
+    db: Database,
+    fmt: str,
+    *,
+    lines: int = 200,
+    seed: int | None = None,
+    currency: str = "EUR",
+    start: date | None = None,
 ) -> ReconSetup:
     """A source, our records in the database, and the statement file to upload."""
     source_id = await new_source(db, fmt, currency=currency)
-    start = next_period_start()
+    start = start or next_period_start()
     sample = sample_files.generate(
         lines,
         # Records' ids follow from the seed: a test's own, unless it asks for one.

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from sqlmodel import col, select
+from temporalio.api.enums.v1 import EventType
 
 from core.db import Database, run_sql
 from domain import tasks
@@ -69,6 +71,10 @@ async def breaks_of(db: Database, statement_id: uuid.UUID) -> list[ReconBreak]:
                 )
             ).all()
         )
+
+
+def record_breaks(found: list[ReconBreak]) -> list[ReconBreak]:
+    return [b for b in found if b.kind == "unmatched_record"]
 
 
 def nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -338,3 +344,47 @@ async def test_progress_is_stored_while_a_file_is_read(skipping: Skipping, db: D
     statement = await reconciled(skipping, db, received)
     assert statement.lines_read == 45_000
     assert statement.summary["matched_lines"] > 40_000
+
+
+async def test_our_unmatched_records_become_breaks_when_their_window_passes(
+    skipping: Skipping, db: Database
+) -> None:
+    """A recent statement: our records of its period have until the window's end (a durable,
+    named timer) to appear on a statement; not an hour before, but an hour after, each one
+    still unmatched is a break."""
+    finance = await new_staff(db, "finance_ops")
+    today = datetime.now(UTC).date()
+    setup = await recon_setup(db, "camt053", currency="CHF", start=today - timedelta(days=9))
+    received = await upload(skipping, db, finance, setup)
+
+    async def matched() -> ReconStatement | None:
+        async with db.session() as session:
+            s = await session.get(ReconStatement, received.statement_id)
+        return s if s is not None and s.status == "matched" else None
+
+    statement = await eventually(matched, what="the statement matched")
+    assert statement.record_window_ends_at is not None
+    assert statement.record_window_ends_at > datetime.now(UTC)
+    assert record_breaks(await breaks_of(db, statement.id)) == []
+
+    before = statement.record_window_ends_at - timedelta(hours=1) - datetime.now(UTC)
+    await skipping.env.sleep(before)
+    async with db.session() as session:
+        waiting = await session.get(ReconStatement, statement.id)
+    assert waiting is not None and waiting.records_checked_at is None
+    assert record_breaks(await breaks_of(db, statement.id)) == []
+
+    await skipping.env.sleep(timedelta(hours=2))
+    handle = skipping.client.get_workflow_handle(received.workflow_id)
+    assert await handle.result() == "matched"
+    raised = record_breaks(await breaks_of(db, statement.id))
+    assert sorted(str(r) for b in raised for r in b.record_ids) == sorted(
+        setup.sample.unmatched_record_ids
+    )
+    history = await handle.fetch_history()
+    timers = [
+        e.user_metadata.summary.data.decode()
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert any("window for our records" in t for t in timers), timers
