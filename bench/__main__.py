@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import math
 import os
 import platform
 import signal
@@ -26,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench import aml, changes, inbox, onboarding, screening
+from bench import aml, changes, inbox, onboarding, reconciliation, screening
 from bench.baseline import ACTIVITIES_PER_INSTANCE, SHAPE_ACTIVITIES
 from bench.report import Report, Row, percentile, table
 from bench.services import Services, running_services
@@ -53,7 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="small run: 30 changes, 10k tasks, 50 samples"
     )
     parser.add_argument(
-        "--only", choices=("changes", "inbox", "screening", "onboarding", "aml"), default=None
+        "--only",
+        choices=("changes", "inbox", "screening", "onboarding", "aml", "reconciliation"),
+        default=None,
     )
     parser.add_argument(
         "--aml-batches", type=int, default=None, help="ingest batches of 1000 transactions (10)"
@@ -70,6 +73,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--screening-queries", type=int, default=None, help="labelled screening queries (4000)"
     )
+    parser.add_argument(
+        "--recon-lines",
+        type=int,
+        default=None,
+        help="statement lines (and about as many records) to reconcile (1000000)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args(argv)
@@ -81,6 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.aml_batches = args.aml_batches or (5 if args.quick else 10)
     args.aml_accounts = args.aml_accounts or (100 if args.quick else 300)
     args.aml_history_days = 45 if args.quick else 90
+    args.recon_lines = args.recon_lines or (100_000 if args.quick else 1_000_000)
     args.warmup = max(3, args.samples // 10)
     args.change_warmup = max(5, args.changes // 10)
     return args
@@ -120,6 +130,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
             "aml_batches": args.aml_batches,
             "aml_accounts": args.aml_accounts,
             "aml_history_days": args.aml_history_days,
+            "recon_lines": args.recon_lines,
         },
     }
 
@@ -368,6 +379,72 @@ async def _aml(services: Services, args: argparse.Namespace, report: Report) -> 
     report.details["aml"] = result.summary()
 
 
+async def _reconciliation(services: Services, args: argparse.Namespace, report: Report) -> None:
+    result = await reconciliation.run(services, lines=args.recon_lines, progress=progress)
+    n = result.lines
+    label = f"{n} lines x {result.records} records"
+    report.rows.append(
+        Row(
+            f"reconciliation match, {label}, all passes",
+            "s",
+            result.match_median,
+            result.pandas_median,
+            "pandas merge of the exact-reference pass alone",
+            False,
+            n,
+        )
+    )
+    report.rows.append(
+        Row(
+            "  same",
+            "s",
+            result.match_median,
+            result.duckdb_median,
+            "DuckDB join of the exact-reference pass alone (all cores)",
+            False,
+            n,
+        )
+    )
+    report.rows.append(
+        Row(
+            "  whole run: parse + store + load + match + save",
+            "s",
+            result.total,
+            reconciliation.TARGET_SECONDS,
+            "the target (not a measurement)",
+            False,
+            n,
+        )
+    )
+    stages = {
+        "parse": ("  parse CSV (our parser)", n / result.read_csv_seconds, "pandas.read_csv, same file"),
+        "store": ("  store lines (copy_lines)", math.nan, ""),
+        "load": ("  load lines + records (COPY TO)", math.nan, ""),
+        "match": ("  match, all passes (first run)", math.nan, ""),
+        "save": ("  save matches + breaks (COPY)", math.nan, ""),
+    }  # fmt: skip
+    for stage, (name, baseline, what) in stages.items():
+        seconds = result.seconds[stage]
+        report.rows.append(
+            Row(f"{name}, {seconds:.1f} s", "lines/s", n / seconds, baseline, what, True, n)
+        )
+    for fmt, label in (("camt053", "camt.053"), ("mt940", "MT940")):
+        report.rows.append(
+            Row(
+                f"  parse {label}, {reconciliation.FORMAT_LINES} lines",
+                "lines/s",
+                result.format_rates[fmt],
+                math.nan,
+                "",
+                True,
+                reconciliation.FORMAT_LINES,
+            )
+        )
+    report.details["reconciliation"] = result.summary()
+    if not result.exact:
+        report.meta["failures"] = report.meta.get("failures", 0) + 1
+
+
 class Interrupted(Exception):
     """A signal asked the run to stop."""
 
@@ -419,6 +496,8 @@ async def _run(
         await _onboarding(services, args, report)
     if args.only in (None, "aml"):
         await _aml(services, args, report)
+    if args.only in (None, "reconciliation"):
+        await _reconciliation(services, args, report)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

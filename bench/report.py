@@ -85,7 +85,7 @@ def table(report: Report) -> str:
             f"{r.name} [{r.unit}]",
             _fmt(r.ours),
             _fmt(r.baseline),
-            f"{r.ratio:.2f}x",
+            f"{r.ratio:.2f}x" if math.isfinite(r.ratio) else "-",  # a stage with no baseline
             r.baseline_is,
         )
         for r in report.rows

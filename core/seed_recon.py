@@ -16,7 +16,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlmodel import col, select
@@ -26,13 +26,12 @@ from core.db import Database
 from core.seed import actor_named, work_task
 from core.settings import Settings
 from domain.actors import Actor
-from domain.reconciliation import sample_files
+from domain.reconciliation import bulk, sample_files
 from domain.reconciliation.breaks import ResolveForm, resolve_break
 from domain.reconciliation.csv_mapping import CARD_PROCESSOR_SETTLEMENT
 from domain.reconciliation.rules import break_workflow_id, resolve_key
 from domain.reconciliation.sources import SourceForm, save_source
 from domain.reconciliation.statements import receive_statement
-from models.aml import Transaction
 from models.onboarding import Account
 from models.reconciliation import ReconBreak, ReconSource, ReconStatement
 
@@ -76,24 +75,13 @@ async def insert_records(
 ) -> int:
     """Our side of a sample: its records as core banking booked them on an account."""
     async with db.transaction() as session:
-        for r in sample.records.to_dict("records"):
-            session.add(
-                Transaction(
-                    id=uuid.UUID(str(r["id"])),
-                    external_id=r["external_id"],
-                    account_id=account_id,
-                    customer_id=customer_id,
-                    booked_at=datetime.combine(r["booked_on"].date(), time(10), tzinfo=UTC),
-                    amount=Decimal(str(r["amount"])),
-                    currency=sample.currency,
-                    direction=r["direction"],
-                    channel=r["channel"],
-                    counterparty_name=r["counterparty_name"],
-                    description=r["description"],
-                    source="import",
-                )
-            )
-    return len(sample.records)
+        return await bulk.copy_sample_records(
+            session,
+            sample.records,
+            currency=sample.currency,
+            account_id=account_id,
+            customer_id=customer_id,
+        )
 
 
 async def _matched(db: Database, statement_id: uuid.UUID, *, status: str = "matched") -> None:
