@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -59,6 +60,7 @@ from models.reconciliation import (
 )
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
 
+log = logging.getLogger(__name__)
 CHUNK = 20_000  # lines stored per transaction (and per heartbeat) while parsing
 CASES_PER_TRANSACTION = 200
 STARTS_IN_FLIGHT = 32
@@ -690,7 +692,17 @@ class ReconActivities:
 def _items(
     fmt: str, content: bytes, mapping: CsvMapping | None
 ) -> Iterator[StatementLine | StatementSection]:
-    yield from read_statement(fmt, content, mapping)
+    """The parser's items; a parser failing on a file it should have refused refuses it
+    (logged for us) rather than being retried for hours on the same bytes."""
+    try:
+        yield from read_statement(fmt, content, mapping)
+    except StatementRefused:
+        raise
+    except Exception as exc:
+        log.exception("the %s parser failed on a statement", fmt)
+        raise StatementRefused(
+            "the file", f"it could not be read as {fmt} ({type(exc).__name__}: {exc})"[:900]
+        ) from exc
 
 
 def _scope_problem(

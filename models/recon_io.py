@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from models.workflow_io import RecordDecisionInput
 
@@ -28,16 +28,10 @@ class ParseResult(BaseModel):
     policy_version: int | None = None
 
 
-class MatchSummary(BaseModel):
-    matched_lines: int = 0
-    breaks: int = 0
-    pass_counts: dict[str, int] = Field(default_factory=dict)
-
-
 class OpenBreaksInput(BaseModel):
+    """Every break of the statement that has no case yet gets one (and its workflow)."""
+
     statement_id: uuid.UUID
-    # Only breaks of these kinds (None: every break of the statement without a case).
-    record_breaks: bool = False
 
 
 class OpenBreaksResult(BaseModel):
@@ -50,12 +44,6 @@ class BreakInput(BaseModel):
     reference: str
     sla_seconds: int
     approval_sla_seconds: int
-
-
-class BreakRef(BaseModel):
-    break_id: uuid.UUID
-    case_id: uuid.UUID
-    workflow_id: str
 
 
 class ResolveBreakInput(BaseModel):
@@ -80,10 +68,3 @@ class WriteOffDecisionInput(BaseModel):
     write_off_id: uuid.UUID
     approved: bool
     decided_by: uuid.UUID
-
-
-class CloseBreakInput(BaseModel):
-    break_id: uuid.UUID
-    case_id: uuid.UUID
-    workflow_id: str
-    outcome: str

@@ -107,7 +107,7 @@ class ReconciliationWorkflow:
         if raised:
             await workflow.execute_activity_method(
                 ReconActivities.open_break_cases,
-                OpenBreaksInput(statement_id=inp.statement_id, record_breaks=True),
+                OpenBreaksInput(statement_id=inp.statement_id),
                 **LONG_ACTIVITY,
             )
         self._status("checked")

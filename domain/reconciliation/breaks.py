@@ -84,7 +84,7 @@ async def resolve_break(
         actor,
         form.task_id,
         outcome=form.action,
-        reason=form.reason_code if form.action != "matched" else (form.reason_code or None),
+        reason=form.reason_code,
         comment=form.note,
         details=details,
     )

@@ -642,13 +642,14 @@ async def test_case_page_shows_the_break_and_its_resolve_form_and_refusals_per_f
     http: httpx.AsyncClient, db: Database
 ) -> None:
     book = await _book(db)
+    # An amount no other test books: the form offers up to 20 unmatched records of it.
     manager = await new_staff(db, "ops_manager", prefix="ops")
     st = await book.statement(lines=3, matched=0)
-    await book.lines(st, (1, "250.00", "WIRE-88", "Gamma SA"), (2, "250.00", None, "Other"))
-    candidate = await book.record("250.00", external_id=f"CAND-{uuid.uuid4().hex[:6]}")
-    loose = await book.record("250.00", external_id=f"LOOSE-{uuid.uuid4().hex[:6]}")
+    await book.lines(st, (1, "250.37", "WIRE-88", "Gamma SA"), (2, "250.37", None, "Other"))
+    candidate = await book.record("250.37", external_id=f"CAND-{uuid.uuid4().hex[:6]}")
+    loose = await book.record("250.37", external_id=f"LOOSE-{uuid.uuid4().hex[:6]}")
     brk, case, task = await book.brk(
-        st, line_nos=[1], amount="250.00", candidates=[candidate], assignee=book.uploader,
+        st, line_nos=[1], amount="250.37", candidates=[candidate], assignee=book.uploader,
         task_status="claimed",
     )  # fmt: skip
     assert task is not None
@@ -674,7 +675,7 @@ async def test_case_page_shows_the_break_and_its_resolve_form_and_refusals_per_f
         assert f'name="record_ids" value="{candidate.id}"' in form
         assert f'name="record_ids" value="{loose.id}"' in form
         assert 'value="timing_difference"' in form and 'value="bank_charge"' in form
-        assert 'name="amount" inputmode="decimal" value="250.00"' in form
+        assert 'name="amount" inputmode="decimal" value="250.37"' in form
         approval = form.split('id="write-off-approval"', 1)[1].split("</small>", 1)[0]
         assert "above the 100 EUR threshold" in approval and "ops manager" in approval
 
