@@ -13,6 +13,7 @@ from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.onboarding import OnboardingActivities
+from activities.recon_breaks import BreakActivities
 from activities.reconciliation import ReconActivities
 from activities.screening import ScreeningActivities
 from activities.tasks import TaskActivities
@@ -55,7 +56,7 @@ def activities_for(
     tasks, changes = TaskActivities(db), ChangeActivities(db)
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
     aml, disputes = AmlActivities(db), DisputeActivities(db, processor, mail)
-    recon = ReconActivities(db)
+    recon, breaks = ReconActivities(db), BreakActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
@@ -91,8 +92,8 @@ def activities_for(
         recon.match_statement,
         recon.open_break_cases,
         recon.raise_record_breaks,
-        recon.resolve_break,
-        recon.decide_write_off,
+        breaks.resolve_break,
+        breaks.decide_write_off,
     ]
 
 

@@ -24,6 +24,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.recon_breaks import BreakActivities
     from activities.reconciliation import ReconActivities
     from domain.reconciliation.rules import (
         APPROVE_WRITE_OFF,
@@ -152,7 +153,7 @@ class BreakWorkflow:
     async def _record_resolution(self, recording: RecordDecisionInput) -> DecisionResult:
         try:
             result: ResolutionResult = await workflow.execute_activity_method(
-                ReconActivities.resolve_break,
+                BreakActivities.resolve_break,
                 ResolveBreakInput(
                     break_id=self._inp.break_id,
                     case_id=self._inp.case_id,
@@ -203,7 +204,7 @@ class BreakWorkflow:
             approved = approval.outcome == "approve"
             assert approval.decided_by is not None
             await workflow.execute_activity_method(
-                ReconActivities.decide_write_off,
+                BreakActivities.decide_write_off,
                 WriteOffDecisionInput(
                     break_id=inp.break_id,
                     case_id=inp.case_id,
