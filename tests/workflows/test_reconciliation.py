@@ -4,8 +4,11 @@ written off with four-eyes above the threshold), and every refusal says where an
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -388,3 +391,63 @@ async def test_our_unmatched_records_become_breaks_when_their_window_passes(
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
     assert any("window for our records" in t for t in timers), timers
+
+
+@contextlib.asynccontextmanager
+async def reconciliation_policy(db: Database, **values: object) -> AsyncIterator[int]:
+    """A new version of the `reconciliation` document made current (as an approved
+    maker-checker change leaves it) for the block; the previous version current again after."""
+    async with db.transaction() as session:
+        setting = (
+            await run_sql(
+                session,
+                "SELECT s.id, s.current_version, v.values FROM config_setting s "
+                "JOIN config_setting_version v ON v.setting_id = s.id "
+                "AND v.version = s.current_version WHERE s.key = 'reconciliation' FOR UPDATE",
+            )
+        ).one()
+        latest = (
+            await run_sql(
+                session,
+                "SELECT max(version) FROM config_setting_version WHERE setting_id = :s",
+                {"s": setting.id},
+            )
+        ).scalar_one()
+        await run_sql(
+            session,
+            "INSERT INTO config_setting_version (id, setting_id, version, values, created_at, "
+            "note) VALUES (gen_random_uuid(), :s, :v, CAST(:values AS jsonb), now(), 'test')",
+            {"s": setting.id, "v": latest + 1, "values": json.dumps({**setting.values, **values})},
+        )
+        await run_sql(
+            session,
+            "UPDATE config_setting SET current_version = :v WHERE id = :s",
+            {"v": latest + 1, "s": setting.id},
+        )
+    try:
+        yield latest + 1
+    finally:
+        async with db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE config_setting SET current_version = :v WHERE id = :s",
+                {"v": setting.current_version, "s": setting.id},
+            )
+
+
+async def test_a_statement_is_matched_under_the_policy_current_when_it_arrived(
+    skipping: Skipping, db: Database
+) -> None:
+    finance = await new_staff(db, "finance_ops")
+    setup = await recon_setup(db, "csv")
+    # No known fees any more: what only a fee explained is no longer matched.
+    async with reconciliation_policy(db, known_fees="") as version:
+        received = await upload(skipping, db, finance, setup)
+        statement = await reconciled(skipping, db, received)
+    assert statement.policy_version == version
+    counts = statement.summary["pass_counts"]
+    assert counts.get("fee", 0) == 0 < setup.sample.expected.pass_counts["fee"]
+    assert counts["reference"] > 0 and counts.get("amount_date", 0) > 0
+    kinds = Counter(b.kind for b in await breaks_of(db, statement.id))
+    expected = setup.sample.expected.breaks
+    assert kinds["unmatched_line"] > expected.get("unmatched_line", 0)
