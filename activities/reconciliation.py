@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -94,6 +94,25 @@ def balance_of(section: StatementSection) -> dict[str, Any]:
 
 def _text(amount: Decimal | None) -> str | None:
     return None if amount is None else format(amount, "f")
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(detail: str, every: float = 10.0) -> AsyncIterator[None]:
+    """Heartbeat while a long step awaits (loading, matching in a thread, COPY): Temporal
+    then tells a dead worker from a busy one within the heartbeat timeout."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(detail)
+            await asyncio.sleep(every)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
 
 
 async def load_policy(db: Database, version: int | None) -> tuple[int, ReconciliationPolicy]:
@@ -337,12 +356,18 @@ class ReconActivities:
         settings = MatchSettings.from_policy(policy, source)
         assert statement.period_from is not None and statement.period_to is not None
         reach = timedelta(days=policy.date_window_days + policy.record_window_days)
-        async with self.db.transaction() as session:
+        async with heartbeating("matching"), self.db.transaction() as session:
             # One statement of a source is matched at a time: each claims records of ours.
             await run_sql(
                 session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source.id}"}
             )
-            activity.heartbeat("loading")
+            status = (
+                await run_sql(
+                    session, "SELECT status FROM recon_statement WHERE id = :s", {"s": statement.id}
+                )
+            ).scalar_one()
+            if status == "matched":  # an earlier attempt finished while this one waited
+                return await bulk.stored_counts(session, statement.id)
             lines = await bulk.load_lines(session, statement.id)
             records = await bulk.load_records(
                 session,
@@ -351,9 +376,7 @@ class ReconActivities:
                 booked_from=statement.period_from - reach,
                 booked_to=statement.period_to + timedelta(days=policy.date_window_days),
             )
-            activity.heartbeat("matching")
             result = await asyncio.to_thread(match, lines, records, settings)
-            activity.heartbeat("storing")
             counts = await bulk.save_result(
                 session, statement.id, source.id, source.currency, result
             )

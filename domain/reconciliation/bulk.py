@@ -249,7 +249,8 @@ async def _copy_text(session: AsyncSession, table: str, columns: str, rows: Iter
             await copy.write("".join(buffer))
 
 
-async def _stored_counts(session: AsyncSession, statement_id: uuid.UUID) -> dict[str, int]:
+async def stored_counts(session: AsyncSession, statement_id: uuid.UUID) -> dict[str, int]:
+    """What save_result stored for a statement (its return value, read back)."""
     row = (
         await run_sql(
             session,
@@ -302,7 +303,7 @@ async def save_result(
         )
     ).scalar_one()
     if done:
-        return await _stored_counts(session, statement_id)
+        return await stored_counts(session, statement_id)
     sid = str(statement_id)
     m = result.matches
     if len(m):
