@@ -19,17 +19,11 @@ from domain.actors import Actor
 from domain.aml.monitoring_data import REFERENCE_RATES_EUR
 from domain.config import load_typed
 from domain.days import day_start
+from domain.reconciliation.ageing import AGE_LABELS, age_bucket
+from domain.reconciliation.amounts import amount_text
 from domain.reconciliation.breaks import open_amount as write_off_limit
+from domain.reconciliation.lines_and_records import LineView, RecordView, line_view, record_view
 from domain.reconciliation.policy import ReconciliationPolicy
-from domain.reconciliation.views import (
-    AGE_LABELS,
-    LineView,
-    RecordView,
-    age_bucket,
-    amount_text,
-    line_view,
-    record_view,
-)
 from models.aml import Transaction
 from models.base import utcnow
 from models.cases import Case

@@ -19,8 +19,9 @@ from domain.access import require
 from domain.actors import Actor
 from domain.aml.charts import BarChart, bar_chart
 from domain.days import day_bounds
+from domain.reconciliation.ageing import AGE_BUCKETS, AGE_LABELS, age_bucket
+from domain.reconciliation.amounts import amount_text
 from domain.reconciliation.case_view import to_eur
-from domain.reconciliation.views import AGE_BUCKETS, AGE_LABELS, age_bucket, amount_text
 from domain.spreadsheets import csv_text, share
 from models.base import utcnow
 from models.reconciliation import BREAK_KINDS

@@ -20,10 +20,17 @@ from domain.access import can, not_found, require
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
 from domain.reconciliation import report as report_service
 from domain.reconciliation import sources as source_service
-from domain.reconciliation import views
+from domain.reconciliation.ageing import AGE_LABELS
+from domain.reconciliation.break_queue import BreakPage, list_breaks
 from domain.reconciliation.breaks import ResolveForm, resolve_break
 from domain.reconciliation.case_view import break_case_id
 from domain.reconciliation.lines import FORMAT_LABELS
+from domain.reconciliation.statement_detail import (
+    StatementDetail,
+    statement_detail,
+    statement_progress,
+)
+from domain.reconciliation.statement_list import STATUS_LABELS, StatementPage, list_statements
 from domain.reconciliation.statements import MAX_STATEMENT_BYTES, receive_statement
 from models.aml import CHANNELS
 from models.reconciliation import BREAK_KINDS, PASSES
@@ -71,7 +78,7 @@ def _pages(total: int, per_page: int) -> int:
 
 
 # ----------------------------------------------------------------------------- JSON API
-@api.get("/reconciliation/statements", response_model=views.StatementPage)
+@api.get("/reconciliation/statements", response_model=StatementPage)
 async def list_recon_statements_api(
     services: ServicesDep,
     actor: CurrentActor,
@@ -80,11 +87,11 @@ async def list_recon_statements_api(
     q: Search = None,
     page: Page = 1,
     per_page: PerPage = PER_PAGE,
-) -> views.StatementPage:
+) -> StatementPage:
     """Statements, the latest upload first: status (`reconciled` once matched, every break
     resolved and the window for our records passed), lines, match rate, open breaks, the
     balance check and, while processing, progress."""
-    return await views.list_statements(
+    return await list_statements(
         services.db,
         actor,
         source_id=source_id,
@@ -95,7 +102,7 @@ async def list_recon_statements_api(
     )
 
 
-@api.get("/reconciliation/statements/{statement_id:uuid}", response_model=views.StatementDetail)
+@api.get("/reconciliation/statements/{statement_id:uuid}", response_model=StatementDetail)
 async def read_recon_statement_api(
     services: ServicesDep,
     actor: CurrentActor,
@@ -104,10 +111,10 @@ async def read_recon_statement_api(
     match_per_page: PerPage = PER_PAGE,
     pass_name: Annotated[str | None, Query(alias="pass", max_length=20)] = None,
     break_page: Page = 1,
-) -> views.StatementDetail:
+) -> StatementDetail:
     """One statement: balances per section, matches per pass, the matched pairs (paged, each
     with why it matched) and its breaks (paged)."""
-    return await views.statement_detail(
+    return await statement_detail(
         services.db,
         actor,
         statement_id,
@@ -118,7 +125,7 @@ async def read_recon_statement_api(
     )
 
 
-@api.get("/reconciliation/breaks", response_model=views.BreakPage)
+@api.get("/reconciliation/breaks", response_model=BreakPage)
 async def list_recon_breaks_api(
     services: ServicesDep,
     actor: CurrentActor,
@@ -129,10 +136,10 @@ async def list_recon_breaks_api(
     q: BreakSearch = None,
     page: Page = 1,
     per_page: PerPage = PER_PAGE,
-) -> views.BreakPage:
+) -> BreakPage:
     """Breaks (open ones unless `status` says otherwise), the oldest first, with their age in
     days, the case and its open task (status, priority, due)."""
-    return await views.list_breaks(
+    return await list_breaks(
         services.db,
         actor,
         status=status,
@@ -169,7 +176,7 @@ async def _statements_page(
     status_code: int = 200,
     block: str | None = None,
 ) -> Response:
-    result = await views.list_statements(
+    result = await list_statements(
         services.db,
         actor,
         source_id=_uuid(source, "source"),
@@ -187,7 +194,7 @@ async def _statements_page(
         "filters": filters,
         "rest": urlencode({k: v for k, v in filters.items() if v}),
         "sources": await source_service.source_choices(services.db),
-        "statuses": views.STATUS_LABELS,
+        "statuses": STATUS_LABELS,
         "upload": upload or {"errors": {}, "error": None, "source_id": ""},
         "max_mb": MAX_STATEMENT_BYTES // (1024 * 1024),
     }
@@ -295,7 +302,7 @@ async def read_recon_statement(
     break_page: Page = 1,
     notice: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    detail = await views.statement_detail(
+    detail = await statement_detail(
         services.db,
         actor,
         statement_id,
@@ -324,7 +331,7 @@ async def read_recon_statement_progress(
     htmx: HtmxRequest,
     statement_id: uuid.UUID,
 ) -> Response:
-    row = await views.statement_progress(services.db, actor, statement_id)
+    row = await statement_progress(services.db, actor, statement_id)
     headers = {}
     if htmx and not row.running:
         # Done: the whole page once more, now with the matches, breaks and balances.
@@ -347,7 +354,7 @@ async def list_recon_breaks(
     page: Page = 1,
     per_page: PerPage = PER_PAGE,
 ) -> Response:
-    result = await views.list_breaks(
+    result = await list_breaks(
         services.db,
         actor,
         status=status,
@@ -373,7 +380,7 @@ async def list_recon_breaks(
         "filters": filters,
         "rest": urlencode({k: v for k, v in filters.items() if v}),
         "kinds": BREAK_KINDS,
-        "ages": views.AGE_LABELS,
+        "ages": AGE_LABELS,
         "sources": await source_service.source_choices(services.db),
     }
     block = "break_list" if htmx and request.headers.get("hx-target") == "break-queue" else None
@@ -560,7 +567,7 @@ async def recon_report(
             "charts": report.charts(),
             "query": urlencode({"from": report.start.isoformat(), "to": report.end.isoformat()}),
             "kinds": BREAK_KINDS,
-            "ages": views.AGE_LABELS,
+            "ages": AGE_LABELS,
         },
     )
 
