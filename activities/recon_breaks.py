@@ -19,9 +19,8 @@ from activities.reconciliation import load_policy
 from activities.tasks import refuse, store_decision
 from core.db import Database, run_sql
 from domain import audit
-from domain.aml.monitoring_data import REFERENCE_RATES_EUR
 from domain.audit import ActorRef
-from domain.reconciliation.breaks import open_amount
+from domain.reconciliation.breaks import eur_value, open_amount, write_off_needs_approval
 from domain.reconciliation.policy import ReconciliationPolicy
 from models.base import utcnow
 from models.recon_io import ResolutionResult, ResolveBreakInput, WriteOffDecisionInput
@@ -302,9 +301,8 @@ async def _propose_write_off(
             f"{limit.normalize():f} {brk.currency}.",
             "bad_amount",
         )
-    rate = REFERENCE_RATES_EUR.get(brk.currency)
-    amount_eur = abs(amount) * rate if rate is not None else None
-    needs_approval = amount_eur is None or amount_eur > policy.write_off_threshold_eur
+    amount_eur = eur_value(amount, brk.currency)
+    needs_approval = write_off_needs_approval(amount_eur, policy.write_off_threshold_eur)
     write_off = ReconWriteOff(
         break_id=brk.id,
         decision_id=decision_id,

@@ -17,12 +17,15 @@ from temporalio.client import Client
 from core.db import Database
 from domain.access import record_refusal, require
 from domain.actors import Actor
+from domain.aml.monitoring_data import REFERENCE_RATES_EUR
 from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.reconciliation.rules import RESOLVE
 from domain.tasks import decide_task
 from models.cases import Task
 from models.reconciliation import EXPLAIN_REASONS, WRITE_OFF_REASONS, ReconBreak
 from models.workflow_io import DecisionResult
+
+CENT = Decimal("0.01")
 
 
 class ResolveForm(BaseModel):
@@ -122,6 +125,18 @@ def form_problems(form: ResolveForm, brk: ReconBreak) -> dict[str, str]:
             elif amount > limit:
                 fields["amount"] = f"At most the break's open amount, {limit.normalize():f}."
     return fields
+
+
+def eur_value(amount: Decimal, currency: str) -> Decimal | None:
+    """The indicative EUR value of an amount (the rates disputes and AML use), to the cent;
+    None for a currency without a rate."""
+    rate = REFERENCE_RATES_EUR.get(currency)
+    return None if rate is None else (abs(amount) * rate).quantize(CENT)
+
+
+def write_off_needs_approval(amount_eur: Decimal | None, threshold_eur: int) -> bool:
+    """Four-eyes: above the threshold, or of no known EUR value, an ops manager approves."""
+    return amount_eur is None or amount_eur > threshold_eur
 
 
 def open_amount(brk: ReconBreak) -> Decimal:

@@ -16,11 +16,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
 from domain.actors import Actor
-from domain.aml.monitoring_data import REFERENCE_RATES_EUR
 from domain.config import load_typed
 from domain.days import day_start
 from domain.reconciliation.ageing import AGE_LABELS, age_bucket
 from domain.reconciliation.amounts import amount_text
+from domain.reconciliation.breaks import eur_value, write_off_needs_approval
 from domain.reconciliation.breaks import open_amount as write_off_limit
 from domain.reconciliation.lines_and_records import LineView, RecordView, line_view, record_view
 from domain.reconciliation.policy import ReconciliationPolicy
@@ -44,7 +44,6 @@ from models.reconciliation import (
 from models.staff import StaffUser
 
 MORE_PICKABLE = 20  # other unmatched lines / records of the same amount offered to pick from
-CENT = Decimal("0.01")
 ACTIONS = {
     "matched": "Match by hand",
     "explained": "Explain",
@@ -112,17 +111,11 @@ class ReconCaseView:
     write_off_reasons: dict[str, str] = field(default_factory=lambda: dict(WRITE_OFF_REASONS))
 
 
-def to_eur(amount: Decimal, currency: str) -> Decimal | None:
-    """The indicative EUR value (the rates disputes and AML use), None for an unknown currency."""
-    rate = REFERENCE_RATES_EUR.get(currency)
-    return None if rate is None else (abs(amount) * rate).quantize(CENT)
-
-
 def approval_sentence(
     amount: Decimal, currency: str, threshold_eur: int
 ) -> tuple[bool | None, str, str | None]:
     """(needs approval, the sentence the form shows, the EUR value)."""
-    eur = to_eur(amount, currency)
+    eur = eur_value(amount, currency)
     shown = f"{amount_text(abs(amount), currency)} {currency}"
     if eur is None:
         return (
@@ -132,7 +125,7 @@ def approval_sentence(
             None,
         )
     about = f" (about {eur} EUR)" if currency != "EUR" else ""
-    if eur > threshold_eur:
+    if write_off_needs_approval(eur, threshold_eur):
         return (
             True,
             f"A write-off of {shown}{about} is above the {threshold_eur} EUR threshold: "

@@ -21,7 +21,7 @@ from domain.aml.charts import BarChart, bar_chart
 from domain.days import day_bounds
 from domain.reconciliation.ageing import AGE_BUCKETS, AGE_LABELS, age_bucket
 from domain.reconciliation.amounts import amount_text
-from domain.reconciliation.case_view import to_eur
+from domain.reconciliation.breaks import eur_value
 from domain.spreadsheets import csv_text, share
 from models.base import utcnow
 from models.reconciliation import BREAK_KINDS
@@ -229,7 +229,7 @@ async def build_report(
     }
     for sid, kind, currency, age, n, amount in open_rows:
         bucket = age_bucket(max(int(age), 0))
-        eur = to_eur(Decimal(amount), currency)
+        eur = eur_value(Decimal(amount), currency)
         ages[bucket].by_kind[kind] = ages[bucket].by_kind.get(kind, 0) + int(n)
         ages[bucket].amount_eur += eur or Decimal(0)
         source = sources.get(sid)
@@ -258,7 +258,7 @@ def _open_break(row: Any, now: datetime) -> OpenBreakRow:
         kind=row.kind,
         amount=amount_text(open_amount, row.currency),
         currency=row.currency,
-        amount_eur=to_eur(open_amount, row.currency),
+        amount_eur=eur_value(open_amount, row.currency),
         booked_on=row.booked_on,
         created_at=row.created_at,
         age_days=max((now - row.created_at).days, 0),
