@@ -376,12 +376,15 @@ class ReconActivities:
                 booked_from=statement.period_from - reach,
                 booked_to=statement.period_to + timedelta(days=policy.date_window_days),
             )
+            read = len(lines)
+            lines, repeated = await bulk.already_matched(session, lines, records)
             result = await asyncio.to_thread(match, lines, records, settings)
+            result.breaks.extend(repeated)
             counts = await bulk.save_result(
                 session, statement.id, source.id, source.currency, result
             )
             summary = {
-                "lines": len(lines),
+                "lines": read,
                 "records_in_scope": len(records),
                 "matched_lines": int(sum(result.pass_counts.values())),
                 "pass_counts": {k: int(v) for k, v in result.pass_counts.items()},

@@ -168,11 +168,13 @@ async def run(services: Services, *, lines: int, progress: Callable[[str], None]
                 booked_from=sample.period_from - window,
                 booked_to=sample.period_to + window,
             )
+            line_frame, repeated = await bulk.already_matched(session, line_frame, record_frame)
             result.seconds["load"] = time.perf_counter() - clock
             result.seconds["load_records"] = result.seconds["load"] - result.seconds["load_lines"]
             clock = time.perf_counter()
             matched = await asyncio.to_thread(match, line_frame, record_frame, settings)
             result.seconds["match"] = time.perf_counter() - clock
+            matched.breaks.extend(repeated)
             clock = time.perf_counter()
             counts = await bulk.save_result(
                 session, statement_id, source.id, sample.currency, matched

@@ -32,6 +32,7 @@ BREAK_KINDS = {
     "unmatched_record": "In our records, not on any statement",
     "amount_mismatch": "Amounts differ",
     "ambiguous": "Several candidates: not guessed",
+    "already_matched": "Its record of ours is already matched",
 }
 PASSES = {
     "reference": "Exact reference",

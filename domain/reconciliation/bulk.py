@@ -22,7 +22,7 @@ from core.db import run_sql
 from domain.reconciliation.lines import AMOUNT_DECIMALS, AMOUNT_SCALE, StatementLine
 from domain.reconciliation.matching import Break, MatchResult
 
-LINE_BREAK_KINDS = ("unmatched_line", "amount_mismatch", "ambiguous")
+LINE_BREAK_KINDS = ("unmatched_line", "amount_mismatch", "ambiguous", "already_matched")
 _STAGE_COLUMNS = (
     "line_no, section, booked_on, value_date, amount, currency, reference, bank_reference, "
     "counterparty_name, counterparty_account, description"
@@ -176,6 +176,56 @@ async def load_records(
     )  # fmt: skip
     _day_column(frame)
     return frame
+
+
+# -- references to records matched before ---------------------------------------------------
+
+
+async def already_matched(
+    session: AsyncSession, lines: pd.DataFrame, records: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Break]]:
+    """Split off the lines whose reference names a record of ours that an earlier match
+    holds (the same payment on the statement again, or on another one): each is a break
+    naming that record, never left to the amount passes, which could pair it with another
+    record of the same amount. Returns the lines to match and those breaks."""
+    refs = lines["reference"]
+    unknown = refs.notna() & ~refs.isin(records["external_id"])
+    if not unknown.any():
+        return lines, []
+    held = (
+        await run_sql(
+            session,
+            'SELECT t.external_id, t.id FROM "transaction" t JOIN recon_match_record m '
+            "ON m.transaction_id = t.id WHERE t.external_id = ANY(:refs)",
+            {"refs": sorted(set(refs[unknown].tolist()))},
+        )
+    ).all()
+    if not held:
+        return lines, []
+    record_of = {ref: str(rid) for ref, rid in held}
+    taken = unknown & refs.isin(list(record_of))
+    repeated = lines[taken]
+    days = pd.to_datetime(repeated["booked_on"]).dt.date.tolist()
+    breaks = [
+        Break(
+            kind="already_matched",
+            line_nos=(int(line_no),),
+            record_ids=(),
+            candidate_line_nos=(),
+            candidate_record_ids=(record_of[str(ref)],),
+            amount=int(amount),
+            difference=0,
+            booked_on=day,
+        )
+        for line_no, amount, ref, day in zip(
+            repeated["line_no"].tolist(),
+            repeated["amount"].tolist(),
+            repeated["reference"].tolist(),
+            days,
+            strict=True,
+        )
+    ]
+    return lines[~taken], breaks
 
 
 # -- generated records (bench, demo seed, tests) ---------------------------------------------

@@ -412,7 +412,8 @@ def _assemble(
     ]
     labels = label.tolist()
     pass_counts = {p: 0 for p in ("reference", "fee", "split", "batch", "amount_date")}
-    breaks = {k: 0 for k in ("unmatched_line", "amount_mismatch", "ambiguous")}
+    # Every line break kind; a generated statement repeats no payment (already_matched: 0).
+    breaks = {k: 0 for k in ("unmatched_line", "amount_mismatch", "ambiguous", "already_matched")}
     for label in labels:
         if label in pass_counts:
             pass_counts[label] += 1

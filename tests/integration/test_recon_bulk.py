@@ -204,6 +204,7 @@ async def test_a_result_saved_again_by_a_retry_is_saved_once(db: Database) -> No
         "unmatched_line": 2,
         "amount_mismatch": 0,
         "ambiguous": 0,
+        "already_matched": 0,
     }
     for _ in range(2):
         async with db.transaction() as session:
@@ -259,7 +260,7 @@ async def test_a_record_matched_by_one_statement_is_not_loaded_for_another(db: D
     }
     assert await book.match(first) == {
         "matches": 1, "match_lines": 1, "match_records": 1,
-        "unmatched_line": 0, "amount_mismatch": 0, "ambiguous": 0,
+        "unmatched_line": 0, "amount_mismatch": 0, "ambiguous": 0, "already_matched": 0,
     }  # fmt: skip
     async with db.session() as session:
         after = await book.records(session)
@@ -310,7 +311,10 @@ async def test_a_generated_statement_round_trips_with_its_expected_outcome(db: D
     counts = await book.match(statement_id)
     expected = sample.expected
     assert counts["match_lines"] == sum(expected.pass_counts.values())
-    assert {k: counts[k] for k in bulk.LINE_BREAK_KINDS} == expected.breaks
+    assert {k: counts[k] for k in bulk.LINE_BREAK_KINDS} == {
+        **expected.breaks,
+        "already_matched": 0,
+    }
     async with db.session() as session:
         left = await book.records(session)
     # Not matched: the records on no line, those an ambiguous break holds, and those an

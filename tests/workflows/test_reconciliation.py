@@ -5,6 +5,7 @@ written off with four-eyes above the threshold), and every refusal says where an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections import Counter
@@ -451,3 +452,55 @@ async def test_a_statement_is_matched_under_the_policy_current_when_it_arrived(
     kinds = Counter(b.kind for b in await breaks_of(db, statement.id))
     expected = setup.sample.expected.breaks
     assert kinds["unmatched_line"] > expected.get("unmatched_line", 0)
+
+
+async def test_a_line_whose_record_is_already_matched_is_a_break_not_a_guess(
+    skipping: Skipping, db: Database
+) -> None:
+    """A payment reconciled on one statement appears on a later one: the line is a break
+    naming the record that holds its reference, never paired with another record of ours
+    of the same amount and day."""
+    finance = await new_staff(db, "finance_ops")
+    setup = await recon_setup(db, "csv")
+    await reconciled(skipping, db, await upload(skipping, db, finance, setup))
+    index = setup.sample.labels.index("reference")
+    again = setup.sample.lines[index]
+    records = setup.sample.records
+    original = str(records.loc[records["external_id"] == again.reference, "id"].iloc[0])
+    async with db.session() as session:
+        held = (
+            await run_sql(
+                session,
+                "SELECT t.account_id, t.customer_id, t.booked_at, t.amount, t.direction, "
+                "t.channel FROM transaction t WHERE t.id = :id",
+                {"id": uuid.UUID(original)},
+            )
+        ).one()
+    twin = uuid.uuid4()
+    async with db.transaction() as session:
+        await run_sql(
+            session,
+            "INSERT INTO transaction (id, external_id, account_id, customer_id, booked_at, "
+            "amount, currency, direction, channel, source, received_at) VALUES (:id, :ext, "
+            ":acct, :cust, :at, :amount, 'EUR', :dir, :channel, 'api', now())",
+            {"id": twin, "ext": f"TWIN-{twin.hex[:8]}", "acct": held.account_id,
+             "cust": held.customer_id, "at": held.booked_at, "amount": held.amount,
+             "dir": held.direction, "channel": held.channel},
+        )  # fmt: skip
+    content = statement_file("csv", dataclasses.replace(setup.sample, lines=[again]))
+    second = await reconciled(skipping, db, await upload(skipping, db, finance, setup, content))
+
+    found = [b for b in await breaks_of(db, second.id) if b.kind != "unmatched_record"]
+    assert [(b.kind, b.line_nos, [str(r) for r in b.candidate_record_ids]) for b in found] == [
+        ("already_matched", [1], [original])
+    ]
+    assert second.summary["matched_lines"] == 0
+    async with db.session() as session:
+        twin_matched = (
+            await run_sql(
+                session,
+                "SELECT count(*) FROM recon_match_record WHERE transaction_id = :t",
+                {"t": twin},
+            )
+        ).scalar_one()
+    assert twin_matched == 0
