@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
@@ -350,7 +351,8 @@ class ReconActivities:
             assert statement is not None
             source = await session.get(ReconSource, statement.source_id)
             assert source is not None
-        if statement.status == "matched":
+        if statement.status == "matched":  # a retry after our commit
+            await self._signal_matched_breaks(statement)
             return dict(statement.summary.get("breaks", {}))
         _, policy = await self._policy(statement.policy_version)
         settings = MatchSettings.from_policy(policy, source)
@@ -367,46 +369,68 @@ class ReconActivities:
                 )
             ).scalar_one()
             if status == "matched":  # an earlier attempt finished while this one waited
-                return await bulk.stored_counts(session, statement.id)
-            lines = await bulk.load_lines(session, statement.id)
-            records = await bulk.load_records(
-                session,
-                currency=source.currency,
-                channels=list(source.channels),
-                booked_from=statement.period_from - reach,
-                booked_to=statement.period_to + timedelta(days=policy.date_window_days),
-            )
-            read = len(lines)
-            lines, repeated = await bulk.already_matched(session, lines, records)
-            result = await asyncio.to_thread(match, lines, records, settings)
-            result.breaks.extend(repeated)
-            counts = await bulk.save_result(
-                session, statement.id, source.id, source.currency, result
-            )
-            summary = {
-                "lines": read,
-                "records_in_scope": len(records),
-                "matched_lines": int(sum(result.pass_counts.values())),
-                "pass_counts": {k: int(v) for k, v in result.pass_counts.items()},
-                "breaks": counts,
-                "seconds": {k: round(float(v), 3) for k, v in result.seconds.items()},
-            }
-            await run_sql(
-                session,
-                "UPDATE recon_statement SET status = 'matched', matched_at = now(), "
-                "summary = CAST(:summary AS jsonb) WHERE id = :s",
-                {"summary": _json(summary), "s": statement.id},
-            )
-            await audit.record(
-                session,
-                action="recon.statement_matched",
-                actor=SYSTEM,
-                object_type="recon_statement",
-                object_id=statement.id,
-                workflow_id=statement.workflow_id,
-                details={"reference": statement.reference, **summary},
-            )
+                counts = await bulk.stored_counts(session, statement.id)
+            else:
+                lines = await bulk.load_lines(session, statement.id)
+                records = await bulk.load_records(
+                    session,
+                    currency=source.currency,
+                    channels=list(source.channels),
+                    booked_from=statement.period_from - reach,
+                    booked_to=statement.period_to + timedelta(days=policy.date_window_days),
+                )
+                read = len(lines)
+                lines, repeated = await bulk.already_matched(session, lines, records)
+                result = await asyncio.to_thread(match, lines, records, settings)
+                result.breaks.extend(repeated)
+                counts = await bulk.save_result(
+                    session, statement.id, source.id, source.currency, result
+                )
+                summary = {
+                    "lines": read,
+                    "records_in_scope": len(records),
+                    "matched_lines": int(sum(result.pass_counts.values())),
+                    "pass_counts": {k: int(v) for k, v in result.pass_counts.items()},
+                    "breaks": counts,
+                    "seconds": {k: round(float(v), 3) for k, v in result.seconds.items()},
+                }
+                await run_sql(
+                    session,
+                    "UPDATE recon_statement SET status = 'matched', matched_at = now(), "
+                    "summary = CAST(:summary AS jsonb) WHERE id = :s",
+                    {"summary": _json(summary), "s": statement.id},
+                )
+                await audit.record(
+                    session,
+                    action="recon.statement_matched",
+                    actor=SYSTEM,
+                    object_type="recon_statement",
+                    object_id=statement.id,
+                    workflow_id=statement.workflow_id,
+                    details={"reference": statement.reference, **summary},
+                )
+                await close_matched_record_breaks(session, statement)
+        await self._signal_matched_breaks(statement)
         return counts
+
+    async def _signal_matched_breaks(self, statement: ReconStatement) -> None:
+        """Tell the workflows of the breaks this statement resolved (after the commit; again
+        on a retry: a workflow takes the first signal, a finished one none)."""
+        async with self.db.session() as session:
+            ids = (
+                await run_sql(
+                    session,
+                    "SELECT id FROM recon_break WHERE matched_on_statement_id = :s",
+                    {"s": statement.id},
+                )
+            ).scalars()
+            workflow_ids = [break_workflow_id(i) for i in ids]
+        client = activity.client()
+        for workflow_id in workflow_ids:
+            with contextlib.suppress(RPCError):  # finished, or never started
+                await client.get_workflow_handle(workflow_id).signal(
+                    "matched_elsewhere", statement.reference
+                )
 
     @activity.defn
     @retry_on_outage
@@ -587,6 +611,55 @@ class ReconActivities:
             activity.heartbeat(offset)
 
     # ------------------------------------------------------------------ resolutions
+
+
+async def close_matched_record_breaks(session: AsyncSession, statement: ReconStatement) -> int:
+    """Open breaks about records of ours that this statement has now matched (a timing
+    difference that resolved itself): resolved, with their cases and tasks, in the matching
+    transaction. A break with a write-off awaiting approval is left to its approver."""
+    closed = (
+        await run_sql(
+            session,
+            "UPDATE recon_break b SET status = 'resolved', resolution = 'matched_later', "
+            "resolved_at = now(), matched_on_statement_id = :s, "
+            "note = 'Matched on ' || :ref WHERE b.status = 'open' "
+            "AND b.kind = 'unmatched_record' AND b.source_id = :src "
+            "AND EXISTS (SELECT 1 FROM recon_match_record m WHERE m.statement_id = :s "
+            "AND m.transaction_id = ANY(b.record_ids)) "
+            "AND NOT EXISTS (SELECT 1 FROM recon_write_off w WHERE w.break_id = b.id "
+            "AND w.status = 'proposed') RETURNING b.id, b.case_id",
+            {"s": statement.id, "ref": statement.reference, "src": statement.source_id},
+        )
+    ).all()
+    for break_id, case_id in closed:
+        if case_id is None:
+            continue
+        await run_sql(
+            session,
+            "UPDATE \"case\" SET status = 'closed', stage = 'resolved', closed_at = now(), "
+            "outcome = 'matched_later', outcome_reason = :ref WHERE id = :c",
+            {"ref": statement.reference, "c": case_id},
+        )
+        await run_sql(
+            session,
+            "UPDATE task SET status = 'cancelled', completed_at = now() "
+            "WHERE case_id = :c AND status IN ('open', 'claimed')",
+            {"c": case_id},
+        )
+        await audit.record(
+            session,
+            action="recon.break_resolved",
+            actor=SYSTEM,
+            object_type="case",
+            object_id=case_id,
+            workflow_id=statement.workflow_id,
+            details={
+                "break_id": break_id,
+                "resolution": "matched_later",
+                "statement": statement.reference,
+            },
+        )
+    return len(closed)
 
 
 def _items(

@@ -44,6 +44,7 @@ PASSES = {
 }
 RESOLUTIONS = {
     "matched": "Matched by hand",
+    "matched_later": "Matched on a later statement",
     "explained": "Explained",
     "written_off": "Written off",
 }
@@ -233,6 +234,10 @@ class ReconBreak(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=2000)
     resolved_by: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
     resolved_at: datetime | None = tz(nullable=True)
+    # A record of ours that a later statement matched: that statement resolved the break.
+    matched_on_statement_id: uuid.UUID | None = Field(
+        default=None, foreign_key="recon_statement.id"
+    )
     created_at: datetime = tz_now()
 
 

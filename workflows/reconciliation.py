@@ -125,6 +125,13 @@ class BreakWorkflow:
         self._reviews = ReviewSteps(inp.case_id, None, escalation_role="finance_ops")
         self._resolution: ResolutionResult | None = None
         self._resolved = False
+        # Set when a later statement matched what this break was about (the activity that
+        # matched it closed the break, its case and its tasks in the same transaction).
+        self._matched_elsewhere: str | None = None
+
+    @workflow.signal
+    def matched_elsewhere(self, statement_reference: str) -> None:
+        self._matched_elsewhere = self._matched_elsewhere or statement_reference
 
     @workflow.update
     async def decide(self, d: DecisionInput) -> DecisionResult:
@@ -135,7 +142,9 @@ class BreakWorkflow:
 
     @decide.validator
     def _validate_decide(self, d: DecisionInput) -> None:
-        closed = "This break is already resolved." if self._resolved else None
+        closed = (
+            "This break is already resolved." if self._resolved or self._matched_elsewhere else None
+        )
         self._reviews.validate(d, closed_reason=closed)
         task = self._reviews.tasks[d.task_id]
         if task.spec.kind != RESOLVE.kind:
@@ -184,7 +193,9 @@ class BreakWorkflow:
             resolve = await self._reviews.open(
                 RESOLVE.spec(wid, resolve_key(attempt), inp.reference, sla_seconds=inp.sla_seconds)
             )
-            await self._reviews.wait(resolve)
+            await self._reviews.wait(resolve, also=self._elsewhere)
+            if self._elsewhere():
+                break
             resolution = self._resolution
             assert resolution is not None
             if resolution.resolved:
@@ -217,6 +228,11 @@ class BreakWorkflow:
             )
             if approved:
                 break
+        self._reviews.cancel_open()
         self._resolved = True
         workflow.upsert_search_attributes([CASE_STATUS.value_set("resolved")])
         return "resolved"
+
+    def _elsewhere(self) -> bool:
+        # Only before a resolution is being recorded: one in flight decides the break.
+        return self._matched_elsewhere is not None and not self._reviews.in_flight

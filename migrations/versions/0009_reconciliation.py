@@ -130,6 +130,12 @@ def upgrade() -> None:
         sa.Column("note", sa.String(2000), nullable=True),
         sa.Column("resolved_by", sa.Uuid(), sa.ForeignKey("staff_user.id"), nullable=True),
         sa.Column("resolved_at", TZ, nullable=True),
+        sa.Column(
+            "matched_on_statement_id",
+            sa.Uuid(),
+            sa.ForeignKey("recon_statement.id"),
+            nullable=True,
+        ),
         sa.Column("created_at", TZ, nullable=False),
         sa.UniqueConstraint("dedupe_key", name="uq_recon_break_dedupe"),
     )

@@ -21,6 +21,7 @@ from core.db import Database, run_sql
 from domain import tasks
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.reconciliation.breaks import ResolveForm, resolve_break
+from domain.reconciliation.lines import StatementLine
 from domain.reconciliation.rules import (
     approve_key,
     break_workflow_id,
@@ -504,3 +505,39 @@ async def test_a_line_whose_record_is_already_matched_is_a_break_not_a_guess(
             )
         ).scalar_one()
     assert twin_matched == 0
+
+
+async def test_a_record_matched_on_a_later_statement_resolves_its_break(
+    skipping: Skipping, db: Database
+) -> None:
+    """A record of ours that was on no statement within its window (a break) turns up on the
+    next statement: it is matched there, and its break, case and task close by themselves."""
+    finance = await new_staff(db, "finance_ops")
+    setup = await recon_setup(db, "csv")
+    first = await reconciled(skipping, db, await upload(skipping, db, finance, setup))
+    brk = record_breaks(await breaks_of(db, first.id))[0]
+    task = await task_of(db, break_workflow_id(brk.id), resolve_key(1))
+    records = setup.sample.records
+    row = records.loc[records["id"] == str(brk.record_ids[0])].iloc[0]
+    late = StatementLine(
+        line_no=1, section=0, booked_on=row["booked_on"].date() + timedelta(days=6),
+        value_date=None, amount=brk.amount, currency="EUR", reference=row["external_id"],
+        bank_reference=None, counterparty_name=None, counterparty_account=None,
+        description="Late booking", location="line 2",
+    )  # fmt: skip
+    content = statement_file("csv", dataclasses.replace(setup.sample, lines=[late]))
+    second = await reconciled(skipping, db, await upload(skipping, db, finance, setup, content))
+
+    assert second.summary["pass_counts"]["reference"] == 1
+    assert await skipping.client.get_workflow_handle(break_workflow_id(brk.id)).result() == (
+        "resolved"
+    )
+    async with db.session() as session:
+        closed = await session.get(ReconBreak, brk.id)
+        case = await session.get(Case, brk.case_id)
+        cancelled = await session.get(Task, task.id)
+    assert closed is not None and case is not None and cancelled is not None
+    assert (closed.status, closed.resolution) == ("resolved", "matched_later")
+    assert closed.matched_on_statement_id == second.id
+    assert (case.status, case.outcome) == ("closed", "matched_later")
+    assert cancelled.status == "cancelled"
