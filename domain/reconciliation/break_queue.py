@@ -1,8 +1,7 @@
 """The breaks queue: breaks the oldest first, with their age, case, open task and any pending
 write-off, filtered by status, kind, source, age bucket, statement and search.
 
-list_breaks checks `reconciliation` / `read` first (audited when refused); queue_page is the
-same page for callers that have made their own check (one statement's page).
+list_breaks checks `reconciliation` / `read` first (audited when refused).
 """
 
 from __future__ import annotations
@@ -167,35 +166,6 @@ async def list_breaks(
     await require(
         db, actor, "reconciliation", "read", action="recon.breaks", object_type="recon_break"
     )
-    return await queue_page(
-        db,
-        actor,
-        status=status,
-        kind=kind,
-        source_id=source_id,
-        age=age,
-        search=search,
-        statement_id=statement_id,
-        page=page,
-        per_page=per_page,
-    )
-
-
-async def queue_page(
-    db: Database,
-    actor: Actor,
-    *,
-    status: str = "open",
-    kind: str | None = None,
-    source_id: uuid.UUID | None = None,
-    age: str | None = None,
-    search: str | None = None,
-    statement_id: uuid.UUID | None = None,
-    page: int = 1,
-    per_page: int = 25,
-) -> BreakPage:
-    """The queue's page as list_breaks gives it, without the permission check: for callers
-    that have made their own."""
     now = utcnow()
     conditions = _break_conditions(
         status=status,

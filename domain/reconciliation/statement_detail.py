@@ -22,7 +22,7 @@ from domain.access import not_found, require
 from domain.actors import Actor
 from domain.errors import Invalid
 from domain.reconciliation.amounts import amount_text
-from domain.reconciliation.break_queue import BreakPage, queue_page
+from domain.reconciliation.break_queue import BreakPage, list_breaks
 from domain.reconciliation.matched_pairs import MatchView, statement_matches
 from domain.reconciliation.statement_list import (
     StatementRow,
@@ -185,7 +185,7 @@ async def statement_detail(
             row.match_rate = share(matched_lines, row.lines)
     summary = statement.summary if isinstance(statement.summary, dict) else {}
     seconds = summary.get("seconds")
-    breaks = await queue_page(
+    breaks = await list_breaks(
         db, actor, status="all", statement_id=statement.id, page=break_page, per_page=25
     )
     return StatementDetail(
