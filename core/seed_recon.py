@@ -6,13 +6,15 @@ and breaks are resolved on their tasks. The result: a CHF nostro's camt.053 stat
 whose period is over (our unmatched records raised as breaks too), a GBP nostro's MT940
 statement still inside the window for our records, a USD card processor's CSV settlement
 report, one file refused (where and why), one statement whose closing balance does not
-add up, and breaks open, matched by hand, explained, written off, and one write-off
-above the threshold waiting for an ops manager.
+add up, a later settlement report that resolves a break by itself and repeats a payment,
+and breaks open, matched by hand, explained, written off, and one write-off above the
+threshold waiting for an ops manager.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,7 +98,21 @@ async def _matched(db: Database, statement_id: uuid.UUID, *, status: str = "matc
                     )
                 )
             ).first()
-        if statement is not None and statement.status == status and open_cases is None:
+        # Past its window, a statement is done once our unmatched records are breaks too.
+        window_over = (
+            statement is not None
+            and statement.record_window_ends_at is not None
+            and statement.record_window_ends_at <= datetime.now(UTC)
+        )
+        checked = statement is not None and (
+            statement.records_checked_at is not None or not window_over
+        )
+        if (
+            statement is not None
+            and statement.status == status
+            and open_cases is None
+            and (checked or status == "refused")
+        ):
             return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"statement {statement_id} did not reach {status}; is a worker running?")
@@ -125,6 +141,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
     fay = await actor_named(db, "finance.fay")
     today = datetime.now(UTC).date()
     statements: dict[str, uuid.UUID] = {}
+    samples: dict[str, tuple[uuid.UUID, sample_files.Sample]] = {}
     for demo in SOURCES:
         source = await save_source(
             db,
@@ -161,6 +178,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
             content=_writer(demo)(sample),
         )
         statements[demo.format] = received.statement_id
+        samples[demo.format] = (source.id, sample)
         if demo.format == "camt053":
             # The same statement again, with a closing balance the entries do not reach.
             wrong = sample_files.generate(
@@ -196,7 +214,46 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
     for key, statement_id in statements.items():
         await _matched(db, statement_id, status="refused" if key == "refused" else "matched")
     resolved = await _work_breaks(db, temporal, fay, statements)
-    return {"reconciliation statements": len(statements), "breaks resolved": resolved}
+    source_id, sample = samples["csv"]
+    later = await _later_report(db, temporal, settings, fay, statements["csv"], source_id, sample)
+    await _matched(db, later)
+    return {"reconciliation statements": len(statements) + 1, "breaks resolved": resolved}
+
+
+async def _later_report(
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    fay: Actor,
+    first: uuid.UUID,
+    source_id: uuid.UUID,
+    sample: sample_files.Sample,
+) -> uuid.UUID:
+    """The processor's next report: a payment of ours the first one lacked turns up (its
+    break resolves itself), and one payment of the first report is reported again (a break
+    naming the record it already matched)."""
+    missing = (await _breaks(db, first, "unmatched_record"))[0]
+    records = sample.records
+    row = records.loc[records["id"] == str(missing.record_ids[0])].iloc[0]
+    again = sample.lines[sample.labels.index("reference")]
+    late = dataclasses.replace(
+        again,
+        line_no=2,
+        booked_on=row["booked_on"].date() + timedelta(days=6),
+        value_date=None,
+        amount=missing.amount,
+        reference=row["external_id"],
+        description="Late settlement",
+    )
+    repeated = dataclasses.replace(again, line_no=1, booked_on=late.booked_on)
+    content = sample_files.to_csv(
+        dataclasses.replace(sample, lines=[repeated, late]), CARD_PROCESSOR_SETTLEMENT
+    )
+    received = await receive_statement(
+        db, temporal, settings, fay, source_id=source_id,
+        filename=f"csv-{late.booked_on:%Y%m%d}.csv", content=content,
+    )  # fmt: skip
+    return received.statement_id
 
 
 def _extension(fmt: str) -> str:

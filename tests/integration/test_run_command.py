@@ -34,7 +34,8 @@ pytestmark = pytest.mark.slow
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
 SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (core/seed_disputes.py)
-SEEDED_STATEMENTS = 5  # camt.053, its off-balance twin, MT940, a refused MT940, CSV
+# camt.053, its off-balance twin, MT940, a refused MT940, CSV and the CSV's later report
+SEEDED_STATEMENTS = 6
 NUL = b"\0"
 
 
@@ -277,6 +278,11 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         assert all(s["match_rate"] is not None for s in statements if s["status"] == "matched")
         open_breaks = client.get("/api/v1/reconciliation/breaks", headers=fay).json()
         assert open_breaks["total"] > 0, open_breaks
+        every = client.get(
+            "/api/v1/reconciliation/breaks?status=all&per_page=100", headers=fay
+        ).json()["items"]
+        assert "matched_later" in {b["resolution"] for b in every}, every
+        assert "already_matched" in {b["kind"] for b in every}, every
         olga = sign_in(client, "ops.olga")
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=olga).json()
         assert "recon_write_off" in {t["kind"] for t in inbox["items"]}, inbox
