@@ -134,8 +134,9 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
     """Validate a proposal against configuration document `key`'s schema.
 
     Every problem is named `changes.<field>`: an unknown field, a value that is not a whole
-    number (or true / false for a switch), a value out of the field's bounds, or a rule across fields (named after the
-    changed fields its message mentions).
+    number (true / false for a switch, text for a text field as its schema reads it), a value
+    out of the field's bounds, or a rule across fields (named after the changed fields its
+    message mentions).
     """
     schema = CONFIG_SCHEMAS[key]
     fields = list(schema.model_fields)
@@ -146,11 +147,20 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
         if field not in schema.model_fields:
             errors[name] = f"not a field of {key}; editable: {', '.join(fields)}"
             continue
+        annotation = schema.model_fields[field].annotation
+        value: int | bool | str | None
+        if annotation in (str, "str"):
+            # A text field (a list in words, e.g. known fees): its schema checks it; empty
+            # may be a value (no fees at all).
+            if not isinstance(raw, str) or len(raw) > 500:
+                errors[name] = "must be text of at most 500 characters"
+                continue
+            after[field] = raw.strip()
+            continue
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             errors[name] = "required"
             continue
-        value: int | bool | None
-        if schema.model_fields[field].annotation in (bool, "bool"):
+        if annotation in (bool, "bool"):
             value = _boolean(raw)
             if value is None:
                 errors[name] = f"must be true or false, not {str(raw)[:20]!r}"

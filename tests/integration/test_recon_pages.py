@@ -1099,3 +1099,47 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
     assert [e[0] for e in events] == ["failure", "success", "failure", "failure", "success"]
     assert events[1][1]["created"] is True and events[4][1]["created"] is False
     assert "account" in events[4][1]["changed"]
+
+
+async def test_the_reconciliation_policy_is_a_maker_checker_document(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    """Tolerances, windows, fees and the write-off threshold are the `reconciliation`
+    document: proposed through maker-checker, its fee list checked item by item, and its
+    free-text field offered as text (not a number keypad) on the settings page."""
+    maker = await new_staff(db, "risk_manager")
+    headers = await api_headers(http, maker.username)
+    doc = (await http.get("/api/v1/config/reconciliation", headers=headers)).json()
+    assert doc["values"]["known_fees"] == "0.20, 0.35, 1.50, 1.4%"
+    assert doc["values"]["write_off_threshold_eur"] == 100
+    refused = await http.post(
+        "/api/v1/changes",
+        json={"target_type": "config", "target_id": doc["id"], "changes": {"known_fees": "0.20, lots"},
+              "reason": "Fees changed at the processor.", "effective_at": None},
+        headers=headers,
+    )  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    assert "'lots' is neither an amount" in refused.text
+    accepted = await http.post(
+        "/api/v1/changes",
+        json={"target_type": "config", "target_id": doc["id"], "changes": {"known_fees": "0.25; 2 %"},
+              "reason": "Fees changed at the processor.", "effective_at": None},
+        headers=headers,
+    )  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    change = accepted.json()
+    detail = (await http.get(f"/api/v1/changes/{change['id']}", headers=headers)).json()
+    assert detail["after"]["known_fees"] == "0.25, 2%", (
+        "the fee list is kept as the schema reads it"
+    )
+    # Withdrawn again: approving it would change the policy every later test matches under.
+    withdrawn = await http.post(
+        f"/api/v1/changes/{change['id']}/withdraw", json={"reason": "Only a test."}, headers=headers
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    async with _client(http) as web:
+        await web_login(web, maker.username)
+        page = (await web.get("/settings/reconciliation")).text
+    fees = page.split('name="known_fees"', 1)[1].split(">", 1)[0]
+    window = page.split('name="date_window_days"', 1)[1].split(">", 1)[0]
+    assert "inputmode" not in fees and 'inputmode="numeric"' in window
