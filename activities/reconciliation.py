@@ -27,6 +27,7 @@ from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM
 from domain.config import load_config
+from domain.onboarding.accounts import compact_iban
 from domain.reconciliation import bulk
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
@@ -59,10 +60,7 @@ STARTS_IN_FLIGHT = 32
 
 
 def _same_account(a: str | None, b: str | None) -> bool:
-    def norm(x: str | None) -> str:
-        return "".join((x or "").split()).upper()
-
-    return norm(a) == norm(b)
+    return compact_iban(a or "") == compact_iban(b or "")
 
 
 def balance_of(section: StatementSection) -> dict[str, Any]:

@@ -20,7 +20,8 @@ IBAN_LENGTHS: dict[str, int] = {
 _ALNUM = set(string.ascii_uppercase + string.digits)
 
 
-def _compact(value: str) -> str:
+def compact_iban(value: str) -> str:
+    """An IBAN (or account number) without spaces, upper case: the form to compare."""
     return "".join(value.split()).upper()
 
 
@@ -49,7 +50,7 @@ def iban_for(serial: int, *, country: str = "DE", bank_code: str = "37040044") -
 
 
 def is_valid_iban(value: str) -> bool:
-    iban = _compact(value)
+    iban = compact_iban(value)
     if not 15 <= len(iban) <= 34 or set(iban) - _ALNUM:
         return False
     if not (iban[:2].isalpha() and iban[2:4].isdigit()):
@@ -61,5 +62,5 @@ def is_valid_iban(value: str) -> bool:
 
 def format_iban(value: str) -> str:
     """Print form: groups of four, e.g. `DE89 3704 0044 0532 0130 00`."""
-    iban = _compact(value)
+    iban = compact_iban(value)
     return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))

@@ -19,15 +19,3 @@ def check_decimals(amount: Decimal, written: str, location: str) -> Decimal:
             location, f"'{written}' has more than {AMOUNT_DECIMALS} decimal places"
         )
     return amount
-
-
-def is_iban(text: str) -> bool:
-    """A syntactically valid IBAN (country, check digits, mod-97), spaces ignored."""
-    compact = text.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():
-        return False
-    if not (compact[:2].isalpha() and compact[2:4].isdigit()):
-        return False
-    rearranged = compact[4:] + compact[:4]
-    digits = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(digits) % 97 == 1

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from domain.reconciliation.parsing.common import is_iban
+from domain.onboarding.accounts import is_valid_iban
 
 _NO_REFERENCE = "NONREF"
 # Rabobank writes one of these as the :61: reference to say "the reference is in :86:".
@@ -52,7 +52,9 @@ def read_details(data: dict[str, Any]) -> Details:
 
     if customer and customer.upper() in _REFERENCE_IN_DETAILS:
         reference = fields.get(customer.upper())
-    elif customer and (is_iban(customer) or (extra and text.startswith(f"{customer} {extra}"))):
+    elif customer and (
+        is_valid_iban(customer) or (extra and text.startswith(f"{customer} {extra}"))
+    ):
         # ASN / SNS put the counterparty's account (and name, next line) where the
         # reference goes, and repeat them at the start of :86:.
         account = account or customer
