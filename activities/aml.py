@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.outage import not_committed_yet, retry_on_outage
+from activities.tasks import close_case
 from core.db import Database, run_sql
 from domain import audit
 from domain.aml.case_policy import AmlCasePolicy
@@ -177,22 +178,12 @@ class AmlActivities:
             now = utcnow()
             aml.closed_at = now
             session.add(aml)
-            await run_sql(
+            await close_case(
                 session,
-                "UPDATE \"case\" SET status = 'closed', stage = 'closed', outcome = :outcome, "
-                "outcome_reason = :reason, closed_at = :now WHERE id = :id",
-                {
-                    "outcome": inp.outcome,
-                    "reason": (inp.comment or inp.reason_code or "")[:500],
-                    "now": now,
-                    "id": inp.case_id,
-                },
-            )
-            await run_sql(
-                session,
-                "UPDATE task SET status = 'cancelled', completed_at = :now "
-                "WHERE case_id = :id AND status IN ('open', 'claimed')",
-                {"now": now, "id": inp.case_id},
+                inp.case_id,
+                outcome=inp.outcome,
+                reason=inp.comment or inp.reason_code or "",
+                now=now,
             )
             await audit.record(
                 session,

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.outage import not_committed_yet, retry_on_outage
+from activities.tasks import cancel_open_tasks
 from core.db import Database, run_sql
 from core.mail import MailServer, send_mail
 from domain import audit
@@ -336,12 +337,7 @@ class DisputeActivities:
             case.outcome = inp.outcome
             case.outcome_reason = inp.why[:500]
             session.add(case)
-            await run_sql(
-                session,
-                "UPDATE task SET status = 'cancelled', completed_at = :now "
-                "WHERE case_id = :case AND status IN ('open', 'claimed')",
-                {"now": now, "case": inp.case_id},
-            )
+            await cancel_open_tasks(session, inp.case_id, now)
             await run_sql(
                 session,
                 "UPDATE dispute_stage SET left_at = :now WHERE case_id = :case AND left_at IS NULL",

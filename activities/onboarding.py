@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from temporalio import activity
 
 from activities.outage import retry_on_outage
-from activities.tasks import refuse
+from activities.tasks import cancel_open_tasks, refuse
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
@@ -317,12 +317,7 @@ class OnboardingActivities:
                     "id": inp.case_id,
                 },
             )
-            await run_sql(
-                session,
-                "UPDATE task SET status = 'cancelled', completed_at = :now "
-                "WHERE case_id = :id AND status IN ('open', 'claimed')",
-                {"now": now, "id": inp.case_id},
-            )
+            await cancel_open_tasks(session, inp.case_id, now)
             await session.flush()
             await _record(
                 session,

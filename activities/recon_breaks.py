@@ -16,7 +16,7 @@ from temporalio import activity
 
 from activities.outage import retry_on_outage
 from activities.reconciliation import load_policy
-from activities.tasks import refuse, store_decision
+from activities.tasks import close_case, refuse, store_decision
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import ActorRef
@@ -340,17 +340,8 @@ async def _close_break(
     brk.resolved_by = by.id
     brk.resolved_at = now
     session.add(brk)
-    await run_sql(
-        session,
-        "UPDATE \"case\" SET status = 'closed', stage = 'resolved', closed_at = :now, "
-        "outcome = :outcome, outcome_reason = :reason WHERE id = :c",
-        {"now": now, "outcome": resolution, "reason": reason_code, "c": case_id},
-    )
-    await run_sql(
-        session,
-        "UPDATE task SET status = 'cancelled', completed_at = :now "
-        "WHERE case_id = :c AND status IN ('open', 'claimed')",
-        {"now": now, "c": case_id},
+    await close_case(
+        session, case_id, outcome=resolution, reason=reason_code, now=now, stage="resolved"
     )
     await session.flush()
     await audit.record(

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
+from activities.tasks import close_case
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import SYSTEM
@@ -632,17 +633,13 @@ async def close_matched_record_breaks(session: AsyncSession, statement: ReconSta
     for break_id, case_id in closed:
         if case_id is None:
             continue
-        await run_sql(
+        await close_case(
             session,
-            "UPDATE \"case\" SET status = 'closed', stage = 'resolved', closed_at = now(), "
-            "outcome = 'matched_later', outcome_reason = :ref WHERE id = :c",
-            {"ref": statement.reference, "c": case_id},
-        )
-        await run_sql(
-            session,
-            "UPDATE task SET status = 'cancelled', completed_at = now() "
-            "WHERE case_id = :c AND status IN ('open', 'claimed')",
-            {"c": case_id},
+            case_id,
+            outcome="matched_later",
+            reason=statement.reference,
+            now=utcnow(),
+            stage="resolved",
         )
         await audit.record(
             session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
@@ -259,3 +260,38 @@ async def _require_fresh_target(session: AsyncSession, change_id: uuid.UUID) -> 
             "to values the maker never saw. The request is closed as superseded.",
             "stale_target",
         )
+
+
+async def cancel_open_tasks(session: AsyncSession, case_id: uuid.UUID, now: datetime) -> None:
+    """A closing case's tasks still open or claimed: cancelled (in the closing transaction)."""
+    await run_sql(
+        session,
+        "UPDATE task SET status = 'cancelled', completed_at = :now "
+        "WHERE case_id = :case AND status IN ('open', 'claimed')",
+        {"now": now, "case": case_id},
+    )
+
+
+async def close_case(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    *,
+    outcome: str,
+    reason: str | None,
+    now: datetime,
+    stage: str = "closed",
+) -> None:
+    """Close a case with its outcome and cancel its open tasks, in the caller's transaction."""
+    await run_sql(
+        session,
+        "UPDATE \"case\" SET status = 'closed', stage = :stage, outcome = :outcome, "
+        "outcome_reason = :reason, closed_at = :now WHERE id = :case",
+        {
+            "stage": stage,
+            "outcome": outcome,
+            "reason": reason[:500] if reason is not None else None,
+            "now": now,
+            "case": case_id,
+        },
+    )
+    await cancel_open_tasks(session, case_id, now)
