@@ -115,6 +115,14 @@ async def heartbeating(detail: str, every: float = 10.0) -> AsyncIterator[None]:
             await beating
 
 
+async def lock_source(session: AsyncSession, source_id: uuid.UUID) -> None:
+    """One statement of a source claims records of ours at a time (matching, raising our
+    unmatched records), until the transaction ends."""
+    await run_sql(
+        session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source_id}"}
+    )
+
+
 async def load_policy(db: Database, version: int | None) -> tuple[int, ReconciliationPolicy]:
     """The reconciliation policy: the given version (a statement's), or the current one."""
     found = await load_config(db, "reconciliation", version=version)
@@ -358,10 +366,7 @@ class ReconActivities:
         assert statement.period_from is not None and statement.period_to is not None
         reach = timedelta(days=policy.date_window_days + policy.record_window_days)
         async with heartbeating("matching"), self.db.transaction() as session:
-            # One statement of a source is matched at a time: each claims records of ours.
-            await run_sql(
-                session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source.id}"}
-            )
+            await lock_source(session, source.id)
             status = (
                 await run_sql(
                     session, "SELECT status FROM recon_statement WHERE id = :s", {"s": statement.id}
@@ -440,9 +445,7 @@ class ReconActivities:
             assert statement is not None
             source = await session.get(ReconSource, statement.source_id)
             assert source is not None
-            await run_sql(
-                session, "SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"recon:{source.id}"}
-            )
+            await lock_source(session, source.id)
             rows = (
                 await run_sql(
                     session,
