@@ -10,6 +10,7 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -20,17 +21,21 @@ from activities.tasks import close_case, refuse, store_decision
 from core.db import Database, run_sql
 from domain import audit
 from domain.audit import ActorRef
-from domain.reconciliation.breaks import eur_value, open_amount, write_off_needs_approval
+from domain.reconciliation.breaks import (
+    ResolveForm,
+    eur_value,
+    form_problems,
+    write_off_needs_approval,
+)
 from domain.reconciliation.policy import ReconciliationPolicy
 from models.base import utcnow
 from models.recon_io import ResolutionResult, ResolveBreakInput, WriteOffDecisionInput
 from models.reconciliation import (
-    EXPLAIN_REASONS,
-    WRITE_OFF_REASONS,
     ReconBreak,
     ReconStatement,
     ReconWriteOff,
 )
+from models.workflow_io import DecisionInput
 
 
 class BreakActivities:
@@ -67,14 +72,14 @@ class BreakActivities:
             statement = await session.get(ReconStatement, brk.statement_id)
             assert statement is not None
             _, policy = await load_policy(self.db, statement.policy_version)
-            note = (d.comment or "").strip() or None
-            if d.outcome == "matched":
-                await _match_by_hand(session, brk, statement, d.details, d.actor_id, policy)
-            elif d.outcome == "explained":
-                if d.reason_code not in EXPLAIN_REASONS:
-                    raise refuse("Choose why the break is explained.", "reason_required")
-                if d.reason_code == "other" and not note:
-                    raise refuse("Say what explains it in the note.", "note_required")
+            form = _form_of(d)
+            # The choke point's checks again, whatever door the decision came through.
+            problems = form_problems(form, brk)
+            if problems:
+                raise refuse(" ".join(problems.values()), "resolution_invalid")
+            note = (form.note or "").strip() or None
+            if form.action == "matched":
+                await _match_by_hand(session, brk, statement, form, d.actor_id, policy)
             decision = await store_decision(session, inp.recording)
             if d.outcome == "write_off":
                 write_off = await _propose_write_off(
@@ -161,25 +166,38 @@ class BreakActivities:
                 )
 
 
+def _form_of(d: DecisionInput) -> ResolveForm:
+    """The resolution a decision carries, as the choke point's form (to check it again)."""
+    try:
+        return ResolveForm.model_validate(
+            {
+                "task_id": d.task_id,
+                "action": d.outcome,
+                "line_nos": d.details.get("line_nos", []),
+                "record_ids": d.details.get("record_ids", []),
+                "reason_code": d.reason_code,
+                "note": d.comment,
+                "amount": d.details.get("amount"),
+            }
+        )
+    except ValidationError:
+        raise refuse(
+            "The resolution's picks or amount are not valid.", "resolution_invalid"
+        ) from None
+
+
 async def _match_by_hand(
     session: AsyncSession,
     brk: ReconBreak,
     statement: ReconStatement,
-    details: dict[str, Any],
+    form: ResolveForm,
     actor_id: uuid.UUID,
     policy: ReconciliationPolicy,
 ) -> None:
     """Lines of this statement and records of ours that belong together: matched as picked,
     when none is matched already and their amounts agree within the tolerance."""
-    try:
-        line_nos = sorted({int(n) for n in details.get("line_nos", [])})
-        record_ids = sorted({uuid.UUID(str(r)) for r in details.get("record_ids", [])})
-    except (TypeError, ValueError):
-        raise refuse("The picked lines or records are not valid.", "bad_pick") from None
-    if not line_nos or not record_ids:
-        raise refuse(
-            "Pick at least one statement line and one record of ours to match.", "bad_pick"
-        )
+    line_nos = sorted(set(form.line_nos))
+    record_ids = sorted(set(form.record_ids))
     # The statement's matches are numbered in order: one hand match at a time.
     await run_sql(
         session, "SELECT 1 FROM recon_statement WHERE id = :s FOR UPDATE", {"s": statement.id}
@@ -286,21 +304,8 @@ async def _propose_write_off(
     actor_id: uuid.UUID,
     policy: ReconciliationPolicy,
 ) -> ReconWriteOff:
-    if reason_code not in WRITE_OFF_REASONS:
-        raise refuse("Choose why the amount is written off.", "reason_required")
-    if reason_code == "other" and not note:
-        raise refuse("Say why in the note.", "note_required")
-    try:
-        amount = Decimal(str(details.get("amount", "")).strip())
-    except ArithmeticError:
-        raise refuse("The write-off amount is not a number.", "bad_amount") from None
-    limit = open_amount(brk)
-    if not amount.is_finite() or amount <= 0 or amount > limit:
-        raise refuse(
-            f"Write off a positive amount of at most the break's open amount, "
-            f"{limit.normalize():f} {brk.currency}.",
-            "bad_amount",
-        )
+    assert reason_code is not None  # form_problems checked the reason and the amount
+    amount = Decimal(str(details["amount"]).strip())
     amount_eur = eur_value(amount, brk.currency)
     needs_approval = write_off_needs_approval(amount_eur, policy.write_off_threshold_eur)
     write_off = ReconWriteOff(

@@ -428,7 +428,7 @@ FORBIDDEN_CODES = {
     "not_maker",
     "permission_denied",
 }
-INVALID_CODES = {"outcome_not_allowed", "reason_required"}
+INVALID_CODES = {"outcome_not_allowed", "reason_required", "resolution_invalid"}
 
 
 def refusal_from_update(exc: WorkflowUpdateFailedError) -> DomainError:

@@ -16,6 +16,7 @@ from decimal import Decimal
 import pytest
 from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
 
 from core.db import Database, run_sql
 from domain import tasks
@@ -35,6 +36,7 @@ from models.reconciliation import (
     ReconStatement,
     ReconWriteOff,
 )
+from models.workflow_io import DecisionInput, DecisionResult
 from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.recon_data import ReconSetup, recon_setup, statement_file
 from tests.workflows.conftest import Skipping
@@ -541,3 +543,30 @@ async def test_a_record_matched_on_a_later_statement_resolves_its_break(
     assert closed.matched_on_statement_id == second.id
     assert (case.status, case.outcome) == ("closed", "matched_later")
     assert cancelled.status == "cancelled"
+
+
+async def test_a_resolution_sent_straight_to_the_workflow_is_checked_again(
+    skipping: Skipping, db: Database
+) -> None:
+    """The choke point's checks hold whatever door a decision comes through: a write-off
+    above the break's open amount sent as a direct Update is refused, and nothing is stored."""
+    finance = await new_staff(db, "finance_ops")
+    setup = await recon_setup(db, "csv")
+    statement = await reconciled(skipping, db, await upload(skipping, db, finance, setup))
+    brk = next(b for b in await breaks_of(db, statement.id) if b.kind == "unmatched_line")
+    task = await claim_resolve_task(db, finance, brk)
+    decision = DecisionInput(
+        task_id=task.id, actor_id=finance.actor.user_id, actor_name=finance.username,
+        actor_roles=["finance_ops"], outcome="write_off", reason_code="bank_charge",
+        details={"amount": format(abs(brk.amount) + 1, "f")},
+    )  # fmt: skip
+    handle = skipping.client.get_workflow_handle(break_workflow_id(brk.id))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update("decide", decision, result_type=DecisionResult)
+    assert "At most the break's open amount" in str(refused.value.cause)
+    async with db.session() as session:
+        offs = (
+            await session.exec(select(ReconWriteOff).where(ReconWriteOff.break_id == brk.id))
+        ).all()
+        still = await session.get(ReconBreak, brk.id)
+    assert offs == [] and still is not None and still.status == "open"
