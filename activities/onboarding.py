@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date
 from typing import Any
@@ -13,7 +12,7 @@ from temporalio import activity
 
 from activities.outage import retry_on_outage
 from activities.tasks import cancel_open_tasks, refuse
-from core.db import Database, run_sql
+from core.db import Database, jsonb_param, run_sql
 from domain import audit
 from domain.audit import SYSTEM, ActorRef
 from domain.config import load_typed
@@ -136,7 +135,7 @@ class OnboardingActivities:
             await run_sql(
                 session,
                 "UPDATE application SET documents_report = CAST(:report AS jsonb) WHERE id = :id",
-                {"report": _json(stored), "id": inp.application_id},
+                {"report": jsonb_param(stored), "id": inp.application_id},
             )
             await _record(
                 session,
@@ -179,7 +178,7 @@ class OnboardingActivities:
                 "UPDATE application SET risk = CAST(:risk AS jsonb), risk_score = :score, "
                 "risk_level = :level WHERE id = :id",
                 {
-                    "risk": _json(assessment.model_dump(mode="json")),
+                    "risk": jsonb_param(assessment.model_dump(mode="json")),
                     "score": assessment.score,
                     "level": assessment.level,
                     "id": inp.application_id,
@@ -379,7 +378,3 @@ async def _application(session: Any, application_id: uuid.UUID) -> Application:
     if application is None:
         raise refuse("No such application.", "unknown_application")
     return application
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str)

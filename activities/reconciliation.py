@@ -24,7 +24,7 @@ from temporalio.service import RPCError
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import close_case
-from core.db import Database, run_sql
+from core.db import Database, jsonb_param, run_sql
 from domain import audit
 from domain.audit import SYSTEM
 from domain.config import load_config
@@ -291,7 +291,7 @@ class ReconActivities:
                         "pf": period_from,
                         "pt": period_to,
                         "ident": identity,
-                        "bal": _json(balances),
+                        "bal": jsonb_param(balances),
                         "ok": balance_ok,
                         "pv": policy_version,
                         "we": window_ends,
@@ -402,7 +402,7 @@ class ReconActivities:
                     session,
                     "UPDATE recon_statement SET status = 'matched', matched_at = now(), "
                     "summary = CAST(:summary AS jsonb) WHERE id = :s",
-                    {"summary": _json(summary), "s": statement.id},
+                    {"summary": jsonb_param(summary), "s": statement.id},
                 )
                 await audit.record(
                     session,
@@ -694,9 +694,3 @@ def _scope_problem(
                 where, f"it is in {s.currency}, but {source.name} is in {source.currency}"
             )
     return None
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, default=str)

@@ -6,6 +6,7 @@ The web app and the worker connect as the least-privileged application role; onl
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def jsonb_param(value: Any) -> str:
+    """A value as the text of a `CAST(:param AS jsonb)` parameter (dates etc. as strings)."""
+    return json.dumps(value, default=str)
 
 
 async def run_sql(

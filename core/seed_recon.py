@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -64,12 +63,10 @@ SOURCES = [
 ]  # fmt: skip
 
 
-def _writer(demo: DemoSource) -> Callable[[sample_files.Sample], bytes]:
-    if demo.format == "camt053":
-        return lambda s: sample_files.to_camt053(s, demo.account or "")
-    if demo.format == "mt940":
-        return lambda s: sample_files.to_mt940(s, demo.account or "")
-    return lambda s: sample_files.to_csv(s, CARD_PROCESSOR_SETTLEMENT)
+def _file(demo: DemoSource, sample: sample_files.Sample) -> bytes:
+    return sample_files.statement_file(
+        demo.format, sample, account=demo.account or "", mapping=CARD_PROCESSOR_SETTLEMENT
+    )
 
 
 async def insert_records(
@@ -175,7 +172,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
             fay,
             source_id=source.id,
             filename=f"{demo.format}-{sample.period_to:%Y%m%d}.{_extension(demo.format)}",
-            content=_writer(demo)(sample),
+            content=_file(demo, sample),
         )
         statements[demo.format] = received.statement_id
         samples[demo.format] = (source.id, sample)
@@ -199,12 +196,12 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
                     fay,
                     source_id=source.id,
                     filename=f"camt053-{wrong.period_to:%Y%m%d}.xml",
-                    content=_writer(demo)(wrong),
+                    content=_file(demo, wrong),
                 )
             ).statement_id
         if demo.format == "mt940":
             # A file whose amount the bank's export mangled: refused with where and why.
-            broken = _writer(demo)(sample).replace(b":61:", b":61:X", 1)
+            broken = _file(demo, sample).replace(b":61:", b":61:X", 1)
             statements["refused"] = (
                 await receive_statement(
                     db, temporal, settings, fay, source_id=source.id,

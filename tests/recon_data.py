@@ -57,11 +57,9 @@ async def new_source(
 
 
 def statement_file(fmt: str, sample: sample_files.Sample, account: str = ACCOUNT_IBAN) -> bytes:
-    if fmt == "camt053":
-        return sample_files.to_camt053(sample, account)
-    if fmt == "mt940":
-        return sample_files.to_mt940(sample, account)
-    return sample_files.to_csv(sample, CARD_PROCESSOR_SETTLEMENT)
+    return sample_files.statement_file(
+        fmt, sample, account=account, mapping=CARD_PROCESSOR_SETTLEMENT
+    )
 
 
 async def recon_setup(

@@ -582,3 +582,14 @@ def to_mt940(sample: Sample, account: str) -> bytes:
     out.append(balance("62F", sample.closing_balance, sample.period_to))
     out.append("-")
     return ("\r\n".join(out) + "\r\n").encode()
+
+
+def statement_file(
+    fmt: str, sample: Sample, *, account: str, mapping: CsvMapping = CSV_MAPPING
+) -> bytes:
+    """The sample as a statement file of `fmt` (camt053, mt940 or csv through `mapping`)."""
+    if fmt == "camt053":
+        return to_camt053(sample, account)
+    if fmt == "mt940":
+        return to_mt940(sample, account)
+    return to_csv(sample, mapping)
