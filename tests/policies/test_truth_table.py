@@ -12,6 +12,9 @@ import pytest
 from models.staff import ROLES
 from policies.enforcer import MODEL_PATH, POLICY_PATH, PolicyError, PolicyStore, read_rules
 
+# Who reads what lies behind an AML restriction and an AML case's narrative (issue 13).
+_DETAIL_READERS = {"aml_analyst", "aml_investigator", "mlro", "risk_manager", "auditor"}
+
 # Every row is a decision the product depends on. Missing combinations are denied.
 TRUTH = [
     # role, object, action, expected
@@ -148,6 +151,17 @@ TRUTH = [
     ("finance_ops", "adjustment", "read", True),
     ("upstream_system", "adjustment", "read", True),
     ("product_manager", "adjustment", "read", False),
+    # need-to-know (issue 13): a restriction's reason, author and case for AML casework,
+    # risk and audit only; support and disputes see "restricted — refer to compliance"
+    *[(role, "restriction_detail", "read", role in _DETAIL_READERS) for role in ROLES],
+    # AML events in a customer's timeline: casework, risk, audit, engineers (metadata)
+    *[(role, "aml_event", "read", role in {*_DETAIL_READERS, "engineer"}) for role in ROLES],
+    # an AML case's narrative (alert texts, reasons, comments): not engineers
+    *[(role, "aml_narrative", "read", role in _DETAIL_READERS) for role in ROLES],
+    # SAR reports and SAR decisions: the MLRO and auditors, nobody else
+    *[(role, "sar", "read", role in {"mlro", "auditor"}) for role in ROLES],
+    ("engineer", "case:aml", "read", True),  # the case's metadata stays readable
+    ("engineer", "aml", "read", True),
 ]
 
 
@@ -171,6 +185,17 @@ def test_explicit_deny_beats_an_allow_from_another_role(store: PolicyStore) -> N
     assert not store.allowed(["product_manager", "auditor"], "change", "propose")
     assert not store.allowed(["ops_manager", "auditor"], "task", "work")
     assert not store.allowed(["risk_manager", "auditor"], "change", "approve_config")
+
+
+def test_whoever_talks_to_customers_never_learns_why_an_account_is_restricted(
+    store: PolicyStore,
+) -> None:
+    """Tipping-off: the deny holds even for someone who also holds an AML role."""
+    for front in ("support", "disputes_agent"):
+        for aml_role in ("aml_analyst", "aml_investigator", "mlro", "auditor"):
+            assert not store.allowed([front, aml_role], "restriction_detail", "read")
+            assert not store.allowed([front, aml_role], "aml_event", "read")
+    assert store.allowed(["aml_investigator", "kyc_analyst"], "restriction_detail", "read")
 
 
 def test_no_roles_unknown_roles_or_wildcards_grant_nothing(store: PolicyStore) -> None:
