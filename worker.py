@@ -123,7 +123,7 @@ def build_worker(
 
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    client = await connect(settings.temporal_target, settings.temporal_namespace, settings=settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     await ensure_schedules(client, settings)
     db = Database(

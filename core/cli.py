@@ -61,7 +61,9 @@ async def _seed(settings: Settings) -> dict[str, int]:
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
     try:
         counts = {"staff": await seed.seed_staff(db), "tariff plans": await seed.seed_tariffs(db)}
-        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        client = await connect(
+            settings.temporal_target, settings.temporal_namespace, settings=settings
+        )
         await ensure_search_attributes(client, settings.temporal_namespace)
         async with build_worker(
             client,
@@ -178,7 +180,9 @@ async def _trigger_rescreen(settings: Settings) -> None:
     from core.temporal import connect
 
     async def trigger() -> None:
-        client = await connect(settings.temporal_target, settings.temporal_namespace)
+        client = await connect(
+            settings.temporal_target, settings.temporal_namespace, settings=settings
+        )
         await ensure_schedules(client, settings)
         await trigger_rescreen(client)
 
@@ -447,7 +451,9 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
             temporal = None
             if args.alert:
                 try:
-                    temporal = await connect(settings.temporal_target, settings.temporal_namespace)
+                    temporal = await connect(
+                        settings.temporal_target, settings.temporal_namespace, settings=settings
+                    )
                 except Exception as exc:  # a sentence, not a traceback
                     raise _TemporalUnreachable(settings.temporal_target, exc) from exc
             return await import_transactions_csv(

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_ui_url: str = ""
     task_queue: str = "backoffice"
+    # Temporal payload encryption (core/codec.py): `id:base64,id:base64` (32-byte AES keys,
+    # the first encrypts, all decrypt), or a file of `id base64` lines. Neither: development
+    # makes DATA_DIR/temporal-codec.keys (0600); production refuses to start.
+    temporal_codec_keys: str = Field(default="", repr=False)
+    temporal_codec_key_file: str = ""
+    # Origin of a Temporal UI served elsewhere that may call the codec endpoint (CORS).
+    temporal_ui_origin: str = ""
 
     web_host: str = "127.0.0.1"
     # Proxies whose X-Forwarded-For is believed (the client address feeds login throttling
@@ -98,6 +105,11 @@ class Settings(BaseSettings):
             if not self.secure_cookies:
                 raise ValueError(
                     "production needs SECURE_COOKIES=true (the app is served over TLS)"
+                )
+            if not self.temporal_codec_keys.strip() and not self.temporal_codec_key_file:
+                raise ValueError(
+                    "production needs TEMPORAL_CODEC_KEYS or TEMPORAL_CODEC_KEY_FILE "
+                    "(Temporal payloads are encrypted; no key is generated in production)"
                 )
         return self
 

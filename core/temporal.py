@@ -1,4 +1,5 @@
-"""Temporal client construction: one data converter everywhere (Decimal, datetime, pydantic)."""
+"""Temporal client construction: one data converter everywhere (Decimal, datetime, pydantic,
+encrypted payloads)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,36 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
+from core.codec import build_data_converter, load_key_ring
+from core.settings import Settings, get_settings
 from workflows.common import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 
-DATA_CONVERTER = pydantic_data_converter
+
+def data_converter(settings: Settings | None = None, *, legacy: bool = False) -> DataConverter:
+    """The one data converter of every client, worker, test environment and replayer:
+    pydantic payloads, encrypted by the codec (keys from settings), failures encoded too.
+    `legacy=True` also reads plain payloads: for replaying histories recorded before
+    encryption, never for a live client or worker."""
+    settings = settings or get_settings()
+    ring = load_key_ring(
+        keys=settings.temporal_codec_keys,
+        key_file=settings.temporal_codec_key_file,
+        data_dir=settings.data_dir,
+        production=settings.environment == "production",
+    )
+    return build_data_converter(ring, legacy=legacy)
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+async def connect(
+    address: str, namespace: str = "default", *, settings: Settings | None = None
+) -> Client:
+    return await Client.connect(
+        address, namespace=namespace, data_converter=data_converter(settings)
+    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str = "default") -> None:

@@ -20,14 +20,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
 from core import embedded
+from core.codec import build_data_converter
 from core.db import Database, DatabaseUrls
 from core.schema import ensure_database, migrate
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from tests.codec_keys import TEST_CODEC_KEYS, codec_ring
 from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 
 APP_ROLE = "backoffice_app"
+
+# Every Settings() and every process a test starts (the CLI) encrypts with the test key.
+os.environ["TEMPORAL_CODEC_KEYS"] = TEST_CODEC_KEYS
+os.environ.pop("TEMPORAL_CODEC_KEY_FILE", None)
 
 
 def make_urls(socket_dir: Path, database: str) -> DatabaseUrls:
@@ -64,7 +69,7 @@ def db_urls(pg_socket: Path) -> DatabaseUrls:
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
+        data_converter=build_data_converter(codec_ring()),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_existing_path=str(embedded.venv_binary("temporal")),
         ui=False,

@@ -28,7 +28,9 @@ class Services:
             if self._temporal is None:
                 try:
                     self._temporal = await connect(
-                        self.settings.temporal_target, self.settings.temporal_namespace
+                        self.settings.temporal_target,
+                        self.settings.temporal_namespace,
+                        settings=self.settings,
                     )
                 except RuntimeError as exc:
                     raise Unavailable(

@@ -17,9 +17,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from core import embedded
+from core.codec import build_data_converter
 from core.db import Database
 from core.settings import Settings
-from core.temporal import DATA_CONVERTER
+from tests.codec_keys import codec_ring
 from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
 
@@ -27,7 +28,7 @@ from workflows.common import SEARCH_ATTRIBUTES
 async def start_skipping_env() -> WorkflowEnvironment:
     """A fresh time-skipping test server that knows our search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
+        data_converter=build_data_converter(codec_ring()),
         test_server_existing_path=str(embedded.venv_binary("temporal-test-server")),
     )
     # The test server does not know our search attributes until told (see stack notes);
