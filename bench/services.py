@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import embedded
-from core.db import DatabaseUrls
+from core.db import DatabaseUrls, libpq_url
 from core.schema import ensure_database, migrate
 from core.settings import Settings
 
@@ -38,12 +38,12 @@ class Services:
     @property
     def owner_dsn(self) -> str:
         """libpq DSN of the database owner (bulk loads, VACUUM)."""
-        return f"postgresql://postgres@/{DATABASE}?host={self.socket_dir}"
+        return libpq_url(self.urls.admin)
 
     @property
     def app_dsn(self) -> str:
         """libpq DSN of the app role: what the raw-SQL baselines connect as."""
-        return f"postgresql://{APP_ROLE}@/{DATABASE}?host={self.socket_dir}"
+        return libpq_url(self.urls.app)
 
     def settings(self, task_queue: str) -> Settings:
         return Settings(
@@ -88,11 +88,15 @@ def running_services() -> Iterator[tuple[Services, Callable[[], None]]]:
     """
     processes = _Processes(Path(tempfile.mkdtemp(prefix="bo-bench-")))
     try:
-        socket_dir = embedded.start_postgres(processes.pgdata)
-        ensure_database(f"postgresql://postgres@/postgres?host={socket_dir}", DATABASE)
+        socket_dir = embedded.start_postgres(processes.pgdata, app_role=APP_ROLE)
+        pgdata = processes.pgdata
+        superuser = embedded.POSTGRES_SUPERUSER
+        ensure_database(
+            embedded.postgres_url(pgdata, superuser, "postgres", socket_dir=socket_dir), DATABASE
+        )
         urls = DatabaseUrls(
-            app=f"postgresql+psycopg://{APP_ROLE}@/{DATABASE}?host={socket_dir}",
-            admin=f"postgresql+psycopg://postgres@/{DATABASE}?host={socket_dir}",
+            app=embedded.postgres_url(pgdata, APP_ROLE, DATABASE, socket_dir=socket_dir),
+            admin=embedded.postgres_url(pgdata, superuser, DATABASE, socket_dir=socket_dir),
         )
         migrate(urls, app_role=APP_ROLE, embedded=True)
         port = embedded.free_port()

@@ -34,7 +34,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = _settings()
     if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+        embedded.start_postgres(settings.postgres_dir, app_role=settings.app_db_role)
     try:
         migrate(
             resolve_urls(settings),
@@ -550,8 +550,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if settings.embedded_postgres:
             print(f"• PostgreSQL (embedded) in {settings.postgres_dir}")
-            embedded.start_postgres(settings.postgres_dir)
-            started_pg = True
+            started_pg = True  # stopped on the way out even if securing it fails
+            embedded.start_postgres(settings.postgres_dir, app_role=settings.app_db_role)
+            print(
+                "  socket directory 0700, SCRAM passwords in "
+                f"{embedded.passwords_file(settings.postgres_dir)}"
+            )
         if settings.embedded_temporal:
             print(
                 f"• Temporal dev server on 127.0.0.1:{settings.temporal_port}, "
@@ -720,7 +724,11 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command not in ("web", "worker", "run"):
         configure(os.environ.get("LOG_LEVEL", "WARNING"))
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except embedded.EmbeddedPostgresLocked as exc:  # a sentence on what to do, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
     sys.stdout.flush()
     # Temporal's client can crash in interpreter finalisers (sdk-python#300): leave cleanly.
     os._exit(code)

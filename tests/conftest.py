@@ -36,14 +36,20 @@ os.environ.pop("TEMPORAL_CODEC_KEY_FILE", None)
 
 
 def make_urls(socket_dir: Path, database: str) -> DatabaseUrls:
+    """The app role's and the superuser's URLs, with the SCRAM passwords the embedded
+    cluster listening in `socket_dir` keeps next to its data directory."""
+    pgdata = embedded.data_dir_of_socket(socket_dir)
     return DatabaseUrls(
-        app=f"postgresql+psycopg://{APP_ROLE}@/{database}?host={socket_dir}",
-        admin=f"postgresql+psycopg://postgres@/{database}?host={socket_dir}",
+        app=embedded.postgres_url(pgdata, APP_ROLE, database, socket_dir=socket_dir),
+        admin=embedded.postgres_url(
+            pgdata, embedded.POSTGRES_SUPERUSER, database, socket_dir=socket_dir
+        ),
     )
 
 
 def create_database(socket_dir: Path, name: str) -> DatabaseUrls:
-    ensure_database(f"postgresql://postgres@/postgres?host={socket_dir}", name)
+    server = make_urls(socket_dir, "postgres").admin
+    ensure_database(server, name)
     urls = make_urls(socket_dir, name)
     migrate(urls, app_role=APP_ROLE, embedded=True)
     return urls
@@ -55,7 +61,7 @@ def pg_socket() -> Iterator[Path]:
     # which would lock the server's own system user out of a concurrently running cluster.
     root = Path(tempfile.mkdtemp(prefix="bo-pg-"))
     pgdata = root / "data"
-    socket_dir = embedded.start_postgres(pgdata)
+    socket_dir = embedded.start_postgres(pgdata, app_role=APP_ROLE)
     yield socket_dir
     embedded.stop_postgres(pgdata)
     shutil.rmtree(root, ignore_errors=True)
