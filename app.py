@@ -41,6 +41,7 @@ from web.routers import (
     staff,
     tariffs,
     tasks,
+    temporal_ui,
     transactions,
 )
 from web.routers import settings as settings_routes
@@ -91,6 +92,7 @@ def create_app(
         if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
             log.warning("front-end assets missing in web/static/vendor; run `make assets`")
         yield
+        await temporal_ui.close_client(app)
         if own_db:
             await services.db.dispose()
 
@@ -145,6 +147,8 @@ def create_app(
         docs.pages,
     ):
         app.include_router(router)
+    # The Temporal UI (read-only reverse proxy): plain routes, see web/routers/temporal_ui.py.
+    app.router.routes.extend(temporal_ui.routes)
     app.openapi = lambda: docs.bearer_openapi(app)  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)

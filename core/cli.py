@@ -624,7 +624,7 @@ def _banner(settings: Settings) -> None:
         "\n"
         f"  backoffice   {web}\n"
         f"  API docs     {web}/docs\n"
-        f"  Temporal UI  {settings.temporal_ui_base}\n"
+        f"  Temporal UI  {web}/temporal/  (engineers and auditors; read-only)\n"
         f"\n  Demo logins (password for all: {DEMO_PASSWORD}):"
     )
     for username, name, roles in DEMO_STAFF:

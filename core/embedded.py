@@ -347,8 +347,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The UI is for people through the web app's read-only proxy at /temporal/ (see
+# web/routers/temporal_ui.py): it listens on loopback only, under that path, and asks our
+# codec endpoint (same origin, with the signed-in engineer's session) to decode payloads.
+UI_PUBLIC_PATH = "/temporal"
+UI_CODEC_ENDPOINT = "/codec"
+
+
 def temporal_dev_server_command(
-    *, port: int, ui_port: int | None, db_file: Path | None, namespace: str = "default"
+    *,
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None,
+    namespace: str = "default",
+    ui_codec_endpoint: str = UI_CODEC_ENDPOINT,
 ) -> list[str]:
     cmd = [
         str(venv_binary("temporal")),
@@ -366,7 +378,17 @@ def temporal_dev_server_command(
     if ui_port is None:
         cmd.append("--headless")
     else:
-        cmd += ["--ui-port", str(ui_port)]
+        cmd += [
+            "--ui-port",
+            str(ui_port),
+            "--ui-ip",
+            "127.0.0.1",
+            "--ui-public-path",
+            UI_PUBLIC_PATH,
+            "--ui-codec-endpoint",
+            ui_codec_endpoint,
+            "--ui-disable-news-fetch",
+        ]
     if db_file is not None:
         cmd += ["--db-filename", str(db_file)]
     for key in SEARCH_ATTRIBUTES:
@@ -382,6 +404,7 @@ def start_temporal(
     log_file: Path,
     namespace: str = "default",
     timeout: float = 30.0,
+    ui_codec_endpoint: str = UI_CODEC_ENDPOINT,
 ) -> subprocess.Popen[bytes]:
     """Start the Temporal dev server and wait until its frontend accepts connections."""
     if port_open("127.0.0.1", port):
@@ -393,7 +416,11 @@ def start_temporal(
         db_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     command = temporal_dev_server_command(
-        port=port, ui_port=ui_port, db_file=db_file, namespace=namespace
+        port=port,
+        ui_port=ui_port,
+        db_file=db_file,
+        namespace=namespace,
+        ui_codec_endpoint=ui_codec_endpoint,
     )
     # The dev server picks its internal ports (HTTP API, metrics, history, matching) itself;
     # another process can take one between its choice and its bind. That is worth a retry.

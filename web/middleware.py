@@ -24,9 +24,9 @@ CSP = (
 )
 
 
-def security_headers(response: Response, *, secure: bool) -> None:
+def security_headers(response: Response, *, secure: bool, csp: str = CSP) -> None:
     headers = response.headers
-    headers["Content-Security-Policy"] = CSP
+    headers["Content-Security-Policy"] = csp
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"
@@ -72,8 +72,9 @@ async def _ensure_audited(request: Request, response: Response) -> None:
                 outcome=audit.outcome_for_status(response.status_code),
                 object_type="route",
                 object_id=path[:100],
-                reason=getattr(request.state, "error_reason", None)
-                or f"HTTP {response.status_code}",
+                reason=(
+                    getattr(request.state, "error_reason", None) or f"HTTP {response.status_code}"
+                ).replace("\x00", "\\0"),
                 origin=origin_of(request),
                 details={"status": response.status_code, "path": request.url.path[:300]},
             )
@@ -103,7 +104,13 @@ def install(app: FastAPI) -> None:
         if request.method in UNSAFE_METHODS and not request.url.path.startswith("/static"):
             await _ensure_audited(request, response)
         settings = get_services(request).settings
-        security_headers(response, secure=settings.secure_cookies)
+        # Only the Temporal UI proxy sets its own (web/routers/temporal_ui.py); ours elsewhere.
+        csp = (
+            getattr(request.state, "csp", None)
+            if request.url.path.startswith("/temporal")
+            else None
+        )
+        security_headers(response, secure=settings.secure_cookies, csp=csp or CSP)
         if request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "public, max-age=3600"
         response.headers["X-Request-ID"] = request.state.request_id

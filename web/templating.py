@@ -15,6 +15,7 @@ from models.money import format_amount
 from models.staff import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
 from policies.enforcer import allowed
+from web.routers import temporal_ui
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -72,13 +73,16 @@ def page_context(request: Request) -> dict[str, Any]:
     info = getattr(request.state, "auth", None)
     actor = info.actor if info else None
     roles = actor.roles if actor else frozenset()
+    namespace = request.app.state.services.settings.temporal_namespace
     return {
         "actor": actor,
         "csrf_token": info.session.csrf_token if info else "",
         "can": lambda obj, act: bool(actor) and allowed(roles, obj, act),
         "now": datetime.now(UTC),
-        "temporal_ui": request.app.state.services.settings.temporal_ui_base,
-        "namespace": request.app.state.services.settings.temporal_namespace,
+        # The Temporal UI through our read-only proxy (web/routers/temporal_ui.py).
+        "temporal_ui": temporal_ui.PREFIX,
+        "temporal_workflow": lambda workflow_id: temporal_ui.workflow_link(namespace, workflow_id),
+        "namespace": namespace,
     }
 
 

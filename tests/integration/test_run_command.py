@@ -10,6 +10,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -158,6 +159,18 @@ def sign_in(client: httpx.Client, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+def web_sign_in(client: httpx.Client, username: str) -> None:
+    """Sign in through the login form (a session cookie, as a browser holds it)."""
+    form = client.get("/login")
+    token = re.search(r'id="login-csrf" name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    response = client.post(
+        "/login",
+        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token.group(1)},
+    )
+    assert response.status_code == 303, response.text
+
+
 def change_ids(client: httpx.Client, headers: dict[str, str]) -> tuple[set[str], list[str]]:
     response = client.get("/api/v1/changes?per_page=100", headers=headers)
     assert response.status_code == 200, response.text
@@ -227,7 +240,9 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     wait_until_up(run, web, within=60)
     banner = run.output()
     assert f"backoffice   {web}" in banner
-    assert f"Temporal UI  http://127.0.0.1:{ports.ui}" in banner
+    # People open the Temporal UI through the web app's read-only proxy, not its own port.
+    assert f"Temporal UI  {web}/temporal/" in banner
+    assert f":{ports.ui}" not in banner
     assert "pm.paula" in banner and "ops.olga" in banner
     with httpx.Client(base_url=web, timeout=10) as client:
         ready = client.get("/readyz")
@@ -287,6 +302,17 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=olga).json()
         assert "recon_write_off" in {t["kind"] for t in inbox["items"]}, inbox
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
+    with httpx.Client(base_url=web, timeout=10) as browser:
+        # No session: sent to sign-in, and back here afterwards.
+        page = browser.get("/temporal/")
+        assert page.status_code == 303
+        assert page.headers["location"] == "/login?next=/temporal/"
+        web_sign_in(browser, "eng.eli")
+        page = browser.get("/temporal/")
+        assert page.status_code == 200, page.text
+        assert 'base: "/temporal"' in page.text  # the UI itself, built for /temporal
+        settings = browser.get("/temporal/api/v1/settings").json()
+        assert settings["Codec"]["Endpoint"] == "/codec"  # ours, same origin
     # Disputes: every seeded dispute's history is in the Temporal UI, its deadlines as
     # named durable timers (the UI's own history endpoint, as its history page reads it).
     disputes = workflows_of(ports, 'CaseType="dispute"')

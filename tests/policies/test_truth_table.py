@@ -50,6 +50,8 @@ TRUTH = [
     ("auditor", "change", "propose", False),
     ("auditor", "task", "work", False),
     ("engineer", "ops", "read", True),
+    # the Temporal UI behind /temporal/: engineers and auditors only (read-only proxy)
+    *[(role, "temporal_ui", "read", role in {"engineer", "auditor"}) for role in ROLES],
     ("engineer", "case:change_request", "read", True),
     ("engineer", "change", "approve", False),
     ("admin", "staff", "manage", True),

@@ -114,6 +114,6 @@ async def read_case(
             "change": view.change,
             "notice": NOTICES.get(f"{notice}:{view.case.case_type}") or NOTICES.get(notice or ""),
             "outcome_labels": case_service.OUTCOME_LABELS,
-            "show_temporal": can(actor, "ops", "read"),
+            "show_temporal": can(actor, "temporal_ui", "read"),
         },
     )

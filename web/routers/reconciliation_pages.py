@@ -509,7 +509,7 @@ async def _resolve_refused(
         "case": view.case,
         "change": None,
         "outcome_labels": case_service.OUTCOME_LABELS,
-        "show_temporal": can(actor, "ops", "read"),
+        "show_temporal": can(actor, "temporal_ui", "read"),
         "recon_form": typed,
         "recon_errors": error.fields,
         "recon_error": error.message,
