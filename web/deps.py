@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
 from temporalio.client import Client
 
 from domain import auth
@@ -14,6 +17,7 @@ from domain.access import require as domain_require
 from domain.actors import Actor
 from domain.errors import Forbidden, Unauthenticated
 from models.workflow_io import Origin
+from policies.enforcer import allowed
 from web.services import Services
 
 SESSION_COOKIE = "bo_session"
@@ -146,11 +150,82 @@ async def csrf_guard(request: Request) -> None:
         )
 
 
-def require(obj: str, act: str) -> Callable[..., Awaitable[Actor]]:
-    """Route guard: `Depends(require("change", "approve"))` — audited when refused."""
+Permission = tuple[str, str]
+
+
+def require(obj: str, act: str, *, action: str | None = None) -> Callable[..., Awaitable[Actor]]:
+    """Route guard: `Depends(require("change", "approve"))` — audited when refused.
+
+    FastAPI resolves dependencies before it validates the path and the body, so a guard on
+    the route refuses someone without the permission (403, audited `denied`) whatever they
+    sent. `action` names the refusal in the audit log (default `obj.act`).
+    """
+    return require_any((obj, act), action=action or f"{obj}.{act}")
+
+
+def require_any(*permissions: Permission, action: str) -> Callable[..., Awaitable[Actor]]:
+    """Route guard for a route whose exact permission depends on the body (a change to a fee
+    needs `change:propose`, to a configuration document `change:propose_config`): the actor
+    must hold at least one of them; the domain checks the exact one once the body is read."""
 
     async def guard(request: Request, actor: CurrentActor) -> Actor:
-        await domain_require(get_services(request).db, actor, obj, act, action=f"{obj}.{act}")
+        if not any(allowed(actor.roles, obj, act) for obj, act in permissions):
+            obj, act = permissions[0]
+            await domain_require(get_services(request).db, actor, obj, act, action=action)
         return actor
 
+    guard.permissions = permissions  # type: ignore[attr-defined]  # read by route_permissions
+    guard.action = action  # type: ignore[attr-defined]
     return guard
+
+
+def signed_in(request: Request, actor: CurrentActor) -> Actor:
+    """Route guard for actions open to every signed-in person (sign out, mark as read)."""
+    return actor
+
+
+def route_permissions(route: object) -> list[Callable[..., Awaitable[Actor]]]:
+    """The permission guards a route declares in `dependencies=[...]`."""
+    dependant = getattr(route, "dependant", None)
+    found = []
+    for dep in getattr(dependant, "dependencies", ()):
+        if hasattr(dep.call, "permissions"):
+            found.append(dep.call)
+    return found
+
+
+async def check_route_permission(request: Request) -> None:
+    """The route's permission, checked by hand: for a request refused before FastAPI ran its
+    dependencies (a body that is not even JSON), so that it too is a 401 or 403 first."""
+    guards = route_permissions(request.scope.get("route"))
+    if not guards:
+        return
+    actor = await current_actor(request)
+    for guard in guards:
+        await guard(request, actor)
+
+
+# ----------------------------------------------------------------------------- query bounds
+# Every integer a client can send is bounded: an unbounded one reaches PostgreSQL as a
+# bigint overflow (a 500). The refusal is a 422 naming the parameter.
+MAX_PAGE = 100_000
+PageParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1.")]
+PerPageParam = Annotated[int, Query(ge=1, le=100, description="Items per page (at most 100).")]
+LongPerPageParam = Annotated[int, Query(ge=1, le=200, description="Items per page (at most 200).")]
+MAX_INT4 = 2_147_483_647  # PostgreSQL's integer
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """`Annotated[str, OneOf(VALUES)]`: one of a domain's closed set of values, validated and
+    declared as an `enum` in the OpenAPI document (the set stays defined in one place)."""
+
+    values: tuple[str, ...]
+
+    def __init__(self, values: Iterable[str]) -> None:
+        object.__setattr__(self, "values", tuple(values))
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.literal_schema(list(self.values))

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.db import is_outage
 from domain.errors import DomainError, TooManyAttempts
-from web.deps import is_api, is_htmx
+from web.deps import UNSAFE_METHODS, check_route_permission, is_api, is_htmx
 from web.templating import render
 
 log = logging.getLogger("backoffice.web")
@@ -75,6 +75,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if request.method in UNSAFE_METHODS:
+            # A body that is not even JSON is refused before the route's permission guard
+            # runs: who is asking, and whether they may, is still answered first.
+            try:
+                await check_route_permission(request)
+            except DomainError as refused:
+                return await domain_error(request, refused)
         fields = _fields_from_validation(exc)
         return error_response(
             request,

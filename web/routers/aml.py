@@ -20,10 +20,19 @@ from domain.aml import alert_list, case_view, queue, rule_views
 from domain.aml import report as report_service
 from domain.errors import Invalid
 from models.cases import PRIORITIES
-from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.deps import (
+    CurrentActor,
+    HtmxRequest,
+    LongPerPageParam,
+    OneOf,
+    PageParam,
+    PerPageParam,
+    ServicesDep,
+)
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["aml"])
+api = APIRouter(prefix="/api/v1", tags=["aml"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 PER_PAGE = 25
 REPORT_DAYS = 90
@@ -52,12 +61,12 @@ def _tiers(tier: str | None) -> list[str] | None:
 async def list_aml_queue(
     services: ServicesDep,
     actor: CurrentActor,
-    tier: Annotated[str | None, Query(max_length=20)] = None,
+    tier: Annotated[str, OneOf(("all", *queue.TIERS))] | None = None,
     scope: Literal["all", "mine", "available"] = "all",
-    priority: Annotated[str | None, Query(max_length=16)] = None,
+    priority: Annotated[str, OneOf(PRIORITIES)] | None = None,
     rule: Annotated[str | None, Query(max_length=40)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
+    page: PageParam = 1,
+    per_page: PerPageParam = PER_PAGE,
 ) -> queue.AmlQueuePage:
     """Open AML tasks of a tier (default: the tiers of your roles), most urgent first.
 
@@ -100,8 +109,8 @@ async def list_aml_alerts(
     ] = None,
     detected_from: Annotated[date | None, Query(description="First UTC day, included.")] = None,
     detected_to: Annotated[date | None, Query(description="Last UTC day, included.")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = PER_PAGE,
+    page: PageParam = 1,
+    per_page: LongPerPageParam = PER_PAGE,
 ) -> alert_list.AlertListPage:
     """Every alert the monitoring rules raised, newest first, with the case it went to."""
     return await alert_list.list_alerts(
@@ -130,7 +139,7 @@ async def read_aml_alerts(
     q: Annotated[str | None, Query(max_length=100)] = None,
     detected_from: date | None = None,
     detected_to: date | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     found = await alert_list.list_alerts(
         services.db,
@@ -175,7 +184,7 @@ async def read_aml_queue(
     scope: Literal["all", "mine", "available"] = "all",
     priority: Annotated[str | None, Query(max_length=16)] = None,
     rule: Annotated[str | None, Query(max_length=40)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     result = await queue.aml_queue(
         services.db,

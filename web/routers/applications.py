@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
 from domain.onboarding import information, intake
 from models.applications import ApplicationCreate, DocumentsSubmission
 from models.onboarding_io import InformationResult
-from web.deps import CurrentActor, ServicesDep, TemporalDep
+from web.deps import CurrentActor, ServicesDep, TemporalDep, require
+from web.responses import API_ERRORS, WRITE_ERRORS
 
-api = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+api = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=API_ERRORS)
 
 
 @api.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=intake.ApplicationAccepted,
+    dependencies=[Depends(require("application", "submit", action="application.submit"))],
     responses={
-        200: {"description": "This external_ref was submitted before; nothing new started."}
+        200: {
+            "model": intake.ApplicationAccepted,
+            "description": "This external_ref was submitted before; nothing new started.",
+        },
+        **WRITE_ERRORS,
     },
 )
 async def submit_application(
@@ -46,7 +52,12 @@ async def read_application(
     return await intake.read_application(services.db, actor, application_id)
 
 
-@api.post("/{application_id}/documents", response_model=InformationResult)
+@api.post(
+    "/{application_id}/documents",
+    response_model=InformationResult,
+    dependencies=[Depends(require("application", "submit", action=information.ACTION))],
+    responses=WRITE_ERRORS,
+)
 async def submit_documents(
     services: ServicesDep,
     temporal: TemporalDep,

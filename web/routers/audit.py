@@ -11,10 +11,11 @@ from pydantic import BaseModel
 
 from domain import audit, audit_log
 from domain.actors import Actor
-from web.deps import HtmxRequest, ServicesDep, require
+from web.deps import HtmxRequest, OneOf, PageParam, ServicesDep, require
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+api = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 AuditReader = Annotated[Actor, Depends(require("audit", "read"))]
@@ -69,11 +70,11 @@ async def verify_audit_chain(services: ServicesDep, actor: AuditVerifier) -> Ver
 async def list_audit_events(
     services: ServicesDep,
     actor: AuditReader,
-    actor_name: Annotated[str | None, Query(alias="actor")] = None,
-    action: str | None = None,
-    outcome: str | None = None,
-    object_id: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    actor_name: Annotated[str | None, Query(alias="actor", max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=80)] = None,
+    outcome: Annotated[str, OneOf((audit.SUCCESS, audit.DENIED, audit.FAILURE))] | None = None,
+    object_id: Annotated[str | None, Query(max_length=100)] = None,
+    page: PageParam = 1,
     per_page: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPage:
     rows, total = await audit_log.search(
@@ -103,7 +104,7 @@ async def read_audit_log(
     action: Annotated[str | None, Query(max_length=80)] = None,
     outcome: str | None = None,
     object_id: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     filters = {
         "actor": actor_name or "",

@@ -19,6 +19,7 @@ from web.deps import (
     ServicesDep,
     origin_of,
 )
+from web.responses import errors
 from web.templating import render
 
 router = APIRouter(tags=["auth"])
@@ -137,10 +138,11 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
-api = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+# 403: credentials sent as anything but JSON (a form cannot be forged cross-site into this).
+api = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=errors(401, 403, 422, 503))
 
 
-@api.post("/token", response_model=TokenResponse)
+@api.post("/token", response_model=TokenResponse, responses=errors(429))
 async def issue_token(request: Request, services: ServicesDep, body: TokenRequest) -> TokenResponse:
     """Exchange a staff username and password for a bearer token (`Authorization: Bearer …`)."""
     token, _ = await auth.login(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from domain import cases as case_service
 from domain.access import can, not_found
-from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.deps import CurrentActor, HtmxRequest, PageParam, ServicesDep
 from web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -73,7 +73,7 @@ async def list_cases(
     case_type: Annotated[str | None, Query(alias="type")] = None,
     status: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     case_type, status, q = case_type or None, status or None, (q or "").strip() or None
     items, total = await case_service.list_cases(

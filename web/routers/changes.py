@@ -18,15 +18,32 @@ from domain import config as config_service
 from domain.actors import Actor
 from domain.errors import DomainError, Invalid, NotFound
 from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
+from web.deps import (
+    CurrentActor,
+    HtmxRequest,
+    PageParam,
+    PerPageParam,
+    ServicesDep,
+    TemporalDep,
+    require,
+    require_any,
+)
 from web.errors import error_response
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.routers.settings import config_page, config_page_by_id
 from web.routers.tariffs import target_page
 from web.services import Services
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/changes", tags=["changes"])
+api = APIRouter(prefix="/api/v1/changes", tags=["changes"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
+
+# Which propose permission a change needs depends on its target (read from the body); the
+# guard asks for at least one of them before the body is read, the domain for the exact one.
+Proposer = Depends(
+    require_any(("change", "propose"), ("change", "propose_config"), action="change.propose")
+)
+Withdrawer = Depends(require("change", "withdraw", action="change.withdraw"))
 
 
 class WithdrawRequest(BaseModel):
@@ -41,7 +58,13 @@ class ChangeList(BaseModel):
 
 
 # ----------------------------------------------------------------------------- JSON API
-@api.post("", status_code=status.HTTP_201_CREATED, response_model=ChangeCreated)
+@api.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChangeCreated,
+    dependencies=[Proposer],
+    responses=WRITE_ERRORS,
+)
 async def propose_change(
     services: ServicesDep, temporal: TemporalDep, actor: CurrentActor, body: ChangeCreate
 ) -> ChangeCreated:
@@ -56,10 +79,10 @@ async def propose_change(
 async def list_changes(
     services: ServicesDep,
     actor: CurrentActor,
-    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    status_filter: Annotated[ChangeStatus | None, Query(alias="status")] = None,
     target_id: uuid.UUID | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+    page: PageParam = 1,
+    per_page: PerPageParam = 25,
 ) -> ChangeList:
     items, total = await change_views.list_changes(
         services.db, actor, status=status_filter, target_id=target_id, page=page, per_page=per_page
@@ -77,7 +100,12 @@ async def read_change(
     return change
 
 
-@api.post("/{change_id}/withdraw", response_model=ChangePublic)
+@api.post(
+    "/{change_id}/withdraw",
+    response_model=ChangePublic,
+    dependencies=[Withdrawer],
+    responses=WRITE_ERRORS,
+)
 async def withdraw_change(
     services: ServicesDep,
     temporal: TemporalDep,
@@ -202,7 +230,7 @@ async def _preview(
     return context
 
 
-@pages.post("/changes")
+@pages.post("/changes", dependencies=[Proposer])
 async def propose_change_form(
     request: Request,
     services: ServicesDep,
@@ -247,7 +275,7 @@ async def propose_change_form(
     return RedirectResponse(url, status_code=303)
 
 
-@pages.post("/changes/{change_id}/withdraw")
+@pages.post("/changes/{change_id}/withdraw", dependencies=[Withdrawer])
 async def withdraw_change_form(
     request: Request,
     services: ServicesDep,
@@ -272,7 +300,7 @@ async def read_changes(
     htmx: HtmxRequest,
     status_filter: Annotated[str | None, Query(alias="status")] = None,
     mine: bool = False,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     status_filter = status_filter or None
     items, total = await change_views.list_changes(

@@ -13,10 +13,11 @@ from domain.access import not_found
 from domain.cases import CASE_TYPES
 from domain.customer_activity import TransactionFilters
 from models.aml import CHANNELS, DIRECTIONS
-from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/customers", tags=["customers"])
+api = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 PER_PAGE = 25
 
@@ -26,10 +27,10 @@ async def list_customers_api(
     services: ServicesDep,
     actor: CurrentActor,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    status: Annotated[str | None, Query(max_length=16)] = None,
-    risk_level: Annotated[str | None, Query(max_length=10)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
+    status: Annotated[str, OneOf(customer_service.CUSTOMER_STATUSES)] | None = None,
+    risk_level: Annotated[str, OneOf(customer_service.RISK_LEVELS)] | None = None,
+    page: PageParam = 1,
+    per_page: PerPageParam = PER_PAGE,
 ) -> customer_service.CustomerPage:
     """Search customers by name, reference, email or IBAN; filter by status and risk level."""
     return await customer_service.list_customers(
@@ -63,7 +64,7 @@ async def list_customers(
     q: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[str | None, Query(max_length=16)] = None,
     risk_level: Annotated[str | None, Query(max_length=10)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     q, status, risk_level = (q or "").strip() or None, status or None, risk_level or None
     result = await customer_service.list_customers(
@@ -95,7 +96,7 @@ async def read_customer(
     tx_channel: Annotated[str | None, Query(max_length=10)] = None,
     tx_from: Annotated[str | None, Query(max_length=10)] = None,
     tx_to: Annotated[str | None, Query(max_length=10)] = None,
-    tx_page: Annotated[int, Query(ge=1)] = 1,
+    tx_page: PageParam = 1,
 ) -> Response:
     filters = TransactionFilters.parse(
         direction=tx_direction,

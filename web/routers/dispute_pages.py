@@ -20,10 +20,11 @@ from domain.disputes import report as report_service
 from domain.disputes.policy import DisputePolicy
 from domain.disputes.rules import CATEGORIES, OUTCOMES, STAGES
 from domain.errors import Invalid
-from web.deps import CurrentActor, HtmxRequest, ServicesDep
+from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["disputes"])
+api = APIRouter(prefix="/api/v1", tags=["disputes"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 PER_PAGE = 25
 REPORT_DAYS = 90
@@ -49,13 +50,13 @@ async def list_disputes_api(
     services: ServicesDep,
     actor: CurrentActor,
     status: Status = "open",
-    stage: Annotated[str | None, Query(max_length=30)] = None,
-    category: Annotated[str | None, Query(max_length=30)] = None,
-    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    stage: Annotated[str, OneOf(STAGES)] | None = None,
+    category: Annotated[str, OneOf(CATEGORIES)] | None = None,
+    outcome: Annotated[str, OneOf(OUTCOMES)] | None = None,
     within: Within = None,
     q: Search = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
+    page: PageParam = 1,
+    per_page: PerPageParam = PER_PAGE,
 ) -> queue.DisputeQueuePage:
     """Disputes (open ones unless `status` says otherwise), the soonest current deadline first.
 
@@ -91,8 +92,8 @@ async def list_disputes(
     outcome: Annotated[str | None, Query(max_length=20)] = None,
     within: Annotated[str | None, Query(max_length=5)] = None,
     q: Search = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = PER_PAGE,
+    page: PageParam = 1,
+    per_page: PerPageParam = PER_PAGE,
 ) -> Response:
     # The form sends an empty `within` when no number is typed: that is no filter.
     within_days = None

@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,11 +30,26 @@ from domain.disputes.rules import CATEGORIES, SCHEMES, WITHDRAW_REASONS
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
 from models.dispute_io import MerchantResponse, WithdrawalResult
 from models.disputes import DisputeCreate, DisputeOpened
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
+from web.deps import (
+    CurrentActor,
+    HtmxRequest,
+    LongPerPageParam,
+    PageParam,
+    ServicesDep,
+    TemporalDep,
+    require,
+)
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["disputes"])
+api = APIRouter(prefix="/api/v1", tags=["disputes"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
+
+Opener = Depends(require("dispute", "open", action="dispute.open"))
+EvidenceAdder = Depends(require("dispute", "evidence", action="dispute.evidence_added"))
+Withdrawer = Depends(require("dispute", "withdraw", action="dispute.withdraw"))
+SandboxOperator = Depends(require("dispute", "sandbox", action="sandbox.merchant_response"))
+Processor = Depends(require("dispute", "merchant_response", action="dispute.merchant_response"))
 
 
 class EvidenceNote(BaseModel):
@@ -70,7 +85,13 @@ class SandboxResponseResult(BaseModel):
 
 
 # ----------------------------------------------------------------------------- JSON API
-@api.post("/disputes", status_code=status.HTTP_201_CREATED, response_model=DisputeOpened)
+@api.post(
+    "/disputes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DisputeOpened,
+    dependencies=[Opener],
+    responses=WRITE_ERRORS,
+)
 async def open_dispute_api(
     services: ServicesDep, temporal: TemporalDep, actor: CurrentActor, body: DisputeCreate
 ) -> DisputeOpened:
@@ -98,6 +119,8 @@ async def read_dispute(
     "/disputes/{case_id}/evidence",
     status_code=status.HTTP_201_CREATED,
     response_model=evidence.EvidencePublic,
+    dependencies=[EvidenceAdder],
+    responses=WRITE_ERRORS,
 )
 async def add_evidence(
     services: ServicesDep, actor: CurrentActor, case_id: uuid.UUID, body: EvidenceNote
@@ -110,6 +133,8 @@ async def add_evidence(
     "/disputes/{case_id}/withdraw",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=WithdrawalResult,
+    dependencies=[Withdrawer],
+    responses=WRITE_ERRORS,
 )
 async def withdraw_dispute(
     services: ServicesDep,
@@ -125,7 +150,12 @@ async def withdraw_dispute(
     )
 
 
-@api.post("/disputes/{case_id}/sandbox-response", response_model=SandboxResponseResult)
+@api.post(
+    "/disputes/{case_id}/sandbox-response",
+    response_model=SandboxResponseResult,
+    dependencies=[SandboxOperator],
+    responses=WRITE_ERRORS,
+)
 async def set_sandbox_response(
     services: ServicesDep,
     temporal: TemporalDep,
@@ -158,7 +188,12 @@ class MerchantResponseRequest(BaseModel):
     processor_ref: str = Field(max_length=100, description="The chargeback's reference with you.")
 
 
-@api.post("/disputes/{case_id}/merchant-response", response_model=MerchantResponse)
+@api.post(
+    "/disputes/{case_id}/merchant-response",
+    response_model=MerchantResponse,
+    dependencies=[Processor],
+    responses=WRITE_ERRORS,
+)
 async def record_merchant_response(
     services: ServicesDep,
     temporal: TemporalDep,
@@ -186,8 +221,8 @@ async def list_account_adjustments(
     services: ServicesDep,
     actor: CurrentActor,
     account_id: uuid.UUID,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: PageParam = 1,
+    per_page: LongPerPageParam = 50,
 ) -> adjustments.AdjustmentPage:
     """Money adjustments for core banking to book on the account (provisional credits, their
     reversals, final credits), newest first, each with its status: provisional, final or
@@ -218,7 +253,7 @@ async def new_dispute_form(
     return _form_page(request, view, form=form)
 
 
-@pages.post("/disputes/new", name="open_dispute_page")
+@pages.post("/disputes/new", name="open_dispute_page", dependencies=[Opener])
 async def open_dispute_page(
     request: Request,
     services: ServicesDep,
@@ -278,7 +313,7 @@ def _form_page(
     return response
 
 
-@pages.post("/disputes/{case_id}/evidence", name="add_evidence_form")
+@pages.post("/disputes/{case_id}/evidence", name="add_evidence_form", dependencies=[EvidenceAdder])
 async def add_evidence_form(
     request: Request,
     services: ServicesDep,
@@ -321,7 +356,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-@pages.post("/disputes/{case_id}/withdraw", name="withdraw_dispute_form")
+@pages.post("/disputes/{case_id}/withdraw", name="withdraw_dispute_form", dependencies=[Withdrawer])
 async def withdraw_dispute_form(
     request: Request,
     services: ServicesDep,
@@ -338,7 +373,9 @@ async def withdraw_dispute_form(
     return _back_to_case(request, htmx, case_id, "dispute-withdrawn")
 
 
-@pages.post("/disputes/{case_id}/sandbox", name="sandbox_response_form")
+@pages.post(
+    "/disputes/{case_id}/sandbox", name="sandbox_response_form", dependencies=[SandboxOperator]
+)
 async def sandbox_response_form(
     request: Request,
     services: ServicesDep,

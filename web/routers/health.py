@@ -17,7 +17,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "Both answer."},
+        503: {"description": "The database or Temporal does not answer (named in the body)."},
+    },
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """The database and Temporal answer."""
     checks: dict[str, str] = {}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
 from domain import notifications as notification_service
-from web.deps import CurrentActor, ServicesDep
+from web.deps import CurrentActor, PageParam, ServicesDep, signed_in
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+api = APIRouter(prefix="/api/v1/notifications", tags=["notifications"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 
@@ -35,7 +34,7 @@ class NotificationList(BaseModel):
 
 @api.get("", response_model=NotificationList)
 async def list_notifications_api(
-    services: ServicesDep, actor: CurrentActor, page: Annotated[int, Query(ge=1)] = 1
+    services: ServicesDep, actor: CurrentActor, page: PageParam = 1
 ) -> NotificationList:
     """Notifications to you or to your roles (escalations, SAR deadlines, new alerts), newest first."""
     found = await notification_service.list_notifications(services.db, actor, page=page)
@@ -63,7 +62,7 @@ async def read_notifications(
     request: Request,
     services: ServicesDep,
     actor: CurrentActor,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     found = await notification_service.list_notifications(services.db, actor, page=page)
     return render(request, "notifications.html", {"found": found})
@@ -77,7 +76,7 @@ async def read_notification_badge(
     return render(request, "partials/notification_badge.html", {"unread": unread})
 
 
-@pages.post("/notifications/seen")
+@pages.post("/notifications/seen", dependencies=[Depends(signed_in)])
 async def mark_notifications_seen(services: ServicesDep, actor: CurrentActor) -> Response:
     await notification_service.mark_all_seen(services.db, actor)
     return RedirectResponse("/notifications", status_code=303)

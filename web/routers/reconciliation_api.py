@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
 from domain.reconciliation.breaks import ResolveForm, resolve_break
 from domain.reconciliation.statements import (
@@ -17,10 +17,15 @@ from domain.reconciliation.statements import (
     receive_statement,
 )
 from models.workflow_io import DecisionResult
-from web.deps import CurrentActor, ServicesDep, TemporalDep
+from web.deps import CurrentActor, ServicesDep, TemporalDep, require
+from web.responses import API_ERRORS, WRITE_ERRORS
 
-api = APIRouter(prefix="/api/v1", tags=["reconciliation"])
+api = APIRouter(prefix="/api/v1", tags=["reconciliation"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
+
+Uploader = Depends(require("reconciliation", "upload", action="recon.statement_uploaded"))
+# Resolving a break is work on its task; the task's own checks follow once it is loaded.
+Resolver = Depends(require("task", "work", action="recon.break_resolve"))
 
 
 async def read_upload(file: UploadFile) -> bytes:
@@ -32,6 +37,8 @@ async def read_upload(file: UploadFile) -> bytes:
     "/reconciliation/statements",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=StatementReceived,
+    dependencies=[Uploader],
+    responses=WRITE_ERRORS,
 )
 async def upload_statement_api(
     response: Response,
@@ -58,7 +65,12 @@ async def upload_statement_api(
     return received
 
 
-@api.post("/reconciliation/breaks/{break_id}/resolve", response_model=DecisionResult)
+@api.post(
+    "/reconciliation/breaks/{break_id}/resolve",
+    response_model=DecisionResult,
+    dependencies=[Resolver],
+    responses=WRITE_ERRORS,
+)
 async def resolve_break_api(
     services: ServicesDep,
     temporal: TemporalDep,

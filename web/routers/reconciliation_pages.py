@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from domain import cases as case_service
-from domain.access import can, not_found, require
+from domain.access import can, not_found
+from domain.access import require as domain_require
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
 from domain.reconciliation import report as report_service
 from domain.reconciliation import sources as source_service
@@ -34,10 +35,21 @@ from domain.reconciliation.statement_list import STATUS_LABELS, StatementPage, l
 from domain.reconciliation.statements import MAX_STATEMENT_BYTES, receive_statement
 from models.aml import CHANNELS
 from models.reconciliation import BREAK_KINDS, PASSES
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
+from web.deps import (
+    CurrentActor,
+    HtmxRequest,
+    OneOf,
+    PageParam,
+    PerPageParam,
+    ServicesDep,
+    TemporalDep,
+    require,
+)
+from web.responses import API_ERRORS
+from web.routers.reconciliation_api import Resolver, Uploader
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["reconciliation"])
+api = APIRouter(prefix="/api/v1", tags=["reconciliation"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 PER_PAGE = 25
 REPORT_DAYS = 90
@@ -53,9 +65,14 @@ BreakSearch = Annotated[
         "a record's id or counterparty.",
     ),
 ]
-Page = Annotated[int, Query(ge=1)]
-PerPage = Annotated[int, Query(ge=1, le=100)]
+Page = PageParam
+PerPage = PerPageParam
 BreakStatus = Literal["open", "resolved", "all"]
+StatementStatus = Annotated[str, OneOf(STATUS_LABELS)]
+BreakKind = Annotated[str, OneOf(BREAK_KINDS)]
+Age = Annotated[str, OneOf(AGE_LABELS)]
+PassName = Annotated[str, OneOf(PASSES)]
+SourceManager = Depends(require("reconciliation", "manage_sources", action=source_service.ACTION))
 
 
 def _blank(value: str | None) -> str | None:
@@ -83,7 +100,7 @@ async def list_recon_statements_api(
     services: ServicesDep,
     actor: CurrentActor,
     source_id: uuid.UUID | None = None,
-    status: Annotated[str | None, Query(max_length=20)] = None,
+    status: StatementStatus | None = None,
     q: Search = None,
     page: Page = 1,
     per_page: PerPage = PER_PAGE,
@@ -109,7 +126,7 @@ async def read_recon_statement_api(
     statement_id: uuid.UUID,
     match_page: Page = 1,
     match_per_page: PerPage = PER_PAGE,
-    pass_name: Annotated[str | None, Query(alias="pass", max_length=20)] = None,
+    pass_name: Annotated[PassName | None, Query(alias="pass")] = None,
     break_page: Page = 1,
 ) -> StatementDetail:
     """One statement: balances per section, matches per pass, the matched pairs (paged, each
@@ -130,9 +147,9 @@ async def list_recon_breaks_api(
     services: ServicesDep,
     actor: CurrentActor,
     status: BreakStatus = "open",
-    kind: Annotated[str | None, Query(max_length=20)] = None,
+    kind: BreakKind | None = None,
     source_id: uuid.UUID | None = None,
-    age: Annotated[str | None, Query(max_length=5, description="0-2 | 3-7 | 8-30 | 31+")] = None,
+    age: Annotated[Age | None, Query(description="Age in days: 0-2 | 3-7 | 8-30 | 31+")] = None,
     q: BreakSearch = None,
     page: Page = 1,
     per_page: PerPage = PER_PAGE,
@@ -229,7 +246,7 @@ async def list_recon_statements(
     )
 
 
-@pages.post("/reconciliation/statements")
+@pages.post("/reconciliation/statements", dependencies=[Uploader])
 async def upload_recon_statement(
     request: Request,
     services: ServicesDep,
@@ -431,7 +448,7 @@ def _resolve_input(
     return form, {}
 
 
-@pages.post("/reconciliation/breaks/{break_id:uuid}/resolve")
+@pages.post("/reconciliation/breaks/{break_id:uuid}/resolve", dependencies=[Resolver])
 async def resolve_recon_break(
     request: Request,
     services: ServicesDep,
@@ -671,7 +688,7 @@ async def new_recon_source(
     actor: CurrentActor,
     preset: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
-    await require(
+    await domain_require(
         services.db,
         actor,
         "reconciliation",
@@ -752,14 +769,14 @@ async def _save_source(
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
-@pages.post("/reconciliation/sources/new")
+@pages.post("/reconciliation/sources/new", dependencies=[SourceManager])
 async def create_recon_source(
     request: Request, services: ServicesDep, actor: CurrentActor
 ) -> Response:
     return await _save_source(request, services, actor, None)
 
 
-@pages.post("/reconciliation/sources/{source_id:uuid}")
+@pages.post("/reconciliation/sources/{source_id:uuid}", dependencies=[SourceManager])
 async def update_recon_source(
     request: Request, services: ServicesDep, actor: CurrentActor, source_id: uuid.UUID
 ) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,12 +22,16 @@ from domain.aml.restriction_views import AccountRestrictions
 from domain.aml.restrictions import RestrictionPlaced
 from domain.errors import Conflict, DomainError, Invalid
 from models.changes import ChangeCreated
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
+from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.services import Services
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["restrictions"])
+api = APIRouter(prefix="/api/v1", tags=["restrictions"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
+
+Restricter = Depends(require("account", "restrict", action="account.restrict"))
+LiftProposer = Depends(require("change", "propose_restriction_lift", action="change.propose"))
 
 PANEL_TARGET = "restrictions"  # the id of the panel an HTMX form swaps
 
@@ -52,7 +56,14 @@ class LiftRequest(BaseModel):
     "/cases/{case_id}/restrictions",
     status_code=status.HTTP_201_CREATED,
     response_model=RestrictionPlaced,
-    responses={200: {"description": "Already restricted: the existing restriction"}},
+    dependencies=[Restricter],
+    responses={
+        200: {
+            "model": RestrictionPlaced,
+            "description": "Already restricted: the existing restriction",
+        },
+        **WRITE_ERRORS,
+    },
 )
 async def restrict_account(
     services: ServicesDep,
@@ -85,6 +96,8 @@ async def read_account_restrictions(
     "/restrictions/{restriction_id}/lift",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ChangeCreated,
+    dependencies=[LiftProposer],
+    responses=WRITE_ERRORS,
 )
 async def propose_lift(
     services: ServicesDep,
@@ -100,7 +113,7 @@ async def propose_lift(
 
 
 # ----------------------------------------------------------------------------- pages
-@pages.post("/cases/{case_id}/restrict", name="restrict_account_page")
+@pages.post("/cases/{case_id}/restrict", name="restrict_account_page", dependencies=[Restricter])
 async def restrict_account_page(
     request: Request,
     services: ServicesDep,
@@ -132,7 +145,9 @@ async def restrict_account_page(
     return await _done(request, services, htmx, case_id, notice, "restricted")
 
 
-@pages.post("/restrictions/{restriction_id}/lift", name="propose_lift_page")
+@pages.post(
+    "/restrictions/{restriction_id}/lift", name="propose_lift_page", dependencies=[LiftProposer]
+)
 async def propose_lift_page(
     request: Request,
     services: ServicesDep,

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import pycountry
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -15,14 +15,16 @@ from domain.errors import DomainError, Invalid, NotFound
 from domain.screening import service
 from domain.screening.service import ScreeningQuery, ScreeningResult
 from models.screening import WatchlistEntryPublic
-from web.deps import HtmxRequest, ServicesDep, require
+from web.deps import MAX_INT4, HtmxRequest, ServicesDep, require
+from web.responses import API_ERRORS
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/screening", tags=["screening"])
+api = APIRouter(prefix="/api/v1/screening", tags=["screening"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 Checker = Annotated[Actor, Depends(require("screening", "check"))]
 Reader = Annotated[Actor, Depends(require("screening", "read"))]
+EntryNumber = Annotated[int, Path(ge=1, le=MAX_INT4, description="The list's own id.")]
 
 
 class CheckRequest(BaseModel):
@@ -72,7 +74,9 @@ async def check_name(services: ServicesDep, actor: Checker, body: CheckRequest) 
 
 
 @api.get("/entries/{ent_num}", response_model=WatchlistEntryPublic)
-async def read_entry(services: ServicesDep, actor: Reader, ent_num: int) -> WatchlistEntryPublic:
+async def read_entry(
+    services: ServicesDep, actor: Reader, ent_num: EntryNumber
+) -> WatchlistEntryPublic:
     """One listed entry of the current list (by the list's own id) with all its names."""
     entry = await service.get_entry(services.db, ent_num)
     if entry is None:
@@ -127,7 +131,7 @@ async def check_name_form(
 
 @pages.get("/screening/entries/{ent_num}")
 async def read_screening_entry(
-    request: Request, services: ServicesDep, actor: Reader, ent_num: int
+    request: Request, services: ServicesDep, actor: Reader, ent_num: EntryNumber
 ) -> Response:
     entry = await service.get_entry(services.db, ent_num)
     if entry is None:

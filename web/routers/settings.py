@@ -16,10 +16,11 @@ from domain.actors import Actor
 from domain.errors import NotFound
 from models.config import ConfigPublic
 from web.deps import ServicesDep, require
+from web.responses import API_ERRORS
 from web.services import Services
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/config", tags=["config"])
+api = APIRouter(prefix="/api/v1/config", tags=["config"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 ConfigReader = Annotated[Actor, Depends(require("config", "read"))]

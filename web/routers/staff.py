@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from domain import staff as staff_service
 from domain.actors import Actor
 from models.staff import ROLES
-from web.deps import HtmxRequest, ServicesDep, require
+from web.deps import HtmxRequest, PageParam, ServicesDep, require
 from web.templating import render
 
 pages = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ async def read_staff(
     htmx: HtmxRequest,
     role: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     role = role if role in ROLES else None
     staff, total = await staff_service.list_staff(services.db, role=role, q=q or None, page=page)

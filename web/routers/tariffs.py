@@ -14,10 +14,11 @@ from domain.actors import Actor
 from domain.errors import NotFound
 from models.tariffs import TargetVersionPublic, TariffPlanPublic
 from web.deps import ServicesDep, require
+from web.responses import API_ERRORS
 from web.services import Services
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1", tags=["tariffs"])
+api = APIRouter(prefix="/api/v1", tags=["tariffs"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 TariffReader = Annotated[Actor, Depends(require("tariff", "read"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -14,15 +14,30 @@ from domain import tasks as task_service
 from domain.errors import DomainError, NotFound
 from models.cases import PRIORITIES, TaskPage, TaskPublic
 from models.workflow_io import DecisionResult
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep
+from web.deps import (
+    CurrentActor,
+    HtmxRequest,
+    OneOf,
+    PageParam,
+    PerPageParam,
+    ServicesDep,
+    TemporalDep,
+    require,
+)
 from web.errors import error_response
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+from web.responses import API_ERRORS, WRITE_ERRORS
+api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 
 class DecisionRequest(BaseModel):
+TaskKind = Annotated[str, OneOf(task_service.TASK_KINDS)]
+Priority = Annotated[str, OneOf(PRIORITIES)]
+# Task actions are guarded by the role-level `task:work`; the task's own permission (an
+# approval's `change:approve`, say) is checked once the task is loaded.
+
     outcome: str = Field(min_length=1, max_length=40, examples=["approve"])
     reason: str | None = Field(
         default=None, max_length=60, description="Reason code; required to reject"
@@ -36,12 +51,12 @@ async def list_tasks(
     services: ServicesDep,
     actor: CurrentActor,
     scope: Literal["mine", "available"] = "available",
-    kind: str | None = None,
-    priority: str | None = None,
+    kind: TaskKind | None = None,
+    priority: Priority | None = None,
     overdue: bool = False,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=100)] = 25,
+    page: PageParam = 1,
+    per_page: PerPageParam = 25,
 ) -> TaskPage:
     """`mine`: tasks I hold. `available`: open tasks of my roles that I may take, by due time."""
     return await inbox_service.inbox(
@@ -65,20 +80,35 @@ async def read_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UU
     return task
 
 
-@api.post("/{task_id}/claim", response_model=TaskPublic)
+@api.post(
+    "/{task_id}/claim",
+    response_model=TaskPublic,
+    dependencies=[Depends(require("task", "work", action="task.claim"))],
+    responses=WRITE_ERRORS,
+)
 async def claim_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID) -> TaskPublic:
     """Take the task. 409 when someone else already holds it."""
     return await task_service.claim_task(services.db, actor, task_id)
 
 
-@api.post("/{task_id}/release", response_model=TaskPublic)
+@api.post(
+    "/{task_id}/release",
+    response_model=TaskPublic,
+    dependencies=[Depends(require("task", "work", action="task.release"))],
+    responses=WRITE_ERRORS,
+)
 async def release_task(
     services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID
 ) -> TaskPublic:
     return await task_service.release_task(services.db, actor, task_id)
 
 
-@api.post("/{task_id}/decision", response_model=DecisionResult)
+@api.post(
+    "/{task_id}/decision",
+    response_model=DecisionResult,
+    dependencies=[Depends(require("task", "work", action="task.decide"))],
+    responses=WRITE_ERRORS,
+)
 async def decide_task(
     services: ServicesDep,
     temporal: TemporalDep,
@@ -110,7 +140,7 @@ async def read_inbox(
     priority: str | None = None,
     overdue: bool = False,
     q: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageParam = 1,
 ) -> Response:
     kind, priority = kind or None, priority or None
     result = await inbox_service.inbox(
@@ -155,7 +185,9 @@ async def _row_or_redirect(
     return render(request, "partials/task_row.html", {"task": task, "notice": message, "oob": True})
 
 
-@pages.post("/tasks/{task_id}/claim")
+@pages.post(
+    "/tasks/{task_id}/claim", dependencies=[Depends(require("task", "work", action="task.claim"))]
+)
 async def claim_task_form(
     request: Request,
     services: ServicesDep,
@@ -167,7 +199,10 @@ async def claim_task_form(
     return await _row_or_redirect(request, htmx, task, f"You hold {task.case_reference} now.")
 
 
-@pages.post("/tasks/{task_id}/release")
+@pages.post(
+    "/tasks/{task_id}/release",
+    dependencies=[Depends(require("task", "work", action="task.release"))],
+)
 async def release_task_form(
     request: Request,
     services: ServicesDep,
@@ -181,7 +216,10 @@ async def release_task_form(
     )
 
 
-@pages.post("/tasks/{task_id}/decision")
+@pages.post(
+    "/tasks/{task_id}/decision",
+    dependencies=[Depends(require("task", "work", action="task.decide"))],
+)
 async def decide_task_form(
     request: Request,
     services: ServicesDep,

@@ -6,14 +6,22 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from domain.aml import transaction_list, transactions
 from domain.aml.transaction_rows import MAX_BATCH, TransactionBatch, TransactionIn
 from domain.errors import Invalid
-from web.deps import CurrentActor, ServicesDep, TemporalDep
+from web.deps import (
+    CurrentActor,
+    LongPerPageParam,
+    PageParam,
+    ServicesDep,
+    TemporalDep,
+    require,
+)
+from web.responses import API_ERRORS, ErrorBody
 
-api = APIRouter(prefix="/api/v1", tags=["transactions"])
+api = APIRouter(prefix="/api/v1", tags=["transactions"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 
@@ -67,11 +75,13 @@ BODY_EXAMPLE = {
             },
         }
     },
+    dependencies=[Depends(require("transaction", "submit"))],
     responses={
         422: {
+            "model": ErrorBody,
             "description": f"The body is neither a transaction nor a batch, the batch holds more "
             f"than {MAX_BATCH:,} rows, or the single transaction sent was refused (its fields "
-            "named in `fields`)."
+            "named in `fields`).",
         }
     },
 )
@@ -123,8 +133,8 @@ async def list_transactions(
     channel: Annotated[Literal["card", "sepa", "swift", "cash", "crypto"] | None, Query()] = None,
     booked_from: Annotated[date | None, Query(description="First UTC day, included.")] = None,
     booked_to: Annotated[date | None, Query(description="Last UTC day, included.")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: PageParam = 1,
+    per_page: LongPerPageParam = 50,
 ) -> transaction_list.TransactionPage:
     """Transactions, newest booking first, filtered by account, customer, direction, channel
     and booking days."""
