@@ -13,6 +13,7 @@ from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.onboarding import OnboardingActivities
+from activities.process_watch import ProcessWatchActivities
 from activities.recon_breaks import BreakActivities
 from activities.reconciliation import ReconActivities
 from activities.screening import ScreeningActivities
@@ -29,6 +30,7 @@ from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
+from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
 from workflows.reconciliation import BreakWorkflow, ReconciliationWorkflow
 from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 
@@ -41,6 +43,8 @@ WORKFLOWS = [
     DisputeWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
+    ProcessRepairWorkflow,
+    ProcessWatchWorkflow,
     ReconciliationWorkflow,
     RescreenWorkflow,
     ScreeningAlertWorkflow,
@@ -57,6 +61,7 @@ def activities_for(
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
     aml, disputes = AmlActivities(db), DisputeActivities(db, processor, mail)
     recon, breaks = ReconActivities(db), BreakActivities(db)
+    watch = ProcessWatchActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
@@ -94,6 +99,8 @@ def activities_for(
         recon.raise_record_breaks,
         breaks.resolve_break,
         breaks.decide_write_off,
+        watch.sweep_process_endings,
+        watch.carry_out_repair,
     ]
 
 

@@ -19,6 +19,8 @@ from temporalio.client import (
 
 from core.settings import Settings
 from models.onboarding_io import RescreenInput
+from models.process_watch_io import SweepInput
+from workflows.process_watch import PROCESS_WATCH_SCHEDULE_ID, ProcessWatchWorkflow
 from workflows.rescreening import RESCREEN_SCHEDULE_ID, RescreenWorkflow
 
 log = logging.getLogger(__name__)
@@ -42,11 +44,44 @@ def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_I
     )
 
 
+def process_watch_schedule(
+    settings: Settings, schedule_id: str = PROCESS_WATCH_SCHEDULE_ID
+) -> Schedule:
+    """The sweep for case workflows ended outside backoffice (terminated, cancelled, reset)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ProcessWatchWorkflow.run,
+            SweepInput(),
+            id=schedule_id,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[
+                ScheduleIntervalSpec(
+                    every=timedelta(minutes=settings.process_watch_interval_minutes)
+                )
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 async def ensure_schedules(
-    client: Client, settings: Settings, *, schedule_id: str = RESCREEN_SCHEDULE_ID
+    client: Client,
+    settings: Settings,
+    *,
+    schedule_id: str = RESCREEN_SCHEDULE_ID,
+    watch_schedule_id: str = PROCESS_WATCH_SCHEDULE_ID,
 ) -> None:
-    """Create the schedule, or bring it in line with the settings (queue, interval)."""
-    wanted = rescreen_schedule(settings, schedule_id)
+    """Create the schedules, or bring them in line with the settings (queue, interval)."""
+    await ensure_schedule(client, schedule_id, rescreen_schedule(settings, schedule_id))
+    await ensure_schedule(
+        client, watch_schedule_id, process_watch_schedule(settings, watch_schedule_id)
+    )
+
+
+async def ensure_schedule(client: Client, schedule_id: str, wanted: Schedule) -> None:
+    """Create one schedule, or update it when its workflow, queue or interval differ."""
     try:
         await client.create_schedule(schedule_id, wanted)
         log.info("created schedule %s", schedule_id)

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Onboarding: how often every customer is screened again against the current list.
     rescreen_interval_hours: int = 24
 
+    # How often a Temporal Schedule looks for case workflows ended outside backoffice
+    # (terminated, cancelled or reset from the Temporal CLI or UI).
+    process_watch_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
+
     # Disputes: the card processor chargebacks are filed with: "sandbox" (built in, kept in
     # the database) or a real processor's adapter as "package.module:ClassName"
     # (see domain/disputes/processor.py).

@@ -30,6 +30,8 @@ VERBS = {
     "approve_restriction_lift": "approve lifting a restriction through",
     "submit": "submit",
     "report": "see the report of",
+    "propose_repair": "propose how to repair",
+    "approve_repair": "approve the repair of",
 }
 
 

@@ -35,6 +35,7 @@ from domain.reconciliation.rules import (
     RESOLVE,
 )
 from domain.reconciliation.rules import OUTCOME_LABELS as RECON_OUTCOME_LABELS
+from domain.process_watch import REASONS_BY_KIND as REPAIR_REASONS
 from domain.segregation import check_claim
 from domain.tasks import REJECT_REASONS, TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
@@ -66,6 +67,7 @@ OUTCOME_LABELS = {
     **DISPUTE_OUTCOME_LABELS,
     # approve / reject keep their generic labels; the write-off step's title says what they do.
     **{o: RECON_OUTCOME_LABELS[o] for o in RESOLVE.outcomes},
+    "resume": "resume the process (a new run)",
 }
 
 
@@ -86,7 +88,13 @@ RECON_REASONS = {
     RESOLVE.kind: {"explained": dict(EXPLAIN_REASONS), "write_off": dict(WRITE_OFF_REASONS)},
     APPROVE_WRITE_OFF.kind: {"reject": dict(REJECT_WRITE_OFF_REASONS)},
 }
-REASONS_BY_KIND = {**ONBOARDING_REASONS, **AML_REASONS, **DISPUTE_REASONS, **RECON_REASONS}
+REASONS_BY_KIND = {
+    **ONBOARDING_REASONS,
+    **AML_REASONS,
+    **DISPUTE_REASONS,
+    **RECON_REASONS,
+    **REPAIR_REASONS,
+}
 
 
 def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:

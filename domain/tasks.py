@@ -43,6 +43,8 @@ TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_risk_approval": ("change", "approve_elevated"),
     "config_approval": ("change", "approve_config"),
     "restriction_lift_approval": ("change", "approve_restriction_lift"),
+    "process_repair_proposal": ("process", "propose_repair"),
+    "process_repair_approval": ("process", "approve_repair"),
 }
 # Every kind of human task, as the inbox filter names them.
 TASK_KINDS: dict[str, str] = {
@@ -62,6 +64,8 @@ TASK_KINDS: dict[str, str] = {
     "dispute_representment": "Dispute: representment review",
     "recon_break": "Reconciliation break",
     "recon_write_off": "Write-off approval (four-eyes)",
+    "process_repair_proposal": "Process ended outside: propose resume or close",
+    "process_repair_approval": "Process ended outside: approve the repair (four-eyes)",
 }
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",

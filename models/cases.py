@@ -53,6 +53,9 @@ class Case(SQLModel, table=True):
     outcome_reason: str | None = Field(default=None, max_length=500)
     # The customer the case is about, when there is one (customer 360 lists its cases).
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
+    # Its workflow was terminated, cancelled or reset outside backoffice (see
+    # models/process_watch.py): shown on the case page, in lists and in the API.
+    process_ended_outside: bool = False
 
 
 class Task(SQLModel, table=True):

@@ -26,6 +26,7 @@ from models.onboarding import (
     Customer,
     ScreeningResult,
 )
+from models.process_watch import ProcessEnding
 from models.reconciliation import (
     ReconBreak,
     ReconLine,
@@ -69,6 +70,7 @@ __all__ = [
     "LimitVersion",
     "LoginAttempt",
     "Notification",
+    "ProcessEnding",
     "ReconBreak",
     "ReconLine",
     "ReconMatch",

@@ -164,6 +164,11 @@ TRUTH = [
     *[(role, "sar", "read", role in {"mlro", "auditor"}) for role in ROLES],
     ("engineer", "case:aml", "read", True),  # the case's metadata stays readable
     ("engineer", "aml", "read", True),
+    # repairing a case whose workflow ended outside backoffice: engineers propose and
+    # approve (two people, enforced by segregation); nobody else, auditors explicitly not
+    *[(role, "process", "propose_repair", role == "engineer") for role in ROLES],
+    *[(role, "process", "approve_repair", role == "engineer") for role in ROLES],
+    ("engineer", "task", "work", True),
 ]
 
 
@@ -187,6 +192,7 @@ def test_explicit_deny_beats_an_allow_from_another_role(store: PolicyStore) -> N
     assert not store.allowed(["product_manager", "auditor"], "change", "propose")
     assert not store.allowed(["ops_manager", "auditor"], "task", "work")
     assert not store.allowed(["risk_manager", "auditor"], "change", "approve_config")
+    assert not store.allowed(["engineer", "auditor"], "process", "approve_repair")
 
 
 def test_whoever_talks_to_customers_never_learns_why_an_account_is_restricted(

@@ -1,0 +1,494 @@
+"""Activities that notice case workflows ended outside the product, and repair them.
+
+The sweep walks the open cases in batches of ids, asks Temporal about each case's workflow
+(describe: one cheap call that needs no visibility store) and records what ended out of
+band. Everything is idempotent: an ending is one row per ended run, the flag and its audit
+event are written with it, and the repair workflow's id follows from the ending's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import WorkflowTaskFailedCause
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.outage import retry_on_outage
+from activities.tasks import cancel_open_tasks, close_case, refuse
+from core.db import Database, run_sql
+from domain import audit
+from domain.audit import SYSTEM, ActorRef
+from domain.process_watch import (
+    CASE_OUTCOME,
+    CLOSE_REASONS,
+    ENDED_STATUSES,
+    KIND_LABELS,
+    can_resume,
+    ending_id_for,
+    repair_workflow_id,
+    resumed_workflow_id,
+)
+from models.aml_io import AlertsAdded, AmlCaseInput
+from models.base import utcnow
+from models.onboarding_io import OnboardingInput, PartyRef
+from models.process_watch_io import (
+    CarryOutRepairInput,
+    RepairInput,
+    RepairResult,
+    SweepInput,
+    SweepSummary,
+)
+from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
+
+DESCRIBES_IN_FLIGHT = 20
+
+
+@dataclass
+class Ending:
+    case_id: uuid.UUID
+    reference: str
+    case_type: str
+    workflow_id: str
+    run_id: str
+    kind: str
+    reason: str | None = None
+    identity: str | None = None
+    ended_at: datetime | None = None
+
+
+class ProcessWatchActivities:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # ------------------------------------------------------------------ the sweep
+    @activity.defn
+    @retry_on_outage
+    async def sweep_process_endings(self, inp: SweepInput) -> SweepSummary:
+        client = activity.client()
+        summary = SweepSummary()
+        gate = asyncio.Semaphore(DESCRIBES_IN_FLIGHT)
+        after: uuid.UUID | None = None
+        while True:
+            async with self.db.session() as session:
+                rows = (
+                    await run_sql(
+                        session,
+                        'SELECT id, reference, case_type, workflow_id FROM "case" '
+                        "WHERE status = 'open' AND NOT process_ended_outside "
+                        "AND (CAST(:after AS uuid) IS NULL OR id > :after) "
+                        "ORDER BY id LIMIT :n",
+                        {"after": after, "n": inp.batch_size},
+                    )
+                ).all()
+            if not rows:
+                break
+            after = rows[-1].id
+            summary.cases_checked += len(rows)
+
+            async def check(row: Any) -> Ending | None:
+                async with gate:
+                    return await ended_out_of_band(client, row)
+
+            for ending in await asyncio.gather(*(check(r) for r in rows)):
+                if ending is not None and await self._record(ending):
+                    summary.endings_found += 1
+            activity.heartbeat(str(after))
+        summary.repairs_started = await self._start_repairs(client)
+        return summary
+
+    async def _record(self, e: Ending) -> bool:
+        """Flag the case, cancel its tasks, audit what happened: once per ended run."""
+        ending_id = ending_id_for(e.workflow_id, e.run_id)
+        async with self.db.transaction() as session:
+            still_open = (
+                await run_sql(
+                    session,
+                    "SELECT 1 FROM \"case\" WHERE id = :id AND status = 'open' "
+                    "AND workflow_id = :wid AND NOT process_ended_outside FOR UPDATE",
+                    {"id": e.case_id, "wid": e.workflow_id},
+                )
+            ).first()
+            if still_open is None:  # closed, resumed or flagged meanwhile
+                return False
+            inserted = (
+                await run_sql(
+                    session,
+                    "INSERT INTO process_ending (id, case_id, workflow_id, run_id, kind, reason, "
+                    "identity, ended_at, detected_at, repair_workflow_id, repair_started, status) "
+                    "VALUES (:id, :case, :wid, :run, :kind, :reason, :identity, :ended, now(), "
+                    ":repair, false, 'open') ON CONFLICT (workflow_id, run_id) DO NOTHING "
+                    "RETURNING id",
+                    {
+                        "id": ending_id,
+                        "case": e.case_id,
+                        "wid": e.workflow_id,
+                        "run": e.run_id,
+                        "kind": e.kind,
+                        "reason": e.reason[:1000] if e.reason else None,
+                        "identity": e.identity[:300] if e.identity else None,
+                        "ended": e.ended_at,
+                        "repair": repair_workflow_id(ending_id),
+                    },
+                )
+            ).first()
+            if inserted is None:  # this run was seen (and repaired) before
+                return False
+            await run_sql(
+                session,
+                'UPDATE "case" SET process_ended_outside = true WHERE id = :id',
+                {"id": e.case_id},
+            )
+            await cancel_open_tasks(session, e.case_id, utcnow())
+            await audit.record(
+                session,
+                action="process.ended_outside",
+                actor=SYSTEM,
+                outcome=audit.SUCCESS,
+                object_type="case",
+                object_id=e.case_id,
+                workflow_id=e.workflow_id,
+                reason=(
+                    f"The workflow {e.workflow_id} was {KIND_LABELS[e.kind]} outside backoffice"
+                    + (f" by {e.identity}" if e.identity else "")
+                    + (f": {e.reason}" if e.reason else "")
+                )[:1000],
+                details={
+                    "kind": e.kind,
+                    "case_reference": e.reference,
+                    "workflow_id": e.workflow_id,
+                    "run_id": e.run_id,
+                    "temporal_reason": e.reason,
+                    "temporal_identity": e.identity,
+                    "ended_at": e.ended_at,
+                    "ending_id": ending_id,
+                },
+            )
+        activity.logger.warning(
+            "case %s: workflow %s %s outside backoffice", e.reference, e.workflow_id, e.kind
+        )
+        return True
+
+    async def _start_repairs(self, client: Client) -> int:
+        """A repair workflow (its ops task) for every ending that has none yet."""
+        async with self.db.session() as session:
+            rows = (
+                await run_sql(
+                    session,
+                    "SELECT e.id, e.case_id, e.kind, e.workflow_id, e.repair_workflow_id, "
+                    'c.reference, c.case_type FROM process_ending e JOIN "case" c '
+                    "ON c.id = e.case_id WHERE e.status = 'open' AND NOT e.repair_started",
+                )
+            ).all()
+        task_queue = activity.info().task_queue
+        for row in rows:
+            with contextlib.suppress(WorkflowAlreadyStartedError):  # an earlier attempt did
+                await client.start_workflow(
+                    "ProcessRepairWorkflow",
+                    RepairInput(
+                        ending_id=row.id,
+                        case_id=row.case_id,
+                        reference=row.reference,
+                        case_type=row.case_type,
+                        kind=row.kind,
+                        workflow_id=row.workflow_id,
+                        resumable=can_resume(row.case_type),
+                    ),
+                    id=row.repair_workflow_id,
+                    task_queue=task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(
+                        [SearchAttributePair(CASE_ID, str(row.case_id))]
+                    ),
+                    static_summary=f"{row.reference} repair after the process was {row.kind}",
+                )
+            async with self.db.transaction() as session:
+                await run_sql(
+                    session,
+                    "UPDATE process_ending SET repair_started = true WHERE id = :id",
+                    {"id": row.id},
+                )
+        return len(rows)
+
+    # ------------------------------------------------------------------ the repair
+    @activity.defn
+    @retry_on_outage
+    async def carry_out_repair(self, inp: CarryOutRepairInput) -> RepairResult:
+        """Do what two engineers agreed: close the case with the reason, or start its
+        process again under a new workflow id. A retry finds the ending resolved."""
+        async with self.db.session() as session:
+            ending = (
+                await run_sql(
+                    session,
+                    "SELECT e.*, c.reference, c.case_type, c.stage, c.status AS case_status "
+                    'FROM process_ending e JOIN "case" c ON c.id = e.case_id WHERE e.id = :id',
+                    {"id": inp.ending_id},
+                )
+            ).first()
+        if ending is None:
+            raise refuse("No such process ending.", "unknown_ending")
+        if ending.status != "open":
+            return RepairResult(outcome=ending.resolution, new_workflow_id=ending.new_workflow_id)
+        client = activity.client()
+        # A reset run is still running: the product ends it before it closes or resumes.
+        await _terminate_if_running(client, ending.workflow_id, ending.run_id, inp)
+        approver = ActorRef(inp.approved_by, inp.approved_by_name)
+        who = {
+            "proposed_by": inp.proposed_by_name,
+            "approved_by": inp.approved_by_name,
+            "repair_workflow_id": inp.repair_workflow_id,
+            "ended_workflow_id": ending.workflow_id,
+            "ended_run_id": ending.run_id,
+            "kind": ending.kind,
+        }
+        if inp.outcome == "close":
+            label = CLOSE_REASONS.get(inp.reason_code or "", inp.reason_code or "closed")
+            reason = f"{label}: {inp.comment}" if inp.comment else label
+            async with self.db.transaction() as session:
+                if not await _lock_open(session, inp.ending_id):
+                    return RepairResult(outcome="close")
+                now = utcnow()
+                await close_case(
+                    session, ending.case_id, outcome=CASE_OUTCOME, reason=reason, now=now
+                )
+                await run_sql(
+                    session,
+                    'UPDATE "case" SET process_ended_outside = false WHERE id = :id',
+                    {"id": ending.case_id},
+                )
+                await _resolve(session, inp.ending_id, "close", reason, None, now)
+                await audit.record(
+                    session,
+                    action="process.closed",
+                    actor=approver,
+                    object_type="case",
+                    object_id=ending.case_id,
+                    workflow_id=inp.repair_workflow_id,
+                    reason=reason,
+                    details={**who, "reason_code": inp.reason_code},
+                )
+            return RepairResult(outcome="close")
+
+        if not can_resume(ending.case_type):
+            raise refuse("This kind of case cannot be resumed; close it.", "not_resumable")
+        new_id = resumed_workflow_id(ending.workflow_id)
+        await self._start_again(client, ending, new_id)
+        async with self.db.transaction() as session:
+            if not await _lock_open(session, inp.ending_id):
+                return RepairResult(outcome="resume", new_workflow_id=new_id)
+            await run_sql(
+                session,
+                'UPDATE "case" SET workflow_id = :new, process_ended_outside = false '
+                "WHERE id = :id",
+                {"new": new_id, "id": ending.case_id},
+            )
+            await run_sql(
+                session,
+                "UPDATE application SET workflow_id = :new WHERE case_id = :id",
+                {"new": new_id, "id": ending.case_id},
+            )
+            await _resolve(session, inp.ending_id, "resume", inp.comment, new_id, utcnow())
+            await audit.record(
+                session,
+                action="process.resumed",
+                actor=approver,
+                object_type="case",
+                object_id=ending.case_id,
+                workflow_id=new_id,
+                details={**who, "new_workflow_id": new_id},
+            )
+        return RepairResult(outcome="resume", new_workflow_id=new_id)
+
+    async def _start_again(self, client: Client, ending: Any, new_id: str) -> None:
+        """A new run of the case's process, from the case's own records (not from the
+        ended run's history): the same inputs the product gave the first run."""
+        task_queue = activity.info().task_queue
+        attrs = [
+            SearchAttributePair(CASE_ID, str(ending.case_id)),
+            SearchAttributePair(CASE_TYPE, ending.case_type),
+            SearchAttributePair(CASE_STATUS, ending.stage),
+        ]
+        summary = f"{ending.reference} resumed after the process was {ending.kind}"
+        async with self.db.session() as session:
+            if ending.case_type == "onboarding":
+                app = (
+                    await run_sql(
+                        session,
+                        "SELECT id, kind, submitted_by FROM application WHERE case_id = :c",
+                        {"c": ending.case_id},
+                    )
+                ).one()
+                parties = (
+                    await run_sql(
+                        session,
+                        "SELECT id, role, kind FROM application_party "
+                        "WHERE application_id = :a ORDER BY position, id",
+                        {"a": app.id},
+                    )
+                ).all()
+                start: dict[str, Any] = {
+                    "workflow": "OnboardingWorkflow",
+                    "arg": OnboardingInput(
+                        application_id=app.id,
+                        case_id=ending.case_id,
+                        reference=ending.reference,
+                        kind=app.kind,
+                        parties=[
+                            PartyRef(party_id=p.id, role=p.role, kind=p.kind) for p in parties
+                        ],
+                        submitted_by=app.submitted_by,
+                    ),
+                }
+            else:  # aml
+                aml = (
+                    await run_sql(
+                        session,
+                        "SELECT customer_id, detected_at FROM aml_case WHERE case_id = :c",
+                        {"c": ending.case_id},
+                    )
+                ).one()
+                alert_ids = (
+                    await run_sql(
+                        session,
+                        "SELECT id FROM aml_alert WHERE case_id = :c ORDER BY detected_at, id",
+                        {"c": ending.case_id},
+                    )
+                ).scalars()
+                attrs += [
+                    SearchAttributePair(CUSTOMER_ID, str(aml.customer_id)),
+                    SearchAttributePair(RISK_LEVEL, "unknown"),
+                ]
+                start = {
+                    "workflow": "AmlCaseWorkflow",
+                    "arg": AmlCaseInput(
+                        case_id=ending.case_id,
+                        customer_id=aml.customer_id,
+                        reference=ending.reference,
+                        detected_at=aml.detected_at,
+                    ),
+                    "start_signal": "add_alerts",
+                    "start_signal_args": [AlertsAdded(alert_ids=list(alert_ids))],
+                }
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # started by an earlier attempt
+            await client.start_workflow(
+                start.pop("workflow"),
+                start.pop("arg"),
+                id=new_id,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(attrs),
+                static_summary=summary,
+                **start,
+            )
+
+
+async def ended_out_of_band(client: Client, row: Any) -> Ending | None:
+    """What Temporal says of the case's workflow: an Ending when it ended (or was reset)
+    outside the product, else None (running, completed, or not started yet)."""
+    try:
+        desc = await client.get_workflow_handle(row.workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # not started yet, or never ours
+            return None
+        raise
+    status = desc.status
+    ending = Ending(
+        case_id=row.id,
+        reference=row.reference,
+        case_type=row.case_type,
+        workflow_id=row.workflow_id,
+        run_id=desc.run_id,
+        kind="",
+        ended_at=desc.close_time,
+    )
+    if status is not None and status.name in ENDED_STATUSES:
+        ending.kind = ENDED_STATUSES[status.name]
+    elif status == WorkflowExecutionStatus.RUNNING:
+        extended = desc.raw_description.workflow_extended_info
+        if not extended.HasField("last_reset_time"):
+            return None
+        ending.kind = "reset"
+        ending.ended_at = extended.last_reset_time.ToDatetime().replace(tzinfo=UTC)
+    else:
+        return None
+    await _read_why(client, ending)
+    return ending
+
+
+async def _read_why(client: Client, e: Ending) -> None:
+    """Temporal's recorded reason and identity (who terminated, cancelled or reset it)."""
+    handle = client.get_workflow_handle(e.workflow_id, run_id=e.run_id)
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            t = event.workflow_execution_terminated_event_attributes
+            e.reason, e.identity = t.reason or None, t.identity or None
+        elif event.HasField("workflow_execution_cancel_requested_event_attributes"):
+            c = event.workflow_execution_cancel_requested_event_attributes
+            e.reason, e.identity = c.cause or None, c.identity or None
+        elif event.HasField("workflow_execution_failed_event_attributes"):
+            e.reason = event.workflow_execution_failed_event_attributes.failure.message or None
+        elif event.HasField("workflow_task_failed_event_attributes"):
+            f = event.workflow_task_failed_event_attributes
+            if f.cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW:
+                e.reason, e.identity = f.failure.message or None, f.identity or None
+
+
+async def _terminate_if_running(
+    client: Client, workflow_id: str, run_id: str, inp: CarryOutRepairInput
+) -> None:
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    try:
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return
+        await handle.terminate(
+            reason=(
+                f"backoffice: {inp.outcome} proposed by {inp.proposed_by_name}, "
+                f"approved by {inp.approved_by_name}"
+            )
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def _lock_open(session: Any, ending_id: uuid.UUID) -> bool:
+    row = (
+        await run_sql(
+            session,
+            "SELECT status FROM process_ending WHERE id = :id FOR UPDATE",
+            {"id": ending_id},
+        )
+    ).first()
+    return row is not None and row.status == "open"
+
+
+async def _resolve(
+    session: Any,
+    ending_id: uuid.UUID,
+    resolution: str,
+    reason: str | None,
+    new_workflow_id: str | None,
+    now: datetime,
+) -> None:
+    await run_sql(
+        session,
+        "UPDATE process_ending SET status = :status, resolution = :resolution, "
+        "resolution_reason = :reason, new_workflow_id = :new, resolved_at = :now "
+        "WHERE id = :id",
+        {
+            "status": "closed" if resolution == "close" else "resumed",
+            "resolution": resolution,
+            "reason": reason[:500] if reason else None,
+            "new": new_workflow_id,
+            "now": now,
+            "id": ending_id,
+        },
+    )

@@ -1,0 +1,193 @@
+"""Out-of-band endings on the time-skipping server: a terminated case workflow is found by
+the sweep the schedule starts, its case flagged once with one ops task, and a four-eyes
+resume starts the process again under a new workflow id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlmodel import col, func, select
+from temporalio.client import ScheduleActionStartWorkflow
+
+from core.db import Database
+from core.schedules import process_watch_schedule
+from domain import tasks
+from domain.errors import Forbidden
+from domain.process_watch import ending_id_for, repair_workflow_id
+from models.audit import AuditEvent
+from models.cases import Case, Task
+from models.process_watch import ProcessEnding
+from models.process_watch_io import SweepSummary
+from tests.aml_cases import alerted_customer
+from tests.helpers import eventually, new_staff, task_of
+from tests.workflows.conftest import Skipping
+
+
+async def sweep_as_the_schedule_would(skipping: Skipping) -> SweepSummary:
+    """The time-skipping server has no Schedules: skip past the interval, then start the
+    schedule's own action (same workflow, input and queue) and wait for its summary."""
+    schedule = process_watch_schedule(skipping.settings)
+    await skipping.env.sleep(
+        timedelta(minutes=skipping.settings.process_watch_interval_minutes, seconds=1)
+    )
+    action = schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    result = await skipping.client.execute_workflow(
+        action.workflow,
+        *action.args,
+        id=f"process-watch-{uuid.uuid4().hex[:8]}",
+        task_queue=action.task_queue,
+        result_type=SweepSummary,
+    )
+    assert isinstance(result, SweepSummary)
+    return result
+
+
+async def case_of(db: Database, case_id: uuid.UUID) -> Case:
+    async with db.session() as session:
+        case = await session.get(Case, case_id)
+    assert case is not None
+    return case
+
+
+async def test_terminated_case_workflow_is_flagged_once_with_one_ops_task(
+    db: Database, skipping: Skipping
+) -> None:
+    routed = await alerted_customer(db, skipping.client, skipping.settings.task_queue)
+    l1 = await task_of(db, routed.workflow_id, "l1#1")
+    handle = skipping.client.get_workflow_handle(routed.workflow_id)
+    run_id = (await handle.describe()).run_id
+    await handle.terminate(reason="cleaning up by hand")
+
+    summary = await sweep_as_the_schedule_would(skipping)
+    # Other tests' cases share the database; their workflows are not on this server.
+    assert summary.endings_found == 1 and summary.repairs_started == 1
+
+    case = await case_of(db, routed.case_id)
+    assert case.process_ended_outside and case.status == "open"
+    async with db.session() as session:
+        cancelled = await session.get(Task, l1.id)
+        events = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "process.ended_outside",
+                    AuditEvent.object_id == str(routed.case_id),
+                )
+            )
+        ).all()
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert len(events) == 1
+    details = events[0].details
+    assert (details["kind"], details["workflow_id"], details["run_id"]) == (
+        "terminated",
+        routed.workflow_id,
+        run_id,
+    )
+    assert details["temporal_reason"] == "cleaning up by hand"
+    assert details["temporal_identity"]  # who did it, as Temporal recorded it
+
+    repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
+    proposal = await task_of(db, repair_id, "propose")
+    assert (proposal.case_id, proposal.candidate_role, proposal.kind) == (
+        routed.case_id,
+        "engineer",
+        "process_repair_proposal",
+    )
+    assert set(proposal.allowed_outcomes) == {"resume", "close"}
+
+    # A second sweep: nothing new, no second flag, event or task.
+    again = await sweep_as_the_schedule_would(skipping)
+    assert again.endings_found == 0 and again.repairs_started == 0
+    async with db.session() as session:
+        endings = (
+            await session.exec(
+                select(func.count())
+                .select_from(ProcessEnding)
+                .where(ProcessEnding.case_id == routed.case_id)
+            )
+        ).one()
+        repair_tasks = (
+            await session.exec(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.case_id == routed.case_id, col(Task.kind).startswith("process_repair"))
+            )
+        ).one()
+        flagged_events = (
+            await session.exec(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(
+                    AuditEvent.action == "process.ended_outside",
+                    AuditEvent.object_id == str(routed.case_id),
+                )
+            )
+        ).one()
+    assert (endings, repair_tasks, flagged_events) == (1, 1, 1)
+
+
+async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
+    db: Database, skipping: Skipping
+) -> None:
+    routed = await alerted_customer(db, skipping.client, skipping.settings.task_queue)
+    await task_of(db, routed.workflow_id, "l1#1")
+    handle = skipping.client.get_workflow_handle(routed.workflow_id)
+    run_id = (await handle.describe()).run_id
+    await handle.cancel()
+    await sweep_as_the_schedule_would(skipping)
+    repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
+    proposal = await task_of(db, repair_id, "propose")
+
+    proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
+    await tasks.claim_task(db, proposer.actor, proposal.id)
+    await tasks.decide_task(
+        db,
+        skipping.client,
+        proposer.actor,
+        proposal.id,
+        outcome="resume",
+        reason=None,
+        comment="Cancelled by mistake during a drill; the alert still needs triage.",
+    )
+    approval = await task_of(db, repair_id, "approve")
+    assert proposer.actor.user_id in approval.excluded_actors
+    with pytest.raises(Forbidden):  # the proposer never approves their own proposal
+        await tasks.claim_task(db, proposer.actor, approval.id)
+    await tasks.claim_task(db, approver.actor, approval.id)
+    await tasks.decide_task(
+        db,
+        skipping.client,
+        approver.actor,
+        approval.id,
+        outcome="approve",
+        reason=None,
+        comment=None,
+    )
+
+    new_id = f"{routed.workflow_id}-r2"
+
+    async def resumed() -> Case | None:
+        case = await case_of(db, routed.case_id)
+        return case if case.workflow_id == new_id else None
+
+    case = await eventually(resumed, what="case resumed under a new workflow id")
+    assert not case.process_ended_outside and case.status == "open"
+    new_l1 = await task_of(db, new_id, "l1#1")
+    assert new_l1.case_id == routed.case_id and new_l1.status == "open"
+    async with db.session() as session:
+        ending = await session.get(ProcessEnding, ending_id_for(routed.workflow_id, run_id))
+        event = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "process.resumed",
+                    AuditEvent.object_id == str(routed.case_id),
+                )
+            )
+        ).one()
+    assert ending is not None and (ending.status, ending.new_workflow_id) == ("resumed", new_id)
+    assert event.actor == approver.username
+    assert event.details["proposed_by"] == proposer.username
+    # The resumed run is the case's workflow now: a sweep finds nothing to flag.
+    assert (await sweep_as_the_schedule_would(skipping)).endings_found == 0
