@@ -20,6 +20,7 @@ from core.settings import Settings, get_settings
 from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
+from web.proxies import TrustedProxyMiddleware, parse_trusted
 from web.routers import (
     aml,
     application_pages,
@@ -46,6 +47,7 @@ from web.routers import (
 )
 from web.routers import settings as settings_routes
 from web.services import Services
+from web.text_input import refuse_nul_text
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -101,12 +103,14 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        dependencies=[Depends(csrf_guard)],
+        dependencies=[Depends(csrf_guard), Depends(refuse_nul_text)],
         docs_url=None,  # served by web.routers.docs from local files
         redoc_url=None,
     )
     errors.install(app)
     middleware.install(app)
+    # Added after the other middleware, so it runs first: everything sees the real client.
+    app.add_middleware(TrustedProxyMiddleware, trusted=parse_trusted(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     for router in (
         health.router,

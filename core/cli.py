@@ -507,12 +507,14 @@ def cmd_web(args: argparse.Namespace) -> int:
         factory=True,
         host=settings.web_host,
         port=args.port or settings.web_port,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_config=None,
-        access_log=False,
+        **UVICORN_OPTIONS,
     )
     return 0
+
+
+# Forwarded headers are the app's business (web/proxies.py, TRUSTED_PROXIES): uvicorn must
+# not rewrite the client address first (its default believes X-Forwarded-For from loopback).
+UVICORN_OPTIONS: dict[str, Any] = {"proxy_headers": False, "log_config": None, "access_log": False}
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
@@ -40,9 +40,13 @@ class Settings(BaseSettings):
     temporal_ui_origin: str = ""
 
     web_host: str = "127.0.0.1"
-    # Proxies whose X-Forwarded-For is believed (the client address feeds login throttling
-    # and the audit log). Set to the load balancer's address(es) behind a proxy.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # Proxies whose X-Forwarded-For is believed: comma-separated addresses or networks of
+    # the load balancer(s) in front of the app (web/proxies.py). Empty (the default): the
+    # header is ignored, even from loopback. The client address feeds login throttling and
+    # the audit log. FORWARDED_ALLOW_IPS, its former name, is still read.
+    trusted_proxies: str = Field(
+        default="", validation_alias=AliasChoices("trusted_proxies", "forwarded_allow_ips")
+    )
     web_port: int = 8000
     public_url: str = ""
 

@@ -64,7 +64,8 @@ async def _ensure_audited(request: Request, response: Response) -> None:
             info = getattr(request.state, "auth", None)
             actor = info.actor.ref if info else ActorRef(None, "anonymous")
             route = request.scope.get("route")
-            path = getattr(route, "path", request.url.path)
+            # An unknown address may hold anything, even a NUL PostgreSQL cannot store.
+            path = getattr(route, "path", request.url.path).replace("\x00", "\\0")
             await audit.record(
                 session,
                 action=f"http.{request.method.lower()}",
@@ -76,7 +77,10 @@ async def _ensure_audited(request: Request, response: Response) -> None:
                     getattr(request.state, "error_reason", None) or f"HTTP {response.status_code}"
                 ).replace("\x00", "\\0"),
                 origin=origin_of(request),
-                details={"status": response.status_code, "path": request.url.path[:300]},
+                details={
+                    "status": response.status_code,
+                    "path": request.url.path.replace("\x00", "\\0")[:300],
+                },
             )
     except Exception:  # the database may be the reason the request failed
         log.warning("could not write the audit event for request %s", request_id, exc_info=True)

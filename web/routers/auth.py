@@ -154,3 +154,10 @@ async def issue_token(request: Request, services: ServicesDep, body: TokenReques
         kind="api",
     )
     return TokenResponse(access_token=token, expires_in=services.settings.api_token_minutes * 60)
+
+
+@api.post("/logout", status_code=204)
+async def revoke_token(services: ServicesDep, actor: CurrentActor) -> Response:
+    """Revoke the bearer token this request presents (audited); from now on it gets 401."""
+    await auth.logout(services.db, actor)
+    return Response(status_code=204)
