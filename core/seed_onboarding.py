@@ -188,7 +188,12 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
         )
     )
     await decide(
-        kim, accepted.workflow_id, "review-analyst#1", "approve", comment="Checked: see notes."
+        kim,
+        accepted.workflow_id,
+        "review-analyst#1",
+        "approve",
+        comment="Exact name hit on the SDN list; identity documents verified, "
+        "senior to make the four-eyes call.",
     )
     # A misspelled listed name, still with the analyst.
     await submit(

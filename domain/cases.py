@@ -19,6 +19,7 @@ from domain.disputes.rules import CASE_TYPE_DISPUTE
 from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
 from domain.disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
 from domain.inbox import task_public
+from domain.narratives import comment_requirement
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
 from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from domain.onboarding.views import (
@@ -82,6 +83,8 @@ class TaskActions:
     reasons: dict[str, dict[str, str]] = field(default_factory=dict)
     reason_label: str = "Reason"
     comment_label: str = "Comment"
+    # The shortest comment (or rationale) each outcome takes (domain.narratives), if any.
+    comment_min: dict[str, int] = field(default_factory=dict)
 
 
 RECON_REASONS = {
@@ -113,8 +116,16 @@ def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, 
     if "request_info" in task.allowed_outcomes:
         comment_label = "Comment — to request information: what the applicant must send"
     if "sar" in task.allowed_outcomes:
-        comment_label = "Rationale (required): why a SAR is or is not filed"
+        comment_label = "Rationale: why a SAR is or is not filed"
     return reasons, reason_label, comment_label
+
+
+def comment_minimums(task: TaskPublic, *, high_risk: bool) -> dict[str, int]:
+    """outcome -> the shortest comment it takes on this task (only outcomes that need one)."""
+    needed = {
+        o: comment_requirement(task.kind, o, high_risk=high_risk) for o in task.allowed_outcomes
+    }
+    return {o: n for o, n in needed.items() if n}
 
 
 @dataclass
@@ -233,6 +244,12 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         refusal = check_claim(task_facts(row), parties, actor.user_id, actor.roles)
         ta = TaskActions(task=t)
         ta.reasons, ta.reason_label, ta.comment_label = decision_choices(t)
+        ta.comment_min = comment_minimums(t, high_risk=case.risk_level == "high")
+        if ta.comment_min:
+            ta.comment_label += " — " + "; ".join(
+                f"at least {n} characters to {OUTCOME_LABELS.get(o, o)}"
+                for o, n in ta.comment_min.items()
+            )
         if t.status == "open":
             ta.can_claim = permitted and refusal is None
         elif t.status == "claimed" and t.assignee_id == actor.user_id:

@@ -44,6 +44,7 @@ from domain.change_rules import (
 from domain.change_views import get_change
 from domain.config import config_values
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from domain.narratives import NARRATIVE_INVALID
 from domain.open_changes import open_changes
 from domain.tariffs import current_values, load_target, target_label
 from models.base import utcnow
@@ -440,6 +441,13 @@ def refusal_from_update(exc: WorkflowUpdateFailedError) -> DomainError:
             return Forbidden(cause.message, code=code)
         if code in INVALID_CODES:
             return Invalid(cause.message, code=code)
+        if code == NARRATIVE_INVALID:
+            # The validator sends its field map as the error's details.
+            details = cause.details[0] if cause.details else None
+            fields = (
+                {str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else {}
+            )
+            return Invalid(cause.message, code=code, fields=fields)
         if code == "decision_failed":
             return Unavailable(cause.message, code=code)
         return Conflict(cause.message, code=code)

@@ -24,6 +24,7 @@ from domain.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
 
 # Which permission a task kind needs beyond "task:work" and its candidate role.
 from domain.inbox import load_task, task_public, visible_to
+from domain.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
 from domain.segregation import (
     CONFLICT,
     FORBIDDEN,
@@ -271,8 +272,14 @@ async def decide_task(
     elif comment and len(comment) > 4000:
         error = Invalid("The comment is too long.", fields={"comment": "at most 4000 characters"})
     refusal = check_decision(task_facts(task), parties, actor.user_id, actor.roles, outcome, reason)
+    # What the decision says: the same pure rules the workflow's validator applies.
+    problems = narrative_problems(
+        task.kind, outcome, reason, comment, high_risk=case.risk_level == "high"
+    )
     if error is None and refusal is not None:
         error = _as_error(refusal.code, refusal.message, refusal.kind)
+        if refusal.code == "reason_required":  # say at once what else it lacks (a rationale)
+            error.fields = {**problems, **error.fields}
     if error is None and task.assignee_id != actor.user_id:
         error = Conflict(
             "Claim this task before deciding it."
@@ -280,6 +287,8 @@ async def decide_task(
             else "Someone else holds this task; only the claimant can decide it.",
             code="not_claimed",
         )
+    if error is None and problems:
+        error = Invalid(narrative_message(problems), code=NARRATIVE_INVALID, fields=problems)
     if error is not None:
         await record_refusal(
             db,

@@ -24,7 +24,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
@@ -81,13 +80,9 @@ class AmlCaseWorkflow:
     @decide.validator
     def _validate_decide(self, d: DecisionInput) -> None:
         closed = f"This case is already closed ({self._closed})." if self._closed else None
+        # Segregation of duties and the narrative rules (SAR / no-SAR reasons, a rationale
+        # of 30 characters, a comment of 20 on every escalation): workflows.review.
         self._reviews.validate(d, closed_reason=closed)
-        task = self._reviews.tasks[d.task_id]
-        if "sar" in task.spec.allowed_outcomes and not (d.comment and d.comment.strip()):
-            raise ApplicationError(
-                "A rationale is required for the SAR decision: say why a SAR is or is not filed.",
-                type="rationale_required",
-            )
 
     @workflow.query
     def current_state(self) -> dict[str, object]:

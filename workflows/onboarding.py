@@ -299,7 +299,8 @@ class OnboardingWorkflow:
         closed = None
         if self._status in (APPROVED, REJECTED):
             closed = f"This application is already {self._status}; no decision is possible."
-        self._reviews.validate(d, closed_reason=closed)
+        # A high-risk application's approvals need a comment (domain.narratives).
+        self._reviews.validate(d, closed_reason=closed, high_risk=self._risk_level == "high")
 
     # ------------------------------------------------------------------ information
     @workflow.update

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
+    from domain.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
     from domain.segregation import CaseParties, TaskFacts, check_decision, step_of
     from models.workflow_io import (
         DecisionInput,
@@ -133,7 +134,11 @@ class ReviewSteps:
                 task.status = "cancelled"
 
     # ------------------------------------------------------------------ update side
-    def validate(self, d: DecisionInput, *, closed_reason: str | None) -> None:
+    def validate(
+        self, d: DecisionInput, *, closed_reason: str | None, high_risk: bool = False
+    ) -> None:
+        """Refuse what the choke point would refuse: segregation of duties, then what the
+        decision says (domain.narratives; `high_risk`: the case is a high-risk one)."""
         if closed_reason is not None:
             raise ApplicationError(closed_reason, type="case_closed")
         task = self.tasks.get(d.task_id)
@@ -150,6 +155,12 @@ class ReviewSteps:
         )
         if refusal is not None:
             raise ApplicationError(refusal.message, type=refusal.code)
+        problems = narrative_problems(
+            task.spec.kind, d.outcome, d.reason_code, d.comment, high_risk=high_risk
+        )
+        if problems:
+            # The field map travels as the error's details: the choke point shows it per field.
+            raise ApplicationError(narrative_message(problems), problems, type=NARRATIVE_INVALID)
 
     async def record(
         self,

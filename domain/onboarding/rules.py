@@ -31,20 +31,26 @@ INFORMATION_REASONS: dict[str, str] = {
     "other": "Other (explain in the comment)",
 }
 ALERT_OUTCOMES = ["confirm_match", "false_positive"]
-ALERT_REASONS: dict[str, str] = {
+# A hit is confirmed only for a confirming reason and dismissed only for a dismissing one.
+ALERT_CONFIRM_REASONS: dict[str, str] = {
     "same_person": "Same person / entity as listed",
+    "identifiers_agree": "Date of birth / identifiers agree with the listing",
+    "other": "Other (explain in the comment)",
+}
+ALERT_DISMISS_REASONS: dict[str, str] = {
     "different_dob": "Different date of birth",
     "different_nationality": "Different nationality",
     "common_name": "Common name, no other agreement",
     "other": "Other (explain in the comment)",
 }
-# Reason codes each task kind offers (the UI shows these; the API accepts any short code).
+# Reason codes each outcome of each task kind takes: the form offers these, and the
+# decision rules (domain.narratives) accept only these, for the outcome chosen.
 REASONS_BY_KIND: dict[str, dict[str, dict[str, str]]] = {
     "kyc_review": {"reject": REJECT_REASONS, "request_info": INFORMATION_REASONS},
     "kyc_senior_review": {"reject": REJECT_REASONS, "request_info": INFORMATION_REASONS},
     "screening_alert_review": {
-        "confirm_match": ALERT_REASONS,
-        "false_positive": ALERT_REASONS,
+        "confirm_match": ALERT_CONFIRM_REASONS,
+        "false_positive": ALERT_DISMISS_REASONS,
     },
 }
 

@@ -121,6 +121,7 @@ def test_high_risk_application_needs_an_analyst_and_a_different_senior(
     row.get_by_role("button", name="Decide").click()
     decision = page.locator("form.decision-form")
     decision.get_by_role("radio", name="approve", exact=True).check()
+    decision.locator("textarea[name=comment]").fill("Agree: the listed person was born 1961.")
     decision.get_by_role("button", name="Submit decision").click()
     expect(page.locator("#notices")).to_contain_text("Your approval was recorded.")
     expect(page.locator("#decide")).to_contain_text(f"Decided approve by {senior}")

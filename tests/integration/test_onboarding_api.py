@@ -160,7 +160,7 @@ async def test_one_person_cannot_give_both_reviews_via_api_then_ui(
     assert claimed.status_code == 200, claimed.text
     decided = await http.post(
         f"/api/v1/tasks/{analyst_task.id}/decision",
-        json={"outcome": "approve"},
+        json={"outcome": "approve", "comment": "Listed person is older; not a match."},
         headers=both_headers,
     )
     assert decided.status_code == 200, decided.text

@@ -54,7 +54,13 @@ async def test_sar_deadline_reminder_and_breach_fire_on_time(
         task = await task_of(db, routed.workflow_id, key)
         await tasks.claim_task(db, staff.actor, task.id)
         await tasks.decide_task(
-            db, skipping.client, staff.actor, task.id, outcome="escalate", reason=None, comment=None
+            db,
+            skipping.client,
+            staff.actor,
+            task.id,
+            outcome="escalate",
+            reason=None,
+            comment=f"{key}: the pattern needs the next tier.",
         )
     mlro_task = await task_of(db, routed.workflow_id, "mlro#1")
     assert mlro_task.candidate_role == "mlro"
@@ -111,7 +117,13 @@ async def test_a_sar_decision_stops_the_clock_and_files_the_report(
         task = await task_of(db, routed.workflow_id, key)
         await tasks.claim_task(db, staff.actor, task.id)
         await tasks.decide_task(
-            db, skipping.client, staff.actor, task.id, outcome="escalate", reason=None, comment=None
+            db,
+            skipping.client,
+            staff.actor,
+            task.id,
+            outcome="escalate",
+            reason=None,
+            comment=f"{key}: the pattern needs the next tier.",
         )
     task = await task_of(db, routed.workflow_id, "mlro#1")
     await tasks.claim_task(db, mlro.actor, task.id)

@@ -131,7 +131,9 @@ async def test_listed_person_needs_analyst_then_a_different_senior(
     assert party.screening_status == "hit" and (party.best_score or 0) >= 85
 
     both = await new_staff(db, "kyc_analyst", "kyc_senior")
-    await _decide(skipping, db, both, task, "approve")
+    await _decide(
+        skipping, db, both, task, "approve", comment="Listed person is older; not a match."
+    )
     senior_task = await task_of(db, accepted.workflow_id, "review-senior#1")
     assert both.actor.user_id in senior_task.excluded_actors
 
@@ -156,7 +158,9 @@ async def test_listed_person_needs_analyst_then_a_different_senior(
     )
 
     senior = await new_staff(db, "kyc_senior")
-    await _decide(skipping, db, senior, senior_task, "approve")
+    await _decide(
+        skipping, db, senior, senior_task, "approve", comment="Agree: dates of birth differ."
+    )
     assert (await _result(skipping, accepted.workflow_id)).status == "approved"
 
 

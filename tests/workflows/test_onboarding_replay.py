@@ -50,7 +50,7 @@ async def test_onboarding_histories_replay_cleanly(skipping: Skipping, db: Datab
             task.id,
             outcome=outcome,
             reason=reason,
-            comment="replay",  # type: ignore[attr-defined]
+            comment="Recorded for the replay test: checked in full.",  # type: ignore[attr-defined]
         )
 
     runs: dict[str, intake.ApplicationAccepted] = {}

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from domain import cases as case_service
 from domain import inbox as inbox_service
 from domain import tasks as task_service
-from domain.errors import DomainError, NotFound
+from domain.access import can
+from domain.errors import DomainError, Invalid, NotFound
 from models.cases import PRIORITIES, TaskPage, TaskPublic
 from models.workflow_io import DecisionResult
 from web.deps import (
@@ -239,6 +241,11 @@ async def decide_task_form(
         result = await task_service.decide_task(
             services.db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
         )
+    except Invalid as exc:
+        # What the decision says was refused (a reason of another outcome, a short
+        # rationale): the form again, with what was typed and each field's problem.
+        typed = {"task_id": str(task_id), "outcome": outcome, "reason": reason, "comment": comment}
+        return await _decision_refused(request, services, actor, htmx, task, typed, exc)
     except DomainError as exc:
         if htmx:
             raise
@@ -250,3 +257,41 @@ async def decide_task_form(
         # The case page is fetched and swapped in by HTMX: no full reload.
         return Response(status_code=200, headers={"HX-Location": target})
     return RedirectResponse(target, status_code=303)
+
+
+async def _decision_refused(
+    request: Request,
+    services: ServicesDep,
+    actor: CurrentActor,
+    htmx: bool,
+    task: TaskPublic,
+    typed: dict[str, str],
+    error: Invalid,
+) -> Response:
+    """The decision form again with what was typed and why it was refused (422): alone for
+    HTMX (it swaps itself), otherwise the whole case page."""
+    request.state.error_reason = f"{error.code}: {error.message}"[:500]
+    view = await case_service.get_case(services.db, actor, task.case_id)
+    item = next((i for i in view.tasks if i.task.id == task.id), None) if view else None
+    if view is None or item is None or not item.can_decide:
+        return error_response(
+            request,
+            status=error.status_code,
+            code=error.code,
+            message=error.message,
+            fields=error.fields,
+        )
+    context = {
+        "view": view,
+        "case": view.case,
+        "change": view.change,
+        "outcome_labels": case_service.OUTCOME_LABELS,
+        "show_temporal": can(actor, "ops", "read"),
+        "decision_form": typed,
+        "decision_errors": error.fields or {"request": error.message},
+        "decision_error": error.message,
+    }
+    if htmx:
+        context.update({"item": item, "t": item.task})
+        return render(request, "partials/decision_form.html", context, status_code=422)
+    return render(request, "case.html", context, status_code=422)
