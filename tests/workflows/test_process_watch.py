@@ -173,7 +173,7 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
         return case if case.workflow_id == new_id else None
 
     case = await eventually(resumed, what="case resumed under a new workflow id")
-    assert not case.process_ended_outside and case.status == "open"
+    assert case is not None and not case.process_ended_outside and case.status == "open"
     new_l1 = await task_of(db, new_id, "l1#1")
     assert new_l1.case_id == routed.case_id and new_l1.status == "open"
     async with db.session() as session:

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from domain import cases as case_service
 from domain.access import can, not_found
+from domain.process_endings import latest_ending
 from web.deps import CurrentActor, HtmxRequest, PageParam, ServicesDep
 from web.templating import render
 
@@ -115,5 +116,6 @@ async def read_case(
             "notice": NOTICES.get(f"{notice}:{view.case.case_type}") or NOTICES.get(notice or ""),
             "outcome_labels": case_service.OUTCOME_LABELS,
             "show_temporal": can(actor, "temporal_ui", "read"),
+            "ending": await latest_ending(services.db, view.case),
         },
     )
