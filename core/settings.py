@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     temporal_codec_key_file: str = ""
     # Origin of a Temporal UI served elsewhere that may call the codec endpoint (CORS).
     temporal_ui_origin: str = ""
+    # TLS to Temporal's frontend (core/temporal.py): PEM file paths. TEMPORAL_TLS_CA is the
+    # CA the server's certificate is checked against (empty: the system's roots);
+    # TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY the client certificate presented (mTLS);
+    # TEMPORAL_TLS_SERVER_NAME the name the server's certificate must hold (default: the
+    # host of TEMPORAL_ADDRESS). Any of them, or TEMPORAL_TLS=true, turns TLS on.
+    temporal_tls: bool = False
+    temporal_tls_ca: str = ""
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_server_name: str = ""
 
     web_host: str = "127.0.0.1"
     # Proxies whose X-Forwarded-For is believed: comma-separated addresses or networks of
@@ -101,6 +111,21 @@ class Settings(BaseSettings):
         if value not in {"development", "test", "production"}:
             raise ValueError("ENVIRONMENT must be development, test or production")
         return value
+
+    @model_validator(mode="after")
+    def _client_certificate_needs_its_key(self) -> Settings:
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError(
+                "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the client certificate "
+                "and its private key)"
+            )
+        return self
+
+    @property
+    def temporal_tls_enabled(self) -> bool:
+        return self.temporal_tls or any(
+            (self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_server_name)
+        )
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:

@@ -4,6 +4,7 @@ encrypted payloads)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -12,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.service import TLSConfig
 
 from core.codec import build_data_converter, load_key_ring
 from core.settings import Settings, get_settings
@@ -35,11 +37,43 @@ def data_converter(settings: Settings | None = None, *, legacy: bool = False) ->
     return build_data_converter(ring, legacy=legacy)
 
 
+def tls_config(settings: Settings | None = None) -> TLSConfig | bool:
+    """TLS to Temporal's frontend from TEMPORAL_TLS_* (False: plain, the dev server).
+
+    The files are read at every connect, so a process restarted after a certificate
+    rotation presents the new one."""
+    settings = settings or get_settings()
+    if not settings.temporal_tls_enabled:
+        return False
+
+    def read(path: str, what: str) -> bytes | None:
+        if not path:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise TemporalTLSError(f"{what} {path}: {exc.strerror or exc}") from exc
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca, "TEMPORAL_TLS_CA"),
+        domain=settings.temporal_tls_server_name or None,
+        client_cert=read(settings.temporal_tls_cert, "TEMPORAL_TLS_CERT"),
+        client_private_key=read(settings.temporal_tls_key, "TEMPORAL_TLS_KEY"),
+    )
+
+
+class TemporalTLSError(RuntimeError):
+    """A TEMPORAL_TLS_* file cannot be read."""
+
+
 async def connect(
     address: str, namespace: str = "default", *, settings: Settings | None = None
 ) -> Client:
     return await Client.connect(
-        address, namespace=namespace, data_converter=data_converter(settings)
+        address,
+        namespace=namespace,
+        data_converter=data_converter(settings),
+        tls=tls_config(settings),
     )
 
 
