@@ -3,9 +3,11 @@ alerts and cases, the restrictions on the customer's accounts and the money adju
 booked on them — each as the reader's roles allow.
 
 Transactions need `transaction:read`; alerts need `aml:read` (monitoring output is not for
-everyone who may read the customer); adjustments need `adjustment:read`; a case is linked
-only for those who may open it. Active restrictions are shown to everyone who reads the
-customer: they explain why payments fail.
+everyone who may read the customer), their texts `aml_narrative:read`; adjustments need
+`adjustment:read`; a case is linked only for those who may open it. Active restrictions are
+shown to everyone who reads the customer (they explain why payments fail), but why, by whom
+and under which case only with `restriction_detail:read`: to the others (support, disputes)
+a restriction is "restricted — refer to compliance" (domain.need_to_know).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from domain.disputes.adjustments import AdjustmentPublic, customer_adjustments
 from domain.disputes.detail import DisputeLink, disputes_of
 from domain.disputes.rules import CASE_TYPE_DISPUTE
 from domain.errors import Invalid
+from domain.need_to_know import NeedToKnow
 from domain.onboarding.accounts import format_iban
 from models.aml import CHANNELS, DIRECTIONS, AmlAlert, AmlCase, Transaction
 from models.cases import Case
@@ -122,7 +125,8 @@ class CustomerActivity:
     alert_total: int
     aml_cases: list[AmlCaseRow] | None
     restrictions: dict[uuid.UUID, list[RestrictionPublic]] = field(default_factory=dict)
-    sees_case: bool = False  # may open AML cases (and read a restriction's reason)
+    sees_case: bool = False  # may open AML cases
+    sees_restriction_detail: bool = False  # why, by whom, under which case (else redacted)
     # transaction id -> its dispute, for the transactions on the page shown
     disputes: dict[uuid.UUID, DisputeLink] = field(default_factory=dict)
     can_dispute: bool = False  # may open a dispute on a card payment out
@@ -188,6 +192,7 @@ async def customer_activity(
 ) -> CustomerActivity:
     """Inside the 360's session: the caller has checked the actor may read the customer."""
     sees_case = can_see_case(actor, CASE_TYPE_AML)
+    know = NeedToKnow.of(actor)
     transactions = (
         await transaction_page(session, customer_id, filters)
         if can(actor, "transaction", "read")
@@ -213,10 +218,22 @@ async def customer_activity(
                 .limit(ALERTS_SHOWN)
             )
         ).all()
-        alerts = [AlertRow(a, ref, sees_case and a.case_id is not None) for a, ref in found]
+        alerts = [
+            AlertRow(
+                # The rule, severity and time are metadata; the alert's text is narrative.
+                know.alert(a),
+                ref,
+                sees_case and a.case_id is not None,
+            )
+            for a, ref in found
+        ]
     if sees_case:
         aml_cases = [
-            AmlCaseRow(case, aml, TIER_LABELS.get(case.stage, case.stage.replace("_", " ")))
+            AmlCaseRow(
+                know.case(case),
+                know.aml_case(aml),
+                TIER_LABELS.get(case.stage, case.stage.replace("_", " ")),
+            )
             for case, aml in (
                 await session.exec(
                     select(Case, AmlCase)
@@ -227,7 +244,10 @@ async def customer_activity(
             ).all()
         ]
     restrictions: dict[uuid.UUID, list[RestrictionPublic]] = {}
-    for r in await restrictions_of(session, account_ids=list(account_ids)) if account_ids else []:
+    found_restrictions = (
+        await restrictions_of(session, account_ids=list(account_ids)) if account_ids else []
+    )
+    for r in know.restrictions(found_restrictions):
         restrictions.setdefault(r.account_id, []).append(r)
     disputes = (
         await disputes_of(session, actor, [row.transaction.id for row in transactions.items])
@@ -246,6 +266,7 @@ async def customer_activity(
         aml_cases=aml_cases,
         restrictions=restrictions,
         sees_case=sees_case,
+        sees_restriction_detail=know.restriction_detail,
         disputes=disputes,
         can_dispute=can(actor, "dispute", "open"),
         adjustments=adjustments,

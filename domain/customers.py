@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import col, or_, select
 
 from core.db import Database, fetch_page
 from domain.access import can, can_see_case, require
 from domain.actors import Actor
+from domain.aml.restrictions import RestrictionPublic
 from domain.customer_activity import CustomerActivity, TransactionFilters, customer_activity
 from domain.legacy_customers import import_event
+from domain.need_to_know import NeedToKnow
 from domain.onboarding.accounts import format_iban
 from domain.onboarding.records import (
     customer_screenings_of,
@@ -183,9 +185,13 @@ async def customer_360(
     customer_id: uuid.UUID,
     transactions: TransactionFilters | None = None,
 ) -> Customer360 | None:
-    """Everything about one customer as `actor` may see it; None if absent or not theirs."""
+    """Everything about one customer as `actor` may see it; None if absent or not theirs.
+
+    AML restrictions, events, case outcomes and decisions pass through need-to-know
+    (domain.need_to_know): what the policy hides never reaches a template or the API."""
     if not can(actor, "customer", "read"):
         return None
+    know = NeedToKnow.of(actor)
     async with db.session() as session:
         customer = await session.get(Customer, customer_id)
         if customer is None:
@@ -289,6 +295,7 @@ async def customer_360(
             latest.setdefault(s.result.party_id, s)
         screening_latest = [latest[p.id] for p in parties if p.id in latest]
     masked = not sees_document_numbers(actor)
+    case_types = {c.id: c.case_type for c in cases}
     payload = application.payload if application else {}
     profile = dict(payload.get("individual") or payload.get("business") or {})
     return Customer360(
@@ -296,7 +303,10 @@ async def customer_360(
         application=application,
         profile=profile,
         parties=parties,
-        decisions=[DecisionView(d, ref, title, who or "?") for d, ref, title, who in decision_rows],
+        decisions=[
+            DecisionView(know.decision(case_types[d.case_id], d), ref, title, who or "?")
+            for d, ref, title, who in decision_rows
+        ],
         alerts=[c for c in cases if c.case_type == "screening_alert"],
         documents=document_views(docs, masked=masked),
         masked_numbers=masked,
@@ -306,8 +316,8 @@ async def customer_360(
         accounts=[
             AccountView(a, format_iban(a.iban), plans.get(a.tariff_plan_id)) for a in accounts
         ],
-        cases=cases,
-        timeline=timeline,
+        cases=[know.case(c) for c in cases],
+        timeline=know.timeline(timeline),
         activity=activity,
         imported=imported,
     )
@@ -320,6 +330,12 @@ class AccountSummary(BaseModel):
     status: str
     opened_at: datetime
     tariff_plan: str | None
+    restricted: bool = Field(description="An active restriction blocks outgoing payments.")
+    restrictions: list[RestrictionPublic] = Field(
+        description="As the customer 360 shows them: with reason, author and AML case for "
+        "readers allowed `restriction_detail`; for everyone else only the active ones, as "
+        '"restricted — refer to compliance" with no reason, author or case.'
+    )
 
 
 class CaseSummary(BaseModel):
@@ -361,6 +377,10 @@ def summary(view: Customer360) -> Customer360Public:
                 status=a.account.status,
                 opened_at=a.account.opened_at,
                 tariff_plan=a.plan.code if a.plan else None,
+                restricted=any(
+                    r.status == "active" for r in view.activity.restrictions.get(a.account.id, [])
+                ),
+                restrictions=view.activity.restrictions.get(a.account.id, []),
             )
             for a in view.accounts
         ],

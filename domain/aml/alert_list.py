@@ -16,6 +16,7 @@ from domain.access import require
 from domain.actors import Actor
 from domain.aml.rule_config import rule_title
 from domain.days import within_days
+from domain.need_to_know import NeedToKnow
 from models.aml import AmlAlert
 from models.cases import Case
 from models.onboarding import Customer
@@ -31,7 +32,10 @@ class AlertListItem(BaseModel):
     rule_title: str
     rule_version: int
     severity: str
-    reason: str
+    reason: str | None = Field(
+        description="The alert's text: part of the case's narrative, null for readers of "
+        "AML metadata only (engineers)."
+    )
     transactions: int = Field(description="How many transactions the alert involves.")
     customer_id: uuid.UUID
     customer_reference: str
@@ -40,7 +44,10 @@ class AlertListItem(BaseModel):
     case_reference: str | None
     case_status: str | None
     case_stage: str | None
-    case_outcome: str | None
+    case_outcome: str | None = Field(
+        description="How the case closed; a SAR decision shows as mlro_decided to everyone "
+        "but the MLRO and auditors."
+    )
 
 
 class AlertListPage(BaseModel):
@@ -96,6 +103,7 @@ async def list_alerts(
                 .limit(per_page)
             )
         ).all()
+    know = NeedToKnow.of(actor)
     items = [
         AlertListItem(
             id=alert.id,
@@ -104,7 +112,7 @@ async def list_alerts(
             rule_title=rule_title(alert.rule_key),
             rule_version=alert.rule_version,
             severity=alert.severity,
-            reason=alert.reason,
+            reason=alert.reason if know.aml_narrative else None,
             transactions=len(alert.transaction_ids),
             customer_id=customer.id,
             customer_reference=customer.reference,
@@ -113,7 +121,7 @@ async def list_alerts(
             case_reference=case.reference if case else None,
             case_status=case.status if case else None,
             case_stage=case.stage if case else None,
-            case_outcome=case.outcome if case else None,
+            case_outcome=know.case_outcome(case.case_type, case.outcome) if case else None,
         )
         for alert, customer, case in rows
     ]

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from core.db import Database, run_sql
-from domain.access import can, can_see_case
+from domain.access import can, require
 from domain.actors import Actor
 from domain.aml.casework import CASE_TYPE_AML
 from domain.aml.charts import FlowChart, flow_chart
@@ -21,6 +21,7 @@ from domain.aml.queue import CHART_DAYS, KIND_TIER, TABLE_TRANSACTIONS
 from domain.aml.restriction_views import CaseRestrictions, case_restrictions
 from domain.aml.rules import REASONS_BY_KIND, TIER_LABELS
 from domain.days import day_bounds
+from domain.need_to_know import MLRO_DECIDED, NeedToKnow
 from domain.onboarding.accounts import format_iban
 from models.aml import AmlAlert, AmlCase, SarReport, Transaction
 from models.base import utcnow
@@ -89,12 +90,16 @@ class AmlCaseView:
     alerted_transaction_ids: set[uuid.UUID] = field(default_factory=set)
     previous: list[PreviousCase] = field(default_factory=list)
     decisions: list[TierDecision] = field(default_factory=list)
-    sar_reference: str | None = None
+    sar_reference: str | None = None  # only for readers of SARs (need-to-know: sar)
+    # False for readers of the case's metadata only (engineers): no alert texts, no activity
+    # examined, no reasons or rationales, no restriction reasons.
+    sees_narrative: bool = True
     # The restrictions panel (partials/restriction_panel.html, swapped by its own forms).
     restrictions: CaseRestrictions | None = None
 
 
-def sar_clock(aml: AmlCase, now: datetime) -> SarClock:
+def sar_clock(aml: AmlCase, now: datetime, *, sees_sar: bool = True) -> SarClock:
+    """The regulatory clock; without `sees_sar` the decision is only "the MLRO decided"."""
     if aml.sar_decided_at is not None:
         state = "decided"
     elif aml.closed_at is not None:
@@ -115,7 +120,7 @@ def sar_clock(aml: AmlCase, now: datetime) -> SarClock:
         due_at=aml.sar_due_at,
         state=state,
         days_left=days_left,
-        decision=aml.sar_decision,
+        decision=aml.sar_decision if sees_sar or aml.sar_decision is None else MLRO_DECIDED,
         decided_at=aml.sar_decided_at,
         on_time=(aml.sar_decided_at <= aml.sar_due_at) if aml.sar_decided_at else None,
         breached_at=aml.sar_breached_at,
@@ -129,8 +134,10 @@ def reason_label(kind: str, outcome: str, code: str | None) -> str | None:
 
 
 async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView | None:
-    """The AML section of a case page (the caller has checked the actor may see the case)."""
+    """The AML section of a case page (the caller has checked the actor may see the case),
+    through need-to-know: the narrative and the SAR decision only for those who may read them."""
     now = utcnow()
+    know = NeedToKnow.of(actor)
     async with db.session() as session:
         aml = await session.get(AmlCase, case.id)
         if aml is None:
@@ -196,7 +203,14 @@ async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView |
             ).all()
         )
         previous = [
-            PreviousCase(c.id, c.reference, c.status, c.opened_at, c.closed_at, c.outcome)
+            PreviousCase(
+                c.id,
+                c.reference,
+                c.status,
+                c.opened_at,
+                c.closed_at,
+                know.case_outcome(c.case_type, c.outcome),
+            )
             for c in (
                 await session.exec(
                     select(Case)
@@ -221,32 +235,40 @@ async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView |
                 decided_at=d.decided_at,
             )
             for d, kind, who in (
-                await session.exec(
-                    select(Decision, Task.kind, StaffUser.display_name)
-                    .join(Task, col(Task.id) == Decision.task_id)
-                    .outerjoin(StaffUser, col(StaffUser.id) == Decision.actor_id)
-                    .where(Decision.case_id == case.id)
-                    .order_by(col(Decision.decided_at))
-                )
-            ).all()
+                (know.decision(CASE_TYPE_AML, d), kind, who)
+                for d, kind, who in (
+                    await session.exec(
+                        select(Decision, Task.kind, StaffUser.display_name)
+                        .join(Task, col(Task.id) == Decision.task_id)
+                        .outerjoin(StaffUser, col(StaffUser.id) == Decision.actor_id)
+                        .where(Decision.case_id == case.id)
+                        .order_by(col(Decision.decided_at))
+                    )
+                ).all()
+            )
         ]
         sar_reference = (
             await session.exec(select(SarReport.reference).where(SarReport.case_id == case.id))
         ).first()
         restrictions = await case_restrictions(session, case.id)
+    if restrictions is not None:
+        restrictions.restrictions = know.case_restrictions(restrictions.restrictions)
+    if not know.sar:
+        sar_reference = None
     ibans = {a.id: format_iban(a.iban) for a in accounts}
-    sees_transactions = can(actor, "transaction", "read")
+    # The customer's activity examined is part of the case's narrative.
+    sees_transactions = can(actor, "transaction", "read") and know.aml_narrative
     opened = current.created_at if current else None
     view = AmlCaseView(
         aml=aml,
         tier_label=TIER_LABELS.get(case.stage, case.stage.replace("_", " ")),
-        clock=sar_clock(aml, now),
+        clock=sar_clock(aml, now, sees_sar=know.sar),
         customer=customer if can(actor, "customer", "read") else None,
         accounts=accounts,
         ibans=ibans,
         alerts=[
             AlertItem(
-                alert=a,
+                alert=know.alert(a),
                 transactions=sorted(
                     (involved[t] for t in a.transaction_ids if t in involved),
                     key=lambda t: t.booked_at,
@@ -264,6 +286,7 @@ async def aml_case_view(db: Database, actor: Actor, case: Case) -> AmlCaseView |
         previous=previous,
         decisions=decisions,
         sar_reference=sar_reference,
+        sees_narrative=know.aml_narrative,
         restrictions=restrictions,
     )
     if sees_transactions:
@@ -318,8 +341,12 @@ def sar_times(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def sar_report(db: Database, actor: Actor, case_id: uuid.UUID) -> SarReport | None:
-    """The SAR filed on the case; None when there is none or the actor may not see AML cases."""
-    if not can_see_case(actor, CASE_TYPE_AML):
-        return None
+    """The SAR filed on the case; None when there is none.
+
+    Need-to-know: the MLRO and auditors only (`sar:read`). Everyone else is refused (403,
+    audited) before anything is looked up, so the answer says nothing about the case."""
+    await require(
+        db, actor, "sar", "read", action="aml.sar.read", object_type="case", object_id=case_id
+    )
     async with db.session() as session:
         return (await session.exec(select(SarReport).where(SarReport.case_id == case_id))).first()

@@ -10,16 +10,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
-from domain.access import can, can_see_case, not_found, record_refusal
+from domain.access import can, not_found, record_refusal
 from domain.actors import Actor
-from domain.aml.casework import CASE_TYPE_AML
 from domain.aml.restrictions import (
     BLOCK_OUTGOING,
-    CASEWORK_REDACTED,
     RestrictionPublic,
     restrictions_of,
 )
 from domain.errors import Forbidden
+from domain.need_to_know import NeedToKnow
 from models.aml import AmlCase
 from models.cases import Case
 from models.onboarding import Account
@@ -57,15 +56,13 @@ async def account_restrictions(
         found = await restrictions_of(session, account_ids=[account_id]) if account else []
     if account is None:
         raise await not_found(db, actor, "account", account_id, action=action)
-    if not can_see_case(actor, CASE_TYPE_AML):
-        # That the account is blocked, not why: the investigation must not leak to whoever
-        # talks to the customer.
-        found = [r.model_copy(update=CASEWORK_REDACTED) for r in found]
+    # That the account is blocked, not why: the investigation must not leak to whoever talks
+    # to the customer (need-to-know: restriction_detail).
     return AccountRestrictions(
         account_id=account.id,
         iban=account.iban,
         outgoing_blocked=any(r.status == "active" and r.kind == BLOCK_OUTGOING for r in found),
-        restrictions=found,
+        restrictions=NeedToKnow.of(actor).restrictions(found),
     )
 
 

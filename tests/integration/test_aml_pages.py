@@ -568,7 +568,7 @@ def _sar_data(case: Case, who: Built, mlro_id: uuid.UUID, name: str) -> dict[str
     }
 
 
-async def test_sar_page_renders_the_report_and_is_not_found_for_others(
+async def test_sar_page_renders_the_report_and_is_refused_to_others(
     http: httpx.AsyncClient, db: Database
 ) -> None:
     mlro = await new_staff(db, "mlro", prefix="mlro")
@@ -613,14 +613,14 @@ async def test_sar_page_renders_the_report_and_is_not_found_for_others(
     assert as_json.status_code == 200 and as_json.json()["data"] == data
     assert as_json.json()["reference"] == reference
 
-    # Someone who may not see AML cases gets the same 404 as for a case without a SAR.
+    # Everyone but the MLRO and auditors is refused before anything is looked up (need-to-know).
     async with _client(http) as web:
         await web_login(web, support.username)
         hidden = await web.get(f"/aml/cases/{case.id}/sar")
-    assert hidden.status_code == 404
+    assert hidden.status_code == 403
     support_headers = await api_headers(http, support.username)
     hidden_json = await http.get(f"/api/v1/aml/cases/{case.id}/sar", headers=support_headers)
-    assert hidden_json.status_code == 404
+    assert hidden_json.status_code == 403
     nothing = await http.get(f"/api/v1/aml/cases/{uuid.uuid4()}/sar", headers=headers)
     assert nothing.status_code == 404
     async with db.session() as session:

@@ -659,12 +659,16 @@ async def test_customer_360_shows_each_role_only_its_sections(
         as_support = (await web.get(url)).text
         await web_login(web, kyc.username)
         as_kyc = (await web.get(url)).text
-    # Support reads transactions and sees the block, but not the alerts, the case or why.
+    # Support reads transactions and sees that the account is restricted, but not the alerts,
+    # the case or why: "restricted — refer to compliance" (need-to-know, never tip off).
     assert 'id="customer-transactions"' in as_support
-    assert "Outgoing payments blocked" in as_support and activity.case.reference in as_support
+    assert "<strong>Restricted — refer to compliance</strong>" in as_support
+    assert "Outgoing payments blocked" not in as_support
+    assert activity.case.reference not in as_support
     assert f"/cases/{activity.case.id}" not in as_support
     assert escaped(activity.restriction_reason) not in as_support
     assert 'id="aml"' not in as_support and escaped(activity.alert_reason) not in as_support
     # KYC analysts read customers but not transactions.
     assert 'id="transactions"' not in as_kyc and 'id="aml"' not in as_kyc
-    assert "Outgoing payments blocked" in as_kyc
+    assert "Restricted — refer to compliance" in as_kyc
+    assert escaped(activity.restriction_reason) not in as_kyc
