@@ -20,6 +20,7 @@ from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
 from domain.disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
 from domain.inbox import task_public
 from domain.narratives import comment_requirement
+from domain.need_to_know import MLRO_DECIDED, NeedToKnow
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
 from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from domain.onboarding.views import (
@@ -65,6 +66,7 @@ OUTCOME_LABELS = {
     "escalate": "escalate",
     "sar": "file a SAR",
     "no_sar": "decide no SAR",
+    MLRO_DECIDED: "MLRO decision recorded",  # a SAR decision, to those who may not know it
     **DISPUTE_OUTCOME_LABELS,
     # approve / reject keep their generic labels; the write-off step's title says what they do.
     **{o: RECON_OUTCOME_LABELS[o] for o in RESOLVE.outcomes},
@@ -174,13 +176,19 @@ async def list_cases(
     if q:
         conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
     async with db.session() as session:
-        return await fetch_page(
+        rows, total = await fetch_page(
             session, Case, conditions, col(Case.opened_at).desc(), page=page, per_page=per_page
         )
+    know = NeedToKnow.of(actor)  # an AML case's SAR outcome only for those who may know it
+    return [know.case(c) for c in rows], total
 
 
 async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView | None:
-    """The case as `actor` may see it; None when it does not exist or is not theirs to see."""
+    """The case as `actor` may see it; None when it does not exist or is not theirs to see.
+
+    An AML case's outcome, decisions and timeline pass through need-to-know: its narrative
+    and its SAR decision reach only those the policy lets read them."""
+    know = NeedToKnow.of(actor)
     async with db.session() as session:
         case = await session.get(Case, case_id)
         if case is None or not can_see_case(actor, case.case_type):
@@ -195,7 +203,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         ).all()
         parties = await case_parties(session, case)
         decisions = [
-            CaseDecision(d, who or "?")
+            CaseDecision(know.decision(case.case_type, d), who or "?")
             for d, who in (
                 await session.exec(
                     select(Decision, StaffUser.username)
@@ -277,10 +285,10 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     )
     recon = await recon_case_view(db, actor, case) if case.case_type == CASE_TYPE_RECON else None
     return CaseView(
-        case=case,
+        case=know.case(case),
         change=change,
         tasks=actions,
-        timeline=timeline,
+        timeline=know.timeline(timeline),
         can_withdraw=can_withdraw,
         onboarding=onboarding,
         alert=alert,
