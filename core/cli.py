@@ -143,6 +143,36 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_set_active(args: argparse.Namespace) -> int:
+    """`user disable` ends the person's sessions and API tokens at once; `user enable` lets
+    them sign in again (with new credentials: nothing revoked comes back)."""
+    from domain import staff
+    from domain.errors import DomainError
+
+    settings = _settings()
+    if settings.embedded_postgres:
+        embedded.start_postgres(settings.postgres_dir)
+    active = args.user_command == "enable"
+
+    async def apply() -> int:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            return await staff.set_active_by_username(db, username=args.username, active=active)
+        finally:
+            await db.dispose()
+
+    try:
+        ended = asyncio.run(apply())
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    if active:
+        print(f"enabled {args.username}")
+    else:
+        print(f"disabled {args.username}: {ended} session(s) and API token(s) revoked")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from domain import audit
 
@@ -662,6 +692,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name", default=None)
     create.add_argument("--email", default=None)
     create.set_defaults(func=cmd_user_create)
+    for verb, what in (
+        ("disable", "disable a staff user, revoking their sessions and API tokens at once"),
+        ("enable", "let a disabled staff user sign in again"),
+    ):
+        toggle = user.add_parser(verb, help=what)
+        toggle.add_argument("username")
+        toggle.set_defaults(func=cmd_user_set_active)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True
     )

@@ -86,8 +86,10 @@ async def create_user(
 
 async def set_active(
     db: Database, *, user_id: uuid.UUID, active: bool, actor: ActorRef, origin: Origin | None = None
-) -> None:
-    """Disable (ending every session at once) or re-enable an account."""
+) -> int:
+    """Disable (ending every session and API token at once) or re-enable an account.
+
+    Returns how many sessions and tokens were revoked; re-enabling revives none of them."""
     async with db.transaction() as session:
         user = await session.get(StaffUser, user_id, with_for_update=True)
         if user is None:
@@ -105,6 +107,22 @@ async def set_active(
             origin=origin,
             details={"sessions_ended": ended},
         )
+    return ended
+
+
+async def set_active_by_username(
+    db: Database, *, username: str, active: bool, actor: ActorRef = SYSTEM
+) -> int:
+    """`set_active` for the command line, which knows people by their username."""
+    async with db.session() as session:
+        user_id = (
+            await session.exec(
+                select(StaffUser.id).where(StaffUser.username == username.strip().lower())
+            )
+        ).first()
+    if user_id is None:
+        raise NotFound(f"No staff user {username!r}.")
+    return await set_active(db, user_id=user_id, active=active, actor=actor)
 
 
 async def list_staff(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,13 +21,22 @@ from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
 from core.cli import UVICORN_OPTIONS
-from core.db import Database
+from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from domain import staff
 from domain.audit import SYSTEM
 from models.audit import AuditEvent
 from models.staff import LoginAttempt, StaffSession, StaffUser
-from tests.helpers import PASSWORD, api_headers, new_plan, new_staff, proposal, web_login
+from tests.helpers import (
+    PASSWORD,
+    api_headers,
+    environment_without_services,
+    new_plan,
+    new_staff,
+    proposal,
+    run_command,
+    web_login,
+)
 
 PER_ADDRESS_LIMIT = 4
 
@@ -228,6 +239,43 @@ async def test_disabling_a_user_revokes_their_tokens_and_sessions_at_once(
     assert (await http.get("/api/v1/audit/events", headers=token)).status_code == 401
     async with db.session() as session:
         assert (await session.get(StaffUser, user.actor.user_id)).is_active  # type: ignore[union-attr]
+
+
+async def test_backoffice_user_disable_revokes_sessions_and_tokens_from_the_command_line(
+    http: httpx.AsyncClient, db: Database, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        env = environment_without_services()
+        env.update(
+            DATABASE_URL=db_urls.app,
+            TEMPORAL_ADDRESS=settings.temporal_address,
+            ENVIRONMENT="test",
+        )
+        return await run_command([sys.executable, "-m", "core.cli", *args], env=env)
+
+    user = await new_staff(db, "auditor")
+    token = await api_headers(http, user.username)
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as web:
+        await web_login(web, user.username)
+        disabled = await cli("user", "disable", user.username)
+        assert disabled.returncode == 0, disabled.stderr
+        assert "2 session(s) and API token(s) revoked" in disabled.stdout
+        assert (await web.get("/inbox")).headers["location"].startswith("/login")
+    assert (await http.get("/api/v1/audit/events", headers=token)).status_code == 401
+    refused = await http.post(
+        "/api/v1/auth/token", json={"username": user.username, "password": PASSWORD}
+    )
+    assert refused.status_code == 401
+
+    enabled = await cli("user", "enable", user.username)
+    assert enabled.returncode == 0, enabled.stderr
+    assert (await http.get("/api/v1/audit/events", headers=token)).status_code == 401
+    fresh = await api_headers(http, user.username)
+    assert (await http.get("/api/v1/audit/events", headers=fresh)).status_code == 200
+
+    unknown = await cli("user", "disable", "no-such-person")
+    assert unknown.returncode == 1
+    assert "No staff user" in unknown.stderr
 
 
 # ----------------------------------------------------------------------------- NUL characters
