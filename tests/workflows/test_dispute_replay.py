@@ -15,7 +15,7 @@ from domain.disputes.withdrawal import withdraw_dispute
 from tests.helpers import new_staff, task_of
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_dispute import Opened, at_stage, decide, open_on, script
-from tests.workflows.test_replay import HISTORIES, replayer
+from tests.workflows.test_replay import HISTORIES, recorded_replayer, replayer
 
 
 async def test_dispute_histories_replay_cleanly(skipping: Skipping, db: Database) -> None:
@@ -90,4 +90,4 @@ async def test_recorded_dispute_histories_still_replay() -> None:
     for path in files:
         workflow_id = path.stem.split("__", 1)[-1]
         history = WorkflowHistory.from_json(workflow_id, path.read_text())
-        await replayer().replay_workflow(history)
+        await recorded_replayer(path).replay_workflow(history)

@@ -70,6 +70,12 @@ def replayer(*, legacy: bool = False) -> Replayer:
     )
 
 
+def recorded_replayer(path: Path) -> Replayer:
+    """The replayer for a file of tests/workflows/histories: legacy only for the plain era."""
+    name, _, workflow_id = path.stem.rpartition("__")
+    return replayer(legacy=(name or workflow_id) in PLAIN_ERA)
+
+
 async def _scenarios(s: Skipping, db: Database) -> dict[str, ChangeCreated]:
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager", "risk_manager")
@@ -154,6 +160,6 @@ async def test_recorded_histories_still_replay() -> None:
     assert files, "recorded histories are kept in tests/workflows/histories"
     for path in files:
         # `name__<workflow id>.json` when the workflow derives ids (of children) from its own.
-        name, _, workflow_id = path.stem.rpartition("__")
+        workflow_id = path.stem.split("__", 1)[-1]
         history = WorkflowHistory.from_json(workflow_id, path.read_text())
-        await replayer(legacy=(name or workflow_id) in PLAIN_ERA).replay_workflow(history)
+        await recorded_replayer(path).replay_workflow(history)
