@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 from sqlmodel import select
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from core import embedded
@@ -18,7 +19,9 @@ from core.settings import Settings
 from domain.process_watch import CASE_OUTCOME, ending_id_for, repair_workflow_id
 from models.audit import AuditEvent
 from models.cases import Case, Task
+from models.onboarding import Application
 from tests.helpers import (
+    Staff,
     api_headers,
     environment_without_services,
     eventually,
@@ -52,13 +55,10 @@ async def _case(db: Database, case_id: uuid.UUID) -> Case:
     return case
 
 
-async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four_eyes(
-    http: httpx.AsyncClient,
-    db: Database,
-    settings: Settings,
-    temporal_env: WorkflowEnvironment,
-) -> None:
-    client = temporal_env.client
+async def _onboarding_in_review(
+    http: httpx.AsyncClient, db: Database
+) -> tuple[str, uuid.UUID, Task]:
+    """An application waiting for its analyst: (workflow id, case id, the review task)."""
     service = await new_staff(db, "upstream_system", prefix="svc")
     accepted = (
         await http.post(
@@ -67,29 +67,24 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
             headers=await api_headers(http, service.username),
         )
     ).json()
-    wid, case_id = accepted["workflow_id"], uuid.UUID(accepted["case_id"])
-    review = await task_of(db, wid, "review-analyst#1")
-    run_id = (await client.get_workflow_handle(wid).describe()).run_id
+    wid = accepted["workflow_id"]
+    return wid, uuid.UUID(accepted["case_id"]), await task_of(db, wid, "review-analyst#1")
 
-    # What an engineer with a shell does: terminate it with the real CLI.
-    address = client.service_client.config.target_host
-    terminated = await run_command(
-        [
-            str(embedded.venv_binary("temporal")),
-            "workflow",
-            "terminate",
-            "--address",
-            address,
-            "--workflow-id",
-            wid,
-            "--reason",
-            "stuck, ended by hand",
-        ],
+
+async def _cli(address: str, *args: str) -> None:
+    """The real `temporal` CLI, as an engineer with a shell on the host runs it."""
+    done = await run_command(
+        [str(embedded.venv_binary("temporal")), "workflow", *args, "--address", address],
         env=environment_without_services(),
     )
-    assert terminated.returncode == 0, terminated.stderr
+    assert done.returncode == 0, done.stderr
 
-    # The real schedule (an id of its own on the shared server, this session's queue).
+
+async def _sweep_by_the_schedule(
+    client: Client, settings: Settings, db: Database, case_id: uuid.UUID
+) -> Case:
+    """Trigger the real schedule (an id of its own on the shared server, this session's
+    queue) and wait until its sweep has flagged the case."""
     schedule_id = f"process-watch-{uuid.uuid4().hex[:8]}"
     await ensure_schedule(client, schedule_id, process_watch_schedule(settings, schedule_id))
     schedule = client.get_schedule_handle(schedule_id)
@@ -100,10 +95,51 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
             case = await _case(db, case_id)
             return case if case.process_ended_outside else None
 
-        await eventually(flagged, within=60, what="the case flagged by the sweep")
+        return await eventually(flagged, within=60, what="the case flagged by the sweep")
     finally:
         await schedule.delete()
 
+
+async def _four_eyes(
+    http: httpx.AsyncClient, db: Database, repair_id: str, proposal: dict[str, str]
+) -> tuple[Staff, Staff]:
+    """One engineer proposes through the API, the same engineer is refused the approval,
+    a second engineer approves."""
+    proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
+    mine = await api_headers(http, proposer.username)
+    theirs = await api_headers(http, approver.username)
+    task = await task_of(db, repair_id, "propose")
+    claimed = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=mine)
+    assert claimed.status_code == 200, claimed.text
+    proposed = await http.post(f"/api/v1/tasks/{task.id}/decision", json=proposal, headers=mine)
+    assert proposed.status_code == 200, proposed.text
+    approval = await task_of(db, repair_id, "approve")
+    own = await http.post(f"/api/v1/tasks/{approval.id}/claim", headers=mine)
+    assert own.status_code == 403, own.text  # the proposer never approves
+    assert (
+        await http.post(f"/api/v1/tasks/{approval.id}/claim", headers=theirs)
+    ).status_code == 200
+    approved = await http.post(
+        f"/api/v1/tasks/{approval.id}/decision", json={"outcome": "approve"}, headers=theirs
+    )
+    assert approved.status_code == 200, approved.text
+    return proposer, approver
+
+
+async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four_eyes(
+    http: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    client = temporal_env.client
+    wid, case_id, review = await _onboarding_in_review(http, db)
+    run_id = (await client.get_workflow_handle(wid).describe()).run_id
+    address = client.service_client.config.target_host
+    await _cli(address, "terminate", "--workflow-id", wid, "--reason", "stuck, ended by hand")
+
+    case = await _sweep_by_the_schedule(client, settings, db, case_id)
+    assert case.status == "open"
     [event] = await _events(db, "process.ended_outside", case_id)
     assert (event.details["kind"], event.details["run_id"]) == ("terminated", run_id)
     assert event.details["temporal_reason"] == "stuck, ended by hand"
@@ -115,42 +151,24 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     proposal = await task_of(db, repair_id, "propose")
     assert proposal.candidate_role == "engineer" and proposal.case_id == case_id
 
-    proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
-    # The case page says what happened.
-    await web_login(http, proposer.username)
+    # The case page and the case list say what happened.
+    reader = await new_staff(db, "engineer")
+    await web_login(http, reader.username)
     page = await http.get(f"/cases/{case_id}")
     assert "Process ended outside backoffice." in page.text and "terminated" in page.text
-    reference = (await _case(db, case_id)).reference
-    listed = await http.get("/cases", params={"q": reference})
+    listed = await http.get("/cases", params={"q": case.reference})
     assert "process ended outside backoffice" in listed.text
 
-    mine = await api_headers(http, proposer.username)
-    theirs = await api_headers(http, approver.username)
-    claimed = await http.post(f"/api/v1/tasks/{proposal.id}/claim", headers=mine)
-    assert claimed.status_code == 200, claimed.text
-    proposed = await http.post(
-        f"/api/v1/tasks/{proposal.id}/decision",
-        json={
+    proposer, approver = await _four_eyes(
+        http,
+        db,
+        repair_id,
+        {
             "outcome": "close",
             "reason": "handled_outside",
             "comment": "The applicant withdrew on the phone; nothing left to review.",
         },
-        headers=mine,
     )
-    assert proposed.status_code == 200, proposed.text
-
-    approval = await task_of(db, repair_id, "approve")
-    own = await http.post(f"/api/v1/tasks/{approval.id}/claim", headers=mine)
-    assert own.status_code == 403, own.text  # the proposer never approves
-    assert (await _case(db, case_id)).status == "open"
-
-    assert (
-        await http.post(f"/api/v1/tasks/{approval.id}/claim", headers=theirs)
-    ).status_code == 200
-    approved = await http.post(
-        f"/api/v1/tasks/{approval.id}/decision", json={"outcome": "approve"}, headers=theirs
-    )
-    assert approved.status_code == 200, approved.text
 
     async def closed() -> Case | None:
         case = await _case(db, case_id)
@@ -163,3 +181,82 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     [done] = await _events(db, "process.closed", case_id)
     assert done.actor == approver.username
     assert done.details["proposed_by"] == proposer.username
+
+
+async def test_resumed_onboarding_runs_again_under_a_new_id_and_reaches_its_analyst(
+    http: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    client = temporal_env.client
+    wid, case_id, _ = await _onboarding_in_review(http, db)
+    run_id = (await client.get_workflow_handle(wid).describe()).run_id
+    await client.get_workflow_handle(wid).cancel()
+    await _sweep_by_the_schedule(client, settings, db, case_id)
+    [event] = await _events(db, "process.ended_outside", case_id)
+    assert event.details["kind"] == "cancelled"
+
+    await _four_eyes(
+        http,
+        db,
+        repair_workflow_id(ending_id_for(wid, run_id)),
+        {"outcome": "resume", "comment": "Cancelled during a drill; the review is still owed."},
+    )
+    new_id = f"{wid}-r2"
+    review = await task_of(db, new_id, "review-analyst#1")
+    assert review.case_id == case_id and review.status == "open"
+    case = await _case(db, case_id)
+    assert (case.workflow_id, case.process_ended_outside, case.status) == (new_id, False, "open")
+    async with db.session() as session:
+        application = (
+            await session.exec(select(Application).where(Application.case_id == case_id))
+        ).one()
+    assert application.workflow_id == new_id  # the applicant's answers reach the new run
+    [resumed] = await _events(db, "process.resumed", case_id)
+    assert resumed.details["new_workflow_id"] == new_id
+
+
+async def test_workflow_reset_with_the_cli_is_flagged(
+    http: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    client = temporal_env.client
+    wid, case_id, _ = await _onboarding_in_review(http, db)
+    address = client.service_client.config.target_host
+    await _cli(
+        address,
+        "reset",
+        "--workflow-id",
+        wid,
+        "--type",
+        "FirstWorkflowTask",
+        "--reason",
+        "replay it",
+    )
+    await _sweep_by_the_schedule(client, settings, db, case_id)
+    [event] = await _events(db, "process.ended_outside", case_id)
+    assert event.details["kind"] == "reset"
+    assert event.details["temporal_reason"].endswith("replay it")  # the CLI adds its user
+    # The run the reset made is the one recorded; it still runs, its case's tasks cancelled.
+    reset_run = await client.get_workflow_handle(wid).describe()
+    assert event.details["run_id"] == reset_run.run_id
+    assert reset_run.status == WorkflowExecutionStatus.RUNNING
+
+    await _four_eyes(
+        http,
+        db,
+        repair_workflow_id(ending_id_for(wid, reset_run.run_id)),
+        {"outcome": "close", "reason": "cannot_resume", "comment": "Reset by hand; start over."},
+    )
+
+    async def closed() -> Case | None:
+        case = await _case(db, case_id)
+        return case if case.status == "closed" else None
+
+    await eventually(closed, within=30, what="the case closed after approval")
+    # The product ended the reset run itself, saying who agreed.
+    ended = await client.get_workflow_handle(wid).describe()
+    assert ended.status == WorkflowExecutionStatus.TERMINATED
