@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlmodel import select
+from starlette.requests import Request
 
 from app import create_app
 from core import embedded
@@ -25,7 +26,7 @@ from core.settings import Settings
 from models.audit import AuditEvent
 from tests.helpers import new_staff, web_login
 from web.middleware import CSP
-from web.routers.temporal_ui import write_action
+from web.routers.temporal_ui import _upstream_headers, write_action
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,7 @@ async def test_an_engineer_gets_the_real_ui_with_its_own_csp_and_no_cookie_at_ro
     assert inbox.headers["content-security-policy"] == CSP
 
 
-async def test_the_ui_is_told_to_decode_with_our_codec_endpoint(
+async def test_the_ui_is_told_to_decode_with_our_codec_and_to_offer_no_writes(
     web: httpx.AsyncClient, db: Database
 ) -> None:
     auditor = await new_staff(db, "auditor", prefix="aud")
@@ -130,6 +131,10 @@ async def test_the_ui_is_told_to_decode_with_our_codec_endpoint(
     settings = await web.get("/temporal/api/v1/settings")
     assert settings.status_code == 200, settings.text
     assert settings.json()["Codec"]["Endpoint"] == "/codec"  # same origin, our session
+    # ...and offers no write button: the proxy would refuse it anyway.
+    assert settings.json()["DisableWriteActions"] is True
+    assert settings.json()["WorkflowTerminateDisabled"] is True
+    assert settings.headers["content-type"].startswith("application/json")
 
 
 async def test_terminate_through_the_proxy_is_refused_and_audited_naming_the_action(
@@ -141,9 +146,7 @@ async def test_terminate_through_the_proxy_is_refused_and_audited_naming_the_act
     ui_token = web.cookies.get("_csrf", path="/temporal")
     assert ui_token
     path = "/temporal/api/v1/namespaces/default/workflows/change-123/terminate"
-    refused = await web.post(
-        path, json={"reason": "side door"}, headers={"X-CSRF-TOKEN": ui_token}
-    )
+    refused = await web.post(path, json={"reason": "side door"}, headers={"X-CSRF-TOKEN": ui_token})
     assert refused.status_code == 403
     assert refused.json()["error"] == "read_only"
     assert "terminate" in refused.json()["message"]
@@ -162,6 +165,9 @@ async def test_terminate_through_the_proxy_is_refused_and_audited_naming_the_act
     signal = await web.get("/temporal/api/v1/namespaces/default/workflows/change-123/signal/x")
     assert signal.status_code == 403
     assert await _events(db, engineer.username, "temporal_ui.signal")
+    # Even an address PostgreSQL could not store (a NUL) is refused and audited, not a 500.
+    nul = await web.post("/temporal/api/v1/namespaces/default/workflows/w%00/cancel")
+    assert nul.status_code == 403
 
 
 async def test_other_roles_get_403_audited_and_no_session_is_sent_to_sign_in(
@@ -198,3 +204,33 @@ def test_the_dev_server_ui_listens_on_loopback_under_temporal_with_our_codec(
     assert flags["--ui-public-path"] == "/temporal"
     assert flags["--ui-codec-endpoint"] == "/codec"
     assert "--ui-disable-news-fetch" in command
+
+
+def test_our_session_and_csrf_token_never_reach_the_ui() -> None:
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "path": "/temporal/api/v1/settings",
+            "headers": [
+                (b"cookie", b"bo_session=ours; _csrf=theirs; bo_prelogin=x"),
+                (b"x-csrf-token", b"our-token"),
+                (b"authorization", b"Bearer ours"),
+                (b"connection", b"keep-alive"),
+                (b"x-forwarded-for", b"10.0.0.1"),
+                (b"accept", b"application/json"),
+            ],
+        }
+    )
+    assert _upstream_headers(request) == {"accept": "application/json", "cookie": "_csrf=theirs"}
+    # The UI's own token (its cookie's value, sent by its page) passes.
+    request = Request(
+        {
+            **request.scope,
+            "headers": [
+                (b"cookie", b"bo_session=ours; _csrf=theirs"),
+                (b"x-csrf-token", b"theirs"),
+            ],
+        }
+    )
+    assert _upstream_headers(request) == {"cookie": "_csrf=theirs", "x-csrf-token": "theirs"}

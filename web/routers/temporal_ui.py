@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -111,9 +112,9 @@ RESPONSE_DROP = HOP_BY_HOP | {
 }
 
 # The UI is a SvelteKit single-page app: its boot script is inline (allowed by its hash,
-# computed from each page served), Svelte sets inline styles, fonts and icons may be data:
-# URLs. Everything it fetches (its API, our codec endpoint) is same-origin. The UI sends no
-# CSP of its own; this is the narrowest one under which it runs.
+# computed from each page served, as the UI's own <meta> CSP does when it is served at /;
+# under a public path it sends none), Svelte sets inline styles, fonts and icons may be
+# data: URLs. Everything it fetches (its API, our codec endpoint) is same-origin.
 UI_CSP = (
     "default-src 'self'; script-src 'self'{hashes}; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
@@ -124,6 +125,20 @@ _INLINE_SCRIPT = re.compile(
     rb"<script(?![^>]*\bsrc\s*=)[^>]*>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL
 )
 _WORKFLOW_ID = re.compile(r"/workflows/([^/?]+)")
+SETTINGS_PATH = f"{PREFIX}/api/v1/settings"
+# Told to the UI so it offers no button this proxy would refuse anyway.
+READ_ONLY_SETTINGS = {
+    "DisableWriteActions": True,
+    "WorkflowTerminateDisabled": True,
+    "WorkflowCancelDisabled": True,
+    "WorkflowSignalDisabled": True,
+    "WorkflowUpdateDisabled": True,
+    "WorkflowResetDisabled": True,
+    "WorkflowPauseDisabled": True,
+    "BatchActionsDisabled": True,
+    "StartWorkflowDisabled": True,
+    "ActivityCommandsDisabled": True,
+}
 
 
 def ui_csp(html: bytes | None = None) -> str:
@@ -174,13 +189,13 @@ def _is_api(path: str) -> bool:
 
 
 async def _refuse_write(request: Request, actor: Actor | None, action: str) -> Response:
-    path = request.url.path
+    path = request.url.path.replace("\x00", "\\0")  # PostgreSQL text holds no NUL
     message = (
         f"The Temporal UI is read-only here: {action} ({request.method} {path}) was refused. "
         "Act on a case through backoffice, where four-eyes and the audit log apply."
     )
     match = _WORKFLOW_ID.search(path)
-    workflow_id = unquote(match.group(1))[:200] if match else None
+    workflow_id = match.group(1)[:200] if match else None
     services = get_services(request)
     async with services.db.transaction() as session:
         await audit.record(
@@ -278,7 +293,7 @@ async def proxy(request: Request) -> Response:
                 "read",
                 action="temporal_ui.read",
                 object_type="temporal_ui",
-                object_id=path[:100],
+                object_id=path.replace("\x00", "\\0")[:100],
             )
         except Forbidden as exc:
             return _refusal(request, 403, exc.code, exc.message)
@@ -305,6 +320,16 @@ async def _forward(request: Request) -> Response:
         )
     headers = _downstream_headers(upstream, base)
     content_type = upstream.headers.get("content-type", "")
+    if request.url.path == SETTINGS_PATH and upstream.status_code == 200:
+        try:
+            settings = json.loads(await upstream.aread())
+        finally:
+            await upstream.aclose()
+        request.state.csp = ui_csp()
+        settings.update(READ_ONLY_SETTINGS)
+        answer = JSONResponse(settings)
+        _set_headers(answer, [(k, v) for k, v in headers if k.lower() == "set-cookie"])
+        return answer
     if content_type.startswith("text/html"):
         # A page: read it whole (it is small) to allow its inline boot script by hash.
         try:
@@ -334,7 +359,7 @@ async def _forward(request: Request) -> Response:
 
 
 def _set_headers(response: Response, headers: list[tuple[str, str]]) -> None:
-    for key in {k.lower() for k, _ in headers} | {"content-type"}:
+    for key in {k.lower() for k, _ in headers}:
         if key in response.headers:
             del response.headers[key]
     for key, value in headers:
