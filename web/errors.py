@@ -21,6 +21,7 @@ from web.templating import render
 
 log = logging.getLogger("backoffice.web")
 
+BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's HTTPException detail
 DB_DOWN = "The database is unavailable right now; nothing was changed. Try again in a moment."
 
 
@@ -29,6 +30,8 @@ def _fields_from_validation(exc: RequestValidationError) -> dict[str, str]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
         key = ".".join(loc) or "request"
+        if err.get("type") == "json_invalid":
+            key = "body"  # its location is a character offset, which names nothing
         fields.setdefault(key, err.get("msg", "invalid"))
     return fields
 
@@ -73,15 +76,21 @@ def install(app: FastAPI) -> None:
             headers=headers,
         )
 
+    async def permission_first(request: Request) -> Response | None:
+        """A body that is not even JSON is refused before the route's permission guard runs:
+        who is asking, and whether they may, is still answered first."""
+        if request.method not in UNSAFE_METHODS:
+            return None
+        try:
+            await check_route_permission(request)
+        except DomainError as refused:
+            return await domain_error(request, refused)
+        return None
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        if request.method in UNSAFE_METHODS:
-            # A body that is not even JSON is refused before the route's permission guard
-            # runs: who is asking, and whether they may, is still answered first.
-            try:
-                await check_route_permission(request)
-            except DomainError as refused:
-                return await domain_error(request, refused)
+        if (refused := await permission_first(request)) is not None:
+            return refused
         fields = _fields_from_validation(exc)
         return error_response(
             request,
@@ -94,6 +103,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+            # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form):
+            # bad input like any other, so a 422 naming the body (after the permission).
+            if (refused := await permission_first(request)) is not None:
+                return refused
+            return error_response(
+                request,
+                status=422,
+                code="invalid",
+                message="The request body could not be read: send UTF-8 JSON (or the form).",
+                fields={"body": "not readable"},
+            )
         messages = {
             404: "There is nothing at this address.",
             405: "That method is not allowed here.",

@@ -121,6 +121,7 @@ async def test_every_state_changing_route_checks_permission_before_the_body(
             lambda: {"json": {"unexpected": ["x"] * 3, "amount": 10**30}},
             lambda: {"content": b"{not json", "headers": {"content-type": "application/json"}},
             lambda: {"json": [1, 2, 3]},
+            lambda: {"content": b"\xff\xfe{", "headers": {"content-type": "application/json"}},
         ]
         for body in bodies:
             kwargs = body()
@@ -131,7 +132,7 @@ async def test_every_state_changing_route_checks_permission_before_the_body(
             events = await _denied_events(db, response.headers["x-request-id"])
             assert events, f"{method} {route.path}: the refusal was not audited as denied"
             checked += 1
-    assert checked >= 3 * 15
+    assert checked >= 4 * 15
 
 
 async def test_a_support_user_posting_a_malformed_change_gets_403_not_422(
@@ -151,6 +152,25 @@ async def test_a_support_user_posting_a_malformed_change_gets_403_not_422(
         headers=await api_headers(http, maker.username),
     )
     assert refused.status_code == 422 and "target_type" in refused.json()["fields"]
+
+
+async def test_a_body_that_cannot_be_read_is_a_422_naming_the_body(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    maker = await new_staff(db, "product_manager")
+    headers = {**await api_headers(http, maker.username), "content-type": "application/json"}
+    for content in (b"\xff\xfe{", b"{not json"):
+        response = await http.post("/api/v1/changes", content=content, headers=headers)
+        assert response.status_code == 422, response.text
+        assert "body" in response.json()["fields"]
+
+
+async def test_an_over_long_username_is_a_422_not_a_server_error(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/api/v1/auth/token", json={"username": "u" * 65, "password": "whatever-it-is"}
+    )
+    assert response.status_code == 422
+    assert "username" in response.json()["fields"]
 
 
 async def test_a_request_without_a_token_is_a_401_whatever_the_body(

@@ -23,6 +23,7 @@ from web.responses import errors
 from web.templating import render
 
 router = APIRouter(tags=["auth"])
+USERNAME_MAX = 64  # no staff username is longer (models.staff.StaffUser)
 
 
 def _safe_next(target: str | None) -> str:
@@ -74,7 +75,7 @@ async def login_form(
 async def login(
     request: Request,
     services: ServicesDep,
-    username: Annotated[str, Form(max_length=200)] = "",
+    username: Annotated[str, Form(max_length=USERNAME_MAX)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     next: Annotated[str, Form(max_length=500)] = "/inbox",
 ) -> Response:
@@ -128,7 +129,7 @@ async def logout(request: Request, services: ServicesDep, actor: CurrentActor) -
 
 
 class TokenRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=USERNAME_MAX)
     password: str = Field(min_length=1, max_length=1000)
 
 
