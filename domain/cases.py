@@ -20,7 +20,12 @@ from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
 from domain.disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
 from domain.inbox import task_public
 from domain.narratives import comment_requirement
-from domain.need_to_know import MLRO_DECIDED, NeedToKnow
+from domain.need_to_know import (
+    CASE_TYPE_CHANGE,
+    MLRO_DECIDED,
+    RESTRICTION_TARGET,
+    NeedToKnow,
+)
 from domain.onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
 from domain.onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from domain.onboarding.views import (
@@ -162,6 +167,7 @@ async def list_cases(
     case_type: str | None = None,
     status: str | None = None,
     q: str | None = None,
+    ended_outside: bool | None = None,
     page: int = 1,
     per_page: int = 25,
 ) -> tuple[list[Case], int]:
@@ -171,15 +177,25 @@ async def list_cases(
     if not types:
         return [], 0
     conditions: list[Any] = [col(Case.case_type).in_(types)]
+    know = NeedToKnow.of(actor)
+    if not know.sees_change_target(RESTRICTION_TARGET):  # a lift names the AML case and why
+        conditions.append(
+            ~(
+                (col(Case.case_type) == CASE_TYPE_CHANGE)
+                & (col(Case.subject_type) == RESTRICTION_TARGET)
+            )
+        )
     if status:
         conditions.append(Case.status == status)
+    if ended_outside is not None:  # its workflow ended outside backoffice, repair pending
+        conditions.append(Case.process_ended_outside == ended_outside)
     if q:
         conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
     async with db.session() as session:
         rows, total = await fetch_page(
             session, Case, conditions, col(Case.opened_at).desc(), page=page, per_page=per_page
         )
-    know = NeedToKnow.of(actor)  # an AML case's SAR outcome only for those who may know it
+    # An AML case's SAR outcome only for those who may know it.
     return [know.case(c) for c in rows], total
 
 
@@ -192,6 +208,8 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     async with db.session() as session:
         case = await session.get(Case, case_id)
         if case is None or not can_see_case(actor, case.case_type):
+            return None
+        if case.case_type == CASE_TYPE_CHANGE and not know.sees_change_target(case.subject_type):
             return None
         rows = (
             await session.exec(

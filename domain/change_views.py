@@ -14,6 +14,7 @@ from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.aml.restrictions import in_fact_order, load_restriction, restriction_label
 from domain.change_rules import CASE_TYPE_CHANGE
 from domain.config import in_schema_order
+from domain.need_to_know import NeedToKnow
 from domain.tariffs import load_target, target_label
 from models.cases import Case, Decision, Task
 from models.changes import (
@@ -31,7 +32,7 @@ async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> Change
         return None
     async with db.session() as session:
         change = await session.get(ChangeRequest, change_id)
-        if change is None:
+        if change is None or not NeedToKnow.of(actor).sees_change_target(change.target_type):
             return None
         return await _public(session, change)
 
@@ -136,6 +137,10 @@ async def list_changes(
             (ChangeRequest.status == status) if status else None,
             (ChangeRequest.target_id == target_id) if target_id else None,
             (ChangeRequest.maker_id == maker_id) if maker_id else None,
+            # A restriction's lift: for readers of restriction details only (need-to-know).
+            None
+            if NeedToKnow.of(actor).sees_change_target(RESTRICTION)
+            else (ChangeRequest.target_type != RESTRICTION),
         )
         if condition is not None
     ]

@@ -33,6 +33,8 @@ from models.cases import Case, Decision
 
 Row = TypeVar("Row", bound=SQLModel)
 CASE_TYPE_AML = "aml"
+CASE_TYPE_CHANGE = "change_request"
+RESTRICTION_TARGET = "restriction"  # the change target (and case subject) type of a lift
 REFER_TO_COMPLIANCE = "restricted — refer to compliance"
 SAR_CASE_OUTCOMES = frozenset({"sar_filed", "no_sar"})  # how the MLRO's decision closes a case
 SAR_DECISIONS = frozenset({"sar", "no_sar"})  # the MLRO task's outcomes
@@ -104,6 +106,11 @@ class NeedToKnow:
             for r in found
             if r.status == "active"
         ]
+
+    def sees_change_target(self, target_type: str) -> bool:
+        """A restriction's lift is a change request that names the AML case and says why the
+        account may be freed: only for readers of restriction details."""
+        return target_type != RESTRICTION_TARGET or self.restriction_detail
 
     def case_restrictions(self, found: Iterable[RestrictionPublic]) -> list[RestrictionPublic]:
         """On the AML case page (the reader may see the case): the reason is narrative."""

@@ -37,6 +37,7 @@ class Story:
     account_id: uuid.UUID
     l1_comment: str
     restriction_reason: str
+    restriction_id: uuid.UUID
     rationale: str = ""
 
 
@@ -89,6 +90,7 @@ async def _restricted(
         account.id,
         l1_comment,
         reason,
+        uuid.UUID(placed.json()["id"]),
     )
 
 
@@ -315,3 +317,43 @@ async def test_engineers_see_an_aml_cases_metadata_not_its_narrative(
     assert customer.status_code == 200
     assert story.restriction_reason not in customer.text
     assert customer.json()["accounts"][0]["restricted"] is True
+
+
+# ----------------------------------------------------------------------------- lifts
+async def test_a_restrictions_lift_is_seen_only_by_readers_of_restriction_details(
+    http: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    temporal_env: WorkflowEnvironment,
+    worker: None,
+) -> None:
+    """A lift is a change request naming the AML case and why the account may be freed:
+    product and ops managers and engineers read change requests, but not this one."""
+    story = await _restricted(http, db, settings, temporal_env)
+    investigator = await new_staff(db, "aml_investigator")
+    lift_reason = f"Investigation closed without suspicion ({uuid.uuid4().hex[:8]})."
+    proposed = await http.post(
+        f"/api/v1/restrictions/{story.restriction_id}/lift",
+        json={"reason": lift_reason},
+        headers=await api_headers(http, investigator.username),
+    )
+    assert proposed.status_code == 202, proposed.text
+    change_id = proposed.json()["id"]
+    for role in ("ops_manager", "product_manager", "engineer"):
+        who = await new_staff(db, role)
+        headers = await api_headers(http, who.username)
+        one = await http.get(f"/api/v1/changes/{change_id}", headers=headers)
+        assert one.status_code == 404, (role, one.text)
+        listed = await http.get("/api/v1/changes", params={"per_page": 100}, headers=headers)
+        assert listed.status_code == 200
+        assert change_id not in listed.text and lift_reason not in listed.text, role
+        async with _web(http) as web:
+            await web_login(web, who.username)
+            cases = await web.get("/cases", params={"q": "Lift"})
+        assert story.case_reference not in cases.text, role
+    for role in ("mlro", "auditor"):
+        who = await new_staff(db, role)
+        one = await http.get(
+            f"/api/v1/changes/{change_id}", headers=await api_headers(http, who.username)
+        )
+        assert one.status_code == 200 and one.json()["reason"] == lift_reason, role
