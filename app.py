@@ -127,6 +127,7 @@ def create_app(
         applications.api,
         application_pages.pages,
         cases.pages,
+        cases.api,
         customers.api,
         customers.pages,
         audit.api,

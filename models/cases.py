@@ -124,6 +124,32 @@ class Notification(SQLModel, table=True):
     created_at: datetime = tz_now()
 
 
+class CasePublic(SQLModel):
+    """`GET /api/v1/cases`: a case in brief, as the reader may see it."""
+
+    id: uuid.UUID
+    reference: str
+    case_type: str
+    title: str
+    status: str
+    stage: str
+    priority: str
+    risk_level: str
+    workflow_id: str
+    opened_at: datetime
+    closed_at: datetime | None
+    outcome: str | None
+    outcome_reason: str | None
+    process_ended_outside: bool
+
+
+class CasePage(SQLModel):
+    items: list[CasePublic]
+    total: int
+    page: int
+    per_page: int
+
+
 class TaskPublic(SQLModel):
     id: uuid.UUID
     case_id: uuid.UUID

@@ -158,6 +158,13 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     assert "Process ended outside backoffice." in page.text and "terminated" in page.text
     listed = await http.get("/cases", params={"q": case.reference})
     assert "process ended outside backoffice" in listed.text
+    headers = await api_headers(http, reader.username)
+    flagged = await http.get(
+        "/api/v1/cases", params={"ended_outside": "true", "type": "onboarding"}, headers=headers
+    )
+    assert flagged.status_code == 200, flagged.text
+    [item] = [c for c in flagged.json()["items"] if c["id"] == str(case_id)]
+    assert item["process_ended_outside"] is True and item["workflow_id"] == wid
 
     proposer, approver = await _four_eyes(
         http,
@@ -178,6 +185,10 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     assert case is not None and case.outcome == CASE_OUTCOME
     assert case.outcome_reason and case.outcome_reason.startswith("Handled outside the product")
     assert not case.process_ended_outside
+    still_flagged = await http.get(
+        "/api/v1/cases", params={"ended_outside": "true", "q": case.reference}, headers=headers
+    )
+    assert still_flagged.json()["items"] == []
     [done] = await _events(db, "process.closed", case_id)
     assert done.actor == approver.username
     assert done.details["proposed_by"] == proposer.username

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -11,10 +11,15 @@ from fastapi.responses import Response
 from domain import cases as case_service
 from domain.access import can, not_found
 from domain.process_endings import latest_ending
-from web.deps import CurrentActor, HtmxRequest, PageParam, ServicesDep
+from models.cases import CasePage, CasePublic
+from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
+from web.responses import API_ERRORS
 from web.templating import render
 
+api = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
+
+CaseType = Annotated[str, OneOf(case_service.CASE_TYPES)]
 
 NOTICES = {
     "proposed": "Your change was submitted for approval. A different person must approve it.",
@@ -63,6 +68,41 @@ NOTICES = {
     "decided-reject:recon_exception": "Write-off rejected: the break goes back to finance to be "
     "resolved another way.",
 }
+
+
+@api.get("", response_model=CasePage)
+async def list_cases_api(
+    services: ServicesDep,
+    actor: CurrentActor,
+    case_type: Annotated[CaseType | None, Query(alias="type")] = None,
+    status: Literal["open", "closed"] | None = None,
+    ended_outside: Annotated[
+        bool | None,
+        Query(description="Only cases whose workflow ended outside backoffice (true), or not."),
+    ] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: PageParam = 1,
+    per_page: PerPageParam = 25,
+) -> CasePage:
+    """The cases your roles may see, newest first. `process_ended_outside`: the case's
+    workflow was terminated, cancelled or reset outside backoffice and awaits an engineer's
+    repair (resume or close, four-eyes)."""
+    items, total = await case_service.list_cases(
+        services.db,
+        actor,
+        case_type=case_type,
+        status=status,
+        q=(q or "").strip() or None,
+        ended_outside=ended_outside,
+        page=page,
+        per_page=per_page,
+    )
+    return CasePage(
+        items=[CasePublic.model_validate(c, from_attributes=True) for c in items],
+        total=total,
+        page=page,
+        per_page=per_page,
+    )
 
 
 @pages.get("/cases")
