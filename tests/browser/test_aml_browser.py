@@ -91,8 +91,17 @@ def test_l1_to_l2_to_mlro_to_sar_in_the_browser(tab: Tab, data_maker: DataMaker)
     expect(page.locator("body")).to_contain_text("Kish Trading Co")
     expect(page.locator("body")).to_contain_text(customer.reference)
     decision = page.locator("form.decision-form")
+    reasons = decision.locator("select[name=reason]")
+    # The reason list follows the outcome (static/decision-form.js): a no-SAR reason picked
+    # first is dropped once the MLRO chooses to file a SAR, and is no longer offered.
+    decision.get_by_role("radio", name="decide no SAR", exact=True).check()
+    reasons.select_option("activity_explained")
     decision.get_by_role("radio", name="file a SAR", exact=True).check()
-    decision.locator("select[name=reason]").select_option("high_risk_jurisdiction")
+    expect(reasons).to_have_value("")
+    expect(decision.locator("optgroup[data-outcome=no_sar]")).to_have_js_property("disabled", True)
+    expect(decision.locator("optgroup[data-outcome=sar]")).to_have_js_property("disabled", False)
+    expect(decision.locator("textarea[name=comment]")).to_have_attribute("minlength", "30")
+    reasons.select_option("high_risk_jurisdiction")
     decision.locator("textarea[name=comment]").fill(
         "48,000 EUR to an Iranian trading company with no business relationship on file."
     )

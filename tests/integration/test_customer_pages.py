@@ -288,8 +288,8 @@ async def test_onboarding_case_page_shows_hits_with_reasons_and_the_risk_explana
     for outcome in ('value="approve"', 'value="reject"', 'value="request_info"'):
         assert outcome in form
     assert "Reason (required to reject or request information)" in form
-    assert '<optgroup label="To reject">' in form
-    assert '<optgroup label="To request information">' in form
+    assert '<optgroup label="To reject" data-outcome="reject">' in form
+    assert '<optgroup label="To request information" data-outcome="request_info">' in form
     assert "Confirmed sanctions match" in form and "Proof of address" in form
     assert "what the applicant must send" in form
 
