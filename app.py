@@ -29,6 +29,7 @@ from web.routers import (
     auth,
     cases,
     changes,
+    codec,
     customers,
     dispute_pages,
     disputes,
@@ -150,6 +151,7 @@ def create_app(
         reconciliation_pages.api,
         reconciliation_pages.pages,
         docs.pages,
+        codec.router,
     ):
         app.include_router(router)
     # The Temporal UI (read-only reverse proxy): plain routes, see web/routers/temporal_ui.py.

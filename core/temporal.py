@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
-from core.codec import build_data_converter, load_key_ring
+from core.codec import KeyRing, build_data_converter, load_key_ring
 from core.settings import Settings, get_settings
 from workflows.common import SEARCH_ATTRIBUTES
 
@@ -27,14 +27,19 @@ def data_converter(settings: Settings | None = None, *, legacy: bool = False) ->
     pydantic payloads, encrypted by the codec (keys from settings), failures encoded too.
     `legacy=True` also reads plain payloads: for replaying histories recorded before
     encryption, never for a live client or worker."""
+    return build_data_converter(codec_key_ring(settings), legacy=legacy)
+
+
+def codec_key_ring(settings: Settings | None = None) -> KeyRing:
+    """The payload keys from TEMPORAL_CODEC_KEYS / TEMPORAL_CODEC_KEY_FILE, or the
+    development key under DATA_DIR (made on first use)."""
     settings = settings or get_settings()
-    ring = load_key_ring(
+    return load_key_ring(
         keys=settings.temporal_codec_keys,
         key_file=settings.temporal_codec_key_file,
         data_dir=settings.data_dir,
         production=settings.environment == "production",
     )
-    return build_data_converter(ring, legacy=legacy)
 
 
 def tls_config(settings: Settings | None = None) -> TLSConfig | bool:

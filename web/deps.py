@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request
 from pydantic import GetCoreSchemaHandler
@@ -42,8 +43,12 @@ async def get_temporal(services: ServicesDep) -> Client:
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
+CODEC_PATHS = ("/codec/decode", "/codec/encode")
+
+
 def is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    """JSON endpoints: our API and the Temporal codec server (web/routers/codec.py)."""
+    return request.url.path.startswith(("/api/", "/codec/"))
 
 
 def is_htmx(request: Request) -> bool:
@@ -111,6 +116,29 @@ async def _submitted_csrf(request: Request) -> str:
     return ""
 
 
+def _check_codec_caller(request: Request) -> None:
+    """The Temporal UI calls the codec server without our CSRF token. What stands in for it:
+    a JSON body (a cross-site page cannot send one without a CORS preflight, granted only to
+    TEMPORAL_UI_ORIGIN) and an Origin header, when present, that is ours or the UI's."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise Forbidden("The codec server takes application/json only.", code="csrf")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    settings = get_services(request).settings
+    ours = {f"{request.url.scheme}://{request.url.netloc}"}
+    for configured in (settings.public_url, settings.temporal_ui_origin):
+        if configured:
+            parts = urlsplit(configured)
+            ours.add(f"{parts.scheme}://{parts.netloc}")
+    if origin.rstrip("/") not in ours:
+        raise Forbidden(
+            "The codec server answers only this site and the configured Temporal UI origin "
+            "(TEMPORAL_UI_ORIGIN).",
+            code="csrf",
+        )
+
+
 async def csrf_guard(request: Request) -> None:
     """Every state-changing request proves it came from our own page (or uses a bearer token).
 
@@ -121,6 +149,9 @@ async def csrf_guard(request: Request) -> None:
         return
     request.state.csrf_checked = True
     if is_api(request) and bearer_token(request):
+        return
+    if request.url.path in CODEC_PATHS:
+        _check_codec_caller(request)
         return
     if is_api(request) and request.url.path == "/api/v1/auth/token":
         # No ambient credentials are involved; JSON bodies cannot be sent cross-site

@@ -52,6 +52,9 @@ TRUTH = [
     ("engineer", "ops", "read", True),
     # the Temporal UI behind /temporal/: engineers and auditors only (read-only proxy)
     *[(role, "temporal_ui", "read", role in {"engineer", "auditor"}) for role in ROLES],
+    # decoded workflow payloads (the codec endpoint /codec/decode): the same two roles
+    *[(role, "workflow_history", "read", role in {"engineer", "auditor"}) for role in ROLES],
+    *[(role, "workflow_history", "write", False) for role in ROLES],
     ("engineer", "case:change_request", "read", True),
     ("engineer", "change", "approve", False),
     ("admin", "staff", "manage", True),

@@ -1,0 +1,200 @@
+"""The codec server the Temporal UI calls (/codec/decode): engineers and auditors read a
+history's payloads decoded, each decode audited without content; nobody can encode."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import col, select
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.db import Database
+from core.settings import Settings
+from models.audit import AuditEvent
+from tests.codec_keys import stored_payloads
+from tests.helpers import api_headers, new_plan, new_staff, proposal, task_of, web_login
+from web.services import Services
+
+JSON = {"Content-Type": "application/json"}
+UI_ORIGIN = "https://temporal-ui.example.com"
+
+
+async def audit_events(db: Database, action: str, actor: str) -> list[AuditEvent]:
+    async with db.session() as session:
+        rows = await session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.action == action, AuditEvent.actor == actor)
+            .order_by(col(AuditEvent.id))
+        )
+        return list(rows.all())
+
+
+async def signed_in(app: object, username: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 5555))  # type: ignore[arg-type]
+    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    await web_login(client, username)
+    return client
+
+
+async def approved_change_payloads(
+    http: httpx.AsyncClient, db: Database, settings: Settings, comment: str
+) -> list[dict[str, Any]]:
+    """The payloads of a real change's history, as Temporal holds them (read without key)."""
+    plan = await new_plan(db)
+    maker = await new_staff(db, "product_manager")
+    checker = await new_staff(db, "ops_manager")
+    maker_h, checker_h = (
+        await api_headers(http, maker.username),
+        await api_headers(http, checker.username),
+    )
+    created = await http.post(
+        "/api/v1/changes", json=proposal("fee", plan.fee_id, fixed_amount="3.10"), headers=maker_h
+    )
+    workflow_id = created.json()["workflow_id"]
+    task = await task_of(db, workflow_id)
+    await http.post(f"/api/v1/tasks/{task.id}/claim", headers=checker_h)
+    decided = await http.post(
+        f"/api/v1/tasks/{task.id}/decision",
+        json={"outcome": "approve", "reason": None, "comment": comment},
+        headers=checker_h,
+    )
+    assert decided.status_code == 200, decided.text
+    raw = await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    history = await raw.get_workflow_handle(workflow_id).fetch_history()
+    return stored_payloads(json.loads(history.to_json()))
+
+
+async def test_engineer_reads_a_history_decoded_and_the_decode_is_audited_without_content(
+    app: object, http: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    comment = "Fee matches the board-approved schedule"
+    payloads = await approved_change_payloads(http, db, settings, comment)
+    assert comment not in json.dumps(payloads)
+    engineer = await new_staff(db, "engineer")
+    eng = await signed_in(app, engineer.username)
+    # What the UI sends: same origin, JSON, X-Namespace, the session cookie, no CSRF token.
+    response = await eng.post(
+        "/codec/decode",
+        json={"payloads": payloads},
+        headers={"X-Namespace": "default", "Origin": "http://testserver"},
+    )
+    assert response.status_code == 200, response.text
+    decoded = response.json()["payloads"]
+    assert len(decoded) == len(payloads)
+    texts = [base64.b64decode(p["data"]).decode() for p in decoded]
+    assert any(comment in text for text in texts)
+    encodings = {base64.b64decode(p["metadata"]["encoding"]).decode() for p in decoded}
+    assert "binary/encrypted" not in encodings and "json/plain" in encodings
+
+    [event] = await audit_events(db, "temporal.decode", engineer.username)
+    assert event.outcome == "success"
+    assert event.details == {
+        "payloads": len(payloads),
+        "not_decrypted": 0,
+        "namespace": "default",
+    }
+    assert comment not in json.dumps(event.details) + (event.reason or "")
+
+
+async def test_auditor_may_decode_and_undecryptable_payloads_come_back_unchanged(
+    app: object, db: Database
+) -> None:
+    auditor = await new_staff(db, "auditor")
+    client = await signed_in(app, auditor.username)
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": "IjEi"}
+    foreign = {
+        "metadata": {
+            "encoding": base64.b64encode(b"binary/encrypted").decode(),
+            "encryption-key-id": base64.b64encode(b"elsewhere").decode(),
+        },
+        "data": base64.b64encode(b"\x00" * 40).decode(),
+    }
+    response = await client.post("/codec/decode", json={"payloads": [plain, foreign]})
+    assert response.status_code == 200, response.text
+    assert response.json()["payloads"] == [plain, foreign]
+    [event] = await audit_events(db, "temporal.decode", auditor.username)
+    assert event.details["not_decrypted"] == 1
+
+
+async def test_codec_refuses_without_session_other_roles_and_foreign_pages(
+    app: object, http: httpx.AsyncClient, db: Database
+) -> None:
+    body = {"payloads": []}
+    anonymous = await http.post("/codec/decode", json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "login_required"
+
+    support = await new_staff(db, "support")
+    client = await signed_in(app, support.username)
+    refused = await client.post("/codec/decode", json=body)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "permission_denied"
+    [denied] = await audit_events(db, "temporal.decode", support.username)
+    assert denied.outcome == "denied"
+
+    engineer = await new_staff(db, "engineer")
+    eng = await signed_in(app, engineer.username)
+    cross_site = await eng.post("/codec/decode", json=body, headers={"Origin": "https://evil.test"})
+    assert cross_site.status_code == 403 and cross_site.json()["error"] == "csrf"
+    form_post = await eng.post(
+        "/codec/decode", content=json.dumps(body), headers={"Content-Type": "text/plain"}
+    )
+    assert form_post.status_code == 403 and form_post.json()["error"] == "csrf"
+    assert await audit_events(db, "temporal.decode", engineer.username) == []
+
+
+async def test_encode_is_refused_for_everyone_and_audited(app: object, db: Database) -> None:
+    engineer = await new_staff(db, "engineer")
+    eng = await signed_in(app, engineer.username)
+    payload = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "IjEi"}
+    response = await eng.post(
+        "/codec/encode", json={"payloads": [payload]}, headers={"X-Namespace": "default"}
+    )
+    assert response.status_code == 403
+    assert response.json()["error"] == "encode_refused"
+    assert "forge" in response.json()["message"]
+    [event] = await audit_events(db, "temporal.encode", engineer.username)
+    assert event.outcome == "denied"
+
+
+@pytest.fixture
+def ui_elsewhere(app: object) -> Iterator[None]:
+    services: Services = app.state.services  # type: ignore[attr-defined]
+    before = services.settings
+    services.settings = before.model_copy(update={"temporal_ui_origin": UI_ORIGIN})
+    yield
+    services.settings = before
+
+
+async def test_cors_preflight_is_granted_to_the_configured_ui_origin_only(
+    app: object, http: httpx.AsyncClient, db: Database, ui_elsewhere: None
+) -> None:
+    asked = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    granted = await http.options("/codec/decode", headers={"Origin": UI_ORIGIN, **asked})
+    assert granted.status_code == 204
+    assert granted.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert granted.headers["access-control-allow-credentials"] == "true"
+    other = await http.options("/codec/decode", headers={"Origin": "https://evil.test", **asked})
+    assert other.status_code == 403
+    assert "access-control-allow-origin" not in other.headers
+
+    auditor = await new_staff(db, "auditor")
+    client = await signed_in(app, auditor.username)
+    response = await client.post(
+        "/codec/decode", json={"payloads": []}, headers={"Origin": UI_ORIGIN, **JSON}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == UI_ORIGIN
