@@ -3,8 +3,8 @@
 PostgreSQL can hold `\\0` neither in text nor in jsonb, so a NUL that got as far as a
 query was a 500 (and, in jsonb, could not even be audited). One app-wide dependency looks
 at every place text arrives — the JSON body at any depth, form fields, query and path
-parameters — and refuses with a 422 naming each field (`body.parties.0.name`,
-`query.q`). Uploaded files are not text fields: their content is left to the parsers, which
+parameters — and refuses with a 422 naming each field as validation errors name them
+(`parties.0.name`, `q`), after the route's permission check. Uploaded files are not text fields: their content is left to the parsers, which
 refuse bad bytes themselves; only a file's name is checked.
 """
 
@@ -29,22 +29,27 @@ def _label(part: object) -> str:
     return str(part).replace(NUL, "\\0")[:100]
 
 
-def nul_fields(value: Any, path: str) -> Iterator[str]:
-    """The dotted path of every string (or object key) holding a NUL, at any depth."""
+def _join(path: str, key: object) -> str:
+    return f"{path}.{_label(key)}" if path else _label(key)
+
+
+def nul_fields(value: Any, path: str = "") -> Iterator[str]:
+    """The dotted path of every string (or object key) holding a NUL, at any depth, named
+    as validation errors name fields (`parties.0.name`; the whole body: `body`)."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:  # iterative: a deeply nested body cannot exhaust the call stack here
         item, where = stack.pop()
         if isinstance(item, str):
             if NUL in item:
-                yield where
+                yield where or "body"
         elif isinstance(item, dict):
             for key, sub in reversed(list(item.items())):
                 if isinstance(key, str) and NUL in key:
-                    yield f"{where}.{_label(key)}"
+                    yield _join(where, key)
                 else:
-                    stack.append((sub, f"{where}.{_label(key)}"))
+                    stack.append((sub, _join(where, key)))
         elif isinstance(item, list):
-            stack.extend((sub, f"{where}.{i}") for i, sub in reversed(list(enumerate(item))))
+            stack.extend((sub, _join(where, i)) for i, sub in reversed(list(enumerate(item))))
 
 
 async def _body_fields(request: Request) -> list[str]:
@@ -53,14 +58,13 @@ async def _body_fields(request: Request) -> list[str]:
         form = await request.form()  # cached by Starlette: the route reads the same form
         found = []
         for key, value in form.multi_items():
-            name = f"body.{_label(key)}"
             if NUL in key:
-                found.append(name)
+                found.append(_label(key))
             elif isinstance(value, UploadFile):
                 if value.filename and NUL in value.filename:
-                    found.append(f"{name} (file name)")
+                    found.append(f"{_label(key)} (file name)")
             elif NUL in value:
-                found.append(name)
+                found.append(_label(key))
         return found
     if "json" in content_type:
         raw = await request.body()  # cached by Starlette, as FastAPI read it before us
@@ -71,30 +75,34 @@ async def _body_fields(request: Request) -> list[str]:
             body = json.loads(raw)
         except ValueError:
             return []  # not JSON at all: FastAPI's own validation answers that
-        return list(nul_fields(body, "body"))
+        return list(nul_fields(body))
     return []
 
 
 async def refuse_nul_text(request: Request) -> None:
-    """App-wide dependency: 422 naming each field whose text holds a NUL character."""
+    """App-wide dependency: 422 naming each field whose text holds a NUL character.
+
+    Fields are named as FastAPI's validation errors name them (`name`, `changes.note`,
+    `page`); the message says where each one was (body, query, path)."""
     found = [
-        f"path.{_label(key)}"
+        (_label(key), "path")
         for key, value in request.path_params.items()
         if isinstance(value, str) and NUL in value
     ]
     found += [
-        f"query.{_label(key)}"
+        (_label(key), "query")
         for key, value in request.query_params.multi_items()
         if NUL in key or NUL in value
     ]
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        found += await _body_fields(request)
+        found += [(name, "body") for name in await _body_fields(request)]
     if not found:
         return
     # Who is asking, and whether they may, is answered before what they sent is judged.
     await check_route_permission(request)
-    fields = dict.fromkeys(found, PROBLEM)
     raise Invalid(
-        "Text may not contain a NUL character (\\0); remove it from: " + ", ".join(fields) + ".",
-        fields=fields,
+        "Text may not contain a NUL character (\\0); remove it from: "
+        + ", ".join(f"{name} ({where})" for name, where in found)
+        + ".",
+        fields=dict.fromkeys((name for name, _ in found), PROBLEM),
     )
