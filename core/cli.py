@@ -54,6 +54,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from core.seed_config import seed_config_changes
     from core.seed_disputes import seed_disputes
     from core.seed_onboarding import seed_onboarding
+    from core.seed_process_watch import seed_process_endings
     from core.seed_recon import seed_reconciliation
     from core.temporal import connect, ensure_search_attributes
     from worker import build_worker
@@ -82,6 +83,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(aml)
             counts.update(await seed_disputes(db, client, settings))
             counts.update(await seed_reconciliation(db, client, settings))
+            counts.update(await seed_process_endings(db, client, settings))
         return counts
     finally:
         await db.dispose()

@@ -46,6 +46,8 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     ("dual.dana", "Dana Fischer", ["product_manager", "ops_manager"]),
     ("audit.ada", "Ada Laurent", ["auditor"]),
     ("eng.eli", "Eli Novak", ["engineer"]),
+    # A second engineer: a repair of a process ended outside backoffice is four-eyes.
+    ("eng.emi", "Emi Tanaka", ["engineer"]),
     ("admin.alex", "Alex Smith", ["admin"]),
     ("support.sam", "Sam Okafor", ["support"]),
     ("kyc.kim", "Kim Tanaka", ["kyc_analyst"]),

@@ -301,6 +301,13 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         olga = sign_in(client, "ops.olga")
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=olga).json()
         assert "recon_write_off" in {t["kind"] for t in inbox["items"]}, inbox
+        # A case whose workflow was terminated outside backoffice: flagged, with the
+        # engineers' repair task (core/seed_process_watch.py).
+        eli = sign_in(client, "eng.eli")
+        ended = client.get("/api/v1/cases?ended_outside=true", headers=eli).json()
+        assert ended["total"] == 1, ended
+        inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=eli).json()
+        assert "process_repair_proposal" in {t["kind"] for t in inbox["items"]}, inbox
     assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
     with httpx.Client(base_url=web, timeout=10) as browser:
         # No session: sent to sign-in, and back here afterwards.
