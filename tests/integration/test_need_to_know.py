@@ -262,12 +262,12 @@ async def test_the_sar_report_and_decision_are_for_the_mlro_and_auditors_only(
     investigator = await new_staff(db, "aml_investigator")
     async with _web(http) as web:
         await web_login(web, investigator.username)
-        case_page = (await web.get(f"/cases/{story.case_id}")).text
-        cases = (await web.get("/cases", params={"q": story.case_reference})).text
-        customer = (await web.get(f"/customers/{story.customer_id}")).text
-    assert story.case_reference in case_page and "MLRO decision recorded" in case_page
-    assert str(escape(story.l1_comment)) in case_page  # the narrative below the MLRO stays
-    for text in (case_page, cases, customer):
+        as_case = (await web.get(f"/cases/{story.case_id}")).text
+        as_list = (await web.get("/cases", params={"q": story.case_reference})).text
+        as_customer = (await web.get(f"/customers/{story.customer_id}")).text
+    assert story.case_reference in as_case and "MLRO decision recorded" in as_case
+    assert str(escape(story.l1_comment)) in as_case  # the narrative below the MLRO stays
+    for text in (as_case, as_list, as_customer):
         assert str(escape(story.rationale)) not in text
         assert "sar_filed" not in text and "SAR filed" not in text
         assert "sanctions_evasion" not in text and "aml.sar_filed" not in text
