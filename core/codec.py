@@ -131,14 +131,20 @@ def new_key_line(key_id: str = "k1") -> str:
 def ensure_dev_key_file(path: Path) -> KeyRing:
     """The embedded default: a key made on first use under DATA_DIR, readable by us only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not path.exists():
+        # Written whole under a private name, then linked into place: the web, the worker
+        # and the CLI may start together, and none may read a half-written file.
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write("# Temporal payload keys: `id base64` a line; the first encrypts.\n")
             out.write(new_key_line("dev1"))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the key
+        finally:
+            draft.unlink()
     return parse_key_file(path.read_text(), str(path))
 
 

@@ -12,7 +12,10 @@ PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # Errors never echo the input: it holds keys and passwords (TEMPORAL_CODEC_KEYS, URLs).
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: str = Field(default="development", description="development | test | production")
     data_dir: Path = Path(".data")
@@ -120,6 +123,16 @@ class Settings(BaseSettings):
                 "and its private key)"
             )
         return self
+
+    @field_validator("temporal_codec_keys")
+    @classmethod
+    def _codec_keys_parse(cls, value: str) -> str:
+        """A malformed key list stops every process at start, with the reason."""
+        if value.strip():
+            from core.codec import parse_key_list
+
+            parse_key_list(value)  # CodecKeyError is a ValueError: reported by pydantic
+        return value
 
     @property
     def temporal_tls_enabled(self) -> bool:

@@ -168,3 +168,10 @@ def test_key_file_setting_is_read_and_a_missing_file_named(tmp_path: Path) -> No
         load_key_ring(
             keys="", key_file=str(tmp_path / "missing"), data_dir=tmp_path, production=True
         )
+
+
+def test_malformed_key_setting_stops_start_up_without_echoing_the_key() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(temporal_codec_keys="k1:c2VjcmV0LXNob3J0", _env_file=None)  # type: ignore[call-arg]
+    assert "must be 32 bytes" in str(refused.value)
+    assert "c2VjcmV0LXNob3J0" not in str(refused.value)
