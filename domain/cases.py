@@ -34,6 +34,8 @@ from domain.onboarding.views import (
     onboarding_case_view,
     screening_alert_view,
 )
+from domain.process_watch import OUTCOME_LABELS as REPAIR_OUTCOME_LABELS
+from domain.process_watch import REASONS_BY_KIND as REPAIR_REASONS
 from domain.reconciliation.case_view import ReconCaseView, recon_case_view
 from domain.reconciliation.rules import (
     APPROVE_WRITE_OFF,
@@ -42,7 +44,6 @@ from domain.reconciliation.rules import (
     RESOLVE,
 )
 from domain.reconciliation.rules import OUTCOME_LABELS as RECON_OUTCOME_LABELS
-from domain.process_watch import REASONS_BY_KIND as REPAIR_REASONS
 from domain.segregation import check_claim
 from domain.tasks import REJECT_REASONS, TASK_PERMISSIONS, case_parties, task_facts
 from models.audit import AuditEvent
@@ -75,7 +76,7 @@ OUTCOME_LABELS = {
     **DISPUTE_OUTCOME_LABELS,
     # approve / reject keep their generic labels; the write-off step's title says what they do.
     **{o: RECON_OUTCOME_LABELS[o] for o in RESOLVE.outcomes},
-    "resume": "resume the process (a new run)",
+    **REPAIR_OUTCOME_LABELS,
 }
 
 

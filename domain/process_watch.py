@@ -84,20 +84,30 @@ PROPOSE = HumanStep(
     kind="process_repair_proposal",
     role=ENGINEER,
     label="Process ended outside backoffice — propose resume or close:",
-    outcomes=("resume", "close"),
-    reason_required_for=("close",),
+    outcomes=("resume", "close_case"),
+    reason_required_for=("close_case",),
 )
 APPROVE = HumanStep(
     kind="process_repair_approval",
     role=ENGINEER,
     label="Approve the proposed repair of",
-    outcomes=("approve", "reject"),
-    reason_required_for=("reject",),
+    outcomes=("approve_repair", "reject_repair"),
+    reason_required_for=("reject_repair",),
 )
 REASONS_BY_KIND = {
-    PROPOSE.kind: {"close": CLOSE_REASONS},
-    APPROVE.kind: {"reject": REJECT_REASONS},
+    PROPOSE.kind: {"close_case": CLOSE_REASONS},
+    APPROVE.kind: {"reject_repair": REJECT_REASONS},
 }
+# Outcomes of their own (not approve / close), so the pages' notices and labels about a
+# case type's own steps never describe a repair.
+OUTCOME_LABELS = {
+    "resume": "resume the process (a new run)",
+    "close_case": "close the case",
+    "approve_repair": "approve",
+    "reject_repair": "reject",
+}
+# What the proposal's outcome asks the product to do.
+REPAIR_ACTIONS = {"resume": "resume", "close_case": "close"}
 
 
 def can_resume(case_type: str) -> bool:
@@ -136,7 +146,7 @@ def proposal_spec(workflow_id: str, inp: RepairInput, round_no: int) -> TaskSpec
     spec = PROPOSE.spec(workflow_id, key, inp.reference, sla_seconds=inp.sla_seconds)
     spec.priority = "high"
     if not inp.resumable:
-        spec.allowed_outcomes = ["close"]
+        spec.allowed_outcomes = ["close_case"]
     return spec
 
 
@@ -147,6 +157,7 @@ def approval_spec(
     spec = APPROVE.spec(
         workflow_id, key, inp.reference, sla_seconds=inp.sla_seconds, excluded=[proposer]
     )
-    spec.title = f"Approve the proposed {proposal} of {inp.reference} (process ended outside)"
+    action = REPAIR_ACTIONS.get(proposal, proposal)
+    spec.title = f"Approve the proposed {action} of {inp.reference} (process ended outside)"
     spec.priority = "high"
     return spec

@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.process_watch import ProcessWatchActivities
-    from domain.process_watch import approval_spec, proposal_spec
+    from domain.process_watch import REPAIR_ACTIONS, approval_spec, proposal_spec
     from models.process_watch_io import (
         CarryOutRepairInput,
         RepairInput,
@@ -68,7 +68,7 @@ class ProcessRepairWorkflow:
             await self._reviews.wait(approval)
             approved = approval.decision
             assert approved is not None
-            if approved.outcome == "approve":
+            if approved.outcome == "approve_repair":
                 break
             # Rejected: a new proposal round (the rejecting engineer may not propose it).
         result = await workflow.execute_activity_method(
@@ -76,7 +76,7 @@ class ProcessRepairWorkflow:
             CarryOutRepairInput(
                 ending_id=inp.ending_id,
                 repair_workflow_id=wid,
-                outcome=proposed.outcome,
+                outcome=REPAIR_ACTIONS[proposed.outcome],
                 reason_code=proposed.reason_code,
                 comment=proposed.comment,
                 proposed_by=proposed.actor_id,

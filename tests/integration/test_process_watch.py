@@ -120,7 +120,7 @@ async def _four_eyes(
         await http.post(f"/api/v1/tasks/{approval.id}/claim", headers=theirs)
     ).status_code == 200
     approved = await http.post(
-        f"/api/v1/tasks/{approval.id}/decision", json={"outcome": "approve"}, headers=theirs
+        f"/api/v1/tasks/{approval.id}/decision", json={"outcome": "approve_repair"}, headers=theirs
     )
     assert approved.status_code == 200, approved.text
     return proposer, approver
@@ -171,7 +171,7 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
         db,
         repair_id,
         {
-            "outcome": "close",
+            "outcome": "close_case",
             "reason": "handled_outside",
             "comment": "The applicant withdrew on the phone; nothing left to review.",
         },
@@ -260,7 +260,7 @@ async def test_workflow_reset_with_the_cli_is_flagged(
         http,
         db,
         repair_workflow_id(ending_id_for(wid, reset_run.run_id)),
-        {"outcome": "close", "reason": "cannot_resume", "comment": "Reset by hand; start over."},
+        {"outcome": "close_case", "reason": "cannot_resume", "comment": "Reset by hand; start over."},
     )
 
     async def closed() -> Case | None:

@@ -95,7 +95,7 @@ async def test_terminated_case_workflow_is_flagged_once_with_one_ops_task(
         "engineer",
         "process_repair_proposal",
     )
-    assert set(proposal.allowed_outcomes) == {"resume", "close"}
+    assert set(proposal.allowed_outcomes) == {"resume", "close_case"}
 
     # A second sweep: nothing new, no second flag, event or task.
     again = await sweep_as_the_schedule_would(skipping)
@@ -161,7 +161,7 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
         skipping.client,
         approver.actor,
         approval.id,
-        outcome="approve",
+        outcome="approve_repair",
         reason=None,
         comment=None,
     )

@@ -67,6 +67,13 @@ NOTICES = {
     "decided-approve:recon_exception": "Write-off approved: it is booked and the break is resolved.",
     "decided-reject:recon_exception": "Write-off rejected: the break goes back to finance to be "
     "resolved another way.",
+    "decided-resume": "Your proposal to resume the process is recorded; a second engineer "
+    "must approve it.",
+    "decided-close_case": "Your proposal to close the case is recorded; a second engineer must "
+    "approve it.",
+    "decided-approve_repair": "Approved: the product now resumes the process or closes the case "
+    "(see the timeline).",
+    "decided-reject_repair": "Rejected: an engineer makes a new proposal.",
 }
 
 
