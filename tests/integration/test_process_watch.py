@@ -260,7 +260,11 @@ async def test_workflow_reset_with_the_cli_is_flagged(
         http,
         db,
         repair_workflow_id(ending_id_for(wid, reset_run.run_id)),
-        {"outcome": "close_case", "reason": "cannot_resume", "comment": "Reset by hand; start over."},
+        {
+            "outcome": "close_case",
+            "reason": "cannot_resume",
+            "comment": "Reset by hand; start over.",
+        },
     )
 
     async def closed() -> Case | None:
