@@ -126,6 +126,7 @@ _INLINE_SCRIPT = re.compile(
 )
 _WORKFLOW_ID = re.compile(r"/workflows/([^/?]+)")
 SETTINGS_PATH = f"{PREFIX}/api/v1/settings"
+FAVICON = f'<link rel="icon" href="{PREFIX}/favicon.ico">'.encode()
 # Told to the UI so it offers no button this proxy would refuse anyway.
 READ_ONLY_SETTINGS = {
     "DisableWriteActions": True,
@@ -336,6 +337,10 @@ async def _forward(request: Request) -> Response:
             body = await upstream.aread()
         finally:
             await upstream.aclose()
+        if b'rel="icon"' not in body:
+            # Built to be served at /, the page names no icon: the browser would ask our
+            # /favicon.ico (a 404 on every load) instead of the UI's own.
+            body = body.replace(b"</head>", FAVICON + b"</head>", 1)
         request.state.csp = ui_csp(body)
         kept = [
             (k, v) for k, v in headers if k.lower() not in {"content-length", "content-encoding"}
