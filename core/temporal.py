@@ -49,6 +49,12 @@ def tls_config(settings: Settings | None = None) -> TLSConfig | bool:
     rotation presents the new one."""
     settings = settings or get_settings()
     if not settings.temporal_tls_enabled:
+        if settings.environment == "production":
+            log.warning(
+                "connecting to Temporal at %s without TLS: anyone on that network can "
+                "reach the frontend; set TEMPORAL_TLS_CA/CERT/KEY (docs/production.md)",
+                settings.temporal_target,
+            )
         return False
 
     def read(path: str, what: str) -> bytes | None:

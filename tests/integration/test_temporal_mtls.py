@@ -142,9 +142,10 @@ async def mtls_frontend(certs: Certs, upstream: str) -> AsyncIterator[int]:
             await asyncio.wait_for(server.wait_closed(), 5)
 
 
-def tls_settings(**tls: str) -> Settings:
+def tls_settings(**values: str) -> Settings:
     # The codec keys come from the environment (tests/conftest.py sets the test key).
-    return Settings(environment="test", _env_file=None, **tls)  # type: ignore[call-arg,arg-type]
+    values = {"environment": "test", **values}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg,arg-type]
 
 
 async def test_a_client_with_the_certificate_reaches_temporal_through_mtls(
@@ -217,3 +218,17 @@ def test_tls_settings_name_what_is_missing(tmp_path: Path) -> None:
 
     with pytest.raises(TemporalTLSError, match=r"TEMPORAL_TLS_CA .*missing-ca\.pem"):
         tls_config(settings)
+
+
+def test_production_without_tls_to_temporal_is_said_out_loud(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = tls_settings(
+        environment="production",
+        database_url="postgresql://backoffice_app:pw@db/backoffice",
+        temporal_address="temporal.internal:7233",
+        secure_cookies="true",
+    )
+    with caplog.at_level("WARNING", logger="core.temporal"):
+        assert tls_config(settings) is False
+    assert "temporal.internal:7233 without TLS" in caplog.text
