@@ -4,6 +4,7 @@ resume starts the process again under a new workflow id."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from models.process_watch_io import SweepSummary
 from tests.aml_cases import alerted_customer
 from tests.helpers import eventually, new_staff, task_of
 from tests.workflows.conftest import Skipping
+from tests.workflows.test_replay import HISTORIES, replayer
 
 
 async def sweep_as_the_schedule_would(skipping: Skipping) -> SweepSummary:
@@ -191,3 +193,11 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
     assert event.details["proposed_by"] == proposer.username
     # The resumed run is the case's workflow now: a sweep finds nothing to flag.
     assert (await sweep_as_the_schedule_would(skipping)).endings_found == 0
+
+    # The repair's history replays on today's code (and is kept for tomorrow's).
+    repair = skipping.client.get_workflow_handle(repair_id)
+    assert (await repair.result())["outcome"] == "resume"
+    history = await repair.fetch_history()
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        (HISTORIES / f"process-repair-resumed__{repair_id}.json").write_text(history.to_json())
