@@ -16,7 +16,7 @@ from domain.screening import service
 from domain.screening.service import ScreeningQuery, ScreeningResult
 from models.screening import WatchlistEntryPublic
 from web.deps import MAX_INT4, HtmxRequest, ServicesDep, require
-from web.responses import API_ERRORS
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.templating import render
 
 api = APIRouter(prefix="/api/v1/screening", tags=["screening"], responses=API_ERRORS)
@@ -67,7 +67,8 @@ class CheckRequest(BaseModel):
 
 
 # ----------------------------------------------------------------------------- JSON API
-@api.post("/check", response_model=ScreeningResult)
+# 409: no watch list has been imported yet.
+@api.post("/check", response_model=ScreeningResult, responses=WRITE_ERRORS)
 async def check_name(services: ServicesDep, actor: Checker, body: CheckRequest) -> ScreeningResult:
     """Screen one name against the current sanctions list; hits best first, with reasons."""
     return await service.check(services.db, actor, body.query())
