@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -79,6 +80,11 @@ def start(
         PYTHONUNBUFFERED="1",
         **(extra_env or {}),
     )
+    if "TEMPORAL_ADDRESS" not in env:
+        # Its own Temporal: the embedded default payload key under DATA_DIR, as `make run`
+        # (against the suite's server, the suite's key, inherited).
+        env.pop("TEMPORAL_CODEC_KEYS", None)
+        env.pop("TEMPORAL_CODEC_KEY_FILE", None)
     out = log.open("wb")
     proc = subprocess.Popen(
         [str(embedded.venv_binary("backoffice")), "run", *args],
@@ -344,6 +350,10 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     stop(run, signal.SIGINT, group=True)
     assert "stopped; data kept in" in run.output()
     assert processes_using(data_dir) == []
+    # Temporal payloads were encrypted with a key made under DATA_DIR, ours to read only.
+    key_file = data_dir / "temporal-codec.keys"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text()
 
     # --- second run, same DATA_DIR: the same data, nothing seeded twice ----------------
     run = start(data_dir, ports, tmp_path / "run2.log")
@@ -361,6 +371,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     stop(run, signal.SIGTERM, group=False)
     assert "stopped; data kept in" in run.output()
     assert processes_using(data_dir) == []
+    assert key_file.read_text() == key  # the same key: the running workflows stay readable
 
 
 def test_external_addresses_turn_the_embedded_servers_off(
