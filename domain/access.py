@@ -34,6 +34,14 @@ VERBS = {
     "approve_repair": "approve the repair of",
 }
 
+# How a refusal names an object whose policy name reads badly in a sentence.
+NOUNS = {
+    "sar": "SAR reports and SAR decisions",
+    "restriction_detail": "why an account is restricted",
+    "aml_narrative": "the narrative of AML cases",
+    "aml_event": "AML case events",
+}
+
 
 def can(actor: Actor, obj: str, act: str) -> bool:
     return allowed(actor.roles, obj, act)
@@ -83,7 +91,8 @@ async def require(
         return
     roles = ", ".join(sorted(actor.roles)) or "no roles"
     error = Forbidden(
-        f"Your roles ({roles}) do not allow you to {VERBS.get(act, act)} {obj.replace('_', ' ')}.",
+        f"Your roles ({roles}) do not allow you to {VERBS.get(act, act)} "
+        f"{NOUNS.get(obj, obj.replace('_', ' '))}.",
         code="permission_denied",
     )
     await record_refusal(

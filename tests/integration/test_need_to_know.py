@@ -235,6 +235,7 @@ async def test_the_sar_report_and_decision_are_for_the_mlro_and_auditors_only(
         who = await new_staff(db, role)
         refused = await http.get(url, headers=await api_headers(http, who.username))
         assert refused.status_code == 403, (role, refused.text)
+        assert "do not allow you to see SAR reports" in refused.json()["message"]
         assert story.rationale not in refused.text
         async with _web(http) as web:
             await web_login(web, who.username)
