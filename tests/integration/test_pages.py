@@ -80,5 +80,7 @@ async def test_case_page_shows_the_diff_the_actions_and_the_temporal_link_to_eng
         await web_login(web, engineer.username)
         page = await web.get(url)
         assert page.status_code == 200
-        assert f"/workflows/{change['workflow_id']}" in page.text
+        # Through the web app's read-only proxy, never the UI's own port.
+        assert f'href="/temporal/namespaces/default/workflows/{change["workflow_id"]}"' in page.text
+        assert 'href="/temporal/namespaces/default/workflows"' in page.text  # the nav link
         assert "Claim this task" not in page.text

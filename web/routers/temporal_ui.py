@@ -304,9 +304,9 @@ async def proxy(request: Request) -> Response:
 async def _forward(request: Request) -> Response:
     client = _client(request)
     base = str(client.base_url).rstrip("/")
-    url = httpx.URL(
-        path=request.url.path, query=request.url.query.encode() if request.url.query else b""
-    )
+    # The path as the browser sent it (a workflow id may hold an encoded "/"), not re-encoded.
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    url = httpx.URL(path=raw_path.decode("latin-1"), query=request.scope.get("query_string", b""))
     try:
         upstream = await client.send(
             client.build_request(request.method, url, headers=_upstream_headers(request)),
