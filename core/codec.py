@@ -193,6 +193,13 @@ class EncryptionCodec(PayloadCodec):
             )
         return out
 
+    def sealed_with_current_key(self, payload: Payload) -> bool:
+        """Written by us with the key that encrypts now (not plain, not a retired key)."""
+        return (
+            payload.metadata.get("encoding") == ENCRYPTED
+            and payload.metadata.get(KEY_ID) == self._ring.encrypting_id.encode()
+        )
+
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.decode_one(payload) for payload in payloads]
 

@@ -10,6 +10,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
@@ -17,6 +18,7 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 
+from core.codec import EncryptionCodec
 from core.settings import Settings
 from models.onboarding_io import RescreenInput
 from models.process_watch_io import SweepInput
@@ -89,9 +91,20 @@ async def ensure_schedule(client: Client, schedule_id: str, wanted: Schedule) ->
     except ScheduleAlreadyRunningError:
         pass
     handle = client.get_schedule_handle(schedule_id)
-    if _shape((await handle.describe()).schedule) != _shape(wanted):
+    described = await handle.describe()
+    if _shape(described.schedule) != _shape(wanted) or not _sealed(client, described):
         await handle.update(lambda _: ScheduleUpdate(schedule=wanted))
         log.info("updated schedule %s to the current settings", schedule_id)
+
+
+def _sealed(client: Client, described: ScheduleDescription) -> bool:
+    """The schedule's stored input is encrypted with the current key: one written before
+    payloads were encrypted, or before a key rotation, would start runs our workers refuse."""
+    codec = client.data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        return True
+    stored = described.raw_description.schedule.action.start_workflow.input.payloads
+    return all(codec.sealed_with_current_key(p) for p in stored)
 
 
 def _shape(schedule: Schedule) -> tuple[object, ...]:

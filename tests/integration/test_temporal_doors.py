@@ -11,19 +11,21 @@ import uuid
 import httpx
 import pytest
 from sqlmodel import col, select
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from core import embedded
-from core.codec import build_data_converter, parse_key_list
+from core.codec import EncryptionCodec, build_data_converter, parse_key_list
 from core.db import Database
+from core.schedules import ensure_schedule, rescreen_schedule
 from core.settings import Settings
 from models.audit import AuditEvent
 from models.cases import Task
 from models.workflow_io import TargetChanged
-from tests.codec_keys import FOREIGN_CODEC_KEYS, readable_without_key
+from tests.codec_keys import FOREIGN_CODEC_KEYS, TEST_CODEC_KEYS, readable_without_key
 from tests.helpers import (
     api_headers,
     environment_without_services,
@@ -194,3 +196,45 @@ async def test_forged_start_runs_nothing_and_fails_with_a_clear_reason(
     async with db.session() as session:
         rows = await session.exec(select(Task).where(Task.workflow_id == workflow_id))
         assert rows.all() == []
+
+
+async def test_a_schedule_stored_before_encryption_or_rotation_is_resealed_at_start(
+    settings: Settings, temporal_env: WorkflowEnvironment
+) -> None:
+    """A schedule keeps the input it was created with: written plain (before encryption) or
+    with a retired key, every run it starts would be refused. Starting a worker reseals it."""
+    idle = settings.model_copy(update={"task_queue": f"idle-{uuid.uuid4().hex[:8]}"})
+    schedule_id = f"reseal-{uuid.uuid4().hex[:8]}"
+    plain = await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    ours = temporal_env.client
+    codec = ours.data_converter.payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    rotated = await Client.connect(
+        settings.temporal_target,
+        namespace=settings.temporal_namespace,
+        data_converter=build_data_converter(
+            parse_key_list(f"{FOREIGN_CODEC_KEYS.replace('test1:', 'next:')},{TEST_CODEC_KEYS}")
+        ),
+    )
+
+    async def stored() -> list[Payload]:
+        described = await ours.get_schedule_handle(schedule_id).describe()
+        return list(described.raw_description.schedule.action.start_workflow.input.payloads)
+
+    await plain.create_schedule(schedule_id, rescreen_schedule(idle, schedule_id))
+    try:
+        [before] = await stored()
+        assert not codec.sealed_with_current_key(before)
+        await ensure_schedule(ours, schedule_id, rescreen_schedule(idle, schedule_id))
+        [after] = await stored()
+        assert codec.sealed_with_current_key(after)
+        # Rotation: a worker holding the next key (first) reseals what the old key wrote.
+        await ensure_schedule(rotated, schedule_id, rescreen_schedule(idle, schedule_id))
+        [next_key] = await stored()
+        assert next_key.metadata["encryption-key-id"] == b"next"
+    finally:
+        await ours.get_schedule_handle(schedule_id).delete()
