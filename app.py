@@ -15,8 +15,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from core.codec import EncryptionCodec
 from core.db import Database, resolve_urls
 from core.settings import Settings, get_settings
+from core.temporal import codec_key_ring
 from policies.enforcer import PolicyStore, policy_store
 from web import errors, middleware
 from web.deps import csrf_guard
@@ -90,6 +92,9 @@ def create_app(
         # The one enforcer of this process, built now so a bad policy file stops start-up;
         # SIGHUP re-reads policies/ (a failed reload keeps the previous policy).
         store = policy_store()
+        # The payload keys too (an unreadable key file stops start-up, with its name; the
+        # development key is made now under DATA_DIR); the codec endpoint decodes with them.
+        app.state.display_codec = EncryptionCodec(codec_key_ring(settings), legacy=True)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _reload_policy, store)
         if not (STATIC_DIR / "vendor" / "htmx.min.js").exists():
