@@ -26,6 +26,7 @@ from activities.outage import retry_on_outage
 from activities.tasks import cancel_open_tasks, close_case, refuse
 from core.db import Database, run_sql
 from domain import audit
+from domain.aml.casework import lock_customer
 from domain.audit import SYSTEM, ActorRef
 from domain.process_watch import (
     CASE_OUTCOME,
@@ -50,6 +51,7 @@ from models.process_watch_io import (
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 
 DESCRIBES_IN_FLIGHT = 20
+ENDED_REASON_CODE = "process_ended_outside"
 
 
 @dataclass
@@ -238,8 +240,9 @@ class ProcessWatchActivities:
         if ending.status != "open":
             return RepairResult(outcome=ending.resolution, new_workflow_id=ending.new_workflow_id)
         client = activity.client()
-        # A reset run is still running: the product ends it before it closes or resumes.
-        await _terminate_if_running(client, ending.workflow_id, ending.run_id, inp)
+        # A reset run still runs (so may a run the product itself started again under the
+        # old id, e.g. an AML alert's signal-with-start): the product ends it first.
+        await _terminate_if_running(client, ending.workflow_id, inp)
         approver = ActorRef(inp.approved_by, inp.approved_by_name)
         who = {
             "proposed_by": inp.proposed_by_name,
@@ -256,6 +259,7 @@ class ProcessWatchActivities:
                 if not await _lock_open(session, inp.ending_id):
                     return RepairResult(outcome="close")
                 now = utcnow()
+                await _close_process_records(session, ending, reason, inp.approved_by, now)
                 await close_case(
                     session, ending.case_id, outcome=CASE_OUTCOME, reason=reason, now=now
                 )
@@ -280,20 +284,25 @@ class ProcessWatchActivities:
         if not can_resume(ending.case_type):
             raise refuse("This kind of case cannot be resumed; close it.", "not_resumable")
         new_id = resumed_workflow_id(ending.workflow_id)
+        # The case's records point at the new run before it starts: its first activities
+        # find the case (and the application) by their workflow id. The flag stays until
+        # the run exists, so the sweep does not look at an id not started yet.
+        async with self.db.transaction() as session:
+            if not await _lock_open(session, inp.ending_id):
+                return RepairResult(outcome="resume", new_workflow_id=new_id)
+            params = {"new": new_id, "id": ending.case_id}
+            await run_sql(session, 'UPDATE "case" SET workflow_id = :new WHERE id = :id', params)
+            await run_sql(
+                session, "UPDATE application SET workflow_id = :new WHERE case_id = :id", params
+            )
         await self._start_again(client, ending, new_id)
         async with self.db.transaction() as session:
             if not await _lock_open(session, inp.ending_id):
                 return RepairResult(outcome="resume", new_workflow_id=new_id)
             await run_sql(
                 session,
-                'UPDATE "case" SET workflow_id = :new, process_ended_outside = false '
-                "WHERE id = :id",
-                {"new": new_id, "id": ending.case_id},
-            )
-            await run_sql(
-                session,
-                "UPDATE application SET workflow_id = :new WHERE case_id = :id",
-                {"new": new_id, "id": ending.case_id},
+                'UPDATE "case" SET process_ended_outside = false WHERE id = :id',
+                {"id": ending.case_id},
             )
             await _resolve(session, inp.ending_id, "resume", inp.comment, new_id, utcnow())
             await audit.record(
@@ -441,10 +450,8 @@ async def _read_why(client: Client, e: Ending) -> None:
                 e.reason, e.identity = f.failure.message or None, f.identity or None
 
 
-async def _terminate_if_running(
-    client: Client, workflow_id: str, run_id: str, inp: CarryOutRepairInput
-) -> None:
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+async def _terminate_if_running(client: Client, workflow_id: str, inp: CarryOutRepairInput) -> None:
+    handle = client.get_workflow_handle(workflow_id)
     try:
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             return
@@ -457,6 +464,50 @@ async def _terminate_if_running(
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+
+
+async def _close_process_records(
+    session: Any, ending: Any, reason: str, approver: uuid.UUID, now: datetime
+) -> None:
+    """What the case type keeps beside the case, closed with it, so nothing else still
+    shows it open (an application in review, a pending change, an open AML case that new
+    alerts would join, an open break)."""
+    params = {"case": ending.case_id, "reason": reason[:500], "now": now, "by": approver}
+    if ending.case_type == "aml":
+        customer = (
+            await run_sql(session, "SELECT customer_id FROM aml_case WHERE case_id = :case", params)
+        ).scalar_one()
+        await lock_customer(session, customer)  # as ingest takes it to attach alerts
+        await run_sql(
+            session,
+            "UPDATE aml_case SET closed_at = :now WHERE case_id = :case AND closed_at IS NULL",
+            params,
+        )
+    elif ending.case_type == "onboarding":
+        # Only approved / rejected are final; the reason code says it was not a review.
+        await run_sql(
+            session,
+            "UPDATE application SET status = 'rejected', outcome = 'rejected', "
+            "reason_code = :code, outcome_reason = :reason, decided_at = :now, "
+            "information_due_at = NULL WHERE case_id = :case AND outcome IS NULL",
+            {**params, "code": ENDED_REASON_CODE},
+        )
+    elif ending.case_type == "change_request":
+        await run_sql(
+            session,
+            "UPDATE change_request SET status = 'aborted', status_reason = :reason, "
+            "closed_at = :now WHERE case_id = :case "
+            "AND status IN ('pending_approval', 'scheduled')",
+            params,
+        )
+    elif ending.case_type == "recon_exception":
+        await run_sql(
+            session,
+            "UPDATE recon_break SET status = 'resolved', resolution = 'explained', "
+            "reason_code = :code, note = :reason, resolved_by = :by, resolved_at = :now "
+            "WHERE case_id = :case AND status = 'open'",
+            {**params, "code": ENDED_REASON_CODE},
+        )
 
 
 async def _lock_open(session: Any, ending_id: uuid.UUID) -> bool:

@@ -189,6 +189,12 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
         "/api/v1/cases", params={"ended_outside": "true", "q": case.reference}, headers=headers
     )
     assert still_flagged.json()["items"] == []
+    async with db.session() as session:
+        application = (
+            await session.exec(select(Application).where(Application.case_id == case_id))
+        ).one()
+    # Final for upstream too, saying it was not a review's decision.
+    assert (application.status, application.reason_code) == ("rejected", "process_ended_outside")
     [done] = await _events(db, "process.closed", case_id)
     assert done.actor == approver.username
     assert done.details["proposed_by"] == proposer.username

@@ -17,6 +17,7 @@ from core.schedules import process_watch_schedule
 from domain import tasks
 from domain.errors import Forbidden
 from domain.process_watch import ending_id_for, repair_workflow_id
+from models.aml import AmlCase
 from models.audit import AuditEvent
 from models.cases import Case, Task
 from models.process_watch import ProcessEnding
@@ -201,3 +202,39 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
     await replayer().replay_workflow(history)
     if os.environ.get("RECORD_HISTORIES") == "1":
         (HISTORIES / f"process-repair-resumed__{repair_id}.json").write_text(history.to_json())
+
+
+async def test_closing_an_aml_case_lets_new_alerts_open_a_new_case(
+    db: Database, skipping: Skipping
+) -> None:
+    routed = await alerted_customer(db, skipping.client, skipping.settings.task_queue)
+    await task_of(db, routed.workflow_id, "l1#1")
+    handle = skipping.client.get_workflow_handle(routed.workflow_id)
+    run_id = (await handle.describe()).run_id
+    await handle.terminate(reason="ended by hand")
+    await sweep_as_the_schedule_would(skipping)
+    repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
+    proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
+    for who, key, outcome, reason in (
+        (proposer, "propose", "close_case", "duplicate"),
+        (approver, "approve", "approve_repair", None),
+    ):
+        task = await task_of(db, repair_id, key)
+        await tasks.claim_task(db, who.actor, task.id)
+        await tasks.decide_task(
+            db,
+            skipping.client,
+            who.actor,
+            task.id,
+            outcome=outcome,
+            reason=reason,
+            comment="Opened twice by a replayed ingest; the other case holds the alert.",
+        )
+    await skipping.client.get_workflow_handle(repair_id).result()
+    case = await case_of(db, routed.case_id)
+    assert (case.status, case.outcome) == ("closed", "closed_after_outside_ending")
+    assert case.outcome_reason and case.outcome_reason.startswith("Duplicate of another case")
+    async with db.session() as session:
+        aml = await session.get(AmlCase, routed.case_id)
+    # Closed for AML too: the customer's next alert opens a new case, not this one.
+    assert aml is not None and aml.closed_at is not None
