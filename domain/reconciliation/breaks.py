@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 from temporalio.client import Client
@@ -35,8 +35,10 @@ class ResolveForm(BaseModel):
     action: Literal["matched", "explained", "write_off"]
     # matched: the statement lines and records of ours that belong together (picked from
     # the break's own and its candidates, or any still-unmatched ones of the same source).
-    line_nos: list[int] = Field(default_factory=list)
-    record_ids: list[uuid.UUID] = Field(default_factory=list)
+    line_nos: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(
+        default_factory=list, max_length=10_000
+    )  # a statement line's number is a PostgreSQL integer
+    record_ids: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
     reason_code: str | None = None  # explained / write_off: from EXPLAIN_ / WRITE_OFF_REASONS
     note: str | None = None
     amount: str | None = None  # write_off: defaults to the break's open amount

@@ -173,6 +173,17 @@ async def test_an_over_long_username_is_a_422_not_a_server_error(http: httpx.Asy
     assert "username" in response.json()["fields"]
 
 
+async def test_integers_in_a_body_are_bounded_too(http: httpx.AsyncClient, db: Database) -> None:
+    finance = await new_staff(db, "finance_ops")
+    response = await http.post(
+        f"/api/v1/reconciliation/breaks/{uuid.uuid4()}/resolve",
+        json={"task_id": str(uuid.uuid4()), "action": "matched", "line_nos": [int(ABSURD)]},
+        headers=await api_headers(http, finance.username),
+    )
+    assert response.status_code == 422, response.text
+    assert any(key.startswith("line_nos") for key in response.json()["fields"])
+
+
 async def test_a_request_without_a_token_is_a_401_whatever_the_body(
     http: httpx.AsyncClient,
 ) -> None:

@@ -36,6 +36,7 @@ from domain.reconciliation.statements import MAX_STATEMENT_BYTES, receive_statem
 from models.aml import CHANNELS
 from models.reconciliation import BREAK_KINDS, PASSES
 from web.deps import (
+    MAX_INT4,
     CurrentActor,
     HtmxRequest,
     OneOf,
@@ -424,7 +425,7 @@ def _resolve_input(
         errors["action"] = "Choose what to do: match by hand, explain, or write off."
     lines: list[int] = []
     for raw in line_nos:
-        if raw.strip().isdigit():
+        if raw.strip().isdigit() and 0 < int(raw) <= MAX_INT4:
             lines.append(int(raw))
         else:
             errors["line_nos"] = f"{raw!r} is not a statement line number."
