@@ -118,6 +118,8 @@ async def test_an_engineer_gets_the_real_ui_with_its_own_csp_and_no_cookie_at_ro
     asset = await web.get(script.group(1))
     assert asset.status_code == 200
     assert "javascript" in asset.headers["content-type"]
+    assert asset.headers["cache-control"] == "private, max-age=604800, immutable"
+    assert namespace.headers["cache-control"] == "no-store"  # answers are not kept
     # Everywhere else, our strict policy.
     inbox = await web.get("/inbox")
     assert inbox.headers["content-security-policy"] == CSP

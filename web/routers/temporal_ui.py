@@ -126,6 +126,7 @@ _INLINE_SCRIPT = re.compile(
 )
 _WORKFLOW_ID = re.compile(r"/workflows/([^/?]+)")
 SETTINGS_PATH = f"{PREFIX}/api/v1/settings"
+IMMUTABLE = f"{PREFIX}/_app/immutable/"
 FAVICON = f'<link rel="icon" href="{PREFIX}/favicon.ico">'.encode()
 # Told to the UI so it offers no button this proxy would refuse anyway.
 READ_ONLY_SETTINGS = {
@@ -349,6 +350,10 @@ async def _forward(request: Request) -> Response:
         _set_headers(response, kept)
         return response
     request.state.csp = ui_csp()
+    if request.url.path.startswith(IMMUTABLE) and upstream.status_code == 200:
+        # Named by their content's hash: kept by this browser only (they sit behind sign-in).
+        headers = [(k, v) for k, v in headers if k.lower() != "cache-control"]
+        headers.append(("cache-control", "private, max-age=604800, immutable"))
 
     async def body_stream() -> AsyncIterator[bytes]:
         async for chunk in upstream.aiter_raw():
