@@ -139,8 +139,10 @@ async def test_codec_refuses_without_session_other_roles_and_foreign_pages(
     refused = await client.post("/codec/decode", json=body)
     assert refused.status_code == 403
     assert refused.json()["error"] == "permission_denied"
-    [denied] = await audit_events(db, "temporal.decode", support.username)
-    assert denied.outcome == "denied"
+    malformed = await client.post("/codec/decode", json={"payloads": "not a list"})
+    assert malformed.status_code == 403  # who may is answered before what was sent
+    denied = await audit_events(db, "temporal.decode", support.username)
+    assert [e.outcome for e in denied] == ["denied", "denied"]
 
     engineer = await new_staff(db, "engineer")
     eng = await signed_in(app, engineer.username)
