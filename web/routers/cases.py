@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -153,16 +153,21 @@ async def read_case(
     if view is None:
         # Not there, or not yours to see: the same answer, and the attempt is recorded.
         raise await not_found(services.db, actor, "case", case_id, action="case.read")
-    return render(
-        request,
-        "case.html",
-        {
-            "view": view,
-            "case": view.case,
-            "change": view.change,
-            "notice": NOTICES.get(f"{notice}:{view.case.case_type}") or NOTICES.get(notice or ""),
-            "outcome_labels": case_service.OUTCOME_LABELS,
-            "show_temporal": can(actor, "temporal_ui", "read"),
-            "ending": await latest_ending(services.db, view.case),
-        },
-    )
+    context = await case_page_context(services, actor, view)
+    context["notice"] = NOTICES.get(f"{notice}:{view.case.case_type}") or NOTICES.get(notice or "")
+    return render(request, "case.html", context)
+
+
+async def case_page_context(
+    services: ServicesDep, actor: CurrentActor, view: case_service.CaseView
+) -> dict[str, Any]:
+    """What case.html needs besides a notice: also for a form posted on it that comes back
+    refused (the decision form, web/routers/tasks.py)."""
+    return {
+        "view": view,
+        "case": view.case,
+        "change": view.change,
+        "outcome_labels": case_service.OUTCOME_LABELS,
+        "show_temporal": can(actor, "temporal_ui", "read"),
+        "ending": await latest_ending(services.db, view.case),
+    }

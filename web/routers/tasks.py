@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from domain import cases as case_service
 from domain import inbox as inbox_service
 from domain import tasks as task_service
-from domain.access import can
 from domain.errors import DomainError, Invalid, NotFound
 from models.cases import PRIORITIES, TaskPage, TaskPublic
 from models.workflow_io import DecisionResult
@@ -27,6 +26,7 @@ from web.deps import (
     require,
 )
 from web.errors import error_response
+from web.routers.cases import case_page_context
 from web.templating import render
 
 from web.responses import API_ERRORS, WRITE_ERRORS
@@ -281,16 +281,14 @@ async def _decision_refused(
             message=error.message,
             fields=error.fields,
         )
-    context = {
-        "view": view,
-        "case": view.case,
-        "change": view.change,
-        "outcome_labels": case_service.OUTCOME_LABELS,
-        "show_temporal": can(actor, "ops", "read"),
-        "decision_form": typed,
-        "decision_errors": error.fields or {"request": error.message},
-        "decision_error": error.message,
-    }
+    context = await case_page_context(services, actor, view)
+    context.update(
+        {
+            "decision_form": typed,
+            "decision_errors": error.fields or {"request": error.message},
+            "decision_error": error.message,
+        }
+    )
     if htmx:
         context.update({"item": item, "t": item.task})
         return render(request, "partials/decision_form.html", context, status_code=422)
