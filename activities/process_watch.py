@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import select
 from temporalio import activity
 from temporalio.api.enums.v1 import WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -25,9 +26,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.outage import retry_on_outage
 from activities.tasks import cancel_open_tasks, close_case, refuse
 from core.db import Database, run_sql
+from core.settings import get_settings
 from domain import audit
 from domain.aml.casework import lock_customer
 from domain.audit import SYSTEM, ActorRef
+from domain.change_rules import approval_specs
+from domain.change_views import change_target_label
+from domain.changes import ESCALATION_ROLE
 from domain.process_watch import (
     CASE_OUTCOME,
     CLOSE_REASONS,
@@ -40,6 +45,7 @@ from domain.process_watch import (
 )
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
+from models.changes import ChangeRequest
 from models.onboarding_io import OnboardingInput, PartyRef
 from models.process_watch_io import (
     CarryOutRepairInput,
@@ -48,6 +54,7 @@ from models.process_watch_io import (
     SweepInput,
     SweepSummary,
 )
+from models.workflow_io import ChangeApprovalInput
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 
 DESCRIBES_IN_FLIGHT = 20
@@ -292,8 +299,13 @@ class ProcessWatchActivities:
                 return RepairResult(outcome="resume", new_workflow_id=new_id)
             params = {"new": new_id, "id": ending.case_id}
             await run_sql(session, 'UPDATE "case" SET workflow_id = :new WHERE id = :id', params)
+            # Whichever of these the case type has: the applicant's answers and a maker's
+            # withdrawal are sent to the workflow these name.
             await run_sql(
                 session, "UPDATE application SET workflow_id = :new WHERE case_id = :id", params
+            )
+            await run_sql(
+                session, "UPDATE change_request SET workflow_id = :new WHERE case_id = :id", params
             )
         await self._start_again(client, ending, new_id)
         async with self.db.transaction() as session:
@@ -356,6 +368,8 @@ class ProcessWatchActivities:
                         submitted_by=app.submitted_by,
                     ),
                 }
+            elif ending.case_type == "change_request":
+                start = await _change_start(session, ending, new_id)
             else:  # aml
                 aml = (
                     await run_sql(
@@ -397,6 +411,44 @@ class ProcessWatchActivities:
                 static_summary=summary,
                 **start,
             )
+
+
+async def _change_start(session: Any, ending: Any, new_id: str) -> dict[str, Any]:
+    """The change request's approval again, as propose_change starts it: same change,
+    version and maker, approvals asked afresh, until the expiry it already had."""
+    change = (
+        await session.exec(select(ChangeRequest).where(ChangeRequest.case_id == ending.case_id))
+    ).one()
+    label, config_key = await change_target_label(session, change)
+    sla_seconds = get_settings().change_approval_sla_hours * 3600
+    remaining = (change.expires_at - utcnow()).total_seconds()
+    return {
+        "workflow": "ChangeApprovalWorkflow",
+        "arg": ChangeApprovalInput(
+            change_id=change.id,
+            case_id=ending.case_id,
+            reference=ending.reference,
+            target_type=change.target_type,
+            target_id=change.target_id,
+            base_version=change.base_version,
+            maker_id=change.maker_id,
+            editor_ids=[change.maker_id],
+            tier=change.tier,
+            approvals=approval_specs(
+                new_id,
+                ending.reference,
+                label,
+                change.tier,
+                change.maker_id,
+                sla_seconds,
+                target_type=change.target_type,
+                config_key=config_key,
+            ),
+            expiry_seconds=max(int(remaining), 1),
+            effective_at=change.effective_at,
+            escalation_role=ESCALATION_ROLE.get(change.target_type, "ops_manager"),
+        ),
+    }
 
 
 async def ended_out_of_band(client: Client, row: Any) -> Ending | None:

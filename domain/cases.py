@@ -13,7 +13,7 @@ from domain.access import can, can_see_case
 from domain.actors import Actor
 from domain.aml.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
 from domain.aml.rules import REASONS_BY_KIND as AML_REASONS
-from domain.change_views import get_change
+from domain.change_views import get_change_of_case
 from domain.disputes.case_view import DisputeCaseView, dispute_case_view
 from domain.disputes.rules import CASE_TYPE_DISPUTE
 from domain.disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
@@ -262,8 +262,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         )
     change = None
     if case.case_type == "change_request":
-        # The workflow id is change-<change id>.
-        change = await get_change(db, actor, uuid.UUID(case.workflow_id.removeprefix("change-")))
+        change = await get_change_of_case(db, actor, case.id)
     now = utcnow()
     actions = []
     for row, assignee in rows:

@@ -37,7 +37,18 @@ async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> Change
         return await _public(session, change)
 
 
-async def _target_label(session: AsyncSession, change: ChangeRequest) -> tuple[str, str | None]:
+async def get_change_of_case(db: Database, actor: Actor, case_id: uuid.UUID) -> ChangePublic | None:
+    """The change request a case is about (its workflow id may be a resumed run's)."""
+    async with db.session() as session:
+        change_id = (
+            await session.exec(select(ChangeRequest.id).where(ChangeRequest.case_id == case_id))
+        ).first()
+    return await get_change(db, actor, change_id) if change_id else None
+
+
+async def change_target_label(
+    session: AsyncSession, change: ChangeRequest
+) -> tuple[str, str | None]:
     """How the change's target is named, and the document key when it is a configuration."""
     if change.target_type == RESTRICTION:
         found = await load_restriction(session, change.target_id)
@@ -52,7 +63,7 @@ async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
     case = await session.get(Case, change.case_id)
     maker = await session.get(StaffUser, change.maker_id)
     plan = await session.get(TariffPlan, change.plan_id) if change.plan_id else None
-    label, config_key = await _target_label(session, change)
+    label, config_key = await change_target_label(session, change)
     before, after = change.before, change.after
     if config_key:
         before, after = in_schema_order(config_key, before), in_schema_order(config_key, after)

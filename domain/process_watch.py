@@ -43,14 +43,11 @@ KIND_LABELS = {
 # Case types whose process can safely start again from the case's own records: a new run
 # repeats only steps that are harmless twice (document checks, screening, risk scoring,
 # opening review tasks) and takes no money or regulatory action before a person decides.
-RESUMABLE = frozenset({"onboarding", "aml"})
+# A change request asks for all its approvals again (those given stay recorded), until
+# the expiry it had, and its apply step still refuses a target changed since proposal.
+RESUMABLE = frozenset({"onboarding", "aml", "change_request"})
 # The others: close with a reason only, and why (shown on the case page).
 CLOSE_ONLY_WHY = {
-    "change_request": (
-        "A change request is bound to its workflow (its id and its approval tasks follow "
-        "from it) and to the version it was proposed against; close it, and its maker "
-        "proposes the change again, with a new four-eyes approval."
-    ),
     "dispute": (
         "A new run would repeat the dispute's money steps: the provisional credit and the "
         "chargeback filing are keyed on the workflow id, so the customer could be credited "

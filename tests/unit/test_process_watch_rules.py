@@ -39,8 +39,8 @@ def test_one_record_per_ended_run() -> None:
 
 
 def test_money_moving_processes_offer_close_only_and_say_why() -> None:
-    assert can_resume("onboarding") and can_resume("aml")
-    for case_type in ("dispute", "recon_exception", "change_request", "screening_alert"):
+    assert can_resume("onboarding") and can_resume("aml") and can_resume("change_request")
+    for case_type in ("dispute", "recon_exception", "screening_alert"):
         assert not can_resume(case_type)
         assert close_only_why(case_type)
     assert "provisional credit" in (close_only_why("dispute") or "")

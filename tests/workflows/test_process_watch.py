@@ -14,16 +14,18 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from core.db import Database
 from core.schedules import process_watch_schedule
-from domain import tasks
+from domain import changes, tasks
+from domain.cases import get_case
 from domain.errors import Forbidden
 from domain.process_watch import ending_id_for, repair_workflow_id
 from models.aml import AmlCase
 from models.audit import AuditEvent
 from models.cases import Case, Task
+from models.changes import ChangeCreate, ChangeRequest
 from models.process_watch import ProcessEnding
 from models.process_watch_io import SweepSummary
 from tests.aml_cases import alerted_customer
-from tests.helpers import eventually, new_staff, task_of
+from tests.helpers import eventually, new_plan, new_staff, task_of
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_replay import HISTORIES, replayer
 
@@ -238,3 +240,59 @@ async def test_closing_an_aml_case_lets_new_alerts_open_a_new_case(
         aml = await session.get(AmlCase, routed.case_id)
     # Closed for AML too: the customer's next alert opens a new case, not this one.
     assert aml is not None and aml.closed_at is not None
+
+
+async def test_resumed_change_request_asks_for_its_approval_again_and_applies(
+    db: Database, skipping: Skipping
+) -> None:
+    plan = await new_plan(db)
+    maker = await new_staff(db, "product_manager")
+    created = await changes.propose_change(
+        db,
+        skipping.client,
+        skipping.settings,
+        maker.actor,
+        ChangeCreate(
+            target_type="fee",
+            target_id=plan.fee_id,
+            changes={"fixed_amount": "3.10"},
+            reason="Resume scenario: a fee change whose workflow was terminated.",
+        ),
+    )
+    await task_of(db, created.workflow_id, "approve")
+    handle = skipping.client.get_workflow_handle(created.workflow_id)
+    run_id = (await handle.describe()).run_id
+    await handle.terminate(reason="ended by hand")
+    await sweep_as_the_schedule_would(skipping)
+    repair_id = repair_workflow_id(ending_id_for(created.workflow_id, run_id))
+    proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
+    for who, key, outcome in (
+        (proposer, "propose", "resume"),
+        (approver, "approve", "approve_repair"),
+    ):
+        task = await task_of(db, repair_id, key)
+        await tasks.claim_task(db, who.actor, task.id)
+        await tasks.decide_task(
+            db, skipping.client, who.actor, task.id, outcome=outcome, reason=None, comment=None
+        )
+
+    new_id = f"{created.workflow_id}-r2"
+    approval = await task_of(db, new_id, "approve")
+    assert (
+        approval.candidate_role == "ops_manager" and maker.actor.user_id in approval.excluded_actors
+    )
+    case = await case_of(db, created.case_id)
+    assert case.workflow_id == new_id and not case.process_ended_outside
+    # The case page finds its change through the case, whatever the workflow id.
+    view = await get_case(db, maker.actor, created.case_id)
+    assert view is not None and view.change is not None and view.change.id == created.id
+
+    ops = await new_staff(db, "ops_manager")
+    await tasks.claim_task(db, ops.actor, approval.id)
+    await tasks.decide_task(
+        db, skipping.client, ops.actor, approval.id, outcome="approve", reason=None, comment=None
+    )
+    await skipping.client.get_workflow_handle(new_id).result()
+    async with db.session() as session:
+        change = await session.get(ChangeRequest, created.id)
+    assert change is not None and (change.status, change.workflow_id) == ("applied", new_id)
