@@ -3,22 +3,28 @@ history's payloads decoded, each decode audited without content; nobody can enco
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import Iterator
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from core.cli import UVICORN_OPTIONS
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
-from tests.codec_keys import stored_payloads
+from tests.codec_keys import readable_without_key, stored_payloads
 from tests.helpers import api_headers, new_plan, new_staff, proposal, task_of, web_login
+from tests.integration.test_temporal_doors import temporal_cli
 from web.services import Services
 
 JSON = {"Content-Type": "application/json"}
@@ -42,10 +48,11 @@ async def signed_in(app: object, username: str) -> httpx.AsyncClient:
     return client
 
 
-async def approved_change_payloads(
+async def approved_change(
     http: httpx.AsyncClient, db: Database, settings: Settings, comment: str
-) -> list[dict[str, Any]]:
-    """The payloads of a real change's history, as Temporal holds them (read without key)."""
+) -> tuple[str, list[dict[str, Any]]]:
+    """A real change approved with `comment`: its workflow id and its history's payloads, as
+    Temporal holds them (read without key)."""
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager")
     checker = await new_staff(db, "ops_manager")
@@ -71,14 +78,14 @@ async def approved_change_payloads(
         data_converter=pydantic_data_converter,
     )
     history = await raw.get_workflow_handle(workflow_id).fetch_history()
-    return stored_payloads(json.loads(history.to_json()))
+    return workflow_id, stored_payloads(json.loads(history.to_json()))
 
 
 async def test_engineer_reads_a_history_decoded_and_the_decode_is_audited_without_content(
     app: object, http: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
     comment = "Fee matches the board-approved schedule"
-    payloads = await approved_change_payloads(http, db, settings, comment)
+    _, payloads = await approved_change(http, db, settings, comment)
     assert comment not in json.dumps(payloads)
     engineer = await new_staff(db, "engineer")
     eng = await signed_in(app, engineer.username)
@@ -200,3 +207,65 @@ async def test_cors_preflight_is_granted_to_the_configured_ui_origin_only(
     )
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN
+
+
+@asynccontextmanager
+async def served(app: object) -> AsyncIterator[str]:
+    """The test app behind a real uvicorn, for clients outside this process (the CLI)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        **UVICORN_OPTIONS,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise AssertionError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_temporal_cli_reads_through_the_codec_server_with_a_token_but_cannot_encode(
+    app: object, http: httpx.AsyncClient, db: Database, settings: Settings
+) -> None:
+    comment = "Reviewed with the pricing committee minutes"
+    workflow_id, _ = await approved_change(http, db, settings, comment)
+    engineer = await new_staff(db, "engineer")
+    token = (await api_headers(http, engineer.username))["Authorization"]
+    async with served(app) as base:
+        codec = ["--codec-endpoint", f"{base}/codec", "--codec-auth", token]
+        code, shown = await temporal_cli(
+            settings, "workflow", "show", "--workflow-id", workflow_id, "--output", "json", *codec
+        )
+        assert code == 0, shown
+        assert comment in readable_without_key(shown)[0]
+        code, plain = await temporal_cli(
+            settings, "workflow", "show", "--workflow-id", workflow_id, "--output", "json"
+        )
+        assert code == 0 and comment not in readable_without_key(plain)[0]
+        # With the codec server the CLI would seal its input: /encode refuses, nothing is sent.
+        code, refused = await temporal_cli(
+            settings,
+            "workflow", "signal",
+            "--workflow-id", workflow_id,
+            "--name", "target_changed",
+            "--input", "{}",
+            *codec,
+        )  # fmt: skip
+        assert code != 0, refused
+    decoded = await audit_events(db, "temporal.decode", engineer.username)
+    assert decoded and all(e.outcome == "success" for e in decoded)  # one per CLI request
+    assert sum(e.details["payloads"] for e in decoded) > 0
+    [encode] = await audit_events(db, "temporal.encode", engineer.username)
+    assert encode.outcome == "denied"
