@@ -136,7 +136,7 @@ async def test_auditor_may_decode_and_undecryptable_payloads_come_back_unchanged
 async def test_codec_refuses_without_session_other_roles_and_foreign_pages(
     app: object, http: httpx.AsyncClient, db: Database
 ) -> None:
-    body = {"payloads": []}
+    body: dict[str, list[object]] = {"payloads": []}
     anonymous = await http.post("/codec/decode", json=body)
     assert anonymous.status_code == 401
     assert anonymous.json()["error"] == "login_required"
