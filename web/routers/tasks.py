@@ -26,20 +26,20 @@ from web.deps import (
     require,
 )
 from web.errors import error_response
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.routers.cases import case_page_context
 from web.templating import render
 
-from web.responses import API_ERRORS, WRITE_ERRORS
 api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
-
-class DecisionRequest(BaseModel):
 TaskKind = Annotated[str, OneOf(task_service.TASK_KINDS)]
 Priority = Annotated[str, OneOf(PRIORITIES)]
 # Task actions are guarded by the role-level `task:work`; the task's own permission (an
 # approval's `change:approve`, say) is checked once the task is loaded.
 
+
+class DecisionRequest(BaseModel):
     outcome: str = Field(min_length=1, max_length=40, examples=["approve"])
     reason: str | None = Field(
         default=None, max_length=60, description="Reason code; required to reject"
