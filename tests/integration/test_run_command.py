@@ -243,7 +243,8 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
 
     # --- first run: a fresh DATA_DIR is initialised, migrated and seeded ---------------
     run = start(data_dir, ports, tmp_path / "run1.log")
-    wait_until_up(run, web, within=60)
+    # Migrating and seeding every process's demo data: slower on a machine busy with other work.
+    wait_until_up(run, web, within=180)
     banner = run.output()
     assert f"backoffice   {web}" in banner
     # People open the Temporal UI through the web app's read-only proxy, not its own port.
