@@ -109,6 +109,8 @@ async def _four_eyes(
     mine = await api_headers(http, proposer.username)
     theirs = await api_headers(http, approver.username)
     task = await task_of(db, repair_id, "propose")
+    inbox = await http.get("/api/v1/tasks", params={"scope": "available"}, headers=mine)
+    assert str(task.id) in {t["id"] for t in inbox.json()["items"]}  # in the engineer's queue
     claimed = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=mine)
     assert claimed.status_code == 200, claimed.text
     proposed = await http.post(f"/api/v1/tasks/{task.id}/decision", json=proposal, headers=mine)
@@ -156,6 +158,7 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     await web_login(http, reader.username)
     page = await http.get(f"/cases/{case_id}")
     assert "Process ended outside backoffice." in page.text and "terminated" in page.text
+    assert "propose resume or close" in page.text  # the repair task, on the case it repairs
     listed = await http.get("/cases", params={"q": case.reference})
     assert "process ended outside backoffice" in listed.text
     headers = await api_headers(http, reader.username)
