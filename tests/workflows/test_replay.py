@@ -21,7 +21,7 @@ from core.db import Database
 from domain import changes, tasks
 from models.base import utcnow
 from models.changes import ChangeCreate, ChangeCreated
-from tests.codec_keys import codec_ring
+from tests.codec_keys import codec_ring, readable_without_key
 from tests.helpers import new_plan, new_staff, task_of
 from tests.workflows.conftest import Skipping
 from worker import WORKFLOWS
@@ -161,5 +161,8 @@ async def test_recorded_histories_still_replay() -> None:
     for path in files:
         # `name__<workflow id>.json` when the workflow derives ids (of children) from its own.
         workflow_id = path.stem.split("__", 1)[-1]
-        history = WorkflowHistory.from_json(workflow_id, path.read_text())
+        text = path.read_text()
+        history = WorkflowHistory.from_json(workflow_id, text)
         await recorded_replayer(path).replay_workflow(history)
+        if (path.stem.rpartition("__")[0] or path.stem) not in PLAIN_ERA:
+            assert readable_without_key(text)[1] == [], f"{path.name} holds a plain payload"
