@@ -13,6 +13,7 @@ from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.onboarding import OnboardingActivities
+from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
 from activities.recon_breaks import BreakActivities
 from activities.reconciliation import ReconActivities
@@ -61,7 +62,7 @@ def activities_for(
     onboarding, screening = OnboardingActivities(db, documents), ScreeningActivities(db)
     aml, disputes = AmlActivities(db), DisputeActivities(db, processor, mail)
     recon, breaks = ReconActivities(db), BreakActivities(db)
-    watch = ProcessWatchActivities(db)
+    watch, repair = ProcessWatchActivities(db), ProcessRepairActivities(db)
     return [
         tasks.open_task,
         tasks.escalate_task,
@@ -100,7 +101,7 @@ def activities_for(
         breaks.resolve_break,
         breaks.decide_write_off,
         watch.sweep_process_endings,
-        watch.carry_out_repair,
+        repair.carry_out_repair,
     ]
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.process_repair import ProcessRepairActivities
     from activities.process_watch import ProcessWatchActivities
     from domain.process_watch import REPAIR_ACTIONS, approval_spec, proposal_spec
     from models.process_watch_io import (
@@ -72,7 +73,7 @@ class ProcessRepairWorkflow:
                 break
             # Rejected: a new proposal round (the rejecting engineer may not propose it).
         result = await workflow.execute_activity_method(
-            ProcessWatchActivities.carry_out_repair,
+            ProcessRepairActivities.carry_out_repair,
             CarryOutRepairInput(
                 ending_id=inp.ending_id,
                 repair_workflow_id=wid,
