@@ -182,19 +182,65 @@ async def csrf_guard(request: Request) -> None:
 
 
 Permission = tuple[str, str]
+# Where a guard finds the object a refusal is about (for the audit event): (type, id).
+ObjectOf = Callable[[Request], Awaitable[tuple[str | None, Any]]]
 
 
-def require(obj: str, act: str, *, action: str | None = None) -> Callable[..., Awaitable[Actor]]:
+def in_path(object_type: str, param: str) -> ObjectOf:
+    """The object is named by a path parameter (as typed: it is not validated yet)."""
+
+    async def find(request: Request) -> tuple[str | None, Any]:
+        value = request.path_params.get(param)
+        return object_type, str(value)[:100] if value is not None else None
+
+    return find
+
+
+def of_type(object_type: str) -> ObjectOf:
+    """The refusal is about a kind of object, none in particular (one not made yet)."""
+
+    async def find(request: Request) -> tuple[str | None, Any]:
+        return object_type, None
+
+    return find
+
+
+def in_body(object_type: str, field: str, *, type_field: str | None = None) -> ObjectOf:
+    """The object is named by a field of the JSON body, if the body is a JSON object."""
+
+    async def find(request: Request) -> tuple[str | None, Any]:
+        try:
+            data = await request.json()
+        except Exception:  # not JSON, not UTF-8, no body: the refusal names no object
+            data = None
+        if not isinstance(data, dict):
+            return object_type, None
+        kind = data.get(type_field) if type_field else None
+        value = data.get(field)
+        return (
+            kind[:40] if isinstance(kind, str) and kind else object_type,
+            str(value)[:100] if isinstance(value, str | int) else None,
+        )
+
+    return find
+
+
+def require(
+    obj: str, act: str, *, action: str | None = None, about: ObjectOf | None = None
+) -> Callable[..., Awaitable[Actor]]:
     """Route guard: `Depends(require("change", "approve"))` — audited when refused.
 
     FastAPI resolves dependencies before it validates the path and the body, so a guard on
     the route refuses someone without the permission (403, audited `denied`) whatever they
-    sent. `action` names the refusal in the audit log (default `obj.act`).
+    sent. `action` names the refusal in the audit log (default `obj.act`), `about` the object
+    it concerns, as the domain's own check would.
     """
-    return require_any((obj, act), action=action or f"{obj}.{act}")
+    return require_any((obj, act), action=action or f"{obj}.{act}", about=about)
 
 
-def require_any(*permissions: Permission, action: str) -> Callable[..., Awaitable[Actor]]:
+def require_any(
+    *permissions: Permission, action: str, about: ObjectOf | None = None
+) -> Callable[..., Awaitable[Actor]]:
     """Route guard for a route whose exact permission depends on the body (a change to a fee
     needs `change:propose`, to a configuration document `change:propose_config`): the actor
     must hold at least one of them; the domain checks the exact one once the body is read."""
@@ -202,7 +248,16 @@ def require_any(*permissions: Permission, action: str) -> Callable[..., Awaitabl
     async def guard(request: Request, actor: CurrentActor) -> Actor:
         if not any(allowed(actor.roles, obj, act) for obj, act in permissions):
             obj, act = permissions[0]
-            await domain_require(get_services(request).db, actor, obj, act, action=action)
+            object_type, object_id = await about(request) if about else (None, None)
+            await domain_require(
+                get_services(request).db,
+                actor,
+                obj,
+                act,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+            )
         return actor
 
     guard.permissions = permissions  # type: ignore[attr-defined]  # read by route_permissions

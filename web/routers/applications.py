@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from domain.onboarding import information, intake
 from models.applications import ApplicationCreate, DocumentsSubmission
 from models.onboarding_io import InformationResult
-from web.deps import CurrentActor, ServicesDep, TemporalDep, require
+from web.deps import CurrentActor, ServicesDep, TemporalDep, in_body, in_path, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 
 api = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=API_ERRORS)
@@ -20,7 +20,16 @@ api = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=intake.ApplicationAccepted,
-    dependencies=[Depends(require("application", "submit", action="application.submit"))],
+    dependencies=[
+        Depends(
+            require(
+                "application",
+                "submit",
+                action="application.submit",
+                about=in_body("application", "external_ref"),
+            )
+        )
+    ],
     responses={
         200: {
             "model": intake.ApplicationAccepted,
@@ -55,7 +64,16 @@ async def read_application(
 @api.post(
     "/{application_id}/documents",
     response_model=InformationResult,
-    dependencies=[Depends(require("application", "submit", action=information.ACTION))],
+    dependencies=[
+        Depends(
+            require(
+                "application",
+                "submit",
+                action=information.ACTION,
+                about=in_path("application", "application_id"),
+            )
+        )
+    ],
     responses=WRITE_ERRORS,
 )
 async def submit_documents(

@@ -25,6 +25,8 @@ from web.deps import (
     PerPageParam,
     ServicesDep,
     TemporalDep,
+    in_body,
+    in_path,
     require,
     require_any,
 )
@@ -41,9 +43,16 @@ pages = APIRouter(include_in_schema=False)
 # Which propose permission a change needs depends on its target (read from the body); the
 # guard asks for at least one of them before the body is read, the domain for the exact one.
 Proposer = Depends(
-    require_any(("change", "propose"), ("change", "propose_config"), action="change.propose")
+    require_any(
+        ("change", "propose"),
+        ("change", "propose_config"),
+        action="change.propose",
+        about=in_body("change", "target_id", type_field="target_type"),
+    )
 )
-Withdrawer = Depends(require("change", "withdraw", action="change.withdraw"))
+Withdrawer = Depends(
+    require("change", "withdraw", action="change.withdraw", about=in_path("change", "change_id"))
+)
 
 
 class WithdrawRequest(BaseModel):

@@ -26,7 +26,7 @@ from domain.disputes import (
     withdrawal,
 )
 from domain.disputes.opening import open_dispute
-from domain.disputes.rules import CATEGORIES, SCHEMES, WITHDRAW_REASONS
+from domain.disputes.rules import CATEGORIES, MERCHANT_RESPONSES, SCHEMES, WITHDRAW_REASONS
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
 from models.dispute_io import MerchantResponse, WithdrawalResult
 from models.disputes import DisputeCreate, DisputeOpened
@@ -34,9 +34,12 @@ from web.deps import (
     CurrentActor,
     HtmxRequest,
     LongPerPageParam,
+    OneOf,
     PageParam,
     ServicesDep,
     TemporalDep,
+    in_body,
+    in_path,
     require,
 )
 from web.responses import API_ERRORS, WRITE_ERRORS
@@ -45,11 +48,25 @@ from web.templating import render
 api = APIRouter(prefix="/api/v1", tags=["disputes"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
-Opener = Depends(require("dispute", "open", action="dispute.open"))
-EvidenceAdder = Depends(require("dispute", "evidence", action="dispute.evidence_added"))
-Withdrawer = Depends(require("dispute", "withdraw", action="dispute.withdraw"))
-SandboxOperator = Depends(require("dispute", "sandbox", action="sandbox.merchant_response"))
-Processor = Depends(require("dispute", "merchant_response", action="dispute.merchant_response"))
+CASE = in_path("case", "case_id")
+Opener = Depends(
+    require(
+        "dispute", "open", action="dispute.open", about=in_body("transaction", "transaction_id")
+    )
+)
+EvidenceAdder = Depends(require("dispute", "evidence", action="dispute.evidence_added", about=CASE))
+Withdrawer = Depends(require("dispute", "withdraw", action="dispute.withdraw", about=CASE))
+SandboxOperator = Depends(
+    require("dispute", "sandbox", action="sandbox.merchant_response", about=CASE)
+)
+Processor = Depends(
+    require("dispute", "merchant_response", action="dispute.merchant_response", about=CASE)
+)
+
+
+Stage = Annotated[str, OneOf(MERCHANT_RESPONSES)]
+# The merchant's answers at any stage (which fit which stage is checked by the domain).
+RESPONSES = tuple(dict.fromkeys(r for answers in MERCHANT_RESPONSES.values() for r in answers))
 
 
 class EvidenceNote(BaseModel):
@@ -61,7 +78,7 @@ class EvidenceNote(BaseModel):
 class WithdrawRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason_code: str = Field(max_length=60, description=", ".join(WITHDRAW_REASONS))
+    reason_code: Annotated[str, OneOf(WITHDRAW_REASONS)]
     comment: str | None = Field(
         default=None, max_length=4000, description="Required for `other` (at most 1000)."
     )
@@ -70,9 +87,8 @@ class WithdrawRequest(BaseModel):
 class SandboxResponseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stage: str = Field(max_length=30, description="chargeback | pre_arbitration")
-    response: str = Field(
-        max_length=30,
+    stage: Stage
+    response: Annotated[str, OneOf(RESPONSES)] = Field(
         description="chargeback: no_response | accept | represent; "
         "pre_arbitration: no_response | accept | decline",
     )
@@ -180,9 +196,8 @@ async def set_sandbox_response(
 class MerchantResponseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    stage: str = Field(max_length=30, description="chargeback | pre_arbitration")
-    response: str = Field(
-        max_length=30,
+    stage: Stage
+    response: Annotated[str, OneOf(r for r in RESPONSES if r != "no_response")] = Field(
         description="chargeback: accept | represent; pre_arbitration: accept | decline",
     )
     processor_ref: str = Field(max_length=100, description="The chargeback's reference with you.")

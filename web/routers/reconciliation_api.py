@@ -17,15 +17,25 @@ from domain.reconciliation.statements import (
     receive_statement,
 )
 from models.workflow_io import DecisionResult
-from web.deps import CurrentActor, ServicesDep, TemporalDep, require
+from web.deps import CurrentActor, ServicesDep, TemporalDep, in_path, of_type, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 
 api = APIRouter(prefix="/api/v1", tags=["reconciliation"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
-Uploader = Depends(require("reconciliation", "upload", action="recon.statement_uploaded"))
+
+Uploader = Depends(
+    require(
+        "reconciliation",
+        "upload",
+        action="recon.statement_uploaded",
+        about=of_type("recon_statement"),
+    )
+)
 # Resolving a break is work on its task; the task's own checks follow once it is loaded.
-Resolver = Depends(require("task", "work", action="recon.break_resolve"))
+Resolver = Depends(
+    require("task", "work", action="recon.break_resolve", about=in_path("recon_break", "break_id"))
+)
 
 
 async def read_upload(file: UploadFile) -> bytes:

@@ -44,6 +44,7 @@ from web.deps import (
     PerPageParam,
     ServicesDep,
     TemporalDep,
+    in_path,
     require,
 )
 from web.responses import API_ERRORS
@@ -73,7 +74,14 @@ StatementStatus = Annotated[str, OneOf(STATUS_LABELS)]
 BreakKind = Annotated[str, OneOf(BREAK_KINDS)]
 Age = Annotated[str, OneOf(AGE_LABELS)]
 PassName = Annotated[str, OneOf(PASSES)]
-SourceManager = Depends(require("reconciliation", "manage_sources", action=source_service.ACTION))
+SourceManager = Depends(
+    require(
+        "reconciliation",
+        "manage_sources",
+        action=source_service.ACTION,
+        about=in_path("recon_source", "source_id"),
+    )
+)
 
 
 def _blank(value: str | None) -> str | None:

@@ -19,10 +19,11 @@ from domain import changes as change_service
 from domain.aml import restriction_views
 from domain.aml import restrictions as restriction_service
 from domain.aml.restriction_views import AccountRestrictions
+from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.aml.restrictions import RestrictionPlaced
 from domain.errors import Conflict, DomainError, Invalid
 from models.changes import ChangeCreated
-from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, require
+from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, in_path, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 from web.services import Services
 from web.templating import render
@@ -30,8 +31,17 @@ from web.templating import render
 api = APIRouter(prefix="/api/v1", tags=["restrictions"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
-Restricter = Depends(require("account", "restrict", action="account.restrict"))
-LiftProposer = Depends(require("change", "propose_restriction_lift", action="change.propose"))
+Restricter = Depends(
+    require("account", "restrict", action="account.restrict", about=in_path("case", "case_id"))
+)
+LiftProposer = Depends(
+    require(
+        "change",
+        "propose_restriction_lift",
+        action="change.propose",
+        about=in_path(RESTRICTION, "restriction_id"),
+    )
+)
 
 PANEL_TARGET = "restrictions"  # the id of the panel an HTMX form swaps
 

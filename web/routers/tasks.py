@@ -23,6 +23,7 @@ from web.deps import (
     PerPageParam,
     ServicesDep,
     TemporalDep,
+    in_path,
     require,
 )
 from web.errors import error_response
@@ -34,6 +35,7 @@ api = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 TaskKind = Annotated[str, OneOf(task_service.TASK_KINDS)]
+TASK = in_path("task", "task_id")
 Priority = Annotated[str, OneOf(PRIORITIES)]
 # Task actions are guarded by the role-level `task:work`; the task's own permission (an
 # approval's `change:approve`, say) is checked once the task is loaded.
@@ -85,7 +87,7 @@ async def read_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UU
 @api.post(
     "/{task_id}/claim",
     response_model=TaskPublic,
-    dependencies=[Depends(require("task", "work", action="task.claim"))],
+    dependencies=[Depends(require("task", "work", action="task.claim", about=TASK))],
     responses=WRITE_ERRORS,
 )
 async def claim_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.UUID) -> TaskPublic:
@@ -96,7 +98,7 @@ async def claim_task(services: ServicesDep, actor: CurrentActor, task_id: uuid.U
 @api.post(
     "/{task_id}/release",
     response_model=TaskPublic,
-    dependencies=[Depends(require("task", "work", action="task.release"))],
+    dependencies=[Depends(require("task", "work", action="task.release", about=TASK))],
     responses=WRITE_ERRORS,
 )
 async def release_task(
@@ -108,7 +110,7 @@ async def release_task(
 @api.post(
     "/{task_id}/decision",
     response_model=DecisionResult,
-    dependencies=[Depends(require("task", "work", action="task.decide"))],
+    dependencies=[Depends(require("task", "work", action="task.decide", about=TASK))],
     responses=WRITE_ERRORS,
 )
 async def decide_task(
@@ -188,7 +190,8 @@ async def _row_or_redirect(
 
 
 @pages.post(
-    "/tasks/{task_id}/claim", dependencies=[Depends(require("task", "work", action="task.claim"))]
+    "/tasks/{task_id}/claim",
+    dependencies=[Depends(require("task", "work", action="task.claim", about=TASK))],
 )
 async def claim_task_form(
     request: Request,
@@ -203,7 +206,7 @@ async def claim_task_form(
 
 @pages.post(
     "/tasks/{task_id}/release",
-    dependencies=[Depends(require("task", "work", action="task.release"))],
+    dependencies=[Depends(require("task", "work", action="task.release", about=TASK))],
 )
 async def release_task_form(
     request: Request,
@@ -220,7 +223,7 @@ async def release_task_form(
 
 @pages.post(
     "/tasks/{task_id}/decision",
-    dependencies=[Depends(require("task", "work", action="task.decide"))],
+    dependencies=[Depends(require("task", "work", action="task.decide", about=TASK))],
 )
 async def decide_task_form(
     request: Request,

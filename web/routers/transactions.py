@@ -17,6 +17,7 @@ from web.deps import (
     PageParam,
     ServicesDep,
     TemporalDep,
+    in_body,
     require,
 )
 from web.responses import API_ERRORS, ErrorBody
@@ -75,7 +76,9 @@ BODY_EXAMPLE = {
             },
         }
     },
-    dependencies=[Depends(require("transaction", "submit"))],
+    dependencies=[
+        Depends(require("transaction", "submit", about=in_body("transaction", "external_id")))
+    ],
     responses={
         422: {
             "model": ErrorBody,
