@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -29,7 +30,7 @@ from core.db import Database
 from core.settings import Settings
 from models.staff import ROLES
 from tests.conftest import create_database
-from tests.helpers import PASSWORD, environment_without_services, new_staff, run_command
+from tests.helpers import PASSWORD, environment_without_services, new_staff
 from worker import build_worker
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -130,10 +131,17 @@ async def _schemathesis(url: str, token: str, workdir: Path, *options: str) -> t
         "false",
         *options,
     ]
-    env = environment_without_services()
-    # run_command keeps the event loop free: this very loop serves the requests.
-    done = await run_command(
-        args, env={**env, "HOME": str(workdir), "PWD": str(workdir)}, kill_after=500
+    env = {**environment_without_services(), "HOME": str(workdir)}
+    # In a thread, so that this event loop (which serves the requests) keeps running; in a
+    # directory of its own, which gets schemathesis's and hypothesis's caches.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        args,
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=500,
     )
     return done.returncode, done.stdout + done.stderr
 
