@@ -44,9 +44,19 @@ Priority = Annotated[str, OneOf(PRIORITIES)]
 class DecisionRequest(BaseModel):
     outcome: str = Field(min_length=1, max_length=40, examples=["approve"])
     reason: str | None = Field(
-        default=None, max_length=60, description="Reason code; required to reject"
+        default=None,
+        max_length=60,
+        description="Reason code of the chosen outcome (required to reject; a SAR takes only "
+        "SAR reasons, no-SAR only no-SAR reasons, a screening hit's confirmation only "
+        "confirming ones)",
     )
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Comment, or the MLRO's rationale: at least 30 characters for a SAR or "
+        "no-SAR decision, 20 to escalate an AML case or to approve a high-risk application "
+        "(counted without surrounding whitespace); 422 narrative_invalid names the field",
+    )
 
 
 # ----------------------------------------------------------------------------- JSON API
