@@ -23,6 +23,7 @@ from app import create_app
 from core.db import Database
 from core.settings import Settings
 from domain import tasks
+from domain.errors import Invalid
 from domain.legacy_customers import import_customers_csv
 from domain.onboarding import intake
 from domain.onboarding.accounts import iban_for
@@ -99,6 +100,16 @@ async def test_new_list_version_hit_opens_a_screening_case(
 
         analyst = await new_staff(db, "kyc_analyst")
         await tasks.claim_task(db, analyst.actor, task.id)
+        # A dismissing reason does not confirm a match (domain.narratives), nor the reverse.
+        for outcome, reason in (
+            ("confirm_match", "common_name"),
+            ("false_positive", "same_person"),
+        ):
+            with pytest.raises(Invalid) as refused:
+                await tasks.decide_task(
+                    db, client, analyst.actor, task.id, outcome=outcome, reason=reason, comment=None
+                )
+            assert list(refused.value.fields) == ["reason"]
         await tasks.decide_task(
             db,
             client,
