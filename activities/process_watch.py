@@ -34,6 +34,7 @@ from domain.process_watch import (
     can_resume,
     ending_id_for,
     repair_workflow_id,
+    resumed_workflow_id,
 )
 from models.base import utcnow
 from models.process_watch_io import (
@@ -172,18 +173,25 @@ class ProcessWatchActivities:
         return True
 
     async def _start_repairs(self, client: Client) -> int:
-        """A repair workflow (its ops task) for every ending that has none yet."""
+        """A repair workflow (its ops task) for every open ending that has none running: not
+        started yet, or ended outside the product itself (then a new one, its tasks anew)."""
         async with self.db.session() as session:
             rows = (
                 await run_sql(
                     session,
                     "SELECT e.id, e.case_id, e.kind, e.workflow_id, e.repair_workflow_id, "
-                    'c.reference, c.case_type FROM process_ending e JOIN "case" c '
-                    "ON c.id = e.case_id WHERE e.status = 'open' AND NOT e.repair_started",
+                    "e.repair_started, c.reference, c.case_type FROM process_ending e "
+                    "JOIN \"case\" c ON c.id = e.case_id WHERE e.status = 'open'",
                 )
             ).all()
         task_queue = activity.info().task_queue
+        started = 0
         for row in rows:
+            repair_id = row.repair_workflow_id
+            if row.repair_started:
+                if not await _repair_ended(client, repair_id):
+                    continue
+                repair_id = resumed_workflow_id(repair_id)
             with contextlib.suppress(WorkflowAlreadyStartedError):  # an earlier attempt did
                 await client.start_workflow(
                     "ProcessRepairWorkflow",
@@ -196,7 +204,7 @@ class ProcessWatchActivities:
                         workflow_id=row.workflow_id,
                         resumable=can_resume(row.case_type),
                     ),
-                    id=row.repair_workflow_id,
+                    id=repair_id,
                     task_queue=task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(
@@ -207,10 +215,30 @@ class ProcessWatchActivities:
             async with self.db.transaction() as session:
                 await run_sql(
                     session,
-                    "UPDATE process_ending SET repair_started = true WHERE id = :id",
-                    {"id": row.id},
+                    "UPDATE process_ending SET repair_started = true, repair_workflow_id = :rid "
+                    "WHERE id = :id",
+                    {"id": row.id, "rid": repair_id},
                 )
-        return len(rows)
+                if repair_id != row.repair_workflow_id:
+                    await run_sql(
+                        session,
+                        "UPDATE task SET status = 'cancelled', completed_at = now() "
+                        "WHERE workflow_id = :old AND status IN ('open', 'claimed')",
+                        {"old": row.repair_workflow_id},
+                    )
+                    await audit.record(
+                        session,
+                        action="process.repair_restarted",
+                        actor=SYSTEM,
+                        object_type="case",
+                        object_id=row.case_id,
+                        workflow_id=repair_id,
+                        reason=f"The repair workflow {row.repair_workflow_id} ended outside "
+                        "backoffice; a new one asks the engineers again.",
+                        details={"ended_repair": row.repair_workflow_id, "new_repair": repair_id},
+                    )
+            started += 1
+        return started
 
 
 async def ended_out_of_band(client: Client, row: Any) -> Ending | None:
@@ -244,6 +272,18 @@ async def ended_out_of_band(client: Client, row: Any) -> Ending | None:
         return None
     await _read_why(client, ending)
     return ending
+
+
+async def _repair_ended(client: Client, repair_id: str) -> bool:
+    """Whether a repair workflow ended without carrying out its repair (terminated,
+    cancelled, failed, timed out). Not found: not on this server, so not ours to judge."""
+    try:
+        status = (await client.get_workflow_handle(repair_id).describe()).status
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return status is not None and status.name in ENDED_STATUSES
 
 
 async def _read_why(client: Client, e: Ending) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, func, select
-from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleActionStartWorkflow, WorkflowHandle
 
 from core.db import Database
 from core.schedules import process_watch_schedule
@@ -50,6 +51,19 @@ async def sweep_as_the_schedule_would(skipping: Skipping) -> SweepSummary:
     return result
 
 
+async def when_idle(handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
+    """Until no workflow task or activity of it is in flight: the time-skipping server
+    keeps time locked for a workflow task it then refuses to complete ("Completed
+    workflow"), so ending a workflow mid-task would stall every later skip."""
+
+    async def idle() -> bool:
+        raw = (await handle.describe()).raw_description
+        return not raw.HasField("pending_workflow_task") and not raw.pending_activities
+
+    await eventually(idle, what=f"{handle.id} idle")
+    return handle
+
+
 async def case_of(db: Database, case_id: uuid.UUID) -> Case:
     async with db.session() as session:
         case = await session.get(Case, case_id)
@@ -64,7 +78,7 @@ async def test_terminated_case_workflow_is_flagged_once_with_one_ops_task(
     l1 = await task_of(db, routed.workflow_id, "l1#1")
     handle = skipping.client.get_workflow_handle(routed.workflow_id)
     run_id = (await handle.describe()).run_id
-    await handle.terminate(reason="cleaning up by hand")
+    await (await when_idle(handle)).terminate(reason="cleaning up by hand")
 
     summary = await sweep_as_the_schedule_would(skipping)
     # Other tests' cases share the database; their workflows are not on this server.
@@ -140,7 +154,7 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
     await task_of(db, routed.workflow_id, "l1#1")
     handle = skipping.client.get_workflow_handle(routed.workflow_id)
     run_id = (await handle.describe()).run_id
-    await handle.cancel()
+    await (await when_idle(handle)).cancel()
     await sweep_as_the_schedule_would(skipping)
     repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
     proposal = await task_of(db, repair_id, "propose")
@@ -213,7 +227,7 @@ async def test_closing_an_aml_case_lets_new_alerts_open_a_new_case(
     await task_of(db, routed.workflow_id, "l1#1")
     handle = skipping.client.get_workflow_handle(routed.workflow_id)
     run_id = (await handle.describe()).run_id
-    await handle.terminate(reason="ended by hand")
+    await (await when_idle(handle)).terminate(reason="ended by hand")
     await sweep_as_the_schedule_would(skipping)
     repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
     proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
@@ -262,7 +276,7 @@ async def test_resumed_change_request_asks_for_its_approval_again_and_applies(
     await task_of(db, created.workflow_id, "approve")
     handle = skipping.client.get_workflow_handle(created.workflow_id)
     run_id = (await handle.describe()).run_id
-    await handle.terminate(reason="ended by hand")
+    await (await when_idle(handle)).terminate(reason="ended by hand")
     await sweep_as_the_schedule_would(skipping)
     repair_id = repair_workflow_id(ending_id_for(created.workflow_id, run_id))
     proposer, approver = await new_staff(db, "engineer"), await new_staff(db, "engineer")
@@ -296,3 +310,39 @@ async def test_resumed_change_request_asks_for_its_approval_again_and_applies(
     async with db.session() as session:
         change = await session.get(ChangeRequest, created.id)
     assert change is not None and (change.status, change.workflow_id) == ("applied", new_id)
+
+
+async def test_a_repair_ended_outside_the_product_is_started_again(
+    db: Database, skipping: Skipping
+) -> None:
+    routed = await alerted_customer(db, skipping.client, skipping.settings.task_queue)
+    await task_of(db, routed.workflow_id, "l1#1")
+    handle = skipping.client.get_workflow_handle(routed.workflow_id)
+    run_id = (await handle.describe()).run_id
+    await (await when_idle(handle)).terminate(reason="ended by hand")
+    await sweep_as_the_schedule_would(skipping)
+    repair_id = repair_workflow_id(ending_id_for(routed.workflow_id, run_id))
+    first = await task_of(db, repair_id, "propose")
+
+    # Someone ends the repair itself from the CLI: the next sweep starts a new one.
+    repair = await when_idle(skipping.client.get_workflow_handle(repair_id))
+    await repair.terminate(reason="and this too")
+    summary = await sweep_as_the_schedule_would(skipping)
+    assert summary.repairs_started == 1
+    second = await task_of(db, f"{repair_id}-r2", "propose")
+    assert second.case_id == routed.case_id and second.status == "open"
+    async with db.session() as session:
+        old = await session.get(Task, first.id)
+        ending = await session.get(ProcessEnding, ending_id_for(routed.workflow_id, run_id))
+        restarted = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "process.repair_restarted",
+                    AuditEvent.object_id == str(routed.case_id),
+                )
+            )
+        ).all()
+    assert old is not None and old.status == "cancelled"
+    assert ending is not None and ending.repair_workflow_id == f"{repair_id}-r2"
+    assert len(restarted) == 1
+    assert (await sweep_as_the_schedule_would(skipping)).repairs_started == 0
