@@ -28,7 +28,7 @@ async def seed_process_endings(
             return {}
     service = await actor_named(db, "svc.corebank")
     data = _individual(
-        "demo-kyc-020", _person("Hannah Keller", "1986-10-07", "DE", city="Bonn"), "70000"
+        "demo-kyc-ended-001", _person("Hannah Keller", "1986-10-07", "DE", city="Bonn"), "70000"
     )
     accepted = await intake.submit_application(db, temporal, settings, service, data)
     await _settled(db, accepted.application_id)  # waiting for an analyst
