@@ -736,10 +736,8 @@ async def test_the_merchant_window_is_a_named_timer_in_the_history(
     [timer] = await eventually(merchant_timer, what="merchant response timer")
     attrs = timer.timer_started_event_attributes
     assert attrs.start_to_fire_timeout.ToTimedelta() - timedelta(days=45) < timedelta(minutes=1)
-    summary = s.client.data_converter.payload_converter.from_payload(
-        timer.user_metadata.summary,
-        str,
-    )
+    # Timer summaries go through the payload codec like every other payload.
+    [summary] = await s.client.data_converter.decode([timer.user_metadata.summary], [str])
     assert summary == "chargeback merchant response window"
 
 
