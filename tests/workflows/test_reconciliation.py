@@ -389,11 +389,15 @@ async def test_our_unmatched_records_become_breaks_when_their_window_passes(
         setup.sample.unmatched_record_ids
     )
     history = await handle.fetch_history()
-    timers = [
-        e.user_metadata.summary.data.decode()
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
-    ]
+    # Timer summaries go through the payload codec like every other payload.
+    timers = await skipping.client.data_converter.decode(
+        [
+            e.user_metadata.summary
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+        ],
+        [str] * sum(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events),
+    )
     assert any("window for our records" in t for t in timers), timers
 
 
