@@ -6,7 +6,7 @@ Temporal dev server (no DATABASE_URL / TEMPORAL_ADDRESS), exactly as `make run` 
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import contextlib
 import json
 import os
@@ -24,17 +24,23 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payload
 
 from core import embedded
 from core.db import DatabaseUrls
 from core.seed import DEMO_PASSWORD
 from core.settings import Settings
+from core.temporal import data_converter
 from tests.helpers import environment_without_services
 
 pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 SEEDED_CHANGES = 14  # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift
+# The lift names the AML case and why the account may be freed: need-to-know lists it only
+# to readers of restriction details (AML staff, MLRO, auditor), not to ops or product managers.
+SEEDED_LIFTS = 1
 SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (core/seed_disputes.py)
 # camt.053, its off-balance twin, MT940, a refused MT940, CSV and the CSV's later report
 SEEDED_STATEMENTS = 6
@@ -177,12 +183,17 @@ def web_sign_in(client: httpx.Client, username: str) -> None:
     assert response.status_code == 303, response.text
 
 
-def change_ids(client: httpx.Client, headers: dict[str, str]) -> tuple[set[str], list[str]]:
+def changes_of(client: httpx.Client, headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Every change request the signed-in reader may see, by id."""
     response = client.get("/api/v1/changes?per_page=100", headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["total"] == len(body["items"])
-    return {c["id"] for c in body["items"]}, [c["status"] for c in body["items"]]
+    return {c["id"]: c for c in body["items"]}
+
+
+def lifts_in(changes: dict[str, dict[str, Any]]) -> set[str]:
+    return {change_id for change_id, c in changes.items() if c["target_type"] == "restriction"}
 
 
 @pytest.fixture
@@ -206,10 +217,31 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def summary_of(event: dict[str, Any]) -> str:
-    """The summary a workflow gave a timer (a JSON payload, base64 in the HTTP API)."""
-    data = event.get("userMetadata", {}).get("summary", {}).get("data")
-    return json.loads(base64.b64decode(data)) if data else ""
+def run_settings(data_dir: Path) -> Settings:
+    """The settings `backoffice run` had on this DATA_DIR: its payload key is the one made
+    under it (not the suite's TEMPORAL_CODEC_KEYS this process holds)."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data_dir,
+        temporal_codec_keys="",
+        temporal_codec_key_file="",
+    )
+
+
+def timer_summaries(settings: Settings, events: list[dict[str, Any]]) -> list[str]:
+    """The summaries workflows gave their timers. In the HTTP API a summary is a payload in
+    protobuf JSON; it is encrypted like every payload, so it is read through the product's
+    data converter, with the key of the run that wrote it."""
+    payloads = [
+        json_format.ParseDict(e.get("userMetadata", {}).get("summary", {}), Payload())
+        for e in events
+    ]
+    sealed = [p for p in payloads if p.metadata]
+    # Nothing in clear: every summary Temporal holds is sealed with a backoffice key.
+    assert {p.metadata["encoding"] for p in sealed} <= {b"binary/encrypted"}, sealed
+    decoded = asyncio.run(data_converter(settings).decode(sealed, [str] * len(sealed)))
+    read = iter(decoded)
+    return [str(next(read)) if p.metadata else "" for p in payloads]
 
 
 def workflows_of(ports: Ports, query: str) -> set[str]:
@@ -258,9 +290,16 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         headers = sign_in(client, "ops.olga")
         plans = client.get("/api/v1/tariffs", headers=headers).json()
         assert {p["code"] for p in plans} == SEEDED_PLANS
-        seeded, statuses = change_ids(client, headers)
+        listed_to_ops = changes_of(client, headers)
+        assert "pending_approval" in {c["status"] for c in listed_to_ops.values()}
+        # Need-to-know: the restriction lift is not listed to ops (it names the AML case and
+        # says why the account may be freed), only to readers of restriction details.
+        assert len(listed_to_ops) == SEEDED_CHANGES - SEEDED_LIFTS
+        assert lifts_in(listed_to_ops) == set()
+        seeded = changes_of(client, sign_in(client, "audit.ada"))
         assert len(seeded) == SEEDED_CHANGES
-        assert "pending_approval" in statuses
+        assert len(lifts_in(seeded)) == SEEDED_LIFTS
+        assert set(seeded) - set(listed_to_ops) == lifts_in(seeded)
         # Onboarding: customers approved automatically and by review, open KYC cases, and
         # the re-screening alert the lowered threshold produced.
         kyc = sign_in(client, "kyc.kim")
@@ -271,6 +310,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         assert {"kyc_review", "screening_alert_review"} <= kinds, kinds
         # AML: a migrated book, monitored transactions, and cases open at every tier.
         mlro = sign_in(client, "mlro.max")
+        assert changes_of(client, mlro).keys() == seeded.keys()  # the lift included
         queue = client.get("/api/v1/aml/queue?tier=all&per_page=100", headers=mlro).json()
         tiers = {item["tier"] for item in queue["items"]}
         assert {"l1", "l2", "closure_approval", "mlro"} <= tiers, tiers
@@ -331,16 +371,20 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     # named durable timers (the UI's own history endpoint, as its history page reads it).
     disputes = workflows_of(ports, 'CaseType="dispute"')
     assert len(disputes) == SEEDED_DISPUTES
-    timers = []
+    started = []
     with httpx.Client(base_url=f"http://127.0.0.1:{ports.ui}", timeout=10) as ui:
         for workflow_id in disputes:
             history = ui.get(f"/api/v1/namespaces/default/workflows/{workflow_id}/history")
             assert history.status_code == 200, history.text
-            timers += [
-                (summary_of(e), e["timerStartedEventAttributes"])
+            started += [
+                e
                 for e in history.json()["history"]["events"]
                 if e["eventType"] == "EVENT_TYPE_TIMER_STARTED"
             ]
+    summaries = timer_summaries(run_settings(data_dir), started)
+    timers = [
+        (s, e["timerStartedEventAttributes"]) for s, e in zip(summaries, started, strict=True)
+    ]
     windows = [t for summary, t in timers if "merchant response window" in summary]
     assert windows, timers
     # The chargeback's 45-day window, the pre-arbitration's 30 days (set from the moment the
@@ -364,8 +408,8 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         headers = sign_in(client, "pm.paula")
         plans = client.get("/api/v1/tariffs", headers=headers).json()
         assert {p["code"] for p in plans} == SEEDED_PLANS
-        again, _ = change_ids(client, headers)
-        assert again == seeded
+        assert changes_of(client, headers).keys() == listed_to_ops.keys()  # no lift for a PM
+        assert changes_of(client, sign_in(client, "audit.ada")).keys() == seeded.keys()
     workflows = workflows_of(ports, 'CaseType="change_request"')
     assert workflows == {f"change-{change_id}" for change_id in seeded}
     # A supervisor (systemd, docker stop) signals only the main process.
