@@ -38,13 +38,22 @@ def ui_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     try:
         base = f"http://127.0.0.1:{ui_port}"
+        # The UI's port opens before its own connection to the frontend is up (for a moment
+        # its API answers 503 "connection refused"): ready is when it can read a namespace.
         deadline = time.monotonic() + 30
-        while not embedded.port_open("127.0.0.1", ui_port):
+        while not _ui_reads_namespaces(base):
             assert time.monotonic() < deadline, (workdir / "dev.log").read_text()
             time.sleep(0.1)
         yield base
     finally:
         embedded.stop_process(proc)
+
+
+def _ui_reads_namespaces(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/temporal/api/v1/namespaces/default", timeout=5).is_success
+    except httpx.TransportError:
+        return False
 
 
 @pytest.fixture
