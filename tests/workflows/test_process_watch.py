@@ -31,13 +31,21 @@ from tests.workflows.conftest import Skipping
 from tests.workflows.test_replay import HISTORIES, replayer
 
 
-async def sweep_as_the_schedule_would(skipping: Skipping) -> SweepSummary:
+async def sweep_as_the_schedule_would(
+    skipping: Skipping, *, skip_interval: bool = True
+) -> SweepSummary:
     """The time-skipping server has no Schedules: skip past the interval, then start the
-    schedule's own action (same workflow, input and queue) and wait for its summary."""
+    schedule's own action (same workflow, input and queue) and wait for its summary.
+
+    `skip_interval=False` starts the action at once: after a workflow that waits on a
+    person is terminated, the test server may keep its clock locked, and a skip then
+    never returns (a test-server limitation; the real server's schedule is tested in
+    tests/integration/test_process_watch.py)."""
     schedule = process_watch_schedule(skipping.settings)
-    await skipping.env.sleep(
-        timedelta(minutes=skipping.settings.process_watch_interval_minutes, seconds=1)
-    )
+    if skip_interval:
+        await skipping.env.sleep(
+            timedelta(minutes=skipping.settings.process_watch_interval_minutes, seconds=1)
+        )
     action = schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     result = await skipping.client.execute_workflow(
@@ -327,7 +335,7 @@ async def test_a_repair_ended_outside_the_product_is_started_again(
     # Someone ends the repair itself from the CLI: the next sweep starts a new one.
     repair = await when_idle(skipping.client.get_workflow_handle(repair_id))
     await repair.terminate(reason="and this too")
-    summary = await sweep_as_the_schedule_would(skipping)
+    summary = await sweep_as_the_schedule_would(skipping, skip_interval=False)
     assert summary.repairs_started == 1
     second = await task_of(db, f"{repair_id}-r2", "propose")
     assert second.case_id == routed.case_id and second.status == "open"
@@ -345,4 +353,4 @@ async def test_a_repair_ended_outside_the_product_is_started_again(
     assert old is not None and old.status == "cancelled"
     assert ending is not None and ending.repair_workflow_id == f"{repair_id}-r2"
     assert len(restarted) == 1
-    assert (await sweep_as_the_schedule_would(skipping)).repairs_started == 0
+    assert (await sweep_as_the_schedule_would(skipping, skip_interval=False)).repairs_started == 0
