@@ -190,8 +190,6 @@ async def list_cases(
         conditions.append(Case.status == status)
     if ended_outside is not None:  # its workflow ended outside backoffice, repair pending
         conditions.append(Case.process_ended_outside == ended_outside)
-    if ended_outside is not None:  # its workflow ended outside backoffice, repair pending
-        conditions.append(Case.process_ended_outside == ended_outside)
     if q:
         conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
     async with db.session() as session:
