@@ -161,6 +161,9 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
     assert "propose resume or close" in page.text  # the repair task, on the case it repairs
     listed = await http.get("/cases", params={"q": case.reference})
     assert "process ended outside backoffice" in listed.text
+    only_flagged = await http.get("/cases", params={"outside": "only", "type": "onboarding"})
+    assert case.reference in only_flagged.text
+    assert "ended-outside" in only_flagged.text and 'value="only" selected' in only_flagged.text
     headers = await api_headers(http, reader.username)
     flagged = await http.get(
         "/api/v1/cases", params={"ended_outside": "true", "type": "onboarding"}, headers=headers
@@ -192,6 +195,8 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
         "/api/v1/cases", params={"ended_outside": "true", "q": case.reference}, headers=headers
     )
     assert still_flagged.json()["items"] == []
+    page_after = await http.get("/cases", params={"outside": "only", "q": case.reference})
+    assert "No cases match." in page_after.text
     async with db.session() as session:
         application = (
             await session.exec(select(Application).where(Application.case_id == case_id))

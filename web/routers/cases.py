@@ -121,18 +121,32 @@ async def list_cases(
     case_type: Annotated[str | None, Query(alias="type")] = None,
     status: str | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    outside: Annotated[
+        Literal["", "only"], Query(description="`only`: cases whose workflow ended outside")
+    ] = "",
     page: PageParam = 1,
 ) -> Response:
     case_type, status, q = case_type or None, status or None, (q or "").strip() or None
     items, total = await case_service.list_cases(
-        services.db, actor, case_type=case_type, status=status, q=q, page=page
+        services.db,
+        actor,
+        case_type=case_type,
+        status=status,
+        q=q,
+        ended_outside=True if outside == "only" else None,
+        page=page,
     )
     context = {
         "items": items,
         "total": total,
         "page": page,
         "pages": max(1, -(-total // 25)),
-        "filters": {"type": case_type or "", "status": status or "", "q": q or ""},
+        "filters": {
+            "type": case_type or "",
+            "status": status or "",
+            "q": q or "",
+            "outside": outside,
+        },
         "case_types": {
             t: case_service.CASE_TYPES[t] for t in case_service.visible_case_types(actor)
         },
