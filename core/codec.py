@@ -22,17 +22,26 @@ logged and dropped, a forged Start fails its workflow at once without running an
 
 `legacy=True` passes plain payloads through unchanged; only the `Replayer` (for histories
 recorded before encryption) and the read-only decode endpoint use it.
+
+Scope (need-to-know through the codec server): the codec is serialization-context aware, so
+each payload it seals carries a clear metadata tag `bo-scope` naming the kind of process it
+belongs to, from the workflow id (`aml-…` → `aml`, onboarding and screening → `kyc`, …,
+anything else → `other`). The tag is the AES-GCM associated data: changed, the payload no
+longer decrypts. The decode endpoint shows a payload only to readers the policy allows
+`workflow_history:<scope>`. Payloads sealed before the tag existed have none and decrypt
+with no associated data (scope `unscoped`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,11 +49,15 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import (
+    ActivitySerializationContext,
     CompositePayloadConverter,
     DataConverter,
     DefaultFailureConverterWithEncodedAttributes,
     EncodingPayloadConverter,
     PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
 )
 from temporalio.exceptions import ApplicationError
 
@@ -55,6 +68,22 @@ REFUSED_REASON = "refused-reason"
 NONCE_BYTES = 12
 KEY_BYTES = 32
 DEV_KEY_FILE = "temporal-codec.keys"
+
+SCOPE = "bo-scope"  # clear metadata, bound to the ciphertext as AES-GCM associated data
+OTHER_SCOPE = "other"
+UNSCOPED = "unscoped"  # what the policy calls a payload sealed before scopes existed
+# Workflow id prefix → scope; the first match wins.
+SCOPE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("aml-", "aml"),
+    ("onboarding-", "kyc"),
+    ("screening-alert-", "kyc"),
+    ("rescreen", "kyc"),
+    ("dispute-", "dispute"),
+    ("change-", "change"),
+    ("recon-", "recon"),
+    ("process-", "process"),
+)
+SCOPES = frozenset({*(scope for _, scope in SCOPE_PREFIXES), OTHER_SCOPE})
 
 
 class CodecKeyError(ValueError):
@@ -166,28 +195,69 @@ def load_key_ring(*, keys: str, key_file: str, data_dir: Path, production: bool)
     return ensure_dev_key_file(data_dir.resolve() / DEV_KEY_FILE)
 
 
+def scope_for_workflow(workflow_id: str | None) -> str:
+    for prefix, scope in SCOPE_PREFIXES:
+        if workflow_id and workflow_id.startswith(prefix):
+            return scope
+    return OTHER_SCOPE
+
+
+def scope_for_context(context: SerializationContext | None) -> str:
+    """The scope a payload written in this serialization context is sealed under."""
+    if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
+        return scope_for_workflow(context.workflow_id)
+    return OTHER_SCOPE
+
+
+def payload_scope(payload: Payload) -> str:
+    """The scope a payload claims (the tag is authenticated only when it decrypts):
+    `unscoped` for one with no tag or an unknown one."""
+    tag = payload.metadata.get(SCOPE)
+    if tag is None:
+        return UNSCOPED
+    scope = tag.decode("ascii", "replace")
+    return scope if scope in SCOPES else UNSCOPED
+
+
 def _refused(reason: str) -> Payload:
     return Payload(metadata={"encoding": REFUSED, REFUSED_REASON: reason.encode()})
 
 
-class EncryptionCodec(PayloadCodec):
-    """AES-256-GCM with a key ring; strict unless `legacy` (replay of old histories only)."""
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """AES-256-GCM with a key ring; strict unless `legacy` (replay of old histories only).
 
-    def __init__(self, ring: KeyRing, *, legacy: bool = False) -> None:
+    The SDK hands each encode its serialization context through `with_context`; the scope
+    derived from it is written as the `bo-scope` tag and authenticated with the payload."""
+
+    def __init__(self, ring: KeyRing, *, legacy: bool = False, scope: str = OTHER_SCOPE) -> None:
         self._ring = ring
         self._ciphers = {key_id: AESGCM(key) for key_id, key in ring.keys}
         self._legacy = legacy
+        self._scope = scope
+
+    @property
+    def scope(self) -> str:
+        return self._scope
+
+    def with_context(self, context: SerializationContext) -> Self:
+        scope = scope_for_context(context)
+        if scope == self._scope:
+            return self
+        clone = copy.copy(self)  # shares the key ring and ciphers
+        clone._scope = scope
+        return clone
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         key_id = self._ring.encrypting_id
         cipher = self._ciphers[key_id]
+        scope = self._scope.encode()
         out = []
         for payload in payloads:
             nonce = os.urandom(NONCE_BYTES)
-            sealed = cipher.encrypt(nonce, payload.SerializeToString(), None)
+            sealed = cipher.encrypt(nonce, payload.SerializeToString(), scope)
             out.append(
                 Payload(
-                    metadata={"encoding": ENCRYPTED, KEY_ID: key_id.encode()},
+                    metadata={"encoding": ENCRYPTED, KEY_ID: key_id.encode(), SCOPE: scope},
                     data=nonce + sealed,
                 )
             )
@@ -217,8 +287,10 @@ class EncryptionCodec(PayloadCodec):
             data = payload.data
             if len(data) <= NONCE_BYTES:
                 return _refused("encrypted payload too short")
+            # Sealed before scopes existed: no tag, no associated data.
+            aad = payload.metadata.get(SCOPE)
             try:
-                plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+                plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad)
             except InvalidTag:
                 return _refused(f"authentication failed under key {key_id!r}")
             inner = Payload()

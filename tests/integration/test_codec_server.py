@@ -15,10 +15,13 @@ import httpx
 import pytest
 import uvicorn
 from sqlmodel import col, select
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import WorkflowSerializationContext
 
 from core.cli import UVICORN_OPTIONS
+from core.codec import SCOPE, EncryptionCodec
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
@@ -108,6 +111,7 @@ async def test_engineer_reads_a_history_decoded_and_the_decode_is_audited_withou
     assert event.details == {
         "payloads": len(payloads),
         "not_decrypted": 0,
+        "withheld": 0,
         "namespace": "default",
     }
     assert comment not in json.dumps(event.details) + (event.reason or "")
@@ -131,6 +135,84 @@ async def test_auditor_may_decode_and_undecryptable_payloads_come_back_unchanged
     assert response.json()["payloads"] == [plain, foreign]
     [event] = await audit_events(db, "temporal.decode", auditor.username)
     assert event.details["not_decrypted"] == 1
+
+
+def wire(payload: Payload) -> dict[str, Any]:
+    return {
+        "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+        "data": base64.b64encode(payload.data).decode(),
+    }
+
+
+async def sealed_in(app: object, workflow_id: str, text: str) -> dict[str, Any]:
+    """`text` as a worker of `workflow_id` seals it (the app's key, that workflow's context)."""
+    codec: EncryptionCodec = app.state.display_codec  # type: ignore[attr-defined]
+    context = WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+    [sealed] = await codec.with_context(context).encode(
+        [Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())]
+    )
+    return wire(sealed)
+
+
+def shown(payload: dict[str, Any]) -> str:
+    return base64.b64decode(payload["data"]).decode("utf-8", "replace")
+
+
+async def test_engineer_gets_aml_payloads_sealed_and_change_ones_decoded_auditor_gets_both(
+    app: object, db: Database
+) -> None:
+    narrative = "Structuring below threshold; SAR filed on the customer"
+    comment = "Fee matches the board-approved schedule"
+    aml = await sealed_in(app, "aml-0b7e4a4e-5d1f-4c55-9a55-1f0f5b2d0c11", narrative)
+    change = await sealed_in(app, "change-81", comment)
+    assert base64.b64decode(aml["metadata"][SCOPE]) == b"aml"
+    body = {"payloads": [aml, change]}
+
+    engineer = await new_staff(db, "engineer")
+    eng = await signed_in(app, engineer.username)
+    response = await eng.post("/codec/decode", json=body, headers={"X-Namespace": "default"})
+    assert response.status_code == 200, response.text
+    withheld, decoded = response.json()["payloads"]
+    assert withheld == aml  # exactly as it came: still sealed
+    assert narrative not in shown(withheld)
+    assert shown(decoded) == json.dumps(comment)
+    [event] = await audit_events(db, "temporal.decode", engineer.username)
+    assert event.outcome == "success"
+    assert event.details["withheld"] == 1 and event.details["not_decrypted"] == 0
+    assert narrative not in json.dumps(event.details)
+
+    auditor = await new_staff(db, "auditor")
+    aud = await signed_in(app, auditor.username)
+    response = await aud.post("/codec/decode", json=body, headers={"X-Namespace": "default"})
+    assert response.status_code == 200, response.text
+    assert [shown(p) for p in response.json()["payloads"]] == [
+        json.dumps(narrative),
+        json.dumps(comment),
+    ]
+    [event] = await audit_events(db, "temporal.decode", auditor.username)
+    assert event.details["withheld"] == 0 and event.details["payloads"] == 2
+
+
+async def test_a_scope_tag_changed_to_one_the_engineer_may_read_decrypts_for_nobody(
+    app: object, db: Database
+) -> None:
+    narrative = "Customer account restricted pending investigation"
+    forged = await sealed_in(app, "aml-1", narrative)
+    forged["metadata"][SCOPE] = base64.b64encode(b"change").decode()
+    untagged = await sealed_in(app, "aml-2", narrative)
+    del untagged["metadata"][SCOPE]
+    body = {"payloads": [forged, untagged]}
+    for role in ("engineer", "auditor"):
+        reader = await new_staff(db, role)
+        client = await signed_in(app, reader.username)
+        response = await client.post("/codec/decode", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["payloads"] == [forged, untagged]
+        [event] = await audit_events(db, "temporal.decode", reader.username)
+        # The engineer may read `change` (it fails to decrypt) but not `unscoped` (withheld);
+        # the auditor may read both, and neither decrypts.
+        expected = (1, 1) if role == "engineer" else (2, 0)
+        assert (event.details["not_decrypted"], event.details["withheld"]) == expected
 
 
 async def test_codec_refuses_without_session_other_roles_and_foreign_pages(

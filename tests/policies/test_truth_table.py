@@ -55,6 +55,18 @@ TRUTH = [
     # decoded workflow payloads (the codec endpoint /codec/decode): the same two roles
     *[(role, "workflow_history", "read", role in {"engineer", "auditor"}) for role in ROLES],
     *[(role, "workflow_history", "write", False) for role in ROLES],
+    # ... and per payload scope (bo-scope): engineers not AML, KYC, dispute or untagged ones
+    *[
+        (role, f"workflow_history:{scope}", "read", role == "auditor")
+        for role in ROLES
+        for scope in ("aml", "kyc", "dispute", "unscoped")
+    ],
+    *[
+        (role, f"workflow_history:{scope}", "read", role in {"engineer", "auditor"})
+        for role in ROLES
+        for scope in ("change", "recon", "process", "other")
+    ],
+    *[(role, "workflow_history:aml", "write", False) for role in ROLES],
     ("engineer", "case:change_request", "read", True),
     ("engineer", "change", "approve", False),
     ("admin", "staff", "manage", True),

@@ -9,21 +9,25 @@ import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
+from temporalio.converter import ActivitySerializationContext, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 
 from core.codec import (
     ENCRYPTED,
     KEY_ID,
     REFUSED,
+    SCOPE,
     CodecKeyError,
     EncryptionCodec,
     build_data_converter,
     load_key_ring,
     parse_key_file,
     parse_key_list,
+    payload_scope,
 )
 from core.settings import Settings
 
@@ -110,6 +114,104 @@ async def test_failure_messages_and_stack_traces_are_sealed_too() -> None:
     assert failure.encoded_attributes.metadata["encoding"] == ENCRYPTED
     back = await converter.decode_failure(failure)
     assert "Jane Doe" in str(back)
+
+
+def workflow(workflow_id: str) -> WorkflowSerializationContext:
+    return WorkflowSerializationContext(namespace="default", workflow_id=workflow_id)
+
+
+def activity_of(workflow_id: str | None) -> ActivitySerializationContext:
+    return ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="record_decision",
+        activity_task_queue="backoffice",
+        workflow_id=workflow_id,
+        workflow_type="Some",
+        is_local=False,
+    )
+
+
+def sealed_before_scopes(text: str, fill: bytes = b"a") -> Payload:
+    """A payload as the codec wrote it before the scope tag: no tag, no associated data."""
+    nonce = os.urandom(12)
+    sealed = AESGCM(fill * 32).encrypt(nonce, plain(text).SerializeToString(), None)
+    return Payload(metadata={"encoding": ENCRYPTED, KEY_ID: b"k1"}, data=nonce + sealed)
+
+
+@pytest.mark.parametrize(
+    ("workflow_id", "scope"),
+    [
+        ("aml-3f1c0a4e-0000-0000-0000-000000000001", "aml"),
+        ("aml-3f1c0a4e-0000-0000-0000-000000000001-r2", "aml"),
+        ("onboarding-42", "kyc"),
+        ("onboarding-42-screen-7", "kyc"),
+        ("screening-alert-9-1234", "kyc"),
+        ("rescreen-customers-2026-12-07T00:00:00Z", "kyc"),
+        ("dispute-77", "dispute"),
+        ("change-5", "change"),
+        ("recon-statement-1", "recon"),
+        ("recon-break-2", "recon"),
+        ("process-repair-3", "process"),
+        ("process-watch-2026", "process"),
+        ("something-else", "other"),
+        ("", "other"),
+    ],
+)
+async def test_payloads_are_tagged_with_the_scope_of_their_workflow(
+    workflow_id: str, scope: str
+) -> None:
+    codec = EncryptionCodec(OLD)
+    for context in (workflow(workflow_id), activity_of(workflow_id)):
+        [sealed] = await codec.with_context(context).encode([plain("x")])
+        assert sealed.metadata[SCOPE] == scope.encode()
+        assert payload_scope(sealed) == scope
+        assert await codec.decode([sealed]) == [plain("x")]
+
+
+async def test_payloads_written_without_a_workflow_are_scoped_other() -> None:
+    codec = EncryptionCodec(OLD)
+    [bare] = await codec.encode([plain("x")])
+    [standalone] = await codec.with_context(activity_of(None)).encode([plain("x")])
+    assert bare.metadata[SCOPE] == standalone.metadata[SCOPE] == b"other"
+
+
+async def test_the_data_converter_hands_the_workflow_context_to_the_codec() -> None:
+    converter = build_data_converter(OLD).with_context(workflow("aml-1"))
+    [sealed] = await converter.encode(["SAR rationale"])
+    assert sealed.metadata[SCOPE] == b"aml"
+    assert await converter.decode([sealed], [str]) == ["SAR rationale"]
+
+
+async def test_changing_the_scope_tag_makes_the_payload_undecryptable() -> None:
+    codec = EncryptionCodec(OLD, legacy=True)
+    [aml] = await codec.with_context(workflow("aml-1")).encode([plain("narrative")])
+    for forged_tag in (b"change", b"other", b""):
+        forged = Payload()
+        forged.CopyFrom(aml)
+        forged.metadata[SCOPE] = forged_tag
+        [refused] = await codec.decode([forged])
+        assert refused.metadata["encoding"] == REFUSED
+        assert b"authentication failed" in refused.metadata["refused-reason"]
+    stripped = Payload()
+    stripped.CopyFrom(aml)
+    del stripped.metadata[SCOPE]
+    [refused] = await codec.decode([stripped])
+    assert refused.metadata["encoding"] == REFUSED
+
+
+async def test_payloads_sealed_before_scopes_still_decrypt_in_workers() -> None:
+    legacy = sealed_before_scopes("written last week")
+    assert payload_scope(legacy) == "unscoped"
+    assert await EncryptionCodec(OLD).decode([legacy]) == [plain("written last week")]
+    worker_converter = build_data_converter(OLD).with_context(workflow("aml-1"))
+    assert await worker_converter.decode([legacy], [str]) == ["written last week"]
+    # ... but an untagged payload cannot pass for a tagged one, nor the reverse
+    tagged = Payload()
+    tagged.CopyFrom(legacy)
+    tagged.metadata[SCOPE] = b"other"
+    [refused] = await EncryptionCodec(OLD).decode([tagged])
+    assert refused.metadata["encoding"] == REFUSED
 
 
 @pytest.mark.parametrize(

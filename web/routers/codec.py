@@ -7,6 +7,13 @@ and gets the same shape back, decoded. Only signed-in staff whose roles allow
 `workflow_history` / `read` (engineer, auditor) are answered; every decode is one audit event
 (how many payloads, which namespace; never their content).
 
+Need-to-know holds here too: each payload carries its scope (`bo-scope`, bound to the
+ciphertext: core/codec.py), and a payload is decoded only for a reader the policy also allows
+`workflow_history:<scope>` / `read` (untagged, older payloads: `workflow_history:unscoped`).
+Engineers read change, reconciliation, process-repair and other payloads, not AML, KYC or
+dispute ones; auditors read all. A withheld payload comes back sealed, as it came, and the
+audit event counts it.
+
 Decoding here is for display: a payload we cannot decrypt (another key, plain JSON from
 before encryption or sent from outside) comes back as it was, so the UI shows what Temporal
 holds. Workers never read plain payloads (the strict codec refuses them).
@@ -33,9 +40,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
-from core.codec import REFUSED, EncryptionCodec
+from core.codec import REFUSED, EncryptionCodec, payload_scope
 from core.temporal import codec_key_ring
 from domain import audit
+from domain.access import can
 from domain.actors import Actor
 from domain.errors import Forbidden, Invalid
 from web.deps import ServicesDep, get_services, require, signed_in
@@ -124,8 +132,12 @@ async def decode_payloads(
 ) -> Response:
     payloads = [_from_wire(i, wire) for i, wire in enumerate(body.payloads)]
     codec = _display_codec(request)
-    decoded, unread = [], 0
+    decoded, unread, withheld = [], 0, 0
     for payload in payloads:
+        if not can(actor, f"workflow_history:{payload_scope(payload)}", "read"):
+            decoded.append(payload)  # not this reader's to know: shown still sealed
+            withheld += 1
+            continue
         plain = codec.decode_one(payload)
         if plain.metadata.get("encoding") == REFUSED:
             plain, unread = payload, unread + 1  # shown as Temporal holds it
@@ -139,7 +151,12 @@ async def decode_payloads(
             object_type="temporal_namespace",
             object_id=namespace[:100],
             origin=actor.origin,
-            details={"payloads": len(payloads), "not_decrypted": unread, "namespace": namespace},
+            details={
+                "payloads": len(payloads),
+                "not_decrypted": unread,
+                "withheld": withheld,
+                "namespace": namespace,
+            },
         )
     answer = WirePayloads(payloads=[_to_wire(p) for p in decoded])
     response = Response(answer.model_dump_json(), media_type="application/json")
