@@ -122,7 +122,9 @@ class AmlActivities:
                 )
             ).all()
             if not known:
-                return  # ids of an ingest that rolled back after signalling
+                # Signalled inside the ingest's transaction: not visible until it commits
+                # (retried), and refused for good if it plainly never will (rolled back).
+                raise not_committed_yet(f"alerts {sorted(inp.alert_ids)[:1]} of case {inp.case_id}")
             holders = (
                 await session.exec(
                     select(Task.id, Task.assignee_id, Task.candidate_role).where(

@@ -24,6 +24,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
@@ -222,16 +223,22 @@ class AmlCaseWorkflow:
         if not self._unannounced:
             return
         fresh, self._unannounced = list(self._unannounced), []
-        await workflow.execute_activity_method(
-            AmlActivities.note_new_alerts,
-            AlertsNoticeInput(
-                case_id=self._inp.case_id,
-                workflow_id=workflow.info().workflow_id,
-                alert_ids=fresh,
-                open_task_ids=self._reviews.open_task_ids(),
-            ),
-            **DB_ACTIVITY,
-        )
+        try:
+            await workflow.execute_activity_method(
+                AmlActivities.note_new_alerts,
+                AlertsNoticeInput(
+                    case_id=self._inp.case_id,
+                    workflow_id=workflow.info().workflow_id,
+                    alert_ids=fresh,
+                    open_task_ids=self._reviews.open_task_ids(),
+                ),
+                **DB_ACTIVITY,
+            )
+        except ActivityError as err:
+            # Alerts of an ingest that rolled back after signalling: nothing to announce.
+            cause = err.cause
+            if not (isinstance(cause, ApplicationError) and cause.type == "orphan_workflow"):
+                raise
 
     async def _expire(self, task: ReviewTask) -> None:
         task.status = "expired"  # from here on the validator refuses decisions on it
