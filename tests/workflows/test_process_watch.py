@@ -196,11 +196,13 @@ async def test_resume_needs_a_second_engineer_and_starts_a_new_run(
     new_id = f"{routed.workflow_id}-r2"
 
     async def resumed() -> Case | None:
+        # The case points at the new id before the run starts, and loses its flag once the
+        # run exists: resumed is both.
         case = await case_of(db, routed.case_id)
-        return case if case.workflow_id == new_id else None
+        return case if case.workflow_id == new_id and not case.process_ended_outside else None
 
     case = await eventually(resumed, what="case resumed under a new workflow id")
-    assert case is not None and not case.process_ended_outside and case.status == "open"
+    assert case is not None and case.status == "open"
     new_l1 = await task_of(db, new_id, "l1#1")
     assert new_l1.case_id == routed.case_id and new_l1.status == "open"
     async with db.session() as session:
@@ -303,8 +305,13 @@ async def test_resumed_change_request_asks_for_its_approval_again_and_applies(
     assert (
         approval.candidate_role == "ops_manager" and maker.actor.user_id in approval.excluded_actors
     )
-    case = await case_of(db, created.case_id)
-    assert case.workflow_id == new_id and not case.process_ended_outside
+
+    # The new run may open its task before the repair's last transaction clears the flag.
+    async def resumed() -> Case | None:
+        case = await case_of(db, created.case_id)
+        return case if case.workflow_id == new_id and not case.process_ended_outside else None
+
+    assert await eventually(resumed, what="the change request resumed and unflagged")
     # The case page finds its change through the case, whatever the workflow id.
     view = await get_case(db, maker.actor, created.case_id)
     assert view is not None and view.change is not None and view.change.id == created.id
