@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -29,20 +30,12 @@ log = logging.getLogger(__name__)
 
 
 def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_ID) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RescreenWorkflow.run,
-            RescreenInput(),
-            id=schedule_id,
-            task_queue=settings.task_queue,
-        ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(every=timedelta(hours=settings.rescreen_interval_hours))
-            ]
-        ),
-        # A run still going when the next is due: skip the next, never run two at once.
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return _every(
+        RescreenWorkflow.run,
+        RescreenInput(),
+        schedule_id,
+        settings,
+        timedelta(hours=settings.rescreen_interval_hours),
     )
 
 
@@ -50,20 +43,25 @@ def process_watch_schedule(
     settings: Settings, schedule_id: str = PROCESS_WATCH_SCHEDULE_ID
 ) -> Schedule:
     """The sweep for case workflows ended outside backoffice (terminated, cancelled, reset)."""
+    return _every(
+        ProcessWatchWorkflow.run,
+        SweepInput(),
+        schedule_id,
+        settings,
+        timedelta(minutes=settings.process_watch_interval_minutes),
+    )
+
+
+def _every(
+    run: Any, arg: object, schedule_id: str, settings: Settings, every: timedelta
+) -> Schedule:
+    """One workflow run every `every` on our task queue."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            ProcessWatchWorkflow.run,
-            SweepInput(),
-            id=schedule_id,
-            task_queue=settings.task_queue,
+            run, arg, id=schedule_id, task_queue=settings.task_queue
         ),
-        spec=ScheduleSpec(
-            intervals=[
-                ScheduleIntervalSpec(
-                    every=timedelta(minutes=settings.process_watch_interval_minutes)
-                )
-            ]
-        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # A run still going when the next is due: skip the next, never run two at once.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
 
