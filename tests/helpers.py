@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -207,3 +209,35 @@ async def run_command(
         text=True,
         timeout=kill_after,
     )
+
+
+@asynccontextmanager
+async def served_by_uvicorn(app: object) -> AsyncIterator[str]:
+    """The app behind a real uvicorn, configured as `backoffice web` configures it (for
+    clients outside this process, and for what only a real server does: client addresses)."""
+    import uvicorn
+
+    from core.cli import UVICORN_OPTIONS
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        lifespan="off",
+        **UVICORN_OPTIONS,
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+                raise AssertionError("uvicorn stopped before it started")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving

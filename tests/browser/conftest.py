@@ -140,6 +140,18 @@ def live_server(
         PYTHONUNBUFFERED="1",
     )
     logs = {name: workdir / f"{name}.log" for name in ("worker", "web")}
+    with product_processes(env, logs, port) as (url, procs):
+        yield LiveServer(url=url, task_queue=task_queue, logs=logs)
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
+
+
+@contextmanager
+def product_processes(
+    env: dict[str, str], logs: dict[str, Path], port: int
+) -> Iterator[tuple[str, dict[str, subprocess.Popen[bytes]]]]:
+    """`backoffice worker` and `backoffice web` as real processes with `env`, each logging
+    to `logs[name]`; yields the web app's URL once it answers, and stops both after."""
     files: list[IO[bytes]] = []
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -155,9 +167,7 @@ def live_server(
             )
         url = f"http://127.0.0.1:{port}"
         _wait_until_ready(url, procs, logs, within=60)
-        yield LiveServer(url=url, task_queue=task_queue, logs=logs)
-        for name, proc in procs.items():
-            assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
+        yield url, procs
     finally:
         for proc in procs.values():
             if proc.poll() is None:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -28,10 +27,9 @@ from playwright.sync_api import Browser, Page, expect
 from core import embedded
 from core.db import DatabaseUrls
 from tests.browser.conftest import (
-    REPO_ROOT,
     DataMaker,
     PageProblems,
-    _wait_until_ready,
+    product_processes,
     signed_api,
     watched_page,
 )
@@ -78,34 +76,10 @@ def ui_stack(
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
-    files: list[IO[bytes]] = []
-    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name in ("worker", "web"):
-            out: IO[bytes] = logs[name].open("wb")
-            files.append(out)
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", name],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{web_port}"
-        _wait_until_ready(url, procs, logs, within=60)
-        yield UiStack(url, f"127.0.0.1:{temporal_port}", f"http://127.0.0.1:{ui_port}", logs)
+        with product_processes(env, logs, web_port) as (url, _):
+            yield UiStack(url, f"127.0.0.1:{temporal_port}", f"http://127.0.0.1:{ui_port}", logs)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for out in files:
-            out.close()
         embedded.stop_process(dev)
 
 

@@ -3,30 +3,33 @@ history's payloads decoded, each decode audited without content; nobody can enco
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import col, select
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
 
-from core.cli import UVICORN_OPTIONS
 from core.codec import SCOPE, EncryptionCodec
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
 from tests.codec_keys import readable_without_key, stored_payloads
-from tests.helpers import api_headers, new_plan, new_staff, proposal, task_of, web_login
+from tests.helpers import (
+    api_headers,
+    new_plan,
+    new_staff,
+    proposal,
+    served_by_uvicorn,
+    task_of,
+    web_login,
+)
 from tests.integration.test_temporal_doors import temporal_cli
 from web.services import Services
 
@@ -291,33 +294,6 @@ async def test_cors_preflight_is_granted_to_the_configured_ui_origin_only(
     assert response.headers["access-control-allow-origin"] == UI_ORIGIN
 
 
-@asynccontextmanager
-async def served(app: object) -> AsyncIterator[str]:
-    """The test app behind a real uvicorn, for clients outside this process (the CLI)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        **UVICORN_OPTIONS,
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise AssertionError("uvicorn stopped before it started")
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
-
-
 async def test_temporal_cli_reads_through_the_codec_server_with_a_token_but_cannot_encode(
     app: object, http: httpx.AsyncClient, db: Database, settings: Settings
 ) -> None:
@@ -325,7 +301,7 @@ async def test_temporal_cli_reads_through_the_codec_server_with_a_token_but_cann
     workflow_id, _ = await approved_change(http, db, settings, comment)
     engineer = await new_staff(db, "engineer")
     token = (await api_headers(http, engineer.username))["Authorization"]
-    async with served(app) as base:
+    async with served_by_uvicorn(app) as base:
         codec = ["--codec-endpoint", f"{base}/codec", "--codec-auth", token]
         code, shown = await temporal_cli(
             settings, "workflow", "show", "--workflow-id", workflow_id, "--output", "json", *codec

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,13 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
-from core.cli import UVICORN_OPTIONS
 from core.db import Database, DatabaseUrls, run_sql
 from core.settings import Settings
 from domain import staff
@@ -35,6 +31,7 @@ from tests.helpers import (
     new_staff,
     proposal,
     run_command,
+    served_by_uvicorn,
     web_login,
 )
 
@@ -46,12 +43,6 @@ def _loopback() -> str:
     return f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @asynccontextmanager
 async def _app(
     settings: Settings, db: Database, temporal_env: WorkflowEnvironment, **overrides: Any
@@ -61,27 +52,6 @@ async def _app(
     )
     async with application.router.lifespan_context(application):
         yield application
-
-
-@asynccontextmanager
-async def _uvicorn(application: FastAPI) -> AsyncIterator[str]:
-    """The app served by a real uvicorn, configured as `backoffice web` configures it."""
-    port = _free_port()
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="off", **UVICORN_OPTIONS
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise AssertionError("uvicorn stopped before it started")
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def _audit_events(db: Database, *conditions: Any) -> list[AuditEvent]:
@@ -108,7 +78,7 @@ async def test_rotating_forwarded_for_from_loopback_meets_the_per_address_thrott
         _app(
             settings, db, temporal_env, login_max_failures_per_ip=PER_ADDRESS_LIMIT
         ) as application,
-        _uvicorn(application) as base_url,
+        served_by_uvicorn(application) as base_url,
         httpx.AsyncClient(
             base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=peer)
         ) as client,
