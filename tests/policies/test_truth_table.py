@@ -184,6 +184,8 @@ TRUTH = [
     *[(role, "process", "propose_repair", role == "engineer") for role in ROLES],
     *[(role, "process", "approve_repair", role == "engineer") for role in ROLES],
     ("engineer", "task", "work", True),
+    # the status page (components, pollers, schedules, outbox): engineers and admins only
+    *[(role, "status", "read", role in {"engineer", "admin"}) for role in ROLES],
 ]
 
 
