@@ -20,7 +20,7 @@ SAMPLES = Path("/work/shared/data/statements")
 
 # The four real forms of issue 14 (the first and third from the shared MT940 samples;
 # 50880050/… is the Deutsche Bank SEPA sample of the mt940 gems; the Raiffeisen Hungary
-# form carries a Hungarian 3×8-digit account with dashes and a currency part).
+# form carries a Hungarian 3 x 8-digit account with dashes and a currency part).
 TRIODOS = "TRIODOSBANK/0390123456"
 DEUTSCHE = "50880050/0194791600888"
 RABOBANK = "1291.99.348EUR"
