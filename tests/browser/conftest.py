@@ -51,7 +51,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ACTION_TIMEOUT_MS = 10_000
+# Playwright auto-waits up to this long for each action and `expect`: generous, because the
+# suite must pass on a 2-core machine running a second suite beside it. A passing step
+# never waits for it.
+ACTION_TIMEOUT_MS = 60_000
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,7 +94,7 @@ def _wait_until_ready(
                 tail = logs[name].read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"`backoffice {name}` exited with {proc.returncode}:\n{tail}")
         try:
-            ready = httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            ready = httpx.get(f"{url}/readyz", timeout=10).status_code == 200
         except httpx.TransportError:
             ready = False
         # The worker logs this line once it polls the task queue.
@@ -166,7 +169,7 @@ def product_processes(
                 stderr=subprocess.STDOUT,
             )
         url = f"http://127.0.0.1:{port}"
-        _wait_until_ready(url, procs, logs, within=60)
+        _wait_until_ready(url, procs, logs, within=120)
         yield url, procs
     finally:
         for proc in procs.values():
@@ -380,7 +383,7 @@ def skipping_server(
             await asyncio.sleep(0.05)
         return SkippingServer(f"http://127.0.0.1:{port}", loop, env, db), running
 
-    started, running = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    started, running = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=120)
     try:
         yield started
     finally:

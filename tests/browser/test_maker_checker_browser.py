@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Tab
-from tests.helpers import PASSWORD, Plan
+from tests.helpers import EVENTUALLY, PASSWORD, Plan
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def field_error(form: Locator, name: str) -> Locator:
     return form.locator(f"label:has([name={name}]) .field-error")
 
 
-def reload_until(page: Page, locator: Locator, *, what: str, within: float = 15.0) -> None:
+def reload_until(page: Page, locator: Locator, *, what: str, within: float = EVENTUALLY) -> None:
     """Reload the page, as a person would, until the workflow's next step shows up."""
     deadline = time.monotonic() + within
     while locator.count() == 0:

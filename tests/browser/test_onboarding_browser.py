@@ -71,7 +71,7 @@ def test_high_risk_application_needs_an_analyst_and_a_different_senior(
     sign_in(page, analyst)
     page.goto(f"/inbox?q={reference}")
     row = page.locator("#task-list tbody tr", has_text=reference)
-    reload_until(page, row, what=f"{reference} in the analyst's inbox", within=30)
+    reload_until(page, row, what=f"{reference} in the analyst's inbox")
     expect(row).to_contain_text("KYC review")
     row.get_by_role("button", name="Claim").click()
     expect(page.locator("#notices")).to_contain_text(f"You hold {reference} now.")

@@ -34,7 +34,7 @@ from tests.browser.conftest import (
     watched_page,
 )
 from tests.codec_keys import readable_without_key
-from tests.helpers import PASSWORD, environment_without_services
+from tests.helpers import EVENTUALLY, PASSWORD, environment_without_services
 
 pytestmark = pytest.mark.browser
 
@@ -99,7 +99,7 @@ def sign_in(page: Page, username: str, *, then: str = "/inbox") -> None:
     expect(page).to_have_url(re.compile(re.escape(then) + "$"))
 
 
-def wait_for(probe: Any, *, what: str, within: float = 30.0) -> Any:
+def wait_for(probe: Any, *, what: str, within: float = EVENTUALLY) -> Any:
     deadline = time.monotonic() + within
     while True:
         value = probe()
@@ -156,7 +156,7 @@ def raw_history(stack: UiStack, workflow_id: str) -> str:
         ],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,  # a kill-after for a hung CLI, not a check
         check=True,
     )
     return shown.stdout
@@ -177,7 +177,7 @@ def workflow_status(stack: UiStack, workflow_id: str) -> str:
         ],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,  # a kill-after for a hung CLI, not a check
         check=True,
     )
     info = json.loads(described.stdout)["workflowExecutionInfo"]
@@ -220,7 +220,7 @@ def test_engineer_reads_decoded_history_through_the_proxy_and_cannot_terminate(
     expect(page).to_have_url(re.compile(re.escape(workflow_url)))
 
     # --- the engineer reads the history, the comment decoded by our codec endpoint -------
-    expect(page.get_by_text(approved["workflow_id"]).first).to_be_visible(timeout=20_000)
+    expect(page.get_by_text(approved["workflow_id"]).first).to_be_visible()
     page.get_by_text("Event History").first.click()
     # The checker's decision, an Update: its input decoded in the page by /codec/decode.
     accepted = page.get_by_role("row").filter(has_text="Workflow Execution Update Accepted")

@@ -67,7 +67,7 @@ async def _settled(db: Database, application_id: uuid.UUID, *statuses: str) -> A
             found = await session.get(Application, application_id)
         return found if found is not None and found.status in statuses else None
 
-    found = await eventually(probe, within=30, what=f"application {' or '.join(statuses)}")
+    found = await eventually(probe, what=f"application {' or '.join(statuses)}")
     assert found is not None
     return found
 

@@ -32,7 +32,7 @@ async def _settled(http: httpx.AsyncClient, headers: dict[str, str], app_id: str
         waiting_for_people = body["status"] == "in_review" and body["route"] not in (None, "auto")
         return body if decided or waiting_for_people else None
 
-    return await eventually(probe, within=30, what="application settled")
+    return await eventually(probe, what="application settled")
 
 
 async def test_bad_application_is_refused_naming_every_field_and_nothing_is_created(

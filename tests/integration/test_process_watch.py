@@ -95,7 +95,7 @@ async def _sweep_by_the_schedule(
             case = await _case(db, case_id)
             return case if case.process_ended_outside else None
 
-        return await eventually(flagged, within=60, what="the case flagged by the sweep")
+        return await eventually(flagged, what="the case flagged by the sweep")
     finally:
         await schedule.delete()
 
@@ -187,7 +187,7 @@ async def test_workflow_terminated_with_the_cli_is_flagged_and_closed_under_four
         case = await _case(db, case_id)
         return case if case.status == "closed" else None
 
-    case = await eventually(closed, within=30, what="the case closed after approval")
+    case = await eventually(closed, what="the case closed after approval")
     assert case is not None and case.outcome == CASE_OUTCOME
     assert case.outcome_reason and case.outcome_reason.startswith("Handled outside the product")
     assert not case.process_ended_outside
@@ -237,7 +237,7 @@ async def test_resumed_onboarding_runs_again_under_a_new_id_and_reaches_its_anal
         case = await _case(db, case_id)
         return case if not case.process_ended_outside else None
 
-    case = await eventually(resumed, within=30, what="the case unflagged after the resume")
+    case = await eventually(resumed, what="the case unflagged after the resume")
     assert (case.workflow_id, case.process_ended_outside, case.status) == (new_id, False, "open")
     async with db.session() as session:
         application = (
@@ -291,7 +291,7 @@ async def test_workflow_reset_with_the_cli_is_flagged(
         case = await _case(db, case_id)
         return case if case.status == "closed" else None
 
-    await eventually(closed, within=30, what="the case closed after approval")
+    await eventually(closed, what="the case closed after approval")
     # The product ended the reset run itself, saying who agreed.
     ended = await client.get_workflow_handle(wid).describe()
     assert ended.status == WorkflowExecutionStatus.TERMINATED

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pytest
 from sqlmodel import col, select
 
 from core.db import Database
@@ -18,8 +17,6 @@ from models.cases import Case
 from models.reconciliation import ReconBreak, ReconStatement
 from tests.helpers import api_headers, eventually, new_staff, task_of
 from tests.recon_data import recon_setup
-
-pytestmark = pytest.mark.timeout(120)
 
 
 async def _headers(
@@ -35,7 +32,7 @@ async def _matched(db: Database, statement_id: str) -> ReconStatement:
             s = await session.get(ReconStatement, uuid.UUID(statement_id))
         return s if s is not None and s.status == "matched" and s.records_checked_at else None
 
-    return await eventually(probe, within=60, what="the statement to be reconciled")
+    return await eventually(probe, what="the statement to be reconciled")
 
 
 async def test_a_system_posts_a_statement_and_follows_it_to_reconciled(

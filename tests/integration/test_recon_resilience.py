@@ -51,7 +51,7 @@ async def test_worker_killed_mid_file_resumes_without_duplicating_lines_or_match
                 db, client, config, finance.actor, source_id=setup.source_id,
                 filename=setup.filename, content=setup.content,
             )  # fmt: skip
-            code = await first.exited(within=60)
+            code = await first.exited(within=90)
             assert code == 137, f"worker exited with {code}:\n{first.log()}"
             async with db.session() as session:
                 stored = (

@@ -78,10 +78,10 @@ async def _finished_run(client: Client, handle: ScheduleHandle) -> RescreenSumma
         recent = (await handle.describe()).info.recent_actions
         return recent[-1].action.workflow_id if recent else None  # type: ignore[attr-defined]
 
-    workflow_id = await eventually(started, within=30, what="the triggered re-screening run")
+    workflow_id = await eventually(started, what="the triggered re-screening run")
     run = client.get_workflow_handle(workflow_id, result_type=RescreenSummary)
     try:
-        summary = await asyncio.wait_for(run.result(), timeout=60)
+        summary = await asyncio.wait_for(run.result(), timeout=120)
     except TimeoutError:
         described = await run.describe()
         pending = described.raw_description.pending_activities

@@ -42,8 +42,6 @@ from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.recon_data import ReconSetup, recon_setup, statement_file
 from tests.workflows.conftest import Skipping
 
-pytestmark = pytest.mark.timeout(180)
-
 
 async def upload(
     sk: Skipping, db: Database, who: Staff, setup: ReconSetup, content: bytes | None = None
@@ -359,7 +357,7 @@ async def test_progress_is_stored_while_a_file_is_read(skipping: Skipping, db: D
         assert s is not None
         return (s.lines_read, s.lines_total) if 0 < s.lines_read < s.lines_total else None
 
-    read, total = await eventually(progress, within=60, what="a partly read statement")
+    read, total = await eventually(progress, what="a partly read statement")
     assert total == 45_000 and 0 < read < total
     statement = await reconciled(skipping, db, received)
     assert statement.lines_read == 45_000
