@@ -74,6 +74,7 @@ CAMT = [
     "camt053/camt053.v3.xml",
     "camt053/camt053.v4.xml",
     "camt053/camt053.v8.xml",
+    "camt053/camt053.v2.no-account-currency.xml",
 ]
 MT940 = [
     "mt940/asnb_0708271685.sta",
@@ -972,9 +973,82 @@ def test_mt942_interim_report_is_named_and_refused() -> None:
         b":20:INTRADAY\n:25:NL91ABNA0417164300\n:28C:1/1\n:34F:EUR0,\n:13D:2403011200+0100\n"
         b":61:2403010301C10,00NTRFNONREF\n:86:x\n:90C:1EUR10,00\n"
     )
-    assert detect_format(data) == "mt940"
+    with pytest.raises(StatementRefused) as detected:
+        detect_format(data)
+    assert detected.value.reason == ("MT942 is an intraday report; upload the end-of-day MT940")
     refused = refusal("mt940", data)
     assert (refused.location, refused.reason) == (
         "line 1",
-        "this is an MT942 interim report, not a statement (MT940)",
+        "MT942 is an intraday report, not a statement; upload the end-of-day MT940",
     )
+
+
+def test_mt942_after_an_mt940_statement_is_refused_on_its_first_line() -> None:
+    mt940 = sample("mt940/jejik_generic.sta").rstrip(b"\r\n-") + b"\n"
+    mt942 = b":20:INTRADAY\n:25:123\n:28C:1/1\n:34F:EURD0,42\n:13D:2403011200+0100\n:90C:0EUR0,\n"
+    refused = refusal("mt940", mt940 + mt942)
+    assert refused.location == f"line {line_of(mt940 + mt942, b':20:INTRADAY')}"
+    assert refused.reason.startswith("MT942 is an intraday report")
+
+
+# ---------------------------------------------------------------------------------------
+# NUL bytes: refused where they are, before anything is stored (PostgreSQL text cannot
+# hold them, and retrying the store would never end).
+
+
+def test_mt940_nul_byte_in_entry_details_is_refused_naming_its_line_and_field() -> None:
+    data = sample("mt940/jejik_abnamro.sta")
+    at = data.index(b":86:BEA") + 10
+    refused = refusal("mt940", data[:at] + b"\x00" + data[at:])
+    assert refused.location == f"line {line_of(data, b':86:BEA')}, in the entry details (:86:)"
+    assert refused.reason.startswith("a NUL byte (0x00) is in the text")
+
+
+@pytest.mark.parametrize("nul", [b"\x00", b"&#0;", b"&#x00;"])
+def test_camt_nul_in_remittance_text_is_refused_naming_entry_and_element(nul: bytes) -> None:
+    data = sample("camt053/camt053.v2.multi.statement.xml")
+    second = data.index(b"<Ustrd>", data.index(b"<Ustrd>") + 1) + len(b"<Ustrd>")
+    refused = refusal("camt053", data[:second] + nul + data[second:])
+    line = data[:second].count(b"\n") + 1
+    assert refused.location == f"line {line}, element <Ustrd> of entry 1 of statement 2"
+    assert refused.reason.startswith("a NUL byte (0x00) is in the text")
+
+
+def test_csv_nul_byte_is_refused_naming_its_line() -> None:
+    data = csv_file(
+        "2024-03-01,,10.00,EUR,INV-1,ACME BV,Invoice 1",
+        "2024-03-02,,5.00,EUR,INV-2,ACME\x00 BV,Invoice 2",
+    )
+    refused = refusal("csv", data, BANK)
+    assert refused.location == "line 3"
+    assert refused.reason.startswith("a NUL byte (0x00) is in the text")
+
+
+def test_csv_in_utf16_is_not_refused_for_the_zero_bytes_of_its_characters() -> None:
+    data = csv_file("2024-03-01,,10.00,EUR,INV-1,ACME BV,Invoice 1").decode().encode("utf-16")
+    assert [
+        line.reference
+        for line in read("csv", data, BANK.model_copy(update={"encoding": "utf-16"})).lines
+    ] == ["INV-1"]
+
+
+# ---------------------------------------------------------------------------------------
+# The statement currency when the account names none.
+
+
+def test_camt_without_account_currency_takes_its_entries_currency_not_a_balances() -> None:
+    data = sample("camt053/camt053.v2.no-account-currency.xml")
+    account = data[data.index(b"<Acct>") : data.index(b"</Acct>")]
+    assert b"<Ccy>" not in account and data.count(b"<Bal>") == 1
+    assert b'<Amt Ccy="CHF">35.00</Amt>' in data  # its only balance, an available one
+    result = read("camt053", data)
+    assert [s.currency for s in result.sections] == ["EUR"]
+    assert [(line.amount, line.currency) for line in result.lines] == [(D("8.85"), "EUR")]
+
+
+def test_camt_with_entries_in_two_currencies_takes_the_most_common() -> None:
+    data = sample("camt053/camt053.v2.no-account-currency.xml")
+    entry = data[data.index(b"<Ntry>") : data.index(b"</Ntry>") + len(b"</Ntry>")]
+    usd = entry.replace(b'<Amt Ccy="EUR">8.85</Amt>', b'<Amt Ccy="USD">1.00</Amt>', 1)
+    data = data.replace(entry, usd + entry + entry)
+    assert [s.currency for s in read("camt053", data).sections] == ["EUR"]

@@ -13,58 +13,38 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import FORMATS, StatementLine, StatementRefused, StatementSection
-from domain.reconciliation.parsing.camt053 import ISO_NAMESPACE, message_problem, read_camt053
+from domain.reconciliation.parsing.camt053 import read_camt053
 from domain.reconciliation.parsing.csv_format import python_encoding, read_csv
+from domain.reconciliation.parsing.detect import Detected, sniff, upload_problem
 from domain.reconciliation.parsing.mt940 import read_mt940
 
 __all__ = [
     "CsvMapping",
+    "Detected",
     "StatementLine",
     "StatementRefused",
     "StatementSection",
     "count_entries",
     "detect_format",
     "read_statement",
+    "sniff",
+    "upload_problem",
 ]
 
-_SNIFF = 64 * 1024  # how much of the start of a file decides its format
-_XML_NAMESPACE = re.compile(rb"""xmlns(?::\w+)?\s*=\s*["']([^"']*)["']""")
-_MT940_TAG = re.compile(rb"(?m)^:(?:20|25|28C?|60[FM]|61|62[FM]):")
-_CSV_DELIMITERS = (b",", b";", b"\t", b"|")
 _BLANK_CSV = b" \t\r,;|"  # what an entirely empty row is made of
 
 
 def detect_format(data: bytes) -> str:
-    """Which format the file is in, from its first bytes; refuses what none of them fits."""
-    head = data[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n\x00\x01")
-    if not head:
-        raise StatementRefused("line 1", "the file is empty")
-    if head.startswith(b"<"):
-        namespaces = [ns.decode("ascii", "replace") for ns in _XML_NAMESPACE.findall(head)]
-        iso = [ns for ns in namespaces if ns.startswith(ISO_NAMESPACE)]
-        if not iso:
-            raise StatementRefused(
-                "line 1", "this XML is not an ISO 20022 document: this is not a bank statement"
-            )
-        problems = [message_problem(ns) for ns in iso]
-        if None in problems:
-            return "camt053"
-        raise StatementRefused("line 1", problems[0] or "not a camt.053 statement")
-    tags = {match.group(0) for match in _MT940_TAG.finditer(head)}
-    if b":20:" in tags and len(tags) > 1:
-        return "mt940"
-    first_line = head.split(b"\n", 1)[0]
-    if any(delimiter in first_line for delimiter in _CSV_DELIMITERS):
-        return "csv"
-    raise StatementRefused(
-        "line 1",
-        "this is neither a camt.053 statement (XML), an MT940 statement, nor a CSV table",
-    )
+    """Which of the formats we read the file is in, from its first bytes; refuses what none
+    of them fits, naming what it looks like (an MT942, a camt.052, ...)."""
+    found = sniff(data)
+    if found.kind not in FORMATS or found.problem is not None:
+        raise StatementRefused("line 1", found.problem or f"this looks like {found.label}")
+    return found.kind
 
 
 def count_entries(fmt: str, data: bytes, mapping: CsvMapping | None = None) -> int:

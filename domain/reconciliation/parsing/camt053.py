@@ -17,7 +17,13 @@ from decimal import Decimal
 from lxml import etree
 
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
-from domain.reconciliation.parsing.common import NO_CURRENCY, ZERO, check_decimals
+from domain.reconciliation.parsing.common import (
+    NO_CURRENCY,
+    NUL_REASON,
+    ZERO,
+    check_decimals,
+    line_at,
+)
 
 ISO_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:"
 _CAMT053 = re.compile(r"camt\.053\.001\.(\d{2})")
@@ -32,6 +38,11 @@ _OTHER_MESSAGES = {
     "pain.002": "pain.002 is a payment status report, not a statement (camt.053)",
     "pain.008": "pain.008 is a direct debit order, not a statement (camt.053)",
 }
+
+# A NUL written as a byte or as a character reference (&#0; &#x0;): XML 1.0 allows neither.
+_NUL = re.compile(rb"\x00|&#0+;|&#[xX]0+;")
+_WIDE_ENCODING = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")  # UTF-16/32: NULs are normal
+_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?([\w.-]+)[^<>]*?(/?)>")
 
 _AMOUNT = re.compile(r"\d+(?:\.\d*)?|\.\d+")
 _OPENING = ("OPBD", "PRCD")  # opening booked; previously closed booked (its equal)
@@ -61,6 +72,7 @@ def message_problem(namespace: str) -> str | None:
 
 def read_camt053(data: bytes) -> Iterator[StatementLine | StatementSection]:
     """Yield each booked entry as a line and each statement as a section after its lines."""
+    _refuse_nul(data)
     context = etree.iterparse(
         io.BytesIO(data),
         events=("start", "end"),
@@ -112,6 +124,42 @@ def read_camt053(data: bytes) -> Iterator[StatementLine | StatementSection]:
         _Names.of_message(context.root)  # refuses what is not ISO 20022, or another message
     if statements == 0:
         raise StatementRefused("line 1", "no <Stmt> in the document: this is not a bank statement")
+
+
+def _refuse_nul(data: bytes) -> None:
+    """A NUL is refused naming its line, its element, and its entry and statement."""
+    if data.startswith(_WIDE_ENCODING) or (b"\x00" not in data and b"&#" not in data):
+        return
+    found = _NUL.search(data)
+    if found is None:
+        return
+    raise StatementRefused(_place(data, found.start()), NUL_REASON)
+
+
+def _place(data: bytes, position: int) -> str:
+    """ "line 31, element <Ustrd> of entry 2 of statement 1" for a position in the file."""
+    open_elements: list[str] = []
+    statements = entries = 0
+    for tag in _TAG.finditer(data, 0, position):
+        closing, name, empty = tag.group(1), tag.group(2).decode("ascii", "replace"), tag.group(3)
+        if closing:
+            while open_elements and open_elements.pop() != name:
+                pass
+            continue
+        if name == "Stmt":
+            statements, entries = statements + 1, 0
+        elif name == "Ntry":
+            entries += 1
+        if not empty:
+            open_elements.append(name)
+    where = f"line {line_at(data, position)}"
+    if open_elements:
+        where += f", element <{open_elements[-1]}>"
+    if "Ntry" in open_elements:
+        where += f" of entry {entries}"
+    if "Stmt" in open_elements:
+        where += f" of statement {statements}"
+    return where
 
 
 class _Names:
@@ -180,6 +228,7 @@ class _Statement:
         self.entries_seen = 0  # every <Ntry>, booked or not: how people count them
         self.entries = 0
         self.entries_sum = ZERO
+        self.entry_currencies: dict[str, int] = {}  # how many booked entries in each
 
     def where(self, element: etree._Element, what: str) -> str:
         return f"line {element.sourceline}, {what} of statement {self.number}"
@@ -279,6 +328,7 @@ class _Statement:
         # the creditor of a debit (and the other way round for a reversal).
         counterparty = details.party("Dbtr" if credit != reversal else "Cdtr")
         currency = amount_element.get("Ccy") or self.currency or NO_CURRENCY
+        self.entry_currencies[currency] = self.entry_currencies.get(currency, 0) + 1
         self.entries += 1
         self.entries_sum += signed
         return StatementLine(
@@ -308,7 +358,12 @@ class _Statement:
     def section(self) -> StatementSection:
         opening = self.opening or (None, None, None)
         closing = self.closing or (None, None, None)
-        currency = self.currency or opening[2] or closing[2] or NO_CURRENCY
+        # The account's currency; else the one its entries are booked in (a balance may be
+        # in another, e.g. an available balance in CHF on a EUR account); else a balance's.
+        entries_currency = max(
+            self.entry_currencies, key=self.entry_currencies.__getitem__, default=None
+        )
+        currency = self.currency or entries_currency or opening[2] or closing[2] or NO_CURRENCY
         return StatementSection(
             index=self.index,
             statement_id=self.statement_id,

@@ -22,7 +22,7 @@ from domain.reconciliation.lines import (
     StatementRefused,
     StatementSection,
 )
-from domain.reconciliation.parsing.common import NO_CURRENCY, ZERO
+from domain.reconciliation.parsing.common import NO_CURRENCY, NUL_REASON, ZERO, line_at
 
 if TYPE_CHECKING:
     from _csv import _reader
@@ -50,9 +50,17 @@ def python_encoding(encoding: str) -> str:
 
 def read_csv(data: bytes, mapping: CsvMapping) -> Iterator[StatementLine | StatementSection]:
     """Yield each data row as a line, then the file as one section."""
-    stream = io.TextIOWrapper(
-        io.BytesIO(data), encoding=python_encoding(mapping.encoding), newline=""
-    )
+    encoding = python_encoding(mapping.encoding)
+    if b"\x00" in data:
+        # In UTF-16/32 a NUL byte is half of a character: look for NUL characters there.
+        if encoding.startswith(("utf-16", "utf-32")):
+            text = data.decode(encoding, "replace")
+            position, line = text.find("\x00"), line_at(text, text.find("\x00"))
+        else:
+            position, line = data.find(b"\x00"), line_at(data, data.find(b"\x00"))
+        if position >= 0:
+            raise StatementRefused(f"line {line}", NUL_REASON)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
     reader = csv.reader(stream, delimiter=mapping.delimiter)
     try:
         yield from _read_rows(reader, mapping)

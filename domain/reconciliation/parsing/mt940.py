@@ -19,7 +19,7 @@ from typing import Any
 import mt940 as mt940_lib
 
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
-from domain.reconciliation.parsing.common import ZERO, check_decimals
+from domain.reconciliation.parsing.common import NUL_REASON, ZERO, check_decimals, line_at
 from domain.reconciliation.parsing.mt940_details import Details, read_details
 
 # Every fix the library offers, on: RC is negative and RD positive (reversals), lowercase
@@ -27,6 +27,12 @@ from domain.reconciliation.parsing.mt940_details import Details, read_details
 OPTIONS = mt940_lib.Options.all()
 
 _STATEMENT_START = re.compile(r"^:20:", re.MULTILINE)
+_FIELD_START = re.compile(r"^:(\w+):", re.MULTILINE)
+# An MT942 (intraday report) has a floor limit (:34F:) and a date-time (:13D:), and no
+# opening balance; its :90D:/:90C: sums stand where an MT940's balances would.
+_MT942_FIELDS = re.compile(r"^:(?:34F|13D|90[CD]):", re.MULTILINE)
+_OPENING_FIELD = re.compile(r"^:60[FM]?:", re.MULTILINE)
+MT942_REASON = "MT942 is an intraday report, not a statement; upload the end-of-day MT940"
 _ENTRY_START = re.compile(r"^:61:", re.MULTILINE)
 # The :61: layout (6!n[4!n]2a[1!a]15d1!a3!c...), strict where the library is lenient: an
 # amount is digits with one decimal comma, and a transaction type (N, F or S and three
@@ -82,6 +88,7 @@ def decode(data: bytes) -> str:
 def read_mt940(data: bytes) -> Iterator[StatementLine | StatementSection]:
     """Yield each :61: entry as a line and each :20: statement as a section after its lines."""
     text = decode(data)
+    _refuse_nul(text)
     starts = [match.start() for match in _STATEMENT_START.finditer(text)]
     before = text[: starts[0]] if starts else text
     if stray := _ENTRY_START.search(before):
@@ -95,6 +102,8 @@ def read_mt940(data: bytes) -> Iterator[StatementLine | StatementSection]:
     first_line = before.count("\n") + 1
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(text)
+        if is_mt942(text[start:end]):
+            raise StatementRefused(f"line {first_line}", MT942_REASON)
         block = _Block(first_line)
         block.parse(text[start:end])
         first_line += text.count("\n", start, end)
@@ -106,6 +115,25 @@ def read_mt940(data: bytes) -> Iterator[StatementLine | StatementSection]:
             entries_sum += line.amount
             yield line
         yield replace(section, entries=len(block.transactions), entries_sum=entries_sum)
+
+
+def is_mt942(text: str) -> bool:
+    """Whether this text is an MT942 interim report (its fields, and no opening balance)."""
+    return bool(_MT942_FIELDS.search(text)) and not _OPENING_FIELD.search(text)
+
+
+def _refuse_nul(text: str) -> None:
+    """A NUL anywhere is refused naming its line and the field it is in."""
+    position = text.find("\x00")
+    if position < 0:
+        return
+    line_start = text.rfind("\n", 0, position) + 1
+    fields = list(_FIELD_START.finditer(text, 0, line_start + 6))
+    field = next((m.group(1) for m in reversed(fields) if m.start() <= position), None)
+    where = f"line {line_at(text, position)}"
+    if field is not None:
+        where += f", in the {_FIELD_NAMES.get(field, f':{field}:')}"
+    raise StatementRefused(where, NUL_REASON)
 
 
 class _Unreadable(Exception):
