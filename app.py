@@ -43,6 +43,7 @@ from web.routers import (
     restrictions,
     screening,
     staff,
+    status,
     tariffs,
     tasks,
     temporal_ui,
@@ -157,6 +158,8 @@ def create_app(
         reconciliation_pages.pages,
         docs.pages,
         codec.router,
+        status.api,
+        status.pages,
     ):
         app.include_router(router)
     # The Temporal UI (read-only reverse proxy): plain routes, see web/routers/temporal_ui.py.

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
 
     audit_checkpoint_file: str = ""
+    # `backoffice audit verify` (which writes the checkpoint) is expected to run daily (a
+    # cron job or timer); /status calls the checkpoint degraded once it is older than this.
+    audit_checkpoint_max_age_hours: int = Field(default=26, ge=1, le=24 * 366)
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
+from core import status
 from web.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
@@ -20,26 +20,27 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     responses={
-        200: {"description": "Both answer."},
+        200: {"description": "The database and Temporal answer (components: each one's state)."},
         503: {"description": "The database or Temporal does not answer (named in the body)."},
     },
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """The database and Temporal answer."""
-    checks: dict[str, str] = {}
-    try:
-        async with services.db.session() as session:
-            await (await session.connection()).execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # readiness reports, it does not raise
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        client = await services.temporal()
-        await client.service_client.check_health()
-        checks["temporal"] = "ok"
-    except Exception as exc:
-        checks["temporal"] = f"unavailable: {type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
+    """The database and Temporal answer; `components` names each component of the status
+    page with its state only (`ok`, `degraded` or `unavailable`): no details, unauthenticated.
+    Only the database and Temporal decide 200 or 503: a web process serves without a worker.
+    """
+    components = await status.collect(services.settings, services.db, services.temporal)
+    by_kind: dict[str, list[str]] = {kind: [] for kind in status.KINDS}
+    for component in components:
+        by_kind.setdefault(component.kind, []).append(component.state)
+    states = {kind: _public(status.worst(found)) for kind, found in by_kind.items() if found}
+    checks = {"database": states["postgresql"], "temporal": states["temporal"]}
+    ok = all(v != "unavailable" for v in checks.values())
     return JSONResponse(
-        {"status": "ok" if ok else "unavailable", **checks}, status_code=200 if ok else 503
+        {"status": "ok" if ok else "unavailable", **checks, "components": states},
+        status_code=200 if ok else 503,
     )
+
+
+def _public(state: status.State) -> str:
+    return "unavailable" if state == "down" else state
