@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
+from activities.errors import ClassifyErrors
 from activities.onboarding import OnboardingActivities
 from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
@@ -19,6 +20,7 @@ from activities.recon_breaks import BreakActivities
 from activities.reconciliation import ReconActivities
 from activities.screening import ScreeningActivities
 from activities.tasks import TaskActivities
+from core import cpu_pool
 from core.db import Database, resolve_urls
 from core.mail import MailServer, mail_server
 from core.schedules import ensure_schedules
@@ -118,11 +120,17 @@ def build_worker(
     activities = activities_for(
         db, load_provider(document_provider), load_processor(card_processor, db), mail
     )
+    # Parsing, matching and bulk screening run in this process's CPU pool (core/cpu_pool.py),
+    # never in the interpreter that runs workflow activations: start its children now.
+    cpu_pool.warm_up()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=activities,  # type: ignore[arg-type]
+        # Every activity's failure is classified: bad data is refused at once (not
+        # retried), an outage is retried with a short message (activities/errors.py).
+        interceptors=[ClassifyErrors()],
         # Let in-flight activities finish on shutdown instead of abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
         **options,  # type: ignore[arg-type]
@@ -131,6 +139,7 @@ def build_worker(
 
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
+    cpu_pool.configure(settings.cpu_workers)
     client = await connect(settings.temporal_target, settings.temporal_namespace, settings=settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     await ensure_schedules(client, settings)
@@ -153,6 +162,7 @@ async def run_worker(settings: Settings | None = None) -> None:
             )
             await asyncio.Event().wait()
     finally:
+        await asyncio.to_thread(cpu_pool.shutdown)
         await db.dispose()
 
 

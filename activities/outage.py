@@ -6,6 +6,10 @@ limit". A raw SQLAlchemy/psycopg connection error (SQL, chained causes, stack tr
 about 11 KB, so during an outage every retrying activity said nothing about why. This turns
 connection-level errors into a short, still retryable ApplicationError; the worker log keeps
 the full traceback.
+
+Every activity the worker runs gets the same treatment from the worker interceptor in
+`activities.errors` (which also refuses bad data at once); the decorator stays for
+activities run outside a worker (ActivityEnvironment in tests).
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ R = TypeVar("R")
 DATABASE_UNAVAILABLE = "database_unavailable"
 
 
+def outage_failure(exc: BaseException) -> ApplicationError:
+    """A short, retryable failure for an outage (see the module's docstring); the same
+    for every activity, whether decorated here or classified by `activities.errors`."""
+    orig = getattr(exc, "orig", None) or exc
+    detail = " ".join(str(orig).split())[:300]
+    return ApplicationError(
+        f"Database unavailable ({type(orig).__name__}): {detail}", type=DATABASE_UNAVAILABLE
+    )
+
+
 def retry_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Decorate an activity (below `@activity.defn`) so an outage fails it briefly, retryably."""
 
@@ -36,12 +50,7 @@ def retry_on_outage(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             if not is_outage(exc):
                 raise
             activity.logger.warning("database unavailable; Temporal will retry", exc_info=True)
-            orig = getattr(exc, "orig", None) or exc
-            detail = " ".join(str(orig).split())[:300]
-            raise ApplicationError(
-                f"Database unavailable ({type(orig).__name__}): {detail}",
-                type=DATABASE_UNAVAILABLE,
-            ) from None
+            raise outage_failure(exc) from None
 
     return wrapper
 
