@@ -21,6 +21,8 @@ from domain.aml.restrictions import LIFTED_VERSION
 from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.audit import SYSTEM, ActorRef
 from domain.config import config_values
+from domain.reconciliation.source_changes import TARGET_TYPE as SOURCE
+from domain.reconciliation.source_changes import apply_source_change
 from models.aml import AccountRestriction
 from models.base import utcnow
 from models.cases import Case, CaseStatus
@@ -106,6 +108,8 @@ class ChangeActivities:
                 raise refuse("No such change request.", "unknown_change")
             if change.target_type == RESTRICTION:
                 result = await _lift_restriction(session, change, inp.workflow_id)
+            elif change.target_type == SOURCE:
+                result = await _apply_source(session, change, inp.workflow_id)
             else:
                 result = await _write_next_version(session, change, inp.workflow_id)
         # Committed but not yet reported: the resilience tests kill the worker right here.
@@ -246,6 +250,33 @@ async def _lift_restriction(
     return ApplyChangeResult(
         applied=True, new_version=LIFTED_VERSION, superseded_workflow_ids=others
     )
+
+
+async def _apply_source(
+    session: AsyncSession, change: ChangeRequest, workflow_id: str
+) -> ApplyChangeResult:
+    """Create or re-map a statement source once, as its next version."""
+    result = await apply_source_change(session, change, workflow_id)
+    if not result.applied or change.applied_version is not None:
+        return result  # stale, or a retry of an apply that committed
+    new_version = result.new_version or change.base_version + 1
+    others = await _close_applied(session, change, new_version)
+    await audit.record(
+        session,
+        action="change.applied",
+        actor=SYSTEM,
+        object_type=SOURCE,
+        object_id=change.target_id,
+        workflow_id=workflow_id,
+        details={
+            "change_id": change.id,
+            "from_version": change.base_version,
+            "to_version": new_version,
+            "before": change.before,
+            "after": change.after,
+        },
+    )
+    return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
 
 
 async def _close_applied(

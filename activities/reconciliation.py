@@ -28,14 +28,15 @@ from core.db import Database, jsonb_param, run_sql
 from domain import audit
 from domain.audit import SYSTEM
 from domain.config import load_config
-from domain.onboarding.accounts import compact_iban
 from domain.reconciliation import bulk
+from domain.reconciliation.accounts import section_problem
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
 from domain.reconciliation.matching import MatchSettings, match
 from domain.reconciliation.parsing import count_entries, read_statement
 from domain.reconciliation.policy import ReconciliationPolicy
 from domain.reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
+from domain.reconciliation.sources import listed_accounts
 from models.base import utcnow
 from models.cases import Case
 from models.recon_io import (
@@ -58,10 +59,6 @@ log = logging.getLogger(__name__)
 CHUNK = 20_000  # lines stored per transaction (and per heartbeat) while parsing
 CASES_PER_TRANSACTION = 200
 STARTS_IN_FLIGHT = 32
-
-
-def _same_account(a: str | None, b: str | None) -> bool:
-    return compact_iban(a or "") == compact_iban(b or "")
 
 
 def balance_of(section: StatementSection) -> dict[str, Any]:
@@ -177,6 +174,11 @@ class ReconActivities:
             for item in _items(source.format, content, mapping):
                 if isinstance(item, StatementSection):
                     sections.append(item)
+                    # A statement for an account the source does not list is refused as
+                    # soon as it is read, naming the account (not after the whole file).
+                    problem = _sections_problem(source, [item])
+                    if problem is not None:
+                        raise problem
                     continue
                 read = item.line_no
                 if item.line_no <= already:  # stored by an earlier attempt: resume after it
@@ -682,15 +684,22 @@ def _scope_problem(
     """A statement of another account or currency than its source's is not matched."""
     if not sections:
         return StatementRefused("the whole file", "it holds no statement entries or balances")
+    return _sections_problem(source, sections)
+
+
+def _sections_problem(
+    source: ReconSource, sections: list[StatementSection]
+) -> StatementRefused | None:
+    """The first section for an account the source does not list (compared normalised:
+    domain.reconciliation.accounts), or in another currency."""
     for s in sections:
-        where = f"statement {s.statement_id or s.index + 1}"
-        if source.account and s.account and not _same_account(source.account, s.account):
-            return StatementRefused(
-                where,
-                f"it is for account {s.account}, but {source.name} is account {source.account}",
-            )
-        if s.currency and s.currency != source.currency:
-            return StatementRefused(
-                where, f"it is in {s.currency}, but {source.name} is in {source.currency}"
-            )
+        problem = section_problem(
+            s,
+            source_name=source.name,
+            source_format=source.format,
+            listed=listed_accounts(source),
+            source_currency=source.currency,
+        )
+        if problem is not None:
+            return problem
     return None

@@ -8,7 +8,10 @@ statement still inside the window for our records, a USD card processor's CSV se
 report, one file refused (where and why), one statement whose closing balance does not
 add up, a later settlement report that resolves a break by itself and repeats a payment,
 and breaks open, matched by hand, explained, written off, and one write-off above the
-threshold waiting for an ops manager.
+threshold waiting for an ops manager. The sources are the demo's starting point (written
+directly, as an installation's first configuration); a re-map of the GBP nostro adding the
+account as the bank's BIC + number form, proposed by finance.fay, waits for a second
+finance member or an ops manager (maker-checker).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from domain.reconciliation import bulk, sample_files
 from domain.reconciliation.breaks import ResolveForm, resolve_break
 from domain.reconciliation.csv_mapping import CARD_PROCESSOR_SETTLEMENT
 from domain.reconciliation.rules import break_workflow_id, resolve_key
-from domain.reconciliation.sources import SourceForm, save_source
+from domain.reconciliation.source_changes import propose_source_change
+from domain.reconciliation.sources import SourceForm, check_source, write_source
 from domain.reconciliation.statements import receive_statement
 from models.onboarding import Account
 from models.reconciliation import ReconBreak, ReconSource, ReconStatement
@@ -58,6 +62,7 @@ SOURCES = [
                "Our CHF settlement account: camt.053 statements.", 24, 10, 11),
     DemoSource("Nostro GBP · Barclays", "mt940", "GB33BUKB20201555555555", "GBP",
                "Our GBP account: MT940 statements.", 8, 7, 12),
+    # A CSV report names no account: the source's mapping says which file it is.
     DemoSource("Card processor · settlement report", "csv", None, "USD",
                "The card processor's settlement details report (CSV).", 18, 10, 13),
 ]  # fmt: skip
@@ -140,13 +145,13 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
     statements: dict[str, uuid.UUID] = {}
     samples: dict[str, tuple[uuid.UUID, sample_files.Sample]] = {}
     for demo in SOURCES:
-        source = await save_source(
+        source = await _first_source(
             db,
             fay,
             SourceForm(
                 name=demo.name,
                 format=demo.format,
-                account=demo.account or "",
+                accounts=[demo.account] if demo.account else [],
                 currency=demo.currency,
                 channels=["sepa", "swift", "cash", "card"],
                 batch_channels=["card"],
@@ -154,6 +159,7 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
                 csv_mapping=CARD_PROCESSOR_SETTLEMENT.model_dump(mode="json")
                 if demo.format == "csv"
                 else None,
+                reason="The demo installation's first configuration.",
             ),
         )
         sample = sample_files.generate(
@@ -214,7 +220,47 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
     source_id, sample = samples["csv"]
     later = await _later_report(db, temporal, settings, fay, statements["csv"], source_id, sample)
     await _matched(db, later)
-    return {"reconciliation statements": len(statements) + 1, "breaks resolved": resolved}
+    gbp_id, _ = samples["mt940"]
+    await propose_source_change(
+        db,
+        temporal,
+        settings,
+        fay,
+        SourceForm(
+            name="Nostro GBP · Barclays",
+            format="mt940",
+            accounts=["GB33BUKB20201555555555", "BUKBGB22/20201555555555/GBP"],
+            currency="GBP",
+            channels=["sepa", "swift", "cash", "card"],
+            batch_channels=["card"],
+            description="Our GBP account: MT940 statements.",
+            reason="Barclays' new MT940 export names the account as BIC/number/currency.",
+        ),
+        source_id=gbp_id,
+    )
+    return {
+        "reconciliation statements": len(statements) + 1,
+        "breaks resolved": resolved,
+        "source changes pending": 1,
+    }
+
+
+async def _first_source(db: Database, actor: Actor, form: SourceForm) -> ReconSource:
+    """A source of the installation's first configuration, written as version 1 (every
+    later change to it is a maker-checker change)."""
+    values, errors = check_source(form)
+    if errors:
+        raise ValueError(f"demo source {form.name}: {errors}")
+    async with db.transaction() as session:
+        return await write_source(
+            session,
+            values=values,
+            source_id=uuid.uuid4(),
+            version=1,
+            actor=actor.ref,
+            created_by=actor.user_id,
+            origin=actor.origin,
+        )
 
 
 async def _later_report(

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from domain.aml.rule_config import CONFIG_PREFIX as AML_RULE_PREFIX
 from domain.config_schemas import CONFIG_SCHEMAS
 from domain.errors import Conflict, Invalid
-from domain.segregation import RISK_OR_MLRO
+from domain.segregation import FINANCE_OR_OPS, RISK_OR_MLRO
 from models.changes import (
     EDITABLE_FIELDS,
 )
@@ -254,6 +254,10 @@ def approval_specs(
         aml_rule = (config_key or "").startswith(AML_RULE_PREFIX)
         role = RISK_OR_MLRO if aml_rule else "risk_manager"
         return [approval("approve", "config_approval", "Approve", role, "normal")]
+    if target_type == "recon_source":
+        # Which account a bank's file books against: a second finance_ops member or an
+        # ops_manager, never the maker (excluded_actors).
+        return [approval("approve", "source_approval", "Approve", FINANCE_OR_OPS, "normal")]
     if target_type == "restriction":
         # Lifting an AML restriction: one MLRO, never the maker; the customer is blocked
         # meanwhile, so it is not left at normal priority.

@@ -14,6 +14,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
 from domain.aml.restrictions import restriction_version
+from domain.reconciliation.source_changes import TARGET_TYPE as SOURCE
+from domain.reconciliation.source_changes import source_version
 from models.tariffs import TARGET_MODELS
 
 
@@ -24,6 +26,8 @@ async def target_version(
     until the caller's transaction ends, so it cannot move under an approval."""
     if target_type == RESTRICTION:
         return await restriction_version(session, target_id, lock=lock)
+    if target_type == SOURCE:
+        return await source_version(session, target_id, lock=lock)
     target_cls = TARGET_MODELS[target_type].target
     query = select(target_cls.current_version).where(target_cls.id == target_id)
     if lock:

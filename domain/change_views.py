@@ -15,6 +15,7 @@ from domain.aml.restrictions import in_fact_order, load_restriction, restriction
 from domain.change_rules import CASE_TYPE_CHANGE
 from domain.config import in_schema_order
 from domain.need_to_know import NeedToKnow
+from domain.reconciliation import source_changes
 from domain.tariffs import load_target, target_label
 from models.cases import Case, Decision, Task
 from models.changes import (
@@ -53,6 +54,9 @@ async def change_target_label(
     if change.target_type == RESTRICTION:
         found = await load_restriction(session, change.target_id)
         return (restriction_label(*found) if found else str(change.target_id)), None
+    if change.target_type == source_changes.TARGET_TYPE:
+        new = change.base_version == 0
+        return source_changes.source_label(change.after if new else change.before, new=new), None
     loaded = await load_target(session, change.target_type, change.target_id)
     label = target_label(loaded[0], loaded[2]) if loaded else str(change.target_id)
     config_key = loaded[0].key if loaded and change.target_type == "config" else None
@@ -69,6 +73,9 @@ async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
         before, after = in_schema_order(config_key, before), in_schema_order(config_key, after)
     elif change.target_type == RESTRICTION:
         before, after = in_fact_order(before), in_fact_order(after)
+    elif change.target_type == source_changes.TARGET_TYPE:
+        # One readable row per field (lists comma-separated, each CSV column a row).
+        before, after = source_changes.diff_views(before, after)
     rows = (
         await session.exec(
             select(Task, Decision)

@@ -18,7 +18,8 @@ OPEN_STATUSES = frozenset({"open", "claimed"})
 # A task may be open to either of two roles ("risk_manager|mlro"). Every such value is
 # listed here, so the inbox can match candidate roles by equality (and by its index).
 RISK_OR_MLRO = "risk_manager|mlro"
-SHARED_CANDIDATE_ROLES = (RISK_OR_MLRO,)
+FINANCE_OR_OPS = "finance_ops|ops_manager"  # a statement source change's checker
+SHARED_CANDIDATE_ROLES = (RISK_OR_MLRO, FINANCE_OR_OPS)
 
 
 def holds_candidate_role(candidate_role: str, roles: Collection[str]) -> bool:

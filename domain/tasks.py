@@ -44,6 +44,7 @@ TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
     "change_risk_approval": ("change", "approve_elevated"),
     "config_approval": ("change", "approve_config"),
     "restriction_lift_approval": ("change", "approve_restriction_lift"),
+    "source_approval": ("reconciliation", "approve_source"),
     "process_repair_proposal": ("process", "propose_repair"),
     "process_repair_approval": ("process", "approve_repair"),
 }
@@ -60,6 +61,7 @@ TASK_KINDS: dict[str, str] = {
     "aml_closure_approval": "AML closure approval (second L2)",
     "aml_mlro_decision": "SAR decision (MLRO)",
     "restriction_lift_approval": "Account restriction lift approval",
+    "source_approval": "Statement source approval (four-eyes)",
     "dispute_provisional_credit": "Dispute: provisional credit",
     "dispute_evidence": "Dispute: evidence and chargeback",
     "dispute_representment": "Dispute: representment review",

@@ -71,10 +71,18 @@ class ReconSource(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     name: str = Field(max_length=100, unique=True)
     format: str = Field(max_length=10)  # camt053 | mt940 | csv
-    # The account as the statement names it (IBAN or the bank's account number); a
-    # statement for another account is refused. None: any account (CSV reports).
+    # The accounts its statements may be for, as typed: IBANs, bank code or BIC + account
+    # number, each optionally with a currency suffix (domain.reconciliation.accounts
+    # normalises both sides). A camt.053 / MT940 source listing none takes no statement; a
+    # CSV report names no account, so a CSV source's list is for people only.
+    accounts: list[str] = Field(
+        default_factory=list, sa_column=Column(ARRAY(String(80)), nullable=False)
+    )
+    # The first of `accounts` (kept for readers of the single account it used to be).
     account: str | None = Field(default=None, max_length=64)
     currency: str = Field(max_length=3)
+    # Bumped by every approved change (create is version 1): approvals bind to it.
+    current_version: int = Field(default=1)
     # Which of our records the statements are matched against: transactions in this
     # currency through these channels.
     channels: list[str] = Field(

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from domain.onboarding.accounts import IBAN_LENGTHS, is_valid_iban
+from domain.reconciliation.lines import StatementRefused, StatementSection
 
 # Active ISO 4217 alphabetic codes: a trailing code is a currency suffix, not part of the
 # account number (`1291.99.348EUR`, `…/HUF`).
@@ -213,3 +214,28 @@ def account_problem(
         f"it is for account {statement_account}, which {source_name} does not list "
         f"(it lists {', '.join(listed)})"
     )
+
+
+def section_problem(
+    section: StatementSection,
+    *,
+    source_name: str,
+    source_format: str,
+    listed: Sequence[str],
+    source_currency: str,
+) -> StatementRefused | None:
+    """Why one account statement of a file does not belong to its source (None if it does):
+    an account the source does not list, or another currency. A CSV report names no
+    account, so only its currency is checked."""
+    where = f"statement {section.statement_id or section.index + 1}"
+    if source_format != "csv" or section.account:
+        problem = account_problem(
+            section.account, listed, source_name=source_name, source_currency=source_currency
+        )
+        if problem is not None:
+            return StatementRefused(where, problem)
+    if section.currency and section.currency != source_currency:
+        return StatementRefused(
+            where, f"it is in {section.currency}, but {source_name} is in {source_currency}"
+        )
+    return None

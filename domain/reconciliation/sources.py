@@ -1,8 +1,10 @@
-"""Statement sources: the list, and creating or editing one (with a CSV source's column
-mapping, validated by `domain.reconciliation.csv_mapping.CsvMapping`).
+"""Statement sources: the list, and what a new or re-mapped source must be (its accounts,
+format, currency, channels and a CSV source's column mapping, validated by
+`domain.reconciliation.csv_mapping.CsvMapping`).
 
-Saving needs `reconciliation` / `manage_sources`; the source and its `recon.source_saved`
-audit event commit together, and a refusal is audited on its own, naming each bad field.
+Creating or re-mapping a source is a maker-checker change (`source_changes`): finance_ops
+proposes, a different finance_ops or ops_manager approves, and only the approved values
+are written (`write_source`), with their `recon.source_saved` audit event.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import func
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database
 from domain import audit
 from domain.access import record_refusal, require
 from domain.actors import Actor
-from domain.errors import DomainError, Invalid, NotFound
+from domain.audit import ActorRef
+from domain.errors import NotFound
+from domain.reconciliation.accounts import check_source_accounts
 from domain.reconciliation.csv_mapping import PRESETS, CsvMapping
 from domain.reconciliation.lines import FORMAT_LABELS, FORMATS
 from models.aml import CHANNELS
 from models.base import utcnow
 from models.money import MINOR_UNITS
 from models.reconciliation import ReconSource, ReconStatement
+from models.workflow_io import Origin
 
 ACTION = "recon.source_saved"
 MAPPING_PREFIX = "csv_"  # form fields of the column mapping: csv_<field of CsvMapping>
@@ -37,12 +43,14 @@ class SourceForm(BaseModel):
 
     name: str = ""
     format: str = ""
-    account: str = ""
+    accounts: list[str] = Field(default_factory=list)  # one identifier each
+    account: str = ""  # a single identifier (older callers): taken as the first of accounts
     currency: str = ""
     channels: list[str] = Field(default_factory=list)
     batch_channels: list[str] = Field(default_factory=list)
     description: str = ""
     csv_mapping: dict[str, Any] | None = None  # CSV only: CsvMapping's fields
+    reason: str = ""  # why (the checker reads it): 10 to 2000 characters
 
 
 class SourcePublic(BaseModel):
@@ -50,7 +58,8 @@ class SourcePublic(BaseModel):
     name: str
     format: str
     format_label: str
-    account: str | None
+    accounts: list[str]
+    account: str | None  # the first of accounts
     currency: str
     channels: list[str]
     batch_channels: list[str]
@@ -60,6 +69,7 @@ class SourcePublic(BaseModel):
     last_upload_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    version: int = 1
 
 
 class SourcePage(BaseModel):
@@ -162,6 +172,7 @@ def _public(source: ReconSource, statements: int, last: datetime | None) -> Sour
         name=source.name,
         format=source.format,
         format_label=FORMAT_LABELS.get(source.format, source.format),
+        accounts=listed_accounts(source),
         account=source.account,
         currency=source.currency,
         channels=list(source.channels),
@@ -172,7 +183,16 @@ def _public(source: ReconSource, statements: int, last: datetime | None) -> Sour
         last_upload_at=last,
         created_at=source.created_at,
         updated_at=source.updated_at,
+        version=source.current_version,
     )
+
+
+def listed_accounts(source: ReconSource) -> list[str]:
+    """The accounts a source lists (a row written with only the single account column, as
+    before the list existed, lists that one)."""
+    if source.accounts:
+        return list(source.accounts)
+    return [source.account] if source.account else []
 
 
 async def list_sources(
@@ -260,12 +280,13 @@ def _check(form: SourceForm) -> tuple[dict[str, Any], dict[str, str]]:
     fmt = form.format.strip()
     if fmt not in FORMATS:
         errors["format"] = "Choose the statement format: " + ", ".join(FORMAT_LABELS.values())
-    account = form.account.strip() or None
-    if account and len(account) > 64:
-        errors["account"] = "At most 64 characters (an IBAN or the bank's account number)."
     currency = form.currency.strip().upper()
     if currency not in MINOR_UNITS:
         errors["currency"] = "A three-letter ISO 4217 currency we know, e.g. EUR."
+    typed = [form.account, *form.accounts] if form.account.strip() else list(form.accounts)
+    checked = check_source_accounts(typed, currency if currency in MINOR_UNITS else "")
+    if checked.errors:
+        errors["accounts"] = "; ".join(checked.errors)
     channels = [c for c in dict.fromkeys(c.strip() for c in form.channels) if c]
     unknown = [c for c in channels if c not in CHANNELS]
     if unknown:
@@ -288,7 +309,8 @@ def _check(form: SourceForm) -> tuple[dict[str, Any], dict[str, str]]:
     values = {
         "name": name,
         "format": fmt,
-        "account": account,
+        "accounts": checked.texts,
+        "account": checked.texts[0][:64] if checked.texts else None,
         "currency": currency,
         "channels": channels,
         "batch_channels": batch,
@@ -326,71 +348,84 @@ def _check_mapping(raw: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str
     return mapping.model_dump(mode="json"), {}
 
 
-async def save_source(
-    db: Database, actor: Actor, form: SourceForm, *, source_id: uuid.UUID | None = None
-) -> SourcePublic:
-    """Create a source (no id) or change one; refusals name each bad field and are audited."""
-    await require(
-        db,
-        actor,
-        "reconciliation",
-        "manage_sources",
-        action=ACTION,
-        object_type="recon_source",
-        object_id=source_id,
-    )
+def check_source(form: SourceForm) -> tuple[dict[str, Any], dict[str, str]]:
+    """The values a source would have, and a message per bad field (reason included)."""
     values, errors = _check(form)
-    try:
-        async with db.transaction() as session:
-            source = None
-            if source_id is not None:
-                source = await session.get(ReconSource, source_id, with_for_update=True)
-                if source is None:
-                    raise NotFound(f"No statement source with id {source_id}.")
-            if values["name"] and "name" not in errors:
-                clash = (
-                    await session.exec(
-                        select(ReconSource.id).where(
-                            func.lower(ReconSource.name) == values["name"].lower(),
-                            col(ReconSource.id) != (source_id or uuid.UUID(int=0)),
-                        )
-                    )
-                ).first()
-                if clash is not None:
-                    errors["name"] = f"There is already a source named {values['name']}."
-            if errors:
-                raise Invalid("The source was not saved; see each field.", fields=errors)
-            before = _public(source, 0, None).model_dump(mode="json") if source else None
-            if source is None:
-                source = ReconSource(created_by=actor.user_id, **values)
-                session.add(source)
-            else:
-                for key, value in values.items():
-                    setattr(source, key, value)
-                source.updated_at = utcnow()
-                session.add(source)
-            await session.flush()
-            after = _public(source, 0, None).model_dump(mode="json")
-            changed = sorted(k for k in values if not before or before.get(k) != after.get(k))
-            await audit.record(
-                session,
-                action=ACTION,
-                actor=actor.ref,
-                object_type="recon_source",
-                object_id=source.id,
-                origin=actor.origin,
-                details={"name": source.name, "created": before is None, "changed": changed},
+    reason = " ".join(form.reason.split())
+    if not 10 <= len(reason) <= 2000:
+        errors["reason"] = "Say why, for the person who approves it (10 to 2000 characters)."
+    return values, errors
+
+
+async def name_clash(session: AsyncSession, name: str, source_id: uuid.UUID | None) -> bool:
+    """Does another source already have this name (case-insensitive)?"""
+    clash = (
+        await session.exec(
+            select(ReconSource.id).where(
+                func.lower(ReconSource.name) == name.lower(),
+                col(ReconSource.id) != (source_id or uuid.UUID(int=0)),
             )
-            saved = _public(source, 0, None)
-    except DomainError as error:
-        await record_refusal(
-            db,
-            actor,
-            error,
-            action=ACTION,
-            object_type="recon_source",
-            object_id=source_id,
-            details={"fields": sorted(error.fields)} if error.fields else None,
         )
-        raise
-    return saved
+    ).first()
+    return clash is not None
+
+
+async def write_source(
+    session: AsyncSession,
+    *,
+    values: dict[str, Any],
+    source_id: uuid.UUID,
+    version: int,
+    actor: ActorRef,
+    created_by: uuid.UUID | None,
+    origin: Origin | None = None,
+    workflow_id: str | None = None,
+    change_id: uuid.UUID | None = None,
+) -> ReconSource:
+    """Write approved values as version `version` of the source (created when absent), with
+    its `recon.source_saved` audit event, in the caller's transaction."""
+    source = await session.get(ReconSource, source_id, with_for_update=True)
+    before = _public(source, 0, None).model_dump(mode="json") if source else None
+    fields = {k: v for k, v in values.items() if k in SOURCE_FIELDS}
+    if source is None:
+        source = ReconSource(id=source_id, created_by=created_by, **fields)
+    else:
+        for key, value in fields.items():
+            setattr(source, key, value)
+        source.updated_at = utcnow()
+    source.current_version = version
+    session.add(source)
+    await session.flush()
+    after = _public(source, 0, None).model_dump(mode="json")
+    changed = sorted(k for k in fields if not before or before.get(k) != after.get(k))
+    await audit.record(
+        session,
+        action=ACTION,
+        actor=actor,
+        object_type="recon_source",
+        object_id=source.id,
+        origin=origin,
+        workflow_id=workflow_id,
+        details={
+            "name": source.name,
+            "created": before is None,
+            "changed": changed,
+            "version": version,
+            "change_id": change_id,
+        },
+    )
+    return source
+
+
+# What a source change sets, in the order the approval page shows it.
+SOURCE_FIELDS = (
+    "name",
+    "format",
+    "accounts",
+    "account",
+    "currency",
+    "channels",
+    "batch_channels",
+    "description",
+    "csv_mapping",
+)

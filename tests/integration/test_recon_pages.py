@@ -26,6 +26,7 @@ from domain.reconciliation.report import OpenBreakRow, ReconReport, to_csv
 from models.aml import Transaction
 from models.base import utcnow
 from models.cases import Case, Decision, Task
+from models.changes import ChangeRequest
 from models.reconciliation import (
     ReconBreak,
     ReconLine,
@@ -37,7 +38,7 @@ from models.reconciliation import (
     ReconWriteOff,
 )
 from tests.aml_data import CustomerRef, new_customer
-from tests.helpers import Staff, api_headers, new_staff, web_login
+from tests.helpers import Staff, api_headers, eventually, new_staff, task_of, web_login
 
 HOSTILE_REF = '<script>alert("x")</script>'
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>'
@@ -980,16 +981,18 @@ async def test_upload_refusals_name_the_field_and_an_upload_goes_to_its_page(
 
 
 # ----------------------------------------------------------------------------- sources
-async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event(
+async def test_source_form_explains_each_bad_field_and_proposes_a_change_applied_on_approval(
     http: httpx.AsyncClient, db: Database
 ) -> None:
     book = await _book(db)
+    checker = await new_staff(db, "ops_manager", prefix="ops")
     name = f"Processor {uuid.uuid4().hex[:8]}"
     async with _client(http) as web:
         token = await web_login(web, book.uploader.username)
         new = await web.get("/reconciliation/sources/new")
         assert new.status_code == 200
         assert 'name="csv_booked_on"' in new.text and 'name="csv_delimiter"' in new.text
+        assert 'name="accounts"' in new.text and 'name="reason"' in new.text
         preset = await web.get(
             "/reconciliation/sources/new", params={"preset": "card_processor_settlement"}
         )
@@ -1003,6 +1006,7 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
                 "format": "csv",
                 "currency": "EURO",
                 "channels": ["card", "telex"],
+                "accounts": "NL27VAYB8060476890",
                 "csv_booked_on": "",
                 "csv_amount": "Amount",
                 "csv_debit_amount": "Debit",
@@ -1020,14 +1024,13 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
         assert "Give the source a name" in error("name")
         assert "three-letter ISO 4217 currency" in error("currency")
         assert "Unknown channel telex" in error("channels")
+        assert "NL27VAYB8060476890 is not a valid IBAN" in error("accounts")
+        assert "Say why" in error("reason")
         assert "Name the column that holds the booking date." in error("csv_booked_on")
         assert "either one amount column or debit and credit columns" in error("csv_amount")
         assert "does not give the day, month and year" in error("csv_date_format")
         assert "The delimiter is one character" in error("csv_delimiter")
         assert 'value="Amount"' in html  # what was typed stays
-        async with db.session() as session:
-            made = (await session.exec(select(ReconSource).where(ReconSource.name == name))).first()
-        assert made is None
 
         good = await web.post(
             "/reconciliation/sources/new",
@@ -1039,6 +1042,7 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
                 "channels": ["card", "sepa"],
                 "batch_channels": ["card"],
                 "description": "Daily settlement <report>",
+                "reason": "The processor's new daily settlement report.",
                 "csv_booked_on": "Creation Date",
                 "csv_amount": "Net",
                 "csv_currency": "EUR",
@@ -1049,10 +1053,32 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
         )
         assert good.status_code == 303, good.text
         listing = await web.get(good.headers["location"])
-        assert "The source was saved." in listing.text
+        notice = listing.text.split('id="source-proposed">', 1)[1].split("</p>", 1)[0]
+        assert "Proposed as" in notice and "applies when approved." in notice
+        reference = notice.split(">CHG-", 1)[1].split("<", 1)[0]
+        async with db.session() as session:
+            change = (
+                await session.exec(
+                    select(ChangeRequest)
+                    .where(ChangeRequest.target_type == "recon_source")
+                    .order_by(ChangeRequest.created_at.desc())  # type: ignore[attr-defined]
+                )
+            ).first()
+            made = (await session.exec(select(ReconSource).where(ReconSource.name == name))).first()
+        assert change is not None and made is None  # nothing applies before the approval
+        case_page = await web.get(f"/cases/{change.case_id}")
+        assert (
+            f"CHG-{reference}" in case_page.text
+            and "Daily settlement &lt;report&gt;" in case_page.text
+        )
+
+    await _approve_source_change(http, db, checker, change.workflow_id)
+    async with _client(http) as web:
+        token = await web_login(web, book.uploader.username)
         async with db.session() as session:
             saved = (await session.exec(select(ReconSource).where(ReconSource.name == name))).one()
         assert saved.currency == "EUR" and saved.batch_channels == ["card"]
+        assert saved.current_version == 1 and saved.accounts == []
         assert saved.csv_mapping is not None
         assert (
             saved.csv_mapping["delimiter"] == ";"
@@ -1060,13 +1086,14 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
         )
         assert saved.csv_mapping["thousands_separator"] == " "
         assert saved.csv_mapping["credit_values"] == ["C", "CR", "CRDT", "credit"]
+        listing = await web.get("/reconciliation/sources")
         row = _row(listing.text, f'id="source-{saved.id}"')
         assert "Daily settlement &lt;report&gt;" in row and "column mapping set" in row
 
         clash = await web.post(
             "/reconciliation/sources/new",
             data={"csrf_token": token, "name": name.upper(), "format": "camt053",
-                  "currency": "EUR", "channels": ["sepa"]},
+                  "currency": "EUR", "channels": ["sepa"], "reason": "A second one, same name."},
         )  # fmt: skip
         assert clash.status_code == 422 and "There is already a source named" in clash.text
 
@@ -1075,30 +1102,75 @@ async def test_source_form_explains_each_bad_field_and_saves_with_an_audit_event
         changed = await web.post(
             f"/reconciliation/sources/{saved.id}",
             data={"csrf_token": token, "name": name, "format": "camt053", "currency": "EUR",
-                  "channels": ["sepa"], "batch_channels": ["card"]},
+                  "channels": ["sepa"], "batch_channels": ["card"],
+                  "reason": "The bank sends camt.053 now."},
         )  # fmt: skip
         assert changed.status_code == 422
         assert "not one of the source&#39;s channels" in changed.text
         fixed = await web.post(
             f"/reconciliation/sources/{saved.id}",
             data={"csrf_token": token, "name": name, "format": "camt053", "currency": "EUR",
-                  "channels": ["sepa"], "account": "DE89 3704 0044 0532 0130 00"},
+                  "channels": ["sepa"], "accounts": "DE89 3704 0044 0532 0130 00\n50880050/0194791600888",
+                  "reason": "The bank sends camt.053 now."},
         )  # fmt: skip
         assert fixed.status_code == 303
+    async with db.session() as session:
+        remap = (
+            await session.exec(
+                select(ChangeRequest).where(
+                    ChangeRequest.target_id == saved.id, ChangeRequest.base_version == 1
+                )
+            )
+        ).one()
+    await _approve_source_change(http, db, checker, remap.workflow_id)
     async with db.session() as session:
         saved = (await session.exec(select(ReconSource).where(ReconSource.name == name))).one()
         events = (
             await run_sql(
                 session,
-                "SELECT outcome, details FROM audit_event WHERE action = 'recon.source_saved' "
-                "AND actor = :who ORDER BY id",
+                "SELECT outcome, details FROM audit_event WHERE action = 'change.propose' "
+                "AND actor = :who AND object_type = 'recon_source' ORDER BY id",
                 {"who": book.uploader.username},
             )
         ).all()
+        saved_events = (
+            await run_sql(
+                session,
+                "SELECT details FROM audit_event WHERE action = 'recon.source_saved' "
+                "AND object_id = :id AND outcome = 'success' ORDER BY id",
+                {"id": str(saved.id)},
+            )
+        ).all()
     assert saved.format == "camt053" and saved.csv_mapping is None
-    assert [e[0] for e in events] == ["failure", "success", "failure", "failure", "success"]
-    assert events[1][1]["created"] is True and events[4][1]["created"] is False
-    assert "account" in events[4][1]["changed"]
+    assert saved.accounts == ["DE89 3704 0044 0532 0130 00", "50880050/0194791600888"]
+    assert saved.account == "DE89 3704 0044 0532 0130 00" and saved.current_version == 2
+    assert [e[0] for e in events] == ["failure", "failure", "failure"]
+    assert [e[0]["created"] for e in saved_events] == [True, False]
+    assert "accounts" in saved_events[1][0]["changed"]
+
+
+async def _approve_source_change(
+    http: httpx.AsyncClient, db: Database, checker: Staff, workflow_id: str
+) -> None:
+    headers = await api_headers(http, checker.username)
+    task = await task_of(db, workflow_id)
+    claim = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=headers)
+    assert claim.status_code == 200, claim.text
+    decided = await http.post(
+        f"/api/v1/tasks/{task.id}/decision", json={"outcome": "approve"}, headers=headers
+    )
+    assert decided.status_code == 200, decided.text
+
+    async def applied() -> bool:
+        async with db.session() as session:
+            change = (
+                await session.exec(
+                    select(ChangeRequest).where(ChangeRequest.workflow_id == workflow_id)
+                )
+            ).one()
+        return change.status == "applied"
+
+    await eventually(applied, what=f"{workflow_id} applied")
 
 
 async def test_the_reconciliation_policy_is_a_maker_checker_document(

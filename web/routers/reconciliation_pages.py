@@ -20,7 +20,9 @@ from domain.access import can, not_found
 from domain.access import require as domain_require
 from domain.errors import Conflict, DomainError, Invalid, Unavailable
 from domain.reconciliation import report as report_service
+from domain.reconciliation import source_changes
 from domain.reconciliation import sources as source_service
+from domain.reconciliation.accounts import split_accounts
 from domain.reconciliation.ageing import AGE_LABELS
 from domain.reconciliation.break_queue import BreakPage, list_breaks
 from domain.reconciliation.breaks import ResolveForm, resolve_break
@@ -34,6 +36,7 @@ from domain.reconciliation.statement_detail import (
 from domain.reconciliation.statement_list import STATUS_LABELS, StatementPage, list_statements
 from domain.reconciliation.statements import MAX_STATEMENT_BYTES, receive_statement
 from models.aml import CHANNELS
+from models.changes import ChangeCreated
 from models.reconciliation import BREAK_KINDS, PASSES
 from web.deps import (
     MAX_INT4,
@@ -47,7 +50,7 @@ from web.deps import (
     in_path,
     require,
 )
-from web.responses import API_ERRORS
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.routers.reconciliation_api import Resolver, Uploader
 from web.templating import render
 
@@ -185,6 +188,48 @@ async def list_recon_sources_api(
     """Statement sources: format, account, currency, the channels of ours they are matched
     against (and those settled as daily batches), a CSV source's column mapping."""
     return await source_service.list_sources(services.db, actor, page=page, per_page=per_page)
+
+
+@api.post(
+    "/reconciliation/sources",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ChangeCreated,
+    dependencies=[SourceManager],
+    responses=WRITE_ERRORS,
+)
+async def propose_recon_source_api(
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    body: source_service.SourceForm,
+) -> ChangeCreated:
+    """Propose a new statement source (its accounts, format, currency, channels, CSV
+    mapping, and `reason`); it exists once a different finance_ops member or an ops_manager
+    approves the change (`POST /api/v1/tasks/{id}/decision`)."""
+    return await source_changes.propose_source_change(
+        services.db, temporal, services.settings, actor, body
+    )
+
+
+@api.put(
+    "/reconciliation/sources/{source_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ChangeCreated,
+    dependencies=[SourceManager],
+    responses=WRITE_ERRORS,
+)
+async def propose_recon_source_remap_api(
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    source_id: uuid.UUID,
+    body: source_service.SourceForm,
+) -> ChangeCreated:
+    """Propose new values for a source (all of them, as for a new one); they apply once a
+    different finance_ops member or an ops_manager approves."""
+    return await source_changes.propose_source_change(
+        services.db, temporal, services.settings, actor, body, source_id=source_id
+    )
 
 
 # ----------------------------------------------------------------------------- statements
@@ -623,6 +668,8 @@ async def list_recon_sources(
     actor: CurrentActor,
     page: Page = 1,
     notice: Annotated[str | None, Query(max_length=40)] = None,
+    change: Annotated[str | None, Query(max_length=20, pattern=r"^CHG-\d+$")] = None,
+    case: uuid.UUID | None = None,
 ) -> Response:
     result = await source_service.list_sources(services.db, actor, page=page)
     return render(
@@ -632,6 +679,8 @@ async def list_recon_sources(
             "result": result,
             "pages": _pages(result.total, result.per_page),
             "notice": {"saved": "The source was saved."}.get(notice or ""),
+            "proposed": change if notice == "proposed" else None,
+            "proposed_case": case,
         },
     )
 
@@ -669,21 +718,23 @@ def _form_of(source: source_service.SourcePublic | None) -> dict[str, Any]:
         return {
             "name": "",
             "format": "camt053",
-            "account": "",
+            "accounts": "",
             "currency": "EUR",
             "channels": ["sepa"],
             "batch_channels": [],
             "description": "",
+            "reason": "",
             "mapping": {f.name: f.default for f in source_service.mapping_fields()},
         }
     return {
         "name": source.name,
         "format": source.format,
-        "account": source.account or "",
+        "accounts": "\n".join(source.accounts),
         "currency": source.currency,
         "channels": source.channels,
         "batch_channels": source.batch_channels,
         "description": source.description or "",
+        "reason": "",
         "mapping": {
             k: source_service.mapping_text(v) for k, v in (source.csv_mapping or {}).items()
         },
@@ -739,21 +790,23 @@ async def _submitted_source(request: Request) -> tuple[source_service.SourceForm
     form = source_service.SourceForm(
         name=text("name", 200),
         format=text("format", 20),
-        account=text("account", 200),
+        accounts=split_accounts(text("accounts", 2000))[:50],
         currency=text("currency", 10),
         channels=channels,
         batch_channels=batch,
         description=text("description", 2000),
         csv_mapping=mapping,
+        reason=text("reason", 2100),
     )
     typed = {
         "name": form.name,
         "format": form.format,
-        "account": form.account,
+        "accounts": text("accounts", 2000),
         "currency": form.currency,
         "channels": channels,
         "batch_channels": batch,
         "description": form.description,
+        "reason": form.reason,
         "mapping": mapping,
     }
     return form, typed
@@ -762,31 +815,42 @@ async def _submitted_source(request: Request) -> tuple[source_service.SourceForm
 async def _save_source(
     request: Request,
     services: ServicesDep,
+    temporal: TemporalDep,
     actor: CurrentActor,
     source_id: uuid.UUID | None,
 ) -> Response:
+    """Propose the source as a maker-checker change; the list then names the change."""
     form, typed = await _submitted_source(request)
     try:
-        await source_service.save_source(services.db, actor, form, source_id=source_id)
+        created = await source_changes.propose_source_change(
+            services.db, temporal, services.settings, actor, form, source_id=source_id
+        )
     except (Invalid, Conflict) as exc:
         request.state.error_reason = f"{exc.code}: {exc.message}"[:500]
         source = (
             await source_service.get_source(services.db, actor, source_id) if source_id else None
         )
         return _source_form_page(request, source=source, form=typed, error=exc)
-    url = str(request.url_for("list_recon_sources")) + "?notice=saved"
+    query = urlencode(
+        {"notice": "proposed", "change": created.reference, "case": str(created.case_id)}
+    )
+    url = f"{request.url_for('list_recon_sources')}?{query}"
     return RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
 
 
 @pages.post("/reconciliation/sources/new", dependencies=[SourceManager])
 async def create_recon_source(
-    request: Request, services: ServicesDep, actor: CurrentActor
+    request: Request, services: ServicesDep, temporal: TemporalDep, actor: CurrentActor
 ) -> Response:
-    return await _save_source(request, services, actor, None)
+    return await _save_source(request, services, temporal, actor, None)
 
 
 @pages.post("/reconciliation/sources/{source_id:uuid}", dependencies=[SourceManager])
 async def update_recon_source(
-    request: Request, services: ServicesDep, actor: CurrentActor, source_id: uuid.UUID
+    request: Request,
+    services: ServicesDep,
+    temporal: TemporalDep,
+    actor: CurrentActor,
+    source_id: uuid.UUID,
 ) -> Response:
-    return await _save_source(request, services, actor, source_id)
+    return await _save_source(request, services, temporal, actor, source_id)
