@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Date, Index, LargeBinary, Numeric, UniqueConstraint
+from sqlalchemy import Column, Date, Index, LargeBinary, Numeric, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Integer, String
 from sqlmodel import Field, SQLModel
@@ -104,14 +104,24 @@ class ReconStatement(SQLModel, table=True):
     """One uploaded file: its processing state, what it said, and how it reconciled."""
 
     __tablename__ = "recon_statement"
-    __table_args__ = (Index("ix_recon_statement_source", "source_id", "uploaded_at"),)
+    __table_args__ = (
+        Index("ix_recon_statement_source", "source_id", "uploaded_at"),
+        # The same file twice is the same file, unless the first was refused (migration 0012).
+        Index(
+            "uq_recon_statement_sha256",
+            "sha256",
+            unique=True,
+            postgresql_where=text("status <> 'refused'"),
+        ),
+        Index("ix_recon_statement_sha256", "sha256"),
+    )
 
     id: uuid.UUID = uuid_pk()
     reference: str = Field(max_length=32, unique=True)  # STM-000012
     source_id: uuid.UUID = Field(foreign_key="recon_source.id")
     filename: str = Field(max_length=200)
     format: str = Field(max_length=10)
-    sha256: str = Field(max_length=64, unique=True)  # the same file twice is the same file
+    sha256: str = Field(max_length=64)  # unique among the statements not refused
     size: int
     uploaded_by: uuid.UUID = Field(foreign_key="staff_user.id")
     uploaded_at: datetime = tz_now()

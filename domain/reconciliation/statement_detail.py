@@ -30,6 +30,7 @@ from domain.reconciliation.statement_list import (
     int_or_none,
     statement_row,
 )
+from domain.reconciliation.statements import refusal_next_step
 from domain.spreadsheets import share
 from models.base import utcnow
 from models.reconciliation import PASSES, ReconBreak, ReconSource, ReconStatement
@@ -69,6 +70,8 @@ class StatementDetail(BaseModel):
     matched_at: datetime | None
     record_window_ends_at: datetime | None
     refused_location: str | None
+    # What to do about a refusal (the file kept nothing and may be uploaded again).
+    refused_next_step: str | None = None
     balances: list[BalanceRow]
     passes: list[PassRow]
     unmatched_lines: int
@@ -199,6 +202,9 @@ async def statement_detail(
         matched_at=statement.matched_at,
         record_window_ends_at=statement.record_window_ends_at,
         refused_location=statement.refused_location,
+        refused_next_step=refusal_next_step(statement.refused_reason)
+        if statement.status == "refused"
+        else None,
         balances=[_balance(b, statement.currency) for b in statement.balances or []],
         passes=passes,
         unmatched_lines=max(row.lines - row.matched_lines, 0),

@@ -1,10 +1,13 @@
 """A statement arriving: checked, stored once, and handed to its ReconciliationWorkflow.
 
 The statement row, its bytes and the audit event commit together with the workflow's start:
-if Temporal refuses the start, nothing is stored. The same file twice is recognised by its
-SHA-256 and refused with the statement it already is; a different file of a statement
-already processed is refused when it is parsed (its identity: account, statement ids and
-period).
+if Temporal refuses the start, nothing is stored. A file that looks like another format than
+the source's (an MT942, a camt file sent to an MT940 source) is refused before anything is
+stored. The same file twice is recognised by its SHA-256 and refused with the statement it
+already is, under whichever source; a refused statement does not count (it kept nothing, and
+the same file may be uploaded again, e.g. to the right source). A different file of a
+statement already processed is refused when it is parsed (its identity: account, statement
+ids and period).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import uuid
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.service import RPCError
@@ -26,6 +30,7 @@ from domain.access import record_refusal, require
 from domain.actors import Actor
 from domain.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
 from domain.reconciliation.lines import FORMAT_LABELS
+from domain.reconciliation.parsing import sniff, upload_problem
 from domain.reconciliation.rules import CASE_TYPE_RECON, statement_workflow_id
 from models.base import utcnow
 from models.recon_io import StatementInput
@@ -40,6 +45,29 @@ class StatementReceived(BaseModel):
     reference: str
     status: str
     workflow_id: str
+
+
+def refusal_next_step(reason: str | None) -> str:
+    """What the person who uploaded a refused statement can do now. A refused statement
+    kept no lines and does not count as uploaded, so the same file may go in again."""
+    reason = reason or ""
+    if "already processed as" in reason:
+        return (
+            "Nothing to do: this statement was already reconciled under the reference named above."
+        )
+    if "MT942" in reason or "intraday" in reason:
+        return "Nothing of this file was kept. Upload the end-of-day statement instead."
+    if " account " in reason or " is in " in reason or "takes no statement" in reason:
+        return (
+            "Nothing of this file was kept, and it does not count as uploaded: upload the "
+            "same file to the source for its account and currency (or have this source's "
+            "accounts changed), and it is read again from the start."
+        )
+    return (
+        "Nothing of this file was kept, and it does not count as uploaded: correct the file "
+        "(or ask the bank for a fresh export) and upload it again, or upload it to the "
+        "source it belongs to."
+    )
 
 
 def clean_filename(raw: str | None) -> str:
@@ -85,18 +113,13 @@ async def receive_statement(
                     f"{source.name} has no CSV column mapping yet; save one first.",
                     fields={"source_id": "This source needs a column mapping."},
                 )
+            # What the file looks like, before anything is stored: an MT942 or a camt file
+            # sent to an MT940 source is named as such (422), not read and refused later.
+            if problem := upload_problem(sniff(content), source.name, source.format):
+                raise Invalid(problem, fields={"file": problem})
             # Two uploads of one file at once: the second waits for the first's commit here.
             await run_sql(session, "SELECT pg_advisory_xact_lock(hashtext(:d))", {"d": digest})
-            existing = (
-                await session.exec(select(ReconStatement).where(ReconStatement.sha256 == digest))
-            ).first()
-            if existing is not None:
-                raise Conflict(
-                    f"This file was already uploaded as {existing.reference} on "
-                    f"{existing.uploaded_at:%Y-%m-%d %H:%M} UTC ({existing.status}); it is "
-                    "not processed again.",
-                    code="duplicate_statement",
-                )
+            await _refuse_duplicate(session, digest)
             number = (
                 await run_sql(session, "SELECT nextval('recon_statement_reference_seq')")
             ).scalar_one()
@@ -179,4 +202,32 @@ async def receive_statement(
         raise
     return StatementReceived(
         statement_id=statement_id, reference=reference, status="received", workflow_id=workflow_id
+    )
+
+
+async def _refuse_duplicate(session: AsyncSession, digest: str) -> None:
+    """The same bytes as a statement accepted (or still being read) under any source are
+    refused naming it; a refused statement kept nothing and does not count."""
+    existing = (
+        await session.exec(
+            select(ReconStatement)
+            .where(ReconStatement.sha256 == digest, ReconStatement.status != "refused")
+            .order_by(col(ReconStatement.uploaded_at))
+        )
+    ).first()
+    if existing is None:
+        return
+    source = await session.get(ReconSource, existing.source_id)
+    where = f"{existing.reference} to {source.name if source else 'another source'}"
+    when = f"{existing.uploaded_at:%Y-%m-%d %H:%M} UTC"
+    if existing.status in ("received", "parsing"):
+        raise Conflict(
+            f"This file is being read as {where} (uploaded {when}); wait for its outcome. "
+            "If it is refused, the same file can be uploaded again.",
+            code="duplicate_statement",
+        )
+    raise Conflict(
+        f"This file was already uploaded as {where} on {when} ({existing.status}); it is "
+        "not processed again.",
+        code="duplicate_statement",
     )
