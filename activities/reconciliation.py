@@ -226,13 +226,24 @@ class ReconActivities:
         activity.heartbeat(read)
 
     async def _refuse(self, statement: ReconStatement, location: str, reason: str) -> None:
+        """All or nothing: the refusal and the removal of every line an attempt stored commit
+        together, so a refused statement holds no lines (and blocks no later upload)."""
+        # The reason may quote the file; PostgreSQL text and JSON cannot hold a NUL.
+        location, reason = (text.replace("\x00", "\\x00") for text in (location, reason))
         async with self.db.transaction() as session:
             await run_sql(
                 session,
                 "UPDATE recon_statement SET status = 'refused', refused_location = :loc, "
-                "refused_reason = :why, identity = NULL WHERE id = :s",
+                "refused_reason = :why, identity = NULL, lines_read = 0, lines_total = 0 "
+                "WHERE id = :s",
                 {"loc": location[:300], "why": reason[:1000], "s": statement.id},
             )
+            # recon_line is append-only for us; this deletes a refused statement's only.
+            discarded = (
+                await run_sql(
+                    session, "SELECT recon_discard_refused_lines(:s)", {"s": statement.id}
+                )
+            ).scalar_one()
             await audit.record(
                 session,
                 action="recon.statement_refused",
@@ -240,7 +251,12 @@ class ReconActivities:
                 object_type="recon_statement",
                 object_id=statement.id,
                 workflow_id=statement.workflow_id,
-                details={"reference": statement.reference, "where": location, "why": reason},
+                details={
+                    "reference": statement.reference,
+                    "where": location,
+                    "why": reason,
+                    "lines_discarded": discarded,
+                },
             )
 
     async def _finish_parse(
