@@ -59,7 +59,9 @@ async def _settled(db: Database, statement_id: str) -> ReconStatement:
             s = await session.get(ReconStatement, uuid.UUID(statement_id))
         return s if s is not None and s.status in ("refused", "matched") else None
 
-    return await eventually(probe, within=DEADLINE, what="the statement to be read")
+    found = await eventually(probe, within=DEADLINE, what="the statement to be read")
+    assert found is not None
+    return found
 
 
 async def _stored_lines(db: Database, statement_id: str) -> int:
