@@ -37,7 +37,7 @@ State = Literal["ok", "degraded", "down"]
 KINDS = ("postgresql", "temporal", "workers", "schedules", "audit_checkpoint", "outbox")
 _RANK: dict[str, int] = {"ok": 0, "degraded": 1, "down": 2}
 
-CHECK_TIMEOUT = 2.0  # seconds, per component
+CHECK_TIMEOUT = 3.0  # seconds, per component (a busy 2-core machine answers well within)
 # A live worker keeps one long poll open per task type; the server answers an idle poll
 # after about a minute and the worker polls again at once, so its poller's last access is
 # never much older than that. A stopped worker stays listed by the server for minutes:

@@ -17,22 +17,36 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
+import psycopg
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
-from core import embedded
-from core.db import DatabaseUrls
+from core import embedded, run_records
+from core.db import Database, DatabaseUrls
 from core.seed import DEMO_PASSWORD
 from core.settings import Settings
 from core.temporal import data_converter
-from tests.helpers import environment_without_services
+from tests.helpers import (
+    PASSWORD,
+    Plan,
+    Staff,
+    environment_without_services,
+    new_plan,
+    new_staff,
+    proposal,
+    task_of,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -198,6 +212,16 @@ def lifts_in(changes: dict[str, dict[str, Any]]) -> set[str]:
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
+    yield from fresh_data_dir()
+
+
+@pytest.fixture
+def other_data_dir() -> Iterator[Path]:
+    """The DATA_DIR of a second instance running beside the first."""
+    yield from fresh_data_dir()
+
+
+def fresh_data_dir() -> Iterator[Path]:
     # Not under pytest's basetemp, which another pytest session run as root resets to 0700,
     # locking PostgreSQL's own system user out of its data directory (see tests/conftest.py).
     root = Path(tempfile.mkdtemp(prefix="bo-run-"))
@@ -286,7 +310,12 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     with httpx.Client(base_url=web, timeout=10) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        # (`components` has each status-page component's state: web/routers/health.py)
+        assert {k: v for k, v in ready.json().items() if k != "components"} == {
+            "status": "ok",
+            "database": "ok",
+            "temporal": "ok",
+        }
         headers = sign_in(client, "ops.olga")
         plans = client.get("/api/v1/tariffs", headers=headers).json()
         assert {p["code"] for p in plans} == SEEDED_PLANS
@@ -449,3 +478,238 @@ def test_external_addresses_turn_the_embedded_servers_off(
     finally:
         if run.proc.poll() is None:
             stop(run, signal.SIGINT, group=True)
+
+
+# ----------------------------------------------------------------------------- supervision
+T = TypeVar("T")
+
+
+def await_condition(
+    probe: Callable[[], T | None], *, within: float, what: str, run: Run | None = None
+) -> T:
+    """Ask `probe` until it returns something (not None); fail naming `what` at the deadline."""
+    deadline = time.monotonic() + within
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            message = f"{what}: not within {within:.0f}s"
+            raise AssertionError(run.failure(message) if run else message)
+        time.sleep(0.2)
+
+
+def live_pid(data_dir: Path, name: str) -> int | None:
+    """The pid of the live server `run` recorded as `name` under DATA_DIR."""
+    record = run_records.read(data_dir, name)
+    return record.pid if record is not None and run_records.live(record) else None
+
+
+def live_servers(data_dir: Path) -> dict[str, int]:
+    names = ("run", "postgres", "temporal", "worker", "web")
+    return {name: pid for name in names if (pid := live_pid(data_dir, name)) is not None}
+
+
+def pollers(ports: Ports) -> set[str]:
+    """The identities polling the product's task queue (workflow and activity tasks), as
+    Temporal's DescribeTaskQueue lists them; a worker's identity is "<pid>@<host>"."""
+
+    async def describe() -> set[str]:
+        client = await Client.connect(f"127.0.0.1:{ports.temporal}")
+        found: set[str] = set()
+        for kind in (
+            TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        ):
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace="default",
+                    task_queue=TaskQueue(name="backoffice"),
+                    task_queue_type=kind,
+                )
+            )
+            found |= {p.identity for p in described.pollers}
+        return found
+
+    return asyncio.run(describe())
+
+
+def app_url(data_dir: Path, scheme: str = "postgresql+psycopg") -> str:
+    """The app role's URL on a run's embedded PostgreSQL (its passwords are under DATA_DIR)."""
+    return embedded.postgres_url(
+        data_dir / "postgres", "backoffice_app", "backoffice", scheme=scheme
+    )
+
+
+def maker_checker_and_plan(data_dir: Path) -> tuple[Staff, Staff, Plan]:
+    async def make() -> tuple[Staff, Staff, Plan]:
+        db = Database(app_url(data_dir), application_name="test-run-command")
+        try:
+            maker = await new_staff(db, "product_manager")
+            checker = await new_staff(db, "ops_manager")
+            return maker, checker, await new_plan(db, fixed="2.00")
+        finally:
+            await db.dispose()
+
+    return asyncio.run(make())
+
+
+def approve_task(data_dir: Path, workflow_id: str) -> str:
+    async def find() -> str:
+        db = Database(app_url(data_dir), application_name="test-run-command")
+        try:
+            return str((await task_of(db, workflow_id)).id)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(find())
+
+
+def token(client: httpx.Client, username: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def readyz_ok(web: str) -> bool | None:
+    try:
+        response = httpx.get(f"{web}/readyz", timeout=5)
+    except httpx.TransportError:
+        return None
+    return True if response.status_code == 200 and response.json()["database"] == "ok" else None
+
+
+def test_run_restarts_what_dies_and_a_killed_run_leaves_nothing_that_blocks_the_next(
+    data_dir: Path, other_data_dir: Path, tmp_path: Path
+) -> None:
+    """Two instances side by side (no demo data, to stay cheap): A's worker and PostgreSQL
+    are killed and come back; A's whole process group is killed and a new run on its
+    DATA_DIR starts with its data, B untouched; B's Temporal keeps dying and B gives up
+    with a non-zero exit."""
+    a_ports = Ports(embedded.free_port(), embedded.free_port(), embedded.free_port())
+    b_ports = Ports(embedded.free_port(), embedded.free_port(), embedded.free_port())
+    a_web, b_web = f"http://127.0.0.1:{a_ports.web}", f"http://127.0.0.1:{b_ports.web}"
+    a = start(data_dir, a_ports, tmp_path / "a1.log", args=("--no-seed",))
+    b = start(other_data_dir, b_ports, tmp_path / "b.log", args=("--no-seed",))
+    try:
+        wait_until_up(a, a_web, within=180)
+        wait_until_up(b, b_web, within=180)
+        b_servers = live_servers(other_data_dir)
+        assert set(b_servers) == {"run", "postgres", "temporal", "worker", "web"}, b_servers
+        maker, checker, plan = maker_checker_and_plan(data_dir)
+        with httpx.Client(base_url=a_web, timeout=120) as client:
+            mh, ch = token(client, maker.username), token(client, checker.username)
+            proposed = client.post(
+                "/api/v1/changes",
+                json=proposal("fee", plan.fee_id, fixed_amount="2.50"),
+                headers=mh,
+            )
+            assert proposed.status_code in (200, 201, 202), proposed.text
+            change = proposed.json()
+            task_id = approve_task(data_dir, change["workflow_id"])  # the approval is pending
+
+            # --- kill -9 the worker: a new one polls, the web stays up -------------------
+            web_pid, old_worker = live_pid(data_dir, "web"), live_pid(data_dir, "worker")
+            assert web_pid and old_worker
+            os.kill(old_worker, signal.SIGKILL)
+            killed_at = time.monotonic()
+
+            def replaced(name: str, old: int) -> int | None:
+                pid = live_pid(data_dir, name)
+                return pid if pid is not None and pid != old else None
+
+            new_worker = await_condition(
+                lambda: replaced("worker", old_worker), within=60, what="a new worker", run=a
+            )
+            await_condition(
+                lambda: any(p.startswith(f"{new_worker}@") for p in pollers(a_ports)) or None,
+                within=60,
+                what=f"the new worker (pid {new_worker}) polling the task queue",
+                run=a,
+            )
+            print(f"new worker polling {time.monotonic() - killed_at:.1f} s after kill -9")
+            assert (
+                f"worker exited (exit code -{signal.SIGKILL.value}); restart attempt 1"
+                in a.output()
+            )
+            assert live_pid(data_dir, "web") == web_pid
+            assert client.get("/healthz").status_code == 200
+
+            # The approval decided afterwards applies, once.
+            assert client.post(f"/api/v1/tasks/{task_id}/claim", headers=ch).status_code == 200
+            decided = client.post(
+                f"/api/v1/tasks/{task_id}/decision", json={"outcome": "approve"}, headers=ch
+            )
+            assert decided.status_code == 200, decided.text
+            assert decided.json()["case_status"] == "applied", decided.json()
+            with psycopg.connect(app_url(data_dir, scheme="postgresql")) as conn:
+                versions = conn.execute(
+                    "SELECT f.current_version, count(v.*) FROM fee f "
+                    "JOIN fee_version v ON v.fee_id = f.id WHERE f.id = %s GROUP BY f.id",
+                    (plan.fee_id,),
+                ).fetchone()
+            assert versions == (2, 2)
+
+            # --- kill -9 PostgreSQL's postmaster: restarted, the web is ready again -------
+            postmaster = embedded.postmaster_process(data_dir / "postgres")
+            assert postmaster is not None
+            os.kill(postmaster.pid, signal.SIGKILL)
+            await_condition(
+                lambda: replaced("postgres", postmaster.pid),
+                within=120,
+                what="a new postmaster",
+                run=a,
+            )
+            await_condition(lambda: readyz_ok(a_web), within=120, what="/readyz ok", run=a)
+            assert "postgres exited (postmaster gone); restart attempt 1" in a.output()
+
+        # --- kill -9 A's whole process group; start A again on the same DATA_DIR ----------
+        a_servers = live_servers(data_dir)
+        os.killpg(a.proc.pid, signal.SIGKILL)
+        a.proc.wait(30)
+        a.out.close()
+        # The Temporal dev server dies with its parent; PostgreSQL (daemonised) cannot.
+        await_condition(
+            lambda: live_pid(data_dir, "temporal") is None or None,
+            within=60,
+            what="A's Temporal to die with its parent",
+        )
+        assert live_pid(data_dir, "postgres") == a_servers["postgres"]
+        a = start(data_dir, a_ports, tmp_path / "a2.log", args=("--no-seed",))
+        wait_until_up(a, a_web, within=120)
+        assert f"stopping the PostgreSQL (pid {a_servers['postgres']}) an earlier run" in a.output()
+        with httpx.Client(base_url=a_web, timeout=30) as client:
+            kept = client.get(
+                f"/api/v1/changes/{change['id']}", headers=token(client, maker.username)
+            )
+            assert kept.status_code == 200 and kept.json()["status"] == "applied", kept.text
+        assert live_servers(other_data_dir) == b_servers  # the other instance: untouched
+
+        # --- B's Temporal keeps dying: B stops everything and exits non-zero ---------------
+        killed: set[int] = set()
+
+        def next_temporal_or_exit() -> int | None:
+            """B's new Temporal to kill, or 0 once B has exited."""
+            if b.proc.poll() is not None:
+                return 0
+            pid = live_pid(other_data_dir, "temporal")
+            return pid if pid is not None and pid not in killed else None
+
+        while pid := await_condition(
+            next_temporal_or_exit, within=120, what="B's Temporal back, or B's exit", run=b
+        ):
+            os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+        assert b.proc.wait(120) != 0, b.failure("B exited 0 after giving up")
+        assert (
+            "temporal exited (exit code -9); it failed 5 times within 60 s, giving up" in b.output()
+        )
+        assert processes_using(other_data_dir) == []
+
+        stop(a, signal.SIGINT, group=True)
+        assert processes_using(data_dir) == []
+    finally:
+        for run in (a, b):
+            if run.proc.poll() is None:
+                os.killpg(run.proc.pid, signal.SIGTERM)
+                run.proc.wait(60)
