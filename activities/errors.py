@@ -13,8 +13,8 @@ applies it to every activity the worker runs, so no activity can forget it:
   column, constraint, row of a COPY, SQL parameter, field of the activity's input, byte
   offset and line) — never the value: failures are kept in the workflow's history;
 - a unique or foreign-key violation may be a race with another transaction (an attempt
-  that committed meanwhile, a parent row not committed yet): retried a few times, then
-  refused as bad data;
+  that committed meanwhile, a parent row not committed yet): retried a few times (a
+  foreign key as long as `not_committed_yet` waits), then refused as bad data;
 - an ApplicationError an activity raised on purpose, and anything else, is left as it is.
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -33,7 +33,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from activities.outage import outage_failure
+from activities.outage import UNCOMMITTED_ATTEMPTS, outage_failure
 from core.db import is_outage
 from domain.errors import Invalid
 from domain.reconciliation.lines import StatementRefused
@@ -42,9 +42,15 @@ log = logging.getLogger(__name__)
 
 BAD_DATA = "bad_data"
 CONSTRAINT_CONFLICT = "constraint_conflict"
-# A unique or foreign-key violation is retried this many attempts (with the DB retry
-# backoff: under a second) before it is taken to be the input's fault.
+# A unique violation is retried this many attempts (with the DB retry backoff: under a
+# second) before it is taken to be the input's fault; a foreign-key violation as long as a
+# row not committed yet is waited for (activities.outage.not_committed_yet).
 INTEGRITY_ATTEMPTS = 3
+_RACE_ATTEMPTS = {
+    "23503": UNCOMMITTED_ATTEMPTS,
+    "23505": INTEGRITY_ATTEMPTS,
+    "23P01": INTEGRITY_ATTEMPTS,
+}
 
 # SQLSTATEs of class 22 (data exception) and 23 (integrity) said in words: the server's own
 # text can quote the value ('invalid input syntax for type numeric: "…"').
@@ -64,7 +70,6 @@ _DATA_PROBLEMS = {
     "23514": "a value breaks a check constraint",
     "23P01": "a value overlaps another one (exclusion constraint)",
 }
-_RACY_INTEGRITY = {"23503", "23505", "23P01"}
 _COPY_CONTEXT = re.compile(r"^COPY (?P<table>[\w.]+), line (?P<row>\d+)(?:, column (?P<col>\w+))?")
 _NUL_CLIENT = "cannot contain NUL"  # psycopg's own refusal, before anything is sent
 
@@ -94,7 +99,7 @@ def classify(exc: BaseException, activity_input: object = None, attempt: int = 1
     orig = _unwrapped(exc)
     if isinstance(orig, psycopg.IntegrityError):
         problem = _database_problem(orig, exc)
-        if orig.sqlstate in _RACY_INTEGRITY and attempt < INTEGRITY_ATTEMPTS:
+        if attempt < _RACE_ATTEMPTS.get(orig.sqlstate or "", 0):
             return problem.failure(non_retryable=False, kind=CONSTRAINT_CONFLICT)
         return problem.failure()
     if isinstance(orig, psycopg.DataError):
@@ -120,6 +125,34 @@ def classify(exc: BaseException, activity_input: object = None, attempt: int = 1
     if isinstance(orig, ValidationError):
         return _validation_problem(orig).failure()
     return exc
+
+
+def refusal_for_lines(exc: BaseException, lines: Sequence[Any]) -> StatementRefused | None:
+    """A statement's lines the database will not store (a NUL the parser let through, an
+    amount too large for its column): the statement is refused naming the entry and its
+    field, like any other refusal, instead of the statement staying "parsing" while its
+    workflow fails. `lines` are the StatementLines of the failed store, in COPY order.
+    None: not bad data (an outage, a bug), to be raised as it is."""
+    failure = classify(exc)  # as a first attempt: a racy unique violation is no refusal
+    if not (isinstance(failure, ApplicationError) and failure.non_retryable):
+        return None
+    where = failure.details[0] if failure.details else {}
+    line, field = None, where.get("column")
+    row = where.get("copy_row")
+    if isinstance(row, int) and 0 < row <= len(lines):
+        line = lines[row - 1]
+    elif "NUL" in str(where.get("what", "")):
+        for candidate in lines:
+            field = _nul_field(candidate)
+            if field:
+                line = candidate
+                break
+    location = getattr(line, "location", None) or (
+        f"entries {lines[0].line_no} to {lines[-1].line_no}" if lines else "the file"
+    )
+    if field:
+        location = f"{location}, field {str(field).replace('_', ' ')}"
+    return StatementRefused(location, f"{where.get('what', 'bad data')}; it cannot be stored")
 
 
 def _unwrapped(exc: BaseException) -> BaseException:

@@ -21,6 +21,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from activities.errors import refusal_for_lines
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import close_case
@@ -202,14 +203,22 @@ class ReconActivities:
     async def _store(
         self, statement_id: uuid.UUID, lines: list[StatementLine], read: int, total: int
     ) -> None:
-        async with self.db.transaction() as session:
-            await bulk.copy_lines(session, statement_id, lines)
-            await run_sql(
-                session,
-                "UPDATE recon_statement SET lines_read = :r, lines_total = greatest(:t, :r) "
-                "WHERE id = :s",
-                {"r": read, "t": total, "s": statement_id},
-            )
+        try:
+            async with self.db.transaction() as session:
+                await bulk.copy_lines(session, statement_id, lines)
+                await run_sql(
+                    session,
+                    "UPDATE recon_statement SET lines_read = :r, lines_total = greatest(:t, :r) "
+                    "WHERE id = :s",
+                    {"r": read, "t": total, "s": statement_id},
+                )
+        except Exception as exc:
+            # Lines the database will not store (data the parser let through) refuse the
+            # statement naming the line, rather than fail its workflow mid-parse.
+            refusal = refusal_for_lines(exc, lines)
+            if refusal is None:
+                raise
+            raise refusal from None
         crash_point("recon_parse_chunk")
         activity.heartbeat(read)
 

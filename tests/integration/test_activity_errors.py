@@ -9,10 +9,12 @@ before sending it), and, in the worker tests, by the product's own activities ru
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
@@ -29,14 +31,20 @@ with workflow.unsafe.imports_passed_through():
         CONSTRAINT_CONFLICT,
         INTEGRITY_ATTEMPTS,
         classify,
+        refusal_for_lines,
     )
     from activities.outage import DATABASE_UNAVAILABLE
     from core.db import Database, run_sql
     from domain.errors import Invalid
+    from domain.reconciliation import bulk
+    from domain.reconciliation.lines import StatementLine
     from models.base import utcnow
     from models.cases import Case
     from models.dispute_io import DeliverMessagesInput
+    from models.reconciliation import ReconStatement
     from models.workflow_io import OpenTaskInput, TaskSpec
+    from tests.helpers import api_headers, eventually, new_staff
+    from tests.recon_data import recon_setup
     from worker import build_worker
 
 # Stands for a customer's name: it must never appear in a failure Temporal keeps.
@@ -204,6 +212,69 @@ def test_an_invalid_model_names_the_fields_not_the_input() -> None:
         Payment.model_validate({"amount": PERSONAL})
     failure = refused(classify(caught.value))
     assert "amount (int_parsing)" in failure.message
+
+
+# ----------------------------------------------------------------------------- statements
+def statement_lines(count: int) -> list[StatementLine]:
+    return [
+        StatementLine(
+            line_no=n,
+            section=0,
+            booked_on=date(2026, 3, 2),
+            value_date=None,
+            amount=Decimal("12.50"),
+            currency="EUR",
+            reference=f"INV-{n}",
+            bank_reference=None,
+            counterparty_name=None,
+            counterparty_account=None,
+            description="Payment",
+            location=f"line {10 * n}",
+        )
+        for n in range(1, count + 1)
+    ]
+
+
+async def store_error(db: Database, lines: list[StatementLine]) -> Exception:
+    try:
+        async with db.transaction() as session:
+            await bulk.copy_lines(session, uuid.uuid4(), lines)
+    except Exception as exc:
+        return exc
+    raise AssertionError("the lines were stored")
+
+
+async def test_a_line_with_a_nul_the_parser_let_through_refuses_the_statement_naming_it(
+    db: Database,
+) -> None:
+    lines = statement_lines(4)
+    lines[2] = replace(lines[2], counterparty_name=f"{PERSONAL}\x00")
+    refusal = refusal_for_lines(await store_error(db, lines), lines)
+    assert refusal is not None
+    assert refusal.location == "line 30, field counterparty name"
+    assert "NUL (0x00)" in refusal.reason
+    assert PERSONAL not in refusal.reason
+
+
+async def test_an_amount_too_large_to_store_refuses_the_statement_naming_its_line(
+    db: Database,
+) -> None:
+    lines = statement_lines(3)
+    lines[1] = replace(lines[1], amount=Decimal("1e22"))
+    refusal = refusal_for_lines(await store_error(db, lines), lines)
+    assert refusal is not None
+    assert refusal.location == "line 20, field amount"
+    assert "out of range" in refusal.reason
+
+
+async def test_an_outage_while_storing_lines_is_no_refusal() -> None:
+    dead = Database(f"postgresql+psycopg://nobody@/none?host=/nonexistent-{uuid.uuid4().hex}")
+    lines = statement_lines(1)
+    try:
+        exc = await store_error(dead, lines)
+    finally:
+        await dead.dispose()
+    assert refusal_for_lines(exc, lines) is None
 
 
 # ----------------------------------------------------------------------------- left alone
@@ -387,3 +458,39 @@ async def test_a_product_activity_in_an_outage_is_retried(
     assert not result.non_retryable
     assert result.retry_state == RetryState.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED
     assert attempts == [3]
+
+
+async def test_a_statement_line_the_database_cannot_hold_refuses_the_statement(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    """The parser reads an amount no column can hold; storing it fails with a DataError.
+    The statement is refused within seconds naming the line, and its workflow ends."""
+    user = await new_staff(db, "upstream_system")
+    headers = await api_headers(http, user.username)
+    setup = await recon_setup(db, "csv")
+    rows = setup.content.decode().split("\n")
+    fields = rows[2].split(",")  # the second entry: its debit (1) or credit (2) column
+    amount = 1 if fields[1] else 2
+    fields[amount] = "12345678901234567890123.00"
+    rows[2] = ",".join(fields)
+    content = "\n".join(rows).encode()
+    response = await http.post(
+        "/api/v1/reconciliation/statements",
+        data={"source_id": str(setup.source_id)},
+        files={"file": ("statement.csv", content, "text/csv")},
+        headers=headers,
+    )
+    assert response.status_code == 202, response.text
+    statement_id = uuid.UUID(response.json()["statement_id"])
+
+    async def refused_statement() -> ReconStatement | None:
+        async with db.session() as session:
+            s = await session.get(ReconStatement, statement_id)
+        return s if s is not None and s.status == "refused" else None
+
+    statement = await eventually(refused_statement, within=30, what="the statement refused")
+    assert statement.refused_location is not None
+    assert statement.refused_location.startswith("line 3")
+    assert "amount" in statement.refused_location
+    assert "out of range" in (statement.refused_reason or "")
+    assert "cannot be stored" in (statement.refused_reason or "")
