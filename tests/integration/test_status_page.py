@@ -22,6 +22,8 @@ from core.db import Database
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
 from domain import audit
+from domain.disputes.messages import queue_customer_message
+from tests.aml_data import new_customer
 from tests.conftest import create_database
 from tests.helpers import api_headers, eventually, new_staff, web_login
 
@@ -287,30 +289,67 @@ async def test_a_schedule_shows_its_spec_pause_and_last_run_with_its_result(
         await handle.delete()
 
 
-async def test_the_audit_checkpoint_is_degraded_when_missing_or_old(pg_socket: Path) -> None:
+@pytest.fixture(scope="module")
+async def own_db(pg_socket: Path) -> AsyncIterator[Database]:
+    """A database of its own: the checkpoint and outbox counts are the whole table's."""
     urls = create_database(pg_socket, f"bo_status_{uuid.uuid4().hex[:6]}")
-    own = Database(urls.app, pool_size=2, application_name="tests-status")
+    database = Database(urls.app, pool_size=2, application_name="tests-status")
+    yield database
+    await database.dispose()
+
+
+async def test_the_audit_checkpoint_is_degraded_when_missing_or_old(own_db: Database) -> None:
     day = timedelta(hours=26)
-    try:
-        now = datetime.now(UTC)
-        state, sentence, _ = await status.check_audit_checkpoint(own, now, day)
-        assert state == "degraded" and sentence.startswith("no checkpoint yet")
-        async with own.transaction() as session:
-            await audit.record(session, action="test.status", actor=audit.SYSTEM)
-        async with own.session() as session:
-            verified = await audit.verify(session)
-        async with own.transaction() as session:
-            await audit.write_checkpoint(session, verified)
-        async with own.transaction() as session:
-            await audit.record(session, action="test.status.after", actor=audit.SYSTEM)
-        state, sentence, details = await status.check_audit_checkpoint(own, datetime.now(UTC), day)
-        assert state == "ok", sentence
-        assert details["checkpoint_event_id"] == verified.head_id
-        assert details["events_since"] == 1
-        assert details["head_event_id"] > verified.head_id
-        state, sentence, _ = await status.check_audit_checkpoint(
-            own, datetime.now(UTC) + day + timedelta(hours=1), day
+    now = datetime.now(UTC)
+    state, sentence, _ = await status.check_audit_checkpoint(own_db, now, day)
+    assert state == "degraded" and sentence.startswith("no checkpoint yet")
+    async with own_db.transaction() as session:
+        await audit.record(session, action="test.status", actor=audit.SYSTEM)
+    async with own_db.session() as session:
+        verified = await audit.verify(session)
+    async with own_db.transaction() as session:
+        await audit.write_checkpoint(session, verified)
+    async with own_db.transaction() as session:
+        await audit.record(session, action="test.status.after", actor=audit.SYSTEM)
+    state, sentence, details = await status.check_audit_checkpoint(own_db, datetime.now(UTC), day)
+    assert state == "ok", sentence
+    assert details["checkpoint_event_id"] == verified.head_id
+    assert details["events_since"] == 1
+    assert details["head_event_id"] > verified.head_id
+    state, sentence, _ = await status.check_audit_checkpoint(
+        own_db, datetime.now(UTC) + day + timedelta(hours=1), day
+    )
+    assert state == "degraded" and sentence.endswith("older than 26 h")
+
+
+async def test_the_outbox_counts_waiting_and_failed_messages_and_their_age(
+    own_db: Database,
+) -> None:
+    now = datetime.now(UTC)
+    state, sentence, details = await status.check_outbox(own_db, now, smtp=True)
+    assert (state, sentence, details["unsent"]) == ("ok", "nothing waiting", 0)
+    customer = await new_customer(own_db)
+    async with own_db.transaction() as session:
+        for n in range(3):
+            await queue_customer_message(
+                session,
+                dedupe_key=f"status-{uuid.uuid4().hex}",
+                customer_id=customer.id,
+                case_id=None,
+                subject=f"Message {n}",
+                body="Hello",
+            )
+        await session.exec(  # type: ignore[call-overload]  # a plain UPDATE
+            text(
+                "UPDATE customer_message SET status = 'failed', created_at = now() - "
+                "interval '2 hours' WHERE subject = 'Message 0'"
+            )
         )
-        assert state == "degraded" and sentence.endswith("older than 26 h")
-    finally:
-        await own.dispose()
+    state, sentence, details = await status.check_outbox(own_db, datetime.now(UTC), smtp=False)
+    assert (details["unsent"], details["failed"]) == (3, 1)
+    assert details["oldest_age_seconds"] >= 2 * 3600
+    assert state == "degraded"
+    assert sentence == (
+        "3 messages waiting, oldest 2 h ago; 1 failed (retried); "
+        "SMTP is not configured, so they wait"
+    )
