@@ -77,7 +77,7 @@ async def check_audit_checkpoint(db: Database, now: datetime, max_age: timedelta
     if checkpoint is None:
         return (
             "degraded",
-            "no checkpoint yet: run `backoffice audit verify` to record one",
+            'no checkpoint yet: run "backoffice audit verify" to record one',
             details,
         )
     event_id, event_count, created_at = checkpoint[0], checkpoint[1], utc(checkpoint[2])

@@ -100,7 +100,6 @@ async def check_pollers(
                     "task_type": task_type,
                     "identity": identity,
                     "last_access": seen,
-                    "last_seen": ago(seen, now),
                     "polling": polling,
                 }
             )
