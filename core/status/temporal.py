@@ -133,7 +133,7 @@ def describe_spec(spec: ScheduleSpec) -> str:
 def _span(every: timedelta) -> str:
     seconds = int(every.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size and seconds % size == 0:
+        if seconds >= 2 * size and seconds % size == 0:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
 
