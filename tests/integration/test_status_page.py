@@ -233,11 +233,14 @@ async def test_one_failing_check_shows_down_by_its_error_class_only(
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    for temporal, error in ((broken, "ConnectionError"), (hanging, "Timeout")):
-        components = await status.collect(settings, db, temporal, within=0.5)
+    # The hanging one is cut off after 1 s; the database checks have 1 s then too, which a
+    # very busy machine may miss, so they are judged where Temporal fails at once.
+    for temporal, error, within in ((broken, "ConnectionError", 3.0), (hanging, "Timeout", 1.0)):
+        components = await status.collect(settings, db, temporal, within=within)
         by_key = {c.key: c for c in components}
-        assert by_key["postgresql"].state == "ok"
-        assert by_key["outbox"].state in {"ok", "degraded"}
+        if error == "ConnectionError":
+            assert by_key["postgresql"].state == "ok"
+            assert by_key["outbox"].state in {"ok", "degraded"}
         for key in ("temporal", f"workers:{settings.task_queue}", "schedule:process-watch"):
             assert by_key[key].state == "down"
             assert by_key[key].details == {"error": error}
