@@ -5,8 +5,10 @@ Made through the real entry points: finance.fay saves the sources and uploads th
 and breaks are resolved on their tasks. The result: a CHF nostro's camt.053 statement
 whose period is over (our unmatched records raised as breaks too), a GBP nostro's MT940
 statement still inside the window for our records, a USD card processor's CSV settlement
-report, one file refused (where and why), one statement whose closing balance does not
-add up, a later settlement report that resolves a break by itself and repeats a payment,
+report, one file refused (where and why: an earlier week from the GBP bank's new export,
+whose account form the source does not list yet; it keeps no lines, and the same file can
+be uploaded again once the re-map below is approved), one statement whose closing balance
+does not add up, a later settlement report that resolves a break by itself and repeats a payment,
 and breaks open, matched by hand, explained, written off, and one write-off above the
 threshold waiting for an ops manager. The sources are the demo's starting point (written
 directly, as an installation's first configuration); a re-map of the GBP nostro adding the
@@ -41,6 +43,8 @@ from models.onboarding import Account
 from models.reconciliation import ReconBreak, ReconSource, ReconStatement
 
 LINES = 200  # the smallest sample with every kind of line
+# How Barclays' new MT940 export writes the GBP nostro's :25: (the re-map below adds it).
+BARCLAYS_NEW_FORM = "BUKBGB22/20201555555555/GBP"
 
 
 @dataclass(frozen=True)
@@ -206,12 +210,25 @@ async def seed_reconciliation(db: Database, temporal: Client, settings: Settings
                 )
             ).statement_id
         if demo.format == "mt940":
-            # A file whose amount the bank's export mangled: refused with where and why.
-            broken = _file(demo, sample).replace(b":61:", b":61:X", 1)
+            # An earlier week from Barclays' new export, which names the account as
+            # BIC/number/currency: refused with where and why (the source does not list
+            # that form yet), keeping no lines. The page says what to do; once the re-map
+            # proposed below is approved, the very same file can be uploaded again.
+            earlier = sample_files.generate(
+                LINES,
+                seed=demo.seed + 200,
+                currency=demo.currency,
+                start=today - timedelta(days=demo.starts_days_ago + 14),
+                days=demo.days,
+                ref_prefix="MT940NEW-",
+            )
+            await insert_records(db, earlier, account.id, account.customer_id)
+            new_export = sample_files.statement_file("mt940", earlier, account=BARCLAYS_NEW_FORM)
             statements["refused"] = (
                 await receive_statement(
                     db, temporal, settings, fay, source_id=source.id,
-                    filename="mt940-export-broken.sta", content=broken,
+                    filename=f"barclays-new-export-{earlier.period_to:%Y%m%d}.sta",
+                    content=new_export,
                 )
             ).statement_id  # fmt: skip
     for key, statement_id in statements.items():
