@@ -713,3 +713,28 @@ def test_run_restarts_what_dies_and_a_killed_run_leaves_nothing_that_blocks_the_
             if run.proc.poll() is None:
                 os.killpg(run.proc.pid, signal.SIGTERM)
                 run.proc.wait(60)
+
+
+def test_a_command_on_a_data_dir_where_nothing_runs_says_so_and_starts_no_server(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    data_dir.mkdir()
+    book = tmp_path / "customers.csv"
+    book.write_text("customer_ref,name\n")
+    env = environment_without_services()
+    env.update(DATA_DIR=str(data_dir), ENVIRONMENT="development")
+    for command in (["import", "customers", str(book)], ["audit", "verify"], ["migrate"]):
+        done = subprocess.run(
+            [str(embedded.venv_binary("backoffice")), *command],
+            env=env,
+            cwd=data_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert f"nothing runs on DATA_DIR={data_dir.resolve()}" in done.stderr, done.stderr
+        assert "start `make run`" in done.stderr and "DATABASE_URL" in done.stderr
+        assert not (data_dir / "postgres").exists()
+        assert processes_using(data_dir) == []
