@@ -201,7 +201,7 @@ def postgres_url(
     if role not in passwords:
         raise EmbeddedPostgresLocked(
             f"no password for role {role!r} in {passwords_file(pgdata)}: start the embedded "
-            "PostgreSQL with `backoffice run` or `backoffice migrate` first"
+            "PostgreSQL with `backoffice run` first"
         )
     host = socket_dir or postgres_socket_dir(pgdata) or pgdata.resolve()
     return (
