@@ -30,6 +30,8 @@ from domain.reconciliation.csv_mapping import PRESETS, CsvMapping
 from domain.reconciliation.lines import FORMAT_LABELS, FORMATS
 from models.aml import CHANNELS
 from models.base import utcnow
+from models.cases import Case
+from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest
 from models.money import MINOR_UNITS
 from models.reconciliation import ReconSource, ReconStatement
 from models.workflow_io import Origin
@@ -70,6 +72,15 @@ class SourcePublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    pending_changes: list[str] = Field(default_factory=list)  # CHG- references awaiting approval
+
+
+class ProposedSource(BaseModel):
+    """A new source proposed and not yet approved."""
+
+    name: str
+    change_reference: str
+    case_id: uuid.UUID
 
 
 class SourcePage(BaseModel):
@@ -77,6 +88,7 @@ class SourcePage(BaseModel):
     total: int
     page: int
     per_page: int
+    proposed: list[ProposedSource] = Field(default_factory=list)
 
 
 class MappingField(BaseModel):
@@ -223,12 +235,49 @@ async def list_sources(
                 .limit(per_page)
             )
         ).all()
+        pending = await _open_source_changes(session)
+    items = [_public(s, int(n or 0), last) for s, n, last in rows]
+    for item in items:
+        item.pending_changes = [ref for target, ref, _, _ in pending if target == item.id]
+    known = {item.id for item in items}
     return SourcePage(
-        items=[_public(s, int(n or 0), last) for s, n, last in rows],
+        items=items,
         total=int(total),
         page=page,
         per_page=per_page,
+        proposed=[
+            ProposedSource(name=name, change_reference=ref, case_id=case_id)
+            for target, ref, name, case_id in pending
+            if name is not None and target not in known and page == 1
+        ],
     )
+
+
+async def _open_source_changes(
+    session: AsyncSession,
+) -> list[tuple[uuid.UUID, str, str | None, uuid.UUID]]:
+    """(source id, CHG- reference, name of a new source or None, case id) of every source
+    change awaiting approval, oldest first."""
+    rows = (
+        await session.exec(
+            select(ChangeRequest, Case.reference)
+            .join(Case, col(Case.id) == ChangeRequest.case_id)
+            .where(
+                ChangeRequest.target_type == "recon_source",
+                col(ChangeRequest.status).in_([s.value for s in OPEN_CHANGE_STATUSES]),
+            )
+            .order_by(col(ChangeRequest.created_at))
+        )
+    ).all()
+    return [
+        (
+            change.target_id,
+            reference,
+            str(change.after.get("name")) if change.base_version == 0 else None,
+            change.case_id,
+        )
+        for change, reference in rows
+    ]
 
 
 async def source_choices(db: Database) -> list[tuple[uuid.UUID, str]]:

@@ -1069,6 +1069,8 @@ async def test_source_form_explains_each_bad_field_and_proposes_a_change_applied
         notice = listing.text.split('id="source-proposed">', 1)[1].split("</p>", 1)[0]
         assert "Proposed as" in notice and "applies when approved." in notice
         reference = notice.split(">CHG-", 1)[1].split("<", 1)[0]
+        awaiting = listing.text.split('id="proposed-sources"', 1)[1].split("</section>", 1)[0]
+        assert name in awaiting and f"CHG-{reference}" in awaiting
         async with db.session() as session:
             change = (
                 await session.exec(
@@ -1127,6 +1129,8 @@ async def test_source_form_explains_each_bad_field_and_proposes_a_change_applied
                   "reason": "The bank sends camt.053 now."},
         )  # fmt: skip
         assert fixed.status_code == 303
+        listing = await web.get(fixed.headers["location"])
+        assert "awaiting approval" in _row(listing.text, f'id="source-{saved.id}"')
     async with db.session() as session:
         remap = (
             await session.exec(
