@@ -71,6 +71,9 @@ def make_engine(
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # An error's text reaches logs and, from an activity, the workflow's history:
+        # it says the SQL, never the values bound to it (names, IBANs, free text).
+        hide_parameters=True,
         connect_args={
             "application_name": application_name,
             "connect_timeout": 5,

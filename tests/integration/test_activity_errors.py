@@ -494,3 +494,11 @@ async def test_a_statement_line_the_database_cannot_hold_refuses_the_statement(
     assert "amount" in statement.refused_location
     assert "out of range" in (statement.refused_reason or "")
     assert "cannot be stored" in (statement.refused_reason or "")
+
+
+async def test_an_unclassified_database_error_does_not_quote_its_parameters(
+    db: Database,
+) -> None:
+    exc = await database_error(db, "SELECT CAST(:name AS no_such_type)", {"name": PERSONAL})
+    assert classify(exc) is exc  # a bug, not bad data: left to the workflow's retries
+    assert PERSONAL not in str(exc)
