@@ -489,6 +489,7 @@ async def test_a_statement_line_the_database_cannot_hold_refuses_the_statement(
         return s if s is not None and s.status == "refused" else None
 
     statement = await eventually(refused_statement, within=30, what="the statement refused")
+    assert statement is not None
     assert statement.refused_location is not None
     assert statement.refused_location.startswith("line 3")
     assert "amount" in statement.refused_location
