@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from temporalio import activity
 
-from activities.outage import retry_on_outage
+from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import cancel_open_tasks, refuse
 from core.db import Database, jsonb_param, run_sql
 from domain import audit
@@ -376,5 +376,7 @@ def _rejection(reason_code: str | None) -> str:
 async def _application(session: Any, application_id: uuid.UUID) -> Application:
     application = await session.get(Application, application_id)
     if application is None:
-        raise refuse("No such application.", "unknown_application")
+        # The workflow is started inside the intake's transaction, so its first activity can
+        # run before that commits (seen whenever the intake's audit write waits on the chain).
+        raise not_committed_yet(f"application {application_id}")
     return application
