@@ -60,8 +60,11 @@ async def upload_statement_api(
 ) -> StatementReceived:
     """Accept a statement file and start reconciling it (202): poll the statement for its
     progress, refusal (where in the file and why), balance check and match rates. The same
-    file twice is refused (409) naming the statement it already is; a source that does not
-    exist, an empty or oversized file are refused (422)."""
+    file as a statement accepted (or still being read) under any source is refused (409)
+    naming it; a refused statement keeps nothing and does not count, so its file may be
+    uploaded again. A source that does not exist, an empty or oversized file, and a file
+    that looks like another format than the source's ("this looks like MT942; the source
+    expects SWIFT MT940") are refused (422) with nothing stored."""
     received = await receive_statement(
         services.db,
         temporal,
