@@ -17,7 +17,7 @@ from core.settings import Settings
 from domain.reconciliation.statements import receive_statement
 from models.changes import ChangeRequest
 from models.reconciliation import ReconSource, ReconStatement
-from tests.helpers import Staff, api_headers, eventually, new_staff, task_of
+from tests.helpers import Staff, api_headers, eventually, new_staff, task_of, web_login
 
 SAMPLES = Path(__file__).parents[2] / "data" / "statements" / "mt940"
 CHANNELS = ["sepa", "swift", "cash", "card"]
@@ -187,6 +187,19 @@ async def test_the_proposer_cannot_approve_a_source_and_another_finance_member_a
         f"/api/v1/tasks/{task.id}/decision", json={"outcome": "approve"}, headers=maker_headers
     )
     assert decide.status_code in (403, 409), decide.text
+    transport = http._transport  # the web form door: a browser session of the maker
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as browser:
+        token = await web_login(browser, maker.username)
+        form_claim = await browser.post(
+            f"/tasks/{task.id}/claim", data={"csrf_token": token}, follow_redirects=False
+        )
+        assert form_claim.status_code == 403, form_claim.text
+        form_decision = await browser.post(
+            f"/tasks/{task.id}/decision",
+            data={"csrf_token": token, "outcome": "approve"},
+            follow_redirects=False,
+        )
+        assert form_decision.status_code in (403, 409), form_decision.text
     # Nor anyone without the approving role.
     pm_headers = await api_headers(http, outsider.username)
     assert (await http.post(f"/api/v1/tasks/{task.id}/claim", headers=pm_headers)).status_code in (
@@ -226,3 +239,37 @@ async def test_the_proposer_cannot_approve_a_source_and_another_finance_member_a
         db, temporal_env, settings, maker, source, real_file("jejik_triodos.sta")
     )
     assert taken.status in ("matching", "matched"), taken.refused_reason
+
+    # Two re-maps of version 1: approving the first voids the second (bound to version 1).
+    remaps = []
+    for accounts in (
+        ["TRIODOSBANK/0390123456", "50880050/0194791600888"],
+        ["TRIODOSBANK/0390123456", "UBRTHUHB/12010611-01424475-00100006/EUR"],
+    ):
+        remap = await http.put(
+            f"/api/v1/reconciliation/sources/{source.id}",
+            json={**body, "accounts": accounts, "reason": "Another account of ours too."},
+            headers=maker_headers,
+        )
+        assert remap.status_code == 202, remap.text
+        remaps.append(remap.json())
+    first, second = remaps
+    ops = await new_staff(db, "ops_manager", prefix="ops")
+    ops_headers = await api_headers(http, ops.username)
+    task = await task_of(db, first["workflow_id"])
+    assert (await http.post(f"/api/v1/tasks/{task.id}/claim", headers=ops_headers)).is_success
+    approved = await http.post(
+        f"/api/v1/tasks/{task.id}/decision", json={"outcome": "approve"}, headers=ops_headers
+    )
+    assert approved.status_code == 200, approved.text
+
+    async def superseded() -> bool:
+        async with db.session() as session:
+            change = await session.get(ChangeRequest, uuid.UUID(second["id"]))
+        return change is not None and change.status == "superseded"
+
+    await eventually(superseded, what="the second re-map voided")
+    async with db.session() as session:
+        remapped = await session.get(ReconSource, source.id)
+    assert remapped is not None and remapped.current_version == 2
+    assert remapped.accounts == ["TRIODOSBANK/0390123456", "50880050/0194791600888"]
