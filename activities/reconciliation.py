@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import Future
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +28,7 @@ from activities.errors import refusal_for_lines
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import close_case
+from core import cpu_pool
 from core.db import Database, jsonb_param, run_sql
 from domain import audit
 from domain.audit import SYSTEM
@@ -34,7 +38,8 @@ from domain.reconciliation.accounts import section_problem
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
 from domain.reconciliation.matching import MatchSettings, match
-from domain.reconciliation.parsing import count_entries, read_statement
+from domain.reconciliation.parse_stream import stream_statement
+from domain.reconciliation.parsing import count_entries
 from domain.reconciliation.policy import ReconciliationPolicy
 from domain.reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
 from domain.reconciliation.sources import listed_accounts
@@ -96,8 +101,8 @@ def _text(amount: Decimal | None) -> str | None:
 
 @contextlib.asynccontextmanager
 async def heartbeating(detail: str, every: float = 10.0) -> AsyncIterator[None]:
-    """Heartbeat while a long step awaits (loading, matching in a thread, COPY): Temporal
-    then tells a dead worker from a busy one within the heartbeat timeout."""
+    """Heartbeat while a long step awaits (loading, reading or matching in the CPU pool,
+    COPY): Temporal then tells a dead worker from a busy one within the heartbeat timeout."""
 
     async def beat() -> None:
         while True:
@@ -169,27 +174,24 @@ class ReconActivities:
         await self._progress(inp.statement_id, status="parsing", read=already, total=total)
 
         sections: list[StatementSection] = []
-        pending: list[StatementLine] = []
-        read = 0
         try:
-            for item in _items(source.format, content, mapping):
-                if isinstance(item, StatementSection):
-                    sections.append(item)
+            # Read in a pool child (the parser holds the GIL for seconds on a large file),
+            # a chunk ahead of the storing; lines an earlier attempt stored are skipped.
+            async with (
+                heartbeating("parsing"),
+                contextlib.aclosing(
+                    _read_in_pool(source.format, content, mapping, already)
+                ) as chunks,
+            ):
+                async for read, lines, found in chunks:
+                    sections.extend(found)
                     # A statement for an account the source does not list is refused as
                     # soon as it is read, naming the account (not after the whole file).
-                    problem = _sections_problem(source, [item])
+                    problem = _sections_problem(source, found)
                     if problem is not None:
                         raise problem
-                    continue
-                read = item.line_no
-                if item.line_no <= already:  # stored by an earlier attempt: resume after it
-                    continue
-                pending.append(item)
-                if len(pending) >= CHUNK:
-                    await self._store(inp.statement_id, pending, read, total)
-                    pending = []
-            if pending:
-                await self._store(inp.statement_id, pending, read, total)
+                    if lines:
+                        await self._store(inp.statement_id, lines, read, total)
             problem = _scope_problem(source, sections)
             if problem is not None:
                 raise problem
@@ -412,7 +414,8 @@ class ReconActivities:
                 )
                 read = len(lines)
                 lines, repeated = await bulk.already_matched(session, lines, records)
-                result = await asyncio.to_thread(match, lines, records, settings)
+                # In a pool child: the passes hold the GIL for seconds on a large statement.
+                result = await cpu_pool.run(match, lines, records, settings)
                 result.breaks.extend(repeated)
                 counts = await bulk.save_result(
                     session, statement.id, source.id, source.currency, result
@@ -687,20 +690,48 @@ async def close_matched_record_breaks(session: AsyncSession, statement: ReconSta
     return len(closed)
 
 
-def _items(
-    fmt: str, content: bytes, mapping: CsvMapping | None
-) -> Iterator[StatementLine | StatementSection]:
-    """The parser's items; a parser failing on a file it should have refused refuses it
-    (logged for us) rather than being retried for hours on the same bytes."""
+async def _read_in_pool(
+    fmt: str, content: bytes, mapping: CsvMapping | None, already: int
+) -> AsyncGenerator[tuple[int, list[StatementLine], list[StatementSection]], None]:
+    """The file read in a pool child (`domain.reconciliation.parse_stream`): the line number
+    reached, the lines to store and the sections read with them, a chunk at a time; raises
+    StatementRefused where the file is refused. A parser failing on a file it should have
+    refused refuses it (logged for us) rather than being retried for hours on the same bytes.
+    """
+    receiver, sender = multiprocessing.Pipe(duplex=False)
     try:
-        yield from read_statement(fmt, content, mapping)
-    except StatementRefused:
+        job = await cpu_pool.start(stream_statement, sender, fmt, content, mapping, already, CHUNK)
+    except BaseException:
+        receiver.close()
+        sender.close()
         raise
-    except Exception as exc:
-        log.exception("the %s parser failed on a statement", fmt)
-        raise StatementRefused(
-            "the file", f"it could not be read as {fmt} ({type(exc).__name__}: {exc})"[:900]
-        ) from exc
+    try:
+        while True:
+            message = await asyncio.to_thread(_receive, receiver, job)
+            if message[0] == "refused":
+                _, location, reason, failure = message
+                if failure is not None:
+                    log.error("the %s parser failed on a statement\n%s", fmt, failure)
+                raise StatementRefused(location, reason)
+            kind, read, lines, sections = message
+            yield read, lines, sections
+            if kind == "end":
+                return
+    finally:
+        job.cancel()  # not started yet: it never will be
+        receiver.close()  # a child still reading gets a broken pipe and stops
+        sender.close()
+
+
+def _receive(receiver: Connection, job: Future[None]) -> Any:
+    """The reading child's next message (in a thread: waiting and unpickling a chunk hold
+    neither the event loop nor, for long, the GIL)."""
+    while not receiver.poll(0.5):
+        if job.done():
+            job.result()  # a child that died: BrokenProcessPool (retried)
+            if not receiver.poll(0):
+                raise RuntimeError("the statement reader stopped without its last message")
+    return receiver.recv()
 
 
 def _scope_problem(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -11,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.outage import retry_on_outage
+from activities.reconciliation import heartbeating
 from activities.tasks import refuse
 from core.db import Database, run_sql
 from domain import audit
@@ -19,7 +21,12 @@ from domain.config import load_typed
 from domain.onboarding.records import parties_of
 from domain.onboarding.rules import CASE_TYPE_SCREENING_ALERT
 from domain.screening.config import ScreeningConfig
-from domain.screening.service import ScreeningQuery, ScreeningResult, current_list_version, screen
+from domain.screening.service import (
+    ScreeningQuery,
+    ScreeningResult,
+    current_list_version,
+    screen_many,
+)
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import ApplicationParty, Customer
@@ -32,6 +39,15 @@ from models.onboarding_io import (
     ResolveAlertInput,
     ScreeningAlertRef,
 )
+
+
+@dataclass
+class _Subjects:
+    """A customer's screening subjects (its parties, or itself when it has none) and the
+    listed entries earlier screenings of them hit."""
+
+    parties: list[tuple[ApplicationParty | None, ScreeningQuery]]
+    seen: set[int]
 
 
 def query_for(party: ApplicationParty) -> ScreeningQuery:
@@ -70,7 +86,8 @@ class ScreeningActivities:
             party = await session.get(ApplicationParty, inp.party_id)
         if party is None or party.application_id != inp.application_id:
             raise refuse("No such party on this application.", "unknown_party")
-        result = await screen(self.db, query_for(party))
+        # The name matching runs in the CPU pool, off the workflows' interpreter.
+        (result,) = await screen_many(self.db, [query_for(party)])
         # Only OnboardingWorkflow runs this activity, so there is always a workflow id.
         workflow_id = str(activity.info().workflow_id)
         async with self.db.transaction() as session:
@@ -108,10 +125,17 @@ class ScreeningActivities:
             customers = list((await session.exec(stmt)).all())
         # One configuration for the whole batch, read once rather than per person.
         _, config = await load_typed(self.db, "screening", ScreeningConfig)
+        async with heartbeating("screening"):
+            subjects = [await self._subjects(inp.workflow_id, c) for c in customers]
+            # Every name of the batch matched at once, in the CPU pool (seconds of CPU for
+            # a large batch), so that workflow activations in this worker are not starved.
+            queries = [query for found in subjects for _, query in found.parties]
+            results = iter(await screen_many(self.db, queries, config))
         alerts: list[ScreeningAlertRef] = []
-        for index, customer in enumerate(customers):
+        for index, (customer, found) in enumerate(zip(customers, subjects, strict=True)):
             activity.heartbeat(index)
-            alert = await self._rescreen_customer(inp.workflow_id, customer, version, config)
+            screened = [(party, next(results)) for party, _ in found.parties]
+            alert = await self._store_rescreen(inp.workflow_id, customer, version, found, screened)
             if alert is not None:
                 alerts.append(alert)
         return RescreenBatchResult(
@@ -121,25 +145,38 @@ class ScreeningActivities:
             alerts=alerts,
         )
 
-    async def _rescreen_customer(
-        self, workflow_id: str, customer: Customer, version: str, config: ScreeningConfig
-    ) -> ScreeningAlertRef | None:
+    async def _subjects(self, workflow_id: str, customer: Customer) -> _Subjects:
+        """Who is screened for a customer, and the listed entries hit before."""
         async with self.db.session() as session:
             if customer.application_id is None:
                 # Migrated from a legacy book: no application parties, so the customer
                 # itself is screened, by name.
-                subjects: list[tuple[ApplicationParty | None, ScreeningQuery]] = [
+                parties: list[tuple[ApplicationParty | None, ScreeningQuery]] = [
                     (None, query_for_customer(customer))
                 ]
             else:
-                parties = await parties_of(session, customer.application_id)
-                subjects = [(party, query_for(party)) for party in parties]
+                found = await parties_of(session, customer.application_id)
+                parties = [(party, query_for(party)) for party in found]
             seen = await _seen_entries(
-                session, workflow_id, customer.id, [p.id for p, _ in subjects if p is not None]
+                session, workflow_id, customer.id, [p.id for p, _ in parties if p is not None]
             )
-        results = [(party, await screen(self.db, query, config)) for party, query in subjects]
+        return _Subjects(parties, seen)
+
+    async def _store_rescreen(
+        self,
+        workflow_id: str,
+        customer: Customer,
+        version: str,
+        subjects: _Subjects,
+        results: list[tuple[ApplicationParty | None, ScreeningResult]],
+    ) -> ScreeningAlertRef | None:
         new_entries = sorted(
-            {h.list_entry_id for _, r in results for h in r.hits if h.list_entry_id not in seen}
+            {
+                h.list_entry_id
+                for _, r in results
+                for h in r.hits
+                if h.list_entry_id not in subjects.seen
+            }
         )
         async with self.db.transaction() as session:
             for party, result in results:

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_admin_url: str = ""
     app_db_role: str = "backoffice_app"
     db_pool_size: int = 10
+    # Worker processes for CPU-heavy work (statement parsing and matching, bulk screening;
+    # core/cpu_pool.py). 0: the cores but one, at least 2, at most 4.
+    cpu_workers: int = Field(default=0, ge=0)
 
     # Temporal. Empty means: start the embedded dev server on TEMPORAL_PORT.
     temporal_address: str = ""

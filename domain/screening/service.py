@@ -7,19 +7,22 @@ version once (on first use) and keeps it until a newer version appears.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from core import cpu_pool
 from core.db import Database, run_sql
 from domain import audit
 from domain import config as config_store
 from domain.actors import Actor
 from domain.errors import Conflict
+from domain.screening import batch
 from domain.screening.config import ScreeningConfig
-from domain.screening.matcher import ScreeningIndex
+from domain.screening.matcher import MatchHit, ScreeningIndex
 from domain.screening.ofac import LIST_NAME, ParsedEntry, ParsedName
 from models.screening import WatchlistEntryPublic, WatchlistNamePublic
 
@@ -183,8 +186,34 @@ async def screen(
         nationality=query.nationality,
         config=config,
     )
+    return _result(version.label, hits)
+
+
+async def screen_many(
+    db: Database, queries: Sequence[ScreeningQuery], config: ScreeningConfig | None = None
+) -> list[ScreeningResult]:
+    """`screen` for each query, the name matching done in the worker's CPU pool
+    (`core.cpu_pool`, `domain.screening.batch`) so that it never holds the interpreter that
+    runs workflow activations; the pool child keeps its own index of the list version."""
+    if config is None:
+        _, config = await config_store.load_typed(db, "screening", ScreeningConfig)
+    version = await _current(db)
+    if version is None:
+        raise Conflict(NO_LIST, code="no_watch_list")
+    if not queries:
+        return []
+    key = f"{db.url}|{version.id}"
+    args = (key, version.label, list(queries), config)
+    found = await cpu_pool.run(batch.match_names, *args)
+    if found is None:  # that child has no index of this version yet: send it the entries
+        found = await cpu_pool.run(batch.match_names, *args, await load_entries(db, version.id))
+    assert found is not None
+    return [_result(version.label, hits) for hits in found]
+
+
+def _result(label: str, hits: Sequence[MatchHit]) -> ScreeningResult:
     return ScreeningResult(
-        list_version=version.label,
+        list_version=label,
         hits=[
             ScreeningHit(
                 list_entry_id=h.ent_num,

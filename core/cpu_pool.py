@@ -1,0 +1,158 @@
+"""The worker's process pool for CPU-heavy pure work (statement parsing, matching, bulk
+screening), so that it never holds the worker's interpreter.
+
+Temporal runs workflow activations in threads of the worker's own interpreter and fails a
+workflow task whose activation does not yield within 2 seconds ("Potential deadlock
+detected"). Parsing a large statement on the event loop, or matching it in a thread that
+holds the GIL, starves those threads; in a child process it cannot.
+
+One pool per worker process, created on first use and shut down with the process
+(`shutdown()` from `run_worker`, and at interpreter exit). Children start from a
+`forkserver` that has already imported the pure modules, so a new child is ready in a few
+milliseconds. They ignore Ctrl-C (the parent stops them) and die with their parent even
+when it is killed: the forkserver exits when the worker does, and each child has a
+parent-death signal (Linux) and watches its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Modules the forkserver imports once, so that every child starts with them loaded.
+PRELOAD = [
+    "domain.reconciliation.matching",
+    "domain.reconciliation.parse_stream",
+    "domain.screening.batch",
+]
+MAX_AUTOMATIC = 4
+
+
+def automatic_size() -> int:
+    """Children when CPU_WORKERS says 0: the cores but one, at least 2 (a long parse must
+    not queue a screening batch behind it), at most MAX_AUTOMATIC."""
+    return min(MAX_AUTOMATIC, max(2, (os.cpu_count() or 1) - 1))
+
+
+_executor: ProcessPoolExecutor | None = None
+_size = 0
+_lock = threading.Lock()
+
+
+def configure(workers: int) -> None:
+    """The pool's size (0: automatic), before its first use (CPU_WORKERS)."""
+    global _size
+    _size = max(0, workers)
+
+
+def size() -> int:
+    """How many children the pool has (at most)."""
+    return _size or automatic_size()
+
+
+def executor() -> ProcessPoolExecutor:
+    """The process's pool, started on first use."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            _executor = ProcessPoolExecutor(
+                max_workers=size(),
+                mp_context=context,
+                initializer=_child_started,
+                initargs=(os.getpid(),),
+            )
+        return _executor
+
+
+def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """`fn(*args)` in a child process. A pool broken by a child that died (killed, out of
+    memory) fails the work it held (a retried activity redoes it) and is replaced here."""
+    global _executor
+    try:
+        return executor().submit(fn, *args)
+    except BrokenProcessPool:
+        log.warning("a CPU pool child died; starting a new pool")
+        with _lock:
+            broken, _executor = _executor, None
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        return executor().submit(fn, *args)
+
+
+async def start(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """`submit`, from a thread: starting a child waits until the forkserver has imported
+    PRELOAD (seconds, the first time), and the event loop must not wait with it."""
+    return await asyncio.to_thread(submit, fn, *args)
+
+
+async def run(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a child process; the event loop and the workflow threads run on."""
+    return await asyncio.wrap_future(await start(fn, *args))
+
+
+def warm_up() -> None:
+    """Start the pool's children now, in a background thread, so that the first statement
+    or screening batch does not wait for them."""
+
+    def start_all() -> None:
+        with contextlib.suppress(Exception):  # a failure shows again on first real use
+            pool = executor()
+            for job in [pool.submit(os.getpid) for _ in range(size())]:
+                job.result()
+
+    threading.Thread(target=start_all, name="cpu-pool-warm-up", daemon=True).start()
+
+
+def shutdown() -> None:
+    """Stop the children (work in flight is abandoned; a retried activity redoes it)."""
+    global _executor
+    with _lock:
+        pool, _executor = _executor, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown)
+
+
+# -- in the child ----------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_started(worker_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
+    parent = os.getppid()
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the parent is gone (re-parented), where no death signal exists."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
