@@ -13,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from core.db import Database
+from core.db import Database, run_sql
 from models.reconciliation import ReconLine, ReconStatement
 from tests.helpers import api_headers, eventually, new_staff, web_login
 from tests.recon_data import ACCOUNT_IBAN, new_source, recon_setup
@@ -162,6 +163,17 @@ async def test_a_file_refused_by_the_wrong_source_is_accepted_by_the_right_one(
     assert again.json()["error"] == "duplicate_statement"
     assert accepted.json()["reference"] in again.json()["message"]
     assert first.reference not in again.json()["message"]
+
+    # An accepted statement's lines are evidence: the app can delete no line of it, not
+    # even through the function that discards a refused statement's lines.
+    for sql in (
+        "SELECT recon_discard_refused_lines(:s)",
+        "DELETE FROM recon_line WHERE statement_id = :s",
+    ):
+        with pytest.raises(DBAPIError):
+            async with db.transaction() as session:
+                await run_sql(session, sql, {"s": second.id})
+    assert await _stored_lines(db, str(second.id)) == len(setup.sample.lines)
 
 
 async def test_camt_without_account_currency_is_read_in_its_entries_currency(
