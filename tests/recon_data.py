@@ -44,6 +44,7 @@ async def new_source(
         source = ReconSource(
             name=f"Test {fmt} {uuid.uuid4().hex[:8]}",
             format=fmt,
+            accounts=[account] if account and fmt != "csv" else [],
             account=account if fmt != "csv" else None,
             currency=currency,
             channels=CHANNELS,
