@@ -26,6 +26,7 @@ from core.mail import MailServer, mail_server
 from core.schedules import ensure_schedules
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
+from core.worker_presence import present, worker_identity
 from domain.disputes.processor import CardProcessor, load_processor
 from domain.onboarding.documents import DocumentCheckProvider, load_provider
 from workflows.aml_case import AmlCaseWorkflow
@@ -133,7 +134,7 @@ def build_worker(
         interceptors=[ClassifyErrors()],
         # Let in-flight activities finish on shutdown instead of abandoning them.
         graceful_shutdown_timeout=timedelta(seconds=10),
-        **options,  # type: ignore[arg-type]
+        **({"identity": worker_identity()} | options),  # type: ignore[arg-type]
     )
 
 
@@ -148,14 +149,21 @@ async def run_worker(settings: Settings | None = None) -> None:
         pool_size=settings.db_pool_size,
         application_name="backoffice-worker",
     )
+    # Temporal lists our pollers under this identity; the status page matches it with the
+    # presence this process records every few seconds (gone at once when it stops beating).
+    identity = worker_identity()
     try:
-        async with build_worker(
-            client,
-            db,
-            settings.task_queue,
-            document_provider=settings.document_check_provider,
-            card_processor=settings.card_processor,
-            mail=mail_server(settings),
+        async with (
+            build_worker(
+                client,
+                db,
+                settings.task_queue,
+                document_provider=settings.document_check_provider,
+                card_processor=settings.card_processor,
+                mail=mail_server(settings),
+                identity=identity,
+            ),
+            present(db, identity, settings.task_queue),
         ):
             log.info(
                 "worker polling task queue %r on %s", settings.task_queue, settings.temporal_target

@@ -24,6 +24,7 @@ from core.codec import build_data_converter
 from core.db import Database, DatabaseUrls
 from core.schema import ensure_database, migrate
 from core.settings import Settings
+from core.worker_presence import present, worker_identity
 from tests.codec_keys import TEST_CODEC_KEYS, codec_ring
 from worker import build_worker
 from workflows.common import SEARCH_ATTRIBUTES
@@ -122,7 +123,12 @@ async def admin_db(db_urls: DatabaseUrls) -> AsyncIterator[Database]:
 async def worker(
     temporal_env: WorkflowEnvironment, db: Database, settings: Settings
 ) -> AsyncIterator[None]:
-    async with build_worker(temporal_env.client, db, settings.task_queue):
+    # As run_worker does: the status page sees the session's worker by its presence too.
+    identity = worker_identity()
+    async with (
+        build_worker(temporal_env.client, db, settings.task_queue, identity=identity),
+        present(db, identity, settings.task_queue),
+    ):
         yield
 
 

@@ -28,6 +28,7 @@ from core.status.temporal import (
     check_temporal,
     describe_spec,
 )
+from core.worker_presence import Presence, presence_on
 from workflows.process_watch import PROCESS_WATCH_SCHEDULE_ID
 from workflows.rescreening import RESCREEN_SCHEDULE_ID
 
@@ -123,7 +124,9 @@ async def collect(
                 f"workers:{queue}",
                 "workers",
                 f"Worker pollers · {queue}",
-                _queue_check(temporal, settings.temporal_namespace, queue, queue == main_queue),
+                _queue_check(
+                    temporal, db, settings.temporal_namespace, queue, queue == main_queue, within
+                ),
             )
         )
     for schedule_id in targets.schedule_ids:
@@ -158,12 +161,30 @@ async def collect(
 
 
 def _queue_check(
-    temporal: Callable[[], Awaitable[Client]], namespace: str, queue: str, main: bool
+    temporal: Callable[[], Awaitable[Client]],
+    db: Database,
+    namespace: str,
+    queue: str,
+    main: bool,
+    within: float,
 ) -> Callable[[], Awaitable[Outcome]]:
     async def check() -> Outcome:
-        return await check_pollers(await temporal(), namespace, queue, needs_both=main)
+        # Half the check's time at most: a slow database leaves time to ask Temporal.
+        client, presence = await asyncio.gather(
+            temporal(), _presence_or_none(db, queue, within / 2)
+        )
+        return await check_pollers(client, namespace, queue, needs_both=main, presence=presence)
 
     return check
+
+
+async def _presence_or_none(db: Database, queue: str, within: float) -> dict[str, Presence] | None:
+    """Our workers' own records on `queue`; None when the database does not answer (the
+    PostgreSQL row says so; the pollers are then judged by Temporal alone)."""
+    try:
+        return await asyncio.wait_for(presence_on(db, queue), within)
+    except Exception:
+        return None
 
 
 def _schedule_check(

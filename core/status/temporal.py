@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,11 +18,13 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, Sche
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.status.model import Outcome, ago, utc
+from core.worker_presence import Presence
 
 # A live worker keeps one long poll open per task type; the server answers an idle poll
 # after about a minute and the worker polls again at once, so its poller's last access is
 # never much older than that. A stopped worker stays listed by the server for minutes:
-# only pollers seen this recently count.
+# only pollers seen this recently count. Our own workers also record their presence
+# (core/worker_presence), which tells a killed one within FRESH_WITHIN (20 s).
 POLLER_SEEN_WITHIN = timedelta(seconds=80)
 RPC_TIMEOUT = timedelta(seconds=3)
 _FAILED_RUNS = {"failed", "terminated", "timed_out", "canceled"}
@@ -81,9 +84,17 @@ async def check_pollers(
     *,
     needs_both: bool = True,
     now: datetime | None = None,
+    presence: Mapping[str, Presence] | None = None,
 ) -> Outcome:
-    """Who polls `queue` for workflow and for activity tasks, as Temporal saw it lately."""
+    """Who polls `queue` for workflow and for activity tasks, as Temporal saw it lately.
+
+    With `presence` (core/worker_presence: each worker's own beat, by identity), a listed
+    poller counts while its worker's row is fresh and is gone as soon as the row went silent
+    or stopped, however recent Temporal's last access; a poller without a row (a worker of
+    another version) counts when Temporal saw it within POLLER_SEEN_WITHIN. Without
+    `presence` (the database did not answer) every poller is judged by that rule."""
     now = now or datetime.now(UTC)
+    known = presence or {}
     workflow_pollers, activity_pollers = await asyncio.gather(
         describe_pollers(client, namespace, queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
         describe_pollers(client, namespace, queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
@@ -92,7 +103,10 @@ async def check_pollers(
     live: dict[str, set[str]] = {"workflow": set(), "activity": set()}
     for task_type, pollers in (("workflow", workflow_pollers), ("activity", activity_pollers)):
         for identity, seen in pollers:
+            row = known.get(identity)
             polling = seen is not None and now - seen <= POLLER_SEEN_WITHIN
+            if row is not None and not row.fresh:
+                polling = False
             if polling:
                 live[task_type].add(identity)
             rows.append(
@@ -100,15 +114,25 @@ async def check_pollers(
                     "task_type": task_type,
                     "identity": identity,
                     "last_access": seen,
+                    "worker_last_seen": row.last_seen if row is not None else None,
                     "polling": polling,
                 }
             )
+    # Workers that stopped or went silent lately, listed by Temporal or not any more.
+    gone = sorted(
+        (p for p in known.values() if not p.fresh), key=lambda p: p.gone_since, reverse=True
+    )
     details: dict[str, Any] = {
         "task_queue": queue,
         "workflow_pollers": len(live["workflow"]),
         "activity_pollers": len(live["activity"]),
         "pollers": rows,
+        "recently_gone": [
+            {"identity": p.identity, "gone_since": p.gone_since, "how": p.how} for p in gone
+        ],
     }
+    if presence is None:
+        details["worker_presence"] = "not read: judged by Temporal's last access only"
     workers = live["workflow"] | live["activity"]
     if not workers:
         return "down", f"no poller on queue {queue}", details

@@ -4,8 +4,11 @@ PostgreSQL, Temporal dev server and worker of the session."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,20 +16,24 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from temporalio import activity
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from app import create_app
 from core import status
-from core.db import Database
+from core.db import Database, DatabaseUrls, run_sql
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
+from core.worker_presence import present
 from domain import audit
 from domain.disputes.messages import queue_customer_message
 from tests.aml_data import new_customer
 from tests.conftest import create_database
-from tests.helpers import api_headers, eventually, new_staff, web_login
+from tests.helpers import EVENTUALLY, api_headers, eventually, new_staff, web_login
 
+REPO = Path(__file__).resolve().parents[2]
 KIND_NAMES = {
     "postgresql": "PostgreSQL",
     "temporal": "Temporal",
@@ -203,6 +210,164 @@ async def test_a_stopped_worker_is_no_longer_counted(
     )
     assert (state, sentence) == ("down", f"no poller on queue {queue}")
     assert details["pollers"] and not any(p["polling"] for p in details["pollers"])
+
+
+def _fixed(client: Client) -> Callable[[], Awaitable[Client]]:
+    async def temporal() -> Client:
+        return client
+
+    return temporal
+
+
+async def _queue_status(
+    settings: Settings, db: Database, client: Client, queue: str
+) -> dict[str, Any]:
+    """The status page's row for `queue`, as `collect` builds it (presence included)."""
+    targets = status.Targets((queue,), ())
+    components = await status.collect(settings, db, _fixed(client), targets=targets)
+    return _by_key({"components": [c.model_dump() for c in components]})[f"workers:{queue}"]
+
+
+async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
+    temporal_env: WorkflowEnvironment, db: Database, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    """kill -9 of a worker process: Temporal keeps listing its poller with a recent last
+    access, but the worker stopped recording its presence, so it is gone within ~20 s."""
+    client = temporal_env.client
+    queue = f"killed-{uuid.uuid4().hex[:8]}"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.presence_worker",
+        settings.temporal_address,
+        queue,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PRESENCE_DATABASE_URL": db_urls.app},
+        cwd=REPO,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        assert process.stdout is not None
+        ready = (await asyncio.wait_for(process.stdout.readline(), EVENTUALLY)).decode().split()
+        assert ready[:1] == ["ready"], ready
+        identity = ready[1]
+
+        async def polling() -> dict[str, Any] | None:
+            row = await _queue_status(settings, db, client, queue)
+            alive = {p["identity"] for p in row["details"]["pollers"] if p["polling"]}
+            return row if identity in alive else None
+
+        before = await eventually(polling, what="the worker process polling its queue")
+        assert before is not None
+        assert before["sentence"] == f"1 worker polling queue {queue}"
+
+        os.kill(process.pid, signal.SIGKILL)
+        await process.wait()
+        killed_at = loop.time()
+
+        async def gone() -> dict[str, Any] | None:
+            row = await _queue_status(settings, db, client, queue)
+            return row if row["state"] == "down" else None
+
+        after = await eventually(gone, within=60, what="the killed worker shown as gone")
+        detected_in = loop.time() - killed_at
+        print(f"killed worker shown as gone {detected_in:.1f} s after kill -9")
+        assert after is not None
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert after["sentence"] == f"no poller on queue {queue}"
+    assert [p["identity"] for p in after["details"]["pollers"]] == [identity]  # still listed
+    assert not any(p["polling"] for p in after["details"]["pollers"])
+    (lost,) = after["details"]["recently_gone"]
+    assert lost["identity"] == identity and "killed or cut off" in lost["how"]
+    assert detected_in < status.POLLER_SEEN_WITHIN.total_seconds(), detected_in
+    # By Temporal's last access alone, it would still be polling now.
+    state, sentence, _ = await status.check_pollers(
+        client, settings.temporal_namespace, queue, needs_both=False
+    )
+    assert (state, sentence) == ("ok", f"1 worker polling queue {queue}")
+
+
+async def test_a_cleanly_stopped_worker_is_gone_at_once_and_listed_as_stopped(
+    unpolled_app: tuple[httpx.AsyncClient, str],
+    temporal_env: WorkflowEnvironment,
+    db: Database,
+) -> None:
+    http, queue = unpolled_app
+    engineer = await new_staff(db, "engineer")
+    headers = await api_headers(http, engineer.username)
+    identity = f"{os.getpid()}-{uuid.uuid4().hex[:6]}@clean-stop"
+
+    async def queue_row() -> dict[str, Any]:
+        response = await http.get("/api/v1/status", headers=headers)
+        assert response.status_code == 200, response.text
+        return _by_key(response.json())[f"workers:{queue}"]
+
+    async with (
+        Worker(temporal_env.client, task_queue=queue, activities=[_nothing], identity=identity),
+        present(db, identity, queue),
+    ):
+
+        async def polling() -> dict[str, Any] | None:
+            row = await queue_row()
+            return row if row["sentence"].startswith("1 worker polling") else None
+
+        before = await eventually(polling, what="the worker polling")
+        assert before is not None
+        assert [p["identity"] for p in before["details"]["pollers"]] == [identity]
+        assert before["details"]["pollers"][0]["worker_last_seen"]
+        assert before["details"]["recently_gone"] == []
+    # Asked once, right away: no waiting for Temporal to forget the poller.
+    after = await queue_row()
+    assert (after["state"], after["sentence"]) == ("down", f"no poller on queue {queue}")
+    (stopped,) = after["details"]["recently_gone"]
+    assert (stopped["identity"], stopped["how"]) == (identity, "stopped cleanly")
+    async with _client(http) as web:
+        await web_login(web, engineer.username)
+        page = await web.get("/status")
+    assert f"no poller on queue {queue}" in page.text
+    assert "recently gone" in page.text and "stopped cleanly" in page.text
+    assert identity in page.text
+
+
+async def test_a_poller_without_presence_keeps_the_last_access_rule_and_silent_rows_are_gone(
+    temporal_env: WorkflowEnvironment, db: Database, settings: Settings
+) -> None:
+    """A worker that records no presence (another version) counts by Temporal's last access;
+    a presence row that went silent, with no poller any more, is listed as gone."""
+    client = temporal_env.client
+    queue = f"external-{uuid.uuid4().hex[:8]}"
+    silent = f"4242-{uuid.uuid4().hex[:6]}@old-host"
+    async with db.transaction() as session:
+        await run_sql(
+            session,
+            "INSERT INTO worker_presence (identity, task_queue, pid, host, started_at, "
+            "last_seen) VALUES (:i, :q, 4242, 'old-host', now() - interval '10 min', "
+            "now() - interval '1 min')",
+            {"i": silent, "q": queue},
+        )
+    external = f"{os.getpid()}-{uuid.uuid4().hex[:6]}@external"
+    async with Worker(client, task_queue=queue, activities=[_nothing], identity=external):
+
+        async def polling() -> dict[str, Any] | None:
+            row = await _queue_status(settings, db, client, queue)
+            return row if row["state"] == "ok" else None
+
+        row = await eventually(polling, what="the external worker counted")
+        assert row is not None
+    assert row["sentence"] == f"1 worker polling queue {queue}"
+    assert [(p["identity"], p["worker_last_seen"]) for p in row["details"]["pollers"]] == [
+        (external, None)
+    ]
+    (gone,) = row["details"]["recently_gone"]
+    assert gone["identity"] == silent and "killed or cut off" in gone["how"]
+
+
+@activity.defn(name="status_test_nothing")
+async def _nothing() -> None:
+    """An activity for workers that only need to poll."""
 
 
 async def test_readyz_names_each_component_with_its_state_only(
