@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -128,6 +129,41 @@ async def test_a_file_mixing_accounts_is_refused_naming_the_one_not_listed(
     )
     assert wrong_currency.status == "refused"
     assert "in EUR" in (wrong_currency.refused_reason or "")
+
+
+@pytest.mark.parametrize(
+    ("statement_account", "listed", "currency"),
+    [
+        ("50880050/0194791600888", "50880050 / 0194 7916 00888", "EUR"),
+        ("UBRTHUHB/12010611-01424475-00100006/HUF", "UBRTHUHBXXX/120106110142447500100006", "HUF"),
+    ],
+)
+async def test_the_other_real_forms_match_the_source_listing_them(
+    db: Database,
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    worker: None,
+    statement_account: str,
+    listed: str,
+    currency: str,
+) -> None:
+    """The Deutsche Bank and Raiffeisen Hungary `:25:` forms (not among the shared samples:
+    the Triodos file carries them here, in the account's currency)."""
+    finance = await new_staff(db, "finance_ops")
+    content = real_file("jejik_triodos.sta").replace(
+        b":25:TRIODOSBANK/0390123456", b":25:" + statement_account.encode()
+    )
+    content = content.replace(b"EUR", currency.encode())
+    right = await source_listing(db, listed, currency=currency)
+    taken = await uploaded(db, temporal_env, settings, finance, right, content)
+    assert taken.status in ("matching", "matched"), taken.refused_reason
+    other = await source_listing(db, "50880050/0194791600889", currency=currency)
+    refused = await uploaded(
+        db, temporal_env, settings, finance, other, content.replace(b":20:", b":20:X", 1)
+    )
+    # Named as the parser read it (the MT940 reader keeps a `/CCY` part apart).
+    named = statement_account.removesuffix(f"/{currency}")
+    assert refused.status == "refused" and named in (refused.refused_reason or "")
 
 
 async def test_a_source_listing_no_accounts_takes_no_statement_and_says_what_to_add(
