@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,7 +41,9 @@ MAPPING_PREFIX = "csv_"  # form fields of the column mapping: csv_<field of CsvM
 
 
 class SourceForm(BaseModel):
-    """What the source form (or a caller) submits; every field is checked by save_source."""
+    """What the source form or the API submits; check_source checks every field."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = ""
     format: str = ""
