@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -23,8 +22,6 @@ from tests.helpers import new_staff
 from tests.recon_data import recon_setup
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_reconciliation import reconciled
-
-pytestmark = pytest.mark.timeout(240)
 
 FAILED_TASKS = {
     EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
