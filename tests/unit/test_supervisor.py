@@ -91,9 +91,10 @@ def test_a_child_that_keeps_failing_to_start_makes_the_run_give_up() -> None:
 
 def test_stop_all_stops_the_last_started_first() -> None:
     stopped: list[str] = []
-    children = [
-        Supervised(name, lambda: None, lambda: None, lambda name=name: stopped.append(name))
-        for name in ("postgres", "temporal", "worker", "web")
-    ]
+
+    def child(name: str) -> Supervised:
+        return Supervised(name, lambda: None, lambda: None, lambda: stopped.append(name))
+
+    children = [child(name) for name in ("postgres", "temporal", "worker", "web")]
     Supervisor(children, orphan_grace=0).stop_all()
     assert stopped == ["web", "worker", "temporal", "postgres"]
