@@ -22,6 +22,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import threading
@@ -139,20 +140,47 @@ _PR_SET_PDEATHSIG = 1
 
 def _child_started(worker_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; the parent decides
-    parent = os.getppid()
+    # The forkserver exits when every holder of its "alive" pipe has closed it, and each
+    # child is handed a copy (to start processes of its own, which ours never do): closed
+    # here, the forkserver ends with the worker rather than waiting for its children.
+    with contextlib.suppress(Exception):
+        from multiprocessing import forkserver
+
+        alive = forkserver._forkserver._forkserver_alive_fd  # type: ignore[attr-defined]  # (private, no public way)
+        if alive is not None:
+            os.close(alive)
+            forkserver._forkserver._forkserver_alive_fd = None  # type: ignore[attr-defined]
     if sys.platform == "linux":
         with contextlib.suppress(Exception):
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the signal was armed
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # when the forkserver ends
+    threading.Thread(
+        target=_watch_worker, args=(worker_pid,), name="worker-watch", daemon=True
+    ).start()
+
+
+def _watch_worker(pid: int) -> None:
+    """Exit as soon as the worker process is gone (its parent is the forkserver, so no
+    death signal tells it): a pidfd becomes readable when the process ends."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
         os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
-
-
-def _watch_parent(parent: int) -> None:
-    """Exit when the parent is gone (re-parented), where no death signal exists."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
+    except (AttributeError, OSError):  # no pidfd here: ask every second
+        while _exists(pid):
+            time.sleep(1.0)
+        os._exit(1)
+    select.select([pidfd], [], [])
     os._exit(1)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
