@@ -153,7 +153,9 @@ async def run_worker(settings: Settings | None = None) -> None:
     # presence this process records every few seconds (gone at once when it stops beating).
     identity = worker_identity()
     try:
+        # Present before the first poll, and until in-flight activities have finished.
         async with (
+            present(db, identity, settings.task_queue),
             build_worker(
                 client,
                 db,
@@ -163,7 +165,6 @@ async def run_worker(settings: Settings | None = None) -> None:
                 mail=mail_server(settings),
                 identity=identity,
             ),
-            present(db, identity, settings.task_queue),
         ):
             log.info(
                 "worker polling task queue %r on %s", settings.task_queue, settings.temporal_target

@@ -126,8 +126,8 @@ async def worker(
     # As run_worker does: the status page sees the session's worker by its presence too.
     identity = worker_identity()
     async with (
-        build_worker(temporal_env.client, db, settings.task_queue, identity=identity),
         present(db, identity, settings.task_queue),
+        build_worker(temporal_env.client, db, settings.task_queue, identity=identity),
     ):
         yield
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from app import create_app
-from core import status
+from core import embedded, status
+from core.codec import build_data_converter
 from core.db import Database, DatabaseUrls, run_sql
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
@@ -30,8 +32,16 @@ from core.worker_presence import present
 from domain import audit
 from domain.disputes.messages import queue_customer_message
 from tests.aml_data import new_customer
+from tests.codec_keys import codec_ring
 from tests.conftest import create_database
-from tests.helpers import EVENTUALLY, api_headers, eventually, new_staff, web_login
+from tests.helpers import (
+    api_headers,
+    environment_without_services,
+    eventually,
+    new_staff,
+    web_login,
+)
+from workflows.common import SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 KIND_NAMES = {
@@ -228,38 +238,63 @@ async def _queue_status(
     return _by_key({"components": [c.model_dump() for c in components]})[f"workers:{queue}"]
 
 
-async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
-    temporal_env: WorkflowEnvironment, db: Database, db_urls: DatabaseUrls, settings: Settings
-) -> None:
-    """kill -9 of a worker process: Temporal keeps listing its poller with a recent last
-    access, but the worker stopped recording its presence, so it is gone within ~20 s."""
-    client = temporal_env.client
-    queue = f"killed-{uuid.uuid4().hex[:8]}"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.presence_worker",
-        settings.temporal_address,
-        queue,
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PRESENCE_DATABASE_URL": db_urls.app},
-        cwd=REPO,
+@pytest.fixture
+async def own_temporal() -> AsyncIterator[WorkflowEnvironment]:
+    """A Temporal dev server of the test's own: a real worker process brings the schedules
+    in line with its settings when it starts, which must not touch the session's."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=build_data_converter(codec_ring()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        ui=False,
     )
+    yield env
+    await env.shutdown()
+
+
+async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
+    own_temporal: WorkflowEnvironment,
+    db: Database,
+    db_urls: DatabaseUrls,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """kill -9 of the real worker process (`python -m worker`): Temporal keeps listing its
+    pollers with a recent last access, but the worker stopped recording its presence, so
+    its queue reads "no poller on queue …" within ~20 s."""
+    client = own_temporal.client
+    queue = f"killed-{uuid.uuid4().hex[:8]}"
+    env = environment_without_services() | {
+        "ENVIRONMENT": "test",
+        "DATA_DIR": str(tmp_path),
+        "DATABASE_URL": db_urls.app,
+        "DATABASE_ADMIN_URL": db_urls.admin,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TASK_QUEUE": queue,
+        "CPU_WORKERS": "1",
+    }
+    log_file = tmp_path / "worker.log"
+    with log_file.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "worker", env=env, cwd=REPO, stdout=log, stderr=log
+        )
+    identity = f"{process.pid}@{socket.gethostname()}"  # as Temporal and the presence say
     loop = asyncio.get_running_loop()
     try:
-        assert process.stdout is not None
-        ready = (await asyncio.wait_for(process.stdout.readline(), EVENTUALLY)).decode().split()
-        assert ready[:1] == ["ready"], ready
-        identity = ready[1]
 
         async def polling() -> dict[str, Any] | None:
+            assert process.returncode is None, log_file.read_text()[-2000:]
             row = await _queue_status(settings, db, client, queue)
-            alive = {p["identity"] for p in row["details"]["pollers"] if p["polling"]}
-            return row if identity in alive else None
+            recorded = all(p["worker_last_seen"] for p in row["details"]["pollers"])
+            return row if row["state"] == "ok" and recorded else None
 
         before = await eventually(polling, what="the worker process polling its queue")
         assert before is not None
         assert before["sentence"] == f"1 worker polling queue {queue}"
+        assert {(p["task_type"], p["identity"]) for p in before["details"]["pollers"]} == {
+            ("workflow", identity),
+            ("activity", identity),
+        }
 
         os.kill(process.pid, signal.SIGKILL)
         await process.wait()
@@ -269,7 +304,11 @@ async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
             row = await _queue_status(settings, db, client, queue)
             return row if row["state"] == "down" else None
 
-        after = await eventually(gone, within=60, what="the killed worker shown as gone")
+        try:
+            after = await eventually(gone, within=60, what="the killed worker shown as gone")
+        except AssertionError as exc:
+            row = await _queue_status(settings, db, client, queue)
+            raise AssertionError(f"{exc}: {row}\n{log_file.read_text()[-3000:]}") from None
         detected_in = loop.time() - killed_at
         print(f"killed worker shown as gone {detected_in:.1f} s after kill -9")
         assert after is not None
@@ -278,15 +317,13 @@ async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
             process.kill()
             await process.wait()
     assert after["sentence"] == f"no poller on queue {queue}"
-    assert [p["identity"] for p in after["details"]["pollers"]] == [identity]  # still listed
+    assert {p["identity"] for p in after["details"]["pollers"]} == {identity}  # still listed
     assert not any(p["polling"] for p in after["details"]["pollers"])
     (lost,) = after["details"]["recently_gone"]
     assert lost["identity"] == identity and "killed or cut off" in lost["how"]
     assert detected_in < status.POLLER_SEEN_WITHIN.total_seconds(), detected_in
     # By Temporal's last access alone, it would still be polling now.
-    state, sentence, _ = await status.check_pollers(
-        client, settings.temporal_namespace, queue, needs_both=False
-    )
+    state, sentence, _ = await status.check_pollers(client, settings.temporal_namespace, queue)
     assert (state, sentence) == ("ok", f"1 worker polling queue {queue}")
 
 
@@ -305,9 +342,9 @@ async def test_a_cleanly_stopped_worker_is_gone_at_once_and_listed_as_stopped(
         assert response.status_code == 200, response.text
         return _by_key(response.json())[f"workers:{queue}"]
 
-    async with (
-        Worker(temporal_env.client, task_queue=queue, activities=[_nothing], identity=identity),
+    async with (  # as run_worker: present before the first poll, until the worker stopped
         present(db, identity, queue),
+        Worker(temporal_env.client, task_queue=queue, activities=[_nothing], identity=identity),
     ):
 
         async def polling() -> dict[str, Any] | None:
