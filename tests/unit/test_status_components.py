@@ -8,6 +8,7 @@ from temporalio.client import ScheduleIntervalSpec, ScheduleSpec
 
 from core import status
 from core.settings import Settings
+from core.worker_presence import BEAT, FRESH_WITHIN, Presence
 
 
 class _WithCpuQueue(Settings):
@@ -42,3 +43,23 @@ def test_spans_read_as_people_say_them() -> None:
     assert status.describe_spec(week) == "every 7 d"
     five = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=5))])
     assert status.describe_spec(five) == "every 5 min"
+
+
+def test_a_worker_is_present_while_it_beats_and_gone_when_silent_or_stopped() -> None:
+    started = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+    def presence(silent: float, stopped: datetime | None = None) -> Presence:
+        seen = started + timedelta(minutes=5)
+        return Presence("7@host", "backoffice", 7, "host", started, seen, stopped, silent)
+
+    beating = presence(FRESH_WITHIN.total_seconds())
+    assert beating.fresh
+    silent = presence(FRESH_WITHIN.total_seconds() + 1)
+    assert not silent.fresh
+    assert silent.gone_since == silent.last_seen
+    assert silent.how == "silent for 21 s (killed or cut off)"
+    stopped_at = started + timedelta(minutes=6)
+    stopped = presence(2, stopped_at)
+    assert not stopped.fresh
+    assert (stopped.gone_since, stopped.how) == (stopped_at, "stopped cleanly")
+    assert FRESH_WITHIN >= 3 * BEAT  # three beats missed before a worker counts as gone
