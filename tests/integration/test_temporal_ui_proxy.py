@@ -24,7 +24,7 @@ from core import embedded
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
-from tests.helpers import new_staff, web_login
+from tests.helpers import EVENTUALLY, new_staff, web_login
 from web.middleware import CSP
 from web.routers.temporal_ui import _upstream_headers, write_action
 
@@ -40,7 +40,7 @@ def ui_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         base = f"http://127.0.0.1:{ui_port}"
         # The UI's port opens before its own connection to the frontend is up (for a moment
         # its API answers 503 "connection refused"): ready is when it can read a namespace.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + EVENTUALLY
         while not _ui_reads_namespaces(base):
             assert time.monotonic() < deadline, (workdir / "dev.log").read_text()
             time.sleep(0.1)
