@@ -38,7 +38,7 @@ from domain.reconciliation.accounts import section_problem
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
 from domain.reconciliation.matching import MatchSettings, match
-from domain.reconciliation.parse_stream import stream_statement
+from domain.reconciliation.parse_stream import line_from_row, stream_statement
 from domain.reconciliation.parsing import count_entries
 from domain.reconciliation.policy import ReconciliationPolicy
 from domain.reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
@@ -731,7 +731,11 @@ def _receive(receiver: Connection, job: Future[None]) -> Any:
             job.result()  # a child that died: BrokenProcessPool (retried)
             if not receiver.poll(0):
                 raise RuntimeError("the statement reader stopped without its last message")
-    return receiver.recv()
+    message = receiver.recv()
+    if message[0] in ("chunk", "end"):
+        kind, read, rows, sections = message
+        return kind, read, [line_from_row(row) for row in rows], sections
+    return message
 
 
 def _scope_problem(

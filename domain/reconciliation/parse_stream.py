@@ -11,19 +11,32 @@ Messages, in order:
                                        sent, the lines since then are not. `failure` is the
                                        traceback when a parser broke rather than refused.
 
-`read` is the line number reached. Lines up to `already` (stored by an earlier attempt)
+`read` is the line number reached. Lines travel as tuples of their fields in LINE_FIELDS
+order (`line_from_row` makes them lines again): pickling 20 000 dataclasses takes about a
+second, their tuples a fifth of that. Lines up to `already` (stored by an earlier attempt)
 are read but not sent. The pipe's buffer is small, so the child reads at most one chunk
 ahead of the activity's storing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import traceback
 from multiprocessing.connection import Connection
+from typing import Any
 
 from domain.reconciliation.csv_mapping import CsvMapping
 from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
 from domain.reconciliation.parsing import read_statement
+
+LINE_FIELDS = tuple(field.name for field in dataclasses.fields(StatementLine))
+_row_of = operator.attrgetter(*LINE_FIELDS)
+Row = tuple[Any, ...]
+
+
+def line_from_row(row: Row) -> StatementLine:
+    return StatementLine(*row)
 
 
 def stream_statement(
@@ -35,7 +48,7 @@ def stream_statement(
     chunk: int,
 ) -> None:
     """Read `content` and send its lines to `pipe` (see the module's docstring)."""
-    lines: list[StatementLine] = []
+    lines: list[Row] = []
     sections: list[StatementSection] = []
     read = 0
     try:
@@ -47,7 +60,7 @@ def stream_statement(
                 read = item.line_no
                 if item.line_no <= already:  # stored by an earlier attempt: resume after it
                     continue
-                lines.append(item)
+                lines.append(_row_of(item))
                 if len(lines) >= chunk:
                     pipe.send(("chunk", read, lines, sections))
                     lines, sections = [], []
