@@ -111,6 +111,7 @@ async def test_workflows_keep_answering_while_a_large_statement_is_read_and_matc
             assert statement is not None
             return statement.status
 
+        started = time.perf_counter()
         pings = 0
         answered_during: list[str] = []  # the stage a round trip began and ended in
         while (before := await status()) not in ("matched", "refused"):
@@ -118,6 +119,7 @@ async def test_workflows_keep_answering_while_a_large_statement_is_read_and_matc
             assert await ping.execute_update(PingWorkflow.ping) == pings
             if before == await status():
                 answered_during.append(before)
+        took = time.perf_counter() - started
         await ping.signal(PingWorkflow.stop)
         assert await ping.result() == pings
     watching.cancel()
@@ -133,9 +135,11 @@ async def test_workflows_keep_answering_while_a_large_statement_is_read_and_matc
     recon = skipping.client.get_workflow_handle(received.workflow_id)
     assert await failed_tasks(recon) == []
     print(
+        f"read and matched in {took:.1f} s; "
         f"pings answered: {pings}, by stage: {Counter(answered_during)}; longest event-loop "
         f"stall: {watch.longest_wall:.3f} s, {watch.longest_cpu:.3f} s of CPU"
     )
-    # Reading 20 000 camt.053 entries takes the parser seconds of CPU; done on the event
-    # loop (as before the CPU pool) it held the loop for that long in one go.
-    assert watch.longest_cpu < 1.0, "CPU-heavy work ran on the worker's event loop"
+    # Reading 20 000 camt.053 entries takes the parser about a second of CPU; done on the
+    # event loop (as before the CPU pool: 0.9 s here at best), it held the loop that long
+    # in one go. What is left on the loop takes about 0.1 s at most.
+    assert watch.longest_cpu < 0.5, "CPU-heavy work ran on the worker's event loop"
