@@ -7,6 +7,7 @@ must damage shared state (the audit chain) get a database of their own.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,38 @@ APP_ROLE = "backoffice_app"
 # Every Settings() and every process a test starts (the CLI) encrypts with the test key.
 os.environ["TEMPORAL_CODEC_KEYS"] = TEST_CODEC_KEYS
 os.environ.pop("TEMPORAL_CODEC_KEY_FILE", None)
+
+
+class _DeadlockWatch(logging.Handler):
+    """Workflow activations the SDK's deadlock detector failed ("[TMPRL1101] Potential
+    deadlock detected": a workflow thread starved for 2 s, e.g. by CPU work in the same
+    interpreter). Temporal retries such a task, so the test may still pass, and the SDK's
+    log line would stay in pytest's captured output; this makes it fail the test instead."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        text = f"{record.getMessage()}: {error}"
+        if "TMPRL1101" in text or "Potential deadlock" in text:
+            self.seen.append(text)
+
+
+DEADLOCKS = _DeadlockWatch()
+logging.getLogger("temporalio.worker").addHandler(DEADLOCKS)
+
+
+@pytest.fixture(autouse=True)
+def no_workflow_deadlock() -> Iterator[None]:
+    """Fails the test during which an in-process worker reported a deadlocked activation."""
+    before = len(DEADLOCKS.seen)
+    yield
+    if len(DEADLOCKS.seen) > before:
+        pytest.fail(
+            "the workflow deadlock detector fired during this test: " + DEADLOCKS.seen[before]
+        )
 
 
 def make_urls(socket_dir: Path, database: str) -> DatabaseUrls:

@@ -120,6 +120,11 @@ def chromium_executable() -> Path:
     return CHROMIUM
 
 
+def _around_deadlock(log: str) -> str:
+    at = log.find("Potential deadlock detected")
+    return log[max(0, at - 2000) : at + 500]
+
+
 @pytest.fixture(scope="session")
 def live_server(
     chromium_executable: Path,
@@ -147,6 +152,10 @@ def live_server(
         yield LiveServer(url=url, task_queue=task_queue, logs=logs)
         for name, proc in procs.items():
             assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
+        # Like tests/conftest.py's watch on the in-process workers: a workflow task the
+        # SDK's deadlock detector failed is retried and may go unnoticed otherwise.
+        worker_log = logs["worker"].read_text(errors="replace")
+        assert "Potential deadlock detected" not in worker_log, _around_deadlock(worker_log)
 
 
 @contextmanager
