@@ -80,7 +80,11 @@ async def test_rotating_forwarded_for_from_loopback_meets_the_per_address_thrott
         ) as application,
         served_by_uvicorn(application) as base_url,
         httpx.AsyncClient(
-            base_url=base_url, transport=httpx.AsyncHTTPTransport(local_address=peer)
+            base_url=base_url,
+            transport=httpx.AsyncHTTPTransport(local_address=peer),
+            # Not httpx's 5 s default: each failed login verifies a password hash (Argon2id),
+            # which takes seconds on a loaded machine.
+            timeout=60,
         ) as client,
     ):
         for n, username in enumerate(tried, start=1):
