@@ -121,7 +121,7 @@ def build_worker(
     activities = activities_for(
         db, load_provider(document_provider), load_processor(card_processor, db), mail
     )
-    # Parsing, matching and bulk screening run in this process's CPU pool (core/cpu_pool.py),
+    # Statement reading and screening run in this process's CPU pool (core/cpu_pool.py),
     # never in the interpreter that runs workflow activations: start its children now.
     cpu_pool.warm_up()
     return Worker(

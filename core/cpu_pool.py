@@ -1,10 +1,12 @@
-"""The worker's process pool for CPU-heavy pure work (statement parsing, matching, bulk
-screening), so that it never holds the worker's interpreter.
+"""The worker's process pool for CPU-heavy pure work (reading statement files, screening
+names), so that it never holds the worker's interpreter.
 
 Temporal runs workflow activations in threads of the worker's own interpreter and fails a
 workflow task whose activation does not yield within 2 seconds ("Potential deadlock
-detected"). Parsing a large statement on the event loop, or matching it in a thread that
-holds the GIL, starves those threads; in a child process it cannot.
+detected"). Parsing a large statement or screening a batch of names in that interpreter
+holds the GIL for long stretches and starves those threads; in a child process it cannot.
+(Matching stays in a thread: its numpy/pandas passes let other threads run, and pickling
+its frames for a child would hold the GIL longer than the passes do.)
 
 One pool per worker process, created on first use and shut down with the process
 (`shutdown()` from `run_worker`, and at interpreter exit). Children start from a
@@ -37,7 +39,6 @@ T = TypeVar("T")
 
 # Modules the forkserver imports once, so that every child starts with them loaded.
 PRELOAD = [
-    "domain.reconciliation.matching",
     "domain.reconciliation.parse_stream",
     "domain.screening.batch",
 ]

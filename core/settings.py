@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     database_admin_url: str = ""
     app_db_role: str = "backoffice_app"
     db_pool_size: int = 10
-    # Worker processes for CPU-heavy work (statement parsing and matching, bulk screening;
+    # Worker processes for CPU-heavy work (reading statement files, screening names;
     # core/cpu_pool.py). 0: the cores but one, at least 2, at most 4.
     cpu_workers: int = Field(default=0, ge=0)
 

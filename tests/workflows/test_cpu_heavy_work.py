@@ -1,6 +1,7 @@
-"""CPU-heavy activities (reading and matching a large statement) run in the worker's process
-pool, so workflows of the same worker process keep answering: no workflow task of theirs
-misses Temporal's 2-second deadlock deadline ("Potential deadlock detected")."""
+"""CPU-heavy work (reading a large statement) runs in the worker's process pool, so
+workflows of the same worker process keep answering while a statement is read and matched:
+no workflow task of theirs misses Temporal's 2-second deadlock deadline ("Potential deadlock
+detected")."""
 
 from __future__ import annotations
 
