@@ -11,9 +11,12 @@ its frames for a child would hold the GIL longer than the passes do.)
 One pool per worker process, created on first use and shut down with the process
 (`shutdown()` from `run_worker`, and at interpreter exit). Children start from a
 `forkserver` that has already imported the pure modules, so a new child is ready in a few
-milliseconds. They ignore Ctrl-C (the parent stops them) and die with their parent even
-when it is killed: the forkserver exits when the worker does, and each child has a
-parent-death signal (Linux) and watches its parent.
+milliseconds. They ignore Ctrl-C (the parent stops them) and die with the worker even when
+it is killed with -9: each child watches the worker through a pidfd, and closes its copy of
+the forkserver's "alive" pipe so that the forkserver ends with the worker too (a child also
+gets SIGKILL when the forkserver ends). As with `spawn`, a child imports the worker's main
+script as `__mp_main__`: a script that uses the pool needs an `if __name__ == "__main__"`
+guard (ours have one).
 """
 
 from __future__ import annotations
