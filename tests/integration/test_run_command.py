@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
+import psutil
 import psycopg
 import pytest
 from google.protobuf import json_format
@@ -230,12 +231,14 @@ def fresh_data_dir() -> Iterator[Path]:
     path = root / "data"
     yield path
     # Only when the test failed half-way: end what this DATA_DIR's run left behind.
-    leftovers = [int(line.split(":", 1)[0]) for line in processes_using(path)]
-    for pid in leftovers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    if leftovers:
-        time.sleep(2)
+    leftovers = []
+    for line in processes_using(path):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            leftovers.append(psutil.Process(int(line.split(":", 1)[0])))
+    for process in leftovers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    psutil.wait_procs(leftovers, timeout=30)
     embedded.stop_postgres(path / "postgres")
     for line in processes_using(path):
         with contextlib.suppress(ProcessLookupError):
@@ -310,7 +313,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     assert f"Temporal UI  {web}/temporal/" in banner
     assert f":{ports.ui}" not in banner
     assert "pm.paula" in banner and "ops.olga" in banner
-    with httpx.Client(base_url=web, timeout=10) as client:
+    with httpx.Client(base_url=web, timeout=60) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         # (`components` has each status-page component's state: web/routers/health.py)
@@ -387,8 +390,8 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         assert ended["total"] == 1, ended
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=eli).json()
         assert "process_repair_proposal" in {t["kind"] for t in inbox["items"]}, inbox
-    assert http_status(f"http://127.0.0.1:{ports.ui}/", within=15) == 200
-    with httpx.Client(base_url=web, timeout=10) as browser:
+    assert http_status(f"http://127.0.0.1:{ports.ui}/", within=60) == 200
+    with httpx.Client(base_url=web, timeout=60) as browser:
         # No session: sent to sign-in, and back here afterwards.
         page = browser.get("/temporal/")
         assert page.status_code == 303
@@ -404,7 +407,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
     disputes = workflows_of(ports, 'CaseType="dispute"')
     assert len(disputes) == SEEDED_DISPUTES
     started = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{ports.ui}", timeout=10) as ui:
+    with httpx.Client(base_url=f"http://127.0.0.1:{ports.ui}", timeout=60) as ui:
         for workflow_id in disputes:
             history = ui.get(f"/api/v1/namespaces/default/workflows/{workflow_id}/history")
             assert history.status_code == 200, history.text
@@ -434,9 +437,9 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
 
     # --- second run, same DATA_DIR: the same data, nothing seeded twice ----------------
     run = start(data_dir, ports, tmp_path / "run2.log")
-    wait_until_up(run, web, within=45)
+    wait_until_up(run, web, within=120)
     assert "demo data: already present" in run.output()
-    with httpx.Client(base_url=web, timeout=10) as client:
+    with httpx.Client(base_url=web, timeout=60) as client:
         headers = sign_in(client, "pm.paula")
         plans = client.get("/api/v1/tariffs", headers=headers).json()
         assert {p["code"] for p in plans} == SEEDED_PLANS
@@ -471,8 +474,8 @@ def test_external_addresses_turn_the_embedded_servers_off(
     )
     web = f"http://127.0.0.1:{ports.web}"
     try:
-        wait_until_up(run, web, within=60)
-        assert http_status(f"{web}/readyz", within=10) == 200
+        wait_until_up(run, web, within=120)
+        assert http_status(f"{web}/readyz", within=60) == 200
         assert not (data_dir / "postgres").exists()
         assert not (data_dir / "temporal.db").exists()
         assert not embedded.port_open("127.0.0.1", ports.temporal)
