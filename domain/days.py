@@ -23,3 +23,22 @@ def within_days(column: Any, first: date | None, last: date | None) -> list[Any]
     if last:
         conditions.append(column < day_start(last + timedelta(days=1)))
     return conditions
+
+
+def relative(moment: datetime | None, now: datetime, *, none: str = "—") -> str:
+    """How far `moment` is from `now`, as pages and the status checks say it: "5 s ago",
+    "in 12 min", "30 h ago", "3 d ago" (`none` when there is no moment)."""
+    if moment is None:
+        return none
+    seconds = int((moment - now).total_seconds())
+    past = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 90:
+        span = f"{seconds} s"
+    elif seconds < 90 * 60:
+        span = f"{seconds // 60} min"
+    elif seconds < 48 * 3600:
+        span = f"{seconds // 3600} h"
+    else:
+        span = f"{seconds // 86400} d"
+    return f"{span} ago" if past else f"in {span}"

@@ -11,6 +11,7 @@ from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from domain.aml.rule_config import rule_title
+from domain.days import relative
 from models.money import format_amount
 from models.staff import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
@@ -27,21 +28,7 @@ def _dt(value: datetime | None) -> str:
 
 
 def _relative(value: datetime | None, now: datetime | None = None) -> str:
-    if value is None:
-        return "—"
-    now = now or datetime.now(UTC)
-    seconds = int((value - now).total_seconds())
-    past = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 90:
-        text = f"{seconds} s"
-    elif seconds < 90 * 60:
-        text = f"{seconds // 60} min"
-    elif seconds < 48 * 3600:
-        text = f"{seconds // 3600} h"
-    else:
-        text = f"{seconds // 86400} d"
-    return f"{text} ago" if past else f"in {text}"
+    return relative(value, now or datetime.now(UTC))
 
 
 def _money(value: Any, currency: str) -> str:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from domain.days import relative
+
 State = Literal["ok", "degraded", "down"]
 KINDS = ("postgresql", "temporal", "workers", "schedules", "audit_checkpoint", "outbox")
 _RANK: dict[str, int] = {"ok": 0, "degraded": 1, "down": 2}
@@ -31,20 +33,7 @@ def worst(states: list[str]) -> State:
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "never"
-    seconds = int((now - moment).total_seconds())
-    future = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 90:
-        span = f"{seconds} s"
-    elif seconds < 90 * 60:
-        span = f"{seconds // 60} min"
-    elif seconds < 48 * 3600:
-        span = f"{seconds // 3600} h"
-    else:
-        span = f"{seconds // 86400} d"
-    return f"in {span}" if future else f"{span} ago"
+    return relative(moment, now, none="never")
 
 
 def utc(value: datetime | None) -> datetime | None:
