@@ -21,14 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
 from core import embedded
-from core.codec import build_data_converter
 from core.db import Database, DatabaseUrls
 from core.schema import ensure_database, migrate
 from core.settings import Settings
 from core.worker_presence import present, worker_identity
-from tests.codec_keys import TEST_CODEC_KEYS, codec_ring
+from tests.codec_keys import TEST_CODEC_KEYS
+from tests.helpers import local_temporal
 from worker import build_worker
-from workflows.common import SEARCH_ATTRIBUTES
 
 APP_ROLE = "backoffice_app"
 
@@ -108,14 +107,8 @@ def db_urls(pg_socket: Path) -> DatabaseUrls:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=build_data_converter(codec_ring()),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=str(embedded.venv_binary("temporal")),
-        ui=False,
-    )
-    yield env
-    await env.shutdown()
+    async with local_temporal() as env:
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -251,3 +251,26 @@ async def served_by_uvicorn(app: object) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+@asynccontextmanager
+async def local_temporal() -> AsyncIterator[Any]:
+    """A real Temporal dev server of the caller's own (the venv's `temporal` binary, no UI),
+    with the product's search attributes and the tests' payload codec."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from core import embedded
+    from core.codec import build_data_converter
+    from tests.codec_keys import codec_ring
+    from workflows.common import SEARCH_ATTRIBUTES
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=build_data_converter(codec_ring()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_existing_path=str(embedded.venv_binary("temporal")),
+        ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

@@ -23,8 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from app import create_app
-from core import embedded, status
-from core.codec import build_data_converter
+from core import status
 from core.db import Database, DatabaseUrls, run_sql
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
@@ -32,16 +31,15 @@ from core.worker_presence import present
 from domain import audit
 from domain.disputes.messages import queue_customer_message
 from tests.aml_data import new_customer
-from tests.codec_keys import codec_ring
 from tests.conftest import create_database
 from tests.helpers import (
     api_headers,
     environment_without_services,
     eventually,
+    local_temporal,
     new_staff,
     web_login,
 )
-from workflows.common import SEARCH_ATTRIBUTES
 
 REPO = Path(__file__).resolve().parents[2]
 KIND_NAMES = {
@@ -242,14 +240,8 @@ async def _queue_status(
 async def own_temporal() -> AsyncIterator[WorkflowEnvironment]:
     """A Temporal dev server of the test's own: a real worker process brings the schedules
     in line with its settings when it starts, which must not touch the session's."""
-    env = await WorkflowEnvironment.start_local(
-        data_converter=build_data_converter(codec_ring()),
-        search_attributes=SEARCH_ATTRIBUTES,
-        dev_server_existing_path=str(embedded.venv_binary("temporal")),
-        ui=False,
-    )
-    yield env
-    await env.shutdown()
+    async with local_temporal() as env:
+        yield env
 
 
 async def test_a_killed_worker_reads_no_poller_on_its_queue_within_seconds(
