@@ -181,6 +181,16 @@ async def test_a_file_refused_by_the_wrong_source_is_accepted_by_the_right_one(
         with pytest.raises(DBAPIError):
             async with db.transaction() as session:
                 await run_sql(session, sql, {"s": second.id})
+    # …nor by marking it refused first (the app role may update statements): its matches
+    # and breaks keep its lines.
+    with pytest.raises(DBAPIError, match="is not refused"):
+        async with db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE recon_statement SET status = 'refused' WHERE id = :s",
+                {"s": second.id},
+            )
+            await run_sql(session, "SELECT recon_discard_refused_lines(:s)", {"s": second.id})
     assert await _stored_lines(db, str(second.id)) == len(setup.sample.lines)
 
 
