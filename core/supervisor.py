@@ -180,6 +180,7 @@ class Supervisor:
             except Exception:
                 log.exception("stopping %s failed", child.name)
         self.children = []
+        self._helpers = set()  # on the way out our own helpers end too, and are waited for
         deadline = self.clock() + self.orphan_grace
         self.end_orphans()
         while self._orphans and self.clock() < deadline:

@@ -57,6 +57,10 @@ class AmlCaseWorkflow:
         # Overdue L2 / closure / MLRO tasks escalate in place and the MLRO is told.
         self._reviews = ReviewSteps(inp.case_id, None, escalation_role="mlro")
         self._alerts: list[uuid.UUID] = []
+        # Membership by set: `in` on the list compared UUIDs one by one (through the
+        # sandbox's proxied isinstance), quadratic in a case's alerts, and a case of a few
+        # thousand alerts kept the workflow thread past the 2 s deadlock deadline.
+        self._alert_set: set[uuid.UUID] = set()
         self._unannounced: list[uuid.UUID] = []
         self._tier = "l1"
         self._rounds: dict[str, int] = defaultdict(int)
@@ -68,7 +72,8 @@ class AmlCaseWorkflow:
     @workflow.signal
     def add_alerts(self, batch: AlertsAdded) -> None:
         for alert_id in batch.alert_ids:
-            if alert_id not in self._alerts:
+            if alert_id not in self._alert_set:
+                self._alert_set.add(alert_id)
                 self._alerts.append(alert_id)
                 self._unannounced.append(alert_id)
 
