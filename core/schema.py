@@ -29,6 +29,10 @@ APPEND_ONLY_TABLES = (
     "recon_match_line",
     "recon_match_record",
 )
+# Rows the app updates (their status moves) but never removes: a statement and its breaks
+# are what the lines and matches are evidence of (recon_discard_refused_lines, migration
+# 0014, refuses a statement that has a match or a break).
+KEPT_TABLES = ("recon_statement", "recon_break")
 
 
 def alembic_config(admin_url: str) -> Config:
@@ -77,6 +81,12 @@ def grant_app_role(admin_url: str, role: str, *, create: bool) -> bool:
                 sql.SQL(
                     "REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {} FROM {}"
                 ).format(sql.Identifier(table), ident)
+            )
+        for table in KEPT_TABLES:
+            statements.append(
+                sql.SQL("REVOKE DELETE, TRUNCATE ON {} FROM {}").format(
+                    sql.Identifier(table), ident
+                )
             )
         for stmt in statements:
             conn.execute(stmt)

@@ -174,11 +174,14 @@ async def test_a_file_refused_by_the_wrong_source_is_accepted_by_the_right_one(
 
     # An accepted statement's lines are evidence: the app can delete no line of it, not
     # even through the function that discards a refused statement's lines.
-    for sql in (
-        "SELECT recon_discard_refused_lines(:s)",
-        "DELETE FROM recon_line WHERE statement_id = :s",
+    for sql, refusal in (
+        ("SELECT recon_discard_refused_lines(:s)", "is not refused"),
+        ("DELETE FROM recon_line WHERE statement_id = :s", "permission denied"),
+        # Nor the statement and its breaks, which its lines and matches are evidence of.
+        ("DELETE FROM recon_break WHERE statement_id = :s", "permission denied"),
+        ("DELETE FROM recon_statement WHERE id = :s", "permission denied"),
     ):
-        with pytest.raises(DBAPIError):
+        with pytest.raises(DBAPIError, match=refusal):
             async with db.transaction() as session:
                 await run_sql(session, sql, {"s": second.id})
     # …nor by marking it refused first (the app role may update statements): its matches
