@@ -28,7 +28,19 @@ WORKDIR /src
 # The package only (.dockerignore keeps tests, bench, node_modules and local data out).
 COPY pyproject.toml app.py worker.py ./
 COPY core ./core
-COPY domain ./domain
+COPY casework ./casework
+COPY identity ./identity
+COPY audit ./audit
+COPY shared ./shared
+COPY changes ./changes
+COPY configuration ./configuration
+COPY customers ./customers
+COPY aml ./aml
+COPY disputes ./disputes
+COPY onboarding ./onboarding
+COPY reconciliation ./reconciliation
+COPY screening ./screening
+COPY demo ./demo
 COPY models ./models
 COPY workflows ./workflows
 COPY activities ./activities

@@ -27,8 +27,8 @@ from core.schedules import ensure_schedules
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
 from core.worker_presence import present, worker_identity
-from domain.disputes.processor import CardProcessor, load_processor
-from domain.onboarding.documents import DocumentCheckProvider, load_provider
+from disputes.engines.processor import CardProcessor, load_processor
+from onboarding.engines.documents import DocumentCheckProvider, load_provider
 from workflows.aml_case import AmlCaseWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow

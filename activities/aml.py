@@ -15,13 +15,13 @@ from temporalio import activity
 
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import close_case
+from aml.commands.casework import lock_customer
+from aml.policy import AmlCasePolicy
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from casework.notifications import queue_notification
+from configuration.documents import load_typed
 from core.db import Database, run_sql
-from domain import audit
-from domain.aml.case_policy import AmlCasePolicy
-from domain.aml.casework import lock_customer
-from domain.audit import SYSTEM, ActorRef
-from domain.config import load_typed
-from domain.notifications import queue_notification
 from models.aml import AmlAlert, AmlCase, SarReport, Tier, Transaction
 from models.aml_io import (
     AlertsNoticeInput,

@@ -15,20 +15,20 @@ from temporalio import activity
 from activities.faults import crash_point
 from activities.outage import retry_on_outage
 from activities.tasks import refuse
+from aml.commands.restrictions import LIFTED_VERSION
+from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from configuration.documents import config_values
 from core.db import Database, run_sql
-from domain import audit
-from domain.aml.restrictions import LIFTED_VERSION
-from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
-from domain.audit import SYSTEM, ActorRef
-from domain.config import config_values
-from domain.reconciliation.source_changes import TARGET_TYPE as SOURCE
-from domain.reconciliation.source_changes import apply_source_change
 from models.aml import AccountRestriction
 from models.base import utcnow
 from models.cases import Case, CaseStatus
 from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
 from models.tariffs import TARGET_MODELS
 from models.workflow_io import ApplyChangeInput, ApplyChangeResult, ChangeStatusInput
+from reconciliation.commands.source_changes import TARGET_TYPE as SOURCE
+from reconciliation.commands.source_changes import apply_source_change
 
 # What happens to a case's unfinished tasks when the change closes this way.
 TASK_FATE = {ChangeStatus.EXPIRED: "expired"}

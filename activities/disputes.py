@@ -17,17 +17,17 @@ from temporalio.exceptions import ApplicationError
 
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import cancel_open_tasks
+from aml.engines.monitoring_data import to_eur
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from casework.notifications import queue_notification
+from configuration.documents import load_typed
 from core.db import Database, run_sql
 from core.mail import MailServer, send_mail
-from domain import audit
-from domain.aml.monitoring_data import to_eur
-from domain.audit import SYSTEM, ActorRef
-from domain.config import load_typed
-from domain.disputes.messages import queue_customer_message
-from domain.disputes.policy import DisputePolicy
-from domain.disputes.processor import CardProcessor, ProcessorFiling
-from domain.disputes.rules import CUSTOMER_KEEPS, STAGES
-from domain.notifications import queue_notification
+from disputes.commands.messages import queue_customer_message
+from disputes.engines.processor import CardProcessor, ProcessorFiling
+from disputes.policy import DisputePolicy
+from disputes.rules import CUSTOMER_KEEPS, STAGES
 from models.aml import Transaction
 from models.base import utcnow
 from models.cases import Case

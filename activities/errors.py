@@ -35,8 +35,8 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from activities.outage import UNCOMMITTED_ATTEMPTS, outage_failure
 from core.db import is_outage
-from domain.errors import Invalid
-from domain.reconciliation.lines import StatementRefused
+from reconciliation.engines.lines import StatementRefused
+from shared.errors import Invalid
 
 log = logging.getLogger(__name__)
 

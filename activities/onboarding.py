@@ -12,15 +12,10 @@ from temporalio import activity
 
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import cancel_open_tasks, refuse
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from configuration.documents import load_typed
 from core.db import Database, jsonb_param, run_sql
-from domain import audit
-from domain.audit import SYSTEM, ActorRef
-from domain.config import load_typed
-from domain.onboarding.config import OnboardingPolicy, RiskWeights
-from domain.onboarding.documents import DocumentCheckProvider
-from domain.onboarding.opening import open_customer_account, rebuild_application
-from domain.onboarding.records import parties_of
-from domain.onboarding.risk import ScreeningSummary, assess_risk
 from models.base import utcnow
 from models.onboarding import (
     ApplicantMessage,
@@ -41,6 +36,11 @@ from models.onboarding_io import (
     RiskOutcome,
     ScoreRiskInput,
 )
+from onboarding.commands.opening import open_customer_account, rebuild_application
+from onboarding.engines.documents import DocumentCheckProvider
+from onboarding.engines.risk import ScreeningSummary, assess_risk
+from onboarding.policy import OnboardingPolicy, RiskWeights
+from onboarding.queries.records import parties_of
 
 # Hard document failures, as the reason code the application is rejected with.
 REJECT_CODES = {"age": "under_age", "country": "prohibited_country"}

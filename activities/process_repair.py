@@ -18,20 +18,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.outage import retry_on_outage
 from activities.tasks import close_case, refuse
+from aml.commands.casework import lock_customer
+from audit import trail as audit
+from audit.trail import ActorRef
+from casework.process_watch import CASE_OUTCOME, CLOSE_REASONS, can_resume, resumed_workflow_id
+from changes.commands.requests import ESCALATION_ROLE
+from changes.queries.views import change_target_label
+from changes.rules import approval_specs
 from core.db import Database, run_sql
 from core.settings import get_settings
-from domain import audit
-from domain.aml.casework import lock_customer
-from domain.audit import ActorRef
-from domain.change_rules import approval_specs
-from domain.change_views import change_target_label
-from domain.changes import ESCALATION_ROLE
-from domain.process_watch import (
-    CASE_OUTCOME,
-    CLOSE_REASONS,
-    can_resume,
-    resumed_workflow_id,
-)
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
 from models.changes import ChangeRequest

@@ -25,10 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.outage import retry_on_outage
 from activities.tasks import cancel_open_tasks
-from core.db import Database, run_sql
-from domain import audit
-from domain.audit import SYSTEM
-from domain.process_watch import (
+from audit import trail as audit
+from audit.trail import SYSTEM
+from casework.process_watch import (
     ENDED_STATUSES,
     KIND_LABELS,
     can_resume,
@@ -36,6 +35,7 @@ from domain.process_watch import (
     repair_workflow_id,
     resumed_workflow_id,
 )
+from core.db import Database, run_sql
 from models.base import utcnow
 from models.process_watch_io import (
     RepairInput,

@@ -18,16 +18,9 @@ from temporalio import activity
 from activities.outage import retry_on_outage
 from activities.reconciliation import load_policy
 from activities.tasks import close_case, refuse, store_decision
+from audit import trail as audit
+from audit.trail import ActorRef
 from core.db import Database, run_sql
-from domain import audit
-from domain.audit import ActorRef
-from domain.reconciliation.breaks import (
-    ResolveForm,
-    eur_value,
-    form_problems,
-    write_off_needs_approval,
-)
-from domain.reconciliation.policy import ReconciliationPolicy
 from models.base import utcnow
 from models.recon_io import ResolutionResult, ResolveBreakInput, WriteOffDecisionInput
 from models.reconciliation import (
@@ -36,6 +29,13 @@ from models.reconciliation import (
     ReconWriteOff,
 )
 from models.workflow_io import DecisionInput
+from reconciliation.commands.breaks import (
+    ResolveForm,
+    eur_value,
+    form_problems,
+    write_off_needs_approval,
+)
+from reconciliation.policy import ReconciliationPolicy
 
 
 class BreakActivities:

@@ -28,21 +28,11 @@ from activities.errors import refusal_for_lines
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
 from activities.tasks import close_case
+from audit import trail as audit
+from audit.trail import SYSTEM
+from configuration.documents import load_config
 from core import cpu_pool
 from core.db import Database, jsonb_param, run_sql
-from domain import audit
-from domain.audit import SYSTEM
-from domain.config import load_config
-from domain.reconciliation import bulk
-from domain.reconciliation.accounts import section_problem
-from domain.reconciliation.csv_mapping import CsvMapping
-from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
-from domain.reconciliation.matching import MatchSettings, match
-from domain.reconciliation.parse_stream import line_from_row, stream_statement
-from domain.reconciliation.parsing import count_entries
-from domain.reconciliation.policy import ReconciliationPolicy
-from domain.reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
-from domain.reconciliation.sources import listed_accounts
 from models.base import utcnow
 from models.cases import Case
 from models.recon_io import (
@@ -59,6 +49,16 @@ from models.reconciliation import (
     ReconStatement,
     ReconStatementFile,
 )
+from reconciliation.commands import bulk
+from reconciliation.commands.sources import listed_accounts
+from reconciliation.engines.accounts import section_problem
+from reconciliation.engines.csv_mapping import CsvMapping
+from reconciliation.engines.lines import StatementLine, StatementRefused, StatementSection
+from reconciliation.engines.matching import MatchSettings, match
+from reconciliation.engines.parse_stream import line_from_row, stream_statement
+from reconciliation.engines.parsing import count_entries
+from reconciliation.policy import ReconciliationPolicy
+from reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
 from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
 
 log = logging.getLogger(__name__)
@@ -696,7 +696,7 @@ async def close_matched_record_breaks(session: AsyncSession, statement: ReconSta
 async def _read_in_pool(
     fmt: str, content: bytes, mapping: CsvMapping | None, already: int
 ) -> AsyncGenerator[tuple[int, list[StatementLine], list[StatementSection]], None]:
-    """The file read in a pool child (`domain.reconciliation.parse_stream`): the line number
+    """The file read in a pool child (`reconciliation.engines.parse_stream`): the line number
     reached, the lines to store and the sections read with them, a chunk at a time; raises
     StatementRefused where the file is refused. A parser failing on a file it should have
     refused refuses it (logged for us) rather than being retried for hours on the same bytes.
@@ -754,7 +754,7 @@ def _sections_problem(
     source: ReconSource, sections: list[StatementSection]
 ) -> StatementRefused | None:
     """The first section for an account the source does not list (compared normalised:
-    domain.reconciliation.accounts), or in another currency."""
+    reconciliation.engines.accounts), or in another currency."""
     for s in sections:
         problem = section_problem(
             s,

@@ -14,19 +14,10 @@ from temporalio import activity
 from activities.outage import retry_on_outage
 from activities.reconciliation import heartbeating
 from activities.tasks import refuse
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from configuration.documents import load_typed
 from core.db import Database, run_sql
-from domain import audit
-from domain.audit import SYSTEM, ActorRef
-from domain.config import load_typed
-from domain.onboarding.records import parties_of
-from domain.onboarding.rules import CASE_TYPE_SCREENING_ALERT
-from domain.screening.config import ScreeningConfig
-from domain.screening.service import (
-    ScreeningQuery,
-    ScreeningResult,
-    current_list_version,
-    screen_many,
-)
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import ApplicationParty, Customer
@@ -39,6 +30,15 @@ from models.onboarding_io import (
     ResolveAlertInput,
     ScreeningAlertRef,
 )
+from onboarding.queries.records import parties_of
+from onboarding.rules import CASE_TYPE_SCREENING_ALERT
+from screening.commands.service import (
+    ScreeningQuery,
+    ScreeningResult,
+    current_list_version,
+    screen_many,
+)
+from screening.policy import ScreeningConfig
 
 
 @dataclass

@@ -12,11 +12,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.outage import not_committed_yet, retry_on_outage
+from audit import trail as audit
+from audit.trail import SYSTEM, ActorRef
+from casework.notifications import queue_notification
+from changes.queries.targets import target_version
 from core.db import Database, run_sql
-from domain import audit
-from domain.audit import SYSTEM, ActorRef
-from domain.change_targets import target_version
-from domain.notifications import queue_notification
 from models.base import utcnow
 from models.cases import Decision, Task, TaskStatus
 from models.changes import ChangeRequest

@@ -207,8 +207,8 @@ async def _inbox(services: Services, args: argparse.Namespace, report: Report) -
 
 async def _screening(services: Services, args: argparse.Namespace, report: Report) -> None:
     from core.db import Database
-    from domain.screening import service as screening_service
-    from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+    from screening.commands import service as screening_service
+    from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
 
     half = args.screening_queries // 2
     progress(f"screening: {args.screening_queries} labelled queries against the whole list")

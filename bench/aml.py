@@ -5,7 +5,7 @@ Setup: a few hundred customers with one account each and months of ordinary hist
 list imported, so the watch-list rule screens every counterparty name.
 
 Ours:
-* ingest throughput: batches of rows through `domain.aml.transactions.ingest` (validation,
+* ingest throughput: batches of rows through `aml.commands.transactions.ingest` (validation,
   insert, context queries, every rule, alerts routed to cases by signal-with-start, audit);
   about one row in a thousand raises alerts.
 * one-transaction ingest latency through the same function.
@@ -30,18 +30,18 @@ from typing import Any
 
 import psycopg
 
+from aml.commands.legacy_transactions import COLUMNS, import_transactions_csv
+from aml.commands.transactions import ingest
 from bench.changes import bench_actor
 from bench.report import percentile
 from bench.services import Services, queue_name
 from core.db import Database, run_sql
 from core.temporal import connect, ensure_search_attributes
-from domain.aml.legacy_transactions import COLUMNS, import_transactions_csv
-from domain.aml.transactions import ingest
-from domain.onboarding.accounts import iban_for
-from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
 from models.base import utcnow
 from models.onboarding import Account, Customer
 from models.tariffs import TariffPlan
+from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
+from shared.iban import iban_for
 
 PLAIN = "bench_plain_transaction"
 PLAIN_COLUMNS = (

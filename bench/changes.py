@@ -24,12 +24,12 @@ from temporalio.worker import Worker
 from bench.baseline import BaselineWorkflow, noop
 from bench.report import percentile
 from bench.services import Services, queue_name
+from casework.tasks import claim_task, decide_task
+from changes.commands.requests import propose_change
 from core.db import Database, run_sql
-from domain import staff
-from domain.actors import Actor
-from domain.auth import roles_of
-from domain.changes import propose_change
-from domain.tasks import claim_task, decide_task
+from identity import staff
+from identity.actors import Actor
+from identity.auth import roles_of
 from models.changes import ChangeCreate
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, TariffPlan

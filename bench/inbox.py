@@ -2,7 +2,7 @@
 
 Ours goes through the real ASGI app (routing, session/bearer auth, Casbin, the domain
 function, SQLAlchemy, templates or JSON). The baseline runs the same statements that
-domain/inbox.py sends, with psycopg directly, as the same least-privileged role.
+casework/inbox.py sends, with psycopg directly, as the same least-privileged role.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ TASK_ROLES: tuple[tuple[str, str, str], ...] = (
 PER_PAGE = 25
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-# The two statements domain.inbox.inbox runs for scope=available without a text search
+# The two statements casework.inbox.inbox runs for scope=available without a text search
 # (count, then one page).
 AVAILABLE = (
     "t.status = 'open' AND t.candidate_role = ANY(%(roles)s) "
@@ -44,7 +44,7 @@ PAGE_SQL = (
     f"SELECT t.id FROM task t WHERE {AVAILABLE} "
     "ORDER BY t.due_at, t.id LIMIT %(limit)s OFFSET %(offset)s"
 )
-# The conditional update domain.tasks.claim_task runs (without its checks and audit event).
+# The conditional update casework.tasks.claim_task runs (without its checks and audit event).
 CLAIM_SQL = (
     "UPDATE task SET status = 'claimed', assignee_id = %(me)s, claimed_at = now() "
     "WHERE id = %(id)s AND status = 'open' AND NOT (%(me)s = ANY(excluded_actors)) "

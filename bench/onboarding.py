@@ -28,11 +28,11 @@ from bench.baseline import (
 from bench.changes import Throughput, _drive, bench_actor
 from bench.services import Services, queue_name
 from core.db import Database, run_sql
-from domain.onboarding.intake import submit_application
-from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
 from models.applications import ApplicationCreate
 from models.onboarding_io import OnboardingState
 from models.tariffs import TariffPlan
+from onboarding.commands.intake import submit_application
+from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
 from worker import build_worker
 
 

@@ -1,7 +1,7 @@
 """Benchmark: reconciling a million-line statement, next to a plain join of the same frames.
 
 Setup (not in the total): a statement and our records with a known outcome
-(`domain.reconciliation.sample_files.generate`), the statement written as CSV, our records
+(`demo.statement_samples.generate`), the statement written as CSV, our records
 COPYed into `transaction` for one bench customer and account, then VACUUM ANALYZE.
 
 Ours, each stage timed, as the reconciliation activities run them:
@@ -39,20 +39,13 @@ from bench.aml import make_accounts
 from bench.changes import bench_actor
 from bench.services import Services
 from core.db import Database
-from domain.reconciliation import bulk
-from domain.reconciliation.lines import StatementLine
-from domain.reconciliation.matching import MatchResult, MatchSettings, match
-from domain.reconciliation.parsing import read_statement
-from domain.reconciliation.policy import ReconciliationPolicy
-from domain.reconciliation.sample_files import (
-    CSV_MAPPING,
-    Sample,
-    generate,
-    to_camt053,
-    to_csv,
-    to_mt940,
-)
+from demo.statement_samples import CSV_MAPPING, Sample, generate, to_camt053, to_csv, to_mt940
 from models.reconciliation import ReconSource, ReconStatement
+from reconciliation.commands import bulk
+from reconciliation.engines.lines import StatementLine
+from reconciliation.engines.matching import MatchResult, MatchSettings, match
+from reconciliation.engines.parsing import read_statement
+from reconciliation.policy import ReconciliationPolicy
 
 CHUNK = 20_000  # lines per transaction while storing, as the parse activity does
 ROUNDS = 3

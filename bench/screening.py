@@ -23,9 +23,9 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
-from domain.screening.matcher import ScreeningIndex
-from domain.screening.normalize import _VARIANT_GROUPS, tokens
-from domain.screening.ofac import ParsedEntry, parse_file
+from screening.engines.matcher import ScreeningIndex
+from screening.engines.normalize import _VARIANT_GROUPS, tokens
+from screening.engines.ofac import ParsedEntry, parse_file
 
 FIRST_NAMES = [
     "james",

@@ -58,14 +58,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings) -> dict[str, int]:
-    from core import seed
-    from core.seed_aml import seed_aml
-    from core.seed_config import seed_config_changes
-    from core.seed_disputes import seed_disputes
-    from core.seed_onboarding import seed_onboarding
-    from core.seed_process_watch import seed_process_endings
-    from core.seed_recon import seed_reconciliation
     from core.temporal import connect, ensure_search_attributes
+    from demo import seed
+    from demo.aml import seed_aml
+    from demo.config import seed_config_changes
+    from demo.disputes import seed_disputes
+    from demo.onboarding import seed_onboarding
+    from demo.process_watch import seed_process_endings
+    from demo.reconciliation import seed_reconciliation
     from worker import build_worker
 
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
@@ -120,8 +120,8 @@ def _read_password() -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
-    from domain import staff
-    from domain.errors import DomainError
+    from identity import staff
+    from shared.errors import DomainError
 
     settings = _settings()
     _attach_database(settings)
@@ -155,8 +155,8 @@ def cmd_user_create(args: argparse.Namespace) -> int:
 def cmd_user_set_active(args: argparse.Namespace) -> int:
     """`user disable` ends the person's sessions and API tokens at once; `user enable` lets
     them sign in again (with new credentials: nothing revoked comes back)."""
-    from domain import staff
-    from domain.errors import DomainError
+    from identity import staff
+    from shared.errors import DomainError
 
     settings = _settings()
     _attach_database(settings)
@@ -182,7 +182,7 @@ def cmd_user_set_active(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from domain import audit
+    from audit import trail as audit
 
     settings = _settings()
     _attach_database(settings)
@@ -247,8 +247,8 @@ def cmd_screening_import(args: argparse.Namespace) -> int:
     from datetime import date
     from pathlib import Path
 
-    from domain.errors import DomainError
-    from domain.screening.importer import import_ofac_file
+    from screening.commands.importer import import_ofac_file
+    from shared.errors import DomainError
 
     try:
         list_date = date.fromisoformat(args.list_date) if args.list_date else None
@@ -322,7 +322,7 @@ class _ProgressBar:
 
 def _cli_actor() -> Any:
     """Who the audit log names for an import: the operating-system user who ran it."""
-    from domain.audit import ActorRef
+    from audit.trail import ActorRef
 
     try:
         user = getpass.getuser()
@@ -344,8 +344,8 @@ def _import_failed(exc: BaseException) -> int | None:
     import csv
 
     from core.db import is_outage
-    from domain.errors import DomainError
-    from domain.legacy_customers import ImportFileError
+    from customers.legacy_import import ImportFileError
+    from shared.errors import DomainError
 
     if isinstance(exc, ImportFileError):
         print(f"error: {exc}", file=sys.stderr)
@@ -375,8 +375,8 @@ def _rejections(report: Any) -> str:
 
 def cmd_import_customers(args: argparse.Namespace) -> int:
     """A legacy book's customers and accounts; see docs/import.md."""
-    from domain.legacy_customers import import_customers_csv
-    from domain.screening.service import current_list_version
+    from customers.legacy_import import import_customers_csv
+    from screening.commands.service import current_list_version
 
     path, report_path = _import_paths(args)
     settings = _settings()
@@ -449,7 +449,7 @@ class _TemporalUnreachable(Exception):
 
 def cmd_import_sample_files(args: argparse.Namespace) -> int:
     """A book to try the importers on: ordinary customers and life, one row in ~1 000 broken."""
-    from domain.legacy_samples import write_sample_book
+    from demo.legacy_samples import write_sample_book
 
     if args.customers < 1 or args.transactions < 0:
         print("error: --customers must be at least 1, --transactions not negative", file=sys.stderr)
@@ -471,8 +471,8 @@ def cmd_import_sample_files(args: argparse.Namespace) -> int:
 
 def cmd_import_transactions(args: argparse.Namespace) -> int:
     """Legacy transactions, optionally through the monitoring rules; see docs/import.md."""
+    from aml.commands.legacy_transactions import import_transactions_csv
     from core.temporal import connect
-    from domain.aml.legacy_transactions import import_transactions_csv
 
     path, report_path = _import_paths(args)
     settings = _settings()
@@ -750,7 +750,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _banner(settings: Settings) -> None:
-    from core.seed import DEMO_PASSWORD, DEMO_STAFF
+    from demo.seed import DEMO_PASSWORD, DEMO_STAFF
 
     web = settings.public_url or f"http://{settings.web_host}:{settings.web_port}"
     print(

@@ -42,8 +42,8 @@ T = TypeVar("T")
 
 # Modules the forkserver imports once, so that every child starts with them loaded.
 PRELOAD = [
-    "domain.reconciliation.parse_stream",
-    "domain.screening.batch",
+    "reconciliation.engines.parse_stream",
+    "screening.engines.batch",
 ]
 MAX_AUTOMATIC = 4
 

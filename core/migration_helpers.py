@@ -14,7 +14,7 @@ def install_missing_config_defaults() -> None:
     A fresh database gets every document at 0004 or the first migration that runs this; an
     upgraded one gains the documents added since.
     """
-    from domain.config_schemas import CONFIG_SCHEMAS
+    from configuration.schemas import CONFIG_SCHEMAS
 
     for key, schema in CONFIG_SCHEMAS.items():
         op.execute(

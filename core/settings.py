@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     limit_raise_elevated_ratio: str = "0.5"
 
     # Onboarding document checks: "builtin" (checks what the applicant submitted) or a
-    # vendor adapter as "package.module:ClassName" (see domain/onboarding/documents.py).
+    # vendor adapter as "package.module:ClassName" (see onboarding/engines/documents.py).
     document_check_provider: str = "builtin"
 
     # Onboarding: how often every customer is screened again against the current list.
@@ -94,7 +94,7 @@ class Settings(BaseSettings):
 
     # Disputes: the card processor chargebacks are filed with: "sandbox" (built in, kept in
     # the database) or a real processor's adapter as "package.module:ClassName"
-    # (see domain/disputes/processor.py).
+    # (see disputes/engines/processor.py).
     card_processor: str = "sandbox"
 
     # E-mail to customers (dispute acknowledgements, credits, outcomes). Without a host,

@@ -20,7 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, tz, tz_now, uuid_array, uuid_pk
 
-# Statement amounts carry up to five decimals (see domain.reconciliation.lines).
+# Statement amounts carry up to five decimals (see reconciliation.engines.lines).
 STATEMENT_AMOUNT = Numeric(24, 5)
 
 STATEMENT_STATUSES = ("received", "parsing", "matching", "matched", "refused")
@@ -72,7 +72,7 @@ class ReconSource(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     format: str = Field(max_length=10)  # camt053 | mt940 | csv
     # The accounts its statements may be for, as typed: IBANs, bank code or BIC + account
-    # number, each optionally with a currency suffix (domain.reconciliation.accounts
+    # number, each optionally with a currency suffix (reconciliation.engines.accounts
     # normalises both sides). A camt.053 / MT940 source listing none takes no statement; a
     # CSV report names no account, so a CSV source's list is for people only.
     accounts: list[str] = Field(

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from temporalio.client import Client
 
+from aml.commands.casework import route_alerts
+from audit.trail import SYSTEM
 from core.db import Database
-from domain.aml.casework import route_alerts
-from domain.audit import SYSTEM
 from models.aml import AmlAlert, Transaction
 from models.base import utcnow
 from models.onboarding import Account, Customer

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.db import Database, run_sql
-from domain.onboarding.accounts import iban_for
 from models.base import utcnow
 from models.onboarding import Account, Customer
+from shared.iban import iban_for
 from tests.helpers import new_plan
 
 _plans: dict[int, uuid.UUID] = {}

@@ -181,7 +181,7 @@ def in_ci() -> bool:
 @pytest.fixture(scope="session")
 async def onboarding_ready(db: Database) -> None:
     """What onboarding needs: the OFAC list imported, default retail and business plans."""
-    from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+    from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
     from tests.helpers import new_plan
 
     await import_ofac_file(db, DEFAULT_LIST_FILE)

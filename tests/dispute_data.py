@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from core.db import Database
 from core.settings import Settings
-from domain.disputes.opening import open_dispute
+from disputes.commands.opening import open_dispute
 from models.aml import Transaction
 from models.base import utcnow
 from models.disputes import DisputeCreate, DisputeOpened

@@ -18,9 +18,9 @@ import httpx
 from sqlmodel import select
 
 from core.db import Database
-from domain import staff
-from domain.actors import Actor
-from domain.auth import roles_of
+from identity import staff
+from identity.actors import Actor
+from identity.auth import roles_of
 from models.cases import Task
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan

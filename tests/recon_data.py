@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from core.db import Database
-from core.seed_recon import insert_records
-from domain.reconciliation import sample_files
-from domain.reconciliation.csv_mapping import CARD_PROCESSOR_SETTLEMENT
+from demo import statement_samples as sample_files
+from demo.reconciliation import insert_records
 from models.base import utcnow
 from models.reconciliation import ReconSource
+from reconciliation.engines.csv_mapping import CARD_PROCESSOR_SETTLEMENT
 from tests.aml_data import new_customer
 
 _slots = itertools.count()

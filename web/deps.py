@@ -13,12 +13,12 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 from temporalio.client import Client
 
-from domain import auth
-from domain.access import require as domain_require
-from domain.actors import Actor
-from domain.errors import Forbidden, Unauthenticated
+from identity import auth
+from identity.access import require as domain_require
+from identity.actors import Actor
 from models.workflow_io import Origin
 from policies.enforcer import allowed
+from shared.errors import Forbidden, Unauthenticated
 from web.services import Services
 
 SESSION_COOKIE = "bo_session"

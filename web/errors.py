@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.db import is_outage
-from domain.errors import DomainError, TooManyAttempts
+from shared.errors import DomainError, TooManyAttempts
 from web.deps import UNSAFE_METHODS, check_route_permission, is_api, is_htmx
 from web.templating import render
 

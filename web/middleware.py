@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
+from audit import trail as audit
+from audit.trail import ActorRef
 from core.db import run_sql
-from domain import audit
-from domain.audit import ActorRef
 from web.deps import UNSAFE_METHODS, get_services, origin_of
 from web.errors import error_response
 

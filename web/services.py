@@ -10,7 +10,7 @@ from temporalio.client import Client
 from core.db import Database
 from core.settings import Settings
 from core.temporal import connect
-from domain.errors import Unavailable
+from shared.errors import Unavailable
 
 
 @dataclass

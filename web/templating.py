@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
-from domain.aml.rule_config import rule_title
-from domain.days import relative
+from aml.rule_policy import rule_title
 from models.money import format_amount
 from models.staff import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
 from policies.enforcer import allowed
+from shared.days import relative
 from web.routers import temporal_ui
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
-from domain.errors import Invalid
+from shared.errors import Invalid
 from web.deps import check_route_permission
 
 NUL = "\x00"

@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
     from activities.tasks import TaskActivities
-    from domain.aml.rules import CLOSE_OUTCOMES, tier_spec
+    from aml.rules import CLOSE_OUTCOMES, tier_spec
     from models.aml_io import (
         AlertsAdded,
         AlertsNoticeInput,

@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeActivities
     from activities.tasks import TaskActivities
-    from domain.segregation import CaseParties, TaskFacts, check_decision
+    from casework.segregation import CaseParties, TaskFacts, check_decision
     from models.workflow_io import (
         ApplyChangeInput,
         ChangeApprovalInput,

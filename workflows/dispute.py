@@ -33,7 +33,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.disputes import DisputeActivities
     from activities.tasks import TaskActivities
-    from domain.disputes.rules import WITHDRAW_REASONS, step_spec
+    from disputes.rules import WITHDRAW_REASONS, step_spec
     from models.dispute_io import (
         AdjustmentInput,
         ConcludeDisputeInput,

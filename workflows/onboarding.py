@@ -20,7 +20,6 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
-    from domain.onboarding.rules import review_spec
     from models.onboarding_io import (
         AcceptInformationInput,
         ApplicationStatusInput,
@@ -38,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ScoreRiskInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult
+    from onboarding.rules import review_spec
     from workflows.common import CASE_STATUS, CUSTOMER_ID, DB_ACTIVITY, RISK_LEVEL
     from workflows.party_screening import PartyScreeningWorkflow
     from workflows.review import ReviewSteps, ReviewTask
@@ -299,7 +299,7 @@ class OnboardingWorkflow:
         closed = None
         if self._status in (APPROVED, REJECTED):
             closed = f"This application is already {self._status}; no decision is possible."
-        # A high-risk application's approvals need a comment (domain.narratives).
+        # A high-risk application's approvals need a comment (casework.narratives).
         self._reviews.validate(d, closed_reason=closed, high_risk=self._risk_level == "high")
 
     # ------------------------------------------------------------------ information

@@ -17,7 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.process_repair import ProcessRepairActivities
     from activities.process_watch import ProcessWatchActivities
-    from domain.process_watch import REPAIR_ACTIONS, approval_spec, proposal_spec
+    from casework.process_watch import REPAIR_ACTIONS, approval_spec, proposal_spec
     from models.process_watch_io import (
         CarryOutRepairInput,
         RepairInput,

@@ -26,12 +26,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.recon_breaks import BreakActivities
     from activities.reconciliation import ReconActivities
-    from domain.reconciliation.rules import (
-        APPROVE_WRITE_OFF,
-        RESOLVE,
-        approve_key,
-        resolve_key,
-    )
     from models.recon_io import (
         BreakInput,
         OpenBreaksInput,
@@ -41,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         WriteOffDecisionInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult, RecordDecisionInput
+    from reconciliation.rules import APPROVE_WRITE_OFF, RESOLVE, approve_key, resolve_key
     from workflows.common import (
         CASE_STATUS,
         DB_ACTIVITY,

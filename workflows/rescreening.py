@@ -17,7 +17,6 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities
-    from domain.onboarding.rules import alert_spec
     from models.onboarding_io import (
         RescreenBatchInput,
         RescreenBatchResult,
@@ -27,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         ScreeningAlertInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult
+    from onboarding.rules import alert_spec
     from workflows.common import CASE_STATUS, DB_RETRY
     from workflows.review import ReviewSteps
 

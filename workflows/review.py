@@ -19,8 +19,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
-    from domain.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
-    from domain.segregation import CaseParties, TaskFacts, check_decision, step_of
+    from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
+    from casework.segregation import CaseParties, TaskFacts, check_decision, step_of
     from models.workflow_io import (
         DecisionInput,
         DecisionResult,
@@ -138,7 +138,7 @@ class ReviewSteps:
         self, d: DecisionInput, *, closed_reason: str | None, high_risk: bool = False
     ) -> None:
         """Refuse what the choke point would refuse: segregation of duties, then what the
-        decision says (domain.narratives; `high_risk`: the case is a high-risk one)."""
+        decision says (casework.narratives; `high_risk`: the case is a high-risk one)."""
         if closed_reason is not None:
             raise ApplicationError(closed_reason, type="case_closed")
         task = self.tasks.get(d.task_id)

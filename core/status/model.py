@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from domain.days import relative
+from shared.days import relative
 
 State = Literal["ok", "degraded", "down"]
 KINDS = ("postgresql", "temporal", "workers", "schedules", "audit_checkpoint", "outbox")

@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Imported here, not at module level: Alembic loads every revision just to list them.
-    from domain.config_schemas import CONFIG_SCHEMAS
+    from configuration.schemas import CONFIG_SCHEMAS
 
     settings = op.create_table(
         "config_setting",

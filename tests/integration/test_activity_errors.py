@@ -35,14 +35,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.outage import DATABASE_UNAVAILABLE
     from core.db import Database, run_sql
-    from domain.errors import Invalid
-    from domain.reconciliation import bulk
-    from domain.reconciliation.lines import StatementLine
     from models.base import utcnow
     from models.cases import Case
     from models.dispute_io import DeliverMessagesInput
     from models.reconciliation import ReconStatement
     from models.workflow_io import OpenTaskInput, TaskSpec
+    from reconciliation.commands import bulk
+    from reconciliation.engines.lines import StatementLine
+    from shared.errors import Invalid
     from tests.helpers import api_headers, eventually, new_staff
     from tests.recon_data import recon_setup
     from worker import build_worker
@@ -67,7 +67,7 @@ async def database_error(db: Database, sql: str, params: dict[str, Any] | None =
 
 
 async def copy_error(db: Database, rows: str) -> Exception:
-    """A COPY like the statement parser's bulk store (domain/reconciliation/bulk.py)."""
+    """A COPY like the statement parser's bulk store (reconciliation/commands/bulk.py)."""
     try:
         async with db.transaction() as session:
             await run_sql(session, TABLE)

@@ -22,14 +22,14 @@ import httpx
 from markupsafe import escape
 from sqlmodel import select
 
+from aml.rules import TIER_OUTCOMES, TIER_STEPS
 from core.db import Database
-from domain.aml.rules import TIER_OUTCOMES, TIER_STEPS
-from domain.spreadsheets import neutralise
 from models.aml import AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case, Decision, Task
 from models.onboarding import Account, Customer
+from shared.spreadsheets import neutralise
 from tests.aml_cases import customer_with_account
 from tests.helpers import api_headers, new_staff, web_login
 
@@ -649,7 +649,7 @@ async def test_rules_page_lists_the_monitoring_documents_with_links(
     row = _row(page.text, 'id="rule-aml_case"')
     assert "/settings/aml_case" in row and "v1" in row and "sar deadline days" in row
     # Every monitoring rule document the schemas register has a row linking its settings page.
-    from domain.config_schemas import CONFIG_SCHEMAS
+    from configuration.schemas import CONFIG_SCHEMAS
 
     for key in CONFIG_SCHEMAS:
         if key.startswith("aml_rule_"):

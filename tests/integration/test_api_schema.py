@@ -26,9 +26,10 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
-from core import embedded, seed
+from core import embedded
 from core.db import Database
 from core.settings import Settings
+from demo import seed
 from models.cases import Task, TaskStatus
 from models.changes import ChangeRequest
 from models.staff import ROLES

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlmodel import func, select
 
+from casework.tasks import claim_task
 from core.db import Database
-from domain.errors import Forbidden
-from domain.tasks import claim_task
 from models.onboarding import Application, ApplicationParty
+from shared.errors import Forbidden
 from tests.helpers import new_staff, task_of, web_login
 
 pytestmark = pytest.mark.usefixtures("onboarding_ready")

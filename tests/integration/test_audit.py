@@ -14,14 +14,14 @@ import psycopg
 import pytest
 from sqlmodel import col, select
 
+from audit import trail as audit
+from audit.trail import ActorRef
 from core.db import Database, DatabaseUrls, libpq_url, run_sql
 from core.settings import Settings
-from domain import audit
-from domain.audit import ActorRef
-from domain.errors import Unavailable
 from models.audit import AuditEvent
 from models.changes import ChangeCreate, ChangeRequest
 from models.workflow_io import Origin
+from shared.errors import Unavailable
 from tests.conftest import create_database
 from tests.helpers import CSRF_RE, api_headers, new_plan, new_staff, proposal, task_of
 
@@ -129,7 +129,7 @@ async def test_every_state_changing_request_writes_exactly_one_event(
 async def test_a_rolled_back_change_leaves_no_success_event(
     db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from domain import changes
+    from changes.commands import requests as changes
 
     plan = await new_plan(db)
     maker = await new_staff(db, "product_manager")

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
-from domain.auth import roles_of
+from identity.auth import roles_of
 from models.staff import StaffUser
 from tests.helpers import environment_without_services, run_command
 

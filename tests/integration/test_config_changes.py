@@ -17,9 +17,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import func, select
 
+from configuration.documents import load_config
+from configuration.schemas import CONFIG_SCHEMAS
 from core.db import Database
-from domain.config import load_config
-from domain.config_schemas import CONFIG_SCHEMAS
 from models.cases import Task
 from models.changes import ChangeRequest
 from models.config import ConfigSetting, ConfigSettingVersion

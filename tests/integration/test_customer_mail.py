@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import Database, run_sql
 from core.mail import MailServer, send_mail
 from core.settings import Settings
-from domain.disputes.opening import open_dispute
+from disputes.commands.opening import open_dispute
 from models.disputes import CustomerMessage, DisputeCreate, DisputeOpened
 from tests.dispute_data import card_payment
 from tests.helpers import eventually, new_staff, task_of

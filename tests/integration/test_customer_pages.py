@@ -18,18 +18,19 @@ from markupsafe import escape
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
+from audit import trail as audit
+from casework import tasks
 from core.db import Database, run_sql
 from core.settings import Settings
-from domain import audit, tasks
-from domain.onboarding import intake
-from domain.onboarding.accounts import format_iban, iban_for
-from domain.screening.service import current_list_version, get_entry
 from models.aml import AccountRestriction, AmlAlert, AmlCase, Transaction
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import Account, Application, ApplicationParty, Customer, ScreeningResult
 from models.tariffs import TariffPlan
+from onboarding.commands import intake
+from screening.commands.service import current_list_version, get_entry
+from shared.iban import format_iban, iban_for
 from tests.aml_cases import customer_with_account
 from tests.helpers import api_headers, eventually, new_plan, new_staff, task_of, web_login
 from tests.onboarding_data import (

@@ -16,10 +16,10 @@ from markupsafe import escape
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
+from casework import tasks
 from core.db import Database
 from core.settings import Settings
-from domain import tasks
-from domain.disputes.evidence import MAX_BYTES
+from disputes.commands.evidence import MAX_BYTES
 from models.audit import AuditEvent
 from models.cases import Case
 from models.disputes import AccountAdjustment, Dispute, DisputeEvidence
@@ -499,7 +499,7 @@ async def test_customer_360_offers_disputes_on_card_payments_and_lists_adjustmen
     assert "dispute-action" not in _row(other.text, f"transaction-{card.transaction_id}")
     assert 'id="adjustments"' not in other.text
 
-    from domain.disputes.opening import open_dispute
+    from disputes.commands.opening import open_dispute
     from models.disputes import DisputeCreate
 
     opened = await open_dispute(

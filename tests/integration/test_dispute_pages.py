@@ -20,15 +20,15 @@ import httpx
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from casework import tasks
 from core.db import Database, run_sql
 from core.settings import Settings
-from domain import tasks
-from domain.disputes.opening import open_dispute
-from domain.disputes.report import AtRiskRow, DisputeReport, to_csv
-from domain.disputes.sandbox import set_merchant_response
-from domain.spreadsheets import share
+from disputes.commands.opening import open_dispute
+from disputes.engines.sandbox import set_merchant_response
+from disputes.queries.report import AtRiskRow, DisputeReport, to_csv
 from models.cases import Case
 from models.disputes import DisputeCreate, DisputeOpened
+from shared.spreadsheets import share
 from tests.aml_data import CustomerRef, new_customer
 from tests.dispute_data import card_payment
 from tests.helpers import Staff, api_headers, eventually, new_staff, task_of, web_login

@@ -15,9 +15,9 @@ from sqlmodel import col, func, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from casework import tasks
 from core.db import Database
 from core.settings import Settings
-from domain import tasks
 from models.audit import AuditEvent
 from models.cases import Case
 from models.disputes import AccountAdjustment, Dispute

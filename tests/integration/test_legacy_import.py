@@ -21,11 +21,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
-from domain.legacy_customers import IMPORT_ACTION
-from domain.onboarding.accounts import format_iban, iban_for
+from customers.legacy_import import IMPORT_ACTION
 from models.aml import Transaction
 from models.audit import AuditEvent
 from models.onboarding import Account, Customer
+from shared.iban import format_iban, iban_for
 from tests.helpers import environment_without_services, new_plan, new_staff, run_command, web_login
 from workflows.rescreening import RESCREEN_SCHEDULE_ID
 

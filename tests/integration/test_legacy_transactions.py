@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from sqlmodel import col, func, select
 
+from aml.commands.legacy_transactions import COLUMNS, import_transactions_csv
 from core.db import Database
 from core.settings import Settings
-from domain.aml.legacy_transactions import COLUMNS, import_transactions_csv
-from domain.errors import Invalid
-from domain.onboarding.accounts import iban_for
 from models.aml import AmlAlert, AmlCase, Transaction
 from models.base import utcnow
+from shared.errors import Invalid
+from shared.iban import iban_for
 from tests.aml_data import new_customers
 
 pytestmark = pytest.mark.usefixtures("onboarding_ready")

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
+from aml.commands.transactions import ingest
 from core.db import Database
 from core.settings import Settings
-from domain.aml.transactions import ingest
 from models.aml import AmlAlert, AmlCase
 from models.base import utcnow
 from tests.aml_data import CustomerRef, cash_deposit, new_customers, normal_month, row

@@ -12,11 +12,11 @@ from sqlmodel import select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from casework.process_watch import CASE_OUTCOME, ending_id_for, repair_workflow_id
 from core import embedded
 from core.db import Database
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
-from domain.process_watch import CASE_OUTCOME, ending_id_for, repair_workflow_id
 from models.audit import AuditEvent
 from models.cases import Case, Task
 from models.onboarding import Application

@@ -11,10 +11,10 @@ import httpx
 from sqlmodel import col, select
 
 from core.db import Database
-from domain.reconciliation.rules import break_workflow_id, resolve_key
 from models.audit import AuditEvent
 from models.cases import Case
 from models.reconciliation import ReconBreak, ReconStatement
+from reconciliation.rules import break_workflow_id, resolve_key
 from tests.helpers import api_headers, eventually, new_staff, task_of
 from tests.recon_data import recon_setup
 

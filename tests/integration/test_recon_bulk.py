@@ -14,13 +14,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.db import Database, run_sql
-from domain.reconciliation import bulk
-from domain.reconciliation.lines import StatementLine, scaled
-from domain.reconciliation.matching import MatchSettings, match
-from domain.reconciliation.policy import parse_fees
-from domain.reconciliation.sample_files import Sample, generate
+from demo.statement_samples import Sample, generate
 from models.aml import Transaction
 from models.reconciliation import ReconBreak, ReconSource, ReconStatement
+from reconciliation.commands import bulk
+from reconciliation.engines.lines import StatementLine, scaled
+from reconciliation.engines.matching import MatchSettings, match
+from reconciliation.policy import parse_fees
 from tests.aml_data import CustomerRef, new_customer
 from tests.helpers import new_staff
 

@@ -22,7 +22,6 @@ import httpx
 from sqlmodel import select
 
 from core.db import Database, run_sql
-from domain.reconciliation.report import OpenBreakRow, ReconReport, to_csv
 from models.aml import Transaction
 from models.base import utcnow
 from models.cases import Case, Decision, Task
@@ -37,6 +36,7 @@ from models.reconciliation import (
     ReconStatement,
     ReconWriteOff,
 )
+from reconciliation.queries.report import OpenBreakRow, ReconReport, to_csv
 from tests.aml_data import CustomerRef, new_customer
 from tests.helpers import Staff, api_headers, eventually, new_staff, task_of, web_login
 

@@ -13,9 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database, DatabaseUrls, run_sql
 from core.settings import Settings
-from domain.reconciliation.statements import receive_statement
 from models.audit import AuditEvent
 from models.reconciliation import ReconStatement
+from reconciliation.commands.statements import receive_statement
 from tests.helpers import new_staff
 from tests.integration.test_resilience import WorkerProcess, fresh_queue, worker_env, workers
 from tests.recon_data import recon_setup

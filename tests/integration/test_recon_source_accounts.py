@@ -15,9 +15,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database
 from core.settings import Settings
-from domain.reconciliation.statements import receive_statement
 from models.changes import ChangeRequest
 from models.reconciliation import ReconSource, ReconStatement
+from reconciliation.commands.statements import receive_statement
 from tests.helpers import Staff, api_headers, eventually, new_staff, task_of, web_login
 
 SAMPLES = Path(__file__).parents[2] / "data" / "statements" / "mt940"

@@ -40,13 +40,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.outage import DATABASE_UNAVAILABLE
 from app import create_app
+from audit import trail as audit
+from casework.tasks import claim_task, decide_task
+from changes.commands.requests import propose_change
 from core import embedded
 from core.db import Database, DatabaseUrls, libpq_url, run_sql
 from core.settings import Settings
 from core.temporal import connect
-from domain import audit
-from domain.changes import propose_change
-from domain.tasks import claim_task, decide_task
 from models.base import utcnow
 from models.changes import ChangeCreate
 from models.workflow_io import ChangeState, DecisionResult

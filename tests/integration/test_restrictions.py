@@ -18,10 +18,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.changes import ChangeActivities
+from casework import cases as case_service
+from casework import tasks as task_service
 from core.db import Database
-from domain import cases as case_service
-from domain import tasks as task_service
-from domain.errors import Forbidden
 from models.aml import AccountRestriction, AmlCase
 from models.audit import AuditEvent
 from models.base import utcnow
@@ -29,6 +28,7 @@ from models.cases import Case, Decision
 from models.changes import ChangeRequest
 from models.onboarding import Account
 from models.workflow_io import ApplyChangeInput, DecisionInput
+from shared.errors import Forbidden
 from tests.aml_data import new_customers
 from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
 

@@ -35,9 +35,9 @@ from temporalio.client import Client
 
 from core import embedded, run_records
 from core.db import Database, DatabaseUrls
-from core.seed import DEMO_PASSWORD
 from core.settings import Settings
 from core.temporal import data_converter
+from demo.seed import DEMO_PASSWORD
 from tests.helpers import (
     PASSWORD,
     Plan,
@@ -53,12 +53,12 @@ pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift, 1 statement
-# source re-map (core/seed_recon.py)
+# source re-map (demo/reconciliation.py)
 SEEDED_CHANGES = 15
 # The lift names the AML case and why the account may be freed: need-to-know lists it only
 # to readers of restriction details (AML staff, MLRO, auditor), not to ops or product managers.
 SEEDED_LIFTS = 1
-SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (core/seed_disputes.py)
+SEEDED_DISPUTES = 9  # one per stage and outcome, one at risk (demo/disputes.py)
 # camt.053, its off-balance twin, MT940, a refused MT940, CSV and the CSV's later report
 SEEDED_STATEMENTS = 6
 NUL = b"\0"
@@ -384,7 +384,7 @@ def test_run_starts_everything_stops_on_ctrl_c_and_keeps_data_across_restarts(
         inbox = client.get("/api/v1/tasks?scope=available&per_page=100", headers=olga).json()
         assert "recon_write_off" in {t["kind"] for t in inbox["items"]}, inbox
         # A case whose workflow was terminated outside backoffice: flagged, with the
-        # engineers' repair task (core/seed_process_watch.py).
+        # engineers' repair task (demo/process_watch.py).
         eli = sign_in(client, "eng.eli")
         ended = client.get("/api/v1/cases?ended_outside=true", headers=eli).json()
         assert ended["total"] == 1, ended

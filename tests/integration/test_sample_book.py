@@ -7,11 +7,11 @@ from pathlib import Path
 
 from sqlmodel import col, func, select
 
+from aml.commands.legacy_transactions import import_transactions_csv
 from core.cli import build_parser
 from core.db import Database
 from core.settings import Settings
-from domain.aml.legacy_transactions import import_transactions_csv
-from domain.legacy_customers import import_customers_csv
+from customers.legacy_import import import_customers_csv
 from models.aml import Transaction
 from tests.helpers import new_plan
 

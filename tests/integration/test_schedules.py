@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import Database
 from core.schedules import ensure_schedules, trigger_rescreen
 from core.settings import Settings
-from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
 from models.onboarding_io import RescreenSummary
+from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
 from tests.conftest import create_database
 from tests.helpers import eventually
 from worker import build_worker

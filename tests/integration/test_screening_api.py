@@ -9,11 +9,11 @@ import pytest
 from sqlmodel import select
 
 from core.db import Database
-from domain.errors import Conflict
-from domain.screening import service
-from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
-from domain.screening.service import ScreeningQuery
 from models.audit import AuditEvent
+from screening.commands import service
+from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
+from screening.commands.service import ScreeningQuery
+from shared.errors import Conflict
 from tests.helpers import api_headers, new_staff, web_login
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.db import DatabaseUrls
 from core.settings import Settings
-from domain.screening.importer import DEFAULT_LIST_FILE
+from screening.commands.importer import DEFAULT_LIST_FILE
 from tests.helpers import environment_without_services, run_command
 
 SMALL_LIST = (

@@ -23,13 +23,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from app import create_app
+from audit import trail as audit
 from core import status
 from core.db import Database, DatabaseUrls, run_sql
 from core.schedules import ensure_schedule, process_watch_schedule
 from core.settings import Settings
 from core.worker_presence import present
-from domain import audit
-from domain.disputes.messages import queue_customer_message
+from disputes.commands.messages import queue_customer_message
 from tests.aml_data import new_customer
 from tests.conftest import create_database
 from tests.helpers import (

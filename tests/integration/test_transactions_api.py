@@ -11,10 +11,10 @@ import pytest
 from sqlmodel import col, func, select
 
 from core.db import Database
-from domain.onboarding.accounts import iban_for
 from models.aml import AmlAlert, Transaction
 from models.audit import AuditEvent
 from models.base import utcnow
+from shared.iban import iban_for
 from tests.aml_data import new_customer, row
 from tests.helpers import api_headers, new_staff
 

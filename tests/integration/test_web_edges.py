@@ -17,10 +17,10 @@ from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
+from audit.trail import SYSTEM
 from core.db import Database, DatabaseUrls, run_sql
 from core.settings import Settings
-from domain import staff
-from domain.audit import SYSTEM
+from identity import staff
 from models.audit import AuditEvent
 from models.staff import LoginAttempt, StaffSession, StaffUser
 from tests.helpers import (

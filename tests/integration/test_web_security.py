@@ -12,11 +12,11 @@ from fastapi.routing import APIRoute
 from sqlmodel import select
 
 from app import create_app
+from audit.trail import SYSTEM
 from core.db import Database, run_sql
 from core.settings import Settings
-from domain import staff
-from domain.audit import SYSTEM
-from domain.auth import token_digest
+from identity import staff
+from identity.auth import token_digest
 from models.base import utcnow
 from models.staff import StaffUser
 from tests.helpers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.onboarding.accounts import format_iban, iban_for, is_valid_iban
+from shared.iban import format_iban, iban_for, is_valid_iban
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from domain.change_rules import plan_change
-from domain.errors import Invalid
+from changes.rules import plan_change
+from shared.errors import Invalid
 
 FEE = {"fixed_amount": "2.00", "percent": "0.5000", "min_amount": None, "max_amount": "10.00"}
 LIMIT = {"amount": "1000.00"}

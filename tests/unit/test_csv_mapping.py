@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from domain.reconciliation.csv_mapping import (
+from reconciliation.engines.csv_mapping import (
     CARD_PROCESSOR_SETTLEMENT,
     EUROPEAN_BANK_CSV,
     GENERIC_BANK_CSV,
     PRESETS,
     CsvMapping,
 )
-from domain.reconciliation.lines import StatementLine, StatementSection
-from domain.reconciliation.parsing import count_entries, detect_format, read_statement
+from reconciliation.engines.lines import StatementLine, StatementSection
+from reconciliation.engines.parsing import count_entries, detect_format, read_statement
 
 D = Decimal
 

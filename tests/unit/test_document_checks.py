@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from domain.onboarding.config import OnboardingPolicy
-from domain.onboarding.documents import (
+from models.applications import ApplicationCreate
+from onboarding.engines.documents import (
     BuiltinDocumentChecks,
     DocumentCheckProvider,
     DocumentReport,
     load_provider,
 )
-from domain.onboarding.mrz import td3_lines
-from models.applications import ApplicationCreate
+from onboarding.engines.mrz import td3_lines
+from onboarding.policy import OnboardingPolicy
 
 TODAY = date(2025, 1, 15)
 POLICY = OnboardingPolicy()

@@ -12,17 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from domain.reconciliation.lines import StatementLine, StatementSection, scaled
-from domain.reconciliation.matching import MatchResult, MatchSettings, lines_frame, match
-from domain.reconciliation.parsing import read_statement
-from domain.reconciliation.policy import ReconciliationPolicy, parse_fees
-from domain.reconciliation.sample_files import (
-    CSV_MAPPING,
-    generate,
-    to_camt053,
-    to_csv,
-    to_mt940,
-)
+from demo.statement_samples import CSV_MAPPING, generate, to_camt053, to_csv, to_mt940
+from reconciliation.engines.lines import StatementLine, StatementSection, scaled
+from reconciliation.engines.matching import MatchResult, MatchSettings, lines_frame, match
+from reconciliation.engines.parsing import read_statement
+from reconciliation.policy import ReconciliationPolicy, parse_fees
 
 FEES = parse_fees("0.20, 0.35, 1.50, 1.4%")
 SETTINGS = MatchSettings(

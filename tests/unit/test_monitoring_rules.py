@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from domain.aml.monitoring import evaluate
-from domain.aml.monitoring_data import (
+from aml.commands.monitoring_store import matcher_for
+from aml.engines.monitoring import evaluate
+from aml.engines.monitoring_data import (
     AccountHistory,
     AlertDraft,
     Baseline,
@@ -22,10 +23,9 @@ from domain.aml.monitoring_data import (
     Rule,
     Txn,
 )
-from domain.aml.monitoring_store import matcher_for
-from domain.aml.rule_config import RULE_SCHEMAS
-from domain.screening.matcher import ScreeningIndex
-from domain.screening.ofac import parse_bytes
+from aml.rule_policy import RULE_SCHEMAS
+from screening.engines.matcher import ScreeningIndex
+from screening.engines.ofac import parse_bytes
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ACCOUNT = uuid.uuid4()

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from domain.onboarding.mrz import (
+from onboarding.engines.mrz import (
     MrzError,
     check_digit,
     country_alpha2,

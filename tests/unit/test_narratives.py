@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.narratives import (
+from casework.narratives import (
     COMMENT_MIN,
     RATIONALE_MIN,
     comment_requirement,

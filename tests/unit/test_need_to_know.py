@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from domain.aml.restrictions import RestrictionPublic
-from domain.need_to_know import MLRO_DECIDED, MLRO_EVENT, REFER_TO_COMPLIANCE, NeedToKnow
+from aml.commands.restrictions import RestrictionPublic
+from casework.need_to_know import MLRO_DECIDED, MLRO_EVENT, REFER_TO_COMPLIANCE, NeedToKnow
 from models.audit import AuditEvent
 from models.cases import Case, Decision
 

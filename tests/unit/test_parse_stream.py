@@ -1,4 +1,4 @@
-"""What a pool child reading a statement sends back (domain/reconciliation/parse_stream.py),
+"""What a pool child reading a statement sends back (reconciliation/engines/parse_stream.py),
 run here in-process over a real pipe."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from domain.reconciliation import parse_stream
-from domain.reconciliation.lines import StatementLine
-from domain.reconciliation.parse_stream import line_from_row, stream_statement
-from domain.reconciliation.parsing import read_statement
-from domain.reconciliation.sample_files import CSV_MAPPING, generate, to_csv
+from demo.statement_samples import CSV_MAPPING, generate, to_csv
+from reconciliation.engines import parse_stream
+from reconciliation.engines.lines import StatementLine
+from reconciliation.engines.parse_stream import line_from_row, stream_statement
+from reconciliation.engines.parsing import read_statement
 
 
 def read_lines(content: bytes) -> list[StatementLine]:

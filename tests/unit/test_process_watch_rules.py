@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from domain.process_watch import (
+from casework.process_watch import (
     approval_spec,
     can_resume,
     close_only_why,

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from domain.onboarding.config import RiskWeights
-from domain.onboarding.risk import RiskAssessment, ScreeningSummary, assess_risk
 from models.applications import ApplicationCreate
+from onboarding.engines.risk import RiskAssessment, ScreeningSummary, assess_risk
+from onboarding.policy import RiskWeights
 from tests.unit.test_document_checks import business, individual, person
 
 WEIGHTS = RiskWeights()

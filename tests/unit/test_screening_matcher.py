@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from domain.screening.config import ScreeningConfig
-from domain.screening.matcher import ScreeningIndex
-from domain.screening.ofac import parse_bytes
+from screening.engines.matcher import ScreeningIndex
+from screening.engines.ofac import parse_bytes
+from screening.policy import ScreeningConfig
 
 SAMPLE = b"""\
 3754,"ABU MARZOOK, Mousa Mohammed","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 09 Feb 1951; POB Gaza, Egypt; nationality Syria; a.k.a. 'ABU-'UMAR'."

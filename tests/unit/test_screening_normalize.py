@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.screening.normalize import normalized, tokens
-from domain.screening.ofac import country_code, parse_dob
+from screening.engines.normalize import normalized, tokens
+from screening.engines.ofac import country_code, parse_dob
 
 
 @pytest.mark.parametrize(

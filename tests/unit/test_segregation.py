@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from domain.segregation import CaseParties, TaskFacts, check_claim, check_decision
+from casework.segregation import CaseParties, TaskFacts, check_claim, check_decision
 
 MAKER, CHECKER, OTHER = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 APPROVE_TASK = uuid.uuid4()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from domain.reconciliation.accounts import (
+from reconciliation.engines.accounts import (
     AccountError,
     AccountId,
     account_problem,

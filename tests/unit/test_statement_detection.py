@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.reconciliation import sample_files
-from domain.reconciliation.csv_mapping import CARD_PROCESSOR_SETTLEMENT
-from domain.reconciliation.parsing import sniff, upload_problem
+from demo import statement_samples as sample_files
+from reconciliation.engines.csv_mapping import CARD_PROCESSOR_SETTLEMENT
+from reconciliation.engines.parsing import sniff, upload_problem
 
 SAMPLES = Path(__file__).parents[2] / "data" / "statements"
 # The shared reference data the repository's samples were copied from (absent in a clone).

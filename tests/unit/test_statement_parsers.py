@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.reconciliation.csv_mapping import CsvMapping
-from domain.reconciliation.lines import StatementLine, StatementRefused, StatementSection
-from domain.reconciliation.parsing import count_entries, detect_format, read_statement
+from reconciliation.engines.csv_mapping import CsvMapping
+from reconciliation.engines.lines import StatementLine, StatementRefused, StatementSection
+from reconciliation.engines.parsing import count_entries, detect_format, read_statement
 
 SAMPLES = Path(__file__).parents[2] / "data" / "statements"
 

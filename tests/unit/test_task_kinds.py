@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from domain.change_rules import approval_specs
-from domain.onboarding.rules import alert_spec, review_spec
-from domain.tasks import TASK_KINDS
+from casework.tasks import TASK_KINDS
+from changes.rules import approval_specs
+from onboarding.rules import alert_spec, review_spec
 
 
 def test_every_task_kind_is_named_for_the_inbox_filter() -> None:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from casework import tasks
 from core.db import Database
-from domain import tasks
 from models.aml import AmlCase
 from models.cases import Case, Notification, Task
 from tests.aml_cases import alerted_customer

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from sqlmodel import col, select
 
+from aml.commands.casework import route_alerts
+from audit.trail import SYSTEM
+from casework import tasks
 from core.db import Database
-from domain import tasks
-from domain.aml.casework import route_alerts
-from domain.audit import SYSTEM
 from models.aml import AmlAlert
 from models.cases import Notification
 from tests.aml_cases import Routed, alerted_customer

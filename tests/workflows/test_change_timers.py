@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-import domain.changes
+from casework import tasks
+from changes.commands import requests as changes
 from core.db import Database
-from domain import changes, tasks
 from models.base import utcnow
 from models.cases import Case, Notification, Task
 from models.changes import ChangeCreate, ChangeCreated, ChangeRequest
@@ -131,7 +131,7 @@ async def test_deadlines_do_not_move_with_a_skewed_application_clock(
     skipping: Skipping, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The web/worker clock runs three days slow; expiry still comes 72 h after the start."""
-    monkeypatch.setattr(domain.changes, "utcnow", lambda: utcnow() - timedelta(days=3))
+    monkeypatch.setattr(changes, "utcnow", lambda: utcnow() - timedelta(days=3))
     created, _ = await _propose(skipping, db)
     await task_of(db, created.workflow_id)
     await skipping.env.sleep(timedelta(hours=71, minutes=50))

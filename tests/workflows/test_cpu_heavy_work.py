@@ -17,8 +17,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from core.db import Database
-from domain.reconciliation.statements import receive_statement
 from models.reconciliation import ReconStatement
+from reconciliation.commands.statements import receive_statement
 from tests.helpers import new_staff
 from tests.recon_data import recon_setup
 from tests.workflows.conftest import Skipping

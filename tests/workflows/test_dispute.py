@@ -15,13 +15,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowUpdateFailedError
 
+from casework import tasks
 from core.db import Database, run_sql
-from domain import tasks
-from domain.actors import Actor
-from domain.disputes.opening import open_dispute
-from domain.disputes.sandbox import ScriptResult, set_merchant_response
-from domain.disputes.withdrawal import withdraw_dispute
-from domain.errors import Conflict, Forbidden, Invalid
+from disputes.commands.opening import open_dispute
+from disputes.commands.withdrawal import withdraw_dispute
+from disputes.engines.sandbox import ScriptResult, set_merchant_response
+from identity.actors import Actor
 from models.audit import AuditEvent
 from models.cases import Case, Notification, Task
 from models.dispute_io import WithdrawalResult
@@ -34,6 +33,7 @@ from models.disputes import (
     SandboxSubmission,
 )
 from models.workflow_io import DecisionInput, Origin
+from shared.errors import Conflict, Forbidden, Invalid
 from tests.dispute_data import CardPayment, card_payment
 from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.workflows.conftest import Skipping

@@ -11,7 +11,7 @@ from datetime import timedelta
 from temporalio.client import WorkflowHistory
 
 from core.db import Database
-from domain.disputes.withdrawal import withdraw_dispute
+from disputes.commands.withdrawal import withdraw_dispute
 from tests.helpers import new_staff, task_of
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_dispute import Opened, at_stage, decide, open_on, script

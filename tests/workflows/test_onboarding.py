@@ -11,11 +11,8 @@ import pytest
 from sqlmodel import col, select
 from temporalio.client import WorkflowUpdateFailedError
 
+from casework import tasks
 from core.db import Database
-from domain import tasks
-from domain.errors import Conflict, Forbidden
-from domain.onboarding import information, intake
-from domain.onboarding.accounts import is_valid_iban
 from models.applications import DocumentsSubmission
 from models.cases import Case, Task
 from models.onboarding import (
@@ -28,6 +25,9 @@ from models.onboarding import (
 )
 from models.onboarding_io import OnboardingState
 from models.workflow_io import DecisionInput
+from onboarding.commands import information, intake
+from shared.errors import Conflict, Forbidden
+from shared.iban import is_valid_iban
 from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.onboarding_data import (
     business,

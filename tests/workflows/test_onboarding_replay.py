@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from casework import tasks
 from core.db import Database
-from domain import tasks
-from domain.onboarding import information, intake
 from models.applications import DocumentsSubmission
+from onboarding.commands import information, intake
 from tests.helpers import eventually, new_staff, task_of
 from tests.onboarding_data import (
     business,

@@ -13,18 +13,19 @@ import pytest
 from sqlmodel import col, func, select
 from temporalio.client import ScheduleActionStartWorkflow, WorkflowHandle
 
+from casework import tasks
+from casework.cases import get_case
+from casework.process_watch import ending_id_for, repair_workflow_id
+from changes.commands import requests as changes
 from core.db import Database
 from core.schedules import process_watch_schedule
-from domain import changes, tasks
-from domain.cases import get_case
-from domain.errors import Forbidden
-from domain.process_watch import ending_id_for, repair_workflow_id
 from models.aml import AmlCase
 from models.audit import AuditEvent
 from models.cases import Case, Task
 from models.changes import ChangeCreate, ChangeRequest
 from models.process_watch import ProcessEnding
 from models.process_watch_io import SweepSummary
+from shared.errors import Forbidden
 from tests.aml_cases import alerted_customer
 from tests.helpers import eventually, new_plan, new_staff, task_of
 from tests.workflows.conftest import Skipping

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from casework import tasks
 from core.db import Database
-from domain import tasks
-from domain.reconciliation.breaks import ResolveForm, resolve_break
-from domain.reconciliation.rules import approve_key, break_workflow_id, resolve_key
-from domain.reconciliation.statements import receive_statement
 from models.reconciliation import ReconBreak
+from reconciliation.commands.breaks import ResolveForm, resolve_break
+from reconciliation.commands.statements import receive_statement
+from reconciliation.rules import approve_key, break_workflow_id, resolve_key
 from tests.helpers import Staff, new_staff, task_of
 from tests.recon_data import recon_setup
 from tests.workflows.conftest import Skipping

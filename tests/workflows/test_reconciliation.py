@@ -19,17 +19,8 @@ from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
+from casework import tasks
 from core.db import Database, run_sql
-from domain import tasks
-from domain.errors import Conflict, Forbidden, Invalid
-from domain.reconciliation.breaks import ResolveForm, resolve_break
-from domain.reconciliation.lines import StatementLine
-from domain.reconciliation.rules import (
-    approve_key,
-    break_workflow_id,
-    resolve_key,
-)
-from domain.reconciliation.statements import StatementReceived, receive_statement
 from models.cases import Case, Decision, Task
 from models.reconciliation import (
     ReconBreak,
@@ -38,6 +29,11 @@ from models.reconciliation import (
     ReconWriteOff,
 )
 from models.workflow_io import DecisionInput, DecisionResult
+from reconciliation.commands.breaks import ResolveForm, resolve_break
+from reconciliation.commands.statements import StatementReceived, receive_statement
+from reconciliation.engines.lines import StatementLine
+from reconciliation.rules import approve_key, break_workflow_id, resolve_key
+from shared.errors import Conflict, Forbidden, Invalid
 from tests.helpers import Staff, eventually, new_staff, task_of
 from tests.recon_data import ReconSetup, recon_setup, statement_file
 from tests.workflows.conftest import Skipping

@@ -16,9 +16,10 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from casework import tasks
+from changes.commands import requests as changes
 from core.codec import build_data_converter
 from core.db import Database
-from domain import changes, tasks
 from models.base import utcnow
 from models.changes import ChangeCreate, ChangeCreated
 from tests.codec_keys import codec_ring, readable_without_key

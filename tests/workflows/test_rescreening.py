@@ -20,17 +20,17 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.screening import ScreeningActivities
 from app import create_app
+from casework import tasks
 from core.db import Database
 from core.settings import Settings
-from domain import tasks
-from domain.errors import Invalid
-from domain.legacy_customers import import_customers_csv
-from domain.onboarding import intake
-from domain.onboarding.accounts import iban_for
-from domain.screening.importer import DEFAULT_LIST_FILE, import_ofac_file
+from customers.legacy_import import import_customers_csv
 from models.cases import Case
 from models.onboarding import Customer, ScreeningResult
 from models.onboarding_io import RescreenBatchInput, RescreenInput, RescreenSummary
+from onboarding.commands import intake
+from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
+from shared.errors import Invalid
+from shared.iban import iban_for
 from tests.aml_cases import customer_with_account
 from tests.conftest import create_database
 from tests.helpers import eventually, new_plan, new_staff, task_of, web_login
@@ -100,7 +100,7 @@ async def test_new_list_version_hit_opens_a_screening_case(
 
         analyst = await new_staff(db, "kyc_analyst")
         await tasks.claim_task(db, analyst.actor, task.id)
-        # A dismissing reason does not confirm a match (domain.narratives), nor the reverse.
+        # A dismissing reason does not confirm a match (casework.narratives), nor the reverse.
         for outcome, reason in (
             ("confirm_match", "common_name"),
             ("false_positive", "same_person"),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from temporalio.client import WorkflowHistory
 
+from casework import tasks
 from core.db import Database
-from domain import tasks
 from tests.aml_cases import Routed, alerted_customer
 from tests.codec_keys import readable_without_key
 from tests.helpers import Staff, new_staff, task_of

@@ -1,6 +1,6 @@
 """AML pages and JSON: the queue per tier, the filed SAR, the monitoring rules, the report.
 
-The AML section of a case page is part of the case page (domain.cases.get_case); claim and
+The AML section of a case page is part of the case page (casework.cases.get_case); claim and
 release reuse the inbox's routes, whose HTMX answer this queue's rows re-read themselves after.
 """
 
@@ -15,11 +15,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from domain.access import not_found
-from domain.aml import alert_list, case_view, queue, rule_views
-from domain.aml import report as report_service
-from domain.errors import Invalid
+from aml.queries import alert_list, case_view, queue, rule_views
+from aml.queries import report as report_service
+from identity.access import not_found
 from models.cases import PRIORITIES
+from shared.errors import Invalid
 from web.deps import (
     CurrentActor,
     HtmxRequest,

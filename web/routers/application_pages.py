@@ -18,10 +18,10 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from domain.actors import Actor
-from domain.errors import DomainError
-from domain.onboarding import intake
+from identity.actors import Actor
 from models.applications import BUSINESS_DOCUMENT_TYPES, DOCUMENT_TYPES, ApplicationCreate
+from onboarding.commands import intake
+from shared.errors import DomainError
 from web.deps import HtmxRequest, ServicesDep, TemporalDep, require
 from web.templating import render
 

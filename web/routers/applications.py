@@ -7,9 +7,9 @@ import uuid
 from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
-from domain.onboarding import information, intake
 from models.applications import ApplicationCreate, DocumentsSubmission
 from models.onboarding_io import InformationResult
+from onboarding.commands import information, intake
 from web.deps import CurrentActor, ServicesDep, TemporalDep, in_body, in_path, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 

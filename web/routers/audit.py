@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from domain import audit, audit_log
-from domain.actors import Actor
+from audit import reading as audit_log
+from audit import trail as audit
+from identity.actors import Actor
 from web.deps import HtmxRequest, OneOf, PageParam, ServicesDep, require
 from web.responses import API_ERRORS
 from web.templating import render

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from domain import auth
-from domain.errors import DomainError
+from identity import auth
+from shared.errors import DomainError
 from web.deps import (
     PRELOGIN_COOKIE,
     SESSION_COOKIE,

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from domain import cases as case_service
-from domain.access import can, not_found
-from domain.process_endings import latest_ending
+from casework import cases as case_service
+from casework.process_endings import latest_ending
+from identity.access import can, not_found
 from models.cases import CasePage, CasePublic
 from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
 from web.responses import API_ERRORS

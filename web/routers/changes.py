@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
-from domain import change_views
-from domain import changes as change_service
-from domain import config as config_service
-from domain.actors import Actor
-from domain.errors import DomainError, Invalid, NotFound
+from changes.commands import requests as change_service
+from changes.queries import views as change_views
+from configuration import documents as config_service
+from identity.actors import Actor
 from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
+from shared.errors import DomainError, Invalid, NotFound
 from web.deps import (
     CurrentActor,
     HtmxRequest,

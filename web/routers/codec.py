@@ -40,12 +40,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
+from audit import trail as audit
 from core.codec import REFUSED, EncryptionCodec, payload_scope
 from core.temporal import codec_key_ring
-from domain import audit
-from domain.access import can
-from domain.actors import Actor
-from domain.errors import Forbidden, Invalid
+from identity.access import can
+from identity.actors import Actor
+from shared.errors import Forbidden, Invalid
 from web.deps import ServicesDep, get_services, require, signed_in
 
 MAX_PAYLOADS = 10_000

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from domain import customers as customer_service
-from domain.access import not_found
-from domain.cases import CASE_TYPES
-from domain.customer_activity import TransactionFilters
+from casework.cases import CASE_TYPES
+from customers import directory as customer_service
+from customers.activity import TransactionFilters
+from identity.access import not_found
 from models.aml import CHANNELS, DIRECTIONS
 from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
 from web.responses import API_ERRORS

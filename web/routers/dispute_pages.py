@@ -1,7 +1,7 @@
 """Dispute reading pages and JSON: the queue (soonest scheme deadline first) and the report
 with its CSV export.
 
-A dispute's own section is part of the case page (domain.cases.get_case); the forms on it
+A dispute's own section is part of the case page (casework.cases.get_case); the forms on it
 post to web.routers.disputes.
 """
 
@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from domain.config import load_typed
-from domain.disputes import queue
-from domain.disputes import report as report_service
-from domain.disputes.policy import DisputePolicy
-from domain.disputes.rules import CATEGORIES, OUTCOMES, STAGES
-from domain.errors import Invalid
+from configuration.documents import load_typed
+from disputes.policy import DisputePolicy
+from disputes.queries import queue
+from disputes.queries import report as report_service
+from disputes.rules import CATEGORIES, OUTCOMES, STAGES
+from shared.errors import Invalid
 from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
 from web.responses import API_ERRORS
 from web.templating import render

@@ -17,19 +17,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, Up
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.disputes import (
-    adjustments,
-    detail,
-    evidence,
-    processor_events,
-    sandbox,
-    withdrawal,
-)
-from domain.disputes.opening import open_dispute
-from domain.disputes.rules import CATEGORIES, MERCHANT_RESPONSES, SCHEMES, WITHDRAW_REASONS
-from domain.errors import Conflict, DomainError, Invalid, Unavailable
+from disputes.commands import adjustments, evidence, processor_events, withdrawal
+from disputes.commands.opening import open_dispute
+from disputes.engines import sandbox
+from disputes.queries import detail
+from disputes.rules import CATEGORIES, MERCHANT_RESPONSES, SCHEMES, WITHDRAW_REASONS
 from models.dispute_io import MerchantResponse, WithdrawalResult
 from models.disputes import DisputeCreate, DisputeOpened
+from shared.errors import Conflict, DomainError, Invalid, Unavailable
 from web.deps import (
     CurrentActor,
     HtmxRequest,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 
-from domain import notifications as notification_service
+from casework import notifications as notification_service
 from web.deps import CurrentActor, PageParam, ServicesDep, signed_in
 from web.responses import API_ERRORS
 from web.templating import render

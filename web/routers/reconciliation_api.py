@@ -10,13 +10,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 
-from domain.reconciliation.breaks import ResolveForm, resolve_break
-from domain.reconciliation.statements import (
+from models.workflow_io import DecisionResult
+from reconciliation.commands.breaks import ResolveForm, resolve_break
+from reconciliation.commands.statements import (
     MAX_STATEMENT_BYTES,
     StatementReceived,
     receive_statement,
 )
-from models.workflow_io import DecisionResult
 from web.deps import CurrentActor, ServicesDep, TemporalDep, in_path, of_type, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 

@@ -1,7 +1,7 @@
 """Reconciliation pages and their JSON reads: statements (upload, list, one statement with its
 progress), the breaks queue, the report with CSV, and the statement sources.
 
-A break's own section is part of the case page (domain.cases.get_case); its resolve form posts
+A break's own section is part of the case page (casework.cases.get_case); its resolve form posts
 here. JSON writes live in web.routers.reconciliation_api.
 """
 
@@ -15,29 +15,29 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
-from domain import cases as case_service
-from domain.access import can, not_found
-from domain.access import require as domain_require
-from domain.errors import Conflict, DomainError, Invalid, Unavailable
-from domain.reconciliation import report as report_service
-from domain.reconciliation import source_changes
-from domain.reconciliation import sources as source_service
-from domain.reconciliation.accounts import split_accounts
-from domain.reconciliation.ageing import AGE_LABELS
-from domain.reconciliation.break_queue import BreakPage, list_breaks
-from domain.reconciliation.breaks import ResolveForm, resolve_break
-from domain.reconciliation.case_view import break_case_id
-from domain.reconciliation.lines import FORMAT_LABELS
-from domain.reconciliation.statement_detail import (
+from casework import cases as case_service
+from identity.access import can, not_found
+from identity.access import require as domain_require
+from models.aml import CHANNELS
+from models.changes import ChangeCreated
+from models.reconciliation import BREAK_KINDS, PASSES
+from reconciliation.commands import source_changes
+from reconciliation.commands import sources as source_service
+from reconciliation.commands.breaks import ResolveForm, resolve_break
+from reconciliation.commands.statements import MAX_STATEMENT_BYTES, receive_statement
+from reconciliation.engines.accounts import split_accounts
+from reconciliation.engines.lines import FORMAT_LABELS
+from reconciliation.queries import report as report_service
+from reconciliation.queries.ageing import AGE_LABELS
+from reconciliation.queries.break_queue import BreakPage, list_breaks
+from reconciliation.queries.case_view import break_case_id
+from reconciliation.queries.statement_detail import (
     StatementDetail,
     statement_detail,
     statement_progress,
 )
-from domain.reconciliation.statement_list import STATUS_LABELS, StatementPage, list_statements
-from domain.reconciliation.statements import MAX_STATEMENT_BYTES, receive_statement
-from models.aml import CHANNELS
-from models.changes import ChangeCreated
-from models.reconciliation import BREAK_KINDS, PASSES
+from reconciliation.queries.statement_list import STATUS_LABELS, StatementPage, list_statements
+from shared.errors import Conflict, DomainError, Invalid, Unavailable
 from web.deps import (
     MAX_INT4,
     CurrentActor,

@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain import changes as change_service
-from domain.aml import restriction_views
-from domain.aml import restrictions as restriction_service
-from domain.aml.restriction_views import AccountRestrictions
-from domain.aml.restrictions import TARGET_TYPE as RESTRICTION
-from domain.aml.restrictions import RestrictionPlaced
-from domain.errors import Conflict, DomainError, Invalid
+from aml.commands import restrictions as restriction_service
+from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
+from aml.commands.restrictions import RestrictionPlaced
+from aml.queries import restriction_views
+from aml.queries.restriction_views import AccountRestrictions
+from changes.commands import requests as change_service
 from models.changes import ChangeCreated
+from shared.errors import Conflict, DomainError, Invalid
 from web.deps import CurrentActor, HtmxRequest, ServicesDep, TemporalDep, in_path, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 from web.services import Services

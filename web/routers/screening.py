@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from domain.actors import Actor
-from domain.errors import DomainError, Invalid, NotFound
-from domain.screening import service
-from domain.screening.service import ScreeningQuery, ScreeningResult
+from identity.actors import Actor
 from models.screening import WatchlistEntryPublic
+from screening.commands import service
+from screening.commands.service import ScreeningQuery, ScreeningResult
+from shared.errors import DomainError, Invalid, NotFound
 from web.deps import MAX_INT4, HtmxRequest, ServicesDep, require
 from web.responses import API_ERRORS, WRITE_ERRORS
 from web.templating import render

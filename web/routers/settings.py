@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from domain import config as config_service
-from domain.access import can
-from domain.access import require as domain_require
-from domain.actors import Actor
-from domain.errors import NotFound
+from configuration import documents as config_service
+from identity.access import can
+from identity.access import require as domain_require
+from identity.actors import Actor
 from models.config import ConfigPublic
+from shared.errors import NotFound
 from web.deps import ServicesDep, require
 from web.responses import API_ERRORS
 from web.services import Services

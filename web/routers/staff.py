@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from domain import staff as staff_service
-from domain.actors import Actor
+from identity import staff as staff_service
+from identity.actors import Actor
 from models.staff import ROLES
 from web.deps import HtmxRequest, PageParam, ServicesDep, require
 from web.templating import render

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from core import status
-from domain.actors import Actor
+from identity.actors import Actor
 from web.deps import HtmxRequest, ServicesDep, require
 from web.responses import API_ERRORS
 from web.services import Services

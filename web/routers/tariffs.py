@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from domain import tariffs as tariff_service
-from domain.access import can
-from domain.actors import Actor
-from domain.errors import NotFound
+from configuration import tariffs as tariff_service
+from identity.access import can
+from identity.actors import Actor
 from models.tariffs import TargetVersionPublic, TariffPlanPublic
+from shared.errors import NotFound
 from web.deps import ServicesDep, require
 from web.responses import API_ERRORS
 from web.services import Services

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from domain import cases as case_service
-from domain import inbox as inbox_service
-from domain import tasks as task_service
-from domain.errors import DomainError, Invalid, NotFound
+from casework import cases as case_service
+from casework import inbox as inbox_service
+from casework import tasks as task_service
 from models.cases import PRIORITIES, TaskPage, TaskPublic
 from models.workflow_io import DecisionResult
+from shared.errors import DomainError, Invalid, NotFound
 from web.deps import (
     CurrentActor,
     HtmxRequest,

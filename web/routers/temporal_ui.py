@@ -35,12 +35,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from domain import audit
-from domain.access import require as domain_require
-from domain.actors import Actor
-from domain.audit import ActorRef
-from domain.errors import Forbidden
+from audit import trail as audit
+from audit.trail import ActorRef
+from identity.access import require as domain_require
+from identity.actors import Actor
 from policies.enforcer import allowed
+from shared.errors import Forbidden
 from web.deps import get_services, origin_of, resolve_actor
 
 PREFIX = "/temporal"

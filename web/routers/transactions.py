@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query
 
-from domain.aml import transaction_list, transactions
-from domain.aml.transaction_rows import MAX_BATCH, TransactionBatch, TransactionIn
-from domain.errors import Invalid
+from aml.commands import transactions
+from aml.commands.transaction_rows import MAX_BATCH, TransactionBatch, TransactionIn
+from aml.queries import transaction_list
+from shared.errors import Invalid
 from web.deps import (
     CurrentActor,
     LongPerPageParam,

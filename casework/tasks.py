@@ -1,0 +1,346 @@
+"""The human-task protocol's entry points: inbox, claim, release, decide.
+
+One choke point for the web pages, the JSON API and any background path. A decision is
+checked here (permission, claim, segregation of duties) and then sent to the owning
+workflow as an Update, whose validator checks the segregation rules again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from audit import trail as audit
+
+# Which permission a task kind needs beyond "task:work" and its candidate role.
+from casework.inbox import load_task, task_public, visible_to
+from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
+from casework.segregation import (
+    CONFLICT,
+    FORBIDDEN,
+    CaseParties,
+    TaskFacts,
+    check_claim,
+    check_decision,
+    step_of,
+)
+from changes.commands.requests import refusal_from_update
+from core.db import Database, run_sql
+from identity.access import not_found, record_refusal, require
+from identity.actors import Actor
+from models.base import utcnow
+from models.cases import Case, Decision, Task, TaskPublic, TaskStatus
+from models.staff import StaffUser
+from models.workflow_io import DecisionInput, DecisionResult
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
+
+TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
+    "change_approval": ("change", "approve"),
+    "change_risk_approval": ("change", "approve_elevated"),
+    "config_approval": ("change", "approve_config"),
+    "restriction_lift_approval": ("change", "approve_restriction_lift"),
+    "source_approval": ("reconciliation", "approve_source"),
+    "process_repair_proposal": ("process", "propose_repair"),
+    "process_repair_approval": ("process", "approve_repair"),
+}
+# Every kind of human task, as the inbox filter names them.
+TASK_KINDS: dict[str, str] = {
+    "change_approval": "Change approval",
+    "change_risk_approval": "Risk approval (large limit raise)",
+    "config_approval": "Configuration approval",
+    "kyc_review": "KYC review",
+    "kyc_senior_review": "KYC senior review (four-eyes)",
+    "screening_alert_review": "Screening alert",
+    "aml_l1_review": "AML alert triage (L1)",
+    "aml_l2_review": "AML investigation (L2)",
+    "aml_closure_approval": "AML closure approval (second L2)",
+    "aml_mlro_decision": "SAR decision (MLRO)",
+    "restriction_lift_approval": "Account restriction lift approval",
+    "source_approval": "Statement source approval (four-eyes)",
+    "dispute_provisional_credit": "Dispute: provisional credit",
+    "dispute_evidence": "Dispute: evidence and chargeback",
+    "dispute_representment": "Dispute: representment review",
+    "recon_break": "Reconciliation break",
+    "recon_write_off": "Write-off approval (four-eyes)",
+    "process_repair_proposal": "Process ended outside: propose resume or close",
+    "process_repair_approval": "Process ended outside: approve the repair (four-eyes)",
+}
+REJECT_REASONS = {
+    "incorrect_values": "Values are wrong",
+    "insufficient_justification": "Justification is insufficient",
+    "policy_breach": "Breaches pricing / risk policy",
+    "bad_timing": "Effective date is not acceptable",
+    "other": "Other (explain in the comment)",
+}
+
+
+async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
+    """Who acted on the case so far, as the segregation rules need it.
+
+    The maker is whoever opened the case (for a change request, its maker: propose_change
+    opens the case as the maker), and the only editor so far.
+    """
+    maker = case.opened_by
+    editors = frozenset({maker}) if maker else frozenset()
+    rows = (
+        await session.exec(
+            select(Decision.task_id, Decision.actor_id, Task.task_key)
+            .join(Task, col(Task.id) == Decision.task_id)
+            .where(Decision.case_id == case.id)
+        )
+    ).all()
+    return CaseParties(
+        maker_id=maker,
+        editor_ids=editors,
+        deciders={task_id: actor_id for task_id, actor_id, _ in rows},
+        decider_steps={task_id: step_of(key) for task_id, _, key in rows},
+    )
+
+
+def task_facts(task: Task) -> TaskFacts:
+    return TaskFacts(
+        task_id=task.id,
+        task_key=task.task_key,
+        status=task.status,
+        candidate_role=task.candidate_role,
+        allowed_outcomes=tuple(task.allowed_outcomes),
+        reason_required_for=tuple(task.reason_required_for),
+        excluded_actors=frozenset(task.excluded_actors),
+    )
+
+
+def _as_error(code: str, message: str, kind: str) -> DomainError:
+    if kind == FORBIDDEN:
+        return Forbidden(message, code=code)
+    if kind == CONFLICT:
+        return Conflict(message, code=code)
+    return Invalid(
+        message, code=code, fields={"outcome" if "outcome" in code else "reason": message}
+    )
+
+
+async def _require_task_permission(db: Database, actor: Actor, task: Task, action: str) -> None:
+    obj, act = TASK_PERMISSIONS.get(task.kind, ("task", "work"))
+    await require(db, actor, obj, act, action=action, object_type="task", object_id=task.id)
+
+
+async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic:
+    """Atomic conditional claim: of N concurrent claimers exactly one wins."""
+    await require(
+        db, actor, "task", "work", action="task.claim", object_type="task", object_id=task_id
+    )
+    async with db.session() as session:
+        loaded = await load_task(session, task_id)
+        if loaded is None or not visible_to(actor, *loaded):
+            raise await not_found(db, actor, "task", task_id, action="task.claim")
+        task, case = loaded
+        await _require_task_permission(db, actor, task, "task.claim")
+        parties = await case_parties(session, case)
+    refusal = check_claim(task_facts(task), parties, actor.user_id, actor.roles)
+    if refusal is not None and refusal.code != "task_closed":
+        error = _as_error(refusal.code, refusal.message, refusal.kind)
+        await record_refusal(
+            db, actor, error, action="task.claim", object_type="task", object_id=task_id
+        )
+        raise error
+
+    now = utcnow()
+    async with db.transaction() as session:
+        won = (
+            await run_sql(
+                session,
+                "UPDATE task SET status = 'claimed', assignee_id = :me, claimed_at = :now "
+                "WHERE id = :id AND status = 'open' AND NOT (:me = ANY(excluded_actors)) "
+                "RETURNING id",
+                {"me": actor.user_id, "now": now, "id": task_id},
+            )
+        ).first()
+        if won is not None:
+            await audit.record(
+                session,
+                action="task.claimed",
+                actor=actor.ref,
+                object_type="task",
+                object_id=task_id,
+                origin=actor.origin,
+                workflow_id=task.workflow_id,
+                details={"case_id": case.id},
+            )
+    if won is None:
+        error = await _why_not_claimable(db, actor, task_id)
+        await record_refusal(
+            db, actor, error, action="task.claim", object_type="task", object_id=task_id
+        )
+        raise error
+    # What the conditional UPDATE wrote, without reading it back.
+    task.status, task.assignee_id, task.claimed_at = TaskStatus.CLAIMED, actor.user_id, now
+    return task_public(task, case, actor.username, now)
+
+
+async def _why_not_claimable(db: Database, actor: Actor, task_id: uuid.UUID) -> DomainError:
+    async with db.session() as session:
+        task = await session.get(Task, task_id)
+        assert task is not None
+        if task.status == TaskStatus.CLAIMED:
+            holder = await session.get(StaffUser, task.assignee_id) if task.assignee_id else None
+            who = (
+                "you"
+                if task.assignee_id == actor.user_id
+                else (holder.display_name if holder else "someone")
+            )
+            return Conflict(f"This task is already claimed by {who}.", code="already_claimed")
+        if task.status != TaskStatus.OPEN:
+            return Conflict(f"This task is already {task.status}.", code="task_closed")
+        return Forbidden(
+            "You are excluded from this task (segregation of duties).", code="excluded"
+        )
+
+
+async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic:
+    await require(
+        db, actor, "task", "work", action="task.release", object_type="task", object_id=task_id
+    )
+    async with db.transaction() as session:
+        loaded = await load_task(session, task_id)
+        visible = loaded is not None and visible_to(actor, *loaded)
+        released = None
+        if visible:
+            released = (
+                await run_sql(
+                    session,
+                    "UPDATE task SET status = 'open', assignee_id = NULL, claimed_at = NULL "
+                    "WHERE id = :id AND status = 'claimed' AND assignee_id = :me RETURNING workflow_id",
+                    {"id": task_id, "me": actor.user_id},
+                )
+            ).first()
+            if released is not None:
+                await audit.record(
+                    session,
+                    action="task.released",
+                    actor=actor.ref,
+                    object_type="task",
+                    object_id=task_id,
+                    origin=actor.origin,
+                    workflow_id=released[0],
+                )
+    if not visible:
+        raise await not_found(db, actor, "task", task_id, action="task.release")
+    if released is None:
+        error = Conflict(
+            "You do not hold this task, so there is nothing to release.", code="not_claimed"
+        )
+        await record_refusal(
+            db, actor, error, action="task.release", object_type="task", object_id=task_id
+        )
+        raise error
+    assert loaded is not None
+    task, case = loaded
+    task.status, task.assignee_id, task.claimed_at = TaskStatus.OPEN, None, None
+    return task_public(task, case, None, utcnow())
+
+
+async def decide_task(
+    db: Database,
+    temporal: Client,
+    actor: Actor,
+    task_id: uuid.UUID,
+    *,
+    outcome: str,
+    reason: str | None,
+    comment: str | None,
+    details: dict[str, Any] | None = None,
+) -> DecisionResult:
+    """Decide a claimed task: checked here, then again by the workflow's update validator."""
+    action = "task.decide"
+    await require(db, actor, "task", "work", action=action, object_type="task", object_id=task_id)
+    reason = (reason or "").strip() or None
+    comment = (comment or "").strip() or None
+    async with db.session() as session:
+        loaded = await load_task(session, task_id)
+        if loaded is None or not visible_to(actor, *loaded):
+            raise await not_found(db, actor, "task", task_id, action=action)
+        task, case = loaded
+        parties = await case_parties(session, case)
+    await _require_task_permission(db, actor, task, action)
+
+    error: DomainError | None = None
+    if reason and len(reason) > 60:
+        error = Invalid("Reason codes are short.", fields={"reason": "at most 60 characters"})
+    elif comment and len(comment) > 4000:
+        error = Invalid("The comment is too long.", fields={"comment": "at most 4000 characters"})
+    refusal = check_decision(task_facts(task), parties, actor.user_id, actor.roles, outcome, reason)
+    # What the decision says: the same pure rules the workflow's validator applies.
+    problems = narrative_problems(
+        task.kind, outcome, reason, comment, high_risk=case.risk_level == "high"
+    )
+    if error is None and refusal is not None:
+        error = _as_error(refusal.code, refusal.message, refusal.kind)
+        if refusal.code == "reason_required":  # say at once what else it lacks (a rationale)
+            error.fields = {**problems, **error.fields}
+    if error is None and task.assignee_id != actor.user_id:
+        error = Conflict(
+            "Claim this task before deciding it."
+            if task.assignee_id is None
+            else "Someone else holds this task; only the claimant can decide it.",
+            code="not_claimed",
+        )
+    if error is None and problems:
+        error = Invalid(narrative_message(problems), code=NARRATIVE_INVALID, fields=problems)
+    if error is not None:
+        await record_refusal(
+            db,
+            actor,
+            error,
+            action=action,
+            object_type="task",
+            object_id=task_id,
+            details={"outcome": outcome},
+        )
+        raise error
+
+    decision = DecisionInput(
+        task_id=task_id,
+        actor_id=actor.user_id,
+        actor_name=actor.username,
+        actor_roles=sorted(actor.roles),
+        outcome=outcome,
+        reason_code=reason,
+        comment=comment,
+        origin=actor.origin,
+        details=details or {},
+    )
+    handle = temporal.get_workflow_handle(task.workflow_id)
+    try:
+        # A new update id per attempt: Temporal keeps a failed update's result under its
+        # id, so reusing one would repeat a refusal (or a passing outage) forever. Duplicates
+        # meet the validator instead: "already being recorded" or "already done".
+        return await handle.execute_update(
+            "decide",
+            decision,
+            id=f"decide-{task_id}-{uuid.uuid4().hex[:12]}",
+            result_type=DecisionResult,
+        )
+    except WorkflowUpdateFailedError as exc:
+        error = refusal_from_update(exc)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            error = Conflict("This case's workflow has already finished.", code="case_closed")
+        else:
+            error = Unavailable(
+                "The workflow engine is unreachable; nothing was changed. Try again."
+            )
+    await record_refusal(
+        db,
+        actor,
+        error,
+        action=action,
+        object_type="task",
+        object_id=task_id,
+        details={"outcome": outcome},
+    )
+    raise error

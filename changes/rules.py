@@ -1,0 +1,272 @@
+"""What a valid proposal is, and who must approve it (pure: no I/O)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from aml.rule_policy import CONFIG_PREFIX as AML_RULE_PREFIX
+from casework.segregation import FINANCE_OR_OPS, RISK_OR_MLRO
+from configuration.schemas import CONFIG_SCHEMAS
+from models.changes import (
+    EDITABLE_FIELDS,
+)
+from models.money import MoneyError, parse_amount, parse_percent
+from models.workflow_io import TaskSpec
+from shared.errors import Conflict, Invalid
+from workflows.common import task_id_for
+
+CASE_TYPE_CHANGE = "change_request"
+
+
+@dataclass(frozen=True)
+class ChangePlan:
+    """A validated proposal: what the target looks like now and after, and who must approve."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changed: list[str]
+    tier: str
+    tier_reason: str | None
+    approvers: str = "one operations manager (not you)"
+
+
+def _validate_values(
+    target_type: str, currency: str, before: dict[str, str | None], changes: dict[str, Any]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    errors: dict[str, str] = {}
+    after = dict(before)
+    allowed = EDITABLE_FIELDS[target_type]
+    for field, raw in changes.items():
+        key = f"changes.{field}"
+        if field not in allowed:
+            errors[key] = f"not a field of a {target_type}; editable: {', '.join(allowed)}"
+            continue
+        optional = field in ("min_amount", "max_amount")
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if optional:
+                after[field] = None
+            else:
+                errors[key] = "required"
+            continue
+        try:
+            if field == "percent":
+                after[field] = format(parse_percent(raw), "f")
+            else:
+                after[field] = format(parse_amount(raw, currency), "f")
+        except MoneyError as exc:
+            errors[key] = str(exc)
+    if target_type == "fee" and not errors:
+        lo, hi = after.get("min_amount"), after.get("max_amount")
+        if lo is not None and hi is not None and Decimal(lo) > Decimal(hi):
+            errors["changes.min_amount"] = f"minimum {lo} is above the maximum {hi}"
+    return after, errors
+
+
+def plan_change(
+    target_type: str,
+    currency: str,
+    before: dict[str, str | None],
+    changes: dict[str, Any],
+    *,
+    elevated_ratio: Decimal,
+) -> ChangePlan:
+    after, errors = _validate_values(target_type, currency, before, changes)
+    if errors:
+        raise Invalid("The proposed change is not valid.", fields=errors)
+    changed = [f for f in EDITABLE_FIELDS[target_type] if after.get(f) != before.get(f)]
+    if not changed:
+        raise Invalid(
+            "The proposal changes nothing: every value equals the current one.",
+            fields={"changes": "nothing would change"},
+        )
+    tier, why = "standard", None
+    if target_type == "limit":
+        old, new = Decimal(before["amount"] or "0"), Decimal(after["amount"] or "0")
+        if new > old * (1 + elevated_ratio):
+            pct = "∞" if old == 0 else f"{((new - old) / old * 100):.0f}"
+            tier = "elevated"
+            why = (
+                f"raises the limit by {pct}% (more than {elevated_ratio * 100:.0f}%): "
+                "two approvers, one a risk manager"
+            )
+    return ChangePlan(before=before, after=after, changed=changed, tier=tier, tier_reason=why)
+
+
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
+
+
+def _whole_number(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw.strip()):
+        return int(raw.strip())
+    return None
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _schema_message(err: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if err["type"] == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if err["type"] == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]) -> ChangePlan:
+    """Validate a proposal against configuration document `key`'s schema.
+
+    Every problem is named `changes.<field>`: an unknown field, a value that is not a whole
+    number (true / false for a switch, text for a text field as its schema reads it), a value
+    out of the field's bounds, or a rule across fields (named after the changed fields its
+    message mentions).
+    """
+    schema = CONFIG_SCHEMAS[key]
+    fields = list(schema.model_fields)
+    errors: dict[str, str] = {}
+    after = dict(before)
+    for field, raw in changes.items():
+        name = f"changes.{field}"
+        if field not in schema.model_fields:
+            errors[name] = f"not a field of {key}; editable: {', '.join(fields)}"
+            continue
+        annotation = schema.model_fields[field].annotation
+        value: int | bool | str | None
+        if annotation in (str, "str"):
+            # A text field (a list in words, e.g. known fees): its schema checks it; empty
+            # may be a value (no fees at all).
+            if not isinstance(raw, str) or len(raw) > 500:
+                errors[name] = "must be text of at most 500 characters"
+                continue
+            after[field] = raw.strip()
+            continue
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            errors[name] = "required"
+            continue
+        if annotation in (bool, "bool"):
+            value = _boolean(raw)
+            if value is None:
+                errors[name] = f"must be true or false, not {str(raw)[:20]!r}"
+                continue
+        else:
+            value = _whole_number(raw)
+            if value is None:
+                errors[name] = f"must be a whole number, not {str(raw)[:20]!r}"
+                continue
+        after[field] = value
+    try:
+        after = schema.model_validate(after).model_dump(mode="json")
+    except ValidationError as exc:
+        for err in exc.errors():
+            message = _schema_message(err)
+            if err["loc"]:
+                errors.setdefault(f"changes.{err['loc'][0]}", message)
+                continue
+            named = [f for f in changes if f in fields and f in message] or ["changes"]
+            for field in named:
+                errors.setdefault(field if field == "changes" else f"changes.{field}", message)
+    if errors:
+        raise Invalid("The proposed change is not valid.", fields=errors)
+    changed = [f for f in fields if after.get(f) != before.get(f)]
+    if not changed:
+        raise Invalid(
+            "The proposal changes nothing: every value equals the current one.",
+            fields={"changes": "nothing would change"},
+        )
+    return ChangePlan(
+        before=before,
+        after=after,
+        changed=changed,
+        tier="standard",
+        tier_reason=None,
+        approvers=(
+            "one risk manager or MLRO (not you)"
+            if key.startswith(AML_RULE_PREFIX)
+            else "one risk manager (not you)"
+        ),
+    )
+
+
+def plan_restriction_lift(before: dict[str, Any]) -> ChangePlan:
+    """Lifting an account restriction: only an active one, approved by one MLRO (not you)."""
+    if before.get("status") != "active":
+        raise Conflict(
+            "This restriction was already lifted; there is nothing to lift.",
+            code="already_lifted",
+        )
+    return ChangePlan(
+        before=before,
+        after={**before, "status": "lifted"},
+        changed=["status"],
+        tier="standard",
+        tier_reason=None,
+        approvers="one MLRO (not you)",
+    )
+
+
+def approval_specs(
+    workflow_id: str,
+    reference: str,
+    label: str,
+    tier: str,
+    maker_id: uuid.UUID,
+    sla_seconds: int,
+    *,
+    target_type: str = "fee",
+    config_key: str | None = None,
+) -> list[TaskSpec]:
+    """The approval tasks of a change: who must approve it, never the maker."""
+
+    def approval(key: str, kind: str, title: str, role: str, priority: str) -> TaskSpec:
+        return TaskSpec(
+            task_id=task_id_for(workflow_id, key),
+            task_key=key,
+            kind=kind,
+            title=f"{title} {reference}: {label}",
+            candidate_role=role,
+            allowed_outcomes=["approve", "reject"],
+            reason_required_for=["reject"],
+            excluded_actors=[maker_id],
+            sla_seconds=sla_seconds,
+            priority=priority,
+        )
+
+    if target_type == "config":
+        # Compliance configuration: one risk manager, never the maker (excluded_actors).
+        # Monitoring rules are the MLRO's business as much as risk's: either approves.
+        aml_rule = (config_key or "").startswith(AML_RULE_PREFIX)
+        role = RISK_OR_MLRO if aml_rule else "risk_manager"
+        return [approval("approve", "config_approval", "Approve", role, "normal")]
+    if target_type == "recon_source":
+        # Which account a bank's file books against: a second finance_ops member or an
+        # ops_manager, never the maker (excluded_actors).
+        return [approval("approve", "source_approval", "Approve", FINANCE_OR_OPS, "normal")]
+    if target_type == "restriction":
+        # Lifting an AML restriction: one MLRO, never the maker; the customer is blocked
+        # meanwhile, so it is not left at normal priority.
+        return [approval("approve", "restriction_lift_approval", "Approve lift", "mlro", "high")]
+    specs = [approval("approve", "change_approval", "Approve", "ops_manager", "normal")]
+    if tier == "elevated":
+        specs.append(
+            approval(
+                "risk_approve", "change_risk_approval", "Risk approval", "risk_manager", "high"
+            )
+        )
+    return specs

@@ -1,0 +1,80 @@
+"""Demo configuration changes: one applied, one awaiting approval.
+
+Made through the real entry points (propose, claim, decide) like `demo.seed.seed_changes`,
+so the settings pages show a version history with its change request and a pending change.
+Call it after `seed_changes`: that one seeds nothing once any change request exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlmodel import select
+from temporalio.client import Client
+
+from changes.commands import requests as change_service
+from configuration import documents as config_service
+from core.db import Database
+from core.settings import Settings
+from demo.seed import actor_named, work_task
+from models.changes import ChangeCreate, ChangeRequest
+
+
+async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
+    async with db.session() as session:
+        doc = await config_service.read_config(session, key)
+    if doc is None or doc.id is None:
+        raise RuntimeError(f"configuration {key!r} is not installed; run `backoffice migrate`")
+    return doc.id, doc.values
+
+
+async def seed_config_changes(db: Database, temporal: Client, settings: Settings) -> int:
+    """risk.rita's risk-weight change approved by risk.raj, and her screening change pending."""
+    async with db.session() as session:
+        seeded = (
+            await session.exec(
+                select(ChangeRequest.id).where(ChangeRequest.target_type == "config")
+            )
+        ).first()
+    if seeded:
+        return 0
+    rita = await actor_named(db, "risk.rita")
+
+    weights_id, weights = await config_document(db, "risk_weights")
+    applied = await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        rita,
+        ChangeCreate(
+            target_type="config",
+            target_id=weights_id,
+            changes={"volume_weight": weights["volume_weight"] + 5},
+            reason="Q3 model review: unexpected volumes drove most confirmed mule cases.",
+        ),
+    )
+    await work_task(
+        db,
+        temporal,
+        await actor_named(db, "risk.raj"),
+        applied.workflow_id,
+        "approve",
+        "approve",
+        comment="Consistent with the model review minutes.",
+    )
+
+    screening_id, screening = await config_document(db, "screening")
+    await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        rita,
+        ChangeCreate(
+            target_type="config",
+            target_id=screening_id,
+            changes={"hit_threshold": screening["hit_threshold"] - 3},
+            reason="Below-threshold true matches in the last list audit: report closer names.",
+        ),
+    )
+    return 2

@@ -1,0 +1,270 @@
+"""Authentication: Argon2id passwords, throttled logins, server-side sessions and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from audit import trail as audit
+from audit.trail import ActorRef
+from core.db import Database, run_sql
+from core.settings import Settings
+from identity.actors import Actor
+from models.base import utcnow
+from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
+from models.workflow_io import Origin
+from shared.errors import Invalid, TooManyAttempts, Unauthenticated
+
+# argon2-cffi's defaults are Argon2id (RFC 9106 low-memory profile); named here so a
+# reader need not look them up.
+_hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4)
+_DUMMY_HASH = _hasher.hash("not-a-real-password-used-to-equalise-timing")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+MIN_PASSWORD = 12
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD:
+        return f"use at least {MIN_PASSWORD} characters"
+    if len(set(password)) < 5:
+        return "use more varied characters"
+    return None
+
+
+async def verify_password(stored_hash: str | None, password: str) -> bool:
+    def _verify() -> bool:
+        try:
+            return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(_verify)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class SessionInfo:
+    session: StaffSession
+    actor: Actor
+
+
+async def roles_of(db_session: AsyncSession, user_id: uuid.UUID) -> frozenset[str]:
+    rows = await db_session.exec(
+        select(RoleAssignment.role).where(RoleAssignment.user_id == user_id)
+    )
+    return frozenset(rows.all())
+
+
+async def _throttle_wait(db: Database, settings: Settings, username: str, ip: str | None) -> int:
+    """Seconds until this username / address may try again (0 = now)."""
+    window_start = utcnow() - timedelta(minutes=settings.login_failure_window_minutes)
+    async with db.session() as session:
+        last_success = (
+            await session.exec(
+                select(func.max(LoginAttempt.attempted_at)).where(
+                    LoginAttempt.username == username, col(LoginAttempt.succeeded).is_(True)
+                )
+            )
+        ).one()
+        since = max(window_start, last_success) if last_success else window_start
+        failures = (
+            await session.exec(
+                select(func.count(), func.max(LoginAttempt.attempted_at)).where(
+                    LoginAttempt.username == username,
+                    col(LoginAttempt.succeeded).is_(False),
+                    LoginAttempt.attempted_at > since,
+                )
+            )
+        ).one()
+        waits = []
+        if failures[0] >= settings.login_max_failures and failures[1] is not None:
+            until = failures[1] + timedelta(minutes=settings.login_lockout_minutes)
+            waits.append((until - utcnow()).total_seconds())
+        if ip:
+            ip_failures = (
+                await session.exec(
+                    select(func.count(), func.max(LoginAttempt.attempted_at)).where(
+                        LoginAttempt.ip == ip,
+                        col(LoginAttempt.succeeded).is_(False),
+                        LoginAttempt.attempted_at > window_start,
+                    )
+                )
+            ).one()
+            if ip_failures[0] >= settings.login_max_failures_per_ip and ip_failures[1] is not None:
+                until = ip_failures[1] + timedelta(minutes=settings.login_lockout_minutes)
+                waits.append((until - utcnow()).total_seconds())
+    return max([0, *[int(w) + 1 for w in waits if w > 0]])
+
+
+async def login(
+    db: Database,
+    settings: Settings,
+    *,
+    username: str,
+    password: str,
+    origin: Origin,
+    kind: str = "web",
+    user_agent: str | None = None,
+) -> tuple[str, SessionInfo]:
+    """Check credentials and open a new session (a fresh id every time: no fixation)."""
+    username = username.strip().lower()
+    action = "auth.login" if kind == "web" else "auth.token"
+    if not username or not password:
+        raise Invalid(
+            "Enter your username and password.",
+            fields={
+                k: "required" for k, v in (("username", username), ("password", password)) if not v
+            },
+        )
+    wait = await _throttle_wait(db, settings, username, origin.ip)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        async with db.transaction() as session:
+            await audit.record(
+                session,
+                action=action,
+                actor=ActorRef(None, username[:100]),
+                outcome=audit.DENIED,
+                reason="throttled: too many failed attempts",
+                origin=origin,
+            )
+        raise TooManyAttempts(
+            f"Too many failed sign-in attempts. Try again in about {minutes} minute(s).",
+            retry_after=wait,
+        )
+
+    async with db.session() as session:
+        user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).first()
+    ok = await verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        reason = "bad credentials" if (not ok or user is None) else "account disabled"
+        async with db.transaction() as session:
+            session.add(LoginAttempt(username=username, ip=origin.ip, succeeded=False))
+            await audit.record(
+                session,
+                action=action,
+                actor=ActorRef(user.id if user else None, username[:100]),
+                outcome=audit.DENIED,
+                reason=reason,
+                origin=origin,
+            )
+        raise Unauthenticated(
+            "Wrong username or password, or the account is disabled.", code="bad_credentials"
+        )
+
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    lifetime = (
+        timedelta(hours=settings.session_absolute_hours)
+        if kind == "web"
+        else timedelta(minutes=settings.api_token_minutes)
+    )
+    async with db.transaction() as session:
+        staff_session = StaffSession(
+            token_hash=token_digest(token),
+            kind=kind,
+            user_id=user.id,
+            csrf_token=secrets.token_urlsafe(32),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + lifetime,
+            ip=origin.ip,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+        session.add(staff_session)
+        session.add(LoginAttempt(username=username, ip=origin.ip, succeeded=True))
+        await session.flush()
+        await audit.record(
+            session,
+            action=action,
+            actor=ActorRef(user.id, user.username),
+            object_type="session",
+            object_id=staff_session.id,
+            origin=origin,
+        )
+        roles = await roles_of(session, user.id)
+    actor = Actor(user.id, user.username, user.display_name, roles, origin, staff_session.id)
+    return token, SessionInfo(staff_session, actor)
+
+
+async def resolve(
+    db: Database, settings: Settings, token: str, *, kind: str, origin: Origin
+) -> SessionInfo | None:
+    """The live session behind a token, or None (unknown, revoked, idle, expired, disabled)."""
+    if not token or len(token) > 200:
+        return None
+    now = utcnow()
+    async with db.session() as session:
+        row = (
+            await session.exec(
+                select(StaffSession, StaffUser)
+                .join(StaffUser, col(StaffUser.id) == StaffSession.user_id)
+                .where(StaffSession.token_hash == token_digest(token), StaffSession.kind == kind)
+            )
+        ).first()
+        if row is None:
+            return None
+        staff_session, user = row
+        idle_limit = timedelta(minutes=settings.session_idle_minutes)
+        if (
+            staff_session.revoked_at is not None
+            or staff_session.expires_at <= now
+            or not user.is_active
+            or (kind == "web" and now - staff_session.last_seen_at > idle_limit)
+        ):
+            return None
+        roles = await roles_of(session, user.id)
+    if now - staff_session.last_seen_at > timedelta(seconds=60):
+        async with db.transaction() as session:
+            await run_sql(
+                session,
+                "UPDATE staff_session SET last_seen_at = :now WHERE id = :id",
+                {"now": now, "id": staff_session.id},
+            )
+    actor = Actor(user.id, user.username, user.display_name, roles, origin, staff_session.id)
+    return SessionInfo(staff_session, actor)
+
+
+async def logout(db: Database, actor: Actor) -> None:
+    async with db.transaction() as session:
+        await run_sql(
+            session,
+            "UPDATE staff_session SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL",
+            {"now": utcnow(), "id": actor.session_id},
+        )
+        await audit.record(
+            session,
+            action="auth.logout",
+            actor=actor.ref,
+            object_type="session",
+            object_id=actor.session_id,
+            origin=actor.origin,
+        )
+
+
+async def revoke_all_sessions(
+    db_session: AsyncSession, user_id: uuid.UUID, now: datetime | None = None
+) -> int:
+    result = await run_sql(
+        db_session,
+        "UPDATE staff_session SET revoked_at = :now WHERE user_id = :uid AND revoked_at IS NULL",
+        {"now": now or utcnow(), "uid": user_id},
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,98 @@
+"""Who reviews an application and with which outcomes (pure, sandbox-safe: no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.workflow_io import TaskSpec
+from workflows.common import task_id_for
+
+CASE_TYPE_ONBOARDING = "onboarding"
+CASE_TYPE_SCREENING_ALERT = "screening_alert"
+
+REVIEW_OUTCOMES = ["approve", "reject", "request_info"]
+# A rejection needs a reason code; so does a request for information (what is missing).
+REVIEW_REASON_REQUIRED = ["reject", "request_info"]
+
+REJECT_REASONS: dict[str, str] = {
+    "sanctions_match": "Confirmed sanctions match",
+    "high_risk_unacceptable": "Risk outside appetite",
+    "fraud_suspected": "Fraud or forged documents suspected",
+    "documents_invalid": "Documents invalid or inconsistent",
+    "prohibited_country": "Prohibited country",
+    "ownership_unclear": "Ownership / control not established",
+    "other": "Other (explain in the comment)",
+}
+INFORMATION_REASONS: dict[str, str] = {
+    "identity_document": "Valid identity document",
+    "proof_of_address": "Proof of address",
+    "source_of_funds": "Source of funds / wealth",
+    "ownership_structure": "Ownership structure / register extract",
+    "other": "Other (explain in the comment)",
+}
+ALERT_OUTCOMES = ["confirm_match", "false_positive"]
+# A hit is confirmed only for a confirming reason and dismissed only for a dismissing one.
+ALERT_CONFIRM_REASONS: dict[str, str] = {
+    "same_person": "Same person / entity as listed",
+    "identifiers_agree": "Date of birth / identifiers agree with the listing",
+    "other": "Other (explain in the comment)",
+}
+ALERT_DISMISS_REASONS: dict[str, str] = {
+    "different_dob": "Different date of birth",
+    "different_nationality": "Different nationality",
+    "common_name": "Common name, no other agreement",
+    "other": "Other (explain in the comment)",
+}
+# Reason codes each outcome of each task kind takes: the form offers these, and the
+# decision rules (casework.narratives) accept only these, for the outcome chosen.
+REASONS_BY_KIND: dict[str, dict[str, dict[str, str]]] = {
+    "kyc_review": {"reject": REJECT_REASONS, "request_info": INFORMATION_REASONS},
+    "kyc_senior_review": {"reject": REJECT_REASONS, "request_info": INFORMATION_REASONS},
+    "screening_alert_review": {
+        "confirm_match": ALERT_CONFIRM_REASONS,
+        "false_positive": ALERT_DISMISS_REASONS,
+    },
+}
+
+STEP_ROLES = {"analyst": "kyc_analyst", "senior": "kyc_senior"}
+
+
+def review_spec(
+    workflow_id: str,
+    reference: str,
+    *,
+    step: str,
+    round_no: int,
+    sla_seconds: int,
+    excluded: list[uuid.UUID],
+    high_risk: bool,
+) -> TaskSpec:
+    key = f"review-{step}#{round_no}"
+    title = "Senior review (four-eyes)" if step == "senior" else "KYC review"
+    return TaskSpec(
+        task_id=task_id_for(workflow_id, key),
+        task_key=key,
+        kind="kyc_senior_review" if step == "senior" else "kyc_review",
+        title=f"{title} {reference}",
+        candidate_role=STEP_ROLES[step],
+        allowed_outcomes=list(REVIEW_OUTCOMES),
+        reason_required_for=list(REVIEW_REASON_REQUIRED),
+        excluded_actors=list(dict.fromkeys(excluded)),
+        sla_seconds=sla_seconds,
+        priority="high" if high_risk else "normal",
+    )
+
+
+def alert_spec(workflow_id: str, reference: str, *, sla_seconds: int) -> TaskSpec:
+    key = "alert-review"
+    return TaskSpec(
+        task_id=task_id_for(workflow_id, key),
+        task_key=key,
+        kind="screening_alert_review",
+        title=f"Screening hit {reference}: confirm or dismiss",
+        candidate_role="kyc_analyst",
+        allowed_outcomes=list(ALERT_OUTCOMES),
+        reason_required_for=list(ALERT_OUTCOMES),
+        sla_seconds=sla_seconds,
+        priority="high",
+    )

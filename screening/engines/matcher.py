@@ -1,0 +1,478 @@
+"""The in-memory screening index of one watch-list version, and how a name is scored.
+
+Finding candidates never scores the whole list: every listed token's spelling skeleton
+is in an inverted index, with its one-letter deletions (typos) and its consonant outline
+(vowel variants) pointing back at it. A query token looks up the listed tokens it may
+be; only names reached that way are scored, and only those whose best possible score
+could still reach the threshold.
+
+Scoring aligns query tokens with listed tokens (order free), then averages how much of
+the query is explained and how much of the listed name is covered, each weighted:
+particles and generic company words count little, and in a listed person's name
+("FAMILY, Given Middle") the middle names count little, so dropping them still matches.
+The family name (or, for organisations, a distinctive word) must agree: a listed
+person's given name next to an unrelated family name is no match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from rapidfuzz.distance import OSA
+from rapidfuzz.fuzz import ratio
+
+from screening.engines.normalize import Token, tokens
+from screening.engines.ofac import ParsedEntry
+from screening.policy import ScreeningConfig
+
+MIDDLE_WEIGHT = 0.35
+# A listed middle name the query leaves out (Usama Bin Ladin for "BIN LADIN, Usama bin
+# Muhammad bin Awad") counts this much of its weight, once the family name and the first
+# given name agree: people rarely write all of their middle names.
+DROPPED_MIDDLE = 0.25
+MIN_TOKEN_SIM = 0.7
+AGREE_SIM = 0.8
+MAX_HITS = 50
+NAME_KINDS = {"primary": "listed name", "aka": "alias (a.k.a.)", "fka": "former name (f.k.a.)"}
+NAME_KINDS["nka"] = "new name (n.k.a.)"
+
+Kind = Literal["person", "entity"]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchHit:
+    ent_num: int
+    entry_type: str
+    listed_name: str
+    matched_name: str
+    name_kind: str
+    score: float
+    name_score: float
+    reasons: tuple[str, ...]
+    programs: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Name:
+    entry: int
+    name: str
+    kind: str
+    weak: bool
+    person: bool
+    toks: tuple[Token, ...]
+    weights: tuple[float, ...]
+    family: tuple[bool, ...]
+    total: float
+    particles: float
+    compacts: tuple[str, ...]
+    # Per token: a given name after the first (or a particle among them), and the first given name.
+    middle: tuple[bool, ...] = ()
+    first_given: int = -1
+    # The most the dropped-middle-name discount can take off `total` (for candidate bounds).
+    middle_discount: float = 0.0
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak: bool) -> _Name:
+    person = entry.entry_type == "person"
+    family_part, comma, given_part = name.partition(",")
+    if person and comma and given_part.strip():
+        fam = tokens(family_part, kind="person")
+        giv = tokens(given_part, kind="person")
+        toks = (*fam, *giv)
+        family = tuple([True] * len(fam) + [False] * len(giv))
+        # Second family names (Rodriguez Orejuela) are often dropped: they count half.
+        weights: list[float] = []
+        for t in fam:
+            first_family = not any(w >= 1.0 for w in weights)
+            weights.append(t.weight if t.particle or first_family else min(t.weight, 0.5))
+        first_given = True
+        # However many middle names are listed, together they count about as much as half a name.
+        middles = max(1, sum(1 for t in giv if not t.particle) - 1)
+        middle_weight = min(MIDDLE_WEIGHT, 0.6 / middles)
+        for t in giv:
+            if t.particle:
+                weights.append(t.weight)
+            elif first_given:
+                weights.append(t.weight)
+                first_given = False
+            else:
+                weights.append(min(t.weight, middle_weight))
+        given_first = "".join(t.canon for t in (*giv, *fam) if not t.particle)
+        first_index = next((len(fam) + k for k, t in enumerate(giv) if not t.particle), -1)
+        middle = tuple(i > first_index >= 0 and not family[i] for i in range(len(toks)))
+    else:
+        toks = tuple(tokens(name, kind="person" if person else "entity"))
+        family = tuple([False] * len(toks))
+        weights = [t.weight for t in toks]
+        given_first = ""
+        first_index, middle = -1, tuple([False] * len(toks))
+    listed_order = "".join(t.canon for t in toks if not t.particle)
+    compacts = tuple(c for c in {listed_order, given_first} if c)
+    return _Name(
+        entry_idx,
+        name,
+        kind,
+        weak,
+        person,
+        toks,
+        tuple(weights),
+        family,
+        sum(weights) or 1.0,
+        sum(w for t, w in zip(toks, weights, strict=True) if _unindexed(t)),
+        compacts,
+        middle,
+        first_index,
+        sum(w * (1 - DROPPED_MIDDLE) for w, m in zip(weights, middle, strict=True) if m),
+    )
+
+
+def token_similarity(a: Token, b: Token) -> float:
+    """1.0 same canonical spelling, 0.97 same skeleton, else edit similarity (0 below 0.7)."""
+    if a.canon == b.canon:
+        return 1.0
+    if a.skel == b.skel:
+        return 0.97
+    if len(a.canon) == 1 or len(b.canon) == 1:  # an initial stands for a name
+        return 0.85 if a.canon[0] == b.canon[0] else 0.0
+    sim = _edit_similarity(a.skel, b.skel)
+    if a.tskel != a.skel or b.tskel != b.skel:
+        # A mistyped variant (Msehmet) is near what was written, not the canonical form.
+        sim = max(sim, _edit_similarity(a.tskel, b.tskel))
+    return sim if sim >= MIN_TOKEN_SIM else 0.0
+
+
+def _edit_similarity(a: str, b: str) -> float:
+    """Edit similarity where one slip (typo, swapped letters) in a long word costs 0.1."""
+    distance = OSA.distance(a, b)
+    longest = max(len(a), len(b))
+    sim = 1 - distance / longest
+    if distance == 1 and min(len(a), len(b)) >= 5:
+        return max(sim, 0.9)
+    return sim
+
+
+@dataclass
+class _Alignment:
+    score: float
+    pairs: list[tuple[int, int, float]]
+    family_agrees: bool
+    distinctive_agrees: bool
+
+
+def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment:
+    candidates = []
+    for i, qt in enumerate(query):
+        for j, nt in enumerate(name.toks):
+            if qt.particle != nt.particle and not (qt.particle and nt.particle):
+                # A particle only ever pairs with a particle (al ≠ Ali).
+                continue
+            s = token_similarity(qt, nt)
+            if s:
+                candidates.append((s, i, j))
+    candidates.sort(reverse=True)
+    used_q: set[int] = set()
+    used_n: set[int] = set()
+    pairs: list[tuple[int, int, float]] = []
+    for s, i, j in candidates:
+        if i in used_q or j in used_n:
+            continue
+        used_q.add(i)
+        used_n.add(j)
+        pairs.append((i, j, s))
+    qtotal = sum(qweights) or 1.0
+    q_cov = sum(qweights[i] * s for i, _, s in pairs) / qtotal
+    family_agrees = any(
+        name.family[j] and not name.toks[j].particle and s >= AGREE_SIM for _, j, s in pairs
+    )
+    ntotal = name.total
+    first_agrees = any(j == name.first_given and s >= AGREE_SIM for _, j, s in pairs)
+    if family_agrees and first_agrees and name.middle:
+        ntotal -= sum(
+            name.weights[j] * (1 - DROPPED_MIDDLE)
+            for j in range(len(name.toks))
+            if name.middle[j] and j not in used_n
+        )
+    n_cov = sum(name.weights[j] * s for _, j, s in pairs) / ntotal
+    distinctive_agrees = any(name.weights[j] >= 1.0 and s >= AGREE_SIM for _, j, s in pairs)
+    return _Alignment(100 * (q_cov + n_cov) / 2, pairs, family_agrees, distinctive_agrees)
+
+
+def _quote(token: Token) -> str:
+    return f"'{token.text.upper()}'"
+
+
+def _explain_name(query: list[Token], name: _Name, al: _Alignment) -> list[str]:
+    kind = NAME_KINDS.get(name.kind, name.kind)
+    reasons = [f"matched the {kind} '{name.name}'" + (" (a weak alias)" if name.weak else "")]
+    meaningful_q = [i for i, t in enumerate(query) if not t.particle]
+    agreeing = [(i, j, s) for i, j, s in al.pairs if not query[i].particle]
+    notes = []
+    for i, j, s in agreeing:
+        qt, nt = query[i], name.toks[j]
+        if qt.text == nt.text:
+            continue
+        if qt.canon == nt.canon:
+            notes.append(f"{_quote(qt)}→{_quote(nt)}")
+        elif s >= 0.97:
+            notes.append(f"{_quote(qt)}→{_quote(nt)} (same spelling skeleton)")
+        else:
+            notes.append(f"{_quote(qt)}≈{_quote(nt)} ({round(s * 100)}% alike)")
+    how = f" after normalising {', '.join(notes)}" if notes else ""
+    if len(agreeing) == len(meaningful_q):
+        reasons.append(f"all {len(agreeing)} name tokens agree{how}")
+    else:
+        reasons.append(f"{len(agreeing)} of {len(meaningful_q)} name tokens agree{how}")
+    order = [j for i, j, _ in sorted(al.pairs)]
+    if order != sorted(order) and not any(name.family):
+        reasons.append("word order differs")
+    matched_n = {j for _, j, _ in al.pairs}
+    missing = [
+        name.toks[j]
+        for j in range(len(name.toks))
+        if j not in matched_n and not name.toks[j].particle
+    ]
+    if missing:
+        reasons.append(
+            "not in the query: " + ", ".join(_quote(t) for t in missing) + " of the listed name"
+        )
+    matched_q = {i for i, _, _ in al.pairs}
+    extra = [query[i] for i in meaningful_q if i not in matched_q]
+    if extra:
+        reasons.append("not in the listed name: " + ", ".join(_quote(t) for t in extra))
+    return reasons
+
+
+def _adjust(
+    entry: ParsedEntry,
+    config: ScreeningConfig,
+    date_of_birth: date | None,
+    nationality: str | None,
+) -> tuple[float, list[str]]:
+    points = 0.0
+    reasons: list[str] = []
+    if date_of_birth is not None and entry.entry_type == "person":
+        if date_of_birth in entry.birth_dates:
+            points += config.dob_match_bonus
+            reasons.append(
+                f"date of birth {date_of_birth.isoformat()} agrees (+{config.dob_match_bonus})"
+            )
+        elif date_of_birth.year in entry.birth_years:
+            full_years = {d.year for d in entry.birth_dates}
+            if date_of_birth.year in full_years and len(entry.birth_years) == len(full_years):
+                half = round(config.dob_match_bonus / 2, 1)
+                points += half
+                reasons.append(
+                    f"birth year {date_of_birth.year} agrees but the listed day differs (+{half:g})"
+                )
+            else:
+                points += config.dob_match_bonus
+                reasons.append(
+                    f"date of birth {date_of_birth.year} agrees (+{config.dob_match_bonus})"
+                )
+        elif entry.birth_years:
+            listed = ", ".join(str(y) for y in entry.birth_years[:5])
+            points -= config.dob_mismatch_penalty
+            reasons.append(
+                f"date of birth {date_of_birth.year} differs from listed {listed} "
+                f"(-{config.dob_mismatch_penalty})"
+            )
+        else:
+            reasons.append("no date of birth listed")
+    if nationality and entry.nationalities:
+        code = nationality.upper()
+        if code in entry.nationalities:
+            points += config.nationality_match_bonus
+            reasons.append(f"nationality {code} agrees (+{config.nationality_match_bonus})")
+        else:
+            points -= config.nationality_mismatch_penalty
+            reasons.append(
+                f"nationality {code} differs from listed {', '.join(entry.nationalities)} "
+                f"(-{config.nationality_mismatch_penalty})"
+            )
+    return points, reasons
+
+
+class ScreeningIndex:
+    """Every name of one list version, indexed for candidate lookup. Immutable once built."""
+
+    def __init__(self, entries: Iterable[ParsedEntry], *, version: str = "") -> None:
+        self.version = version
+        self.entries: list[ParsedEntry] = list(entries)
+        self.names: list[_Name] = []
+        self.by_ent_num = {e.ent_num: i for i, e in enumerate(self.entries)}
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for ei, entry in enumerate(self.entries):
+            for n in entry.names:
+                rec = _name_record(ei, entry, n.name, n.kind, n.strength == "weak")
+                if not rec.toks:
+                    continue
+                ni = len(self.names)
+                self.names.append(rec)
+                seen: set[str] = set()
+                for t, w in zip(rec.toks, rec.weights, strict=True):
+                    if _unindexed(t) or t.skel in seen:
+                        continue
+                    seen.add(t.skel)
+                    postings.setdefault(t.skel, []).append((ni, w))
+        self.postings = postings
+        deletes: dict[str, list[str]] = {}
+        outlines: dict[str, list[str]] = {}
+        for skel in postings:
+            if len(skel) >= 4:
+                for d in _deletions(skel):
+                    deletes.setdefault(d, []).append(skel)
+            outlines.setdefault(_outline(skel), []).append(skel)
+        self.deletes = deletes
+        self.outlines = outlines
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def entry(self, ent_num: int) -> ParsedEntry | None:
+        idx = self.by_ent_num.get(ent_num)
+        return None if idx is None else self.entries[idx]
+
+    def _similar_vocab(self, token: Token) -> dict[str, float]:
+        """Listed token skeletons this query token may be, with their similarity."""
+        skel = token.skel
+        found: set[str] = set()
+        if skel in self.postings:
+            found.add(skel)
+        if len(skel) >= 3:
+            found.update(self.deletes.get(skel, ()))
+            for d in _deletions(skel):
+                if d in self.postings and len(d) >= 3:
+                    found.add(d)
+                found.update(self.deletes.get(d, ()))
+        found.update(self.outlines.get(_outline(skel), ()))
+        out: dict[str, float] = {}
+        for v in found:
+            sim = 0.97 if v == skel else _edit_similarity(skel, v)
+            if sim >= MIN_TOKEN_SIM:
+                out[v] = 1.0 if v == skel else sim
+        return out
+
+    def match(
+        self,
+        name: str,
+        *,
+        kind: Kind | None = None,
+        date_of_birth: date | None = None,
+        nationality: str | None = None,
+        config: ScreeningConfig | None = None,
+    ) -> list[MatchHit]:
+        """Listed entries whose name or alias matches, best first (one hit per entry)."""
+        config = config or ScreeningConfig()
+        query = tokens(name, kind=kind or "person")
+        query_entity = tokens(name, kind="entity") if kind is None else query
+        if not query:
+            return []
+        bonus = (config.dob_match_bonus if date_of_birth else 0) + (
+            config.nationality_match_bonus if nationality else 0
+        )
+        floor = config.hit_threshold - bonus
+        # Without a kind, organisation names are compared with the query read as one.
+        lookups: dict[str, tuple[Token, float]] = {}
+        for t in query if kind is not None else (*query, *query_entity):
+            if not _unindexed(t):
+                token, weight = lookups.get(t.skel, (t, 0.0))
+                lookups[t.skel] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
+        totals = {
+            True: (sum(t.weight for t in query), sum(t.weight for t in query if _unindexed(t))),
+            False: (
+                sum(t.weight for t in query_entity),
+                sum(t.weight for t in query_entity if _unindexed(t)),
+            ),
+        }
+        acc: dict[int, list[float]] = {}
+        for qt, qweight in lookups.values():
+            for v, sim in self._similar_vocab(qt).items():
+                qw = qweight * sim
+                for ni, w in self.postings[v]:
+                    slot = acc.get(ni)
+                    if slot is None:
+                        acc[ni] = [qw, w * sim]
+                    else:
+                        slot[0] += qw
+                        slot[1] += w * sim
+        best: dict[int, tuple[float, _Name, _Alignment]] = {}
+        compact_q = "".join(t.canon for t in query if not t.particle)
+        for ni, (qw, nw) in acc.items():
+            rec = self.names[ni]
+            if kind is not None and rec.person != (kind == "person"):
+                continue
+            total = rec.total
+            qtotal, qparticles = totals[rec.person or kind == "person"]
+            # Particles and initials are not looked up, so the bound assumes they all agree.
+            bound = 50 * min((qw + qparticles) / qtotal, 1.0) + 50 * min(
+                (nw + rec.particles) / (total - rec.middle_discount), 1.0
+            )
+            compact = max((ratio(compact_q, c) for c in rec.compacts), default=0.0)
+            if bound < floor and compact < 92:
+                continue
+            q = query if rec.person or kind is not None else query_entity
+            al = _align(q, [t.weight for t in q], rec)
+            if rec.weak:
+                exact = len(al.pairs) == len(q) == len(rec.toks) and all(
+                    s >= 0.97 for *_, s in al.pairs
+                )
+                if not exact:
+                    continue
+            elif any(rec.family) and not al.family_agrees:
+                if compact < 92:
+                    continue  # the listed family name is not in the query
+            elif not al.distinctive_agrees and compact < 92:
+                continue
+            score = al.score
+            if compact >= 92 and compact - 3 > score:
+                al.score = score = compact - 3
+            if score < floor:
+                continue
+            previous = best.get(rec.entry)
+            if previous is None or score > previous[0]:
+                best[rec.entry] = (score, rec, al)
+        hits: list[MatchHit] = []
+        for ei, (name_score, rec, al) in best.items():
+            entry = self.entries[ei]
+            points, extra = _adjust(entry, config, date_of_birth, nationality)
+            final = max(0.0, min(100.0, name_score + points))
+            if final < config.hit_threshold:
+                continue
+            q = query if rec.person or kind is not None else query_entity
+            reasons = _explain_name(q, rec, al)
+            reasons.append(f"name score {name_score:.1f}")
+            reasons.extend(extra)
+            hits.append(
+                MatchHit(
+                    ent_num=entry.ent_num,
+                    entry_type=entry.entry_type,
+                    listed_name=entry.primary_name,
+                    matched_name=rec.name,
+                    name_kind=rec.kind,
+                    score=round(final, 1),
+                    name_score=round(name_score, 1),
+                    reasons=tuple(reasons),
+                    programs=tuple(entry.programs),
+                )
+            )
+        hits.sort(key=lambda h: (-h.score, h.listed_name))
+        return hits[:MAX_HITS]
+
+
+def _unindexed(token: Token) -> bool:
+    """Particles and initials find nothing by themselves; they only count once aligned."""
+    return token.particle or len(token.skel) < 2
+
+
+def _outline(skel: str) -> str:
+    """The consonant outline of a skeleton: vowel variants (Usama / Osama) share it."""
+    if len(skel) <= 3:
+        return "\x00" + skel  # too short to say anything by consonants alone
+    return skel[0] + "".join(c for c in skel[1:] if c not in "aeiou")
