@@ -63,6 +63,11 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     ("disputes.dee", "Dee Murphy", ["disputes_agent"]),
     ("disputes.dan", "Dan Ortega", ["disputes_agent"]),
     ("finance.fay", "Fay Chen", ["finance_ops"]),
+    # Team leads (casework/teams.py): assign their team's tasks, see its workload.
+    ("aml.lena", "Lena Novak", ["aml_lead"]),
+    ("kyc.kira", "Kira Holm", ["kyc_lead"]),
+    ("disputes.dora", "Dora Quinn", ["disputes_lead"]),
+    ("finance.finn", "Finn Larsen", ["finance_lead"]),
 ]
 
 D = Decimal

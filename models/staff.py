@@ -27,6 +27,11 @@ ROLES: tuple[str, ...] = (
     "engineer",
     # A non-human account for upstream systems (core banking, sign-up) calling the API.
     "upstream_system",
+    # Team leads (casework/teams.py): assign their team's tasks, see its workload.
+    "aml_lead",
+    "kyc_lead",
+    "disputes_lead",
+    "finance_lead",
 )
 
 ROLE_LABELS: dict[str, str] = {
@@ -45,6 +50,10 @@ ROLE_LABELS: dict[str, str] = {
     "auditor": "Auditor (read-only)",
     "admin": "Administrator",
     "engineer": "Engineer (read-only ops)",
+    "aml_lead": "AML team lead",
+    "kyc_lead": "KYC team lead",
+    "disputes_lead": "Disputes team lead",
+    "finance_lead": "Finance operations lead",
 }
 
 
