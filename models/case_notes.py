@@ -3,7 +3,7 @@
 A note is never changed: the app role may only insert (core/schema.py), and a correction is
 a new note naming the one it corrects. An attachment's row is kept for good; removing an
 uncited file marks the row removed and drops its bytes, and the database refuses both while
-a decision or a SAR cites it (migration 0015).
+a decision or a SAR cites it (migration 0016).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class CaseAttachmentBlob(SQLModel, table=True):
 
 class AttachmentCitation(SQLModel, table=True):
     """A decision or a SAR report that stands on an attachment. Append-only; written by
-    database triggers when the decision or report is inserted (migration 0015)."""
+    database triggers when the decision or report is inserted (migration 0016)."""
 
     __tablename__ = "case_attachment_citation"
 
