@@ -28,11 +28,15 @@ APPEND_ONLY_TABLES = (
     "recon_match",
     "recon_match_line",
     "recon_match_record",
+    # Case notes are never edited (a correction is a new note); citations are evidence.
+    "case_note",
+    "case_attachment_citation",
 )
 # Rows the app updates (their status moves) but never removes: a statement and its breaks
 # are what the lines and matches are evidence of (recon_discard_refused_lines, migration
 # 0014, refuses a statement that has a match or a break).
-KEPT_TABLES = ("recon_statement", "recon_break")
+# An attachment row outlives its removal (migration 0016: who removed it, when, why).
+KEPT_TABLES = ("recon_statement", "recon_break", "case_attachment")
 
 
 def alembic_config(admin_url: str) -> Config:

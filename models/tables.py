@@ -5,6 +5,7 @@ Workflow code never imports this module: it imports only `models.workflow_io`.
 
 from models.aml import AccountRestriction, AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditCheckpoint, AuditEvent
+from models.case_notes import AttachmentCitation, CaseAttachment, CaseAttachmentBlob, CaseNote
 from models.cases import Case, Decision, Notification, Task
 from models.changes import ChangeRequest
 from models.config import ConfigSetting, ConfigSettingVersion
@@ -48,6 +49,7 @@ __all__ = [
     "AccountRestriction",
     "AmlAlert",
     "AmlCase",
+    "AttachmentCitation",
     "ApplicantMessage",
     "Application",
     "ApplicationDocument",
@@ -55,6 +57,9 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "Case",
+    "CaseAttachment",
+    "CaseAttachmentBlob",
+    "CaseNote",
     "ChangeRequest",
     "ConfigSetting",
     "ConfigSettingVersion",
