@@ -12,8 +12,8 @@ it still agrees with the Python rule.
 `inbox_view`: a person's named inbox filter and sort (the query string of /inbox), unique
 per person and name. The app role gets the default SELECT, INSERT, UPDATE, DELETE.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
