@@ -77,6 +77,8 @@ class Task(SQLModel, table=True):
     status: str = Field(default=TaskStatus.OPEN, max_length=16)
     priority: str = Field(default="normal", max_length=16)
     escalation_level: int = 0
+    # The priority rule's rank (casework/priority.py), set by a database trigger (0017).
+    urgency: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     allowed_outcomes: list[str] = Field(
         default_factory=list, sa_column=Column(ARRAY(String(40)), nullable=False)
     )

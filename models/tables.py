@@ -5,6 +5,7 @@ Workflow code never imports this module: it imports only `models.workflow_io`.
 
 from models.aml import AccountRestriction, AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditCheckpoint, AuditEvent
+from models.case_follow_up import CaseSnooze, CaseTag, ManualCase
 from models.case_notes import AttachmentCitation, CaseAttachment, CaseAttachmentBlob, CaseNote
 from models.cases import Case, Decision, Notification, Task
 from models.changes import ChangeRequest
@@ -18,6 +19,7 @@ from models.disputes import (
     SandboxMerchantScript,
     SandboxSubmission,
 )
+from models.inbox_views import InboxView
 from models.onboarding import (
     Account,
     ApplicantMessage,
@@ -57,6 +59,8 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "Case",
+    "CaseSnooze",
+    "CaseTag",
     "CaseAttachment",
     "CaseAttachmentBlob",
     "CaseNote",
@@ -71,9 +75,11 @@ __all__ = [
     "DisputeStage",
     "Fee",
     "FeeVersion",
+    "InboxView",
     "Limit",
     "LimitVersion",
     "LoginAttempt",
+    "ManualCase",
     "Notification",
     "ProcessEnding",
     "ReconBreak",
