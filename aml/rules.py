@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from casework.registry import CaseType, TaskKind, kind, register
 from models.workflow_io import TaskSpec
-from workflows.common import HumanStep
 
 CLOSE_REASONS: dict[str, str] = {
     "false_positive": "False positive",
@@ -48,6 +48,9 @@ REASONS_BY_KIND: dict[str, dict[str, dict[str, str]]] = {
     "aml_mlro_decision": {"sar": SAR_REASONS, "no_sar": NO_SAR_REASONS},
 }
 
+COMMENT_MIN = 20  # every escalation says why
+RATIONALE_MIN = 30  # the MLRO's SAR decision, either way
+
 TIER_STEPS = {
     "l1": ("l1", "aml_l1_review", "aml_analyst", "L1 triage"),
     "l2": ("l2", "aml_l2_review", "aml_investigator", "L2 investigation"),
@@ -66,6 +69,36 @@ TIER_OUTCOMES = {
     "mlro": (["sar", "no_sar"], ["sar", "no_sar"]),
 }
 TIER_LABELS = {tier: label for tier, (_, _, _, label) in TIER_STEPS.items()}
+INBOX_LABELS = {
+    "aml_l1_review": "AML alert triage (L1)",
+    "aml_l2_review": "AML investigation (L2)",
+    "aml_closure_approval": "AML closure approval (second L2)",
+    "aml_mlro_decision": "SAR decision (MLRO)",
+}
+COMMENTS = {
+    "aml_l1_review": {"escalate": COMMENT_MIN},
+    "aml_l2_review": {"escalate": COMMENT_MIN},
+    "aml_mlro_decision": {"sar": RATIONALE_MIN, "no_sar": RATIONALE_MIN},
+}
+
+register(
+    CaseType("aml", "AML", "AML case", "AmlCaseWorkflow", kinds=tuple(INBOX_LABELS)),
+    *(
+        TaskKind(
+            kind=k,
+            role=role,
+            label=label,
+            outcomes=tuple(TIER_OUTCOMES[tier][0]),
+            reason_required_for=tuple(TIER_OUTCOMES[tier][1]),
+            reasons=REASONS_BY_KIND[k],
+            inbox_label=INBOX_LABELS[k],
+            comment_min=COMMENTS.get(k, {}),
+            comment_name="rationale" if k == "aml_mlro_decision" else "comment",
+            checks_narrative=True,
+        )
+        for tier, (_, k, role, label) in TIER_STEPS.items()
+    ),
+)
 
 
 def tier_spec(
@@ -78,9 +111,8 @@ def tier_spec(
     priority: str,
     excluded: list[uuid.UUID] | None = None,
 ) -> TaskSpec:
-    step, kind, role, label = TIER_STEPS[tier]
-    outcomes, reason_required = TIER_OUTCOMES[tier]
-    return HumanStep(kind, role, label, tuple(outcomes), tuple(reason_required)).spec(
+    step, name, _, _ = TIER_STEPS[tier]
+    return kind(name).spec(
         workflow_id,
         f"{step}#{round_no}",
         reference,

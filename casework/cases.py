@@ -9,20 +9,18 @@ from typing import Any
 from sqlmodel import col, or_, select
 
 from aml.queries.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
-from aml.rules import REASONS_BY_KIND as AML_REASONS
+from casework.catalog import CASE_TYPE_LABELS, find_kind
 from casework.inbox import task_public
 from casework.narratives import comment_requirement
 from casework.need_to_know import CASE_TYPE_CHANGE, MLRO_DECIDED, RESTRICTION_TARGET, NeedToKnow
 from casework.process_watch import OUTCOME_LABELS as REPAIR_OUTCOME_LABELS
-from casework.process_watch import REASONS_BY_KIND as REPAIR_REASONS
 from casework.segregation import check_claim
-from casework.tasks import REJECT_REASONS, TASK_PERMISSIONS, case_parties, task_facts
+from casework.tasks import case_parties, task_facts, task_permissions
 from changes.queries.views import get_change_of_case
 from core.db import Database, fetch_page
 from disputes.queries.case_view import DisputeCaseView, dispute_case_view
 from disputes.rules import CASE_TYPE_DISPUTE
 from disputes.rules import OUTCOME_LABELS as DISPUTE_OUTCOME_LABELS
-from disputes.rules import REASONS_BY_KIND as DISPUTE_REASONS
 from identity.access import can, can_see_case
 from identity.actors import Actor
 from models.audit import AuditEvent
@@ -30,7 +28,6 @@ from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskPublic
 from models.changes import ChangePublic
 from models.onboarding import ApplicationParty
-from models.reconciliation import EXPLAIN_REASONS, WRITE_OFF_REASONS
 from models.staff import StaffUser
 from onboarding.queries.case_view import (
     AlertView,
@@ -39,24 +36,12 @@ from onboarding.queries.case_view import (
     screening_alert_view,
 )
 from onboarding.rules import CASE_TYPE_ONBOARDING, CASE_TYPE_SCREENING_ALERT
-from onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
 from reconciliation.queries.case_view import ReconCaseView, recon_case_view
-from reconciliation.rules import (
-    APPROVE_WRITE_OFF,
-    CASE_TYPE_RECON,
-    REJECT_WRITE_OFF_REASONS,
-    RESOLVE,
-)
+from reconciliation.rules import CASE_TYPE_RECON, RESOLVE
 from reconciliation.rules import OUTCOME_LABELS as RECON_OUTCOME_LABELS
 
-CASE_TYPES = {
-    "change_request": "Change request",
-    CASE_TYPE_ONBOARDING: "Onboarding (KYC/KYB)",
-    CASE_TYPE_SCREENING_ALERT: "Screening alert",
-    "aml": "AML case",
-    CASE_TYPE_DISPUTE: "Card dispute",
-    CASE_TYPE_RECON: "Reconciliation break",
-}
+# Every case type by its label (the registry, live).
+CASE_TYPES = CASE_TYPE_LABELS
 OUTCOME_LABELS = {
     "approve": "approve",
     "reject": "reject",
@@ -90,29 +75,11 @@ class TaskActions:
     comment_min: dict[str, int] = field(default_factory=dict)
 
 
-RECON_REASONS = {
-    RESOLVE.kind: {"explained": dict(EXPLAIN_REASONS), "write_off": dict(WRITE_OFF_REASONS)},
-    APPROVE_WRITE_OFF.kind: {"reject": dict(REJECT_WRITE_OFF_REASONS)},
-}
-REASONS_BY_KIND = {
-    **ONBOARDING_REASONS,
-    **AML_REASONS,
-    **DISPUTE_REASONS,
-    **RECON_REASONS,
-    **REPAIR_REASONS,
-}
-
-
 def decision_choices(task: TaskPublic) -> tuple[dict[str, dict[str, str]], str, str]:
     """What the decision form offers for this task: reason codes per outcome and labels."""
-    if task.kind in REASONS_BY_KIND:
-        reasons = {
-            o: codes
-            for o, codes in REASONS_BY_KIND[task.kind].items()
-            if o in task.allowed_outcomes
-        }
-    else:  # change requests: one list of reasons, for a rejection
-        reasons = {"reject": REJECT_REASONS} if "reject" in task.allowed_outcomes else {}
+    entry = find_kind(task.kind)
+    declared = entry.reasons if entry is not None else {}
+    reasons = {o: dict(codes) for o, codes in declared.items() if o in task.allowed_outcomes}
     needed = [OUTCOME_LABELS.get(o, o) for o in task.reason_required_for]
     reason_label = f"Reason (required to {' or '.join(needed)})" if needed else "Reason"
     comment_label = "Comment"
@@ -260,8 +227,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     actions = []
     for row, assignee in rows:
         t = task_public(row, case, assignee, now)
-        obj, act = TASK_PERMISSIONS.get(t.kind, ("task", "work"))
-        permitted = can(actor, "task", "work") and can(actor, obj, act)
+        permitted = all(can(actor, obj, act) for obj, act in task_permissions(t.kind))
         refusal = check_claim(task_facts(row), parties, actor.user_id, actor.roles)
         ta = TaskActions(task=t)
         ta.reasons, ta.reason_label, ta.comment_label = decision_choices(t)

@@ -21,13 +21,12 @@ Lengths count the text without its leading and trailing whitespace.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from aml.rules import REASONS_BY_KIND as AML_REASONS
-from onboarding.rules import REASONS_BY_KIND as ONBOARDING_REASONS
+from aml.rules import COMMENT_MIN as COMMENT_MIN  # declared with the kinds (registry)
+from aml.rules import RATIONALE_MIN as RATIONALE_MIN
+from casework.catalog import find_kind
+from casework.registry import TaskKind
 
-RATIONALE_MIN = 30
-COMMENT_MIN = 20
 # The refusal's type, in the API's error body and in the workflow validator's ApplicationError.
 NARRATIVE_INVALID = "narrative_invalid"
 
@@ -45,46 +44,10 @@ OUTCOME_PHRASES = {
 }
 
 
-@dataclass(frozen=True)
-class Narrative:
-    """What one kind of task's decisions must say."""
-
-    # outcome -> the reason codes it takes (code -> label); an outcome not listed takes none.
-    reasons: Mapping[str, Mapping[str, str]]
-    # outcome -> the shortest comment it takes, always / only when the case is high risk.
-    comment_min: Mapping[str, int] = field(default_factory=dict)
-    high_risk_comment_min: Mapping[str, int] = field(default_factory=dict)
-    # What the comment is called on this step ("rationale" for the SAR decision).
-    comment_name: str = "comment"
-
-    def min_comment(self, outcome: str, *, high_risk: bool) -> int:
-        always = self.comment_min.get(outcome, 0)
-        return max(always, self.high_risk_comment_min.get(outcome, 0) if high_risk else 0)
-
-
-def _aml_tier(kind: str) -> Narrative:
-    return Narrative(reasons=AML_REASONS[kind], comment_min={"escalate": COMMENT_MIN})
-
-
-def _kyc_review(kind: str) -> Narrative:
-    return Narrative(
-        reasons=ONBOARDING_REASONS[kind], high_risk_comment_min={"approve": COMMENT_MIN}
-    )
-
-
-NARRATIVES: dict[str, Narrative] = {
-    "aml_l1_review": _aml_tier("aml_l1_review"),
-    "aml_l2_review": _aml_tier("aml_l2_review"),
-    "aml_closure_approval": Narrative(reasons=AML_REASONS["aml_closure_approval"]),
-    "aml_mlro_decision": Narrative(
-        reasons=AML_REASONS["aml_mlro_decision"],
-        comment_min={"sar": RATIONALE_MIN, "no_sar": RATIONALE_MIN},
-        comment_name="rationale",
-    ),
-    "kyc_review": _kyc_review("kyc_review"),
-    "kyc_senior_review": _kyc_review("kyc_senior_review"),
-    "screening_alert_review": Narrative(reasons=ONBOARDING_REASONS["screening_alert_review"]),
-}
+def _rule(kind: str) -> TaskKind | None:
+    """The kind's declaration, if its decisions follow the narrative rules."""
+    entry = find_kind(kind)
+    return entry if entry is not None and entry.checks_narrative else None
 
 
 def narrative_problems(
@@ -97,7 +60,7 @@ def narrative_problems(
 ) -> dict[str, str]:
     """What is wrong with what a decision says, per request field (`reason`, `comment`);
     empty when nothing is (and always for task kinds without narrative rules)."""
-    rule = NARRATIVES.get(kind)
+    rule = _rule(kind)
     if rule is None:
         return {}
     problems: dict[str, str] = {}
@@ -136,5 +99,5 @@ def narrative_message(problems: Mapping[str, str]) -> str:
 
 def comment_requirement(kind: str, outcome: str, *, high_risk: bool) -> int:
     """The shortest comment (or rationale) this outcome takes on this task; 0 for none."""
-    rule = NARRATIVES.get(kind)
+    rule = _rule(kind)
     return rule.min_comment(outcome, high_risk=high_risk) if rule else 0

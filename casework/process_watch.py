@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from casework.registry import TaskKind, register_kind
 from models.process_watch_io import RepairInput
 from models.workflow_io import TaskSpec
-from workflows.common import HumanStep
 
 ENGINEER = "engineer"
 
@@ -77,24 +77,31 @@ REJECT_REASONS = {
 }
 CASE_OUTCOME = "closed_after_outside_ending"
 
-PROPOSE = HumanStep(
-    kind="process_repair_proposal",
-    role=ENGINEER,
-    label="Process ended outside backoffice — propose resume or close:",
-    outcomes=("resume", "close_case"),
-    reason_required_for=("close_case",),
+PROPOSE = register_kind(
+    TaskKind(
+        kind="process_repair_proposal",
+        role=ENGINEER,
+        label="Process ended outside backoffice — propose resume or close:",
+        outcomes=("resume", "close_case"),
+        reason_required_for=("close_case",),
+        reasons={"close_case": CLOSE_REASONS},
+        permission=("process", "propose_repair"),
+        inbox_label="Process ended outside: propose resume or close",
+    )
 )
-APPROVE = HumanStep(
-    kind="process_repair_approval",
-    role=ENGINEER,
-    label="Approve the proposed repair of",
-    outcomes=("approve_repair", "reject_repair"),
-    reason_required_for=("reject_repair",),
+APPROVE = register_kind(
+    TaskKind(
+        kind="process_repair_approval",
+        role=ENGINEER,
+        label="Approve the proposed repair of",
+        outcomes=("approve_repair", "reject_repair"),
+        reason_required_for=("reject_repair",),
+        reasons={"reject_repair": REJECT_REASONS},
+        permission=("process", "approve_repair"),
+        inbox_label="Process ended outside: approve the repair (four-eyes)",
+    )
 )
-REASONS_BY_KIND = {
-    PROPOSE.kind: {"close_case": CLOSE_REASONS},
-    APPROVE.kind: {"reject_repair": REJECT_REASONS},
-}
+REASONS_BY_KIND = {PROPOSE.kind: PROPOSE.reasons, APPROVE.kind: APPROVE.reasons}
 # Outcomes of their own (not approve / close), so the pages' notices and labels about a
 # case type's own steps never describe a repair.
 OUTCOME_LABELS = {

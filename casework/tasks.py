@@ -16,10 +16,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit import trail as audit
-
-# Which permission a task kind needs beyond "task:work" and its candidate role.
+from casework.catalog import KIND_LABELS, find_kind
 from casework.inbox import load_task, task_public, visible_to
 from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
+from casework.registry import WORK
 from casework.segregation import (
     CONFLICT,
     FORBIDDEN,
@@ -39,44 +39,14 @@ from models.staff import StaffUser
 from models.workflow_io import DecisionInput, DecisionResult
 from shared.errors import Conflict, DomainError, Forbidden, Invalid, Unavailable
 
-TASK_PERMISSIONS: dict[str, tuple[str, str]] = {
-    "change_approval": ("change", "approve"),
-    "change_risk_approval": ("change", "approve_elevated"),
-    "config_approval": ("change", "approve_config"),
-    "restriction_lift_approval": ("change", "approve_restriction_lift"),
-    "source_approval": ("reconciliation", "approve_source"),
-    "process_repair_proposal": ("process", "propose_repair"),
-    "process_repair_approval": ("process", "approve_repair"),
-}
-# Every kind of human task, as the inbox filter names them.
-TASK_KINDS: dict[str, str] = {
-    "change_approval": "Change approval",
-    "change_risk_approval": "Risk approval (large limit raise)",
-    "config_approval": "Configuration approval",
-    "kyc_review": "KYC review",
-    "kyc_senior_review": "KYC senior review (four-eyes)",
-    "screening_alert_review": "Screening alert",
-    "aml_l1_review": "AML alert triage (L1)",
-    "aml_l2_review": "AML investigation (L2)",
-    "aml_closure_approval": "AML closure approval (second L2)",
-    "aml_mlro_decision": "SAR decision (MLRO)",
-    "restriction_lift_approval": "Account restriction lift approval",
-    "source_approval": "Statement source approval (four-eyes)",
-    "dispute_provisional_credit": "Dispute: provisional credit",
-    "dispute_evidence": "Dispute: evidence and chargeback",
-    "dispute_representment": "Dispute: representment review",
-    "recon_break": "Reconciliation break",
-    "recon_write_off": "Write-off approval (four-eyes)",
-    "process_repair_proposal": "Process ended outside: propose resume or close",
-    "process_repair_approval": "Process ended outside: approve the repair (four-eyes)",
-}
-REJECT_REASONS = {
-    "incorrect_values": "Values are wrong",
-    "insufficient_justification": "Justification is insufficient",
-    "policy_breach": "Breaches pricing / risk policy",
-    "bad_timing": "Effective date is not acceptable",
-    "other": "Other (explain in the comment)",
-}
+# Every kind of human task, as the inbox filter names it (the registry, live).
+TASK_KINDS = KIND_LABELS
+
+
+def task_permissions(kind: str) -> tuple[tuple[str, str], ...]:
+    """Every permission a task of this kind needs (task:work, and its kind's own)."""
+    entry = find_kind(kind)
+    return entry.permissions if entry is not None else (WORK,)
 
 
 async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
@@ -125,8 +95,8 @@ def _as_error(code: str, message: str, kind: str) -> DomainError:
 
 
 async def _require_task_permission(db: Database, actor: Actor, task: Task, action: str) -> None:
-    obj, act = TASK_PERMISSIONS.get(task.kind, ("task", "work"))
-    await require(db, actor, obj, act, action=action, object_type="task", object_id=task.id)
+    for obj, act in task_permissions(task.kind)[1:]:  # task:work is asked first, always
+        await require(db, actor, obj, act, action=action, object_type="task", object_id=task.id)
 
 
 async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPublic:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aml.rule_policy import CONFIG_PREFIX as AML_RULE_PREFIX
+from casework.registry import CaseType, TaskKind, kind, register
 from casework.segregation import FINANCE_OR_OPS, RISK_OR_MLRO
 from configuration.schemas import CONFIG_SCHEMAS
 from models.changes import (
@@ -19,9 +20,73 @@ from models.changes import (
 from models.money import MoneyError, parse_amount, parse_percent
 from models.workflow_io import TaskSpec
 from shared.errors import Conflict, Invalid
-from workflows.common import task_id_for
 
 CASE_TYPE_CHANGE = "change_request"
+
+REJECT_REASONS = {
+    "incorrect_values": "Values are wrong",
+    "insufficient_justification": "Justification is insufficient",
+    "policy_breach": "Breaches pricing / risk policy",
+    "bad_timing": "Effective date is not acceptable",
+    "other": "Other (explain in the comment)",
+}
+
+
+def _approval(name: str, role: str, label: str, permission: str, inbox: str) -> TaskKind:
+    return TaskKind(
+        kind=name,
+        role=role,
+        label=label,
+        outcomes=("approve", "reject"),
+        reason_required_for=("reject",),
+        reasons={"reject": REJECT_REASONS},
+        permission=(permission.partition(":")[0], permission.partition(":")[2]),
+        inbox_label=inbox,
+    )
+
+
+APPROVALS = (
+    _approval("change_approval", "ops_manager", "Approve", "change:approve", "Change approval"),
+    _approval(
+        "change_risk_approval",
+        "risk_manager",
+        "Risk approval",
+        "change:approve_elevated",
+        "Risk approval (large limit raise)",
+    ),
+    # Monitoring rules are the MLRO's business as much as risk's: either approves those.
+    _approval(
+        "config_approval",
+        RISK_OR_MLRO,
+        "Approve",
+        "change:approve_config",
+        "Configuration approval",
+    ),
+    _approval(
+        "restriction_lift_approval",
+        "mlro",
+        "Approve lift",
+        "change:approve_restriction_lift",
+        "Account restriction lift approval",
+    ),
+    _approval(
+        "source_approval",
+        FINANCE_OR_OPS,
+        "Approve",
+        "reconciliation:approve_source",
+        "Statement source approval (four-eyes)",
+    ),
+)
+register(
+    CaseType(
+        CASE_TYPE_CHANGE,
+        "CHG",
+        "Change request",
+        "ChangeApprovalWorkflow",
+        kinds=tuple(a.kind for a in APPROVALS),
+    ),
+    *APPROVALS,
+)
 
 
 @dataclass(frozen=True)
@@ -234,18 +299,17 @@ def approval_specs(
 ) -> list[TaskSpec]:
     """The approval tasks of a change: who must approve it, never the maker."""
 
-    def approval(key: str, kind: str, title: str, role: str, priority: str) -> TaskSpec:
-        return TaskSpec(
-            task_id=task_id_for(workflow_id, key),
-            task_key=key,
-            kind=kind,
-            title=f"{title} {reference}: {label}",
-            candidate_role=role,
-            allowed_outcomes=["approve", "reject"],
-            reason_required_for=["reject"],
-            excluded_actors=[maker_id],
+    def approval(key: str, name: str, role: str | None, priority: str) -> TaskSpec:
+        step = kind(name)
+        return step.spec(
+            workflow_id,
+            key,
+            reference,
             sla_seconds=sla_seconds,
             priority=priority,
+            excluded=[maker_id],
+            title=f"{step.label} {reference}: {label}",
+            role=role,
         )
 
     if target_type == "config":
@@ -253,20 +317,16 @@ def approval_specs(
         # Monitoring rules are the MLRO's business as much as risk's: either approves.
         aml_rule = (config_key or "").startswith(AML_RULE_PREFIX)
         role = RISK_OR_MLRO if aml_rule else "risk_manager"
-        return [approval("approve", "config_approval", "Approve", role, "normal")]
+        return [approval("approve", "config_approval", role, "normal")]
     if target_type == "recon_source":
         # Which account a bank's file books against: a second finance_ops member or an
         # ops_manager, never the maker (excluded_actors).
-        return [approval("approve", "source_approval", "Approve", FINANCE_OR_OPS, "normal")]
+        return [approval("approve", "source_approval", None, "normal")]
     if target_type == "restriction":
         # Lifting an AML restriction: one MLRO, never the maker; the customer is blocked
         # meanwhile, so it is not left at normal priority.
-        return [approval("approve", "restriction_lift_approval", "Approve lift", "mlro", "high")]
-    specs = [approval("approve", "change_approval", "Approve", "ops_manager", "normal")]
+        return [approval("approve", "restriction_lift_approval", None, "high")]
+    specs = [approval("approve", "change_approval", None, "normal")]
     if tier == "elevated":
-        specs.append(
-            approval(
-                "risk_approve", "change_risk_approval", "Risk approval", "risk_manager", "high"
-            )
-        )
+        specs.append(approval("risk_approve", "change_risk_approval", None, "high"))
     return specs

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 
+from casework.registry import CaseType, TaskKind, register, register_kind
 from models.workflow_io import TaskSpec
-from workflows.common import HumanStep
 
 CASE_TYPE_DISPUTE = "dispute"
 
@@ -104,32 +104,57 @@ OUTCOME_LABELS = {
 # owns a dispute may carry it through credit, evidence and representment, as disputes
 # teams work. Segregation in a dispute is between the person who opened it (support, a
 # channel) and whoever decides it: the opener is its maker and decides none of its steps.
-STEPS: dict[str, tuple[str, HumanStep]] = {
+STEPS: dict[str, tuple[str, TaskKind]] = {
     "provisional_credit": (
         "agent#credit",
-        HumanStep(
-            "dispute_provisional_credit",
-            "disputes_agent",
-            "Provisional credit",
-            ("grant", "decline"),
-            ("decline",),
+        register_kind(
+            TaskKind(
+                "dispute_provisional_credit",
+                "disputes_agent",
+                "Provisional credit",
+                ("grant", "decline"),
+                ("decline",),
+                reasons=REASONS_BY_KIND["dispute_provisional_credit"],
+                inbox_label="Dispute: provisional credit",
+            )
         ),
     ),
     "evidence": (
         "agent#evidence",
-        HumanStep("dispute_evidence", "disputes_agent", "Evidence and chargeback", ("submit",)),
+        register_kind(
+            TaskKind(
+                "dispute_evidence",
+                "disputes_agent",
+                "Evidence and chargeback",
+                ("submit",),
+                inbox_label="Dispute: evidence and chargeback",
+            )
+        ),
     ),
     "representment_review": (
         "agent#representment",
-        HumanStep(
-            "dispute_representment",
-            "disputes_agent",
-            "Representment review",
-            ("accept_loss", "pre_arbitration"),
-            ("accept_loss",),
+        register_kind(
+            TaskKind(
+                "dispute_representment",
+                "disputes_agent",
+                "Representment review",
+                ("accept_loss", "pre_arbitration"),
+                ("accept_loss",),
+                reasons=REASONS_BY_KIND["dispute_representment"],
+                inbox_label="Dispute: representment review",
+            )
         ),
     ),
 }
+register(
+    CaseType(
+        CASE_TYPE_DISPUTE,
+        "DSP",
+        "Card dispute",
+        "DisputeWorkflow",
+        kinds=tuple(k.kind for _, k in STEPS.values()),
+    )
+)
 
 
 def step_spec(

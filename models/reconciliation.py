@@ -48,19 +48,6 @@ RESOLUTIONS = {
     "explained": "Explained",
     "written_off": "Written off",
 }
-EXPLAIN_REASONS = {
-    "timing_difference": "Timing difference: it will appear on a later statement",
-    "bank_error": "Bank error: raised with the bank",
-    "duplicate_on_statement": "Duplicate entry on the statement",
-    "internal_transfer": "Internal transfer between our own accounts",
-    "other": "Other (explained in the note)",
-}
-WRITE_OFF_REASONS = {
-    "bank_charge": "Bank charge not in our records",
-    "rounding": "Rounding or FX difference",
-    "unrecoverable": "Unrecoverable difference",
-    "other": "Other (explained in the note)",
-}
 
 
 class ReconSource(SQLModel, table=True):

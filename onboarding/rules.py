@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from casework.registry import CaseType, TaskKind, kind, register
 from models.workflow_io import TaskSpec
-from workflows.common import task_id_for
 
 CASE_TYPE_ONBOARDING = "onboarding"
 CASE_TYPE_SCREENING_ALERT = "screening_alert"
@@ -57,6 +57,59 @@ REASONS_BY_KIND: dict[str, dict[str, dict[str, str]]] = {
 STEP_ROLES = {"analyst": "kyc_analyst", "senior": "kyc_senior"}
 
 
+HIGH_RISK_COMMENT_MIN = 20  # every approval of a high-risk application says why
+
+register(
+    CaseType(
+        CASE_TYPE_ONBOARDING,
+        "ONB",
+        "Onboarding (KYC/KYB)",
+        "OnboardingWorkflow",
+        kinds=("kyc_review", "kyc_senior_review"),
+    ),
+    CaseType(
+        CASE_TYPE_SCREENING_ALERT,
+        "SCR",
+        "Screening alert",
+        "ScreeningAlertWorkflow",
+        kinds=("screening_alert_review",),
+    ),
+    *(
+        TaskKind(
+            kind=name,
+            role=STEP_ROLES[step],
+            label=label,
+            outcomes=tuple(REVIEW_OUTCOMES),
+            reason_required_for=tuple(REVIEW_REASON_REQUIRED),
+            reasons=REASONS_BY_KIND[name],
+            inbox_label=inbox_label,
+            high_risk_comment_min={"approve": HIGH_RISK_COMMENT_MIN},
+            checks_narrative=True,
+        )
+        for step, name, label, inbox_label in (
+            ("analyst", "kyc_review", "KYC review", "KYC review"),
+            (
+                "senior",
+                "kyc_senior_review",
+                "Senior review (four-eyes)",
+                "KYC senior review (four-eyes)",
+            ),
+        )
+    ),
+    TaskKind(
+        kind="screening_alert_review",
+        role="kyc_analyst",
+        label="Screening hit",
+        outcomes=tuple(ALERT_OUTCOMES),
+        reason_required_for=tuple(ALERT_OUTCOMES),
+        reasons=REASONS_BY_KIND["screening_alert_review"],
+        inbox_label="Screening alert",
+        priority="high",
+        checks_narrative=True,
+    ),
+)
+
+
 def review_spec(
     workflow_id: str,
     reference: str,
@@ -67,32 +120,21 @@ def review_spec(
     excluded: list[uuid.UUID],
     high_risk: bool,
 ) -> TaskSpec:
-    key = f"review-{step}#{round_no}"
-    title = "Senior review (four-eyes)" if step == "senior" else "KYC review"
-    return TaskSpec(
-        task_id=task_id_for(workflow_id, key),
-        task_key=key,
-        kind="kyc_senior_review" if step == "senior" else "kyc_review",
-        title=f"{title} {reference}",
-        candidate_role=STEP_ROLES[step],
-        allowed_outcomes=list(REVIEW_OUTCOMES),
-        reason_required_for=list(REVIEW_REASON_REQUIRED),
-        excluded_actors=list(dict.fromkeys(excluded)),
+    return kind("kyc_senior_review" if step == "senior" else "kyc_review").spec(
+        workflow_id,
+        f"review-{step}#{round_no}",
+        reference,
         sla_seconds=sla_seconds,
         priority="high" if high_risk else "normal",
+        excluded=excluded,
     )
 
 
 def alert_spec(workflow_id: str, reference: str, *, sla_seconds: int) -> TaskSpec:
-    key = "alert-review"
-    return TaskSpec(
-        task_id=task_id_for(workflow_id, key),
-        task_key=key,
-        kind="screening_alert_review",
-        title=f"Screening hit {reference}: confirm or dismiss",
-        candidate_role="kyc_analyst",
-        allowed_outcomes=list(ALERT_OUTCOMES),
-        reason_required_for=list(ALERT_OUTCOMES),
+    return kind("screening_alert_review").spec(
+        workflow_id,
+        "alert-review",
+        reference,
         sla_seconds=sla_seconds,
-        priority="high",
+        title=f"Screening hit {reference}: confirm or dismiss",
     )

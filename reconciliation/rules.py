@@ -8,26 +8,25 @@ from __future__ import annotations
 
 import uuid
 
-from workflows.common import HumanStep
+from casework.registry import CaseType, TaskKind, register, register_kind
 
 CASE_TYPE_RECON = "recon_exception"
 
 # A break is resolved by finance: matched by hand, explained, or written off. A write-off
 # above the threshold is then approved (or rejected) by an ops manager, never the proposer.
-RESOLVE = HumanStep(
-    kind="recon_break",
-    role="finance_ops",
-    label="Resolve break",
-    outcomes=("matched", "explained", "write_off"),
-    reason_required_for=("explained", "write_off"),
-)
-APPROVE_WRITE_OFF = HumanStep(
-    kind="recon_write_off",
-    role="ops_manager",
-    label="Approve write-off",
-    outcomes=("approve", "reject"),
-    reason_required_for=("reject",),
-)
+EXPLAIN_REASONS = {
+    "timing_difference": "Timing difference: it will appear on a later statement",
+    "bank_error": "Bank error: raised with the bank",
+    "duplicate_on_statement": "Duplicate entry on the statement",
+    "internal_transfer": "Internal transfer between our own accounts",
+    "other": "Other (explained in the note)",
+}
+WRITE_OFF_REASONS = {
+    "bank_charge": "Bank charge not in our records",
+    "rounding": "Rounding or FX difference",
+    "unrecoverable": "Unrecoverable difference",
+    "other": "Other (explained in the note)",
+}
 OUTCOME_LABELS = {
     "matched": "Match by hand",
     "explained": "Explain",
@@ -41,6 +40,37 @@ REJECT_WRITE_OFF_REASONS = {
     "recoverable": "Recoverable: pursue it",
     "other": "Other (explain in the comment)",
 }
+RESOLVE = register_kind(
+    TaskKind(
+        kind="recon_break",
+        role="finance_ops",
+        label="Resolve break",
+        outcomes=("matched", "explained", "write_off"),
+        reason_required_for=("explained", "write_off"),
+        reasons={"explained": dict(EXPLAIN_REASONS), "write_off": dict(WRITE_OFF_REASONS)},
+        inbox_label="Reconciliation break",
+    )
+)
+APPROVE_WRITE_OFF = register_kind(
+    TaskKind(
+        kind="recon_write_off",
+        role="ops_manager",
+        label="Approve write-off",
+        outcomes=("approve", "reject"),
+        reason_required_for=("reject",),
+        reasons={"reject": REJECT_WRITE_OFF_REASONS},
+        inbox_label="Write-off approval (four-eyes)",
+    )
+)
+register(
+    CaseType(
+        CASE_TYPE_RECON,
+        "REC",
+        "Reconciliation break",
+        "BreakWorkflow",
+        kinds=(RESOLVE.kind, APPROVE_WRITE_OFF.kind),
+    )
+)
 
 
 def resolve_key(attempt: int) -> str:

@@ -20,9 +20,9 @@ from core.db import Database
 from identity.access import record_refusal, require
 from identity.actors import Actor
 from models.cases import Task
-from models.reconciliation import EXPLAIN_REASONS, WRITE_OFF_REASONS, ReconBreak
+from models.reconciliation import ReconBreak
 from models.workflow_io import DecisionResult
-from reconciliation.rules import RESOLVE
+from reconciliation.rules import EXPLAIN_REASONS, RESOLVE, WRITE_OFF_REASONS
 from shared.errors import Conflict, DomainError, Invalid, NotFound
 
 CENT = Decimal("0.01")

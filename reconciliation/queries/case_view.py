@@ -22,9 +22,7 @@ from models.base import utcnow
 from models.cases import Case
 from models.reconciliation import (
     BREAK_KINDS,
-    EXPLAIN_REASONS,
     RESOLUTIONS,
-    WRITE_OFF_REASONS,
     ReconBreak,
     ReconLine,
     ReconMatch,
@@ -41,6 +39,7 @@ from reconciliation.policy import ReconciliationPolicy
 from reconciliation.queries.ageing import AGE_LABELS, age_bucket
 from reconciliation.queries.amounts import amount_text
 from reconciliation.queries.lines_and_records import LineView, RecordView, line_view, record_view
+from reconciliation.rules import EXPLAIN_REASONS, WRITE_OFF_REASONS
 from shared.days import day_start
 
 MORE_PICKABLE = 20  # other unmatched lines / records of the same amount offered to pick from
