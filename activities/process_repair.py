@@ -26,6 +26,7 @@ from changes.commands.requests import ESCALATION_ROLE
 from changes.queries.views import change_target_label
 from changes.rules import approval_specs
 from core.db import Database, run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 from core.settings import get_settings
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
@@ -36,7 +37,6 @@ from models.process_watch_io import (
     RepairResult,
 )
 from models.workflow_io import ChangeApprovalInput
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 
 ENDED_REASON_CODE = "process_ended_outside"
 

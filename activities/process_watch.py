@@ -36,13 +36,13 @@ from casework.process_watch import (
     resumed_workflow_id,
 )
 from core.db import Database, run_sql
+from core.search_attributes import CASE_ID
 from models.base import utcnow
 from models.process_watch_io import (
     RepairInput,
     SweepInput,
     SweepSummary,
 )
-from workflows.common import CASE_ID
 
 DESCRIBES_IN_FLIGHT = 20
 

@@ -33,6 +33,7 @@ from audit.trail import SYSTEM
 from configuration.documents import load_config
 from core import cpu_pool
 from core.db import Database, jsonb_param, run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE
 from models.base import utcnow
 from models.cases import Case
 from models.recon_io import (
@@ -59,7 +60,6 @@ from reconciliation.engines.parse_stream import line_from_row, stream_statement
 from reconciliation.engines.parsing import count_entries
 from reconciliation.policy import ReconciliationPolicy
 from reconciliation.rules import CASE_TYPE_RECON, break_workflow_id
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
 
 log = logging.getLogger(__name__)
 CHUNK = 20_000  # lines stored per transaction (and per heartbeat) while parsing

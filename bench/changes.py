@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from bench.baseline import BaselineWorkflow, noop
 from bench.report import percentile
 from bench.services import Services, queue_name
+from casework.registry import task_id_for
 from casework.tasks import claim_task, decide_task
 from changes.commands.requests import propose_change
 from core.db import Database, run_sql
@@ -35,7 +36,6 @@ from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, TariffPlan
 from models.workflow_io import ChangeState, Origin
 from worker import build_worker
-from workflows.common import task_id_for
 
 PASSWORD = "bench-horse-battery-staple"  # noqa: S105 (throw-away users in a throw-away database)
 TASK_POLL_SECONDS = 0.01

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from workflows.common import SEARCH_ATTRIBUTES
+from core.search_attributes import SEARCH_ATTRIBUTES
 
 if TYPE_CHECKING:
     import psutil

@@ -16,8 +16,8 @@ from temporalio.converter import DataConverter
 from temporalio.service import TLSConfig
 
 from core.codec import KeyRing, build_data_converter, load_key_ring
+from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings, get_settings
-from workflows.common import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 

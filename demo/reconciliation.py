@@ -28,6 +28,7 @@ from decimal import Decimal
 from sqlmodel import col, select
 from temporalio.client import Client
 
+from casework.registry import task_id_for
 from core.db import Database
 from core.settings import Settings
 from demo import statement_samples as sample_files
@@ -327,8 +328,6 @@ async def _work_breaks(
     async def resolve(brk: ReconBreak, **form: object) -> None:
         workflow_id = break_workflow_id(brk.id)
         await work_task(db, temporal, fay, workflow_id, resolve_key(1), None)
-        from workflows.common import task_id_for
-
         await resolve_break(
             db,
             temporal,

@@ -18,6 +18,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from casework import tasks as task_service
+from casework.registry import task_id_for
 from changes.commands import requests as change_service
 from core.db import Database
 from core.settings import Settings
@@ -30,7 +31,6 @@ from models.changes import ChangeCreate, ChangeCreated, ChangeRequest
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 from models.workflow_io import Origin
-from workflows.common import task_id_for
 
 log = logging.getLogger(__name__)
 

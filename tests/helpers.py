@@ -261,8 +261,8 @@ async def local_temporal() -> AsyncIterator[Any]:
 
     from core import embedded
     from core.codec import build_data_converter
+    from core.search_attributes import SEARCH_ATTRIBUTES
     from tests.codec_keys import codec_ring
-    from workflows.common import SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_local(
         data_converter=build_data_converter(codec_ring()),

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
     from activities.tasks import TaskActivities
     from aml.rules import CLOSE_OUTCOMES, tier_spec
+    from core.search_attributes import CASE_STATUS
     from models.aml_io import (
         AlertsAdded,
         AlertsNoticeInput,
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         SarClockInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
-    from workflows.common import CASE_STATUS, DB_ACTIVITY
+    from workflows.common import DB_ACTIVITY
     from workflows.review import ReviewSteps, ReviewTask
 
 HOUR = 3600

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeActivities
     from activities.tasks import TaskActivities
     from casework.segregation import CaseParties, TaskFacts, check_decision
+    from core.search_attributes import CASE_STATUS
     from models.workflow_io import (
         ApplyChangeInput,
         ChangeApprovalInput,
@@ -32,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TargetChanged,
         WithdrawInput,
     )
-    from workflows.common import CASE_STATUS, DB_ACTIVITY, INTERACTIVE_ACTIVITY
+    from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY
     from workflows.review import ReviewTask, decision_refusal, escalate
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"

@@ -33,6 +33,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.disputes import DisputeActivities
     from activities.tasks import TaskActivities
+    from core.search_attributes import CASE_STATUS
     from disputes.rules import WITHDRAW_REASONS, step_spec
     from models.dispute_io import (
         AdjustmentInput,
@@ -52,12 +53,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.disputes import STAGE_DEADLINES
     from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
-    from workflows.common import (
-        CASE_STATUS,
-        DB_ACTIVITY,
-        INTERACTIVE_ACTIVITY,
-        ActivityOptions,
-    )
+    from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY, ActivityOptions
     from workflows.review import ReviewSteps, ReviewTask, decision_refusal, escalate
 
 HOUR, DAY = 3600, 86400

@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
+    from core.search_attributes import CASE_STATUS, CUSTOMER_ID, RISK_LEVEL
     from models.onboarding_io import (
         AcceptInformationInput,
         ApplicationStatusInput,
@@ -38,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.workflow_io import DecisionInput, DecisionResult
     from onboarding.rules import review_spec
-    from workflows.common import CASE_STATUS, CUSTOMER_ID, DB_ACTIVITY, RISK_LEVEL
+    from workflows.common import DB_ACTIVITY
     from workflows.party_screening import PartyScreeningWorkflow
     from workflows.review import ReviewSteps, ReviewTask
 

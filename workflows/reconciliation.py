@@ -26,6 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.recon_breaks import BreakActivities
     from activities.reconciliation import ReconActivities
+    from core.search_attributes import CASE_STATUS
     from models.recon_io import (
         BreakInput,
         OpenBreaksInput,
@@ -36,13 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.workflow_io import DecisionInput, DecisionResult, RecordDecisionInput
     from reconciliation.rules import APPROVE_WRITE_OFF, RESOLVE, approve_key, resolve_key
-    from workflows.common import (
-        CASE_STATUS,
-        DB_ACTIVITY,
-        DB_RETRY,
-        INTERACTIVE_ACTIVITY,
-        ActivityOptions,
-    )
+    from workflows.common import DB_ACTIVITY, DB_RETRY, INTERACTIVE_ACTIVITY, ActivityOptions
     from workflows.review import ReviewSteps, decision_refusal
 
 # Parsing and matching a large file takes minutes: long activities that prove they are

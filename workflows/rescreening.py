@@ -17,6 +17,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities
+    from core.search_attributes import CASE_STATUS
     from models.onboarding_io import (
         RescreenBatchInput,
         RescreenBatchResult,
@@ -27,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.workflow_io import DecisionInput, DecisionResult
     from onboarding.rules import alert_spec
-    from workflows.common import CASE_STATUS, DB_RETRY
+    from workflows.common import DB_RETRY
     from workflows.review import ReviewSteps
 
 RESCREEN_SCHEDULE_ID = "rescreen-customers"

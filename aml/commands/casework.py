@@ -29,13 +29,13 @@ from temporalio.service import RPCError
 from audit import trail as audit
 from audit.trail import ActorRef
 from core.db import run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 from models.aml import AmlAlert, AmlCase, Tier
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import Customer
 from shared.errors import Unavailable
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 
 CASE_TYPE_AML = "aml"
 # The SAR deadline at case opening, before the workflow reads the configured policy.

@@ -43,6 +43,7 @@ from changes.rules import (
 from configuration.documents import config_values
 from configuration.tariffs import current_values, load_target, target_label
 from core.db import Database, run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
 from core.settings import Settings
 from identity.access import can_see_case, not_found, record_refusal, require
 from identity.actors import Actor
@@ -59,7 +60,6 @@ from models.tariffs import TariffPlan
 from models.workflow_io import ChangeApprovalInput, WithdrawInput
 from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
 from workflows.change_approval import ChangeApprovalWorkflow
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
 
 # Configuration documents are compliance's, not product's: a separate maker permission.
 PROPOSE_PERMISSION = {"config": "propose_config"}

@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from audit import trail as audit
 from configuration.documents import load_typed
 from core.db import Database, run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID
 from core.settings import Settings
 from disputes.commands.messages import queue_customer_message
 from disputes.policy import DisputePolicy
@@ -43,7 +44,6 @@ from models.disputes import Dispute, DisputeCreate, DisputeOpened
 from models.money import MoneyError, format_amount, parse_amount, quantize
 from models.onboarding import Customer
 from shared.errors import Conflict, Invalid, NotFound, Unavailable
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID
 
 STATEMENT_MIN, STATEMENT_MAX = 10, 4000
 CHANNEL_NAMES = {"sepa": "a SEPA transfer", "swift": "a SWIFT transfer", "cash": "a cash "

@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from audit import trail as audit
 from core.db import Database, run_sql
+from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE
 from core.settings import Settings
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
@@ -27,7 +28,6 @@ from models.onboarding import Application, ApplicationDocument, ApplicationParty
 from models.onboarding_io import OnboardingInput, PartyRef
 from onboarding.rules import CASE_TYPE_ONBOARDING
 from shared.errors import Conflict, Unavailable
-from workflows.common import CASE_ID, CASE_STATUS, CASE_TYPE
 from workflows.onboarding import OnboardingWorkflow
 
 

@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 
 from audit import trail as audit
 from core.db import Database, run_sql
+from core.search_attributes import CASE_STATUS, CASE_TYPE
 from core.settings import Settings
 from identity.access import record_refusal, require
 from identity.actors import Actor
@@ -35,7 +36,6 @@ from reconciliation.engines.lines import FORMAT_LABELS
 from reconciliation.engines.parsing import sniff, upload_problem
 from reconciliation.rules import CASE_TYPE_RECON, statement_workflow_id
 from shared.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
-from workflows.common import CASE_STATUS, CASE_TYPE
 
 MAX_STATEMENT_BYTES = 200 * 1024 * 1024
 

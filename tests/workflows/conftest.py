@@ -25,10 +25,10 @@ from temporalio.testing import WorkflowEnvironment
 from core import embedded
 from core.codec import build_data_converter
 from core.db import Database
+from core.search_attributes import SEARCH_ATTRIBUTES
 from core.settings import Settings
 from tests.codec_keys import codec_ring
 from worker import build_worker
-from workflows.common import SEARCH_ATTRIBUTES
 
 
 class _LongPollUntilEvent(WorkflowHistoryEventAsyncIterator):
