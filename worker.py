@@ -16,6 +16,7 @@ from activities.errors import ClassifyErrors
 from activities.onboarding import OnboardingActivities
 from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
+from activities.quality import QualityActivities
 from activities.recon_breaks import BreakActivities
 from activities.reconciliation import ReconActivities
 from activities.screening import ScreeningActivities
@@ -35,6 +36,7 @@ from workflows.dispute import DisputeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
 from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
+from workflows.quality_review import QualityReviewWorkflow
 from workflows.reconciliation import BreakWorkflow, ReconciliationWorkflow
 from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 
@@ -49,6 +51,7 @@ WORKFLOWS = [
     PartyScreeningWorkflow,
     ProcessRepairWorkflow,
     ProcessWatchWorkflow,
+    QualityReviewWorkflow,
     ReconciliationWorkflow,
     RescreenWorkflow,
     ScreeningAlertWorkflow,
@@ -105,6 +108,7 @@ def activities_for(
         breaks.decide_write_off,
         watch.sweep_process_endings,
         repair.carry_out_repair,
+        QualityActivities(db).conclude_quality_review,
     ]
 
 
