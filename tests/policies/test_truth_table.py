@@ -15,6 +15,22 @@ from policies.enforcer import MODEL_PATH, POLICY_PATH, PolicyError, PolicyStore,
 # Who reads what lies behind an AML restriction and an AML case's narrative (issue 13).
 _DETAIL_READERS = {"aml_analyst", "aml_investigator", "mlro", "risk_manager", "auditor"}
 
+# Who works each case type, so writes its notes and uploads its files (issue 15).
+_CASE_WORKERS = {
+    "aml": {"aml_analyst", "aml_investigator", "mlro"},
+    "onboarding": {"kyc_analyst", "kyc_senior"},
+    "screening_alert": {"kyc_analyst", "kyc_senior"},
+    "dispute": {"disputes_agent"},
+    "recon_exception": {"finance_ops"},
+    "change_request": {"product_manager", "ops_manager", "risk_manager"},
+}
+# Leads (and ops managers on breaks) also write notes where they read the narrative.
+_NOTE_LEADS = {
+    "onboarding": ("kyc_lead",),
+    "dispute": ("disputes_lead",),
+    "recon_exception": ("finance_lead",),
+}
+
 # Every row is a decision the product depends on. Missing combinations are denied.
 TRUTH = [
     # role, object, action, expected
@@ -193,6 +209,48 @@ TRUTH = [
     ("engineer", "task", "work", True),
     # the status page (components, pollers, schedules, outbox): engineers and admins only
     *[(role, "status", "read", role in {"engineer", "admin"}) for role in ROLES],
+    # assigning a task to a named person: the team leads only (issue 15)
+    *[
+        (role, "task", "assign", role in {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"})
+        for role in ROLES
+    ],
+    # leads read their own team's cases, not the others'
+    ("aml_lead", "case:aml", "read", True),
+    ("aml_lead", "case:onboarding", "read", False),
+    ("kyc_lead", "case:onboarding", "read", True),
+    ("kyc_lead", "case:aml", "read", False),
+    ("disputes_lead", "case:dispute", "read", True),
+    ("finance_lead", "case:recon_exception", "read", True),
+    ("aml_lead", "task", "work", False),
+    # bulk actions on AML tasks: AML analysts and their lead
+    *[(role, "aml", "bulk", role in {"aml_analyst", "aml_lead"}) for role in ROLES],
+    # the quality review of bulk closes
+    ("aml_analyst", "case:quality_review", "read", True),
+    ("aml_lead", "case:quality_review", "read", True),
+    ("auditor", "case:quality_review", "read", True),
+    ("kyc_analyst", "case:quality_review", "read", False),
+    # the workload view and the inbox's "my team": the team leads only (issue 15)
+    *[
+        (role, "workload", "read", role in {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"})
+        for role in ROLES
+    ],
+    # case notes and files (issue 15): written by the roles that work the case type
+    *[
+        (role, f"case_{what}:{case_type}", act, role in workers)
+        for case_type, workers in _CASE_WORKERS.items()
+        for what, act in (("note", "write"), ("file", "upload"))
+        for role in ROLES
+        if not (what == "note" and role.endswith("_lead") and role in _NOTE_LEADS.get(case_type, ()))
+    ],
+    *[(role, "case_note:dispute", "write", True) for role in ("disputes_lead",)],
+    *[(role, "case_note:onboarding", "write", True) for role in ("kyc_lead",)],
+    *[(role, "case_note:recon_exception", "write", True) for role in ("finance_lead",)],
+    ("aml_lead", "case_note:aml", "write", False),  # leads of AML do not read its narrative
+    ("aml_analyst", "case_file:aml", "remove", True),
+    ("support", "case_file:dispute", "remove", False),
+    ("auditor", "case_file:anything_later", "remove", False),
+    ("auditor", "case_note:anything_later", "write", False),
+    ("engineer", "case_note:aml", "write", False),
 ]
 
 
