@@ -24,12 +24,24 @@ _CASE_WORKERS = {
     "recon_exception": {"finance_ops"},
     "change_request": {"product_manager", "ops_manager", "risk_manager"},
 }
-# Leads (and ops managers on breaks) also write notes where they read the narrative.
-_NOTE_LEADS = {
-    "onboarding": ("kyc_lead",),
-    "dispute": ("disputes_lead",),
-    "recon_exception": ("finance_lead",),
+# Who else writes notes (not files) on a case type: leads, ops managers on breaks.
+_NOTE_ALSO = {
+    "onboarding": {"kyc_lead"},
+    "dispute": {"disputes_lead"},
+    "recon_exception": {"finance_lead", "ops_manager"},
 }
+# Who may snooze a case they work, and who else tags cases (issue 15, follow-up).
+_SNOOZERS = {
+    "kyc_analyst",
+    "kyc_senior",
+    "aml_analyst",
+    "aml_investigator",
+    "mlro",
+    "disputes_agent",
+    "finance_ops",
+    "ops_manager",
+}
+_LEADS = {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"}
 
 # Every row is a decision the product depends on. Missing combinations are denied.
 TRUTH = [
@@ -231,26 +243,40 @@ TRUTH = [
     ("kyc_analyst", "case:quality_review", "read", False),
     # the workload view and the inbox's "my team": the team leads only (issue 15)
     *[
-        (role, "workload", "read", role in {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"})
+        (
+            role,
+            "workload",
+            "read",
+            role in {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"},
+        )
         for role in ROLES
     ],
     # case notes and files (issue 15): written by the roles that work the case type
     *[
-        (role, f"case_{what}:{case_type}", act, role in workers)
+        (
+            role,
+            f"case_note:{case_type}",
+            "write",
+            role in workers | _NOTE_ALSO.get(case_type, set()),
+        )
         for case_type, workers in _CASE_WORKERS.items()
-        for what, act in (("note", "write"), ("file", "upload"))
         for role in ROLES
-        if not (what == "note" and role.endswith("_lead") and role in _NOTE_LEADS.get(case_type, ()))
     ],
-    *[(role, "case_note:dispute", "write", True) for role in ("disputes_lead",)],
-    *[(role, "case_note:onboarding", "write", True) for role in ("kyc_lead",)],
-    *[(role, "case_note:recon_exception", "write", True) for role in ("finance_lead",)],
+    *[
+        (role, f"case_file:{case_type}", "upload", role in workers)
+        for case_type, workers in _CASE_WORKERS.items()
+        for role in ROLES
+    ],
     ("aml_lead", "case_note:aml", "write", False),  # leads of AML do not read its narrative
     ("aml_analyst", "case_file:aml", "remove", True),
     ("support", "case_file:dispute", "remove", False),
     ("auditor", "case_file:anything_later", "remove", False),
     ("auditor", "case_note:anything_later", "write", False),
     ("engineer", "case_note:aml", "write", False),
+    # follow-up (issue 15): snooze by the roles that work cases (the domain also wants the
+    # person to work that case); tags by them and the team leads; never auditors
+    *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
+    *[(role, "case", "tag", role in _SNOOZERS | _LEADS) for role in ROLES],
 ]
 
 
