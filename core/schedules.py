@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from temporalio.client import (
     Client,
@@ -23,15 +22,20 @@ from core.codec import EncryptionCodec
 from core.settings import Settings
 from models.onboarding_io import RescreenInput
 from models.process_watch_io import SweepInput
-from workflows.process_watch import PROCESS_WATCH_SCHEDULE_ID, ProcessWatchWorkflow
-from workflows.rescreening import RESCREEN_SCHEDULE_ID, RescreenWorkflow
 
 log = logging.getLogger(__name__)
+
+# The schedules start workflows by their type name: core imports no workflow (the worker
+# registers them; docs/architecture.md).
+RESCREEN_SCHEDULE_ID = "rescreen-customers"
+RESCREEN_WORKFLOW = "RescreenWorkflow"
+PROCESS_WATCH_SCHEDULE_ID = "process-watch"
+PROCESS_WATCH_WORKFLOW = "ProcessWatchWorkflow"
 
 
 def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_ID) -> Schedule:
     return _every(
-        RescreenWorkflow.run,
+        RESCREEN_WORKFLOW,
         RescreenInput(),
         schedule_id,
         settings,
@@ -44,7 +48,7 @@ def process_watch_schedule(
 ) -> Schedule:
     """The sweep for case workflows ended outside backoffice (terminated, cancelled, reset)."""
     return _every(
-        ProcessWatchWorkflow.run,
+        PROCESS_WATCH_WORKFLOW,
         SweepInput(),
         schedule_id,
         settings,
@@ -53,12 +57,12 @@ def process_watch_schedule(
 
 
 def _every(
-    run: Any, arg: object, schedule_id: str, settings: Settings, every: timedelta
+    workflow: str, arg: object, schedule_id: str, settings: Settings, every: timedelta
 ) -> Schedule:
     """One workflow run every `every` on our task queue."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            run, arg, id=schedule_id, task_queue=settings.task_queue
+            workflow, arg, id=schedule_id, task_queue=settings.task_queue
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         # A run still going when the next is due: skip the next, never run two at once.

@@ -29,8 +29,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import DB_ACTIVITY, DB_RETRY
     from workflows.review import ReviewSteps
 
-PROCESS_WATCH_SCHEDULE_ID = "process-watch"
-
 
 @workflow.defn
 class ProcessWatchWorkflow:

@@ -31,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.common import DB_RETRY
     from workflows.review import ReviewSteps
 
-RESCREEN_SCHEDULE_ID = "rescreen-customers"
 ALERT_SLA_SECONDS = 24 * 3600
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client
 
 from core.db import Database
+from core.schedules import PROCESS_WATCH_SCHEDULE_ID, RESCREEN_SCHEDULE_ID
 from core.settings import Settings
 from core.status.database import check_audit_checkpoint, check_outbox, check_postgresql
 from core.status.model import KINDS, Component, Outcome, State, ago, worst
@@ -29,8 +30,6 @@ from core.status.temporal import (
     describe_spec,
 )
 from core.worker_presence import Presence, presence_on
-from workflows.process_watch import PROCESS_WATCH_SCHEDULE_ID
-from workflows.rescreening import RESCREEN_SCHEDULE_ID
 
 __all__ = [
     "CHECK_TIMEOUT",

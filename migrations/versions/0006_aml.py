@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from core.migration_helpers import install_missing_config_defaults
+from migrations.helpers import install_missing_config_defaults
 
 revision: str = "0006"
 down_revision: str | None = "0005"

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from core.migration_helpers import install_missing_config_defaults
+from migrations.helpers import install_missing_config_defaults
 
 revision: str = "0008"
 down_revision: str | None = "0007"

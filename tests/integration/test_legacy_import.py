@@ -20,6 +20,7 @@ from sqlmodel import col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database, DatabaseUrls
+from core.schedules import RESCREEN_SCHEDULE_ID
 from core.settings import Settings
 from customers.legacy_import import IMPORT_ACTION
 from models.aml import Transaction
@@ -27,7 +28,6 @@ from models.audit import AuditEvent
 from models.onboarding import Account, Customer
 from shared.iban import format_iban, iban_for
 from tests.helpers import environment_without_services, new_plan, new_staff, run_command, web_login
-from workflows.rescreening import RESCREEN_SCHEDULE_ID
 
 # A watch list: the customers import starts screening the new customers when there is one.
 pytestmark = pytest.mark.usefixtures("onboarding_ready")

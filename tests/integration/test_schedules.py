@@ -18,14 +18,13 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleHandl
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database
-from core.schedules import ensure_schedules, trigger_rescreen
+from core.schedules import RESCREEN_SCHEDULE_ID, ensure_schedules, trigger_rescreen
 from core.settings import Settings
 from models.onboarding_io import RescreenSummary
 from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
 from tests.conftest import create_database
 from tests.helpers import eventually
 from worker import build_worker
-from workflows.rescreening import RESCREEN_SCHEDULE_ID
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""Steps more than one Alembic migration takes."""
+"""Steps more than one Alembic migration takes.
+
+They live with the migrations, not in core: they read the governed configuration's schemas
+(`configuration.schemas`), and core imports nothing above it (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
+from configuration.schemas import CONFIG_SCHEMAS
+
 
 def install_missing_config_defaults() -> None:
     """Version 1 (the defaults) of every configuration document the database lacks.
@@ -14,8 +20,6 @@ def install_missing_config_defaults() -> None:
     A fresh database gets every document at 0004 or the first migration that runs this; an
     upgraded one gains the documents added since.
     """
-    from configuration.schemas import CONFIG_SCHEMAS
-
     for key, schema in CONFIG_SCHEMAS.items():
         op.execute(
             sa.text(
