@@ -106,6 +106,15 @@ class Settings(BaseSettings):
     smtp_password: str = ""
     smtp_starttls: bool = False
 
+    # Case attachments (casework/attachments.py): where their bytes live ("database": a
+    # bytea table in PostgreSQL, the default; "files": under ATTACHMENTS_DIR, by default
+    # DATA_DIR/attachments), the largest file taken, and the extensions accepted (each one
+    # checked against the file's first bytes where the type has a signature).
+    attachment_storage: str = Field(default="database", pattern="^(database|files)$")
+    attachments_dir: str = ""
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=512 * 1024 * 1024)
+    attachment_types: str = "pdf,png,jpg,jpeg,txt,csv"
+
     audit_checkpoint_file: str = ""
     # `backoffice audit verify` (which writes the checkpoint) is expected to run daily (a
     # cron job or timer); /status calls the checkpoint degraded once it is older than this.
@@ -188,6 +197,12 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    @property
+    def attachments_path(self) -> Path:
+        if self.attachments_dir:
+            return Path(self.attachments_dir)
+        return self.data_dir.resolve() / "attachments"
 
     @property
     def audit_checkpoint_path(self) -> Path:
