@@ -13,6 +13,7 @@ from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.errors import ClassifyErrors
+from activities.follow_up import FollowUpActivities
 from activities.onboarding import OnboardingActivities
 from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
@@ -31,6 +32,7 @@ from core.worker_presence import present, worker_identity
 from disputes.engines.processor import CardProcessor, load_processor
 from onboarding.engines.documents import DocumentCheckProvider, load_provider
 from workflows.aml_case import AmlCaseWorkflow
+from workflows.case_snooze import CaseSnoozeWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.onboarding import OnboardingWorkflow
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 WORKFLOWS = [
     AmlCaseWorkflow,
     BreakWorkflow,
+    CaseSnoozeWorkflow,
     ChangeApprovalWorkflow,
     DisputeWorkflow,
     OnboardingWorkflow,
@@ -109,6 +112,7 @@ def activities_for(
         watch.sweep_process_endings,
         repair.carry_out_repair,
         QualityActivities(db).conclude_quality_review,
+        FollowUpActivities(db).wake_snoozed_case,
     ]
 
 
