@@ -28,7 +28,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.aml import AmlActivities
-    from activities.tasks import TaskActivities
     from aml.rules import CLOSE_OUTCOMES, tier_spec
     from core.search_attributes import CASE_STATUS
     from models.aml_io import (
@@ -43,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         LoadAmlPolicyInput,
         SarClockInput,
     )
-    from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
+    from models.workflow_io import DecisionInput, DecisionResult
     from workflows.common import DB_ACTIVITY
     from workflows.review import ReviewSteps, ReviewTask
 
@@ -111,10 +110,10 @@ class AmlCaseWorkflow:
                 task = await self._open("l1", self._policy.l1_sla_hours, priority)
                 if await self._wait_or_breach(task):
                     priority = "high"
-                    await self._expire(task)
+                    await self._reviews.expire(task)
                     await self._move("l2", priority, "L1 SLA passed undecided", automatic=True)
                     continue
-                d = self._decision(task)
+                d = self._reviews.decision(task)
                 if d.outcome == "escalate":
                     await self._move("l2", priority, "escalated by L1")
                     continue
@@ -122,7 +121,7 @@ class AmlCaseWorkflow:
             elif self._tier == "l2":
                 task = await self._open("l2", self._policy.l2_sla_hours, priority)
                 await self._wait(task)
-                d = self._decision(task)
+                d = self._reviews.decision(task)
                 if d.outcome == "escalate":
                     await self._move("mlro", priority, "escalated by L2")
                     continue
@@ -138,7 +137,7 @@ class AmlCaseWorkflow:
                     excluded=[proposed_close.actor_id],
                 )
                 await self._wait(task)
-                d = self._decision(task)
+                d = self._reviews.decision(task)
                 if d.outcome == "reject":
                     await self._move("l2", priority, "closure rejected by the second L2")
                     continue
@@ -146,7 +145,7 @@ class AmlCaseWorkflow:
             else:  # mlro
                 task = await self._open("mlro", self._policy.mlro_sla_hours, priority)
                 await self._wait(task)
-                d = self._decision(task)
+                d = self._reviews.decision(task)
                 await workflow.execute_activity_method(
                     AmlActivities.record_sar_decision,
                     FileSarInput(
@@ -191,10 +190,6 @@ class AmlCaseWorkflow:
             excluded=excluded,
         )
         return await self._reviews.open(spec)
-
-    def _decision(self, task: ReviewTask) -> DecisionInput:
-        assert task.decision is not None
-        return task.decision
 
     def _waiting_on_person(self, task: ReviewTask) -> bool:
         return task.status == "open" and not self._unannounced
@@ -245,18 +240,6 @@ class AmlCaseWorkflow:
             cause = err.cause
             if not (isinstance(cause, ApplicationError) and cause.type == "orphan_workflow"):
                 raise
-
-    async def _expire(self, task: ReviewTask) -> None:
-        task.status = "expired"  # from here on the validator refuses decisions on it
-        await workflow.execute_activity_method(
-            TaskActivities.expire_task,
-            ExpireTaskInput(
-                case_id=self._inp.case_id,
-                workflow_id=workflow.info().workflow_id,
-                task_id=task.spec.task_id,
-            ),
-            **DB_ACTIVITY,
-        )
 
     async def _move(self, tier: str, priority: str, note: str, *, automatic: bool = False) -> None:
         self._tier = tier

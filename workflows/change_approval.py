@@ -3,22 +3,24 @@
 pending_approval --(every approval task approved)--> [scheduled] --> applied
         |--reject--> rejected   |--maker withdraws--> withdrawn   |--72 h--> expired
         |--target changed (another change applied, or stale at approval)--> superseded
+
+The approval tasks are the shared human steps (workflows.review.ReviewSteps): planned at
+the start so the validator knows them at once, opened side by side, escalated at their SLA
+while the approval window runs, every decision checked by the same segregation rule as the
+web door. The port onto ReviewSteps emits the same commands as the workflow's own copies
+did, so the recorded histories of running changes replay unchanged (tests/workflows).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import uuid
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.changes import ChangeActivities
-    from activities.tasks import TaskActivities
-    from casework.segregation import CaseParties, TaskFacts, check_decision
     from core.search_attributes import CASE_STATUS
     from models.workflow_io import (
         ApplyChangeInput,
@@ -27,14 +29,12 @@ with workflow.unsafe.imports_passed_through():
         ChangeStatusInput,
         DecisionInput,
         DecisionResult,
-        OpenTaskInput,
         Origin,
-        RecordDecisionInput,
         TargetChanged,
         WithdrawInput,
     )
-    from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY
-    from workflows.review import ReviewTask, decision_refusal, escalate
+    from workflows.common import DB_ACTIVITY
+    from workflows.review import ReviewSteps
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
 REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
@@ -50,46 +50,27 @@ class ChangeApprovalWorkflow:
         self._expires_at = started + timedelta(seconds=inp.expiry_seconds)
         self._status = PENDING
         self._reason: str | None = None
-        self._tasks = {
-            s.task_id: ReviewTask(spec=s, due_at=started + timedelta(seconds=s.sla_seconds))
-            for s in inp.approvals
-        }
-        self._in_flight: set[uuid.UUID] = set()
+        self._reviews = ReviewSteps(
+            inp.case_id, inp.maker_id, inp.escalation_role, editor_ids=inp.editor_ids
+        )
+        for spec in inp.approvals:
+            # Due from the workflow's start on the server's clock, as the approval window.
+            self._reviews.plan(spec, started + timedelta(seconds=spec.sla_seconds))
         self._closed_by_handler = False
 
     # ------------------------------------------------------------------ run
     @workflow.run
     async def run(self, inp: ChangeApprovalInput) -> ChangeState:
         workflow_id = workflow.info().workflow_id
-        await asyncio.gather(
-            *(
-                workflow.execute_activity_method(
-                    TaskActivities.open_task,
-                    OpenTaskInput(
-                        case_id=inp.case_id, workflow_id=workflow_id, spec=t.spec, due_at=t.due_at
-                    ),
-                    **DB_ACTIVITY,
-                )
-                for t in self._tasks.values()
-            )
+        await self._reviews.open_planned()
+        expired = await self._reviews.wait_all(
+            lambda: self._status != PENDING or self._all_approved(), deadline=self._expires_at
         )
-
-        while self._status == PENDING and not self._all_approved():
-            now = workflow.now()
-            if now >= self._expires_at:
-                await workflow.wait_condition(lambda: not self._in_flight)
-                if self._status == PENDING and not self._all_approved():
-                    self._close(EXPIRED, "No decision within the approval window.")
-                break
-            open_due = [t.due_at for t in self._tasks.values() if t.status == "open"]
-            wake = min([self._expires_at, *open_due])
-            try:
-                await workflow.wait_condition(
-                    lambda: self._status != PENDING or self._all_approved(),
-                    timeout=max(wake - now, timedelta(seconds=1)),
-                )
-            except TimeoutError:
-                await self._escalate_overdue()
+        if expired:
+            # A decision being recorded as the window closes counts.
+            await workflow.wait_condition(lambda: not self._reviews.in_flight)
+            if self._status == PENDING and not self._all_approved():
+                self._close(EXPIRED, "No decision within the approval window.")
 
         if self._status == PENDING and self._all_approved():
             await self._apply_when_effective(workflow_id)
@@ -137,12 +118,6 @@ class ChangeApprovalWorkflow:
             except FailureError:
                 workflow.logger.info("change workflow %s already closed", other)
 
-    async def _escalate_overdue(self) -> None:
-        now = workflow.now()
-        for t in self._tasks.values():
-            if t.status == "open" and t.due_at <= now:
-                await escalate(t, self._inp.case_id, self._inp.escalation_role, now=now)
-
     async def _record_final_status(self, workflow_id: str) -> None:
         await self._change_status(workflow_id, self._status, close=True)
 
@@ -172,7 +147,9 @@ class ChangeApprovalWorkflow:
 
     # ------------------------------------------------------------------ helpers
     def _all_approved(self) -> bool:
-        return all(t.status == "done" and t.outcome == "approve" for t in self._tasks.values())
+        return all(
+            t.status == "done" and t.outcome == "approve" for t in self._reviews.tasks.values()
+        )
 
     def _close(self, status: str, reason: str) -> None:
         if self._status in (PENDING, SCHEDULED):
@@ -182,59 +159,15 @@ class ChangeApprovalWorkflow:
     def _set_search_status(self) -> None:
         workflow.upsert_search_attributes([CASE_STATUS.value_set(self._status)])
 
-    def _deciders(self) -> dict[uuid.UUID, uuid.UUID]:
-        return {tid: t.decided_by for tid, t in self._tasks.items() if t.decided_by is not None}
-
-    def _parties(self) -> CaseParties:
-        return CaseParties(
-            maker_id=self._inp.maker_id,
-            editor_ids=frozenset(self._inp.editor_ids),
-            deciders=self._deciders(),
-        )
-
-    def _facts(self, task_id: uuid.UUID) -> TaskFacts:
-        t = self._tasks[task_id]
-        excluded = set(t.spec.excluded_actors) | {
-            actor for other, actor in self._deciders().items() if other != task_id
-        }
-        return TaskFacts(
-            task_id=task_id,
-            task_key=t.spec.task_key,
-            status=t.status,
-            candidate_role=t.spec.candidate_role,
-            allowed_outcomes=tuple(t.spec.allowed_outcomes),
-            reason_required_for=tuple(t.spec.reason_required_for),
-            excluded_actors=frozenset(excluded),
-        )
-
     # ------------------------------------------------------------------ decide
     @workflow.update
     async def decide(self, d: DecisionInput) -> DecisionResult:
-        self._in_flight.add(d.task_id)
-        siblings = [tid for tid in self._tasks if tid != d.task_id]
         try:
-            result = await workflow.execute_activity_method(
-                TaskActivities.record_decision,
-                RecordDecisionInput(
-                    case_id=self._inp.case_id,
-                    workflow_id=workflow.info().workflow_id,
-                    decision=d,
-                    change_id=self._inp.change_id,
-                    sibling_task_ids=siblings,
-                ),
-                **INTERACTIVE_ACTIVITY,
-            )
-        except ActivityError as err:
-            refusal = decision_refusal(err)
+            result = await self._reviews.record(d, change_id=self._inp.change_id)
+        except ApplicationError as refusal:
             if refusal.type == "stale_target":
                 self._close(SUPERSEDED, refusal.message)
-            raise refusal from err
-        finally:
-            self._in_flight.discard(d.task_id)
-        task = self._tasks[d.task_id]
-        task.status = "done"
-        task.outcome = d.outcome
-        task.decided_by = d.actor_id
+            raise
         if d.outcome == "reject":
             self._close(REJECTED, d.comment or d.reason_code or "Rejected by the checker.")
         elif self._all_approved():
@@ -249,27 +182,14 @@ class ChangeApprovalWorkflow:
 
     @decide.validator
     def _validate_decide(self, d: DecisionInput) -> None:
-        if self._status != PENDING:
-            raise ApplicationError(
-                f"This change is already {self._status.replace('_', ' ')}; no decision is possible.",
-                type="case_closed",
-            )
-        if d.task_id not in self._tasks:
-            raise ApplicationError("That task does not belong to this change.", type="unknown_task")
-        if d.task_id in self._in_flight:
-            raise ApplicationError(
-                "A decision on this task is already being recorded.", type="decision_in_progress"
-            )
-        refusal = check_decision(
-            self._facts(d.task_id),
-            self._parties(),
-            d.actor_id,
-            d.actor_roles,
-            d.outcome,
-            d.reason_code,
+        closed = (
+            f"This change is already {self._status.replace('_', ' ')}; no decision is possible."
+            if self._status != PENDING
+            else None
         )
-        if refusal is not None:
-            raise ApplicationError(refusal.message, type=refusal.code)
+        # Segregation of duties (never the maker or an editor, each approval by a different
+        # person): the same rule as the web door, in workflows.review.
+        self._reviews.validate(d, closed_reason=closed)
 
     # ------------------------------------------------------------------ withdraw
     @workflow.update
@@ -289,7 +209,7 @@ class ChangeApprovalWorkflow:
                 "before it is approved.",
                 type="not_withdrawable",
             )
-        if self._in_flight:
+        if self._reviews.in_flight:
             raise ApplicationError(
                 "A checker's decision is being recorded right now; try again.",
                 type="decision_in_progress",
@@ -310,7 +230,9 @@ class ChangeApprovalWorkflow:
         return ChangeState(
             status=self._status,
             tier=self._inp.tier,
-            open_tasks=[tid for tid, t in self._tasks.items() if t.status == "open"],
-            decided={str(tid): t.outcome or "" for tid, t in self._tasks.items() if t.outcome},
+            open_tasks=self._reviews.open_task_ids(),
+            decided={
+                str(tid): t.outcome or "" for tid, t in self._reviews.tasks.items() if t.outcome
+            },
             reason=self._reason,
         )

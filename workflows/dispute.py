@@ -32,7 +32,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.disputes import DisputeActivities
-    from activities.tasks import TaskActivities
     from core.search_attributes import CASE_STATUS
     from disputes.rules import WITHDRAW_REASONS, step_spec
     from models.dispute_io import (
@@ -52,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalResult,
     )
     from models.disputes import STAGE_DEADLINES
-    from models.workflow_io import DecisionInput, DecisionResult, ExpireTaskInput
+    from models.workflow_io import DecisionInput, DecisionResult
     from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY, ActivityOptions
     from workflows.review import ReviewSteps, ReviewTask, decision_refusal, escalate
 
@@ -214,7 +213,7 @@ class DisputeWorkflow:
             waited = await self._wait_before(task, filing_deadline, plan)
             if waited != "decided":
                 return self._ended_early(waited, "the chargeback was not filed in time")
-            d = self._decision(task)
+            d = self._reviews.decision(task)
             if d.outcome == "grant":
                 await self._credit("granted by a disputes agent")
 
@@ -251,7 +250,7 @@ class DisputeWorkflow:
         waited = await self._wait_before(task, deadline, plan)
         if waited != "decided":
             return self._ended_early(waited, "the representment was not answered by the deadline")
-        d = self._decision(task)
+        d = self._reviews.decision(task)
         if d.outcome == "accept_loss":
             return Conclusion(
                 "lost", "the merchant's representment was accepted", d.reason_code, d.actor_id
@@ -305,10 +304,6 @@ class DisputeWorkflow:
         )
         return await self._reviews.open(spec)
 
-    def _decision(self, task: ReviewTask) -> DecisionInput:
-        assert task.decision is not None
-        return task.decision
-
     async def _wait_before(self, task: ReviewTask, deadline: datetime, plan: DisputePlan) -> str:
         """Until the task is decided ("decided"), the customer withdraws ("withdrawn") or our
         deadline passes ("deadline"). On the way the task escalates at its SLA, and the
@@ -327,7 +322,7 @@ class DisputeWorkflow:
                         lambda: task.status != "open" or tid not in self._reviews.in_flight
                     )
                     continue
-                await self._expire(task)
+                await self._reviews.expire(task)
                 return "deadline"
             if not warned and now >= warn_at:
                 warned = True
@@ -414,18 +409,6 @@ class DisputeWorkflow:
                 workflow_id=workflow.info().workflow_id,
                 stage=self._stage,
                 due_at=deadline,
-                task_id=task.spec.task_id,
-            ),
-            **DB_ACTIVITY,
-        )
-
-    async def _expire(self, task: ReviewTask) -> None:
-        task.status = "expired"  # from here on the validator refuses decisions on it
-        await workflow.execute_activity_method(
-            TaskActivities.expire_task,
-            ExpireTaskInput(
-                case_id=self._inp.case_id,
-                workflow_id=workflow.info().workflow_id,
                 task_id=task.spec.task_id,
             ),
             **DB_ACTIVITY,

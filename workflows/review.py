@@ -2,15 +2,20 @@
 
 A workflow opens a task (an activity inserts the row), waits for the decision that arrives
 as a Temporal Update while a durable SLA timer escalates it, and validates every decision
-with the same pure segregation function the web choke point uses.
+with the same pure segregation function the web choke point uses. `ReviewSteps` is the one
+task map, escalation loop, set of parties and validator of every workflow with human steps:
+one step at a time (`open`, `wait`) or several side by side under one deadline (`plan`,
+`open_planned`, `wait_all`, as a change's approvals), and a task whose time ran out is closed
+with `expire`.
 
 Deterministic code only: this module runs inside the workflow sandbox.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,11 +25,18 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.tasks import TaskActivities
     from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
-    from casework.segregation import CaseParties, TaskFacts, check_decision, step_of
+    from casework.segregation import (
+        CaseParties,
+        TaskFacts,
+        case_parties,
+        check_decision,
+        step_of,
+    )
     from models.workflow_io import (
         DecisionInput,
         DecisionResult,
         EscalateTaskInput,
+        ExpireTaskInput,
         OpenTaskInput,
         RecordDecisionInput,
         TaskSpec,
@@ -85,29 +97,80 @@ def decision_refusal(err: ActivityError) -> ApplicationError:
 
 
 class ReviewSteps:
-    def __init__(self, case_id: uuid.UUID, maker_id: uuid.UUID | None, escalation_role: str):
+    def __init__(
+        self,
+        case_id: uuid.UUID,
+        maker_id: uuid.UUID | None,
+        escalation_role: str,
+        *,
+        editor_ids: Iterable[uuid.UUID] | None = None,
+    ):
+        """`maker_id`: who made the request (decides none of its steps); `editor_ids`: who
+        edited it (the maker unless said otherwise), refused as deciders too."""
         self.case_id = case_id
         self.maker_id = maker_id
+        self.editor_ids = (
+            frozenset(editor_ids)
+            if editor_ids is not None
+            else (frozenset({maker_id}) if maker_id else frozenset())
+        )
         self.escalation_role = escalation_role
         self.tasks: dict[uuid.UUID, ReviewTask] = {}
         self.in_flight: set[uuid.UUID] = set()
+        self._planned: list[ReviewTask] = []
 
     # ------------------------------------------------------------------ workflow side
     async def open(self, spec: TaskSpec) -> ReviewTask:
         due = workflow.now() + timedelta(seconds=spec.sla_seconds)
         task = ReviewTask(spec=spec, due_at=due)
         self.tasks[spec.task_id] = task
+        await self._open_row(task)
+        return task
+
+    def plan(self, spec: TaskSpec, due_at: datetime) -> ReviewTask:
+        """A task known from the start (deterministic; callable from `workflow.init`, so the
+        update validators know it at once), its row opened later by `open_planned`."""
+        task = ReviewTask(spec=spec, due_at=due_at)
+        self.tasks[spec.task_id] = task
+        self._planned.append(task)
+        return task
+
+    async def open_planned(self) -> None:
+        """Open the rows of every planned task, side by side."""
+        planned, self._planned = self._planned, []
+        await asyncio.gather(*(self._open_row(task) for task in planned))
+
+    async def _open_row(self, task: ReviewTask) -> None:
         await workflow.execute_activity_method(
             TaskActivities.open_task,
             OpenTaskInput(
                 case_id=self.case_id,
                 workflow_id=workflow.info().workflow_id,
-                spec=spec,
-                due_at=due,
+                spec=task.spec,
+                due_at=task.due_at,
             ),
             **DB_ACTIVITY,
         )
-        return task
+
+    async def expire(self, task: ReviewTask) -> None:
+        """Its time ran out undecided: from here on the validator refuses decisions on it,
+        and its row is closed as expired."""
+        task.status = "expired"
+        await workflow.execute_activity_method(
+            TaskActivities.expire_task,
+            ExpireTaskInput(
+                case_id=self.case_id,
+                workflow_id=workflow.info().workflow_id,
+                task_id=task.spec.task_id,
+            ),
+            **DB_ACTIVITY,
+        )
+
+    @staticmethod
+    def decision(task: ReviewTask) -> DecisionInput:
+        """The decision a decided task was given."""
+        assert task.decision is not None, f"{task.spec.task_key} is {task.status}, not decided"
+        return task.decision
 
     async def wait(
         self,
@@ -127,6 +190,24 @@ class ReviewSteps:
                 )
             except TimeoutError:
                 await escalate(task, self.case_id, notify_role or self.escalation_role)
+
+    async def wait_all(self, until: Callable[[], bool], *, deadline: datetime) -> bool:
+        """Several tasks side by side: until `until` holds (False) or `deadline` passes (True),
+        waking at the deadline or the earliest SLA of an open task, and escalating every open
+        task past its SLA then."""
+        while not until():
+            now = workflow.now()
+            if now >= deadline:
+                return True
+            wake = min([deadline, *(t.due_at for t in self.tasks.values() if t.status == "open")])
+            try:
+                await workflow.wait_condition(until, timeout=max(wake - now, timedelta(seconds=1)))
+            except TimeoutError:
+                now = workflow.now()
+                for task in self.tasks.values():
+                    if task.status == "open" and task.due_at <= now:
+                        await escalate(task, self.case_id, self.escalation_role, now=now)
+        return False
 
     def cancel_open(self) -> None:
         for task in self.tasks.values():
@@ -167,9 +248,12 @@ class ReviewSteps:
         d: DecisionInput,
         *,
         recorder: Callable[[RecordDecisionInput], Awaitable[DecisionResult]] | None = None,
+        change_id: uuid.UUID | None = None,
     ) -> DecisionResult:
         """Record the decision through the activity (or `recorder`, an activity that stores
-        it together with what the step does); mark the task decided once it is stored."""
+        it together with what the step does); mark the task decided once it is stored.
+        `change_id`: an approval bound to the version of its change's target (refused as
+        `stale_target` when the target moved on)."""
         task = self.tasks[d.task_id]
         other_steps = [
             tid
@@ -182,6 +266,7 @@ class ReviewSteps:
                 case_id=self.case_id,
                 workflow_id=workflow.info().workflow_id,
                 decision=d,
+                change_id=change_id,
                 sibling_task_ids=other_steps,
             )
             if recorder is not None:
@@ -208,12 +293,10 @@ class ReviewSteps:
         return [tid for tid, t in self.tasks.items() if t.status == "open"]
 
     def _parties(self) -> CaseParties:
-        decided = {tid: t for tid, t in self.tasks.items() if t.decided_by is not None}
-        return CaseParties(
-            maker_id=self.maker_id,
-            editor_ids=frozenset({self.maker_id}) if self.maker_id else frozenset(),
-            deciders={tid: t.decided_by for tid, t in decided.items() if t.decided_by},
-            decider_steps={tid: t.step for tid, t in decided.items()},
+        return case_parties(
+            self.maker_id,
+            ((tid, t.decided_by, t.spec.task_key) for tid, t in self.tasks.items() if t.decided_by),
+            editor_ids=self.editor_ids,
         )
 
     def _facts(self, task: ReviewTask) -> TaskFacts:
