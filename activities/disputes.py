@@ -25,7 +25,7 @@ from configuration.documents import load_typed
 from core.db import Database, run_sql
 from core.mail import MailServer, send_mail
 from disputes.commands.messages import queue_customer_message
-from disputes.engines.processor import CardProcessor, ProcessorFiling
+from disputes.engines.processor import CardProcessor
 from disputes.policy import DisputePolicy
 from disputes.rules import CUSTOMER_KEEPS, STAGES
 from models.aml import Transaction
@@ -40,6 +40,7 @@ from models.dispute_io import (
     DisputeRef,
     DisputeStageInput,
     ProcessorAck,
+    ProcessorFiling,
     ProcessorRequest,
     RecordWithdrawalInput,
 )

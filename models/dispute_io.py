@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
@@ -67,6 +68,21 @@ class MerchantResponse(BaseModel):
     stage: str  # chargeback | pre_arbitration
     response: str  # accept | represent | decline
     processor_ref: str | None = None
+
+
+class ProcessorFiling(BaseModel):
+    """What a chargeback stage is filed with (disputes.engines.processor.CardProcessor)."""
+
+    case_id: uuid.UUID
+    reference: str  # our dispute reference, DSP-n
+    stage: str  # chargeback | pre_arbitration | withdrawal
+    idempotency_key: str  # workflow id + stage
+    transaction_external_id: str
+    amount: Decimal
+    currency: str
+    scheme: str
+    scheme_reason_code: str
+    processor_ref: str | None = None  # the chargeback's reference, for later stages
 
 
 class ProcessorAck(BaseModel):

@@ -16,7 +16,7 @@ from models.staff import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
 from policies.enforcer import allowed
 from shared.days import relative
-from web.routers import temporal_ui
+from web import temporal_links
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -67,8 +67,10 @@ def page_context(request: Request) -> dict[str, Any]:
         "can": lambda obj, act: bool(actor) and allowed(roles, obj, act),
         "now": datetime.now(UTC),
         # The Temporal UI through our read-only proxy (web/routers/temporal_ui.py).
-        "temporal_ui": temporal_ui.PREFIX,
-        "temporal_workflow": lambda workflow_id: temporal_ui.workflow_link(namespace, workflow_id),
+        "temporal_ui": temporal_links.PREFIX,
+        "temporal_workflow": lambda workflow_id: temporal_links.workflow_link(
+            namespace, workflow_id
+        ),
         "namespace": namespace,
     }
 

@@ -15,8 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from aml.commands.restrictions import restriction_version
 from models.tariffs import TARGET_MODELS
-from reconciliation.commands.source_changes import TARGET_TYPE as SOURCE
-from reconciliation.commands.source_changes import source_version
+from reconciliation.queries.source_changes import TARGET_TYPE as SOURCE
+from reconciliation.queries.source_changes import source_version
 
 
 async def target_version(

@@ -24,7 +24,7 @@ from models.changes import (
 )
 from models.staff import StaffUser
 from models.tariffs import TariffPlan
-from reconciliation.commands import source_changes
+from reconciliation.queries import source_changes
 
 
 async def get_change(db: Database, actor: Actor, change_id: uuid.UUID) -> ChangePublic | None:

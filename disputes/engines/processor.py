@@ -11,27 +11,11 @@ sandbox does.
 from __future__ import annotations
 
 import importlib
-import uuid
-from decimal import Decimal
 from typing import Protocol
 
-from pydantic import BaseModel
-
 from core.db import Database
-from models.dispute_io import ProcessorAck
-
-
-class ProcessorFiling(BaseModel):
-    case_id: uuid.UUID
-    reference: str  # our dispute reference, DSP-n
-    stage: str  # chargeback | pre_arbitration | withdrawal
-    idempotency_key: str  # workflow id + stage
-    transaction_external_id: str
-    amount: Decimal
-    currency: str
-    scheme: str
-    scheme_reason_code: str
-    processor_ref: str | None = None  # the chargeback's reference, for later stages
+from disputes.engines.sandbox import SandboxProcessor
+from models.dispute_io import ProcessorAck, ProcessorFiling
 
 
 class CardProcessor(Protocol):
@@ -43,8 +27,6 @@ class CardProcessor(Protocol):
 def load_processor(spec: str, db: Database) -> CardProcessor:
     """The configured processor: "sandbox" or "package.module:ClassName"."""
     if spec == "sandbox":
-        from disputes.engines.sandbox import SandboxProcessor
-
         return SandboxProcessor(db)
     module_name, _, class_name = spec.partition(":")
     if not class_name:

@@ -23,13 +23,12 @@ from temporalio.client import Client
 from audit import trail as audit
 from core.db import Database, run_sql
 from disputes.commands.processor_events import signal_merchant_response
-from disputes.engines.processor import ProcessorFiling
 from disputes.rules import CASE_TYPE_DISPUTE, MERCHANT_RESPONSES
 from identity.access import can_see_case, not_found, require
 from identity.actors import Actor
 from models.base import utcnow
 from models.cases import Case
-from models.dispute_io import MerchantResponse, ProcessorAck
+from models.dispute_io import MerchantResponse, ProcessorAck, ProcessorFiling
 from models.disputes import DisputeStage, SandboxMerchantScript, SandboxSubmission
 from shared.errors import Conflict, Invalid
 

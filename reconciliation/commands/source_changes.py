@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from audit.trail import SYSTEM
+from changes.commands.requests import NewChange, _open_change
 from changes.rules import ChangePlan
 from core.db import Database
 from core.settings import Settings
@@ -35,29 +36,15 @@ from reconciliation.commands.sources import (
     name_clash,
     write_source,
 )
-from reconciliation.engines.lines import FORMAT_LABELS
+from reconciliation.queries.source_changes import TARGET_TYPE, source_label, source_version
 from shared.errors import DomainError, Invalid, NotFound
 
-TARGET_TYPE = "recon_source"
 PROPOSE_ACTION = "change.propose"
 
 
 def _values_of(source: ReconSource) -> dict[str, Any]:
     public = _public(source, 0, None).model_dump(mode="json")
     return {field: public.get(field) for field in SOURCE_FIELDS}
-
-
-async def source_version(session: AsyncSession, source_id: uuid.UUID, *, lock: bool = False) -> int:
-    """The source's version: 0 while it does not exist (a creation is bound to that)."""
-    query = select(ReconSource.current_version).where(ReconSource.id == source_id)
-    if lock:
-        query = query.with_for_update(read=True)
-    return (await session.exec(query)).first() or 0
-
-
-def source_label(values: dict[str, Any], *, new: bool) -> str:
-    name = values.get("name") or "?"
-    return f"New statement source {name}" if new else f"Statement source {name}"
 
 
 async def propose_source_change(
@@ -71,9 +58,6 @@ async def propose_source_change(
 ) -> ChangeCreated:
     """Propose a new source (no id) or new values for one; nothing is written until a
     different finance_ops member or an ops_manager approves. Refusals name each field."""
-    # Imported here: changes.commands.requests imports the workflow, which imports the change rules.
-    from changes.commands.requests import NewChange, _open_change
-
     await require(
         db,
         actor,
@@ -198,32 +182,3 @@ async def apply_source_change(
         change_id=change.id,
     )
     return ApplyChangeResult(applied=True, new_version=new_version)
-
-
-def source_diff_view(values: dict[str, Any]) -> dict[str, str | None]:
-    """A source change's values as the approval page shows them: one row per field, lists
-    comma-separated, each CSV mapping column a row of its own."""
-    shown: dict[str, str | None] = {}
-    for field in SOURCE_FIELDS:
-        value = values.get(field)
-        if field == "account":
-            continue  # the first of accounts, shown there
-        if field == "format":
-            shown[field] = FORMAT_LABELS.get(str(value), value) if value else None
-        elif field == "csv_mapping":
-            for key, item in (value or {}).items():
-                text = ", ".join(map(str, item)) if isinstance(item, list) else item
-                shown[f"CSV {key}"] = None if text in (None, "") else str(text)
-        elif isinstance(value, list):
-            shown[field] = ", ".join(map(str, value)) if value else None
-        else:
-            shown[field] = None if value in (None, "") else str(value)
-    return shown
-
-
-def diff_views(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-    """Before and after with the same rows (a mapping column only one side has is shown
-    as empty on the other)."""
-    old, new = source_diff_view(before), source_diff_view(after)
-    keys = list(dict.fromkeys([*old, *new]))
-    return {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}

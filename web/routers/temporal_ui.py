@@ -42,8 +42,9 @@ from identity.actors import Actor
 from policies.enforcer import allowed
 from shared.errors import Forbidden
 from web.deps import get_services, origin_of, resolve_actor
+from web.errors import error_response
+from web.temporal_links import PREFIX
 
-PREFIX = "/temporal"
 UI_COOKIE = "_csrf"  # the UI server's own CSRF cookie (checked by it on its API's writes)
 READ_METHODS = frozenset({"GET", "HEAD"})
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -174,13 +175,6 @@ def write_action(method: str, path: str) -> str | None:
     return f"{method.lower()}-request"
 
 
-def workflow_link(namespace: str, workflow_id: str) -> str:
-    """Where a case page links for its workflow: the UI through this proxy."""
-    return (
-        f"{PREFIX}/namespaces/{quote(namespace, safe='')}/workflows/{quote(workflow_id, safe='')}"
-    )
-
-
 def may_open(actor: Actor | None) -> bool:
     return actor is not None and allowed(actor.roles, "temporal_ui", "read")
 
@@ -219,8 +213,6 @@ async def _refuse_write(request: Request, actor: Actor | None, action: str) -> R
 def _refusal(request: Request, status: int, code: str, message: str) -> Response:
     if _is_api(request.url.path) or request.method not in READ_METHODS:
         return JSONResponse({"error": code, "message": message}, status_code=status)
-    from web.errors import error_response  # web.errors imports the templates
-
     return error_response(request, status=status, code=code, message=message)
 
 
