@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from core.search_attributes import SEARCH_ATTRIBUTES
+from core.supervisor import die_with_parent as death_signal
 
 if TYPE_CHECKING:
     import psutil
@@ -463,8 +464,6 @@ def start_temporal(
 
     `die_with_parent`: the server gets SIGTERM when the calling thread's process dies (call
     it from the main thread; see core.supervisor.die_with_parent)."""
-    from core.supervisor import die_with_parent as death_signal
-
     if port_open("127.0.0.1", port):
         raise RuntimeError(
             f"port {port} is already in use; is another Temporal running? "

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.codec import parse_key_list
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev"}
 
 
@@ -144,8 +146,6 @@ class Settings(BaseSettings):
     def _codec_keys_parse(cls, value: str) -> str:
         """A malformed key list stops every process at start, with the reason."""
         if value.strip():
-            from core.codec import parse_key_list
-
             parse_key_list(value)  # CodecKeyError is a ValueError: reported by pydantic
         return value
 

@@ -31,10 +31,12 @@ from aml.engines.monitoring_data import (
     to_eur,
 )
 from aml.rule_policy import RULE_SCHEMAS, config_key
+from audit.trail import jsonable
 from configuration.documents import validated
 from core.db import Database, run_sql
 from models.aml import AmlAlert
 from models.base import utcnow
+from screening.commands.service import current_index
 from screening.engines.matcher import ScreeningIndex
 from screening.policy import ScreeningConfig
 
@@ -124,8 +126,6 @@ NAME_CACHE_SIZE = 50_000
 
 async def name_matcher(db: Database, rules: Sequence[Rule]) -> NameMatcher | None:
     """The watch-list matcher for counterparty names (None if the rule is off or no list)."""
-    from screening.commands.service import current_index
-
     config = _enabled(rules, "watchlist_counterparty")
     if config is None:
         return None
@@ -323,8 +323,6 @@ ALERT_CHUNK = 1_000  # rows per INSERT: 12 parameters each, well under PostgreSQ
 
 async def insert_alerts(session: AsyncSession, drafts: Sequence[AlertDraft]) -> list[AmlAlert]:
     """The drafts as alert rows; one already raised (same dedupe key) is not raised again."""
-    from audit.trail import jsonable
-
     table = AmlAlert.metadata.tables["aml_alert"]
     connection = await session.connection()
     now = utcnow()
