@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from audit import trail as audit
+from audit.trail import ActorRef
+from casework import store
 from casework.inbox import load_task, task_public
 from casework.notifications import queue_notification
 from casework.segregation import OPEN_STATUSES, CaseParties, check_claim, holds_candidate_role
@@ -182,23 +183,22 @@ async def assign_task(db: Database, actor: Actor, task_id: uuid.UUID, assignee: 
             if why is not None:
                 error = Forbidden(why, code="assignee_not_eligible")
         if error is None and person is not None:
-            task.status, task.assignee_id, task.claimed_at = TaskStatus.CLAIMED, person.user_id, now
-            session.add(task)
-            await session.flush()
-            await audit.record(
+            written = await store.assign_task(
                 session,
-                action="task.assigned",
-                actor=actor.ref,
-                object_type="task",
-                object_id=task_id,
+                task_id,
+                ActorRef(person.user_id, person.username),
+                by=actor.ref,
                 origin=actor.origin,
-                workflow_id=task.workflow_id,
-                details={
-                    "case_id": case.id,
-                    "assignee_id": person.user_id,
-                    "previous_assignee_id": previous,
-                },
+                now=now,
+                details={"case_id": case.id, "previous_assignee_id": previous},
             )
+            if written is None:  # excluded meanwhile (the row is locked: not expected)
+                error = Forbidden(
+                    f"{person.display_name} is excluded from this task (segregation of duties).",
+                    code="assignee_not_eligible",
+                )
+        if error is None and person is not None:
+            task.status, task.assignee_id, task.claimed_at = TaskStatus.CLAIMED, person.user_id, now
             await queue_notification(
                 session,
                 dedupe_key=f"assigned:{task_id}:{uuid.uuid4().hex}",

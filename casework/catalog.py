@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import aml.rules
 import casework.process_watch
+import casework.quality_rules
 import changes.rules
 import disputes.rules
 import onboarding.rules
@@ -34,6 +35,7 @@ PROCESS_RULES = (
     disputes.rules,
     onboarding.rules,
     reconciliation.rules,
+    casework.quality_rules,
     casework.process_watch,
 )
 

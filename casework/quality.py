@@ -13,20 +13,17 @@ registry, by casework/quality_rules.py (pure: the workflow sandbox imports it to
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from audit import trail as audit
-from casework.quality_rules import CASE_TYPE_QUALITY, QUALITY_CASE, sample, sample_size
+from casework import store
+from casework.quality_rules import CASE_TYPE_QUALITY, sample, sample_size
+from casework.starting import start_case
+from casework.store import Event
 from core.db import Database, run_sql
-from core.search_attributes import CASE_ID, CASE_TYPE
 from identity.actors import Actor
-from models.base import utcnow
 from models.cases import Case
 from models.quality_io import QualityReviewInput
 
@@ -67,55 +64,40 @@ async def open_review(
             return Opened(reviewed_case_id, existing.id, existing.reference)
         reviewed = await session.get(Case, reviewed_case_id)
         assert reviewed is not None
-        number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-        case = Case(
-            reference=QUALITY_CASE.reference(number),
+        # Sampled by the product, not made by a person: no maker; the closer is excluded
+        # from the review task instead.
+        case = await store.open_case(
+            session,
             case_type=CASE_TYPE_QUALITY,
             title=f"Quality review of {reviewed.reference} (bulk-closed)",
             stage="review",
-            risk_level=reviewed.risk_level,
             subject_type="case",
             subject_id=str(reviewed.id),
             workflow_id=workflow_id,
-            opened_by=None,  # sampled by the product; the closer is excluded from the task
-            opened_at=utcnow(),
+            risk_level=reviewed.risk_level,
             customer_id=reviewed.customer_id,
         )
-        session.add(case)
-        await session.flush()
-        opened = Opened(reviewed_case_id, case.id, case.reference)
-    with_attrs = TypedSearchAttributes(
-        [
-            SearchAttributePair(CASE_ID, str(opened.case_id)),
-            SearchAttributePair(CASE_TYPE, CASE_TYPE_QUALITY),
-        ]
-    )
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await temporal.start_workflow(
-            QUALITY_CASE.workflow_type or "QualityReviewWorkflow",
+        # Rolled back with the case if Temporal refuses the start; audited after it.
+        await start_case(
+            session,
+            temporal,
+            case,
             QualityReviewInput(
-                case_id=opened.case_id,
+                case_id=case.id,
                 reviewed_case_id=reviewed_case_id,
-                reference=opened.reference,
+                reference=case.reference,
                 closer_id=actor.user_id,
                 sla_seconds=sla_hours * 3600,
             ),
-            id=workflow_id,
             task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=with_attrs,
-            static_summary=f"{opened.reference} quality review",
+            event=Event(
+                "quality_review.opened",
+                actor=actor.ref,
+                origin=actor.origin,
+                details={"reviewed_case_id": reviewed_case_id, "closer_id": actor.user_id},
+            ),
+            summary=f"{case.reference} quality review",
+            what="the quality review",
+            already_started=None,
         )
-    # Audited after the start: the audit chain's lock is never held across a Temporal call.
-    async with db.transaction() as session:
-        await audit.record(
-            session,
-            action="quality_review.opened",
-            actor=actor.ref,
-            object_type="case",
-            object_id=opened.case_id,
-            origin=actor.origin,
-            workflow_id=workflow_id,
-            details={"reviewed_case_id": reviewed_case_id, "closer_id": actor.user_id},
-        )
-    return opened
+        return Opened(reviewed_case_id, case.id, case.reference)

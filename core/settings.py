@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # Maker-checker.
     change_expiry_hours: int = 72
     change_approval_sla_hours: int = 24
+    # Quality review (casework/quality.py): the share of bulk-closed AML cases (in %, rounded
+    # up) a second analyst reviews, and the review's SLA.
+    qa_sample_percent: int = Field(default=10, ge=0, le=100)
+    qa_review_sla_hours: int = 72
     limit_raise_elevated_ratio: str = "0.5"
 
     # Onboarding document checks: "builtin" (checks what the applicant submitted) or a

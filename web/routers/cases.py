@@ -22,6 +22,7 @@ pages = APIRouter(include_in_schema=False)
 CaseType = Annotated[str, OneOf(case_service.CASE_TYPES)]
 
 NOTICES = {
+    "assigned": "The task was assigned; its new holder has been notified.",
     "proposed": "Your change was submitted for approval. A different person must approve it.",
     "decided-approve": "Your approval was recorded.",
     "decided-reject": "Your rejection was recorded; the change is closed.",
