@@ -4,7 +4,9 @@ Two guards: histories produced by the current code (every path: applied, rejecte
 withdrawn, expired, superseded, scheduled), and histories recorded earlier and kept in
 tests/workflows/histories/ — those catch a code change that would break workflows that
 are already running in production. Re-record with RECORD_HISTORIES=1 only on purpose,
-when a change is guarded by `workflow.patched`.
+when a change is guarded by `workflow.patched`: the change paths are then written as
+`sealed-change-<path>__<workflow id>.json` (encrypted); the plain-era `<path>.json` files
+stay as they were recorded, the shape of changes started before the port onto ReviewSteps.
 """
 
 from __future__ import annotations
@@ -143,8 +145,12 @@ async def test_current_histories_replay_cleanly(skipping: Skipping, db: Database
         statuses[name] = (await handle.result()).status
         history = await handle.fetch_history()
         await replayer().replay_workflow(history)
+        text = history.to_json()
+        assert readable_without_key(text)[1] == [], f"{name}: every payload is encrypted"
         if os.environ.get("RECORD_HISTORIES") == "1":
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            for old in HISTORIES.glob(f"sealed-change-{name}__*.json"):
+                old.unlink()
+            (HISTORIES / f"sealed-change-{name}__{created.workflow_id}.json").write_text(text)
     assert statuses == {
         "superseded": "superseded",
         "applied": "applied",
