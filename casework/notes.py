@@ -259,7 +259,7 @@ async def add_note(
 
 
 # ----------------------------------------------------------------------------- reading
-async def _public(session: AsyncSession, notes: Sequence[CaseNote]) -> list[CaseNotePublic]:
+async def notes_public(session: AsyncSession, notes: Sequence[CaseNote]) -> list[CaseNotePublic]:
     people = {n.author_id for n in notes} | {m for n in notes for m in n.mentions}
     names = dict(
         (
@@ -338,20 +338,5 @@ async def list_notes(
                 .limit(per_page)
             )
         ).all()
-        items = await _public(session, rows)
+        items = await notes_public(session, rows)
     return CaseNotePage(items=items, total=total, page=page, per_page=per_page)
-
-
-async def timeline_notes(
-    session: AsyncSession, actor: Actor, case: Case
-) -> dict[str, CaseNotePublic]:
-    """note id -> note, for the case page's timeline (whose `case.note_added` events name
-    them); empty for someone who may not read them."""
-    if not may_read(actor, case):
-        return {}
-    rows = (
-        await session.exec(
-            select(CaseNote).where(CaseNote.case_id == case.id).order_by(col(CaseNote.number))
-        )
-    ).all()
-    return {str(n.id): n for n in await _public(session, rows)}

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from casework import cases as case_service
+from casework.case_work_view import case_work
 from casework.process_endings import latest_ending
 from identity.access import can, not_found
 from models.cases import CasePage, CasePublic
 from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
 from web.responses import API_ERRORS
+from web.routers import case_notes
 from web.templating import render
 
 api = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=API_ERRORS)
@@ -23,6 +25,9 @@ CaseType = Annotated[str, OneOf(case_service.CASE_TYPES)]
 
 NOTICES = {
     "assigned": "The task was assigned; its new holder has been notified.",
+    "note-added": "Your note was added to the case; anyone it @mentions was notified.",
+    "attachment-added": "The file was attached to the case.",
+    "attachment-removed": "The file was removed; who removed it, when and why stay on the case.",
     "proposed": "Your change was submitted for approval. A different person must approve it.",
     "decided-approve": "Your approval was recorded.",
     "decided-reject": "Your rejection was recorded; the change is closed.",
@@ -185,4 +190,6 @@ async def case_page_context(
         "outcome_labels": case_service.OUTCOME_LABELS,
         "show_temporal": can(actor, "temporal_ui", "read"),
         "ending": await latest_ending(services.db, view.case),
+        "work": await case_work(services.db, actor, view.case),
+        "attachment_rules": case_notes.attachment_rules(services.settings),
     }
