@@ -15,6 +15,8 @@ from casework.narratives import comment_requirement
 from casework.need_to_know import CASE_TYPE_CHANGE, MLRO_DECIDED, RESTRICTION_TARGET, NeedToKnow
 from casework.process_watch import OUTCOME_LABELS as REPAIR_OUTCOME_LABELS
 from casework.segregation import check_claim
+from casework.snooze import snoozed_case
+from casework.tags import tagged_with
 from casework.tasks import case_parties, task_facts, task_permissions
 from changes.queries.views import get_change_of_case
 from core.db import Database, fetch_page
@@ -131,6 +133,8 @@ async def list_cases(
     status: str | None = None,
     q: str | None = None,
     ended_outside: bool | None = None,
+    snoozed: bool | None = None,
+    tag: str | None = None,
     page: int = 1,
     per_page: int = 25,
 ) -> tuple[list[Case], int]:
@@ -154,6 +158,12 @@ async def list_cases(
         conditions.append(Case.process_ended_outside == ended_outside)
     if q:
         conditions.append(or_(col(Case.reference).ilike(f"%{q}%"), col(Case.title).ilike(f"%{q}%")))
+    if snoozed is not None:  # a snooze in force (casework/snooze.py) on an open case
+        conditions.append(
+            snoozed_case() & (col(Case.status) == "open") if snoozed else ~snoozed_case()
+        )
+    if tag:
+        conditions.append(tagged_with(tag.strip().lower()))
     async with db.session() as session:
         rows, total = await fetch_page(
             session, Case, conditions, col(Case.opened_at).desc(), page=page, per_page=per_page

@@ -35,7 +35,7 @@ from audit.trail import SYSTEM
 from casework.need_to_know import CASE_TYPE_AML
 from casework.notifications import queue_notification
 from casework.segregation import holds_candidate_role
-from casework.tags import tags_of
+from casework.tags import tags_in_use, tags_of
 from core.db import Database
 from identity.access import can, can_see_case, not_found, record_refusal, require
 from identity.actors import Actor
@@ -462,3 +462,33 @@ async def read_follow_up(db: Database, actor: Actor, case_id: uuid.UUID) -> Foll
     if case is None or not can_see_case(actor, case.case_type):
         raise await not_found(db, actor, "case", case_id, action="case.read")
     return (await follow_up_of(db, actor, case)).public()
+
+
+@dataclass
+class ListFollowUp:
+    """The case list's follow-up: each listed case's tags and snooze, the tags in use."""
+
+    tags: dict[uuid.UUID, list[str]]
+    snoozed_until: dict[uuid.UUID, datetime]
+    tags_in_use: list[str]
+
+
+async def list_follow_up(
+    db: Database, case_ids: list[uuid.UUID], visible_types: list[str]
+) -> ListFollowUp:
+    """For cases the reader may already see (a page of the case list), and the tags in use
+    on the case types they may see."""
+    async with db.session() as session:
+        tags = await tags_of(session, case_ids)
+        rows = (
+            await session.exec(
+                select(CaseSnooze.case_id, CaseSnooze.snoozed_until)
+                .join(Case, col(Case.id) == CaseSnooze.case_id)
+                .where(
+                    col(CaseSnooze.case_id).in_(case_ids),
+                    col(CaseSnooze.ended_at).is_(None),
+                    col(Case.status) == CaseStatus.OPEN,
+                )
+            )
+        ).all()
+    return ListFollowUp(tags, dict(rows), await tags_in_use(db, visible_types))

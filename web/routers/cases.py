@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from casework import cases as case_service
 from casework.case_work_view import case_work
 from casework.process_endings import latest_ending
+from casework.snooze import follow_up_of, list_follow_up
 from identity.access import can, not_found
 from models.cases import CasePage, CasePublic
 from web.deps import CurrentActor, HtmxRequest, OneOf, PageParam, PerPageParam, ServicesDep
@@ -24,6 +25,10 @@ pages = APIRouter(include_in_schema=False)
 CaseType = Annotated[str, OneOf(case_service.CASE_TYPES)]
 
 NOTICES = {
+    "snoozed": "The case is snoozed: its steps are out of the inbox until the date below.",
+    "unsnoozed": "The case is awake: its steps are back in the inbox.",
+    "tagged": "The tag was added.",
+    "untagged": "The tag was removed.",
     "assigned": "The task was assigned; its new holder has been notified.",
     "note-added": "Your note was added to the case; anyone it @mentions was notified.",
     "attachment-added": "The file was attached to the case.",
@@ -94,12 +99,20 @@ async def list_cases_api(
         Query(description="Only cases whose workflow ended outside backoffice (true), or not."),
     ] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    snoozed: Annotated[
+        bool | None,
+        Query(description="Only open cases snoozed until a date (true), or only the others."),
+    ] = None,
+    tag: Annotated[
+        str | None, Query(max_length=32, description="Only cases with this tag.")
+    ] = None,
     page: PageParam = 1,
     per_page: PerPageParam = 25,
 ) -> CasePage:
     """The cases your roles may see, newest first. `process_ended_outside`: the case's
     workflow was terminated, cancelled or reset outside backoffice and awaits an engineer's
-    repair (resume or close, four-eyes)."""
+    repair (resume or close, four-eyes). A case's snooze and tags:
+    `GET /api/v1/cases/{id}/follow-up`."""
     items, total = await case_service.list_cases(
         services.db,
         actor,
@@ -107,6 +120,8 @@ async def list_cases_api(
         status=status,
         q=(q or "").strip() or None,
         ended_outside=ended_outside,
+        snoozed=snoozed,
+        tag=(tag or "").strip() or None,
         page=page,
         per_page=per_page,
     )
@@ -130,9 +145,12 @@ async def list_cases(
     outside: Annotated[
         Literal["", "only"], Query(description="`only`: cases whose workflow ended outside")
     ] = "",
+    snoozed: Literal["", "only"] = "",
+    tag: Annotated[str | None, Query(max_length=32)] = None,
     page: PageParam = 1,
 ) -> Response:
     case_type, status, q = case_type or None, status or None, (q or "").strip() or None
+    tag = (tag or "").strip().lower() or None
     items, total = await case_service.list_cases(
         services.db,
         actor,
@@ -140,6 +158,8 @@ async def list_cases(
         status=status,
         q=q,
         ended_outside=True if outside == "only" else None,
+        snoozed=True if snoozed == "only" else None,
+        tag=tag,
         page=page,
     )
     context = {
@@ -152,7 +172,13 @@ async def list_cases(
             "status": status or "",
             "q": q or "",
             "outside": outside,
+            "snoozed": snoozed,
+            "tag": tag or "",
         },
+        # Each listed case's tags and snooze; the tags in use for the filter (casework/snooze.py).
+        "follow_up": await list_follow_up(
+            services.db, [c.id for c in items], case_service.visible_case_types(actor)
+        ),
         "case_types": {
             t: case_service.CASE_TYPES[t] for t in case_service.visible_case_types(actor)
         },
@@ -192,4 +218,5 @@ async def case_page_context(
         "ending": await latest_ending(services.db, view.case),
         "work": await case_work(services.db, actor, view.case),
         "attachment_rules": case_notes.attachment_rules(services.settings),
+        "follow_up": await follow_up_of(services.db, actor, view.case),
     }
