@@ -19,6 +19,7 @@ from audit import trail as audit
 from casework.catalog import KIND_LABELS, find_kind
 from casework.inbox import load_task, task_public, visible_to
 from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
+from casework.refusals import refusal_from_update
 from casework.registry import WORK
 from casework.segregation import (
     CONFLICT,
@@ -29,7 +30,6 @@ from casework.segregation import (
     check_decision,
     step_of,
 )
-from changes.commands.requests import refusal_from_update
 from core.db import Database, run_sql
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor

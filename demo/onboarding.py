@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from changes.commands import requests as change_service
 from core.db import Database
+from core.schedules import RESCREEN_WORKFLOW
 from core.settings import Settings
 from demo.config import config_document
 from demo.seed import actor_named, work_task
@@ -29,7 +30,6 @@ from onboarding.commands import intake
 from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
 from screening.commands.service import current_index
 from screening.policy import ScreeningConfig
-from workflows.rescreening import RescreenWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -341,10 +341,11 @@ async def _seed_screening_alert(
         comment="Agreed after the list audit.",
     )
     summary: RescreenSummary = await temporal.execute_workflow(
-        RescreenWorkflow.run,
+        RESCREEN_WORKFLOW,
         RescreenInput(),
         id=f"rescreen-demo-{uuid.uuid4().hex[:8]}",
         task_queue=settings.task_queue,
+        result_type=RescreenSummary,
     )
     # A configuration change still waiting for its checker, for the Settings pages.
     onboarding_id, policy = await config_document(db, "onboarding")

@@ -10,14 +10,14 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from core.db import Database
+from core.schedules import PROCESS_WATCH_WORKFLOW
 from core.settings import Settings
 from demo.onboarding import _individual, _person, _settled
 from demo.seed import actor_named
 from models.cases import Task
 from models.process_watch import ProcessEnding
-from models.process_watch_io import SweepInput
+from models.process_watch_io import SweepInput, SweepSummary
 from onboarding.commands import intake
-from workflows.process_watch import ProcessWatchWorkflow
 
 
 async def seed_process_endings(
@@ -37,10 +37,11 @@ async def seed_process_endings(
     )
     # What the schedule does every few minutes, once, now.
     summary = await temporal.execute_workflow(
-        ProcessWatchWorkflow.run,
+        PROCESS_WATCH_WORKFLOW,
         SweepInput(),
         id=f"process-watch-seed-{accepted.application_id}",
         task_queue=settings.task_queue,
+        result_type=SweepSummary,
     )
     # The repair workflow opens the engineer's task before the seed's worker stops.
     for _ in range(400):

@@ -17,7 +17,6 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from aml.commands.casework import CASE_TYPE_AML
@@ -29,7 +28,7 @@ from aml.commands.restrictions import (
 )
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from audit import trail as audit
-from casework.narratives import NARRATIVE_INVALID
+from casework.refusals import refusal_from_update
 from changes.queries.open_changes import open_changes
 from changes.queries.views import get_change
 from changes.rules import (
@@ -417,37 +416,3 @@ async def withdraw_change(
     result = await get_change(db, actor, change_id)
     assert result is not None
     return result
-
-
-FORBIDDEN_CODES = {
-    "maker_cannot_decide",
-    "editor_cannot_decide",
-    "decided_other_step",
-    "excluded",
-    "missing_role",
-    "not_maker",
-    "permission_denied",
-}
-INVALID_CODES = {"outcome_not_allowed", "reason_required", "resolution_invalid"}
-
-
-def refusal_from_update(exc: WorkflowUpdateFailedError) -> DomainError:
-    """Turn a workflow's refusal (validator or handler) into the matching domain error."""
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        code = cause.type or "refused"
-        if code in FORBIDDEN_CODES:
-            return Forbidden(cause.message, code=code)
-        if code in INVALID_CODES:
-            return Invalid(cause.message, code=code)
-        if code == NARRATIVE_INVALID:
-            # The validator sends its field map as the error's details.
-            details = cause.details[0] if cause.details else None
-            fields = (
-                {str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else {}
-            )
-            return Invalid(cause.message, code=code, fields=fields)
-        if code == "decision_failed":
-            return Unavailable(cause.message, code=code)
-        return Conflict(cause.message, code=code)
-    return Unavailable("The workflow did not answer; nothing was changed. Try again.")

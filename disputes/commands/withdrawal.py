@@ -12,7 +12,7 @@ import uuid
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from changes.commands.requests import refusal_from_update
+from casework.refusals import refusal_from_update
 from core.db import Database
 from disputes.rules import CASE_TYPE_DISPUTE, WITHDRAW_REASONS
 from identity.access import can_see_case, not_found, record_refusal, require

@@ -14,18 +14,17 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from audit import trail as audit
-from changes.commands.requests import refusal_from_update
+from casework.refusals import refusal_from_update
 from core.db import Database
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
 from models.applications import DocumentsSubmission
 from models.base import utcnow
 from models.onboarding import Application, ApplicationDocument, ApplicationParty
-from models.onboarding_io import InformationInput, InformationResult
+from models.onboarding_io import InformationInput, InformationResult, OnboardingState
 from models.workflow_io import Origin
 from onboarding.queries.records import parties_of
 from shared.errors import Conflict, DomainError, Unavailable
-from workflows.onboarding import OnboardingWorkflow
 
 ACTION = "application.documents"
 
@@ -65,7 +64,8 @@ async def submit_documents(
 
     error: DomainError | None = None
     try:
-        state = await handle.query(OnboardingWorkflow.current_state)
+        # OnboardingWorkflow.current_state, by name: no command imports workflow code.
+        state = await handle.query("current_state", result_type=OnboardingState)
         if state.status != "awaiting_information":
             error = _not_awaiting(state.status)
     except RPCError as exc:
@@ -89,7 +89,10 @@ async def submit_documents(
     )
     try:
         return await handle.execute_update(
-            OnboardingWorkflow.submit_information, info, id=f"information-{key}"
+            "submit_information",  # OnboardingWorkflow.submit_information
+            info,
+            id=f"information-{key}",
+            result_type=InformationResult,
         )
     except WorkflowUpdateFailedError as exc:
         error = refusal_from_update(exc)
