@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
-from aml.commands.restrictions import CASEWORK_REDACTED, RestrictionPublic
 from identity.access import can
 from identity.actors import Actor
 from models.aml import AmlAlert, AmlCase
+from models.aml_io import RestrictionPublic
 from models.audit import AuditEvent
 from models.cases import Case, Decision
 
@@ -35,6 +35,17 @@ Row = TypeVar("Row", bound=SQLModel)
 CASE_TYPE_AML = "aml"
 CASE_TYPE_CHANGE = "change_request"
 RESTRICTION_TARGET = "restriction"  # the change target (and case subject) type of a lift
+# What a restriction shows a reader who may not know why it was placed (never tip off).
+CASEWORK_REDACTED: dict[str, Any] = {
+    "reason": None,
+    "created_by": None,
+    "case_id": None,
+    "case_reference": None,
+    "lift_change_id": None,
+    "lift_change_reference": None,
+    "lift_case_id": None,
+    "pending_lift": None,
+}
 REFER_TO_COMPLIANCE = "restricted — refer to compliance"
 SAR_CASE_OUTCOMES = frozenset({"sar_filed", "no_sar"})  # how the MLRO's decision closes a case
 SAR_DECISIONS = frozenset({"sar", "no_sar"})  # the MLRO task's outcomes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -89,3 +90,36 @@ class CloseAmlCaseResult(BaseModel):
     closed: bool
     # Alerts attached to the case that the workflow had not yet seen: the case stays open.
     unseen_alert_ids: list[uuid.UUID] = Field(default_factory=list)
+
+
+# An account restriction as pages and the API show it (aml.commands.restrictions).
+class PendingLift(BaseModel):
+    """A lift proposed and still awaiting approval."""
+
+    change_id: uuid.UUID
+    reference: str
+    case_id: uuid.UUID  # the change request's case
+    maker: str
+    created_at: datetime
+
+
+class RestrictionPublic(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    iban: str
+    currency: str
+    customer_id: uuid.UUID
+    case_id: uuid.UUID | None
+    case_reference: str | None
+    kind: str
+    kind_label: str
+    # None for readers outside AML casework (core banking, support): never tip off.
+    reason: str | None
+    created_by: str | None
+    created_at: datetime
+    status: Literal["active", "lifted"]
+    lifted_at: datetime | None
+    lift_change_id: uuid.UUID | None
+    lift_change_reference: str | None = None
+    lift_case_id: uuid.UUID | None = None  # the case of the change that lifted it
+    pending_lift: PendingLift | None = None

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,6 +27,7 @@ from core.db import Database
 from identity.access import can_see_case, record_refusal, require
 from identity.actors import Actor
 from models.aml import AccountRestriction, AmlCase
+from models.aml_io import PendingLift, RestrictionPublic
 from models.base import utcnow
 from models.cases import Case
 from models.changes import ChangeRequest
@@ -41,50 +41,6 @@ BLOCK_OUTGOING = "block_outgoing"
 KIND_LABELS = {BLOCK_OUTGOING: "outgoing payments blocked"}
 REASON_MIN, REASON_MAX = 10, 500
 FACTS = ("status", "kind", "account", "since", "case")  # a lift's diff rows, in this order
-
-
-class PendingLift(BaseModel):
-    """A lift proposed and still awaiting approval."""
-
-    change_id: uuid.UUID
-    reference: str
-    case_id: uuid.UUID  # the change request's case
-    maker: str
-    created_at: datetime
-
-
-class RestrictionPublic(BaseModel):
-    id: uuid.UUID
-    account_id: uuid.UUID
-    iban: str
-    currency: str
-    customer_id: uuid.UUID
-    case_id: uuid.UUID | None
-    case_reference: str | None
-    kind: str
-    kind_label: str
-    # None for readers outside AML casework (core banking, support): never tip off.
-    reason: str | None
-    created_by: str | None
-    created_at: datetime
-    status: Literal["active", "lifted"]
-    lifted_at: datetime | None
-    lift_change_id: uuid.UUID | None
-    lift_change_reference: str | None = None
-    lift_case_id: uuid.UUID | None = None  # the case of the change that lifted it
-    pending_lift: PendingLift | None = None
-
-
-CASEWORK_REDACTED: dict[str, Any] = {
-    "reason": None,
-    "created_by": None,
-    "case_id": None,
-    "case_reference": None,
-    "lift_change_id": None,
-    "lift_change_reference": None,
-    "lift_case_id": None,
-    "pending_lift": None,
-}
 
 
 class RestrictionPlaced(RestrictionPublic):
