@@ -14,11 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.outage import not_committed_yet, retry_on_outage
-from activities.tasks import close_case
 from aml.commands.casework import lock_customer
 from aml.policy import AmlCasePolicy
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from casework.notifications import queue_notification
 from configuration.documents import load_typed
 from core.db import Database, run_sql
@@ -39,7 +39,6 @@ from models.money import quantize
 from models.onboarding import Account, Customer
 from models.staff import StaffUser
 
-PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
 
 
 class AmlActivities:
@@ -68,22 +67,14 @@ class AmlActivities:
     @retry_on_outage
     async def move_case(self, inp: AmlStageInput) -> None:
         async with self.db.transaction() as session:
-            moved = (
-                await run_sql(
-                    session,
-                    'UPDATE "case" SET stage = :tier, priority = CASE WHEN :rank > '
-                    "(CASE priority WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 ELSE 0 END) "
-                    "THEN :priority ELSE priority END "
-                    "WHERE id = :id AND status = 'open' AND stage <> :tier RETURNING id",
-                    {
-                        "tier": inp.tier,
-                        "priority": inp.priority,
-                        "rank": PRIORITY_RANK.get(inp.priority, 0),
-                        "id": inp.case_id,
-                    },
-                )
-            ).first()
-            if moved is None:
+            moved = await store.move_stage(
+                session,
+                inp.case_id,
+                inp.tier,
+                raise_priority_to=inp.priority,
+                only_if_changed=True,
+            )
+            if not moved:
                 return  # a retry after our own commit
             if inp.automatic:
                 await queue_notification(
@@ -180,7 +171,7 @@ class AmlActivities:
             now = utcnow()
             aml.closed_at = now
             session.add(aml)
-            await close_case(
+            await store.close_case(
                 session,
                 inp.case_id,
                 outcome=inp.outcome,
@@ -267,17 +258,7 @@ class AmlActivities:
                     "WHERE case_id = :id AND sar_breached_at IS NULL",
                     {"id": inp.case_id},
                 )
-                await run_sql(
-                    session,
-                    "UPDATE \"case\" SET priority = 'urgent' WHERE id = :id",
-                    {"id": inp.case_id},
-                )
-                await run_sql(
-                    session,
-                    "UPDATE task SET priority = 'urgent' "
-                    "WHERE case_id = :id AND status IN ('open', 'claimed')",
-                    {"id": inp.case_id},
-                )
+                await store.make_urgent(session, inp.case_id)
             await audit.record(
                 session,
                 action=f"aml.sar_deadline_{inp.event}",

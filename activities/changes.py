@@ -19,11 +19,12 @@ from aml.commands.restrictions import LIFTED_VERSION
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from configuration.documents import config_values
-from core.db import Database, run_sql
+from core.db import Database
 from models.aml import AccountRestriction
 from models.base import utcnow
-from models.cases import Case, CaseStatus
+from models.cases import Case
 from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
 from models.tariffs import TARGET_MODELS
 from models.workflow_io import ApplyChangeInput, ApplyChangeResult, ChangeStatusInput
@@ -59,22 +60,20 @@ class ChangeActivities:
             now = utcnow()
             change.status = inp.status
             change.status_reason = inp.reason
-            case.stage = inp.status
             if inp.close_case:
                 change.closed_at = now
-                case.status = CaseStatus.CLOSED
-                case.closed_at = now
-                case.outcome = inp.status
-                case.outcome_reason = inp.reason
-                fate = TASK_FATE.get(ChangeStatus(inp.status), "cancelled")
-                await run_sql(
+                await store.close_case(
                     session,
-                    "UPDATE task SET status = :fate, completed_at = :now "
-                    "WHERE case_id = :case_id AND status IN ('open', 'claimed')",
-                    {"fate": fate, "now": now, "case_id": inp.case_id},
+                    inp.case_id,
+                    outcome=inp.status,
+                    reason=inp.reason,
+                    now=now,
+                    stage=inp.status,
+                    task_fate=TASK_FATE.get(ChangeStatus(inp.status), "cancelled"),
                 )
+            else:
+                await store.move_stage(session, inp.case_id, inp.status)
             session.add(change)
-            session.add(case)
             await session.flush()
             actor = (
                 ActorRef(inp.actor_id, inp.actor_name)
@@ -289,14 +288,10 @@ async def _close_applied(
     change.closed_at = now
     change.status_reason = None
     session.add(change)
-    case = await session.get(Case, change.case_id)
-    assert case is not None
-    case.status = CaseStatus.CLOSED
-    case.stage = ChangeStatus.APPLIED
-    case.closed_at = now
-    case.outcome = "applied"
-    session.add(case)
     await session.flush()
+    await store.close_case(
+        session, change.case_id, outcome="applied", reason=None, now=now, stage=ChangeStatus.APPLIED
+    )
     others = (
         await session.exec(
             select(ChangeRequest.workflow_id).where(

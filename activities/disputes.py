@@ -16,10 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.outage import not_committed_yet, retry_on_outage
-from activities.tasks import cancel_open_tasks
 from aml.engines.monitoring_data import to_eur
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from casework.notifications import queue_notification
 from configuration.documents import load_typed
 from core.db import Database, run_sql
@@ -102,11 +102,7 @@ class DisputeActivities:
                 "WHERE case_id = :case AND left_at IS NULL AND stage <> :stage",
                 {"now": now, "case": inp.case_id, "stage": inp.stage},
             )
-            await run_sql(
-                session,
-                "UPDATE \"case\" SET stage = :stage WHERE id = :case AND status = 'open'",
-                {"stage": inp.stage, "case": inp.case_id},
-            )
+            await store.move_stage(session, inp.case_id, inp.stage)
             await audit.record(
                 session,
                 action="dispute.stage_entered",
@@ -235,18 +231,10 @@ class DisputeActivities:
             )
             if not fresh:
                 return
-            await run_sql(
-                session,
-                "UPDATE \"case\" SET priority = 'urgent' WHERE id = :case",
-                {"case": inp.case_id},
-            )
             if inp.task_id is not None:
-                await run_sql(
-                    session,
-                    "UPDATE task SET priority = 'urgent' WHERE id = :id "
-                    "AND status IN ('open', 'claimed')",
-                    {"id": inp.task_id},
-                )
+                await store.make_urgent(session, inp.case_id, task_id=inp.task_id)
+            else:
+                await store.make_urgent(session, inp.case_id, tasks=False)
             await audit.record(
                 session,
                 action="dispute.deadline_warning",
@@ -332,13 +320,9 @@ class DisputeActivities:
                     description=f"Dispute {case.reference} {inp.outcome}: provisional credit reversed",
                     reverses=credit.id,
                 )
-            case.status = "closed"
-            case.stage = "closed"
-            case.closed_at = now
-            case.outcome = inp.outcome
-            case.outcome_reason = inp.why[:500]
-            session.add(case)
-            await cancel_open_tasks(session, inp.case_id, now)
+            await store.close_case(
+                session, inp.case_id, outcome=inp.outcome, reason=inp.why, now=now
+            )
             await run_sql(
                 session,
                 "UPDATE dispute_stage SET left_at = :now WHERE case_id = :case AND left_at IS NULL",

@@ -11,9 +11,10 @@ from sqlmodel import col, select
 from temporalio import activity
 
 from activities.outage import not_committed_yet, retry_on_outage
-from activities.tasks import cancel_open_tasks, refuse
+from activities.tasks import refuse
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from configuration.documents import load_typed
 from core.db import Database, jsonb_param, run_sql
 from models.base import utcnow
@@ -76,11 +77,7 @@ class OnboardingActivities:
                     },
                 )
             ).first()
-            await run_sql(
-                session,
-                "UPDATE \"case\" SET stage = :stage WHERE id = :id AND status = 'open'",
-                {"stage": inp.stage[:40], "id": inp.case_id},
-            )
+            await store.move_stage(session, inp.case_id, inp.stage)
             if changed is not None:
                 await _record(
                     session,
@@ -300,23 +297,15 @@ class OnboardingActivities:
             application.decided_at = now
             application.information_due_at = None
             session.add(application)
-            await run_sql(
+            await store.close_case(
                 session,
-                "UPDATE \"case\" SET status = 'closed', stage = :stage, outcome = :outcome, "
-                "outcome_reason = :reason, closed_at = :now, "
-                "customer_id = COALESCE(:customer, customer_id) WHERE id = :id",
-                {
-                    "stage": inp.outcome,
-                    "outcome": inp.outcome,
-                    "reason": ((inp.reason_code or "") + (f": {inp.reason}" if inp.reason else ""))[
-                        :500
-                    ],
-                    "now": now,
-                    "customer": result.customer_id,
-                    "id": inp.case_id,
-                },
+                inp.case_id,
+                outcome=inp.outcome,
+                reason=(inp.reason_code or "") + (f": {inp.reason}" if inp.reason else ""),
+                now=now,
+                stage=inp.outcome,
+                customer_id=result.customer_id,
             )
-            await cancel_open_tasks(session, inp.case_id, now)
             await session.flush()
             await _record(
                 session,

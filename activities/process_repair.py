@@ -17,10 +17,11 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.outage import retry_on_outage
-from activities.tasks import close_case, refuse
+from activities.tasks import refuse
 from aml.commands.casework import lock_customer
 from audit import trail as audit
 from audit.trail import ActorRef
+from casework import store
 from casework.process_watch import CASE_OUTCOME, CLOSE_REASONS, can_resume, resumed_workflow_id
 from changes.commands.requests import ESCALATION_ROLE
 from changes.queries.views import change_target_label
@@ -84,7 +85,7 @@ class ProcessRepairActivities:
                     return RepairResult(outcome="close")
                 now = utcnow()
                 await _close_process_records(session, ending, reason, inp.approved_by, now)
-                await close_case(
+                await store.close_case(
                     session, ending.case_id, outcome=CASE_OUTCOME, reason=reason, now=now
                 )
                 await run_sql(

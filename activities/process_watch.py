@@ -24,9 +24,9 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.outage import retry_on_outage
-from activities.tasks import cancel_open_tasks
 from audit import trail as audit
 from audit.trail import SYSTEM
+from casework import store
 from casework.process_watch import (
     ENDED_STATUSES,
     KIND_LABELS,
@@ -142,7 +142,7 @@ class ProcessWatchActivities:
                 'UPDATE "case" SET process_ended_outside = true WHERE id = :id',
                 {"id": e.case_id},
             )
-            await cancel_open_tasks(session, e.case_id, utcnow())
+            await store.end_open_tasks(session, e.case_id, utcnow())
             await audit.record(
                 session,
                 action="process.ended_outside",
@@ -220,11 +220,8 @@ class ProcessWatchActivities:
                     {"id": row.id, "rid": repair_id},
                 )
                 if repair_id != row.repair_workflow_id:
-                    await run_sql(
-                        session,
-                        "UPDATE task SET status = 'cancelled', completed_at = now() "
-                        "WHERE workflow_id = :old AND status IN ('open', 'claimed')",
-                        {"old": row.repair_workflow_id},
+                    await store.end_open_tasks(
+                        session, row.case_id, utcnow(), workflow_id=row.repair_workflow_id
                     )
                     await audit.record(
                         session,

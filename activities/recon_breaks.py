@@ -17,9 +17,10 @@ from temporalio import activity
 
 from activities.outage import retry_on_outage
 from activities.reconciliation import load_policy
-from activities.tasks import close_case, refuse, store_decision
+from activities.tasks import refuse, store_decision
 from audit import trail as audit
 from audit.trail import ActorRef
+from casework import store
 from core.db import Database, run_sql
 from models.base import utcnow
 from models.recon_io import ResolutionResult, ResolveBreakInput, WriteOffDecisionInput
@@ -345,7 +346,7 @@ async def _close_break(
     brk.resolved_by = by.id
     brk.resolved_at = now
     session.add(brk)
-    await close_case(
+    await store.close_case(
         session, case_id, outcome=resolution, reason=reason_code, now=now, stage="resolved"
     )
     await session.flush()

@@ -20,22 +20,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.errors import refusal_for_lines
 from activities.faults import crash_point
 from activities.outage import not_committed_yet, retry_on_outage
-from activities.tasks import close_case
 from audit import trail as audit
 from audit.trail import SYSTEM
+from casework import store
+from casework.starting import CaseRef, start_case
 from configuration.documents import load_config
 from core import cpu_pool
 from core.db import Database, jsonb_param, run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE
 from models.base import utcnow
-from models.cases import Case
 from models.recon_io import (
     BreakInput,
     OpenBreaksInput,
@@ -563,9 +561,8 @@ class ReconActivities:
     async def _open_case(
         self, session: AsyncSession, statement: ReconStatement, brk: ReconBreak
     ) -> None:
-        number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-        case = Case(
-            reference=f"REC-{number}",
+        case = await store.open_case(
+            session,
             case_type=CASE_TYPE_RECON,
             title=f"{BREAK_KINDS[brk.kind]}: {format(brk.amount.normalize(), 'f')} "
             f"{brk.currency} ({statement.reference})",
@@ -573,10 +570,7 @@ class ReconActivities:
             subject_type="recon_break",
             subject_id=str(brk.id),
             workflow_id=break_workflow_id(brk.id),
-            opened_at=utcnow(),
         )
-        session.add(case)
-        await session.flush()
         brk.case_id = case.id
         session.add(brk)
         await session.flush()
@@ -599,8 +593,6 @@ class ReconActivities:
     async def _start_break_workflows(
         self, statement: ReconStatement, policy: ReconciliationPolicy
     ) -> None:
-        from workflows.reconciliation import BreakWorkflow  # sandbox code
-
         async with self.db.session() as session:
             rows = (
                 await run_sql(
@@ -619,8 +611,10 @@ class ReconActivities:
             # Started by an earlier attempt: nothing to do.
             async with gate:
                 with contextlib.suppress(WorkflowAlreadyStartedError):
-                    await client.start_workflow(
-                        BreakWorkflow.run,
+                    await start_case(
+                        None,
+                        client,
+                        CaseRef(row.case_id, CASE_TYPE_RECON, "open", break_workflow_id(row.id)),
                         BreakInput(
                             break_id=row.id,
                             case_id=row.case_id,
@@ -628,17 +622,10 @@ class ReconActivities:
                             sla_seconds=policy.break_sla_hours * 3600,
                             approval_sla_seconds=policy.write_off_approval_sla_hours * 3600,
                         ),
-                        id=break_workflow_id(row.id),
                         task_queue=task_queue,
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        search_attributes=TypedSearchAttributes(
-                            [
-                                SearchAttributePair(CASE_ID, str(row.case_id)),
-                                SearchAttributePair(CASE_TYPE, CASE_TYPE_RECON),
-                                SearchAttributePair(CASE_STATUS, "open"),
-                            ]
-                        ),
-                        static_summary=f"{row.reference} reconciliation break",
+                        event=None,  # the break's raising is audited with its case
+                        summary=f"{row.reference} reconciliation break",
+                        what="the break",
                     )
 
         for offset in range(0, len(rows), 500):
@@ -669,7 +656,7 @@ async def close_matched_record_breaks(session: AsyncSession, statement: ReconSta
     for break_id, case_id in closed:
         if case_id is None:
             continue
-        await close_case(
+        await store.close_case(
             session,
             case_id,
             outcome="matched_later",

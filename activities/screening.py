@@ -16,10 +16,10 @@ from activities.reconciliation import heartbeating
 from activities.tasks import refuse
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from configuration.documents import load_typed
 from core.db import Database, run_sql
 from models.base import utcnow
-from models.cases import Case
 from models.onboarding import ApplicationParty, Customer
 from models.onboarding import ScreeningResult as ScreeningRow
 from models.onboarding_io import (
@@ -201,20 +201,15 @@ class ScreeningActivities:
     @retry_on_outage
     async def resolve_alert(self, inp: ResolveAlertInput) -> None:
         async with self.db.transaction() as session:
-            closed = (
-                await run_sql(
-                    session,
-                    "UPDATE \"case\" SET status = 'closed', stage = :outcome, outcome = :outcome, "
-                    "outcome_reason = :reason, closed_at = now() WHERE id = :id AND status = 'open' "
-                    "RETURNING id",
-                    {
-                        "outcome": inp.outcome,
-                        "reason": (inp.reason_code or "")[:500],
-                        "id": inp.case_id,
-                    },
-                )
-            ).first()
-            if closed is None:
+            closed = await store.close_case(
+                session,
+                inp.case_id,
+                outcome=inp.outcome,
+                reason=inp.reason_code or "",
+                stage=inp.outcome,
+                only_open=True,
+            )
+            if not closed:
                 return
             if inp.outcome == "confirmed_match":
                 await run_sql(
@@ -257,10 +252,8 @@ async def _open_alert(
             workflow_id=alert_workflow,
             reference=existing.reference,
         )
-    number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-    case = Case(
-        id=uuid.uuid4(),
-        reference=f"SCR-{number}",
+    case = await store.open_case(
+        session,
         case_type=CASE_TYPE_SCREENING_ALERT,
         title=f"Re-screening hit: {customer.reference} ({len(new_entries)} new listed entries)",
         stage="review",
@@ -270,18 +263,15 @@ async def _open_alert(
         subject_id=str(customer.id),
         workflow_id=alert_workflow,
         customer_id=customer.id,
-        opened_at=utcnow(),
-    )
-    session.add(case)
-    await session.flush()
-    await audit.record(
-        session,
-        action="screening.alert_opened",
-        actor=SYSTEM,
-        object_type="case",
-        object_id=case.id,
-        workflow_id=workflow_id,
-        details={"customer_id": customer.id, "list_version": version, "new_entries": new_entries},
+        event=store.Event(
+            "screening.alert_opened",
+            workflow_id=workflow_id,
+            details={
+                "customer_id": customer.id,
+                "list_version": version,
+                "new_entries": new_entries,
+            },
+        ),
     )
     return ScreeningAlertRef(
         case_id=case.id,

@@ -1,26 +1,30 @@
-"""Activities of the shared human-task protocol: open, escalate, record a decision."""
+"""Activities of the shared human-task protocol: open, expire, escalate, record a decision.
+
+Thin side-effect wrappers: every write is the kernel store's (`casework.store`), in one
+transaction with its audit event; a business refusal becomes a non-retryable
+ApplicationError whose type is the reason code.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.outage import not_committed_yet, retry_on_outage
-from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework import store
 from casework.notifications import queue_notification
 from changes.queries.targets import target_version
-from core.db import Database, run_sql
-from models.base import utcnow
-from models.cases import Decision, Task, TaskStatus
+from core.db import Database
 from models.changes import ChangeRequest
 from models.workflow_io import (
+    CloseCaseInput,
     DecisionResult,
     EscalateTaskInput,
     ExpireTaskInput,
@@ -34,6 +38,15 @@ def refuse(message: str, code: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
 
 
+@asynccontextmanager
+async def refusals() -> AsyncIterator[None]:
+    """The store's refusals, as the activity's non-retryable errors."""
+    try:
+        yield
+    except store.StoreRefusal as exc:
+        raise refuse(exc.message, exc.code) from exc
+
+
 class TaskActivities:
     def __init__(self, db: Database):
         self.db = db
@@ -42,133 +55,52 @@ class TaskActivities:
     @retry_on_outage
     async def open_task(self, inp: OpenTaskInput) -> None:
         """Insert the task row once per (workflow id, task key); a retry inserts nothing."""
-        spec = inp.spec
         async with self.db.transaction() as session:
-            # The case row is the rendezvous with whoever closes the case: share-locking it
-            # means a task is never created for a case that was closed meanwhile.
-            case_status = (
-                await run_sql(
-                    session,
-                    'SELECT status FROM "case" WHERE id = :id FOR SHARE',
-                    {"id": inp.case_id},
-                )
-            ).scalar_one_or_none()
-            if case_status is None:
-                raise not_committed_yet(f"case {inp.case_id}")
-            if case_status != "open":
-                return
-            stmt = (
-                pg_insert(Task)
-                .values(
-                    id=spec.task_id,
-                    case_id=inp.case_id,
-                    workflow_id=inp.workflow_id,
-                    task_key=spec.task_key,
-                    kind=spec.kind,
-                    title=spec.title,
-                    candidate_role=spec.candidate_role,
-                    status=TaskStatus.OPEN,
-                    priority=spec.priority,
-                    escalation_level=0,
-                    allowed_outcomes=spec.allowed_outcomes,
-                    reason_required_for=spec.reason_required_for,
-                    excluded_actors=spec.excluded_actors,
-                    created_at=utcnow(),
-                    due_at=inp.due_at,
-                )
-                .on_conflict_do_nothing(index_elements=["workflow_id", "task_key"])
-                .returning(col(Task.id))
-            )
-            inserted = (await session.exec(stmt)).first()
-            if inserted is None:
-                return
-            await audit.record(
+            opened = await store.open_task(
                 session,
-                action="task.opened",
-                actor=SYSTEM,
-                object_type="task",
-                object_id=spec.task_id,
+                case_id=inp.case_id,
                 workflow_id=inp.workflow_id,
-                details={
-                    "case_id": inp.case_id,
-                    "kind": spec.kind,
-                    "candidate_role": spec.candidate_role,
-                    "due_at": inp.due_at,
-                },
+                spec=inp.spec,
+                due_at=inp.due_at,
             )
+            if opened is None:
+                raise not_committed_yet(f"case {inp.case_id}")
 
     @activity.defn
     @retry_on_outage
     async def expire_task(self, inp: ExpireTaskInput) -> None:
         """A task whose time ran out undecided (an AML L1 SLA, a dispute deadline): expired."""
         async with self.db.transaction() as session:
-            expired = (
-                await run_sql(
-                    session,
-                    "UPDATE task SET status = 'expired', completed_at = now() "
-                    "WHERE id = :id AND status IN ('open', 'claimed') RETURNING id",
-                    {"id": inp.task_id},
-                )
-            ).first()
-            if expired is not None:
-                await audit.record(
-                    session,
-                    action="task.expired",
-                    actor=SYSTEM,
-                    object_type="task",
-                    object_id=inp.task_id,
-                    workflow_id=inp.workflow_id,
-                    details={"case_id": inp.case_id, "why": "time ran out undecided"},
-                )
+            await store.expire_task(
+                session, inp.task_id, case_id=inp.case_id, workflow_id=inp.workflow_id
+            )
 
     @activity.defn
     @retry_on_outage
     async def escalate_task(self, inp: EscalateTaskInput) -> bool:
         """Raise a stale task's escalation level and priority, and notify the next tier."""
         async with self.db.transaction() as session:
-            result = await run_sql(
+            title = await store.escalate_task(
                 session,
-                "UPDATE task SET escalation_level = :level, priority = :priority, due_at = :due "
-                "WHERE id = :id AND status IN ('open', 'claimed') AND escalation_level < :level "
-                "RETURNING title",
-                {
-                    "level": inp.level,
-                    "priority": inp.priority,
-                    "due": inp.next_due_at,
-                    "id": inp.task_id,
-                },
+                inp.task_id,
+                case_id=inp.case_id,
+                workflow_id=inp.workflow_id,
+                level=inp.level,
+                priority=inp.priority,
+                next_due_at=inp.next_due_at,
             )
-            row = result.first()
-            if row is None:
+            if title is None:
                 return False
-            await run_sql(
-                session,
-                'UPDATE "case" SET priority = :priority WHERE id = :case_id',
-                {"priority": inp.priority, "case_id": inp.case_id},
-            )
             await queue_notification(
                 session,
                 dedupe_key=f"escalation:{inp.task_id}:{inp.level}",
                 role=inp.notify_role,
-                subject=f"Overdue: {row.title}",
+                subject=f"Overdue: {title}",
                 body=(
-                    f"The task '{row.title}' passed its SLA and is now escalation level "
+                    f"The task '{title}' passed its SLA and is now escalation level "
                     f"{inp.level} ({inp.priority} priority)."
                 ),
                 case_id=inp.case_id,
-            )
-            await audit.record(
-                session,
-                action="task.escalated",
-                actor=SYSTEM,
-                object_type="task",
-                object_id=inp.task_id,
-                workflow_id=inp.workflow_id,
-                details={
-                    "level": inp.level,
-                    "priority": inp.priority,
-                    "next_due_at": inp.next_due_at,
-                },
             )
             return True
 
@@ -179,73 +111,43 @@ class TaskActivities:
         async with self.db.transaction() as session:
             return await store_decision(session, inp)
 
+    @activity.defn
+    @retry_on_outage
+    async def close_case(self, inp: CloseCaseInput) -> None:
+        """Close an open case with the deciding step's outcome (its open tasks cancelled);
+        a retry after our own commit changes nothing."""
+        async with self.db.transaction() as session:
+            await store.close_case(
+                session,
+                inp.case_id,
+                outcome=inp.outcome,
+                reason=inp.reason_code,
+                stage=inp.outcome,
+                only_open=True,
+                workflow_id=inp.workflow_id,
+                event=store.Event(
+                    "case.closed",
+                    actor=ActorRef(inp.decided_by, "decider") if inp.decided_by else SYSTEM,
+                    details={
+                        "outcome": inp.outcome,
+                        "reason_code": inp.reason_code,
+                        "task_id": str(inp.task_id) if inp.task_id else None,
+                    },
+                ),
+            )
+
 
 async def store_decision(session: AsyncSession, inp: RecordDecisionInput) -> DecisionResult:
-    """The decision row, the task done, tier separation and the audit event, in the caller's
-    transaction; a retry after our own commit returns the decision already stored."""
-    d = inp.decision
-    task = (await session.exec(select(Task).where(Task.id == d.task_id).with_for_update())).first()
-    if task is None:
-        raise refuse("No such task.", "unknown_task")
-    existing = (await session.exec(select(Decision).where(Decision.task_id == d.task_id))).first()
-    if existing is not None:
-        if existing.actor_id == d.actor_id and existing.outcome == d.outcome:
-            # A retry after our own commit: the decision stands, nothing more to do.
-            return DecisionResult(
-                task_id=d.task_id, decision_id=existing.id, outcome=existing.outcome
-            )
-        raise refuse("This task has already been decided.", "already_decided")
-    if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
-        raise refuse("Claim the task before deciding it (it is not claimed by you).", "not_claimed")
-    if inp.change_id is not None and d.outcome == "approve":
-        await _require_fresh_target(session, inp.change_id)
+    """The kernel store's decision, in the caller's transaction; an approval of a change
+    first checks that its target is still the version the maker saw."""
+    change_id = inp.change_id
 
-    now = utcnow()
-    decision = Decision(
-        id=uuid.uuid4(),
-        case_id=inp.case_id,
-        task_id=d.task_id,
-        outcome=d.outcome,
-        reason_code=d.reason_code,
-        comment=d.comment,
-        actor_id=d.actor_id,
-        decided_at=now,
-        details={"channel": d.origin.channel, **d.details},
-    )
-    session.add(decision)
-    task.status = TaskStatus.DONE
-    task.outcome = d.outcome
-    task.completed_at = now
-    session.add(task)
-    if inp.sibling_task_ids:
-        # Tier separation: whoever decided one step may not take another of this case.
-        await run_sql(
-            session,
-            "UPDATE task SET excluded_actors = array_append(excluded_actors, :actor), "
-            "assignee_id = CASE WHEN assignee_id = :actor THEN NULL ELSE assignee_id END, "
-            "status = CASE WHEN assignee_id = :actor THEN 'open' ELSE status END, "
-            "claimed_at = CASE WHEN assignee_id = :actor THEN NULL ELSE claimed_at END "
-            "WHERE id = ANY(:ids) AND status IN ('open', 'claimed') "
-            "AND NOT (:actor = ANY(excluded_actors))",
-            {"actor": d.actor_id, "ids": list(inp.sibling_task_ids)},
-        )
-    await session.flush()
-    await audit.record(
-        session,
-        action="task.decided",
-        actor=ActorRef(d.actor_id, d.actor_name),
-        object_type="task",
-        object_id=d.task_id,
-        origin=d.origin,
-        workflow_id=inp.workflow_id,
-        details={
-            "case_id": inp.case_id,
-            "outcome": d.outcome,
-            "reason_code": d.reason_code,
-            "decision_id": decision.id,
-        },
-    )
-    return DecisionResult(task_id=d.task_id, decision_id=decision.id, outcome=d.outcome)
+    async def fresh_target() -> None:
+        if change_id is not None and inp.decision.outcome == "approve":
+            await _require_fresh_target(session, change_id)
+
+    async with refusals():
+        return await store.store_decision(session, inp, check=fresh_target)
 
 
 async def _require_fresh_target(session: AsyncSession, change_id: uuid.UUID) -> None:
@@ -263,13 +165,8 @@ async def _require_fresh_target(session: AsyncSession, change_id: uuid.UUID) -> 
 
 
 async def cancel_open_tasks(session: AsyncSession, case_id: uuid.UUID, now: datetime) -> None:
-    """A closing case's tasks still open or claimed: cancelled (in the closing transaction)."""
-    await run_sql(
-        session,
-        "UPDATE task SET status = 'cancelled', completed_at = :now "
-        "WHERE case_id = :case AND status IN ('open', 'claimed')",
-        {"now": now, "case": case_id},
-    )
+    """A closing case's open tasks, cancelled (the store's `end_open_tasks`)."""
+    await store.end_open_tasks(session, case_id, now)
 
 
 async def close_case(
@@ -281,17 +178,5 @@ async def close_case(
     now: datetime,
     stage: str = "closed",
 ) -> None:
-    """Close a case with its outcome and cancel its open tasks, in the caller's transaction."""
-    await run_sql(
-        session,
-        "UPDATE \"case\" SET status = 'closed', stage = :stage, outcome = :outcome, "
-        "outcome_reason = :reason, closed_at = :now WHERE id = :case",
-        {
-            "stage": stage,
-            "outcome": outcome,
-            "reason": reason[:500] if reason is not None else None,
-            "now": now,
-            "case": case_id,
-        },
-    )
-    await cancel_open_tasks(session, case_id, now)
+    """Close a case with its outcome and cancel its open tasks (the store's `close_case`)."""
+    await store.close_case(session, case_id, outcome=outcome, reason=reason, now=now, stage=stage)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from aml.queries.case_view import CASE_TYPE_AML, AmlCaseView, aml_case_view
+from casework import priority as priority_rule
 from casework.catalog import CASE_TYPE_LABELS, find_kind
 from casework.inbox import task_public
 from casework.narratives import comment_requirement
@@ -119,6 +121,7 @@ class CaseView:
     aml: AmlCaseView | None = None
     dispute: DisputeCaseView | None = None
     recon: ReconCaseView | None = None
+    priority: str = "normal"  # under the one rule (casework/priority.py)
 
 
 def visible_case_types(actor: Actor) -> list[str]:
@@ -168,8 +171,29 @@ async def list_cases(
         rows, total = await fetch_page(
             session, Case, conditions, col(Case.opened_at).desc(), page=page, per_page=per_page
         )
+        ranks = await open_task_ranks(session, [c.id for c in rows])
     # An AML case's SAR outcome only for those who may know it.
-    return [know.case(c) for c in rows], total
+    shown = [know.case(c) for c in rows]
+    for c in shown:  # the priority every queue shows (casework/priority.py); not written back
+        c.priority = priority_rule.case_priority(c.priority, c.risk_level, ranks.get(c.id, []))
+    return shown, total
+
+
+async def open_task_ranks(
+    session: AsyncSession, case_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[int]]:
+    """The urgency ranks of each case's open and claimed tasks."""
+    found: dict[uuid.UUID, list[int]] = {}
+    if case_ids:
+        for case_id, urgency in (
+            await session.exec(
+                select(Task.case_id, Task.urgency).where(
+                    col(Task.case_id).in_(case_ids), col(Task.status).in_(("open", "claimed"))
+                )
+            )
+        ).all():
+            found.setdefault(case_id, []).append(urgency)
+    return found
 
 
 async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView | None:
@@ -234,6 +258,11 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
     if case.case_type == "change_request":
         change = await get_change_of_case(db, actor, case.id)
     now = utcnow()
+    priority = priority_rule.case_priority(
+        case.priority,
+        case.risk_level,
+        [row.urgency for row, _ in rows if row.status in ("open", "claimed")],
+    )
     actions = []
     for row, assignee in rows:
         t = task_public(row, case, assignee, now)
@@ -261,7 +290,7 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         change
         and change.status == "pending_approval"
         and can(actor, "change", "withdraw")
-        and change.maker == actor.username
+        and case.opened_by == actor.user_id  # the maker, stored once on the case, by id
     )
     onboarding = alert = None
     if case.case_type == CASE_TYPE_ONBOARDING:
@@ -285,4 +314,5 @@ async def get_case(db: Database, actor: Actor, case_id: uuid.UUID) -> CaseView |
         aml=aml,
         dispute=dispute,
         recon=recon,
+        priority=priority,
     )

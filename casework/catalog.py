@@ -35,8 +35,8 @@ PROCESS_RULES = (
     disputes.rules,
     onboarding.rules,
     reconciliation.rules,
-    casework.quality_rules,
     casework.process_watch,
+    casework.quality_rules,
 )
 
 __all__ = [

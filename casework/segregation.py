@@ -8,7 +8,7 @@ whichever door a request comes through. Nobody is exempt: there is no admin bypa
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 FORBIDDEN, CONFLICT, INVALID = "forbidden", "conflict", "invalid"
@@ -55,6 +55,25 @@ class CaseParties:
     # applicant answered a request for information) may be decided by the same person;
     # tasks without a known step count as steps of their own.
     decider_steps: Mapping[uuid.UUID, str] = field(default_factory=dict)
+
+
+def case_parties(
+    maker_id: uuid.UUID | None,
+    decisions: Iterable[tuple[uuid.UUID, uuid.UUID, str]],
+    *,
+    editor_ids: Iterable[uuid.UUID] = (),
+) -> CaseParties:
+    """The one way the facts are assembled, wherever they are judged (the door reads the
+    decision rows, a workflow its own tasks): the case's maker (its `opened_by`, stored
+    once, compared by id), who is also one of its editors, any other editor, and each
+    decided task's decider and step, from (task id, decider id, task key)."""
+    rows = list(decisions)
+    return CaseParties(
+        maker_id=maker_id,
+        editor_ids=frozenset(editor_ids) | (frozenset({maker_id}) if maker_id else frozenset()),
+        deciders={task_id: actor_id for task_id, actor_id, _ in rows},
+        decider_steps={task_id: step_of(key) for task_id, _, key in rows},
+    )
 
 
 @dataclass(frozen=True)

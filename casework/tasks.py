@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from audit import trail as audit
+from casework import store
 from casework.catalog import KIND_LABELS, find_kind
 from casework.inbox import load_task, task_public, visible_to
 from casework.narratives import NARRATIVE_INVALID, narrative_message, narrative_problems
@@ -28,9 +28,9 @@ from casework.segregation import (
     TaskFacts,
     check_claim,
     check_decision,
-    step_of,
 )
-from core.db import Database, run_sql
+from casework.segregation import case_parties as parties_of
+from core.db import Database
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
 from models.base import utcnow
@@ -50,13 +50,9 @@ def task_permissions(kind: str) -> tuple[tuple[str, str], ...]:
 
 
 async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
-    """Who acted on the case so far, as the segregation rules need it.
-
-    The maker is whoever opened the case (for a change request, its maker: propose_change
-    opens the case as the maker), and the only editor so far.
-    """
-    maker = case.opened_by
-    editors = frozenset({maker}) if maker else frozenset()
+    """Who acted on the case so far, as the segregation rules need it: its maker (whoever
+    opened it; for a change request, its maker: propose_change opens the case as the maker)
+    and the decider and step of each decided task."""
     rows = (
         await session.exec(
             select(Decision.task_id, Decision.actor_id, Task.task_key)
@@ -64,12 +60,7 @@ async def case_parties(session: AsyncSession, case: Case) -> CaseParties:
             .where(Decision.case_id == case.id)
         )
     ).all()
-    return CaseParties(
-        maker_id=maker,
-        editor_ids=editors,
-        deciders={task_id: actor_id for task_id, actor_id, _ in rows},
-        decider_steps={task_id: step_of(key) for task_id, _, key in rows},
-    )
+    return parties_of(case.opened_by, rows)
 
 
 def task_facts(task: Task) -> TaskFacts:
@@ -121,26 +112,15 @@ async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPubl
 
     now = utcnow()
     async with db.transaction() as session:
-        won = (
-            await run_sql(
-                session,
-                "UPDATE task SET status = 'claimed', assignee_id = :me, claimed_at = :now "
-                "WHERE id = :id AND status = 'open' AND NOT (:me = ANY(excluded_actors)) "
-                "RETURNING id",
-                {"me": actor.user_id, "now": now, "id": task_id},
-            )
-        ).first()
-        if won is not None:
-            await audit.record(
-                session,
-                action="task.claimed",
-                actor=actor.ref,
-                object_type="task",
-                object_id=task_id,
-                origin=actor.origin,
-                workflow_id=task.workflow_id,
-                details={"case_id": case.id},
-            )
+        won = await store.claim_task(
+            session,
+            task_id,
+            actor.ref,
+            origin=actor.origin,
+            workflow_id=task.workflow_id,
+            case_id=case.id,
+            now=now,
+        )
     if won is None:
         error = await _why_not_claimable(db, actor, task_id)
         await record_refusal(
@@ -178,29 +158,12 @@ async def release_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPu
     async with db.transaction() as session:
         loaded = await load_task(session, task_id)
         visible = loaded is not None and visible_to(actor, *loaded)
-        released = None
-        if visible:
-            released = (
-                await run_sql(
-                    session,
-                    "UPDATE task SET status = 'open', assignee_id = NULL, claimed_at = NULL "
-                    "WHERE id = :id AND status = 'claimed' AND assignee_id = :me RETURNING workflow_id",
-                    {"id": task_id, "me": actor.user_id},
-                )
-            ).first()
-            if released is not None:
-                await audit.record(
-                    session,
-                    action="task.released",
-                    actor=actor.ref,
-                    object_type="task",
-                    object_id=task_id,
-                    origin=actor.origin,
-                    workflow_id=released[0],
-                )
+        released = visible and await store.release_task(
+            session, task_id, actor.ref, origin=actor.origin
+        )
     if not visible:
         raise await not_found(db, actor, "task", task_id, action="task.release")
-    if released is None:
+    if not released:
         error = Conflict(
             "You do not hold this task, so there is nothing to release.", code="not_claimed"
         )

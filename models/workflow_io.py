@@ -162,3 +162,14 @@ class ExpireTaskInput(BaseModel):
     case_id: uuid.UUID
     workflow_id: str
     task_id: uuid.UUID
+
+
+class CloseCaseInput(BaseModel):
+    """Close a case with the outcome of the step that ended it (casework.store.close_case)."""
+
+    case_id: uuid.UUID
+    workflow_id: str
+    outcome: str
+    reason_code: str | None = None
+    decided_by: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None

@@ -71,10 +71,17 @@ def read_rules(path: Path) -> list[PolicyRule]:
     return rules
 
 
+# Policy files a package adds on top of policy.csv (a new process's, a test package's own
+# lines), read with the same checks at every (re)load: add_policy_file.
+_EXTRA_POLICY_FILES: list[Path] = []
+
+
 def build_enforcer(
     model_path: Path = MODEL_PATH, policy_path: Path = POLICY_PATH
 ) -> casbin.Enforcer:
     rules = read_rules(policy_path)
+    for extra in _EXTRA_POLICY_FILES:
+        rules += read_rules(extra)
     enforcer = casbin.Enforcer(str(model_path))
     enforcer.add_function("hasRole", _has_role)
     for rule in rules:
@@ -139,6 +146,25 @@ def policy_store() -> PolicyStore:
             if _store is None:
                 _store = PolicyStore()
     return _store
+
+
+def add_policy_file(path: Path) -> None:
+    """Add a package's policy lines (same format and checks as policy.csv) to every policy
+    built from now on, and reload the running one: how a new case type's package declares
+    who may read and work it without editing policy.csv. A bad file is refused at once."""
+    read_rules(path)
+    if path not in _EXTRA_POLICY_FILES:
+        _EXTRA_POLICY_FILES.append(path)
+    if _store is not None:
+        _store.reload()
+
+
+def remove_policy_file(path: Path) -> None:
+    """Withdraw lines added by add_policy_file (a test package's, at its teardown)."""
+    if path in _EXTRA_POLICY_FILES:
+        _EXTRA_POLICY_FILES.remove(path)
+        if _store is not None:
+            _store.reload()
 
 
 def allowed(roles: Iterable[str], obj: str, act: str) -> bool:

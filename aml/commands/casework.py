@@ -23,19 +23,18 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDReusePolicy
 
 from audit import trail as audit
 from audit.trail import ActorRef
+from casework import store
+from casework.starting import start_case
 from core.db import run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 from models.aml import AmlAlert, AmlCase, Tier
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
 from models.cases import Case
 from models.onboarding import Customer
-from shared.errors import Unavailable
 
 CASE_TYPE_AML = "aml"
 # The SAR deadline at case opening, before the workflow reads the configured policy.
@@ -59,6 +58,7 @@ class CaseRoute:
     workflow_id: str
     opened: bool
     detected_at: datetime
+    case: Case
     alert_ids: list[uuid.UUID] = field(default_factory=list)
 
 
@@ -82,12 +82,11 @@ async def _open_case(session: AsyncSession, customer_id: uuid.UUID) -> AmlCase |
 async def _new_case(
     session: AsyncSession, customer: Customer, detected_at: datetime
 ) -> tuple[Case, AmlCase]:
-    number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
     case_id = uuid.uuid4()
-    case = Case(
-        id=case_id,
-        reference=f"AML-{number}",
+    case = await store.open_case(
+        session,
         case_type=CASE_TYPE_AML,
+        case_id=case_id,
         title=f"AML alerts on {customer.reference}",
         stage=Tier.L1,
         priority="high" if customer.risk_level == "high" else "normal",
@@ -98,8 +97,6 @@ async def _new_case(
         opened_at=detected_at,
         customer_id=customer.id,
     )
-    session.add(case)
-    await session.flush()
     aml = AmlCase(
         case_id=case_id,
         customer_id=customer.id,
@@ -175,6 +172,7 @@ async def route_alerts(
                 workflow_id=case.workflow_id,
                 opened=opened,
                 detected_at=aml.detected_at,
+                case=case,
                 alert_ids=[a.id for a in mine],
             )
         )
@@ -186,37 +184,27 @@ async def route_alerts(
 
 async def signal_cases(temporal: Client, task_queue: str, routes: Sequence[CaseRoute]) -> None:
     """Signal-with-start each case's workflow: a running case gets the alerts, no second run starts."""
-    # Imported here: the workflow module pulls in the sandboxed workflow definitions.
-    from workflows.aml_case import AmlCaseWorkflow
 
     async def one(route: CaseRoute) -> None:
-        await temporal.start_workflow(
-            AmlCaseWorkflow.run,
+        await start_case(
+            None,  # audited by the caller once every case is signalled
+            temporal,
+            route.case,
             AmlCaseInput(
                 case_id=route.case_id,
                 customer_id=route.customer_id,
                 reference=route.reference,
                 detected_at=route.detected_at,
             ),
-            id=route.workflow_id,
             task_queue=task_queue,
+            event=None,
+            summary=f"{route.reference} AML case",
+            what="the alerts",
+            status=Tier.L1.value,
+            # A running case gets the alerts; a case whose run ended outside starts again.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             start_signal="add_alerts",
             start_signal_args=[AlertsAdded(alert_ids=route.alert_ids)],
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(CASE_ID, str(route.case_id)),
-                    SearchAttributePair(CASE_TYPE, CASE_TYPE_AML),
-                    SearchAttributePair(CASE_STATUS, Tier.L1.value),
-                    SearchAttributePair(CUSTOMER_ID, str(route.customer_id)),
-                    SearchAttributePair(RISK_LEVEL, "unknown"),
-                ]
-            ),
-            static_summary=f"{route.reference} AML case",
         )
 
-    try:
-        await asyncio.gather(*(one(r) for r in routes))
-    except RPCError as exc:
-        raise Unavailable(
-            f"The workflow engine did not accept the alerts ({exc.status.name}); nothing was saved."
-        ) from exc
+    await asyncio.gather(*(one(r) for r in routes))

@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
 from aml.commands.casework import CASE_TYPE_AML
@@ -27,8 +26,9 @@ from aml.commands.restrictions import (
     restriction_label,
 )
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
-from audit import trail as audit
+from casework import store
 from casework.refusals import refusal_from_update
+from casework.starting import start_case
 from changes.queries.open_changes import open_changes
 from changes.queries.views import get_change
 from changes.rules import (
@@ -41,13 +41,11 @@ from changes.rules import (
 )
 from configuration.documents import config_values
 from configuration.tariffs import current_values, load_target, target_label
-from core.db import Database, run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, RISK_LEVEL
+from core.db import Database
 from core.settings import Settings
 from identity.access import can_see_case, not_found, record_refusal, require
 from identity.actors import Actor
 from models.base import utcnow
-from models.cases import Case
 from models.changes import (
     ChangeCreate,
     ChangeCreated,
@@ -57,7 +55,7 @@ from models.changes import (
 )
 from models.tariffs import TariffPlan
 from models.workflow_io import ChangeApprovalInput, WithdrawInput
-from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unavailable
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 
 # Configuration documents are compliance's, not product's: a separate maker permission.
 PROPOSE_PERMISSION = {"config": "propose_config"}
@@ -242,14 +240,11 @@ async def _open_change(
     change_id = uuid.uuid4()
     workflow_id = f"change-{change_id}"
     change_plan = new.plan
-    number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-    reference = f"CHG-{number}"
     expires_at = now + timedelta(hours=settings.change_expiry_hours)
-    case = Case(
-        id=uuid.uuid4(),
-        reference=reference,
+    case = await store.open_case(
+        session,
         case_type=CASE_TYPE_CHANGE,
-        title=new.title[:300],
+        title=new.title,
         stage=ChangeStatus.PENDING_APPROVAL,
         priority="high" if change_plan.tier == "elevated" else "normal",
         risk_level="high" if change_plan.tier == "elevated" else "low",
@@ -260,8 +255,7 @@ async def _open_change(
         opened_at=now,
         customer_id=new.customer_id,
     )
-    session.add(case)
-    await session.flush()
+    reference = case.reference
     change = ChangeRequest(
         id=change_id,
         target_type=new.target_type,
@@ -306,46 +300,31 @@ async def _open_change(
         effective_at=new.effective_at,
         escalation_role=ESCALATION_ROLE.get(new.target_type, "ops_manager"),
     )
-    try:
-        await temporal.start_workflow(
-            "ChangeApprovalWorkflow",  # by name: no command imports workflow code
-            workflow_input,
-            id=workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(CASE_ID, str(case.id)),
-                    SearchAttributePair(CASE_TYPE, CASE_TYPE_CHANGE),
-                    SearchAttributePair(CASE_STATUS, ChangeStatus.PENDING_APPROVAL.value),
-                    SearchAttributePair(RISK_LEVEL, case.risk_level),
-                ]
-            ),
-            static_summary=f"{reference} {new.target_type} change",
-        )
-    except RPCError as exc:
-        raise Unavailable(
-            f"The workflow engine did not accept the change ({exc.status.name}); nothing was saved."
-        ) from exc
-    # Audited after the start: the audit chain's lock is never held across the call.
-    await audit.record(
+    await start_case(
         session,
-        action="change.proposed",
-        actor=actor.ref,
-        object_type="change",
-        object_id=change_id,
-        origin=actor.origin,
-        workflow_id=workflow_id,
-        details={
-            "reference": reference,
-            "target_type": new.target_type,
-            "target_id": new.target_id,
-            "base_version": new.base_version,
-            "before": change_plan.before,
-            "after": change_plan.after,
-            "tier": change_plan.tier,
-            "effective_at": new.effective_at,
-        },
+        temporal,
+        case,
+        workflow_input,
+        task_queue=settings.task_queue,
+        summary=f"{reference} {new.target_type} change",
+        what="the change",
+        event=store.Event(
+            "change.proposed",
+            actor=actor.ref,
+            origin=actor.origin,
+            object_type="change",
+            object_id=change_id,
+            details={
+                "reference": reference,
+                "target_type": new.target_type,
+                "target_id": new.target_id,
+                "base_version": new.base_version,
+                "before": change_plan.before,
+                "after": change_plan.after,
+                "tier": change_plan.tier,
+                "effective_at": new.effective_at,
+            },
+        ),
     )
     return ChangeCreated(
         id=change_id,

@@ -14,14 +14,11 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
-from audit import trail as audit
+from casework import store
+from casework.starting import start_case
 from configuration.documents import load_typed
-from core.db import Database, run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID
+from core.db import Database
 from core.settings import Settings
 from disputes.commands.messages import queue_customer_message
 from disputes.policy import DisputePolicy
@@ -43,7 +40,7 @@ from models.dispute_io import DisputeInput
 from models.disputes import Dispute, DisputeCreate, DisputeOpened
 from models.money import MoneyError, format_amount, parse_amount, quantize
 from models.onboarding import Customer
-from shared.errors import Conflict, Invalid, NotFound, Unavailable
+from shared.errors import Conflict, Invalid, NotFound
 
 STATEMENT_MIN, STATEMENT_MAX = 10, 4000
 CHANNEL_NAMES = {"sepa": "a SEPA transfer", "swift": "a SWIFT transfer", "cash": "a cash "
@@ -152,12 +149,10 @@ async def _open(
         amount = _amount(data, txn)
         customer = await session.get(Customer, txn.customer_id)
         assert customer is not None
-        number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-        reference = f"DSP-{number}"
         workflow_id = workflow_id_for(txn.id)
         code = SCHEME_REASON_CODES[data.scheme][data.category]
-        case = Case(
-            reference=reference,
+        case = await store.open_case(
+            session,
             case_type=CASE_TYPE_DISPUTE,
             title=f"Card dispute ({data.category.replace('_', ' ')}): "
             f"{txn.counterparty_name or 'card payment'}",
@@ -167,11 +162,9 @@ async def _open(
             subject_id=str(txn.id),
             workflow_id=workflow_id,
             opened_by=actor.user_id,
-            opened_at=utcnow(),
             customer_id=customer.id,
         )
-        session.add(case)
-        await session.flush()
+        reference = case.reference
         session.add(
             Dispute(
                 case_id=case.id,
@@ -206,52 +199,30 @@ async def _open(
                 "We will keep you informed at every step."
             ),
         )
-        from workflows.dispute import DisputeWorkflow  # the workflow module is sandbox code
-
-        try:
-            await temporal.start_workflow(
-                DisputeWorkflow.run,
-                DisputeInput(case_id=case.id, reference=reference, opened_by=actor.user_id),
-                id=workflow_id,
-                task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(CASE_ID, str(case.id)),
-                        SearchAttributePair(CASE_TYPE, CASE_TYPE_DISPUTE),
-                        SearchAttributePair(CASE_STATUS, "opened"),
-                        SearchAttributePair(CUSTOMER_ID, str(customer.id)),
-                    ]
-                ),
-                static_summary=f"{reference} card dispute ({data.scheme} {code})",
-            )
-        except WorkflowAlreadyStartedError as exc:
-            raise Conflict(
-                "A dispute workflow for this transaction already exists.", code="already_disputed"
-            ) from exc
-        except RPCError as exc:
-            raise Unavailable(
-                f"The workflow engine did not accept the dispute ({exc.status.name}); "
-                "nothing was saved."
-            ) from exc
-        # Audited last: the audit chain's lock is held only until the commit, never across
-        # the call to Temporal.
-        await audit.record(
+        await start_case(
             session,
-            action="dispute.opened",
-            actor=actor.ref,
-            object_type="case",
-            object_id=case.id,
-            origin=actor.origin,
-            workflow_id=workflow_id,
-            details={
-                "reference": reference,
-                "transaction_id": str(txn.id),
-                "category": data.category,
-                "scheme_reason_code": f"{data.scheme} {code}",
-                "amount": str(amount),
-                "currency": txn.currency,
-            },
+            temporal,
+            case,
+            DisputeInput(case_id=case.id, reference=reference, opened_by=actor.user_id),
+            task_queue=settings.task_queue,
+            summary=f"{reference} card dispute ({data.scheme} {code})",
+            what="the dispute",
+            already_started=Conflict(
+                "A dispute workflow for this transaction already exists.", code="already_disputed"
+            ),
+            event=store.Event(
+                "dispute.opened",
+                actor=actor.ref,
+                origin=actor.origin,
+                details={
+                    "reference": reference,
+                    "transaction_id": str(txn.id),
+                    "category": data.category,
+                    "scheme_reason_code": f"{data.scheme} {code}",
+                    "amount": str(amount),
+                    "currency": txn.currency,
+                },
+            ),
         )
     return DisputeOpened(
         case_id=case.id,

@@ -8,27 +8,20 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import select
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.service import RPCError
 
 from audit import trail as audit
+from casework import store
+from casework.starting import start_case
 from core.db import Database, run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE
 from core.settings import Settings
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
 from models.applications import ApplicationCreate
 from models.base import utcnow
-from models.cases import Case
 from models.onboarding import Application, ApplicationDocument, ApplicationParty
 from models.onboarding_io import OnboardingInput, PartyRef
 from onboarding.rules import CASE_TYPE_ONBOARDING
-from shared.errors import Conflict, Unavailable
-from workflows.onboarding import OnboardingWorkflow
+from shared.errors import Conflict
 
 
 class ApplicationAccepted(BaseModel):
@@ -189,13 +182,10 @@ async def submit_application(
             )
         ).first() is not None
         if not raced:
-            number = (await run_sql(session, "SELECT nextval('case_reference_seq')")).scalar_one()
-            reference = f"ONB-{number}"
             now = utcnow()
             kind_label = "KYC" if data.kind == "individual" else "KYB"
-            case = Case(
-                id=uuid.uuid4(),
-                reference=reference,
+            case = await store.open_case(
+                session,
                 case_type=CASE_TYPE_ONBOARDING,
                 title=f"{kind_label} onboarding: {data.display_name}",
                 stage="received",
@@ -205,8 +195,7 @@ async def submit_application(
                 opened_by=actor.user_id,
                 opened_at=now,
             )
-            session.add(case)
-            await session.flush()
+            reference = case.reference
             application = Application(
                 id=application_id,
                 external_ref=data.external_ref,
@@ -226,50 +215,34 @@ async def submit_application(
             await session.flush()
             session.add_all(_documents(data, application_id, parties))
             await session.flush()
-            try:
-                await temporal.start_workflow(
-                    OnboardingWorkflow.run,
-                    OnboardingInput(
-                        application_id=application_id,
-                        case_id=case.id,
-                        reference=reference,
-                        kind=data.kind,
-                        parties=[
-                            PartyRef(party_id=p.id, role=p.role, kind=p.kind) for p in parties
-                        ],
-                        submitted_by=actor.user_id,
-                    ),
-                    id=workflow_id,
-                    task_queue=settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(CASE_ID, str(case.id)),
-                            SearchAttributePair(CASE_TYPE, CASE_TYPE_ONBOARDING),
-                            SearchAttributePair(CASE_STATUS, "received"),
-                        ]
-                    ),
-                    static_summary=f"{reference} {kind_label} onboarding",
-                )
-            except RPCError as exc:
-                raise Unavailable(
-                    f"The workflow engine did not accept the application ({exc.status.name}); nothing was saved."
-                ) from exc
-            # Audited after the start: the audit chain's lock is never held across the call.
-            await audit.record(
+            await start_case(
                 session,
-                action="application.received",
-                actor=actor.ref,
-                object_type="application",
-                object_id=application_id,
-                origin=actor.origin,
-                workflow_id=workflow_id,
-                details={
-                    "external_ref": data.external_ref,
-                    "kind": data.kind,
-                    "case_reference": reference,
-                    "parties": len(parties),
-                },
+                temporal,
+                case,
+                OnboardingInput(
+                    application_id=application_id,
+                    case_id=case.id,
+                    reference=reference,
+                    kind=data.kind,
+                    parties=[PartyRef(party_id=p.id, role=p.role, kind=p.kind) for p in parties],
+                    submitted_by=actor.user_id,
+                ),
+                task_queue=settings.task_queue,
+                summary=f"{reference} {kind_label} onboarding",
+                what="the application",
+                event=store.Event(
+                    "application.received",
+                    actor=actor.ref,
+                    origin=actor.origin,
+                    object_type="application",
+                    object_id=application_id,
+                    details={
+                        "external_ref": data.external_ref,
+                        "kind": data.kind,
+                        "case_reference": reference,
+                        "parties": len(parties),
+                    },
+                ),
             )
             return ApplicationAccepted(
                 application_id=application_id,

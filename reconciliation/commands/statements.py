@@ -20,10 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.service import RPCError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from audit import trail as audit
+from casework.starting import start_process
+from casework.store import Event
 from core.db import Database, run_sql
 from core.search_attributes import CASE_STATUS, CASE_TYPE
 from core.settings import Settings
@@ -35,7 +35,7 @@ from models.reconciliation import ReconSource, ReconStatement, ReconStatementFil
 from reconciliation.engines.lines import FORMAT_LABELS
 from reconciliation.engines.parsing import sniff, upload_problem
 from reconciliation.rules import CASE_TYPE_RECON, statement_workflow_id
-from shared.errors import Conflict, DomainError, Invalid, NotFound, Unavailable
+from shared.errors import Conflict, DomainError, Invalid, NotFound
 
 MAX_STATEMENT_BYTES = 200 * 1024 * 1024
 
@@ -145,43 +145,35 @@ async def receive_statement(
             await session.flush()
             session.add(ReconStatementFile(statement_id=statement_id, content=content))
             await session.flush()
-            from workflows.reconciliation import ReconciliationWorkflow  # sandbox code
-
-            try:
-                await temporal.start_workflow(
-                    ReconciliationWorkflow.run,
-                    StatementInput(statement_id=statement_id, reference=reference),
-                    id=workflow_id,
-                    task_queue=settings.task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(CASE_TYPE, CASE_TYPE_RECON),
-                            SearchAttributePair(CASE_STATUS, "received"),
-                        ]
-                    ),
-                    static_summary=f"{reference} {FORMAT_LABELS[source.format]} from {source.name}",
-                )
-            except RPCError as exc:
-                raise Unavailable(
-                    f"The workflow engine did not accept the statement ({exc.status.name}); "
-                    "nothing was saved. Try again."
-                ) from exc
-            await audit.record(
+            await start_process(
                 session,
-                action=action,
-                actor=actor.ref,
-                object_type="recon_statement",
-                object_id=statement_id,
-                origin=actor.origin,
+                temporal,
+                "ReconciliationWorkflow",
+                StatementInput(statement_id=statement_id, reference=reference),
                 workflow_id=workflow_id,
-                details={
-                    "reference": reference,
-                    "source": source.name,
-                    "filename": name,
-                    "sha256": digest,
-                    "size": len(content),
-                },
+                task_queue=settings.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(CASE_TYPE, CASE_TYPE_RECON),
+                        SearchAttributePair(CASE_STATUS, "received"),
+                    ]
+                ),
+                summary=f"{reference} {FORMAT_LABELS[source.format]} from {source.name}",
+                what="the statement",
+                event=Event(
+                    action,
+                    actor=actor.ref,
+                    origin=actor.origin,
+                    object_type="recon_statement",
+                    object_id=statement_id,
+                    details={
+                        "reference": reference,
+                        "source": source.name,
+                        "filename": name,
+                        "sha256": digest,
+                        "size": len(content),
+                    },
+                ),
             )
     except IntegrityError as exc:  # the same bytes raced past the lock through another path
         error: DomainError = Conflict(
