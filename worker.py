@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -77,6 +78,7 @@ def activities_for(
         tasks.escalate_task,
         tasks.expire_task,
         tasks.record_decision,
+        tasks.close_case,
         changes.set_change_status,
         changes.apply_change,
         onboarding.load_policy,
@@ -124,8 +126,11 @@ def build_worker(
     document_provider: str = "builtin",
     card_processor: str = "sandbox",
     mail: MailServer | None = None,
+    extra_workflows: Sequence[type] = (),
     **options: object,
 ) -> Worker:
+    """The worker of every workflow and activity; `extra_workflows` adds workflow classes
+    (a new case type's package, a test package) that use the kernel's activities."""
     activities = activities_for(
         db, load_provider(document_provider), load_processor(card_processor, db), mail
     )
@@ -135,7 +140,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
+        workflows=[*WORKFLOWS, *extra_workflows],
         activities=activities,  # type: ignore[arg-type]
         # Every activity's failure is classified: bad data is refused at once (not
         # retried), an outage is retried with a short message (activities/errors.py).
