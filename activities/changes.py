@@ -20,12 +20,13 @@ from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
 from casework import store
+from changes.rules import EDITABLE_FIELDS
 from configuration.documents import config_values
 from core.db import Database
 from models.aml import AccountRestriction
 from models.base import utcnow
 from models.cases import Case
-from models.changes import EDITABLE_FIELDS, OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
+from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
 from models.tariffs import TARGET_MODELS
 from models.workflow_io import ApplyChangeInput, ApplyChangeResult, ChangeStatusInput
 from reconciliation.commands.source_changes import TARGET_TYPE as SOURCE

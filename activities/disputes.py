@@ -32,6 +32,7 @@ from models.aml import Transaction
 from models.base import utcnow
 from models.cases import Case
 from models.dispute_io import (
+    STAGE_DEADLINES,
     AdjustmentInput,
     ConcludeDisputeInput,
     DeadlineWarningInput,
@@ -44,7 +45,7 @@ from models.dispute_io import (
     ProcessorRequest,
     RecordWithdrawalInput,
 )
-from models.disputes import STAGE_DEADLINES, AccountAdjustment, CustomerMessage, Dispute
+from models.disputes import AccountAdjustment, CustomerMessage, Dispute
 from models.money import format_amount
 
 DELIVERABLE = ("queued", "failed")

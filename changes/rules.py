@@ -14,14 +14,18 @@ from aml.rule_policy import CONFIG_PREFIX as AML_RULE_PREFIX
 from casework.registry import CaseType, TaskKind, kind, register
 from casework.segregation import FINANCE_OR_OPS, RISK_OR_MLRO
 from configuration.schemas import CONFIG_SCHEMAS
-from models.changes import (
-    EDITABLE_FIELDS,
-)
 from models.money import MoneyError, parse_amount, parse_percent
 from models.workflow_io import TaskSpec
 from shared.errors import Conflict, Invalid
 
 CASE_TYPE_CHANGE = "change_request"
+
+# What a maker may change on each kind of tariff target (a configuration document's
+# editable fields are its schema's: see configuration.schemas).
+EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "fee": ("fixed_amount", "percent", "min_amount", "max_amount"),
+    "limit": ("amount",),
+}
 
 REJECT_REASONS = {
     "incorrect_values": "Values are wrong",

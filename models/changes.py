@@ -29,13 +29,6 @@ class ChangeStatus(StrEnum):
 OPEN_CHANGE_STATUSES = (ChangeStatus.PENDING_APPROVAL, ChangeStatus.SCHEDULED)
 TargetType = Literal["fee", "limit", "config"]
 
-# What a maker may change on each kind of tariff target (a configuration document's
-# editable fields are its schema's: see configuration.schemas).
-EDITABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "fee": ("fixed_amount", "percent", "min_amount", "max_amount"),
-    "limit": ("amount",),
-}
-
 
 class ChangeRequest(SQLModel, table=True):
     __tablename__ = "change_request"

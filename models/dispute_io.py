@@ -15,6 +15,16 @@ from pydantic import BaseModel, Field
 
 from models.workflow_io import Origin
 
+# Each stage's deadline: whose it is ("ours": we must act; "merchant": they must answer)
+# and what it is. A function of the stage, so it is not stored.
+STAGE_DEADLINES: dict[str, tuple[str, str]] = {
+    "provisional_credit": ("ours", "chargeback filing deadline"),
+    "evidence": ("ours", "chargeback filing deadline"),
+    "chargeback": ("merchant", "merchant response due"),
+    "representment_review": ("ours", "pre-arbitration filing deadline"),
+    "pre_arbitration": ("merchant", "merchant response due"),
+}
+
 
 class DisputeInput(BaseModel):
     case_id: uuid.UUID

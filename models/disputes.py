@@ -17,6 +17,7 @@ from sqlalchemy import Column, LargeBinary, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import tz, tz_now, uuid_pk
+from models.dispute_io import STAGE_DEADLINES
 
 
 class Dispute(SQLModel, table=True):
@@ -37,17 +38,6 @@ class Dispute(SQLModel, table=True):
     processor: str = Field(default="sandbox", max_length=40)
     processor_ref: str | None = Field(default=None, max_length=100)
     policy_version: int | None = None
-
-
-# Each stage's deadline: whose it is ("ours": we must act; "merchant": they must answer)
-# and what it is. A function of the stage, so it is not stored.
-STAGE_DEADLINES: dict[str, tuple[str, str]] = {
-    "provisional_credit": ("ours", "chargeback filing deadline"),
-    "evidence": ("ours", "chargeback filing deadline"),
-    "chargeback": ("merchant", "merchant response due"),
-    "representment_review": ("ours", "pre-arbitration filing deadline"),
-    "pre_arbitration": ("merchant", "merchant response due"),
-}
 
 
 class DisputeStage(SQLModel, table=True):

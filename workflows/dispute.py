@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from core.search_attributes import CASE_STATUS
     from disputes.rules import WITHDRAW_REASONS, step_spec
     from models.dispute_io import (
+        STAGE_DEADLINES,
         AdjustmentInput,
         ConcludeDisputeInput,
         DeadlineWarningInput,
@@ -50,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
         WithdrawalInput,
         WithdrawalResult,
     )
-    from models.disputes import STAGE_DEADLINES
     from models.workflow_io import DecisionInput, DecisionResult
     from workflows.common import DB_ACTIVITY, INTERACTIVE_ACTIVITY, ActivityOptions
     from workflows.review import ReviewSteps, ReviewTask, decision_refusal, escalate

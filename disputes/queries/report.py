@@ -23,7 +23,7 @@ from disputes.rules import CATEGORIES, OUTCOMES, STAGES
 from identity.access import require
 from identity.actors import Actor
 from models.base import utcnow
-from models.disputes import STAGE_DEADLINES
+from models.dispute_io import STAGE_DEADLINES
 from models.money import quantize
 from shared.charts import BarChart, bar_chart
 from shared.days import day_bounds

@@ -14,9 +14,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from changes.commands import requests as change_service
 from changes.queries import views as change_views
+from changes.rules import EDITABLE_FIELDS
 from configuration import documents as config_service
 from identity.actors import Actor
-from models.changes import EDITABLE_FIELDS, ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
+from models.changes import ChangeCreate, ChangeCreated, ChangePublic, ChangeStatus
 from shared.errors import DomainError, Invalid, NotFound
 from web.deps import (
     CurrentActor,
