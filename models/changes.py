@@ -119,6 +119,8 @@ class ChangePublic(BaseModel):
     closed_at: datetime | None
     applied_version: int | None
     approvals: list[ApprovalPublic]
+    # Under the one rule (casework/priority.py): its most urgent open approval's, else the case's.
+    priority: str = "normal"
 
 
 class ChangeCreated(BaseModel):

@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from aml.rule_policy import CONFIG_PREFIX
 from aml.rules import TIER_LABELS, TIER_STEPS
-from casework.inbox import DUE_SOON
+from casework import priority as priority_rule
 from casework.segregation import candidate_values, holds_candidate_role
 from core.db import Database, run_sql
 from identity.access import can, require
@@ -33,28 +33,13 @@ TABLE_TRANSACTIONS = 100
 
 
 # ----------------------------------------------------------------------------- SLA text
-def _span(seconds: int) -> str:
-    if seconds < 90 * 60:
-        return f"{max(seconds // 60, 1)} min"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h"
-    days, hours = seconds // 86400, seconds % 86400 // 3600
-    return f"{days} d {hours} h" if hours else f"{days} d"
-
-
-def countdown(due_at: datetime, now: datetime) -> str:
-    """'due in 5 h' or 'overdue by 2 h'."""
-    seconds = int((due_at - now).total_seconds())
-    return f"overdue by {_span(-seconds)}" if seconds < 0 else f"due in {_span(seconds)}"
+# The one SLA rule (casework/priority.py); kept under these names for their importers.
+countdown = priority_rule.countdown
 
 
 def urgency(created_at: datetime, due_at: datetime, now: datetime) -> str:
-    """overdue | due_soon (a quarter of the SLA or four hours left, whichever is more) | ok."""
-    if due_at <= now:
-        return "overdue"
-    if due_at - now <= max(DUE_SOON, (due_at - created_at) / 4):
-        return "due_soon"
-    return "ok"
+    """overdue | due_soon | ok (casework.priority.sla_state of an open task)."""
+    return priority_rule.sla_state("open", created_at, due_at, now)
 
 
 # ----------------------------------------------------------------------------- queue
@@ -117,7 +102,7 @@ async def aml_queue(
     page: int = 1,
     per_page: int = 25,
 ) -> AmlQueuePage:
-    """Open AML tasks of the chosen tiers, most urgent first."""
+    """Open AML tasks of the chosen tiers, most urgent first (priority, then due)."""
     await require(db, actor, "aml", "read", action="aml.queue", object_type="aml")
     if scope not in QUEUE_SCOPES:
         raise Invalid("Unknown queue scope.", fields={"scope": "all, mine or available"})
@@ -140,8 +125,8 @@ async def aml_queue(
         )
         params["roles"] = candidate_values(actor.roles)
     if priority:
-        where.append("t.priority = :priority")
-        params["priority"] = priority
+        where.append("t.urgency = :urgency")
+        params["urgency"] = priority_rule.rank(priority)
     if rule:
         where.append(
             "EXISTS (SELECT 1 FROM aml_alert a WHERE a.case_id = t.case_id AND a.rule_key = :rule)"
@@ -158,7 +143,7 @@ async def aml_queue(
                 await run_sql(
                     session,
                     f"SELECT t.id FROM task t WHERE {clause} "  # noqa: S608
-                    "ORDER BY t.due_at, t.id LIMIT :limit OFFSET :offset",
+                    "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT :limit OFFSET :offset",
                     params,
                 )
             ).all()
@@ -213,7 +198,9 @@ async def queue_items(
             tier_label=TIER_LABELS[tier],
             title=task.title,
             status=task.status,
-            priority=task.priority,
+            priority=priority_rule.task_priority(
+                task.priority, task.escalation_level, case.risk_level
+            ),
             escalation_level=task.escalation_level,
             assignee=assignee,
             assignee_id=task.assignee_id,

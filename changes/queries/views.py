@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from aml.commands.restrictions import in_fact_order, load_restriction, restriction_label
+from casework import priority as priority_rule
 from casework.need_to_know import NeedToKnow
 from changes.rules import CASE_TYPE_CHANGE
 from configuration.documents import in_schema_order
 from configuration.tariffs import load_target, target_label
-from core.db import Database, fetch_page
+from core.db import Database
 from identity.access import can_see_case
 from identity.actors import Actor
 from models.cases import Case, Decision, Task
@@ -134,6 +136,11 @@ async def _public(session: AsyncSession, change: ChangeRequest) -> ChangePublic:
         closed_at=change.closed_at,
         applied_version=change.applied_version,
         approvals=approvals,
+        priority=priority_rule.case_priority(
+            case.priority if case else None,
+            case.risk_level if case else None,
+            [t.urgency for t, _ in rows if t.status in ("open", "claimed")],
+        ),
     )
 
 
@@ -162,13 +169,31 @@ async def list_changes(
         )
         if condition is not None
     ]
-    async with db.session() as session:
-        changes, total = await fetch_page(
-            session,
-            ChangeRequest,
-            conditions,
-            col(ChangeRequest.created_at).desc(),
-            page=page,
-            per_page=per_page,
+    # Changes awaiting a decision first, most urgent first (casework/priority.py); then the
+    # rest, newest first.
+    open_urgency = (
+        select(func.max(Task.urgency))
+        .where(
+            col(Task.case_id) == ChangeRequest.case_id, col(Task.status).in_(("open", "claimed"))
         )
-        return [await _public(session, c) for c in changes], total
+        .correlate(ChangeRequest)
+        .scalar_subquery()
+    )
+    async with db.session() as session:
+        total = (
+            await session.exec(select(func.count()).select_from(ChangeRequest).where(*conditions))
+        ).one()
+        changes = (
+            await session.exec(
+                select(ChangeRequest)
+                .where(*conditions)
+                .order_by(
+                    open_urgency.desc().nulls_last(),
+                    col(ChangeRequest.created_at).desc(),
+                    col(ChangeRequest.id),
+                )
+                .offset((max(page, 1) - 1) * per_page)
+                .limit(per_page)
+            )
+        ).all()
+        return [await _public(session, c) for c in changes], int(total)

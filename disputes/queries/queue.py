@@ -17,6 +17,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import col, select
 
 from aml.queries.queue import countdown
+from casework import priority as priority_rule
 from configuration.documents import load_typed
 from core.db import Database
 from disputes.policy import DisputePolicy
@@ -164,7 +165,8 @@ async def dispute_queue(
     page: int = 1,
     per_page: int = 25,
 ) -> DisputeQueuePage:
-    """Disputes matching the filters (open ones by default), the soonest deadline first."""
+    """Disputes matching the filters (open ones by default), most urgent first: the priority
+    of the open task (casework/priority.py), then the soonest deadline."""
     await require(db, actor, "dispute", "read", action="dispute.queue", object_type="dispute")
     now = utcnow()
     conditions = _conditions(
@@ -178,6 +180,12 @@ async def dispute_queue(
     )
     page, per_page = max(page, 1), min(max(per_page, 1), 100)
     _, policy = await load_typed(db, "disputes", DisputePolicy)
+    open_urgency = (
+        select(func.max(Task.urgency))
+        .where(col(Task.case_id) == Case.id, col(Task.status).in_(OPEN_TASK_STATUSES))
+        .correlate(Case)
+        .scalar_subquery()
+    )
     async with db.session() as session:
         total = (
             await session.exec(_joined(select(func.count(col(Case.id)))).where(*conditions))
@@ -187,6 +195,7 @@ async def dispute_queue(
                 _joined(select(Case, Dispute, Customer, Transaction))
                 .where(*conditions)
                 .order_by(
+                    open_urgency.desc().nulls_last(),
                     col(DisputeStage.due_at).asc().nulls_last(),
                     col(Case.opened_at).desc(),
                     col(Case.id),
@@ -197,6 +206,7 @@ async def dispute_queue(
         ).all()
         case_ids = [r[0].id for r in rows]
         tasks: dict[uuid.UUID, tuple[Task, str | None]] = {}
+        ranks: dict[uuid.UUID, list[int]] = {}
         stages: dict[uuid.UUID, DisputeStage] = {}
         if rows:
             for row in (
@@ -219,6 +229,7 @@ async def dispute_queue(
                 )
             ).all():
                 tasks[open_task.case_id] = (open_task, holder)  # the latest open one wins
+                ranks.setdefault(open_task.case_id, []).append(open_task.urgency)
     sees_customer = can(actor, "customer", "read")
     items = []
     for case, dispute, customer, txn in rows:
@@ -253,7 +264,9 @@ async def dispute_queue(
                 deadline_text=countdown(due, now) if due else None,
                 overdue=due is not None and due <= now,
                 at_risk=at_risk(owner, due, now, policy.deadline_warning_days),
-                priority=case.priority,
+                priority=priority_rule.case_priority(
+                    case.priority, case.risk_level, ranks.get(case.id, [])
+                ),
                 task_title=task.title if task else None,
                 task_status=task.status if task else None,
                 assignee=assignee if task and task.status == "claimed" else None,

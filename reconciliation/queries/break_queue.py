@@ -15,6 +15,7 @@ from sqlalchemy import any_, exists, func, or_, tuple_
 from sqlmodel import col, select
 
 from aml.queries.queue import countdown
+from casework import priority as priority_rule
 from core.db import Database
 from identity.access import can_see_case, require
 from identity.actors import Actor
@@ -162,7 +163,8 @@ async def list_breaks(
     page: int = 1,
     per_page: int = 25,
 ) -> BreakPage:
-    """The breaks queue (open ones unless told otherwise), the oldest first, with their age."""
+    """The breaks queue (open ones unless told otherwise), most urgent first: the priority of
+    the open task of the break's case (casework/priority.py), then the oldest; with its age."""
     await require(
         db, actor, "reconciliation", "read", action="recon.breaks", object_type="recon_break"
     )
@@ -177,6 +179,12 @@ async def list_breaks(
         now=now,
     )
     page, per_page = max(page, 1), min(max(per_page, 1), 100)
+    open_urgency = (
+        select(func.max(Task.urgency))
+        .where(col(Task.case_id) == ReconBreak.case_id, col(Task.status).in_(OPEN_TASK_STATUSES))
+        .correlate(ReconBreak)
+        .scalar_subquery()
+    )
     async with db.session() as session:
         total = (
             await session.exec(_joined(select(func.count(col(ReconBreak.id)))).where(*conditions))
@@ -187,13 +195,18 @@ async def list_breaks(
                     select(ReconBreak, ReconStatement.reference, ReconSource.name, Case.reference)
                 )
                 .where(*conditions)
-                .order_by(col(ReconBreak.created_at), col(ReconBreak.id))
+                .order_by(
+                    open_urgency.desc().nulls_last(),
+                    col(ReconBreak.created_at),
+                    col(ReconBreak.id),
+                )
                 .offset((page - 1) * per_page)
                 .limit(per_page)
             )
         ).all()
         breaks = [r[0] for r in rows]
         tasks: dict[uuid.UUID, tuple[Task, str | None]] = {}
+        ranks: dict[uuid.UUID, list[int]] = {}
         case_ids = [b.case_id for b in breaks if b.case_id]
         if case_ids:
             for open_task, who in (
@@ -207,6 +220,7 @@ async def list_breaks(
                 )
             ).all():
                 tasks[open_task.case_id] = (open_task, who)  # the latest open one wins
+                ranks.setdefault(open_task.case_id, []).append(open_task.urgency)
         firsts = await _first_items(session, breaks)
         pending = set()
         if breaks:
@@ -260,7 +274,9 @@ async def list_breaks(
                 candidates=len(brk.candidate_line_nos) + len(brk.candidate_record_ids),
                 task_title=task.title if task else None,
                 task_status=task.status if task else None,
-                task_priority=task.priority if task else None,
+                task_priority=(
+                    priority_rule.name(max(ranks[task.case_id])) if task else None
+                ),
                 task_due_at=task.due_at if task else None,
                 task_due_text=countdown(task.due_at, now) if task else None,
                 overdue=bool(task and task.due_at <= now),
