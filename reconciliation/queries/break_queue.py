@@ -274,9 +274,7 @@ async def list_breaks(
                 candidates=len(brk.candidate_line_nos) + len(brk.candidate_record_ids),
                 task_title=task.title if task else None,
                 task_status=task.status if task else None,
-                task_priority=(
-                    priority_rule.name(max(ranks[task.case_id])) if task else None
-                ),
+                task_priority=(priority_rule.name(max(ranks[task.case_id])) if task else None),
                 task_due_at=task.due_at if task else None,
                 task_due_text=countdown(task.due_at, now) if task else None,
                 overdue=bool(task and task.due_at <= now),
