@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aml.rules import COMMENT_MIN as COMMENT_MIN  # declared with the kinds (registry)
-from aml.rules import RATIONALE_MIN as RATIONALE_MIN
 from casework.catalog import find_kind
 from casework.registry import TaskKind
 

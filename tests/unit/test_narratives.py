@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from aml.rules import COMMENT_MIN, RATIONALE_MIN
 from casework.narratives import (
-    COMMENT_MIN,
-    RATIONALE_MIN,
     comment_requirement,
     narrative_message,
     narrative_problems,
