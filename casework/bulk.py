@@ -19,10 +19,10 @@ from typing import Literal
 from sqlmodel import col, func, or_, select
 from temporalio.client import Client
 
-from aml.rules import CLOSE_REASONS
 from audit import trail as audit
 from casework import quality
 from casework.assignment import assign_task
+from casework.catalog import kind
 from casework.segregation import candidate_values
 from casework.tasks import claim_task, decide_task, release_task
 from casework.teams import TEAMS, team_roles
@@ -40,6 +40,8 @@ ACTIONS: dict[str, str] = {
     "assign": "Assign to",
 }
 L1_KIND = "aml_l1_review"
+# The closing reasons of an L1 review, as its kind declares them (registry).
+CLOSE_REASONS = kind(L1_KIND).reasons["close"]
 AML_KINDS = ("aml_l1_review", "aml_l2_review", "aml_closure_approval", "aml_mlro_decision")
 MAX_ITEMS = 200
 PER_PAGE = 50
