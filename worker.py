@@ -15,6 +15,7 @@ from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.errors import ClassifyErrors
 from activities.follow_up import FollowUpActivities
+from activities.generic_case import GenericCaseActivities
 from activities.onboarding import OnboardingActivities
 from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
@@ -36,6 +37,7 @@ from workflows.aml_case import AmlCaseWorkflow
 from workflows.case_snooze import CaseSnoozeWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow
+from workflows.generic_case import GenericCaseWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
 from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
@@ -51,6 +53,7 @@ WORKFLOWS = [
     CaseSnoozeWorkflow,
     ChangeApprovalWorkflow,
     DisputeWorkflow,
+    GenericCaseWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
     ProcessRepairWorkflow,
@@ -115,6 +118,8 @@ def activities_for(
         repair.carry_out_repair,
         QualityActivities(db).conclude_quality_review,
         FollowUpActivities(db).wake_snoozed_case,
+        GenericCaseActivities(db).load_case_plan,
+        GenericCaseActivities(db).move_generic_case,
     ]
 
 
