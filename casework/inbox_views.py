@@ -63,7 +63,8 @@ async def save_view(db: Database, actor: Actor, name: str, query: str) -> InboxV
         normalized = normalize(query).view_string()
     except Invalid as exc:
         raise Invalid(
-            exc.message, fields={"query": "; ".join((exc.fields or {}).values())}
+            exc.message,
+            fields={"query": "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items())},
         ) from exc
     view = InboxView(owner_id=actor.user_id, name=name, query=normalized, created_at=utcnow())
     try:

@@ -533,7 +533,7 @@ async def test_next_case_claims_the_most_urgent_task_segregation_lets_me_take(
         "/api/v1/tasks/next", headers=await api_headers(http, engineer.username)
     )
     assert nothing.status_code == 409
-    assert nothing.json()["code"] == "nothing_available"
+    assert nothing.json()["error"] == "nothing_available"
     assert "Nothing is waiting for your roles" in nothing.json()["message"]
     # Someone without task:work is refused by permission.
     auditor = await new_staff(db, "auditor", prefix="next")
