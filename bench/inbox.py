@@ -34,7 +34,7 @@ PER_PAGE = 25
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 # The two statements casework.inbox.inbox runs for scope=available without a text search
-# (count, then one page).
+# (count, then one page, most urgent first: casework/priority.py's rank, then due).
 AVAILABLE = (
     "t.status = 'open' AND t.candidate_role = ANY(%(roles)s) "
     "AND NOT (%(me)s = ANY(t.excluded_actors))"
@@ -42,7 +42,7 @@ AVAILABLE = (
 COUNT_SQL = f"SELECT count(*) FROM task t WHERE {AVAILABLE}"
 PAGE_SQL = (
     f"SELECT t.id FROM task t WHERE {AVAILABLE} "
-    "ORDER BY t.due_at, t.id LIMIT %(limit)s OFFSET %(offset)s"
+    "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT %(limit)s OFFSET %(offset)s"
 )
 # The conditional update casework.tasks.claim_task runs (without its checks and audit event).
 CLAIM_SQL = (
