@@ -23,9 +23,12 @@ from temporalio.testing import WorkflowEnvironment
 from casework import priority as rule
 from core.db import Database, run_sql
 from core.settings import Settings
+from demo import seed
+from demo.inbox_views import seed_inbox_views
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Case, Task
+from models.inbox_views import InboxView
 from models.onboarding import Customer
 from tests.aml_cases import alerted_customer
 from tests.helpers import CSRF_RE, api_headers, eventually, new_staff, web_login
@@ -588,3 +591,16 @@ async def test_the_workload_view_counts_open_claimed_and_at_risk_per_person_and_
         assert "Workload" in page.text
         await web_login(web, busy.username)
         assert (await web.get("/workload")).status_code == 403
+
+
+# ----------------------------------------------------------------------------- demo
+async def test_the_demo_seed_gives_an_analyst_and_a_lead_saved_views_once(db: Database) -> None:
+    await seed.seed_staff(db)
+    await seed_inbox_views(db)
+    assert await seed_inbox_views(db) == {"saved inbox views": 0}
+    lena = await seed.actor_named(db, "aml.lena")
+    async with db.session() as session:
+        names = (
+            await session.exec(select(InboxView.name).where(InboxView.owner_id == lena.user_id))
+        ).all()
+    assert "My team: overdue" in names
