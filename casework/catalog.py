@@ -10,6 +10,7 @@ module (no product file changes).
 from __future__ import annotations
 
 import aml.rules
+import casework.manual_rules
 import casework.process_watch
 import casework.quality_rules
 import changes.rules
@@ -37,6 +38,7 @@ PROCESS_RULES = (
     reconciliation.rules,
     casework.process_watch,
     casework.quality_rules,
+    casework.manual_rules,
 )
 
 __all__ = [

@@ -42,6 +42,8 @@ _SNOOZERS = {
     "ops_manager",
 }
 _LEADS = {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"}
+# Who opens an investigation by hand (compliance); front-line roles never read one.
+_INVESTIGATION_OPENERS = {"aml_analyst", "aml_investigator", "mlro", "kyc_analyst", "kyc_senior"}
 
 # Every row is a decision the product depends on. Missing combinations are denied.
 TRUTH = [
@@ -277,6 +279,28 @@ TRUTH = [
     # person to work that case); tags by them and the team leads; never auditors
     *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
     *[(role, "case", "tag", role in _SNOOZERS | _LEADS) for role in ROLES],
+    # manual cases (issue 15): compliance opens investigations, support complaints
+    *[(role, "case:investigation", "open", role in _INVESTIGATION_OPENERS) for role in ROLES],
+    *[(role, "case:complaint", "open", role in {"support", "disputes_agent"}) for role in ROLES],
+    *[
+        (
+            role,
+            "case:investigation",
+            "read",
+            role in _INVESTIGATION_OPENERS | {"risk_manager", "aml_lead", "auditor", "engineer"},
+        )
+        for role in ROLES
+    ],
+    *[
+        (
+            role,
+            "case:complaint",
+            "read",
+            role
+            in {"support", "disputes_agent", "ops_manager", "disputes_lead", "auditor", "engineer"},
+        )
+        for role in ROLES
+    ],
 ]
 
 
@@ -312,6 +336,8 @@ def test_whoever_talks_to_customers_never_learns_why_an_account_is_restricted(
             assert not store.allowed([front, aml_role], "restriction_detail", "read")
             assert not store.allowed([front, aml_role], "aml_event", "read")
     assert store.allowed(["aml_investigator", "kyc_analyst"], "restriction_detail", "read")
+    for front in ("support", "disputes_agent"):
+        assert not store.allowed([front, "aml_investigator"], "case:investigation", "read")
 
 
 def test_no_roles_unknown_roles_or_wildcards_grant_nothing(store: PolicyStore) -> None:

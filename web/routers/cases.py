@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from casework import cases as case_service
 from casework.case_work_view import case_work
+from casework.manual import manual_case_view
 from casework.process_endings import latest_ending
 from casework.snooze import follow_up_of, list_follow_up
 from identity.access import can, not_found
@@ -25,6 +26,7 @@ pages = APIRouter(include_in_schema=False)
 CaseType = Annotated[str, OneOf(case_service.CASE_TYPES)]
 
 NOTICES = {
+    "manual-opened": "The case is open; its first step is in the inbox of the team that works it.",
     "snoozed": "The case is snoozed: its steps are out of the inbox until the date below.",
     "unsnoozed": "The case is awake: its steps are back in the inbox.",
     "tagged": "The tag was added.",
@@ -219,4 +221,5 @@ async def case_page_context(
         "work": await case_work(services.db, actor, view.case),
         "attachment_rules": case_notes.attachment_rules(services.settings),
         "follow_up": await follow_up_of(services.db, actor, view.case),
+        "manual": await manual_case_view(services.db, actor, view.case),
     }
