@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from bench import aml, changes, inbox, onboarding, reconciliation, screening
+from bench import aml, bulk, changes, inbox, onboarding, reconciliation, screening
 from bench.baseline import ACTIVITIES_PER_INSTANCE, SHAPE_ACTIVITIES
 from bench.report import Report, Row, percentile, table
 from bench.services import Services, running_services
@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("changes", "inbox", "screening", "onboarding", "aml", "reconciliation"),
+        choices=("changes", "inbox", "screening", "onboarding", "aml", "reconciliation", "bulk"),
         default=None,
     )
     parser.add_argument(
@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="statement lines (and about as many records) to reconcile (1000000)",
     )
+    parser.add_argument(
+        "--bulk-items", type=int, default=None, help="L1 cases closed in one bulk (100)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args(argv)
@@ -91,6 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.aml_accounts = args.aml_accounts or (100 if args.quick else 300)
     args.aml_history_days = 45 if args.quick else 90
     args.recon_lines = args.recon_lines or (100_000 if args.quick else 1_000_000)
+    args.bulk_items = args.bulk_items or (20 if args.quick else 100)
     args.warmup = max(3, args.samples // 10)
     args.change_warmup = max(5, args.changes // 10)
     return args
@@ -131,6 +135,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
             "aml_accounts": args.aml_accounts,
             "aml_history_days": args.aml_history_days,
             "recon_lines": args.recon_lines,
+            "bulk_items": args.bulk_items,
         },
     }
 
@@ -445,6 +450,27 @@ async def _reconciliation(services: Services, args: argparse.Namespace, report: 
         report.meta["failures"] = report.meta.get("failures", 0) + 1
 
 
+async def _bulk(services: Services, args: argparse.Namespace, report: Report) -> None:
+    result = await bulk.run(services, items=args.bulk_items, progress=progress)
+    progress(
+        f"  bulk {result.bulk_per_second:.1f} items/s, one by one "
+        f"{result.single_per_second:.1f} items/s"
+    )
+    report.rows.append(
+        Row(
+            f"bulk close, {result.items} L1 AML cases, each through the door",
+            "items/s",
+            result.bulk_per_second,
+            result.single_per_second,
+            "the same closes one by one (claim + decide each)",
+            True,
+            result.bulk_done,
+        )
+    )
+    report.details["bulk_close"] = result.summary()
+    report.meta["failures"] = report.meta.get("failures", 0) + len(result.errors)
+
+
 class Interrupted(Exception):
     """A signal asked the run to stop."""
 
@@ -498,6 +524,8 @@ async def _run(
         await _aml(services, args, report)
     if args.only in (None, "reconciliation"):
         await _reconciliation(services, args, report)
+    if args.only in (None, "bulk"):
+        await _bulk(services, args, report)
 
 
 def _raise_interrupted(signum: int, frame: object) -> None:

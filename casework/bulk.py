@@ -10,7 +10,9 @@ analyst (casework/quality.py).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,9 @@ L1_KIND = "aml_l1_review"
 CLOSE_REASONS = kind(L1_KIND).reasons["close"]
 AML_KINDS = ("aml_l1_review", "aml_l2_review", "aml_closure_approval", "aml_mlro_decision")
 MAX_ITEMS = 200
+# Items in flight at once: each waits mostly on its workflow's Update round trip.
+CONCURRENCY = 4
+log = logging.getLogger(__name__)
 PER_PAGE = 50
 
 
@@ -63,6 +68,7 @@ class BulkSummary:
     done: int
     refused: int
     quality_reviews: list[quality.Opened] = field(default_factory=list)
+    quality_review_failures: list[uuid.UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,42 @@ async def _close_one(
         raise
 
 
+async def _one(
+    db: Database,
+    temporal: Client,
+    actor: Actor,
+    req: BulkRequest,
+    task_id: uuid.UUID,
+    reference: str,
+    case_id: uuid.UUID | None,
+) -> ItemResult:
+    """One item through its door; a refusal or an outage is its result, never an exception."""
+    try:
+        if req.action == "close":
+            await _close_one(db, temporal, actor, task_id, req)
+            message = f"Closed ({CLOSE_REASONS[req.reason or '']})."
+        elif req.action == "release":
+            await release_task(db, actor, task_id)
+            message = "Released."
+        else:
+            held = await assign_task(db, actor, task_id, req.assignee or "")
+            message = f"Assigned to {held.assignee}."
+    except DomainError as exc:
+        return ItemResult(task_id, reference, case_id, False, exc.message, exc.code)
+    except Exception:  # an outage on one item: reported, and the others are still tried
+        log.exception("bulk %s: item %s failed", req.action, task_id)
+        return ItemResult(
+            task_id,
+            reference,
+            case_id,
+            False,
+            "Could not be completed just now (a service was unavailable); open the case to "
+            "see where it stands, and try it again.",
+            "unavailable",
+        )
+    return ItemResult(task_id, reference, case_id, True, message)
+
+
 async def run_bulk(
     db: Database,
     temporal: Client,
@@ -152,50 +194,45 @@ async def run_bulk(
     task_queue: str,
     qa_percent: int,
     qa_sla_hours: int,
+    concurrency: int = CONCURRENCY,
 ) -> AsyncIterator[ItemResult | BulkSummary]:
-    """Each item's result as it is known, then the summary (call `check_request` first)."""
+    """Each item's result as soon as it is known (up to `concurrency` items in flight, each
+    through its own door), then the summary (call `check_request` first)."""
     refs = await _references(db, req.task_ids)
     closed: list[uuid.UUID] = []
     done = refused = 0
-    for task_id in dict.fromkeys(req.task_ids):
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def guarded(task_id: uuid.UUID) -> ItemResult:
         reference, case_id = refs.get(task_id, ("?", None))
-        try:
-            if req.action == "close":
-                await _close_one(db, temporal, actor, task_id, req)
-                message = f"Closed ({CLOSE_REASONS[req.reason or '']})."
-                if case_id is not None:
-                    closed.append(case_id)
-            elif req.action == "release":
-                await release_task(db, actor, task_id)
-                message = "Released."
+        async with gate:
+            return await _one(db, temporal, actor, req, task_id, reference, case_id)
+
+    pending = [asyncio.ensure_future(guarded(t)) for t in dict.fromkeys(req.task_ids)]
+    try:
+        for next_done in asyncio.as_completed(pending):
+            result = await next_done
+            if result.done:
+                done += 1
+                if req.action == "close" and result.case_id is not None:
+                    closed.append(result.case_id)
             else:
-                held = await assign_task(db, actor, task_id, req.assignee or "")
-                message = f"Assigned to {held.assignee}."
-        except DomainError as exc:
-            refused += 1
-            yield ItemResult(task_id, reference, case_id, False, exc.message, exc.code)
-            continue
-        except Exception:  # an outage on one item: reported, and the next one is tried
-            refused += 1
-            yield ItemResult(
-                task_id,
-                reference,
-                case_id,
-                False,
-                "Could not be done just now (the service was unavailable); nothing was "
-                "changed on this item. Try it again.",
-                "unavailable",
-            )
-            continue
-        done += 1
-        yield ItemResult(task_id, reference, case_id, True, message)
+                refused += 1
+            yield result
+    finally:
+        # Items already in flight finish (a claim is never left without its decision).
+        await asyncio.gather(*pending, return_exceptions=True)
     summary = BulkSummary(req.action, done, refused)
     for reviewed in quality.sample(closed, qa_percent) if req.action == "close" else []:
-        summary.quality_reviews.append(
-            await quality.open_review(
-                db, temporal, actor, reviewed, task_queue=task_queue, sla_hours=qa_sla_hours
+        try:
+            summary.quality_reviews.append(
+                await quality.open_review(
+                    db, temporal, actor, reviewed, task_queue=task_queue, sla_hours=qa_sla_hours
+                )
             )
-        )
+        except Exception:  # the closes stand; the sampled case is named so it can be retried
+            log.exception("bulk close: quality review of case %s not opened", reviewed)
+            summary.quality_review_failures.append(reviewed)
     async with db.transaction() as session:
         await audit.record(
             session,
@@ -208,6 +245,7 @@ async def run_bulk(
                 "refused": refused,
                 "reason_code": req.reason,
                 "quality_reviews": [q.case_id for q in summary.quality_reviews],
+                "quality_review_failures": summary.quality_review_failures,
             },
         )
     yield summary
