@@ -111,6 +111,7 @@ def test_lead_assigns_and_analyst_bulk_closes_with_quality_reviews(
     step = page.locator("#decide .step", has_text="Quality review")
     reload_until(page, step, what="the quality-review step")
     expect(step).not_to_contain_text("Claim this task")
+    expect(page.locator("#quality-review a", has_text="Open the closed case")).to_be_visible()
     sign_out(page)
 
     sign_in(page, alba)
