@@ -15,6 +15,7 @@ import uuid
 from casework import tasks as task_service
 from casework.inbox import load_task, work_roles
 from casework.segregation import check_claim
+from casework.snooze import NOT_SNOOZED_SQL
 from core.db import Database, run_sql
 from identity.access import can, record_refusal, require
 from identity.actors import Actor
@@ -25,8 +26,9 @@ BATCH = 20
 MAX_CANDIDATES = 200  # looked at before giving up (each is one claim check)
 
 NEXT_SQL = (
-    "SELECT t.id FROM task t WHERE t.status = 'open' AND t.candidate_role = ANY(:roles) "
+    "SELECT t.id FROM task t WHERE t.status = 'open' AND t.candidate_role = ANY(:roles) "  # noqa: S608 (fixed fragments)
     "AND NOT (:me = ANY(t.excluded_actors)) "
+    f"AND {NOT_SNOOZED_SQL} "  # a snoozed case waits for its date (casework/snooze.py)
     "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT :limit OFFSET :offset"
 )
 

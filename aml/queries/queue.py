@@ -14,6 +14,7 @@ from aml.rule_policy import CONFIG_PREFIX
 from aml.rules import TIER_LABELS, TIER_STEPS
 from casework import priority as priority_rule
 from casework.segregation import candidate_values, holds_candidate_role
+from casework.snooze import NOT_SNOOZED_SQL
 from core.db import Database, run_sql
 from identity.access import can, require
 from identity.actors import Actor
@@ -110,7 +111,8 @@ async def aml_queue(
     if not tiers:
         raise Invalid("Unknown tier.", fields={"tier": ", ".join(TIERS)})
     page, per_page = max(page, 1), min(max(per_page, 1), 100)
-    where = ["t.status IN ('open', 'claimed')", "t.kind = ANY(:kinds)"]
+    # A snoozed case's tasks wait for its date (casework/snooze.py): out of the queue.
+    where = ["t.status IN ('open', 'claimed')", "t.kind = ANY(:kinds)", NOT_SNOOZED_SQL]
     params: dict[str, Any] = {
         "kinds": [TIER_KIND[t] for t in tiers],
         "me": actor.user_id,

@@ -16,10 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 from casework import cases as case_service
 from casework import snooze as snooze_service
 from casework import tags as tag_service
+from casework import tasks as task_service
 from casework.inbox import inbox
+from casework.next_case import NothingAvailable, next_case
 from core.db import Database
 from core.settings import Settings
 from models.base import utcnow
+from models.cases import Task
 from models.follow_up_io import snooze_workflow_id
 from shared.errors import Conflict, Forbidden, Invalid
 from tests.follow_up_data import audit_count, case_with_step, in_force, snoozes
@@ -334,3 +337,34 @@ async def test_an_aml_snooze_comment_is_narrative_engineers_do_not_read(
     assert seen.snooze is not None and seen.snooze.comment is None
     assert seen.snooze.reason_code == "awaiting_third_party"
     await snooze_service.wake_case(db, temporal_env.client, ana.actor, made.case.id)
+
+
+async def test_next_case_never_opens_a_snoozed_case(
+    db: Database, temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    made = await case_with_step(db)
+    async with db.transaction() as session:  # the most urgent task there is
+        task = await session.get(Task, made.task.id)
+        assert task is not None
+        task.priority, task.due_at = "urgent", datetime(2000, 1, 1, tzinfo=UTC)
+        session.add(task)
+    ana = await new_staff(db, "aml_analyst")
+    await snooze_service.snooze_case(
+        db,
+        temporal_env.client,
+        settings.task_queue,
+        ana.actor,
+        made.case.id,
+        until=utcnow() + timedelta(days=1),
+        reason_code="awaiting_customer",
+    )
+    try:
+        other = await next_case(db, ana.actor)
+    except NothingAvailable:
+        pass
+    else:
+        assert other.case_id != made.case.id
+        await task_service.release_task(db, ana.actor, other.id)
+    await snooze_service.wake_case(db, temporal_env.client, ana.actor, made.case.id)
+    taken = await next_case(db, ana.actor)
+    assert taken.case_id == made.case.id
