@@ -119,8 +119,8 @@ class InboxQuery:
     @classmethod
     def of(cls, *, overdue: bool = False, **values: Any) -> InboxQuery:
         """From request parameters: blanks are no filter; `overdue=true` is `sla=overdue`."""
-        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-        clean = {k: v for k, v in clean.items() if v not in (None, "")}
+        stripped = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+        clean: dict[str, Any] = {k: v for k, v in stripped.items() if v not in (None, "")}
         if overdue and not clean.get("sla"):
             clean["sla"] = "overdue"
         return cls(**clean)
@@ -223,7 +223,7 @@ async def inbox(
     order = reverse if query.descending else natural
     clause = " AND ".join(where)
     # Only a text search or the case sort needs the case row; otherwise the queries stay on
-    # task's indexes (ix_task_urgent holds the default order).
+    # task's indexes.
     joined = 'task t JOIN "case" c ON c.id = t.case_id'
     count_source = joined if query.q else "task t"
     page_source = joined if query.q or needs_case else "task t"

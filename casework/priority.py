@@ -11,7 +11,7 @@ Priority of a task = the highest of
 The database keeps this as `task.urgency` (the rank in PRIORITIES), set by a trigger on
 every write of a task's priority or level and of its case's risk (migration 0017), so a
 queue sorts by it on the task table alone. The trigger's body is `URGENCY_SQL` below,
-rendered from the same tables; tests/integration/test_priority.py checks the two agree on
+rendered from the same tables; tests/integration/test_inbox.py checks the two agree on
 every combination.
 
 SLA state of an open or claimed task: overdue once due; due soon within a quarter of its SLA

@@ -112,6 +112,7 @@ async def test_a_high_risk_customers_aml_case_shows_one_priority_on_every_page(
     task = await eventually(
         lambda: _open_task(db, routed.case_id), what="the L1 task of the routed case"
     )
+    assert task is not None
     assert task.priority == "normal"  # the workflow opened it so; the rule raises it
     analyst = await new_staff(db, "aml_analyst", prefix="prio")
     async with db.session() as session:
@@ -163,7 +164,7 @@ async def test_the_inbox_the_aml_queue_and_the_case_pages_agree_on_priority_and_
         ("normal", 2, "medium", 40, "urgent"),  # two escalations
     ]
     cases: list[tuple[Case, Task, str]] = []
-    for priority, level, risk, hours, expected in made:
+    for priority, level, risk, hours, want in made:
         who = await _customer(db, risk)
         case = await add_case(db, who)
         await add_alert(db, case, who, rule=key, detected_at=now - timedelta(hours=3))
@@ -176,7 +177,7 @@ async def test_the_inbox_the_aml_queue_and_the_case_pages_agree_on_priority_and_
             created_at=now - timedelta(hours=3),
             due_at=now + timedelta(hours=hours),
         )
-        cases.append((case, task, expected))
+        cases.append((case, task, want))
     # Most urgent first, then the earliest due.
     expected_order = [
         c.reference for c, t, p in sorted(cases, key=lambda x: (-rule.RANK[x[2]], x[1].due_at))
