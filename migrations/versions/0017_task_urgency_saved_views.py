@@ -35,10 +35,10 @@ URGENCY = (
     "WHEN p_level >= 0 THEN 0 ELSE 0 END, CASE p_risk WHEN 'high' THEN 2 ELSE 0 END)"
 )
 
-FUNCTIONS = f"""
+FUNCTIONS = """
 CREATE OR REPLACE FUNCTION task_urgency(p_priority text, p_level integer, p_risk text)
 RETURNS smallint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ({URGENCY})::smallint
+    SELECT (URGENCY)::smallint
 $$;
 
 CREATE OR REPLACE FUNCTION task_set_urgency() RETURNS trigger
@@ -60,7 +60,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
-"""
+""".replace("URGENCY", URGENCY, 1)
 
 
 def upgrade() -> None:
@@ -78,7 +78,7 @@ def upgrade() -> None:
         "EXECUTE FUNCTION case_reset_task_urgency()"
     )
     op.execute(
-        'UPDATE task t SET urgency = task_urgency(t.priority, t.escalation_level, c.risk_level) '
+        "UPDATE task t SET urgency = task_urgency(t.priority, t.escalation_level, c.risk_level) "
         'FROM "case" c WHERE c.id = t.case_id'
     )
     op.create_table(
