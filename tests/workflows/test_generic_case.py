@@ -17,8 +17,10 @@ import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowHistory
 
+import casework.catalog  # noqa: F401 - every process's case types declared
 from casework import tasks
-from casework.generic_case import WORK_STAGE, standard_case
+from casework.generic_case import WORK_STAGE, plan_for, standard_case
+from casework.registry import RegistryError
 from casework.starting import start_case
 from casework.store import Event, open_case
 from core.db import Database
@@ -241,3 +243,13 @@ async def test_recorded_generic_case_history_replays() -> None:
         workflow_id = path.stem.split("__", 1)[1]
         history = WorkflowHistory.from_json(workflow_id, path.read_text())
         await replayer().replay_workflow(history)
+
+
+def test_a_plan_is_read_only_for_case_types_the_generic_workflow_runs() -> None:
+    plan = plan_for(CASE_TYPE)
+    assert (plan.work_kind, plan.senior_kind) == ("test_inquiry_work", "test_inquiry_senior_review")
+    assert plan.escalation_role == "kyc_lead"  # the lead of the senior role's team
+    with pytest.raises(RegistryError):
+        plan_for("aml")  # run by its own workflow
+    with pytest.raises(RegistryError):
+        plan_for("no_such_type")
