@@ -14,7 +14,8 @@ from audit.trail import SYSTEM, ActorRef
 from core.db import Database, fetch_page
 from identity.auth import USERNAME_RE, check_password_strength, hash_password, revoke_all_sessions
 from models.base import utcnow
-from models.staff import ROLES, RoleAssignment, StaffPublic, StaffUser
+from models.roles import ROLES
+from models.staff import RoleAssignment, StaffPublic, StaffUser
 from models.workflow_io import Origin
 from shared.errors import Conflict, Invalid, NotFound
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import casbin
 
-from models.staff import ROLES
+from models.roles import ROLES
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 
 from aml.rule_policy import rule_title
 from models.money import format_amount
-from models.staff import ROLE_LABELS
+from models.roles import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
 from policies.enforcer import allowed
 from shared.days import relative

@@ -32,7 +32,7 @@ from core.settings import Settings
 from demo import seed
 from models.cases import Task, TaskStatus
 from models.changes import ChangeRequest
-from models.staff import ROLES
+from models.roles import ROLES
 from models.tariffs import Fee
 from tests.conftest import create_database
 from tests.dispute_data import opened_dispute

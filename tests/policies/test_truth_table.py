@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from models.staff import ROLES
+from models.roles import ROLES
 from policies.enforcer import MODEL_PATH, POLICY_PATH, PolicyError, PolicyStore, read_rules
 
 # Who reads what lies behind an AML restriction and an AML case's narrative (issue 13).

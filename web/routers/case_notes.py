@@ -29,7 +29,7 @@ from models.case_notes import (
     CaseNotePublic,
 )
 from models.cases import Case
-from models.staff import ROLES
+from models.roles import ROLES
 from policies.enforcer import POLICY_PATH, allowed, read_rules
 from web.deps import CurrentActor, HtmxRequest, PageParam, ServicesDep, in_path, require_any
 from web.responses import API_ERRORS, WRITE_ERRORS

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from identity import staff as staff_service
 from identity.actors import Actor
-from models.staff import ROLES
+from models.roles import ROLES
 from web.deps import HtmxRequest, PageParam, ServicesDep, require
 from web.templating import render
 
