@@ -22,6 +22,7 @@ from web.templating import render
 log = logging.getLogger("backoffice.web")
 
 BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's HTTPException detail
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 DB_DOWN = "The database is unavailable right now; nothing was changed. Try again in a moment."
 
 
@@ -103,7 +104,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+        form_body = request.headers.get("content-type", "").startswith(FORM_TYPES)
+        if exc.status_code == 400 and (exc.detail == BODY_UNREADABLE or form_body):
+            # (A form Starlette cannot parse, e.g. broken multipart, is a 400 with its reason.)
             # FastAPI's answer to a body it cannot even decode (not UTF-8, a broken form):
             # bad input like any other, so a 422 naming the body (after the permission).
             if (refused := await permission_first(request)) is not None:

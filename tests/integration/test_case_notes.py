@@ -425,3 +425,20 @@ async def test_the_web_forms_add_a_note_and_a_file_and_answer_htmx_with_the_sect
     assert 'id="case-notes"' in swapped.text and "F-1 (memo.pdf) was attached." in swapped.text
     assert "hello from the form" in swapped.text
     assert CSRF_RE.search(swapped.text)
+
+
+async def test_a_broken_multipart_upload_is_refused_as_invalid_not_a_bare_400(
+    http: httpx.AsyncClient, db: Database, team: dict[str, Any]
+) -> None:
+    case = await new_case(db)
+    boundary = "0d37f771f3609e9baf6be26654101f5f"
+    refused = await http.post(
+        f"/api/v1/cases/{case.id}/attachments",
+        headers={
+            **team["headers"]["ana"],
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        },
+        content=f"--{boundary}\r\nTrue--{boundary}--\r\n".encode(),
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["fields"] == {"body": "not readable"}
