@@ -12,7 +12,6 @@ from typing import Any
 from sqlmodel import select
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,11 +22,11 @@ from audit import trail as audit
 from audit.trail import ActorRef
 from casework import store
 from casework.process_watch import CASE_OUTCOME, CLOSE_REASONS, can_resume, resumed_workflow_id
+from casework.starting import CaseRef, start_case
 from changes.commands.requests import ESCALATION_ROLE
 from changes.queries.views import change_target_label
 from changes.rules import approval_specs
 from core.db import Database, run_sql
-from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 from core.settings import get_settings
 from models.aml_io import AlertsAdded, AmlCaseInput
 from models.base import utcnow
@@ -150,11 +149,7 @@ class ProcessRepairActivities:
         """A new run of the case's process, from the case's own records (not from the
         ended run's history): the same inputs the product gave the first run."""
         task_queue = activity.info().task_queue
-        attrs = [
-            SearchAttributePair(CASE_ID, str(ending.case_id)),
-            SearchAttributePair(CASE_TYPE, ending.case_type),
-            SearchAttributePair(CASE_STATUS, ending.stage),
-        ]
+        customer_id: uuid.UUID | None = None
         summary = f"{ending.reference} resumed after the process was {ending.kind}"
         async with self.db.session() as session:
             if ending.case_type == "onboarding":
@@ -203,10 +198,7 @@ class ProcessRepairActivities:
                         {"c": ending.case_id},
                     )
                 ).scalars()
-                attrs += [
-                    SearchAttributePair(CUSTOMER_ID, str(aml.customer_id)),
-                    SearchAttributePair(RISK_LEVEL, "unknown"),
-                ]
+                customer_id = aml.customer_id
                 start = {
                     "workflow": "AmlCaseWorkflow",
                     "arg": AmlCaseInput(
@@ -219,15 +211,18 @@ class ProcessRepairActivities:
                     "start_signal_args": [AlertsAdded(alert_ids=list(alert_ids))],
                 }
         with contextlib.suppress(WorkflowAlreadyStartedError):  # started by an earlier attempt
-            await client.start_workflow(
-                start.pop("workflow"),
-                start.pop("arg"),
-                id=new_id,
+            await start_case(
+                None,  # audited by the caller (process.resumed) once the run is recorded
+                client,
+                CaseRef(ending.case_id, ending.case_type, ending.stage, new_id, customer_id),
+                start["arg"],
+                workflow=start["workflow"],
                 task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(attrs),
-                static_summary=summary,
-                **start,
+                event=None,
+                summary=summary,
+                what="the resumed process",
+                start_signal=start.get("start_signal"),
+                start_signal_args=start.get("start_signal_args", ()),
             )
 
 

@@ -60,7 +60,7 @@ class CaseRef:
     stage: str
     workflow_id: str
     customer_id: uuid.UUID | None = None
-    risk_level: str = "low"
+    risk_level: str = ""  # not known to the starter: left unset
 
 
 def case_search_attributes(
@@ -74,7 +74,8 @@ def case_search_attributes(
     ]
     if case.customer_id is not None:
         pairs.append(SearchAttributePair(CUSTOMER_ID, str(case.customer_id)))
-    pairs.append(SearchAttributePair(RISK_LEVEL, risk_level or case.risk_level))
+    if level := risk_level or case.risk_level:
+        pairs.append(SearchAttributePair(RISK_LEVEL, level))
     return TypedSearchAttributes(pairs)
 
 
