@@ -121,7 +121,7 @@ async def claim_task(db: Database, actor: Actor, task_id: uuid.UUID) -> TaskPubl
             case_id=case.id,
             now=now,
         )
-    if won is None:
+    if not won:  # store.claim_task answers True / False
         error = await _why_not_claimable(db, actor, task_id)
         await record_refusal(
             db, actor, error, action="task.claim", object_type="task", object_id=task_id
