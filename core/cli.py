@@ -63,6 +63,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.aml import seed_aml
     from demo.config import seed_config_changes
     from demo.disputes import seed_disputes
+    from demo.follow_up import seed_follow_up
     from demo.inbox_views import seed_inbox_views
     from demo.onboarding import seed_onboarding
     from demo.process_watch import seed_process_endings
@@ -94,6 +95,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_disputes(db, client, settings))
             counts.update(await seed_reconciliation(db, client, settings))
             counts.update(await seed_process_endings(db, client, settings))
+            counts.update(await seed_follow_up(db, client, settings))
         counts.update(await seed_inbox_views(db))
         return counts
     finally:
