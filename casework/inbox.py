@@ -42,6 +42,7 @@ SORTS: dict[str, tuple[str, str, bool]] = {
 }
 DEFAULT_SORT = "priority"
 PER_PAGE = 25
+TEXT_MAX = 100
 
 
 def sla_state(task: Task, now: datetime) -> str:
@@ -111,6 +112,10 @@ class InboxQuery:
             problems["sla"] = "overdue or due_soon"
         if self.sort.removeprefix("-") not in SORTS:
             problems["sort"] = ", ".join(SORTS) + " (a leading - reverses)"
+        for key in ("kind", "role", "assignee", "q"):
+            value = getattr(self, key)
+            if value and len(value) > TEXT_MAX:
+                problems[key] = f"at most {TEXT_MAX} characters"
         if problems:
             raise Invalid("Unknown inbox filter or sort.", fields=problems)
         object.__setattr__(self, "page", max(self.page, 1))

@@ -21,6 +21,7 @@ from shared.errors import Conflict, Invalid
 
 MAX_VIEWS = 20
 NAME_MAX = 60
+QUERY_MAX = 1000
 FIELDS = ("scope", "kind", "priority", "sla", "role", "assignee", "q", "sort")
 
 
@@ -66,6 +67,8 @@ async def save_view(db: Database, actor: Actor, name: str, query: str) -> InboxV
             exc.message,
             fields={"query": "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items())},
         ) from exc
+    if len(normalized) > QUERY_MAX:
+        raise Invalid("This view is too long to save.", fields={"query": "a shorter search"})
     view = InboxView(owner_id=actor.user_id, name=name, query=normalized, created_at=utcnow())
     try:
         async with db.transaction() as session:
