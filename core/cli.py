@@ -62,6 +62,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo import seed
     from demo.aml import seed_aml
     from demo.casework_tools import seed_casework_tools
+    from demo.case_notes import seed_case_notes
     from demo.config import seed_config_changes
     from demo.disputes import seed_disputes
     from demo.follow_up import seed_follow_up
@@ -99,6 +100,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_casework_tools(db, client, settings))
             counts.update(await seed_follow_up(db, client, settings))
         counts.update(await seed_inbox_views(db))
+        counts.update(await seed_case_notes(db, settings))
         return counts
     finally:
         await db.dispose()
