@@ -3,21 +3,30 @@ and what a bulk close leaves behind (each item's own result, the quality reviews
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlmodel import col, select
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from casework.quality_rules import QA_KIND, sample, sample_size
+from core.codec import build_data_converter
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
 from models.cases import Case, Task
 from tests.aml_cases import Routed, alerted_customer
+from tests.codec_keys import codec_ring
 from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
 from tests.onboarding_data import listed_individual
+from worker import WORKFLOWS
+
+HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 
 
 async def _l1_cases(
@@ -291,13 +300,45 @@ async def test_bulk_close_of_20_l1_cases_opens_2_quality_reviews_for_a_second_an
     )
     assert agreed.status_code == 200, agreed.text
 
-    async def review_closed() -> str | None:
-        async with db.session() as session:
-            case = await session.get(Case, reviews[0].case_id)
-        return case.outcome if case and case.status == "closed" else None
+    # The other review disagrees, with a reason and why: the closer is told.
+    assert (
+        await http.post(f"/api/v1/tasks/{reviews[1].id}/claim", headers=reviewer_headers)
+    ).status_code == 200
+    disagreed = await http.post(
+        f"/api/v1/tasks/{reviews[1].id}/decision",
+        json={
+            "outcome": "disagree",
+            "reason": "should_escalate",
+            "comment": "Two payments to Iran in a week need an L2 look.",
+        },
+        headers=reviewer_headers,
+    )
+    assert disagreed.status_code == 200, disagreed.text
 
-    assert await eventually(review_closed, what="the review case closed") == "agree"
+    def review_closed(review: Task) -> Callable[[], Awaitable[str | None]]:
+        async def probe() -> str | None:
+            async with db.session() as session:
+                case = await session.get(Case, review.case_id)
+            return case.outcome if case and case.status == "closed" else None
+
+        return probe
+
+    assert await eventually(review_closed(reviews[0]), what="review closed") == "agree"
+    assert await eventually(review_closed(reviews[1]), what="review closed") == "disagree"
+    notes = (await http.get("/api/v1/notifications", headers=headers)).json()
+    assert any("disagrees" in n["subject"] for n in notes["items"])
     assert len(await _audit(db, "task.decided", tasks[0].id)) == 1
+
+    # Both histories replay on the current code (and are recorded on purpose only).
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=build_data_converter(codec_ring()))
+    for review, outcome in zip(reviews, ("agreed", "disagreed"), strict=True):
+        handle = temporal_env.client.get_workflow_handle(review.workflow_id)
+        await handle.result()
+        history = await handle.fetch_history()
+        await replayer.replay_workflow(history)
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            name = f"sealed-quality-review-{outcome}__{review.workflow_id}.json"
+            (HISTORIES / name).write_text(history.to_json())
 
 
 async def test_bulk_reports_each_refused_item_and_does_the_others(
