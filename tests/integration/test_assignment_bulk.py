@@ -260,7 +260,7 @@ async def test_bulk_close_of_20_l1_cases_opens_2_quality_reviews_for_a_second_an
 
     await eventually(closed, what="the 20 cases closed by their workflows")
 
-    async def qa_tasks() -> list[Task] | None:
+    async def qa_tasks() -> list[Task]:
         async with db.session() as session:
             rows = list(
                 (
@@ -275,7 +275,7 @@ async def test_bulk_close_of_20_l1_cases_opens_2_quality_reviews_for_a_second_an
                     )
                 ).all()
             )
-        return rows if len(rows) == 2 else None
+        return rows if len(rows) == 2 else []
 
     reviews = await eventually(qa_tasks, what="two quality-review tasks")
     assert all(closer.actor.user_id in t.excluded_actors for t in reviews)
