@@ -34,10 +34,13 @@ PER_PAGE = 25
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 # The two statements casework.inbox.inbox runs for scope=available without a text search
-# (count, then one page, most urgent first: casework/priority.py's rank, then due).
+# (count, then one page, most urgent first: casework/priority.py's rank, then due; a snoozed
+# case's tasks left out, casework/snooze.py).
 AVAILABLE = (
     "t.status = 'open' AND t.candidate_role = ANY(%(roles)s) "
-    "AND NOT (%(me)s = ANY(t.excluded_actors))"
+    "AND NOT (%(me)s = ANY(t.excluded_actors)) "
+    "AND NOT EXISTS (SELECT 1 FROM case_snooze cs WHERE cs.case_id = t.case_id "
+    "AND cs.ended_at IS NULL)"
 )
 COUNT_SQL = f"SELECT count(*) FROM task t WHERE {AVAILABLE}"
 PAGE_SQL = (
