@@ -40,7 +40,6 @@ from models.onboarding import Account, Customer
 from models.staff import StaffUser
 
 
-
 class AmlActivities:
     def __init__(self, db: Database):
         self.db = db
