@@ -275,6 +275,54 @@ TRUTH = [
     ("auditor", "case_file:anything_later", "remove", False),
     ("auditor", "case_note:anything_later", "write", False),
     ("engineer", "case_note:aml", "write", False),
+    # …and on manual cases: investigations stay with compliance, complaints with the front line
+    *[
+        (
+            role,
+            "case_note:investigation",
+            "write",
+            role in {"aml_analyst", "aml_investigator", "mlro"},
+        )
+        for role in ROLES
+    ],
+    *[
+        (role, "case_file:investigation", "upload", role in {"aml_investigator", "mlro"})
+        for role in ROLES
+    ],
+    *[
+        (role, "case_note:complaint", "write", role in {"support", "disputes_agent", "ops_manager"})
+        for role in ROLES
+    ],
+    *[
+        (role, "case_file:complaint", "upload", role in {"support", "disputes_agent"})
+        for role in ROLES
+    ],
+    # follow-up (issue 15): snooze by the roles that work cases (the domain also wants the
+    # person to work that case); tags by them and the team leads; never auditors
+    *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
+    *[(role, "case", "tag", role in _SNOOZERS | _LEADS) for role in ROLES],
+    # manual cases (issue 15): compliance opens investigations, support complaints
+    *[(role, "case:investigation", "open", role in _INVESTIGATION_OPENERS) for role in ROLES],
+    *[(role, "case:complaint", "open", role in {"support", "disputes_agent"}) for role in ROLES],
+    *[
+        (
+            role,
+            "case:investigation",
+            "read",
+            role in _INVESTIGATION_OPENERS | {"risk_manager", "aml_lead", "auditor", "engineer"},
+        )
+        for role in ROLES
+    ],
+    *[
+        (
+            role,
+            "case:complaint",
+            "read",
+            role
+            in {"support", "disputes_agent", "ops_manager", "disputes_lead", "auditor", "engineer"},
+        )
+        for role in ROLES
+    ],
     # follow-up (issue 15): snooze by the roles that work cases (the domain also wants the
     # person to work that case); tags by them and the team leads; never auditors
     *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
