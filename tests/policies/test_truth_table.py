@@ -323,32 +323,6 @@ TRUTH = [
         )
         for role in ROLES
     ],
-    # follow-up (issue 15): snooze by the roles that work cases (the domain also wants the
-    # person to work that case); tags by them and the team leads; never auditors
-    *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
-    *[(role, "case", "tag", role in _SNOOZERS | _LEADS) for role in ROLES],
-    # manual cases (issue 15): compliance opens investigations, support complaints
-    *[(role, "case:investigation", "open", role in _INVESTIGATION_OPENERS) for role in ROLES],
-    *[(role, "case:complaint", "open", role in {"support", "disputes_agent"}) for role in ROLES],
-    *[
-        (
-            role,
-            "case:investigation",
-            "read",
-            role in _INVESTIGATION_OPENERS | {"risk_manager", "aml_lead", "auditor", "engineer"},
-        )
-        for role in ROLES
-    ],
-    *[
-        (
-            role,
-            "case:complaint",
-            "read",
-            role
-            in {"support", "disputes_agent", "ops_manager", "disputes_lead", "auditor", "engineer"},
-        )
-        for role in ROLES
-    ],
 ]
 
 
