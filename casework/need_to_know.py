@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import SQLModel
 
+from casework.manual_rules import INVESTIGATION
 from identity.access import can
 from identity.actors import Actor
 from models.aml import AmlAlert, AmlCase
@@ -33,6 +34,9 @@ from models.cases import Case, Decision
 
 Row = TypeVar("Row", bound=SQLModel)
 CASE_TYPE_AML = "aml"
+# Case types whose words (decision reasons and comments, closing reasons) are AML narrative:
+# AML cases, and investigations opened by hand (casework/manual_rules.py).
+NARRATIVE_CASE_TYPES = frozenset({CASE_TYPE_AML, INVESTIGATION})
 CASE_TYPE_CHANGE = "change_request"
 RESTRICTION_TARGET = "restriction"  # the change target (and case subject) type of a lift
 # What a restriction shows a reader who may not know why it was placed (never tip off).
@@ -78,7 +82,7 @@ METADATA_KEYS = frozenset(
 def is_aml_event(event: AuditEvent) -> bool:
     """An event of AML casework: an AML case's workflow, a case step, a restriction."""
     return (
-        (event.workflow_id or "").startswith("aml-")
+        (event.workflow_id or "").startswith(("aml-", f"{INVESTIGATION}-"))
         or event.action.startswith("aml.")
         or event.action.startswith("account.restrict")
         or event.object_type == "restriction"
@@ -138,7 +142,7 @@ class NeedToKnow:
     def case(self, case: Case) -> Case:
         """An AML case as the reader may see it: no SAR outcome without `sar`, no closing
         words without the narrative (or, for a SAR decision, without `sar`)."""
-        if case.case_type != CASE_TYPE_AML:
+        if case.case_type not in NARRATIVE_CASE_TYPES:
             return case
         outcome = self.case_outcome(case.case_type, case.outcome)
         sar_words = case.outcome in SAR_CASE_OUTCOMES and not self.sar
@@ -164,7 +168,7 @@ class NeedToKnow:
     def decision(self, case_type: str, decision: Decision) -> Decision:
         """A decision on an AML case: outcome (the workflow step) always; reason and comment
         with the narrative; a SAR decision only with `sar`."""
-        if case_type != CASE_TYPE_AML:
+        if case_type not in NARRATIVE_CASE_TYPES:
             return decision
         if decision.outcome in SAR_DECISIONS and not self.sar:
             return detached_copy(

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
+from casework import cases as case_service
 from casework import manual as manual_service
 from casework import tasks as task_service
 from casework.inbox import inbox
@@ -207,3 +208,42 @@ async def test_the_opener_never_works_the_case_they_opened(
     assert await eventually(lambda: _in_inbox(db, colleague, opened.reference), what="inbox")
     claimed = await task_service.claim_task(db, colleague.actor, task.id)
     assert claimed.assignee == colleague.username
+
+
+async def test_an_investigations_words_are_aml_narrative_engineers_do_not_read(
+    db: Database, temporal_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    [customer] = await new_customers(db, 1)
+    analyst = await new_staff(db, "aml_analyst")
+    investigator = await new_staff(db, "aml_investigator")
+    engineer = await new_staff(db, "engineer")
+    mlro = await new_staff(db, "mlro")
+    opened = await manual_service.open_manual_case(
+        db,
+        temporal_env.client,
+        settings.task_queue,
+        analyst.actor,
+        case_type="investigation",
+        customer_id=customer.id,
+        title="Payments to a shell company",
+        reason_code="internal_referral",
+        description="Payments team noticed monthly transfers to a newly formed company.",
+    )
+    task = await _work_task(db, opened.case_id)
+    await task_service.claim_task(db, investigator.actor, task.id)
+    comment = "Company formed last month, no website, director also a customer."
+    await task_service.decide_task(
+        db,
+        temporal_env.client,
+        investigator.actor,
+        task.id,
+        outcome="escalate",
+        reason=None,
+        comment=comment,
+    )
+    seen_by_mlro = await case_service.get_case(db, mlro.actor, opened.case_id)
+    seen_by_engineer = await case_service.get_case(db, engineer.actor, opened.case_id)
+    assert seen_by_mlro is not None and seen_by_engineer is not None
+    assert [d.decision.comment for d in seen_by_mlro.decisions] == [comment]
+    assert [d.decision.comment for d in seen_by_engineer.decisions] == [None]
+    assert [d.decision.outcome for d in seen_by_engineer.decisions] == ["escalate"]
