@@ -43,9 +43,12 @@ AVAILABLE = (
     "AND cs.ended_at IS NULL)"
 )
 COUNT_SQL = f"SELECT count(*) FROM task t WHERE {AVAILABLE}"
+# The page: each role's first rows in the inbox's order (ix_task_open_role_urgent), merged.
 PAGE_SQL = (
-    f"SELECT t.id FROM task t WHERE {AVAILABLE} "
-    "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT %(limit)s OFFSET %(offset)s"
+    "SELECT u.id FROM unnest(%(roles)s::text[]) AS r(role) CROSS JOIN LATERAL ("
+    f"SELECT t.id, t.urgency, t.due_at FROM task t WHERE t.candidate_role = r.role AND {AVAILABLE} "
+    "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT %(limit)s + %(offset)s) AS u "
+    "ORDER BY u.urgency DESC, u.due_at, u.id LIMIT %(limit)s OFFSET %(offset)s"
 )
 # The conditional update casework.tasks.claim_task runs (without its checks and audit event).
 CLAIM_SQL = (

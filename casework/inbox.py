@@ -232,6 +232,19 @@ async def inbox(
     joined = 'task t JOIN "case" c ON c.id = t.case_id'
     count_source = joined if query.q else "task t"
     page_source = joined if query.q or needs_case else "task t"
+    page_sql = (
+        f"SELECT t.id FROM {page_source} WHERE {clause} "  # noqa: S608 (fixed fragments, bound values)
+        f"ORDER BY {order} LIMIT :limit OFFSET :offset"
+    )
+    if query.scope == "available" and query.sort == DEFAULT_SORT and not query.q:
+        # Most urgent first over several roles: the first rows of each role in that order
+        # (ix_task_open_role_urgent), merged; not a sort of every open task of the roles.
+        page_sql = (
+            f"SELECT u.id FROM unnest(CAST(:roles AS text[])) AS r(role) CROSS JOIN LATERAL ("  # noqa: S608
+            f"SELECT t.id, t.urgency, t.due_at FROM task t WHERE t.candidate_role = r.role "
+            f"AND {clause} ORDER BY {natural} LIMIT :limit + :offset) AS u "
+            "ORDER BY u.urgency DESC, u.due_at, u.id LIMIT :limit OFFSET :offset"
+        )
     async with db.session() as session:
         total = (
             await run_sql(
@@ -240,17 +253,7 @@ async def inbox(
                 params,
             )
         ).scalar_one()
-        ids = [
-            row[0]
-            for row in (
-                await run_sql(
-                    session,
-                    f"SELECT t.id FROM {page_source} WHERE {clause} "  # noqa: S608
-                    f"ORDER BY {order} LIMIT :limit OFFSET :offset",
-                    params,
-                )
-            ).all()
-        ]
+        ids = [row[0] for row in (await run_sql(session, page_sql, params)).all()]
         items = await tasks_by_ids(session, ids, now)
     return TaskPage(items=items, total=int(total), page=query.page, per_page=query.per_page)
 

@@ -5,11 +5,12 @@ casework/priority.py: the highest of the task's own priority, what its escalatio
 implies and what its case's risk implies. A trigger sets it on every insert of a task and
 every change of its priority, level or case, and another re-sets a case's tasks when the
 case's risk changes, so every writer (workflow activities, ad-hoc SQL) keeps it right and
-queues sort by it on the task table alone. (No index leads with it: an inbox spans several
-candidate roles, so PostgreSQL reads the matching rows by `ix_task_inbox` and keeps the top
-of the page in a heap either way, measured at 100 000 open tasks; an index would only cost
-every claim.) The function body is the rule rendered by casework.priority.urgency_sql at
-the time of this migration; a test checks it still agrees with the Python rule.
+queues sort by it on the task table alone. `ix_task_open_role_urgent` holds each role's
+open tasks in the inbox's default order (most urgent, then due): a page of the available
+tasks merges the first rows of each of the person's roles (casework/inbox.py) instead of
+sorting all of them (measured at 100 000 open tasks: under a millisecond against 14 ms).
+The function body is the rule rendered by casework.priority.urgency_sql at the time of
+this migration; a test checks it still agrees with the Python rule.
 
 `inbox_view`: a person's named inbox filter and sort (the query string of /inbox), unique
 per person and name. The app role gets the default SELECT, INSERT, UPDATE, DELETE.
@@ -81,6 +82,12 @@ def upgrade() -> None:
         "UPDATE task t SET urgency = task_urgency(t.priority, t.escalation_level, c.risk_level) "
         'FROM "case" c WHERE c.id = t.case_id'
     )
+    op.create_index(
+        "ix_task_open_role_urgent",
+        "task",
+        ["candidate_role", sa.text("urgency DESC"), "due_at", "id"],
+        postgresql_where="status = 'open'",
+    )
     op.create_table(
         "inbox_view",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -96,6 +103,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("inbox_view")
+    op.drop_index("ix_task_open_role_urgent", table_name="task")
     op.execute('DROP TRIGGER IF EXISTS case_task_urgency ON "case"')
     op.execute("DROP TRIGGER IF EXISTS task_urgency ON task")
     op.execute("DROP FUNCTION IF EXISTS case_reset_task_urgency()")
