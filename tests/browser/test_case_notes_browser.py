@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import FilePayload, expect
 from sqlmodel import func, select
 
 from core.db import Database
@@ -92,7 +92,7 @@ def test_a_note_mentions_a_colleague_and_a_pdf_is_attached_and_downloaded(
 
     # --- she attaches the bank's letter as a PDF, and downloads it back --------------------
     page.locator("#add-file input[type=file]").set_input_files(
-        files=[{"name": "bank-letter.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+        files=FilePayload(name="bank-letter.pdf", mimeType="application/pdf", buffer=PDF)
     )
     page.get_by_role("button", name="Attach", exact=True).click()
     expect(section.locator("#case-notes-notice")).to_contain_text(
