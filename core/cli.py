@@ -61,8 +61,8 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from core.temporal import connect, ensure_search_attributes
     from demo import seed
     from demo.aml import seed_aml
-    from demo.casework_tools import seed_casework_tools
     from demo.case_notes import seed_case_notes
+    from demo.casework_tools import seed_casework_tools
     from demo.config import seed_config_changes
     from demo.disputes import seed_disputes
     from demo.follow_up import seed_follow_up
@@ -97,8 +97,8 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_disputes(db, client, settings))
             counts.update(await seed_reconciliation(db, client, settings))
             counts.update(await seed_process_endings(db, client, settings))
-            counts.update(await seed_casework_tools(db, client, settings))
             counts.update(await seed_follow_up(db, client, settings))
+            counts.update(await seed_casework_tools(db, client, settings))
         counts.update(await seed_inbox_views(db))
         counts.update(await seed_case_notes(db, settings))
         return counts

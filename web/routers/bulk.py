@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response, StreamingResponse
+from markupsafe import Markup
 from pydantic import BaseModel, Field
 
 from aml.rules import CLOSE_REASONS
@@ -26,8 +27,9 @@ api = APIRouter(prefix="/api/v1/aml/bulk", tags=["aml"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 GUARD = [Depends(require("aml", "bulk", action="bulk", about=of_type("task")))]
-ROWS_MARK = "<!--bulk-rows-->"
-SUMMARY_MARK = "<!--bulk-summary-->"
+# Where the streamed rows and summary go: constant comments, passed as Markup (never user text).
+ROWS_MARK = Markup("<!--bulk-rows-->")
+SUMMARY_MARK = Markup("<!--bulk-summary-->")
 # Bulk runs carry on when the person closes the page: each holds its task until it ends.
 _RUNNING: set[asyncio.Task[None]] = set()
 
