@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from audit import trail as audit
 from casework.inbox import InboxQuery
-from core.db import Database
+from core.db import Database, run_sql
 from identity.access import not_found, require
 from identity.actors import Actor
 from models.base import utcnow
@@ -52,6 +52,27 @@ async def list_views(db: Database, actor: Actor) -> list[InboxViewPublic]:
             )
         ).all()
     return [_public(v) for v in rows]
+
+
+async def held_and_views(db: Database, actor: Actor) -> tuple[int, list[InboxViewPublic]]:
+    """What the inbox page shows besides the list, in one round trip: how many tasks I hold
+    (the "My tasks" badge) and my saved views."""
+    async with db.session() as session:
+        rows = (
+            await run_sql(
+                session,
+                "SELECT (SELECT count(*) FROM task WHERE assignee_id = :me AND status = 'claimed'),"
+                " v.id, v.name, v.query, v.created_at FROM (SELECT 1) AS one"
+                " LEFT JOIN inbox_view v ON v.owner_id = :me ORDER BY v.name",
+                {"me": actor.user_id},
+            )
+        ).all()
+    views = [
+        InboxViewPublic(id=i, name=n, query=q, url=f"/inbox?{q}", created_at=c)
+        for _, i, n, q, c in rows
+        if i is not None
+    ]
+    return (int(rows[0][0]) if rows else 0), views
 
 
 async def save_view(db: Database, actor: Actor, name: str, query: str) -> InboxViewPublic:

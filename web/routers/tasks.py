@@ -324,8 +324,7 @@ async def _render_inbox(
     status_code: int = 200,
 ) -> Response:
     result = await inbox_service.inbox(services.db, actor, query)
-    mine_count = await inbox_service.count_mine(services.db, actor)
-    views = await inbox_views.list_views(services.db, actor)
+    mine_count, views = await inbox_views.held_and_views(services.db, actor)
     context = _inbox_context(query, result, mine_count, views, actor)
     context["refusal"] = refusal
     target = request.headers.get("hx-target")
