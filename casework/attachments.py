@@ -28,9 +28,9 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from audit import trail as audit
-from casework.notes import may_read, readable_case
+from casework.notes import may_read, next_case_number, readable_case
 from casework.storage import configured_storage, storage_named
-from core.db import Database, run_sql
+from core.db import Database
 from core.settings import Settings
 from identity.access import can, not_found, record_refusal, require
 from identity.actors import Actor
@@ -144,22 +144,8 @@ async def add_attachment(
     key: str | None = None
     try:
         async with db.transaction() as session:
-            await run_sql(
-                session,
-                "SELECT pg_advisory_xact_lock(hashtext('case_attachment'), hashtext(:c))",
-                {"c": str(case_id)},
-            )
-            number = (
-                int(
-                    (
-                        await session.exec(
-                            select(func.coalesce(func.max(CaseAttachment.number), 0)).where(
-                                CaseAttachment.case_id == case_id
-                            )
-                        )
-                    ).one()
-                )
-                + 1
+            number = await next_case_number(
+                session, CaseAttachment, case_id, lock="case_attachment"
             )
             row = CaseAttachment(
                 id=attachment_id,

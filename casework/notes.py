@@ -32,7 +32,13 @@ from casework.notifications import queue_notification
 from core.db import Database, run_sql
 from identity.access import can, can_see_case, not_found, record_refusal, require
 from identity.actors import Actor
-from models.case_notes import NOTE_MAX_CHARS, CaseNote, CaseNotePage, CaseNotePublic
+from models.case_notes import (
+    NOTE_MAX_CHARS,
+    CaseAttachment,
+    CaseNote,
+    CaseNotePage,
+    CaseNotePublic,
+)
 from models.cases import Case
 from models.staff import RoleAssignment, StaffUser
 from policies.enforcer import allowed
@@ -46,6 +52,29 @@ _ALLOWED_CONTROLS = {"\n", "\t"}
 
 def note_label(number: int) -> str:
     return f"N-{number}"
+
+
+async def next_case_number(
+    session: AsyncSession,
+    table: type[CaseNote] | type[CaseAttachment],
+    case_id: uuid.UUID,
+    *,
+    lock: str,
+) -> int:
+    """The next number of a note or file on a case (N-1, F-1, ...), one writer per case and
+    kind at a time: an advisory lock held to the end of the transaction, no row lock on the
+    case (its workflow and its tasks keep going while a note or file is written)."""
+    await run_sql(
+        session,
+        "SELECT pg_advisory_xact_lock(hashtext(:k), hashtext(:c))",
+        {"k": lock, "c": str(case_id)},
+    )
+    highest = (
+        await session.exec(
+            select(func.coalesce(func.max(table.number), 0)).where(table.case_id == case_id)
+        )
+    ).one()
+    return int(highest) + 1
 
 
 # ----------------------------------------------------------------------------- who may
@@ -185,25 +214,7 @@ async def add_note(
         if fields:
             error = Invalid("The note was not added.", fields=fields)
         else:
-            # Numbers per case, one writer at a time (no row lock on the case: its workflow
-            # and its tasks keep going while a note is written).
-            await run_sql(
-                session,
-                "SELECT pg_advisory_xact_lock(hashtext('case_note'), hashtext(:c))",
-                {"c": str(case_id)},
-            )
-            number = (
-                int(
-                    (
-                        await session.exec(
-                            select(func.coalesce(func.max(CaseNote.number), 0)).where(
-                                CaseNote.case_id == case_id
-                            )
-                        )
-                    ).one()
-                )
-                + 1
-            )
+            number = await next_case_number(session, CaseNote, case_id, lock="case_note")
             note = CaseNote(
                 case_id=case_id,
                 number=number,
