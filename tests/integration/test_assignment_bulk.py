@@ -20,7 +20,7 @@ from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
 from models.cases import Case, Task
-from tests.aml_cases import Routed, alerted_customer
+from tests.aml_cases import alerted_customer
 from tests.codec_keys import codec_ring
 from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
 from tests.onboarding_data import listed_individual
@@ -29,13 +29,14 @@ from worker import WORKFLOWS
 HISTORIES = Path(__file__).parents[1] / "workflows" / "histories"
 
 
-async def _l1_cases(
+async def _l1_tasks(
     db: Database, env: WorkflowEnvironment, settings: Settings, n: int
-) -> list[Routed]:
+) -> list[Task]:
+    """The open L1 tasks of `n` new AML cases (one alerted customer each)."""
     routed = []
     for _ in range(n):  # one at a time: each is a customer of its own
         routed.append(await alerted_customer(db, env.client, settings.task_queue))
-    return routed
+    return [await task_of(db, r.workflow_id, "l1#1") for r in routed]
 
 
 async def _audit(db: Database, action: str, object_id: object) -> list[AuditEvent]:
@@ -58,8 +59,7 @@ async def test_lead_assigns_an_l1_task_to_an_analyst_who_is_notified_and_can_dec
     temporal_env: WorkflowEnvironment,
     worker: None,
 ) -> None:
-    [routed] = await _l1_cases(db, temporal_env, settings, 1)
-    l1 = await task_of(db, routed.workflow_id, "l1#1")
+    [l1] = await _l1_tasks(db, temporal_env, settings, 1)
     lead = await new_staff(db, "aml_lead", prefix="lead")
     analyst = await new_staff(db, "aml_analyst")
     other = await new_staff(db, "aml_analyst")
@@ -105,8 +105,7 @@ async def test_assignment_is_refused_to_non_leads_other_teams_and_people_without
     temporal_env: WorkflowEnvironment,
     worker: None,
 ) -> None:
-    [routed] = await _l1_cases(db, temporal_env, settings, 1)
-    l1 = await task_of(db, routed.workflow_id, "l1#1")
+    [l1] = await _l1_tasks(db, temporal_env, settings, 1)
     analyst = await new_staff(db, "aml_analyst")
     investigator = await new_staff(db, "aml_investigator")
     kyc_lead = await new_staff(db, "kyc_lead", prefix="lead")
@@ -144,7 +143,7 @@ async def test_assignment_is_refused_to_non_leads_other_teams_and_people_without
     # Each refusal is in the audit trail; the task is untouched.
     denied = await _audit(db, "task.assign", l1.id)
     assert len([e for e in denied if e.outcome != "success"]) >= 4
-    assert (await task_of(db, routed.workflow_id, "l1#1")).status == "open"
+    assert (await task_of(db, l1.workflow_id, "l1#1")).status == "open"
 
     # The web form says why, on the picker page.
     web = httpx.AsyncClient(transport=http._transport, base_url="http://testserver")
@@ -227,8 +226,7 @@ async def test_bulk_close_of_20_l1_cases_opens_2_quality_reviews_for_a_second_an
     temporal_env: WorkflowEnvironment,
     worker: None,
 ) -> None:
-    cases = await _l1_cases(db, temporal_env, settings, 20)
-    tasks = [await task_of(db, r.workflow_id, "l1#1") for r in cases]
+    tasks = await _l1_tasks(db, temporal_env, settings, 20)
     closer = await new_staff(db, "aml_analyst")
     reviewer = await new_staff(db, "aml_analyst")
     headers = await api_headers(http, closer.username)
@@ -246,14 +244,14 @@ async def test_bulk_close_of_20_l1_cases_opens_2_quality_reviews_for_a_second_an
     body = ran.json()
     assert (body["done"], body["refused"]) == (20, 0), body["items"]
     assert len(body["quality_reviews"]) == 2
-    expected = set(sample([r.case_id for r in cases], 10))
+    expected = set(sample([t.case_id for t in tasks], 10))
     assert {uuid.UUID(q["reviewed_case_id"]) for q in body["quality_reviews"]} == expected
 
     async def closed() -> bool | None:
         async with db.session() as session:
             rows = (
                 await session.exec(
-                    select(Case.status).where(col(Case.id).in_([r.case_id for r in cases]))
+                    select(Case.status).where(col(Case.id).in_([t.case_id for t in tasks]))
                 )
             ).all()
         return True if set(rows) == {"closed"} else None
@@ -348,8 +346,7 @@ async def test_bulk_reports_each_refused_item_and_does_the_others(
     temporal_env: WorkflowEnvironment,
     worker: None,
 ) -> None:
-    routed = await _l1_cases(db, temporal_env, settings, 3)
-    good, held, escalated = [await task_of(db, r.workflow_id, "l1#1") for r in routed]
+    good, held, escalated = await _l1_tasks(db, temporal_env, settings, 3)
     me = await new_staff(db, "aml_analyst")
     someone = await new_staff(db, "aml_analyst")
     investigator = await new_staff(db, "aml_investigator")
@@ -364,7 +361,7 @@ async def test_bulk_reports_each_refused_item_and_does_the_others(
             headers=some_headers,
         )
     ).is_success
-    l2 = await task_of(db, routed[2].workflow_id, "l2#1")
+    l2 = await task_of(db, escalated.workflow_id, "l2#1")
     inv_headers = await api_headers(http, investigator.username)
     assert (await http.post(f"/api/v1/tasks/{l2.id}/claim", headers=inv_headers)).is_success
 
@@ -388,12 +385,11 @@ async def test_bulk_reports_each_refused_item_and_does_the_others(
     assert items[str(missing)]["code"] == "not_found"
     assert (ran.json()["done"], ran.json()["refused"]) == (1, 3)
     # The refusals changed nothing: the held task is still someone's.
-    after = await task_of(db, routed[1].workflow_id, "l1#1")
+    after = await task_of(db, held.workflow_id, "l1#1")
     assert (after.status, after.assignee_id) == ("claimed", someone.actor.user_id)
 
     # Release in bulk: only what I hold is released.
-    mine = await _l1_cases(db, temporal_env, settings, 1)
-    mine_task = await task_of(db, mine[0].workflow_id, "l1#1")
+    [mine_task] = await _l1_tasks(db, temporal_env, settings, 1)
     assert (await http.post(f"/api/v1/tasks/{mine_task.id}/claim", headers=headers)).is_success
     released = await http.post(
         "/api/v1/aml/bulk",
@@ -435,8 +431,7 @@ async def test_bulk_close_web_form_streams_each_result(
     temporal_env: WorkflowEnvironment,
     worker: None,
 ) -> None:
-    routed = await _l1_cases(db, temporal_env, settings, 2)
-    tasks = [await task_of(db, r.workflow_id, "l1#1") for r in routed]
+    tasks = await _l1_tasks(db, temporal_env, settings, 2)
     me = await new_staff(db, "aml_analyst")
     web = httpx.AsyncClient(transport=http._transport, base_url="http://testserver")
     async with web:
