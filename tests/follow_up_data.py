@@ -7,10 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from core.db import Database
-from models.audit import AuditEvent
 from models.base import utcnow
 from models.case_follow_up import CaseSnooze
 from models.cases import Case, Task
@@ -66,22 +65,3 @@ async def snoozes(db: Database, case_id: uuid.UUID) -> list[CaseSnooze]:
 
 async def in_force(db: Database, case_id: uuid.UUID) -> CaseSnooze | None:
     return next((s for s in await snoozes(db, case_id) if s.ended_at is None), None)
-
-
-async def audit_count(
-    db: Database, action: str, case_id: uuid.UUID, outcome: str = "success"
-) -> int:
-    async with db.session() as session:
-        return int(
-            (
-                await session.exec(
-                    select(func.count())
-                    .select_from(AuditEvent)
-                    .where(
-                        AuditEvent.action == action,
-                        AuditEvent.object_id == str(case_id),
-                        AuditEvent.outcome == outcome,
-                    )
-                )
-            ).one()
-        )

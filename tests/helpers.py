@@ -15,12 +15,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
-from sqlmodel import select
+from sqlmodel import func, select
 
 from core.db import Database
 from identity import staff
 from identity.actors import Actor
 from identity.auth import roles_of
+from models.audit import AuditEvent
 from models.cases import Task
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
@@ -251,6 +252,26 @@ async def served_by_uvicorn(app: object) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+async def audit_count(
+    db: Database, action: str, case_id: uuid.UUID, outcome: str = "success"
+) -> int:
+    """How many audit events of `action` with this outcome the case (or task) has."""
+    async with db.session() as session:
+        return int(
+            (
+                await session.exec(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(
+                        AuditEvent.action == action,
+                        AuditEvent.object_id == str(case_id),
+                        AuditEvent.outcome == outcome,
+                    )
+                )
+            ).one()
+        )
 
 
 @asynccontextmanager

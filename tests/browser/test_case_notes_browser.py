@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import FilePayload, expect
-from sqlmodel import func, select
 
 from core.db import Database
-from models.audit import AuditEvent
 from tests.aml_cases import customer_with_account
 from tests.browser.conftest import DataMaker, Tab
 from tests.browser.test_aml_browser import post_transaction
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
+from tests.helpers import audit_count
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("onboarding_ready")]
 
@@ -25,20 +24,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 def downloads_of(data_maker: DataMaker, case_id: uuid.UUID) -> int:
     async def count(db: Database) -> int:
-        async with db.session() as session:
-            return int(
-                (
-                    await session.exec(
-                        select(func.count())
-                        .select_from(AuditEvent)
-                        .where(
-                            AuditEvent.action == "case.attachment_downloaded",
-                            AuditEvent.object_id == str(case_id),
-                            AuditEvent.outcome == "success",
-                        )
-                    )
-                ).one()
-            )
+        return await audit_count(db, "case.attachment_downloaded", case_id)
 
     return data_maker._run(count)
 

@@ -20,12 +20,11 @@ from core.db import Database, run_sql
 from core.settings import Settings
 from identity import staff
 from models.aml import SarReport
-from models.audit import AuditEvent
 from models.base import utcnow
 from models.case_notes import AttachmentCitation, CaseAttachment
 from models.cases import Case, Decision, Task
 from shared.errors import Unavailable
-from tests.helpers import CSRF_RE, Staff, api_headers, new_staff, web_login
+from tests.helpers import CSRF_RE, Staff, api_headers, audit_count, new_staff, web_login
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -42,23 +41,6 @@ async def new_case(db: Database, case_type: str = "aml") -> Case:
     async with db.transaction() as session:
         session.add(case)
     return case
-
-
-async def events(db: Database, action: str, case_id: uuid.UUID, outcome: str = "success") -> int:
-    async with db.session() as session:
-        return int(
-            (
-                await session.exec(
-                    select(func.count())
-                    .select_from(AuditEvent)
-                    .where(
-                        AuditEvent.action == action,
-                        AuditEvent.object_id == str(case_id),
-                        AuditEvent.outcome == outcome,
-                    )
-                )
-            ).one()
-        )
 
 
 async def upload(
@@ -102,7 +84,7 @@ async def test_a_note_mentioning_a_colleague_notifies_them_and_shows_escaped_on_
     told = (await http.get("/api/v1/notifications", headers=team["headers"]["ivan"])).json()
     mine = [n for n in told["items"] if case.reference in n["subject"]]
     assert len(mine) == 1 and "N-1" in mine[0]["body"]
-    assert await events(db, "case.note_added", case.id) == 1
+    assert await audit_count(db, "case.note_added", case.id) == 1
 
     # On the case page: in the notes section and on the timeline, escaped, never rendered.
     await web_login(http, team["people"]["ana"].username)
@@ -135,8 +117,8 @@ async def test_notes_are_refused_with_the_reason_for_unknown_disabled_or_outside
         )
         assert refused.status_code == 422, refused.text
         assert why in refused.json()["fields"]["body"]
-    assert await events(db, "case.note_added", case.id) == 0
-    assert await events(db, "case.note_added", case.id, outcome="failure") == 6
+    assert await audit_count(db, "case.note_added", case.id) == 0
+    assert await audit_count(db, "case.note_added", case.id, outcome="failure") == 6
     # An e-mail address is no mention.
     ok = await http.post(
         f"/api/v1/cases/{case.id}/notes",
@@ -248,7 +230,7 @@ async def test_attachments_are_checked_for_size_type_and_real_content(
             await session.exec(select(func.count()).where(CaseAttachment.case_id == case.id))
         ).one()
     assert stored == 0
-    assert await events(db, "case.attachment_added", case.id, outcome="failure") == 6
+    assert await audit_count(db, "case.attachment_added", case.id, outcome="failure") == 6
 
 
 async def test_a_pdf_is_downloaded_by_case_readers_only_and_each_download_is_audited(
@@ -269,7 +251,7 @@ async def test_a_pdf_is_downloaded_by_case_readers_only_and_each_download_is_aud
         assert got.status_code == 200 and got.content == PDF
         assert got.headers["content-type"] == "application/pdf"
         assert got.headers["x-content-type-options"] == "nosniff"
-    assert await events(db, "case.attachment_downloaded", case.id) == 2
+    assert await audit_count(db, "case.attachment_downloaded", case.id) == 2
     for who in ("sam", "eve"):  # not theirs to read: the same 404 as a missing file
         assert (await http.get(url, headers=h[who])).status_code == 404
     # the case page's link serves the same bytes to a signed-in reader
@@ -277,7 +259,7 @@ async def test_a_pdf_is_downloaded_by_case_readers_only_and_each_download_is_aud
     page = (await http.get(f"/cases/{case.id}")).text
     assert f"/cases/{case.id}/attachments/{body['id']}" in page
     assert (await http.get(f"/cases/{case.id}/attachments/{body['id']}")).content == PDF
-    assert await events(db, "case.attachment_downloaded", case.id) == 3
+    assert await audit_count(db, "case.attachment_downloaded", case.id) == 3
 
 
 async def _decide(db: Database, case: Case, actor_id: uuid.UUID, comment: str) -> uuid.UUID:
@@ -355,7 +337,7 @@ async def test_a_file_cited_by_a_decision_or_a_sar_cannot_be_removed(
     )
     assert gone.status_code == 200, gone.text
     assert gone.json()["removal_reason"] == "wrong customer's letter"
-    assert await events(db, "case.attachment_removed", case.id) == 1
+    assert await audit_count(db, "case.attachment_removed", case.id) == 1
     content = f"/api/v1/cases/{case.id}/attachments/{ids[1]}/content"
     assert (await http.get(content, headers=h)).status_code == 404
     listed = (await http.get(f"/api/v1/cases/{case.id}/attachments", headers=h)).json()

@@ -25,8 +25,8 @@ from models.base import utcnow
 from models.cases import Task
 from models.follow_up_io import snooze_workflow_id
 from shared.errors import Conflict, Forbidden, Invalid
-from tests.follow_up_data import audit_count, case_with_step, in_force, snoozes
-from tests.helpers import api_headers, new_staff, web_login
+from tests.follow_up_data import case_with_step, in_force, snoozes
+from tests.helpers import api_headers, audit_count, new_staff, web_login
 
 pytestmark = pytest.mark.usefixtures("worker")
 

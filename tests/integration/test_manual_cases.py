@@ -21,8 +21,7 @@ from models.case_follow_up import ManualCase
 from models.cases import Case, Task
 from shared.errors import Forbidden, Invalid
 from tests.aml_data import new_customers
-from tests.follow_up_data import audit_count
-from tests.helpers import Staff, api_headers, eventually, new_staff, web_login
+from tests.helpers import Staff, api_headers, audit_count, eventually, new_staff, web_login
 
 pytestmark = pytest.mark.usefixtures("worker")
 

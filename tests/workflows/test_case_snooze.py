@@ -22,8 +22,8 @@ from models.base import utcnow
 from models.cases import Case, CaseStatus, Notification
 from models.follow_up_io import WakeResult, snooze_workflow_id
 from tests.codec_keys import readable_without_key
-from tests.follow_up_data import OpenCase, audit_count, case_with_step, in_force, snoozes
-from tests.helpers import Staff, eventually, new_staff
+from tests.follow_up_data import OpenCase, case_with_step, in_force, snoozes
+from tests.helpers import Staff, audit_count, eventually, new_staff
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_replay import replayer
 from workflows.case_snooze import CaseSnoozeWorkflow
