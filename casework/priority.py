@@ -22,6 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.sql.selectable import ScalarSelect
+from sqlmodel import col, select
+
+from models.cases import OPEN_TASK_STATUSES, Task
 
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 RANK: dict[str, int] = {p: i for i, p in enumerate(PRIORITIES)}
@@ -34,6 +41,18 @@ RISK_FLOOR: dict[str, str] = {"high": "high"}
 DUE_SOON = timedelta(hours=4)
 SLA_STATES = ("overdue", "due_soon", "ok")
 OPEN_STATUSES = ("open", "claimed")
+
+
+def open_urgency(case_id: Any, correlate: Any) -> ScalarSelect[Any]:
+    """A queue's sort key: the urgency of the most urgent open or claimed task of the row's
+    case (NULL when none is open), as a subquery correlated to `correlate`, whose `case_id`
+    column (or Case.id) is passed as `case_id`."""
+    return (
+        select(func.max(Task.urgency))
+        .where(col(Task.case_id) == case_id, col(Task.status).in_(OPEN_TASK_STATUSES))
+        .correlate(correlate)
+        .scalar_subquery()
+    )
 
 
 def rank(priority: str | None) -> int:

@@ -171,14 +171,7 @@ async def list_changes(
     ]
     # Changes awaiting a decision first, most urgent first (casework/priority.py); then the
     # rest, newest first.
-    open_urgency = (
-        select(func.max(Task.urgency))
-        .where(
-            col(Task.case_id) == ChangeRequest.case_id, col(Task.status).in_(("open", "claimed"))
-        )
-        .correlate(ChangeRequest)
-        .scalar_subquery()
-    )
+    open_urgency = priority_rule.open_urgency(ChangeRequest.case_id, ChangeRequest)
     async with db.session() as session:
         total = (
             await session.exec(select(func.count()).select_from(ChangeRequest).where(*conditions))

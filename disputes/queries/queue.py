@@ -180,12 +180,7 @@ async def dispute_queue(
     )
     page, per_page = max(page, 1), min(max(per_page, 1), 100)
     _, policy = await load_typed(db, "disputes", DisputePolicy)
-    open_urgency = (
-        select(func.max(Task.urgency))
-        .where(col(Task.case_id) == Case.id, col(Task.status).in_(OPEN_TASK_STATUSES))
-        .correlate(Case)
-        .scalar_subquery()
-    )
+    open_urgency = priority_rule.open_urgency(Case.id, Case)
     async with db.session() as session:
         total = (
             await session.exec(_joined(select(func.count(col(Case.id)))).where(*conditions))

@@ -179,12 +179,7 @@ async def list_breaks(
         now=now,
     )
     page, per_page = max(page, 1), min(max(per_page, 1), 100)
-    open_urgency = (
-        select(func.max(Task.urgency))
-        .where(col(Task.case_id) == ReconBreak.case_id, col(Task.status).in_(OPEN_TASK_STATUSES))
-        .correlate(ReconBreak)
-        .scalar_subquery()
-    )
+    open_urgency = priority_rule.open_urgency(ReconBreak.case_id, ReconBreak)
     async with db.session() as session:
         total = (
             await session.exec(_joined(select(func.count(col(ReconBreak.id)))).where(*conditions))
