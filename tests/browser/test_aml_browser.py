@@ -25,6 +25,32 @@ def post_transaction(base_url: str, username: str, row: dict[str, Any]) -> dict[
         return body
 
 
+def post_iran_wire(
+    base_url: str, username: str, iban: str, *, external_id: str, amount: str, description: str
+) -> dict[str, Any]:
+    """A large outgoing SWIFT payment from `iban` to Kish Trading Co in Iran (an AML case at
+    L1): the API's answer."""
+    return post_transaction(
+        base_url,
+        username,
+        {
+            "external_id": external_id,
+            "account": iban,
+            "booked_at": "2026-11-25T10:00:00+00:00",
+            "amount": amount,
+            "currency": "EUR",
+            "direction": "out",
+            "channel": "swift",
+            "counterparty": {
+                "name": "Kish Trading Co",
+                "account": "IR580540105180021273113007",
+                "country": "IR",
+            },
+            "description": description,
+        },
+    )
+
+
 def decide_in_browser(tab: Tab, user: str, reference: str, step: str, outcome: str) -> None:
     page = tab.page
     sign_in(page, user)
@@ -51,24 +77,13 @@ def test_l1_to_l2_to_mlro_to_sar_in_the_browser(tab: Tab, data_maker: DataMaker)
     mlro = data_maker.staff("mlro", prefix="mlro")
     customer, account = data_maker._run(lambda db: customer_with_account(db))
 
-    posted = post_transaction(
+    posted = post_iran_wire(
         tab.server.url,
         service,
-        {
-            "external_id": f"browser-{account.iban}",
-            "account": account.iban,
-            "booked_at": "2026-11-25T10:00:00+00:00",
-            "amount": "48000.00",
-            "currency": "EUR",
-            "direction": "out",
-            "channel": "swift",
-            "counterparty": {
-                "name": "Kish Trading Co",
-                "account": "IR580540105180021273113007",
-                "country": "IR",
-            },
-            "description": "Invoice 2211",
-        },
+        account.iban,
+        external_id=f"browser-{account.iban}",
+        amount="48000.00",
+        description="Invoice 2211",
     )
     assert posted["accepted"] == 1 and posted["alerts"], posted
     [case] = posted["cases"]

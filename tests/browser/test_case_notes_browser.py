@@ -13,7 +13,7 @@ from playwright.sync_api import FilePayload, expect
 from core.db import Database
 from tests.aml_cases import customer_with_account
 from tests.browser.conftest import DataMaker, Tab
-from tests.browser.test_aml_browser import post_transaction
+from tests.browser.test_aml_browser import post_iran_wire
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
 from tests.helpers import audit_count
 
@@ -37,24 +37,13 @@ def test_a_note_mentions_a_colleague_and_a_pdf_is_attached_and_downloaded(
     ana = data_maker.staff("aml_analyst", prefix="aml.ana")
     ivan = data_maker.staff("aml_investigator", prefix="aml.ivan")
     _, account = data_maker._run(lambda db: customer_with_account(db))
-    posted = post_transaction(
+    posted = post_iran_wire(
         tab.server.url,
         service,
-        {
-            "external_id": f"notes-{account.iban}",
-            "account": account.iban,
-            "booked_at": "2026-11-25T10:00:00+00:00",
-            "amount": "31000.00",
-            "currency": "EUR",
-            "direction": "out",
-            "channel": "swift",
-            "counterparty": {
-                "name": "Kish Trading Co",
-                "account": "IR580540105180021273113007",
-                "country": "IR",
-            },
-            "description": "Invoice 2212",
-        },
+        account.iban,
+        external_id=f"notes-{account.iban}",
+        amount="31000.00",
+        description="Invoice 2212",
     )
     [case] = posted["cases"]
     case_id, reference = uuid.UUID(case["case_id"]), case["reference"]

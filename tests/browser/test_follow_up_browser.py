@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from tests.aml_cases import customer_with_account
 from tests.browser.conftest import DataMaker, Tab
-from tests.browser.test_aml_browser import post_transaction
+from tests.browser.test_aml_browser import post_iran_wire
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("onboarding_ready")]
@@ -26,24 +26,13 @@ def test_an_analyst_snoozes_and_tags_a_case_and_it_leaves_her_inbox(
     service = data_maker.staff("upstream_system", prefix="svc")
     analyst = data_maker.staff("aml_analyst", prefix="ana")
     _, account = data_maker._run(lambda db: customer_with_account(db))
-    posted = post_transaction(
+    posted = post_iran_wire(
         tab.server.url,
         service,
-        {
-            "external_id": f"snooze-{account.iban}",
-            "account": account.iban,
-            "booked_at": "2026-11-25T10:00:00+00:00",
-            "amount": "48000.00",
-            "currency": "EUR",
-            "direction": "out",
-            "channel": "swift",
-            "counterparty": {
-                "name": "Kish Trading Co",
-                "account": "IR580540105180021273113007",
-                "country": "IR",
-            },
-            "description": "Invoice 2211",
-        },
+        account.iban,
+        external_id=f"snooze-{account.iban}",
+        amount="48000.00",
+        description="Invoice 2211",
     )
     [case] = posted["cases"]
     reference = case["reference"]
