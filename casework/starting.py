@@ -26,7 +26,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from casework.registry import case_type as case_type_of
+from casework.catalog import case_type as case_type_of
 from casework.store import Event, record_event
 from core.search_attributes import CASE_ID, CASE_STATUS, CASE_TYPE, CUSTOMER_ID, RISK_LEVEL
 from shared.errors import Conflict, Unavailable

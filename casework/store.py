@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
-from casework.registry import case_type as case_type_of
+from casework.catalog import case_type as case_type_of
 from core.db import run_sql
 from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskStatus
