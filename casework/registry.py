@@ -64,6 +64,9 @@ class TaskKind:
     comment_name: str = "comment"  # "rationale" for the SAR decision
     # Whether the narrative rules (reasons per outcome, comment lengths) apply to it.
     checks_narrative: bool = False
+    # Outcomes that need a second factor entered within the last few minutes (step-up:
+    # approving a change, a write-off, a SAR decision, a role grant; identity.policy).
+    step_up_for: tuple[str, ...] = ()
 
     @property
     def roles(self) -> tuple[str, ...]:

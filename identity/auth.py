@@ -9,6 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -169,6 +170,34 @@ async def login(
             "Wrong username or password, or the account is disabled.", code="bad_credentials"
         )
 
+    return await open_session(
+        db,
+        settings,
+        user,
+        kind=kind,
+        origin=origin,
+        user_agent=user_agent,
+        action=action,
+        attempt_username=username,
+    )
+
+
+async def open_session(
+    db: Database,
+    settings: Settings,
+    user: StaffUser,
+    *,
+    kind: str,
+    origin: Origin,
+    user_agent: str | None = None,
+    action: str = "auth.login",
+    attempt_username: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> tuple[str, SessionInfo]:
+    """A new session (web) or API token for `user`, once they proved who they are (a
+    password, single sign-on); a fresh random id every time (no fixation), audited as
+    `action` in the same transaction. `attempt_username` records a successful sign-in
+    attempt for the throttle."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     lifetime = (
@@ -189,7 +218,8 @@ async def login(
             user_agent=(user_agent or "")[:300] or None,
         )
         session.add(staff_session)
-        session.add(LoginAttempt(username=username, ip=origin.ip, succeeded=True))
+        if attempt_username:
+            session.add(LoginAttempt(username=attempt_username, ip=origin.ip, succeeded=True))
         await session.flush()
         await audit.record(
             session,
@@ -198,6 +228,7 @@ async def login(
             object_type="session",
             object_id=staff_session.id,
             origin=origin,
+            details=details,
         )
         roles = await roles_of(session, user.id)
     actor = Actor(user.id, user.username, user.display_name, roles, origin, staff_session.id)
