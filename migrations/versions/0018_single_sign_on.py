@@ -1,0 +1,55 @@
+"""Single sign-on (OpenID Connect): the identity-provider subject a staff record is linked to,
+and the sign-ins in flight.
+
+`staff_user.sso_issuer` + `sso_subject`: the IdP (its issuer URL) and the person's stable
+subject there, set when a person first signs in through the IdP; unique together, so one IdP
+account is linked to one staff record.
+
+`sso_login`: one row per sign-in sent to the IdP — the hash of the `state` handed to the
+browser, the ID token's `nonce`, the PKCE `code_verifier` and where to go afterwards. Kept
+server-side so the browser carries only the random state; used once (`used_at`) and only
+until `expires_at` (a few minutes). The app role gets the default SELECT, INSERT, UPDATE,
+DELETE (old rows are removed).
+
+Revision ID: 0018
+Revises: 0017
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("staff_user", sa.Column("sso_issuer", sa.String(length=300), nullable=True))
+    op.add_column("staff_user", sa.Column("sso_subject", sa.String(length=255), nullable=True))
+    op.create_unique_constraint(
+        "uq_staff_user_sso_subject", "staff_user", ["sso_issuer", "sso_subject"]
+    )
+    op.create_table(
+        "sso_login",
+        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("state_hash", sa.String(length=64), nullable=False, unique=True),
+        sa.Column("nonce", sa.String(length=100), nullable=False),
+        sa.Column("code_verifier", sa.String(length=200), nullable=False),
+        sa.Column("next_url", sa.String(length=500), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_sso_login_expires_at", "sso_login", ["expires_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_sso_login_expires_at", table_name="sso_login")
+    op.drop_table("sso_login")
+    op.drop_constraint("uq_staff_user_sso_subject", "staff_user", type_="unique")
+    op.drop_column("staff_user", "sso_subject")
+    op.drop_column("staff_user", "sso_issuer")
