@@ -11,6 +11,10 @@ server-side so the browser carries only the random state; used once (`used_at`) 
 until `expires_at` (a few minutes). The app role gets the default SELECT, INSERT, UPDATE,
 DELETE (old rows are removed).
 
+Also installs version 1 (the defaults) of the configuration documents added since 0009:
+`access` and `sso_groups` (identity/policy.py). The `sso_groups` defaults map no group to
+any role, so nobody gets in through the IdP until a mapping is approved (maker-checker).
+
 Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-07
@@ -20,6 +24,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from migrations.helpers import install_missing_config_defaults
 
 revision: str = "0018"
 down_revision: str | None = "0017"
@@ -45,6 +51,7 @@ def upgrade() -> None:
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_sso_login_expires_at", "sso_login", ["expires_at"])
+    install_missing_config_defaults()
 
 
 def downgrade() -> None:
