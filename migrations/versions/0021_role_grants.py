@@ -19,8 +19,8 @@ The trigger `role_assignment_door` holds for every database role but the table's
 - UPDATE only to end an active grant (ended_at and ended_reason set, nothing else changed);
 - DELETE never (the app role also loses DELETE and TRUNCATE: core/schema.py KEPT_TABLES).
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-07
 """
 
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0019"
-down_revision: str | None = "0018"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
