@@ -1,9 +1,10 @@
-"""Single sign-on (OpenID Connect): the identity-provider subject a staff record is linked to,
-and the sign-ins in flight.
+"""Single sign-on (OpenID Connect): the identity-provider account a staff record is linked
+to, and the sign-ins in flight.
 
-`staff_user.sso_issuer` + `sso_subject`: the IdP (its issuer URL) and the person's stable
-subject there, set when a person first signs in through the IdP; unique together, so one IdP
-account is linked to one staff record.
+`staff_sso_link`: the IdP (its issuer URL) and the person's stable subject there, written
+when a person first signs in through the IdP; one link per staff record, and one staff
+record per IdP account (unique issuer + subject); `last_groups` are the groups the IdP sent
+at the last sign-in (what the roles from single sign-on were computed from).
 
 `sso_login`: one row per sign-in sent to the IdP — the hash of the `state` handed to the
 browser, the ID token's `nonce`, the PKCE `code_verifier` and where to go afterwards. Kept
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from migrations.helpers import install_missing_config_defaults
 
@@ -34,10 +36,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("staff_user", sa.Column("sso_issuer", sa.String(length=300), nullable=True))
-    op.add_column("staff_user", sa.Column("sso_subject", sa.String(length=255), nullable=True))
-    op.create_unique_constraint(
-        "uq_staff_user_sso_subject", "staff_user", ["sso_issuer", "sso_subject"]
+    op.create_table(
+        "staff_sso_link",
+        sa.Column("user_id", sa.Uuid(), sa.ForeignKey("staff_user.id"), primary_key=True),
+        sa.Column("issuer", sa.String(length=300), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("linked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_groups", postgresql.JSONB(), nullable=False, server_default="[]"),
+        sa.UniqueConstraint("issuer", "subject", name="uq_staff_sso_link_subject"),
     )
     op.create_table(
         "sso_login",
@@ -57,6 +63,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sso_login_expires_at", table_name="sso_login")
     op.drop_table("sso_login")
-    op.drop_constraint("uq_staff_user_sso_subject", "staff_user", type_="unique")
-    op.drop_column("staff_user", "sso_subject")
-    op.drop_column("staff_user", "sso_issuer")
+    op.drop_table("staff_sso_link")
