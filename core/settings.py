@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 30
     secure_cookies: bool = False
 
+    # Single sign-on with OpenID Connect (identity/sso.py, authorization code + PKCE). Set
+    # OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together to show "Sign in with
+    # <OIDC_DISPLAY_NAME>" on /login; the IdP must allow the redirect URI
+    # <PUBLIC_URL>/auth/oidc/callback. OIDC_GROUPS_CLAIM names the ID-token claim holding the
+    # person's groups (mapped to roles by the `sso_groups` document, itself maker-checker).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = Field(default="", repr=False)
+    oidc_display_name: str = "single sign-on"
+    oidc_groups_claim: str = "groups"
+    oidc_scopes: str = "openid email profile"
+    # LOCAL_PASSWORDS=false: the password form and the password token endpoint refuse (staff
+    # sign in through the IdP only); needs single sign-on configured.
+    local_passwords: bool = True
+
     # Maker-checker.
     change_expiry_hours: int = 72
     change_approval_sla_hours: int = 24
@@ -158,6 +173,26 @@ class Settings(BaseSettings):
         return self.temporal_tls or any(
             (self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_server_name)
         )
+
+    @model_validator(mode="after")
+    def _single_sign_on_is_whole(self) -> Settings:
+        given = [bool(self.oidc_issuer), bool(self.oidc_client_id), bool(self.oidc_client_secret)]
+        if any(given) and not all(given):
+            raise ValueError(
+                "single sign-on needs OIDC_ISSUER, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET together"
+            )
+        if not self.local_passwords and not self.sso_enabled:
+            raise ValueError(
+                "LOCAL_PASSWORDS=false needs single sign-on (OIDC_ISSUER, OIDC_CLIENT_ID, "
+                "OIDC_CLIENT_SECRET): nobody could sign in otherwise"
+            )
+        if self.environment == "production" and self.oidc_issuer.startswith("http://"):
+            raise ValueError("production needs an https:// OIDC_ISSUER")
+        return self
+
+    @property
+    def sso_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
