@@ -74,7 +74,14 @@ async def _seed(settings: Settings) -> dict[str, int]:
 
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
     try:
-        counts = {"staff": await seed.seed_staff(db), "tariff plans": await seed.seed_tariffs(db)}
+        # Demo staff get their roles from the table owner (the role_assignment door refuses
+        # the app role any grant nobody approved: migration 0021).
+        owner = Database(resolve_urls(settings).admin, application_name="backoffice-seed")
+        try:
+            counts = {"staff": await seed.seed_staff(owner)}
+        finally:
+            await owner.dispose()
+        counts["tariff plans"] = await seed.seed_tariffs(db)
         client = await connect(
             settings.temporal_target, settings.temporal_namespace, settings=settings
         )

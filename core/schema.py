@@ -36,7 +36,8 @@ APPEND_ONLY_TABLES = (
 # are what the lines and matches are evidence of (recon_discard_refused_lines, migration
 # 0014, refuses a statement that has a match or a break).
 # An attachment row outlives its removal (migration 0016: who removed it, when, why).
-KEPT_TABLES = ("recon_statement", "recon_break", "case_attachment")
+# A role grant is ended, never deleted (migration 0021: when, why, by whom).
+KEPT_TABLES = ("recon_statement", "recon_break", "case_attachment", "role_assignment")
 
 
 def alembic_config(admin_url: str) -> Config:

@@ -13,7 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import col, func, select
+from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from audit import trail as audit
@@ -67,8 +67,15 @@ class SessionInfo:
 
 
 async def roles_of(db_session: AsyncSession, user_id: uuid.UUID) -> frozenset[str]:
+    """The roles a person holds now: active grants only (not ended, not past their end date
+    even if the expiry timer has not run yet)."""
+    now = utcnow()
     rows = await db_session.exec(
-        select(RoleAssignment.role).where(RoleAssignment.user_id == user_id)
+        select(RoleAssignment.role).where(
+            RoleAssignment.user_id == user_id,
+            col(RoleAssignment.ended_at).is_(None),
+            or_(col(RoleAssignment.expires_at).is_(None), col(RoleAssignment.expires_at) > now),
+        )
     )
     return frozenset(rows.all())
 

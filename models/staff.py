@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, text
 from sqlmodel import Field, SQLModel
 
 from models.base import tz, tz_now, utcnow, uuid_pk
@@ -28,14 +28,32 @@ class StaffUser(SQLModel, table=True):
 
 
 class RoleAssignment(SQLModel, table=True):
+    """One grant of one role to one person. Ended grants are kept (never deleted); the
+    database refuses a grant nobody approved (trigger role_assignment_door, migration 0021)."""
+
     __tablename__ = "role_assignment"
-    __table_args__ = (UniqueConstraint("user_id", "role", name="uq_role_assignment_user_role"),)
+    __table_args__ = (
+        Index(
+            "uq_role_assignment_active",
+            "user_id",
+            "role",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: uuid.UUID = uuid_pk()
     user_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True)
     role: str = Field(max_length=40)
     granted_at: datetime = tz_now()
     granted_by: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
+    # provisioned (by the table owner) | bootstrap (the first admin) | change | sso
+    source: str = Field(default="provisioned", max_length=20)
+    change_id: uuid.UUID | None = Field(default=None, foreign_key="change_request.id", index=True)
+    expires_at: datetime | None = tz(nullable=True)
+    ended_at: datetime | None = tz(nullable=True)
+    ended_reason: str | None = Field(default=None, max_length=300)
+    ended_by: uuid.UUID | None = Field(default=None, foreign_key="staff_user.id")
 
 
 class StaffSession(SQLModel, table=True):

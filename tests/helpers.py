@@ -12,11 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
+from core import embedded
 from core.db import Database
 from identity import staff
 from identity.actors import Actor
@@ -59,9 +62,29 @@ class Staff:
     actor: Actor
 
 
+_OWNERS: dict[str, Database] = {}
+
+
+def owner_database(db: Database) -> Database:
+    """The table owner's connection to the embedded database `db` uses: only the owner may
+    grant roles directly (the role_assignment door, migration 0021), as fixtures do."""
+    url = make_url(db.url)
+    key = f"{url.query.get('host')}/{url.database}"
+    if key not in _OWNERS:
+        socket_dir = Path(str(url.query["host"]))
+        pgdata = embedded.data_dir_of_socket(socket_dir)
+        admin = embedded.postgres_url(
+            pgdata, embedded.POSTGRES_SUPERUSER, str(url.database), socket_dir=socket_dir
+        )
+        _OWNERS[key] = Database(admin, pool_size=2, application_name="tests-owner")
+    return _OWNERS[key]
+
+
 async def new_staff(db: Database, *roles: str, prefix: str = "u") -> Staff:
+    """A staff user holding `roles`, provisioned by the table owner (no four-eyes here: the
+    fixture plays the bank's identity team)."""
     username = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    await staff.create_user(db, username=username, password=PASSWORD, roles=roles)
+    await staff.create_user(owner_database(db), username=username, password=PASSWORD, roles=roles)
     async with db.session() as session:
         user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
         granted = await roles_of(session, user.id)

@@ -36,7 +36,7 @@ from models.roles import ROLES
 from models.tariffs import Fee
 from tests.conftest import create_database
 from tests.dispute_data import opened_dispute
-from tests.helpers import PASSWORD, environment_without_services, new_staff
+from tests.helpers import PASSWORD, environment_without_services, new_staff, owner_database
 from worker import build_worker
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -87,7 +87,7 @@ async def schema_server(
     async with build_worker(temporal_env.client, db, local.task_queue):
         # Something to read: the demo's staff, tariff plans and change requests in every
         # state (made through the real entry points), so lists answer with real items.
-        await seed.seed_staff(db)
+        await seed.seed_staff(owner_database(db))
         await seed.seed_tariffs(db)
         await seed.seed_changes(db, temporal_env.client, local)
         # A customer with an account, a card payment and a dispute opened on it.

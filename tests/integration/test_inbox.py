@@ -31,7 +31,14 @@ from models.cases import Case, Task
 from models.inbox_views import InboxView
 from models.onboarding import Customer
 from tests.aml_cases import alerted_customer
-from tests.helpers import CSRF_RE, api_headers, eventually, new_staff, web_login
+from tests.helpers import (
+    CSRF_RE,
+    api_headers,
+    eventually,
+    new_staff,
+    owner_database,
+    web_login,
+)
 from tests.integration.test_aml_pages import (
     Built,
     add_alert,
@@ -596,7 +603,7 @@ async def test_the_workload_view_counts_open_claimed_and_at_risk_per_person_and_
 
 # ----------------------------------------------------------------------------- demo
 async def test_the_demo_seed_gives_an_analyst_and_a_lead_saved_views_once(db: Database) -> None:
-    await seed.seed_staff(db)
+    await seed.seed_staff(owner_database(db))
     await seed_inbox_views(db)
     assert await seed_inbox_views(db) == {"saved inbox views": 0}
     lena = await seed.actor_named(db, "aml.lena")
