@@ -121,6 +121,12 @@ async def _throttle_wait(db: Database, settings: Settings, username: str, ip: st
     return max([0, *[int(w) + 1 for w in waits if w > 0]])
 
 
+async def sign_in_wait(db: Database, settings: Settings, username: str) -> int:
+    """Seconds until `username` may try to sign in again from anywhere (0 = not locked): the
+    staff pages show it, and an admin's unlock (identity.staff.unlock) ends it."""
+    return await _throttle_wait(db, settings, username, None)
+
+
 async def login(
     db: Database,
     settings: Settings,
