@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.access_review import AccessReviewActivities
 from activities.aml import AmlActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
@@ -33,6 +34,7 @@ from core.temporal import connect, ensure_search_attributes
 from core.worker_presence import present, worker_identity
 from disputes.engines.processor import CardProcessor, load_processor
 from onboarding.engines.documents import DocumentCheckProvider, load_provider
+from workflows.access_review import AccessReviewWorkflow
 from workflows.aml_case import AmlCaseWorkflow
 from workflows.case_snooze import CaseSnoozeWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
@@ -48,6 +50,7 @@ from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
 log = logging.getLogger(__name__)
 
 WORKFLOWS = [
+    AccessReviewWorkflow,
     AmlCaseWorkflow,
     BreakWorkflow,
     CaseSnoozeWorkflow,
@@ -120,6 +123,17 @@ def activities_for(
         FollowUpActivities(db).wake_snoozed_case,
         GenericCaseActivities(db).load_case_plan,
         GenericCaseActivities(db).move_generic_case,
+        *_access_review_activities(db),
+    ]
+
+
+def _access_review_activities(db: Database) -> list[object]:
+    reviews = AccessReviewActivities(db)
+    return [
+        reviews.open_access_review,
+        reviews.suspend_unreviewed_grants,
+        reviews.settle_revocations,
+        reviews.close_access_review,
     ]
 
 

@@ -10,16 +10,19 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
 )
 
 from core.codec import EncryptionCodec
 from core.settings import Settings
+from models.access_review_io import AccessReviewInput
 from models.onboarding_io import RescreenInput
 from models.process_watch_io import SweepInput
 
@@ -31,6 +34,8 @@ RESCREEN_SCHEDULE_ID = "rescreen-customers"
 RESCREEN_WORKFLOW = "RescreenWorkflow"
 PROCESS_WATCH_SCHEDULE_ID = "process-watch"
 PROCESS_WATCH_WORKFLOW = "ProcessWatchWorkflow"
+ACCESS_REVIEW_SCHEDULE_ID = "access-review"
+ACCESS_REVIEW_WORKFLOW = "AccessReviewWorkflow"
 
 
 def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_ID) -> Schedule:
@@ -56,6 +61,30 @@ def process_watch_schedule(
     )
 
 
+def access_review_schedule(
+    settings: Settings, schedule_id: str = ACCESS_REVIEW_SCHEDULE_ID
+) -> Schedule:
+    """A quarterly access-review campaign: 1 January, April, July and October, 06:00 UTC."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ACCESS_REVIEW_WORKFLOW,
+            AccessReviewInput(trigger="schedule"),
+            id=schedule_id,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    month=[ScheduleRange(1, 10, 3)],
+                    day_of_month=[ScheduleRange(1)],
+                    hour=[ScheduleRange(6)],
+                )
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 def _every(
     workflow: str, arg: object, schedule_id: str, settings: Settings, every: timedelta
 ) -> Schedule:
@@ -76,11 +105,15 @@ async def ensure_schedules(
     *,
     schedule_id: str = RESCREEN_SCHEDULE_ID,
     watch_schedule_id: str = PROCESS_WATCH_SCHEDULE_ID,
+    review_schedule_id: str = ACCESS_REVIEW_SCHEDULE_ID,
 ) -> None:
     """Create the schedules, or bring them in line with the settings (queue, interval)."""
     await ensure_schedule(client, schedule_id, rescreen_schedule(settings, schedule_id))
     await ensure_schedule(
         client, watch_schedule_id, process_watch_schedule(settings, watch_schedule_id)
+    )
+    await ensure_schedule(
+        client, review_schedule_id, access_review_schedule(settings, review_schedule_id)
     )
 
 
@@ -116,6 +149,7 @@ def _shape(schedule: Schedule) -> tuple[object, ...]:
         action.workflow,
         action.task_queue,
         tuple(i.every for i in schedule.spec.intervals),
+        tuple(repr(c) for c in schedule.spec.calendars),
     )
 
 

@@ -3,6 +3,7 @@
 Workflow code never imports this module: it imports only `models.workflow_io`.
 """
 
+from models.access_reviews import AccessReview, AccessReviewItem
 from models.aml import AccountRestriction, AmlAlert, AmlCase, SarReport, Transaction
 from models.audit import AuditCheckpoint, AuditEvent
 from models.case_follow_up import CaseSnooze, CaseTag, ManualCase
@@ -48,6 +49,8 @@ from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 __all__ = [
     "Account",
     "AccountAdjustment",
+    "AccessReview",
+    "AccessReviewItem",
     "AccountRestriction",
     "AmlAlert",
     "AmlCase",
