@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from identity import auth
+from identity import auth, sso
 from shared.errors import DomainError
 from web.deps import (
     PRELOGIN_COOKIE,
@@ -42,13 +42,21 @@ def _login_page(
     status_code: int = 200,
 ) -> Response:
     token = secrets.token_urlsafe(32)
+    settings = request.app.state.services.settings
     response = render(
         request,
         "login.html",
-        {"login_csrf": token, "username": username, "next_url": next_url, "error": error},
+        {
+            "login_csrf": token,
+            "username": username,
+            "next_url": next_url,
+            "error": error,
+            # Single sign-on (web/routers/sso.py): its button, and whether passwords are on.
+            "sso_name": settings.oidc_display_name if settings.sso_enabled else None,
+            "local_passwords": settings.local_passwords,
+        },
         status_code=status_code,
     )
-    settings = request.app.state.services.settings
     response.set_cookie(
         PRELOGIN_COOKIE,
         token,
@@ -82,6 +90,10 @@ async def login(
     settings = services.settings
     old_token = request.cookies.get(SESSION_COOKIE)
     try:
+        if not settings.local_passwords:
+            await sso.refuse_password(
+                services.db, settings, username=username, origin=origin_of(request)
+            )
         token, _ = await auth.login(
             services.db,
             settings,
@@ -146,6 +158,10 @@ api = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=errors(401, 403,
 @api.post("/token", response_model=TokenResponse, responses=errors(429))
 async def issue_token(request: Request, services: ServicesDep, body: TokenRequest) -> TokenResponse:
     """Exchange a staff username and password for a bearer token (`Authorization: Bearer …`)."""
+    if not services.settings.local_passwords:
+        await sso.refuse_password(
+            services.db, services.settings, username=body.username, origin=origin_of(request)
+        )
     token, _ = await auth.login(
         services.db,
         services.settings,
