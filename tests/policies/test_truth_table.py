@@ -43,6 +43,8 @@ _SNOOZERS = {
 _LEADS = {"aml_lead", "kyc_lead", "disputes_lead", "finance_lead"}
 # Who opens an investigation by hand (compliance); front-line roles never read one.
 _INVESTIGATION_OPENERS = {"aml_analyst", "aml_investigator", "mlro", "kyc_analyst", "kyc_senior"}
+# Who may own a role in access reviews (AccessPolicy.review_owners), with the admins.
+_ACCESS_REVIEWERS = {"admin", "mlro", "risk_manager", "ops_manager", *_LEADS}
 
 # Every row is a decision the product depends on. Missing combinations are denied.
 TRUTH = [
@@ -322,6 +324,11 @@ TRUTH = [
         )
         for role in ROLES
     ],
+    # access reviews (issue 16): role owners and admins review; admins and auditors read all
+    *[(role, "access_review", "read", role in {*_ACCESS_REVIEWERS, "auditor"}) for role in ROLES],
+    *[(role, "access_review", "review", role in _ACCESS_REVIEWERS) for role in ROLES],
+    *[(role, "access_review", "report", role in {"admin", "auditor"}) for role in ROLES],
+    *[(role, "access_review", "manage", role == "admin") for role in ROLES],
 ]
 
 
