@@ -95,6 +95,8 @@ register(
             comment_min=COMMENTS.get(k, {}),
             comment_name="rationale" if k == "aml_mlro_decision" else "comment",
             checks_narrative=True,
+            # The SAR decision, either way, needs a fresh second factor (identity.mfa).
+            step_up_for=("sar", "no_sar") if k == "aml_mlro_decision" else (),
         )
         for tier, (_, k, role, label) in TIER_STEPS.items()
     ),

@@ -27,7 +27,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
 from casework.catalog import case_type as case_type_of
+from casework.catalog import find_kind
 from core.db import run_sql
+from identity import mfa
 from models.base import utcnow
 from models.cases import Case, Decision, Task, TaskStatus
 from models.workflow_io import DecisionResult, Origin, RecordDecisionInput, TaskSpec
@@ -506,6 +508,19 @@ async def store_decision(
     if task.status != TaskStatus.CLAIMED or task.assignee_id != d.actor_id:
         raise StoreRefusal(
             "Claim the task before deciding it (it is not claimed by you).", "not_claimed"
+        )
+    kind = find_kind(task.kind)
+    # Step-up at the kernel: whichever door the decision came through (even straight to
+    # Temporal), its decider proved a second factor within the last few minutes.
+    if (
+        kind is not None
+        and d.outcome in kind.step_up_for
+        and not await mfa.stepped_up(session, d.actor_id)
+    ):
+        raise StoreRefusal(
+            "This decision needs the decider's second factor from the last few minutes "
+            "(step-up); none was entered.",
+            mfa.STEP_UP_REQUIRED,
         )
     if check is not None:
         await check()

@@ -31,6 +31,7 @@ from casework.segregation import (
 )
 from casework.segregation import case_parties as parties_of
 from core.db import Database
+from identity import mfa
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
 from models.base import utcnow
@@ -235,6 +236,10 @@ async def decide_task(
             details={"outcome": outcome},
         )
         raise error
+    kind = find_kind(task.kind)
+    if kind is not None and outcome in kind.step_up_for:
+        # Step-up: this outcome needs a second factor proved by this session just now.
+        await mfa.require_step_up(db, actor, task_id=task_id, outcome=outcome)
 
     decision = DecisionInput(
         task_id=task_id,

@@ -46,6 +46,7 @@ def _approval(name: str, role: str, label: str, permission: str, inbox: str) -> 
         reasons={"reject": REJECT_REASONS},
         permission=(permission.partition(":")[0], permission.partition(":")[2]),
         inbox_label=inbox,
+        step_up_for=("approve",),  # approving needs a fresh second factor (identity.mfa)
     )
 
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     # makes DATA_DIR/temporal-codec.keys (0600); production refuses to start.
     temporal_codec_keys: str = Field(default="", repr=False)
     temporal_codec_key_file: str = ""
+    # Second-factor secrets (identity/mfa.py) are stored encrypted: MFA_KEYS `id:base64,…`
+    # (32-byte AES keys, the first encrypts); none: development makes DATA_DIR/mfa.keys,
+    # production refuses to store one. MFA_ISSUER names us in the authenticator app.
+    mfa_keys: str = Field(default="", repr=False)
+    mfa_issuer: str = "Backoffice"
     # Origin of a Temporal UI served elsewhere that may call the codec endpoint (CORS).
     temporal_ui_origin: str = ""
     # TLS to Temporal's frontend (core/temporal.py): PEM file paths. TEMPORAL_TLS_CA is the

@@ -20,11 +20,12 @@ from audit import trail as audit
 from audit.trail import ActorRef
 from core.db import Database, run_sql
 from core.settings import Settings
+from identity import mfa
 from identity.actors import Actor
 from models.base import utcnow
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
 from models.workflow_io import Origin
-from shared.errors import Invalid, TooManyAttempts, Unauthenticated
+from shared.errors import Forbidden, Invalid, TooManyAttempts, Unauthenticated
 
 # argon2-cffi's defaults are Argon2id (RFC 9106 low-memory profile); named here so a
 # reader need not look them up.
@@ -64,6 +65,8 @@ def token_digest(token: str) -> str:
 class SessionInfo:
     session: StaffSession
     actor: Actor
+    # Holds a role that needs a second factor and has none: sent to enrol before anything.
+    must_enrol: bool = False
 
 
 async def roles_of(db_session: AsyncSession, user_id: uuid.UUID) -> frozenset[str]:
@@ -80,7 +83,7 @@ async def roles_of(db_session: AsyncSession, user_id: uuid.UUID) -> frozenset[st
     return frozenset(rows.all())
 
 
-async def _throttle_wait(db: Database, settings: Settings, username: str, ip: str | None) -> int:
+async def throttle_wait(db: Database, settings: Settings, username: str, ip: str | None) -> int:
     """Seconds until this username / address may try again (0 = now)."""
     window_start = utcnow() - timedelta(minutes=settings.login_failure_window_minutes)
     async with db.session() as session:
@@ -124,7 +127,7 @@ async def _throttle_wait(db: Database, settings: Settings, username: str, ip: st
 async def sign_in_wait(db: Database, settings: Settings, username: str) -> int:
     """Seconds until `username` may try to sign in again from anywhere (0 = not locked): the
     staff pages show it, and an admin's unlock (identity.staff.unlock) ends it."""
-    return await _throttle_wait(db, settings, username, None)
+    return await throttle_wait(db, settings, username, None)
 
 
 async def login(
@@ -136,8 +139,14 @@ async def login(
     origin: Origin,
     kind: str = "web",
     user_agent: str | None = None,
+    totp: str | None = None,
 ) -> tuple[str, SessionInfo]:
-    """Check credentials and open a new session (a fresh id every time: no fixation)."""
+    """Check credentials and open a new session (a fresh id every time: no fixation).
+
+    Someone with a second factor: a web session opens waiting for the code (not usable
+    until `mfa.prove` finishes it); an API token needs the code with the password (`totp`)
+    and then carries the proof (`mfa_at`: step-up). Someone who must have a factor and has
+    none gets no API token (they enrol in the web first)."""
     username = username.strip().lower()
     action = "auth.login" if kind == "web" else "auth.token"
     if not username or not password:
@@ -147,7 +156,7 @@ async def login(
                 k: "required" for k, v in (("username", username), ("password", password)) if not v
             },
         )
-    wait = await _throttle_wait(db, settings, username, origin.ip)
+    wait = await throttle_wait(db, settings, username, origin.ip)
     if wait:
         minutes = max(1, round(wait / 60))
         async with db.transaction() as session:
@@ -183,6 +192,46 @@ async def login(
             "Wrong username or password, or the account is disabled.", code="bad_credentials"
         )
 
+    async with db.session() as session:
+        enrolled = await mfa.factor_of(session, user.id) is not None
+        must_enrol = not enrolled and await mfa.must_enrol(
+            session, user.id, await roles_of(session, user.id)
+        )
+    second_factor = "none"
+    if kind == "web":
+        second_factor = "pending" if enrolled else "none"
+    elif enrolled:
+        code = (totp or "").strip()
+        if not code:
+            await _refuse(db, origin, user, action, "second factor missing")
+            raise Unauthenticated(
+                "This account signs in with a second factor: send the current code from "
+                'the authenticator app as "totp" with the username and password.',
+                code="second_factor_required",
+            )
+        await mfa.prove(
+            db,
+            settings,
+            ActorRef(user.id, user.username),
+            code,
+            session_id=None,
+            origin=origin,
+            action="auth.second_factor",
+        )
+        second_factor = "proved"
+    elif must_enrol:
+        await _refuse(db, origin, user, action, "second factor not set up")
+        raise Forbidden(
+            "Your roles need a second factor and you have none yet: sign in to the web "
+            "application and set one up, then ask for a token with it.",
+            code=mfa.ENROL_FIRST,
+        )
+    elif totp:
+        raise Invalid(
+            "You have no second factor set up, so leave out the code.",
+            fields={"totp": "no second factor set up"},
+        )
+
     return await open_session(
         db,
         settings,
@@ -192,7 +241,20 @@ async def login(
         user_agent=user_agent,
         action=action,
         attempt_username=username,
+        second_factor=second_factor,
     )
+
+
+async def _refuse(db: Database, origin: Origin, user: StaffUser, action: str, reason: str) -> None:
+    async with db.transaction() as session:
+        await audit.record(
+            session,
+            action=action,
+            actor=ActorRef(user.id, user.username),
+            outcome=audit.DENIED,
+            reason=reason,
+            origin=origin,
+        )
 
 
 async def open_session(
@@ -206,11 +268,14 @@ async def open_session(
     action: str = "auth.login",
     attempt_username: str | None = None,
     details: dict[str, Any] | None = None,
+    second_factor: str = "none",
 ) -> tuple[str, SessionInfo]:
     """A new session (web) or API token for `user`, once they proved who they are (a
     password, single sign-on); a fresh random id every time (no fixation), audited as
     `action` in the same transaction. `attempt_username` records a successful sign-in
-    attempt for the throttle."""
+    attempt for the throttle. `second_factor`: "pending" (a web session waiting for the
+    code: not usable until `mfa.prove`), "proved" (the code came with the password: the
+    session carries the step-up proof now) or "none"."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     lifetime = (
@@ -229,6 +294,8 @@ async def open_session(
             expires_at=now + lifetime,
             ip=origin.ip,
             user_agent=(user_agent or "")[:300] or None,
+            mfa_pending=second_factor == "pending",
+            mfa_at=now if second_factor == "proved" else None,
         )
         session.add(staff_session)
         if attempt_username:
@@ -241,17 +308,30 @@ async def open_session(
             object_type="session",
             object_id=staff_session.id,
             origin=origin,
-            details=details,
+            details={
+                **(details or {}),
+                **({"second_factor": second_factor} if second_factor != "none" else {}),
+            }
+            or None,
         )
         roles = await roles_of(session, user.id)
+        must_enrol = second_factor == "none" and await mfa.must_enrol(session, user.id, roles)
     actor = Actor(user.id, user.username, user.display_name, roles, origin, staff_session.id)
-    return token, SessionInfo(staff_session, actor)
+    return token, SessionInfo(staff_session, actor, must_enrol)
 
 
 async def resolve(
-    db: Database, settings: Settings, token: str, *, kind: str, origin: Origin
+    db: Database,
+    settings: Settings,
+    token: str,
+    *,
+    kind: str,
+    origin: Origin,
+    waiting_for_code: bool = False,
 ) -> SessionInfo | None:
-    """The live session behind a token, or None (unknown, revoked, idle, expired, disabled)."""
+    """The live session behind a token, or None (unknown, revoked, idle, expired, disabled,
+    or still waiting for its second factor). `waiting_for_code`: the opposite: only a
+    session waiting for its second factor (the code page)."""
     if not token or len(token) > 200:
         return None
     now = utcnow()
@@ -272,9 +352,11 @@ async def resolve(
             or staff_session.expires_at <= now
             or not user.is_active
             or (kind == "web" and now - staff_session.last_seen_at > idle_limit)
+            or staff_session.mfa_pending != waiting_for_code
         ):
             return None
         roles = await roles_of(session, user.id)
+        must_enrol = await mfa.must_enrol(session, user.id, roles)
     if now - staff_session.last_seen_at > timedelta(seconds=60):
         async with db.transaction() as session:
             await run_sql(
@@ -283,7 +365,7 @@ async def resolve(
                 {"now": now, "id": staff_session.id},
             )
     actor = Actor(user.id, user.username, user.display_name, roles, origin, staff_session.id)
-    return SessionInfo(staff_session, actor)
+    return SessionInfo(staff_session, actor, must_enrol)
 
 
 async def logout(db: Database, actor: Actor) -> None:

@@ -74,6 +74,10 @@ class StaffSession(SQLModel, table=True):
     revoked_at: datetime | None = tz(nullable=True)
     ip: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=300)
+    # Opened by a password, waiting for the second factor: not usable until it is entered.
+    mfa_pending: bool = False
+    # When this session (or API token) last proved the second factor (step-up freshness).
+    mfa_at: datetime | None = tz(nullable=True)
 
 
 class LoginAttempt(SQLModel, table=True):

@@ -21,6 +21,7 @@ from models.disputes import (
     SandboxSubmission,
 )
 from models.inbox_views import InboxView
+from models.mfa import StaffMfa, StaffMfaRecovery
 from models.onboarding import (
     Account,
     ApplicantMessage,
@@ -99,6 +100,8 @@ __all__ = [
     "SandboxSubmission",
     "SarReport",
     "ScreeningResult",
+    "StaffMfa",
+    "StaffMfaRecovery",
     "StaffSession",
     "StaffUser",
     "TariffPlan",

@@ -60,6 +60,7 @@ APPROVE_WRITE_OFF = register_kind(
         reason_required_for=("reject",),
         reasons={"reject": REJECT_WRITE_OFF_REASONS},
         inbox_label="Write-off approval (four-eyes)",
+        step_up_for=("approve",),  # approving needs a fresh second factor (identity.mfa)
     )
 )
 register(

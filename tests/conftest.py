@@ -26,7 +26,7 @@ from core.schema import ensure_database, migrate
 from core.settings import Settings
 from core.worker_presence import present, worker_identity
 from tests.codec_keys import TEST_CODEC_KEYS
-from tests.helpers import local_temporal
+from tests.helpers import TEST_MFA_KEYS, local_temporal
 from worker import build_worker
 
 APP_ROLE = "backoffice_app"
@@ -34,6 +34,8 @@ APP_ROLE = "backoffice_app"
 # Every Settings() and every process a test starts (the CLI) encrypts with the test key.
 os.environ["TEMPORAL_CODEC_KEYS"] = TEST_CODEC_KEYS
 os.environ.pop("TEMPORAL_CODEC_KEY_FILE", None)
+# ... and keeps second-factor secrets with the test key (tests.helpers.enrol_factor seals them).
+os.environ["MFA_KEYS"] = TEST_MFA_KEYS
 
 
 class _DeadlockWatch(logging.Handler):

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
+import secrets
 import socket
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pyotp
 from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
 from core import embedded
-from core.db import Database
-from identity import staff
+from core.db import Database, run_sql
+from core.settings import Settings
+from identity import mfa, staff
 from identity.actors import Actor
-from identity.auth import roles_of
+from identity.auth import roles_of, token_digest
 from models.audit import AuditEvent
+from models.base import utcnow
 from models.cases import Task
-from models.staff import StaffUser
+from models.mfa import StaffMfa
+from models.staff import StaffSession, StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 from models.workflow_io import Origin
 
@@ -88,8 +96,81 @@ async def new_staff(db: Database, *roles: str, prefix: str = "u") -> Staff:
     async with db.session() as session:
         user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
         granted = await roles_of(session, user.id)
+        must_enrol = await mfa.must_enrol(session, user.id, granted)
     actor = Actor(user.id, username, username, granted, Origin(request_id=uuid.uuid4().hex))
-    return Staff(username, actor)
+    # Whoever the access policy requires to have a second factor gets one (its secret in
+    # TOTP_SECRETS: web_login and api_headers enter its codes), and the actor has stepped up
+    # just now (step_up), so it may approve at once.
+    if must_enrol:
+        await enrol_factor(db, actor)
+    return Staff(username, await step_up(db, actor))
+
+
+# ------------------------------------------------------------------- the second factor
+# The second-factor key of the test suite (test-only; tests/conftest.py puts it in MFA_KEYS).
+TEST_MFA_KEYS = "test1:dGVzdC1vbmx5LXNlY29uZC1mYWN0b3Ita2V5LTMyYiE="
+# Each enrolled test person's TOTP secret, by username (enrol_factor, web_login's enrolment).
+TOTP_SECRETS: dict[str, str] = {}
+_USED_STEPS: dict[str, int] = {}
+
+
+def _mfa_settings() -> Settings:
+    return Settings(environment="test", mfa_keys=TEST_MFA_KEYS)
+
+
+async def enrol_factor(db: Database, actor: Actor) -> str:
+    """Give a person a confirmed second factor (as if enrolled); returns its secret."""
+    secret = pyotp.random_base32()
+    async with db.transaction() as session:
+        await run_sql(session, "DELETE FROM staff_mfa WHERE user_id = :uid", {"uid": actor.user_id})
+        session.add(
+            StaffMfa(
+                user_id=actor.user_id,
+                secret_encrypted=mfa.seal(_mfa_settings(), actor.user_id, secret),
+                confirmed_at=utcnow(),
+            )
+        )
+    TOTP_SECRETS[actor.username] = secret
+    _USED_STEPS.pop(actor.username, None)
+    return secret
+
+
+async def totp_code(username: str) -> str:
+    """A code of this person's app that was not used yet (a code is accepted once: the next
+    time step's code, or a wait for the next step when both were used)."""
+    secret = TOTP_SECRETS[username]
+    while True:
+        current = int(time.time()) // mfa.STEP_SECONDS
+        step = max(current, _USED_STEPS.get(username, 0) + 1)
+        if step <= current + 1:
+            _USED_STEPS[username] = step
+            return str(pyotp.TOTP(secret).at(step * mfa.STEP_SECONDS))
+        await asyncio.sleep((current + 1) * mfa.STEP_SECONDS - time.time() + 0.05)
+
+
+async def step_up(db: Database, actor: Actor) -> Actor:
+    """The actor has proved the second factor just now (a step-up), as a live session of
+    theirs: decisions that need one (approvals, write-offs, SAR decisions) pass the door and
+    the kernel for the next few minutes (AccessPolicy.step_up_minutes)."""
+    now = utcnow()
+    async with db.transaction() as session:
+        if actor.session_id is not None:
+            await run_sql(
+                session,
+                "UPDATE staff_session SET mfa_at = :now WHERE id = :id",
+                {"now": now, "id": actor.session_id},
+            )
+            return actor
+        row = StaffSession(
+            token_hash=token_digest(secrets.token_urlsafe(32)),
+            kind="web",
+            user_id=actor.user_id,
+            csrf_token=secrets.token_urlsafe(32),
+            expires_at=now + timedelta(hours=8),
+            mfa_at=now,
+        )
+        session.add(row)
+    return dataclasses.replace(actor, session_id=row.id)
 
 
 @dataclass
@@ -175,9 +256,10 @@ async def task_of(db: Database, workflow_id: str, key: str = "approve") -> Task:
 async def api_headers(
     http: httpx.AsyncClient, username: str, password: str = PASSWORD
 ) -> dict[str, str]:
-    response = await http.post(
-        "/api/v1/auth/token", json={"username": username, "password": password}
-    )
+    body = {"username": username, "password": password}
+    if username in TOTP_SECRETS:  # with a second factor: its code too (the token steps up)
+        body["totp"] = await totp_code(username)
+    response = await http.post("/api/v1/auth/token", json=body)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -195,10 +277,37 @@ async def web_login(http: httpx.AsyncClient, username: str, password: str = PASS
         "/login", data={"username": username, "password": password, "csrf_token": token.group(1)}
     )
     assert response.status_code == 303, response.text
+    await _second_factor_after_login(http, username, response.headers.get("location", ""))
     inbox = await http.get("/inbox")
     match = CSRF_RE.search(inbox.text)
     assert match
     return match.group(1)
+
+
+MFA_SECRET_RE = re.compile(r'id="mfa-secret">([A-Z2-7]+)<')
+
+
+async def _second_factor_after_login(http: httpx.AsyncClient, username: str, location: str) -> None:
+    """The second step of signing in: the code (someone with a factor), or the enrolment
+    (someone whose roles need one and who has none: its secret is kept in TOTP_SECRETS)."""
+    if location.startswith("/mfa/verify"):
+        page = await http.get(location)
+        csrf = CSRF_RE.search(page.text)
+        assert csrf, page.text
+        done = await http.post(
+            "/mfa/verify", data={"code": await totp_code(username), "csrf_token": csrf.group(1)}
+        )
+        assert done.status_code == 303, done.text
+    elif location.startswith("/mfa/enrol"):
+        page = await http.get("/mfa/enrol")
+        secret, csrf = MFA_SECRET_RE.search(page.text), CSRF_RE.search(page.text)
+        assert secret and csrf, page.text
+        TOTP_SECRETS[username] = secret.group(1)
+        _USED_STEPS.pop(username, None)
+        done = await http.post(
+            "/mfa/enrol", data={"code": await totp_code(username), "csrf_token": csrf.group(1)}
+        )
+        assert done.status_code == 200, done.text
 
 
 async def propose_via_api(

@@ -93,10 +93,20 @@ async def resolve_actor(request: Request) -> Actor | None:
     return info.actor if info else None
 
 
+# What someone who must set up a second factor may still open (web/routers/mfa.py).
+ENROL_PATHS = ("/mfa", "/logout", "/api/v1/auth/logout")
+
+
 async def current_actor(request: Request) -> Actor:
     actor = await resolve_actor(request)
     if actor is None:
         raise Unauthenticated("Sign in to continue.", code="login_required")
+    info: auth.SessionInfo = request.state.auth
+    if info.must_enrol and not request.url.path.startswith(ENROL_PATHS):
+        raise Forbidden(
+            "Your roles need a second factor: set it up first (Your second factor, /mfa/enrol).",
+            code="enrol_second_factor",
+        )
     return actor
 
 
@@ -162,6 +172,18 @@ async def csrf_guard(request: Request) -> None:
     submitted = await _submitted_csrf(request)
     if request.url.path == "/login":
         expected = request.cookies.get(PRELOGIN_COOKIE, "")
+    elif request.url.path == "/mfa/verify":
+        # The second step of signing in: the session the password opened, waiting for its code.
+        services = get_services(request)
+        waiting = await auth.resolve(
+            services.db,
+            services.settings,
+            request.cookies.get(SESSION_COOKIE, ""),
+            kind="web",
+            origin=origin_of(request),
+            waiting_for_code=True,
+        )
+        expected = waiting.session.csrf_token if waiting else ""
     else:
         await resolve_actor(request)
         info = getattr(request.state, "auth", None)

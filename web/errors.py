@@ -52,6 +52,8 @@ def error_response(
         if fields:
             body["fields"] = fields
         return JSONResponse(body, status_code=status, headers=headers)
+    if code == "enrol_second_factor" and request.method == "GET":
+        return RedirectResponse("/mfa/enrol", status_code=303)
     if status == 401 and request.method == "GET":
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/login?next={target}", status_code=303)

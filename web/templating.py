@@ -11,6 +11,7 @@ from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from aml.rule_policy import rule_title
+from casework.catalog import find_kind
 from models.money import format_amount
 from models.roles import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
@@ -53,6 +54,15 @@ env.filters["rule_title"] = rule_title
 env.globals["TRANSACTION_TYPES"] = TRANSACTION_TYPES
 env.globals["LIMIT_PERIODS"] = LIMIT_PERIODS
 env.globals["ROLE_LABELS"] = ROLE_LABELS
+
+
+def _step_up_for(kind: str) -> tuple[str, ...]:
+    """The outcomes of a task kind that need a fresh second factor (identity.mfa)."""
+    entry = find_kind(kind)
+    return entry.step_up_for if entry is not None else ()
+
+
+env.globals["step_up_for"] = _step_up_for
 
 
 def page_context(request: Request) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -94,7 +95,7 @@ async def login(
             await sso.refuse_password(
                 services.db, settings, username=username, origin=origin_of(request)
             )
-        token, _ = await auth.login(
+        token, info = await auth.login(
             services.db,
             settings,
             username=username,
@@ -118,7 +119,12 @@ async def login(
         )
         if old is not None:
             await auth.logout(services.db, old.actor)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    target = _safe_next(next)
+    if info.session.mfa_pending:  # the password was right: now the second factor
+        target = f"/mfa/verify?next={quote(target)}"
+    elif info.must_enrol:
+        target = "/mfa/enrol"
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -143,6 +149,15 @@ async def logout(request: Request, services: ServicesDep, actor: CurrentActor) -
 class TokenRequest(BaseModel):
     username: str = Field(min_length=1, max_length=USERNAME_MAX)
     password: str = Field(min_length=1, max_length=1000)
+    totp: str | None = Field(
+        default=None,
+        max_length=40,
+        description=(
+            "The current code of your authenticator app (or a recovery code): required if "
+            "you have a second factor; the token then carries the proof approvals need "
+            "(step-up, for the minutes the access policy sets)."
+        ),
+    )
 
 
 class TokenResponse(BaseModel):
@@ -157,7 +172,10 @@ api = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=errors(401, 403,
 
 @api.post("/token", response_model=TokenResponse, responses=errors(429))
 async def issue_token(request: Request, services: ServicesDep, body: TokenRequest) -> TokenResponse:
-    """Exchange a staff username and password for a bearer token (`Authorization: Bearer …`)."""
+    """Exchange a staff username and password (and, with a second factor, its current code
+    as `totp`) for a bearer token (`Authorization: Bearer …`). Approvals that need a step-up
+    answer 403 `step_up_required` once the code is older than the access policy allows:
+    ask for a new token with a fresh code."""
     if not services.settings.local_passwords:
         await sso.refuse_password(
             services.db, services.settings, username=body.username, origin=origin_of(request)
@@ -169,6 +187,7 @@ async def issue_token(request: Request, services: ServicesDep, body: TokenReques
         password=body.password,
         origin=origin_of(request),
         kind="api",
+        totp=body.totp,
     )
     return TokenResponse(access_token=token, expires_in=services.settings.api_token_minutes * 60)
 

@@ -17,10 +17,11 @@ from casework import priority as priority_rule
 from casework import tasks as task_service
 from casework import workload as workload_service
 from casework.inbox import InboxQuery
+from identity import mfa
 from models.cases import PRIORITIES, TaskPage, TaskPublic
 from models.inbox_views import InboxViewPublic
 from models.workflow_io import DecisionResult
-from shared.errors import DomainError, Invalid, NotFound
+from shared.errors import DomainError, Forbidden, Invalid, NotFound
 from web.deps import (
     CurrentActor,
     HtmxRequest,
@@ -463,15 +464,42 @@ async def decide_task_form(
     outcome: Annotated[str, Form(max_length=40)] = "",
     reason: Annotated[str, Form(max_length=60)] = "",
     comment: Annotated[str, Form(max_length=4000)] = "",
+    second_factor: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     task = await inbox_service.get_task(services.db, actor, task_id)
     if task is None:
         raise NotFound(f"No task with id {task_id} that you can see.")
     case_url = str(request.url_for("read_case", case_id=task.case_id))
     try:
-        result = await task_service.decide_task(
-            services.db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
-        )
+        if second_factor.strip():
+            # Step-up: the code first (a wrong one is refused and audited), then the decision.
+            await mfa.prove(
+                services.db,
+                services.settings,
+                actor.ref,
+                second_factor,
+                session_id=actor.session_id,
+                origin=actor.origin,
+                action="auth.step_up",
+                details={"task_id": str(task_id)},
+            )
+        try:
+            result = await task_service.decide_task(
+                services.db,
+                temporal,
+                actor,
+                task_id,
+                outcome=outcome,
+                reason=reason,
+                comment=comment,
+            )
+        except Forbidden as exc:
+            if exc.code != mfa.STEP_UP_REQUIRED:
+                raise
+            # Asked on the form itself: the code field, with what to do.
+            raise Invalid(
+                exc.message, code=exc.code, fields={"second_factor": "enter the current code"}
+            ) from None
     except Invalid as exc:
         # What the decision says was refused (a reason of another outcome, a short
         # rationale): the form again, with what was typed and each field's problem.
