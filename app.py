@@ -24,6 +24,7 @@ from web import errors, middleware
 from web.deps import csrf_guard
 from web.proxies import TrustedProxyMiddleware, parse_trusted
 from web.routers import (
+    access_reviews,
     aml,
     application_pages,
     applications,
@@ -161,6 +162,8 @@ def create_app(
         audit.api,
         audit.pages,
         staff.pages,
+        access_reviews.api,
+        access_reviews.pages,
         screening.api,
         screening.pages,
         transactions.api,

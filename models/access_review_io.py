@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AccessReviewInput(BaseModel):
     trigger: str = "schedule"  # schedule | manual
     started_by: uuid.UUID | None = None
+    # A targeted campaign over these people's grants only (None: everybody's).
+    user_ids: list[uuid.UUID] | None = None
 
 
 class OpenReviewInput(BaseModel):
@@ -19,6 +21,7 @@ class OpenReviewInput(BaseModel):
     trigger: str
     started_by: uuid.UUID | None = None
     opened_at: datetime
+    user_ids: list[uuid.UUID] | None = None
 
 
 class OpenedReview(BaseModel):
@@ -45,3 +48,49 @@ class ReviewProgress(BaseModel):
 class AccessReviewResult(BaseModel):
     review_id: uuid.UUID
     counts: dict[str, int] = {}
+
+
+# ----------------------------------------------------------------------------- public shapes
+class AccessReviewPublic(BaseModel):
+    id: uuid.UUID
+    period: str
+    status: str
+    trigger: str
+    opened_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+    counts: dict[str, int] = Field(
+        description="Items by status (of those the reader may see): pending, certified, "
+        "revoking, revoked, kept, suspended, ended"
+    )
+
+
+class AccessReviewList(BaseModel):
+    items: list[AccessReviewPublic]
+    total: int
+    page: int
+
+
+class AccessReviewItemPublic(BaseModel):
+    id: uuid.UUID
+    role: str
+    user_id: uuid.UUID
+    username: str
+    reviewer: str | None = Field(description="The role owner's username; null: the admins")
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    comment: str | None
+    change_id: uuid.UUID | None = Field(description="The role-grant change of a revocation")
+    change_status: str | None
+    resolved_at: datetime | None
+
+
+class AccessReviewItemList(BaseModel):
+    items: list[AccessReviewItemPublic]
+    total: int
+    page: int
+
+
+class AccessReviewStarted(BaseModel):
+    workflow_id: str

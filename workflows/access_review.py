@@ -45,6 +45,7 @@ class AccessReviewWorkflow:
                 trigger=inp.trigger,
                 started_by=inp.started_by,
                 opened_at=workflow.now(),
+                user_ids=inp.user_ids,
             ),
             **DB_ACTIVITY,
         )

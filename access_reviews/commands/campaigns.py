@@ -121,7 +121,9 @@ async def open_review(db: Database, inp: OpenReviewInput) -> OpenedReview:
                 "SELECT ra.id, ra.user_id, ra.role FROM role_assignment ra "
                 "JOIN staff_user su ON su.id = ra.user_id "
                 "WHERE ra.ended_at IS NULL AND (ra.expires_at IS NULL OR ra.expires_at > now()) "
-                "AND su.is_active ORDER BY ra.role, su.username",
+                "AND su.is_active AND (CAST(:people AS uuid[]) IS NULL OR ra.user_id = ANY(:people)) "
+                "ORDER BY ra.role, su.username",
+                {"people": inp.user_ids},
             )
         ).all()
         for assignment_id, user_id, role in grants:
@@ -147,6 +149,7 @@ async def open_review(db: Database, inp: OpenReviewInput) -> OpenedReview:
                 "items": len(grants),
                 "deadline": review.deadline.isoformat(),
                 "trigger": inp.trigger,
+                "targeted": inp.user_ids is not None,
             },
         )
         return OpenedReview(review_id=review.id, deadline=review.deadline, items=len(grants))

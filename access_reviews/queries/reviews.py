@@ -71,6 +71,7 @@ class ItemRow:
     change_id: uuid.UUID | None
     change_status: str | None
     resolved_at: datetime | None
+    change_case_id: uuid.UUID | None
 
     @property
     def status_label(self) -> str:
@@ -170,7 +171,7 @@ async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> Revie
 
 _ITEMS = (
     "SELECT i.id, i.role, i.user_id, g.username, g.display_name, r.username, i.reviewer_id, "
-    "i.status, d.username, i.decided_at, i.comment, i.change_id, c.status, i.resolved_at "
+    "i.status, d.username, i.decided_at, i.comment, i.change_id, c.status, i.resolved_at, c.case_id "
     "FROM access_review_item i "
     "JOIN staff_user g ON g.id = i.user_id "
     "LEFT JOIN staff_user r ON r.id = i.reviewer_id "
@@ -179,9 +180,14 @@ _ITEMS = (
 )
 
 
-def _where(actor: Actor, review_id: uuid.UUID, filters: ItemFilters) -> tuple[str, dict[str, Any]]:
+def _where(
+    actor: Actor, review_id: uuid.UUID, filters: ItemFilters, item_id: uuid.UUID | None = None
+) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {"review": review_id}
     conditions = ["i.review_id = :review", _scope(actor, params)]
+    if item_id is not None:
+        conditions.append("i.id = :item")
+        params["item"] = item_id
     if filters.role:
         conditions.append("i.role = :role")
         params["role"] = filters.role
@@ -203,10 +209,11 @@ async def review_items(
     filters: ItemFilters,
     *,
     page: int = 1,
+    item_id: uuid.UUID | None = None,
 ) -> tuple[list[ItemRow], int]:
     """One campaign's items the actor may see (call read_review first: it checks the
-    campaign exists and the permission)."""
-    where, params = _where(actor, review_id, filters)
+    campaign exists and the permission); `item_id`: only that one."""
+    where, params = _where(actor, review_id, filters, item_id)
     params |= {"limit": PER_PAGE, "offset": (page - 1) * PER_PAGE}
     async with db.session() as session:
         total = (

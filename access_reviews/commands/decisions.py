@@ -1,0 +1,215 @@
+"""A reviewer's decision on one grant: certify it, or revoke it through the four-eyes
+role-grant change (changes/commands/role_grants.py), whose approval settles the item.
+
+Who decides: the item's reviewer (the role's owner), or for items with no owner anyone who
+manages access reviews (the administrators) — never the person holding the grant. Everyone
+else who may not even see the item gets the same answer as for an item that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from access_reviews.rules import CERTIFIED, PENDING, REVOKING, STATUS_LABELS
+from audit import trail as audit
+from changes.commands.role_grants import propose_role_change
+from core.db import Database
+from core.settings import Settings
+from identity.access import can, not_found, record_refusal, require
+from identity.actors import Actor
+from models.access_reviews import AccessReview, AccessReviewItem
+from models.base import utcnow
+from models.staff import StaffUser
+from shared.errors import Conflict, DomainError, Forbidden, Invalid
+
+MAX_COMMENT = 1000
+
+
+def may_see(actor: Actor, item: AccessReviewItem) -> bool:
+    """Need-to-know: a reviewer sees the items listed to them; admins and auditors all."""
+    return can(actor, "access_review", "report") or item.reviewer_id == actor.user_id
+
+
+def why_not(actor: Actor, reviewer_id: uuid.UUID | None, grantee_id: uuid.UUID) -> str | None:
+    """Why this actor may not decide an item listed to `reviewer_id` (None: the
+    administrators) about `grantee_id`'s grant, or None when they may."""
+    if not can(actor, "access_review", "review"):
+        return "Your roles do not allow you to review access."
+    if grantee_id == actor.user_id:
+        return "Nobody reviews their own access: another reviewer decides this grant."
+    if reviewer_id is None:
+        if not can(actor, "access_review", "manage"):
+            return "This grant is reviewed by the administrators."
+        return None
+    if reviewer_id != actor.user_id:
+        return "This grant is reviewed by its role's owner."
+    return None
+
+
+async def _locked_item(
+    session: AsyncSession, db: Database, actor: Actor, item_id: uuid.UUID, action: str
+) -> tuple[AccessReviewItem, AccessReview]:
+    item = (
+        await session.exec(
+            select(AccessReviewItem).where(AccessReviewItem.id == item_id).with_for_update()
+        )
+    ).first()
+    if item is None or not may_see(actor, item):
+        raise await not_found(db, actor, "access_review_item", item_id, action=action)
+    review = await session.get(AccessReview, item.review_id)
+    assert review is not None
+    refusal = why_not(actor, item.reviewer_id, item.user_id)
+    if refusal:
+        raise Forbidden(refusal, code="not_your_review")
+    if review.status != "open":
+        raise Conflict(f"The access review {review.period} is closed.", code="review_closed")
+    if item.status != PENDING:
+        raise Conflict(
+            f"This grant is already decided: {STATUS_LABELS[item.status].lower()}.",
+            code="already_decided",
+        )
+    return item, review
+
+
+def _comment(text: str | None, *, required: bool) -> str | None:
+    cleaned = (text or "").strip()
+    if required and len(cleaned) < 10:
+        raise Invalid(
+            "Say why the role is revoked (at least 10 characters): the checker reads it.",
+            fields={"comment": "at least 10 characters"},
+        )
+    if len(cleaned) > MAX_COMMENT:
+        raise Invalid(
+            f"A comment has at most {MAX_COMMENT} characters.",
+            fields={"comment": f"{len(cleaned)} characters"},
+        )
+    return cleaned or None
+
+
+async def _refused(
+    db: Database, actor: Actor, error: DomainError, action: str, item_id: uuid.UUID
+) -> None:
+    if isinstance(error, Forbidden | Conflict | Invalid):
+        await record_refusal(
+            db, actor, error, action=action, object_type="access_review_item", object_id=item_id
+        )
+
+
+async def certify_item(
+    db: Database, actor: Actor, item_id: uuid.UUID, *, comment: str | None = None
+) -> AccessReviewItem:
+    action = "access_review.certified"
+    await require(
+        db,
+        actor,
+        "access_review",
+        "review",
+        action=action,
+        object_type="access_review_item",
+        object_id=item_id,
+    )
+    try:
+        text = _comment(comment, required=False)
+        async with db.transaction() as session:
+            item, review = await _locked_item(session, db, actor, item_id, action)
+            now = utcnow()
+            item.status, item.decided_by, item.decided_at = CERTIFIED, actor.user_id, now
+            item.comment, item.resolved_at = text, now
+            session.add(item)
+            await audit.record(
+                session,
+                action=action,
+                actor=actor.ref,
+                object_type="access_review_item",
+                object_id=item.id,
+                origin=actor.origin,
+                workflow_id=review.workflow_id,
+                details={
+                    "review_id": str(review.id),
+                    "role": item.role,
+                    "user_id": str(item.user_id),
+                },
+            )
+            return item
+    except DomainError as error:
+        await _refused(db, actor, error, action, item_id)
+        raise
+
+
+async def revoke_item(
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    actor: Actor,
+    item_id: uuid.UUID,
+    *,
+    comment: str | None,
+) -> AccessReviewItem:
+    """Propose removing the role (four-eyes: another admin approves); the item waits as
+    'revoking' until that change is applied (revoked) or refused (kept)."""
+    action = "access_review.revocation_proposed"
+    await require(
+        db,
+        actor,
+        "access_review",
+        "review",
+        action=action,
+        object_type="access_review_item",
+        object_id=item_id,
+    )
+    proposing = False  # the role-grant change audits its own refusals
+    try:
+        text = _comment(comment, required=True)
+        assert text is not None
+        if not can(actor, "staff", "propose_roles"):
+            raise Forbidden(
+                "A revocation is a role change, which only an administrator proposes: certify "
+                "the grant, or ask an administrator to revoke it.",
+                code="cannot_propose_roles",
+            )
+        async with db.transaction() as session:
+            # The item stays locked while the change is proposed: a concurrent certify or
+            # revoke waits, then finds it decided.
+            item, review = await _locked_item(session, db, actor, item_id, action)
+            grantee = await session.get(StaffUser, item.user_id)
+            who = grantee.username if grantee else str(item.user_id)
+            proposing = True
+            created = await propose_role_change(
+                db,
+                temporal,
+                settings,
+                actor,
+                item.user_id,
+                add=[],
+                remove=[item.role],
+                reason=f"Access review {review.period}: {text}",
+            )
+            proposing = False
+            now = utcnow()
+            item.status, item.decided_by, item.decided_at = REVOKING, actor.user_id, now
+            item.comment, item.change_id = text, created.id
+            session.add(item)
+            await audit.record(
+                session,
+                action=action,
+                actor=actor.ref,
+                object_type="access_review_item",
+                object_id=item.id,
+                origin=actor.origin,
+                workflow_id=review.workflow_id,
+                details={
+                    "review_id": str(review.id),
+                    "role": item.role,
+                    "username": who,
+                    "change_id": str(created.id),
+                },
+            )
+            return item
+    except DomainError as error:
+        if not proposing:
+            await _refused(db, actor, error, action, item_id)
+        raise
