@@ -87,6 +87,7 @@ def activities_for(
         tasks.close_case,
         changes.set_change_status,
         changes.apply_change,
+        changes.expire_role_grants,
         onboarding.load_policy,
         onboarding.set_application_status,
         onboarding.check_documents,

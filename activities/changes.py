@@ -1,5 +1,6 @@
 """Activities of the maker-checker process: status transitions and the idempotent apply step
-(a new version of a fee, limit or configuration document; or an account restriction lifted)."""
+(a new version of a fee, limit or configuration document; an account restriction lifted; a
+person's roles granted and ended), and the end of a role grant at its end date."""
 
 from __future__ import annotations
 
@@ -23,12 +24,18 @@ from casework import store
 from changes.rules import EDITABLE_FIELDS
 from configuration.documents import config_values
 from core.db import Database
+from identity import grants
 from models.aml import AccountRestriction
 from models.base import utcnow
 from models.cases import Case
 from models.changes import OPEN_CHANGE_STATUSES, ChangeRequest, ChangeStatus
 from models.tariffs import TARGET_MODELS
-from models.workflow_io import ApplyChangeInput, ApplyChangeResult, ChangeStatusInput
+from models.workflow_io import (
+    ApplyChangeInput,
+    ApplyChangeResult,
+    ChangeStatusInput,
+    ExpireGrantsInput,
+)
 from reconciliation.commands.source_changes import TARGET_TYPE as SOURCE
 from reconciliation.commands.source_changes import apply_source_change
 
@@ -110,11 +117,22 @@ class ChangeActivities:
                 result = await _lift_restriction(session, change, inp.workflow_id)
             elif change.target_type == SOURCE:
                 result = await _apply_source(session, change, inp.workflow_id)
+            elif change.target_type == grants.TARGET_TYPE:
+                result = await _apply_role_change(session, change, inp.workflow_id)
             else:
                 result = await _write_next_version(session, change, inp.workflow_id)
         # Committed but not yet reported: the resilience tests kill the worker right here.
         crash_point("apply_change")
         return result
+
+    @activity.defn
+    @retry_on_outage
+    async def expire_role_grants(self, inp: ExpireGrantsInput) -> int:
+        """End the grants a role change gave once their end date is reached (the workflow's
+        durable timer); idempotent: a grant already ended (revoked, suspended) is left."""
+        async with self.db.transaction() as session:
+            ended = await grants.expire_grants(session, inp.change_id, workflow_id=inp.workflow_id)
+        return len(ended)
 
 
 async def _write_next_version(
@@ -266,6 +284,41 @@ async def _apply_source(
         action="change.applied",
         actor=SYSTEM,
         object_type=SOURCE,
+        object_id=change.target_id,
+        workflow_id=workflow_id,
+        details={
+            "change_id": change.id,
+            "from_version": change.base_version,
+            "to_version": new_version,
+            "before": change.before,
+            "after": change.after,
+        },
+    )
+    return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
+
+
+async def _apply_role_change(
+    session: AsyncSession, change: ChangeRequest, workflow_id: str
+) -> ApplyChangeResult:
+    """Grant and end a person's roles once, bound to the grants version the maker saw. The
+    change is closed as applied first: the database door lets in only grants of an applied,
+    approved change."""
+    answer = await grants.check_role_change(session, change)
+    if answer is not None:
+        return ApplyChangeResult(
+            applied=answer.applied,
+            new_version=answer.new_version,
+            stale_reason=answer.stale_reason,
+        )
+    others = await _close_applied(session, change, change.base_version)
+    new_version = await grants.write_role_change(session, change, workflow_id)
+    change.applied_version = new_version
+    session.add(change)
+    await audit.record(
+        session,
+        action="change.applied",
+        actor=SYSTEM,
+        object_type=grants.TARGET_TYPE,
         object_id=change.target_id,
         workflow_id=workflow_id,
         details={

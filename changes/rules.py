@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,9 @@ from models.workflow_io import TaskSpec
 from shared.errors import Conflict, Invalid
 
 CASE_TYPE_CHANGE = "change_request"
+ROLE_GRANT = "role_grant"  # the target type of a role change (changes.commands.role_grants)
+ROLE_GRANT_APPROVAL = "role_grant_approval"
+ROLE_GRANT_RISK_APPROVAL = "role_grant_risk_approval"
 
 # What a maker may change on each kind of tariff target (a configuration document's
 # editable fields are its schema's: see configuration.schemas).
@@ -80,6 +84,29 @@ APPROVALS = (
         "Approve",
         "reconciliation:approve_source",
         "Statement source approval (four-eyes)",
+    ),
+    # Role grants: a second admin approves (never the maker, never the grantee); a grant that
+    # creates a conflicting combination (identity.policy.AccessPolicy) also needs a risk
+    # manager. Both need a fresh second factor to approve.
+    replace(
+        _approval(
+            ROLE_GRANT_APPROVAL,
+            "admin",
+            "Approve roles",
+            "staff:approve_roles",
+            "Role change approval",
+        ),
+        step_up_for=("approve",),
+    ),
+    replace(
+        _approval(
+            ROLE_GRANT_RISK_APPROVAL,
+            "risk_manager",
+            "Risk approval of roles",
+            "staff:approve_role_conflict",
+            "Role change approval (conflicting roles)",
+        ),
+        step_up_for=("approve",),
     ),
 )
 register(
@@ -301,8 +328,11 @@ def approval_specs(
     *,
     target_type: str = "fee",
     config_key: str | None = None,
+    grantee_id: uuid.UUID | None = None,
 ) -> list[TaskSpec]:
-    """The approval tasks of a change: who must approve it, never the maker."""
+    """The approval tasks of a change: who must approve it, never the maker (nor, for a role
+    change, the person whose roles change)."""
+    excluded = [maker_id] if grantee_id is None else [maker_id, grantee_id]
 
     def approval(key: str, name: str, role: str | None, priority: str) -> TaskSpec:
         step = kind(name)
@@ -312,10 +342,17 @@ def approval_specs(
             reference,
             sla_seconds=sla_seconds,
             priority=priority,
-            excluded=[maker_id],
+            excluded=excluded,
             title=f"{step.label} {reference}: {label}",
             role=role,
         )
+
+    if target_type == ROLE_GRANT:
+        # A second admin; a conflicting combination also a risk manager (tier "conflict").
+        specs = [approval("approve", ROLE_GRANT_APPROVAL, None, "normal")]
+        if tier == ROLE_CONFLICT_TIER:
+            specs.append(approval("risk_approve", ROLE_GRANT_RISK_APPROVAL, None, "high"))
+        return specs
 
     if target_type == "config":
         # Compliance configuration: one risk manager, never the maker (excluded_actors).
@@ -335,3 +372,59 @@ def approval_specs(
     if tier == "elevated":
         specs.append(approval("risk_approve", "change_risk_approval", None, "high"))
     return specs
+
+
+ROLE_CONFLICT_TIER = "conflict"
+
+
+def plan_role_change(
+    held: Collection[str],
+    add: Iterable[str],
+    remove: Iterable[str],
+    *,
+    conflicts: Callable[[Collection[str]], list[frozenset[str]]],
+    ends_at: str | None = None,
+) -> ChangePlan:
+    """A proposed role change checked against the roles the person holds now.
+
+    `conflicts` names the configured combinations a set of roles contains
+    (AccessPolicy.conflicts_in); a change that creates one it did not have needs a risk
+    manager's approval too. Every problem is named after its field (add, remove).
+    """
+    adding, removing = sorted(set(add)), sorted(set(remove))
+    now_held = set(held)
+    errors: dict[str, str] = {}
+    if already := [r for r in adding if r in now_held]:
+        errors["add"] = f"already held: {', '.join(already)}"
+    if missing := [r for r in removing if r not in now_held]:
+        errors["remove"] = f"not held: {', '.join(missing)}"
+    if both := set(adding) & set(removing):
+        errors["remove"] = f"both added and removed: {', '.join(sorted(both))}"
+    if not adding and not removing and not errors:
+        errors["add"] = "add or remove at least one role"
+    if ends_at and not adding:
+        errors["ends_at"] = "an end date applies to added roles only"
+    if errors:
+        raise Invalid("The role change is not valid.", fields=errors)
+    after = sorted((now_held | set(adding)) - set(removing))
+    before_conflicts = {c for c in conflicts(now_held)}
+    created = [sorted(c) for c in conflicts(after) if c not in before_conflicts]
+    tier, why, approvers = "standard", None, "one other administrator (not you, not the person)"
+    if created:
+        tier = ROLE_CONFLICT_TIER
+        why = "creates a conflicting combination: " + "; ".join(" + ".join(c) for c in created)
+        approvers += ", then a risk manager"
+    return ChangePlan(
+        before={"roles": sorted(now_held)},
+        after={
+            "roles": after,
+            "add": adding,
+            "remove": removing,
+            "ends_at": ends_at,
+            "conflicts": [" + ".join(c) for c in created],
+        },
+        changed=["roles"],
+        tier=tier,
+        tier_reason=why,
+        approvers=approvers,
+    )

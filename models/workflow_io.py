@@ -117,6 +117,8 @@ class ChangeApprovalInput(BaseModel):
     expiry_seconds: int
     effective_at: datetime | None = None
     escalation_role: str = "ops_manager"
+    # A role change's end date: the grants it gave end then (a durable timer after apply).
+    grant_ends_at: datetime | None = None
 
 
 class ChangeStatusInput(BaseModel):
@@ -135,6 +137,13 @@ class ChangeStatusInput(BaseModel):
 class ApplyChangeInput(BaseModel):
     change_id: uuid.UUID
     case_id: uuid.UUID
+    workflow_id: str
+
+
+class ExpireGrantsInput(BaseModel):
+    """A role change's end date reached: end the grants it gave (ids only)."""
+
+    change_id: uuid.UUID
     workflow_id: str
 
 

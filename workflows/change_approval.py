@@ -1,6 +1,6 @@
 """ChangeApprovalWorkflow: a proposed fee, limit or configuration change under four-eyes control.
 
-pending_approval --(every approval task approved)--> [scheduled] --> applied
+pending_approval --(every approval task approved)--> [scheduled] --> applied [--end date--> grants end]
         |--reject--> rejected   |--maker withdraws--> withdrawn   |--72 h--> expired
         |--target changed (another change applied, or stale at approval)--> superseded
 
@@ -14,7 +14,7 @@ did, so the recorded histories of running changes replay unchanged (tests/workfl
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         ChangeStatusInput,
         DecisionInput,
         DecisionResult,
+        ExpireGrantsInput,
         Origin,
         TargetChanged,
         WithdrawInput,
@@ -38,6 +39,9 @@ with workflow.unsafe.imports_passed_through():
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
 REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
+# Role changes with an end date (issue 16): after applying, a timer ends the grants. Only
+# role changes take this branch; the marker keeps histories recorded before it replaying.
+GRANT_EXPIRY_PATCH = "role-grant-expiry"
 
 
 @workflow.defn
@@ -74,6 +78,13 @@ class ChangeApprovalWorkflow:
 
         if self._status == PENDING and self._all_approved():
             await self._apply_when_effective(workflow_id)
+
+        if (
+            self._status == APPLIED
+            and inp.grant_ends_at is not None
+            and workflow.patched(GRANT_EXPIRY_PATCH)
+        ):
+            await self._end_grants_at(workflow_id, inp.grant_ends_at)
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         if not self._closed_by_handler:
@@ -117,6 +128,19 @@ class ChangeApprovalWorkflow:
                 )
             except FailureError:
                 workflow.logger.info("change workflow %s already closed", other)
+
+    async def _end_grants_at(self, workflow_id: str, ends_at: datetime) -> None:
+        """A role change with an end date: its grants end then, on a durable timer (the
+        change itself is applied and closed; the workflow only keeps the timer)."""
+        self._set_search_status()
+        remaining = ends_at - workflow.now()
+        if remaining > timedelta(0):
+            await workflow.sleep(remaining)
+        await workflow.execute_activity_method(
+            ChangeActivities.expire_role_grants,
+            ExpireGrantsInput(change_id=self._inp.change_id, workflow_id=workflow_id),
+            **DB_ACTIVITY,
+        )
 
     async def _record_final_status(self, workflow_id: str) -> None:
         await self._change_status(workflow_id, self._status, close=True)

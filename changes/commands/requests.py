@@ -33,6 +33,8 @@ from changes.queries.open_changes import open_changes
 from changes.queries.views import get_change
 from changes.rules import (
     CASE_TYPE_CHANGE,
+    ROLE_CONFLICT_TIER,
+    ROLE_GRANT,
     ChangePlan,
     approval_specs,
     plan_change,
@@ -220,9 +222,12 @@ class NewChange:
     plan_id: uuid.UUID | None = None  # the tariff plan of a fee or limit
     customer_id: uuid.UUID | None = None  # the customer it concerns, for customer 360
     config_key: str | None = None  # the configuration document (target type config)
+    grant_ends_at: datetime | None = None  # when the roles a role change adds end
 
 
-ESCALATION_ROLE = {"config": "risk_manager", RESTRICTION: "mlro"}
+# Tiers that need a second, more senior approver: a large limit raise, conflicting roles.
+RAISED_TIERS = ("elevated", ROLE_CONFLICT_TIER)
+ESCALATION_ROLE = {"config": "risk_manager", RESTRICTION: "mlro", ROLE_GRANT: "admin"}
 
 
 async def _open_change(
@@ -246,8 +251,8 @@ async def _open_change(
         case_type=CASE_TYPE_CHANGE,
         title=new.title,
         stage=ChangeStatus.PENDING_APPROVAL,
-        priority="high" if change_plan.tier == "elevated" else "normal",
-        risk_level="high" if change_plan.tier == "elevated" else "low",
+        priority="high" if change_plan.tier in RAISED_TIERS else "normal",
+        risk_level="high" if change_plan.tier in RAISED_TIERS else "low",
         subject_type=new.target_type,
         subject_id=str(new.target_id),
         workflow_id=workflow_id,
@@ -295,10 +300,12 @@ async def _open_change(
             settings.change_approval_sla_hours * 3600,
             target_type=new.target_type,
             config_key=new.config_key,
+            grantee_id=new.target_id if new.target_type == ROLE_GRANT else None,
         ),
         expiry_seconds=settings.change_expiry_hours * 3600,
         effective_at=new.effective_at,
         escalation_role=ESCALATION_ROLE.get(new.target_type, "ops_manager"),
+        grant_ends_at=new.grant_ends_at,
     )
     await start_case(
         session,
