@@ -1,0 +1,262 @@
+"""Access reviews through the web and the JSON API, on the real Temporal and PostgreSQL:
+need-to-know (a role owner sees only the grants listed to them), nobody reviews their own
+access, auditors read and export but decide nothing, a revocation becomes a role change,
+one open campaign at a time.
+
+Campaigns here are targeted at the test's own people (AccessReviewInput.user_ids) and closed
+afterwards, so they neither reach other tests' grants nor block a campaign started by hand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import select
+from temporalio.testing import WorkflowEnvironment
+
+from access_reviews.commands import campaigns
+from core.db import Database, run_sql
+from core.settings import Settings
+from identity.policy import AccessPolicy
+from models.access_review_io import AccessReviewInput
+from models.access_reviews import AccessReview, AccessReviewItem
+from models.changes import ChangeRequest
+from tests.helpers import (
+    CSRF_RE,
+    Staff,
+    api_headers,
+    audit_count,
+    enrol_factor,
+    eventually,
+    new_staff,
+    web_login,
+)
+
+Start = Callable[..., Awaitable[AccessReview]]
+
+
+@pytest.fixture
+async def start_review(
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    db: Database,
+    admin_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Start]:
+    """Start a campaign over these people (with these role owners); closed after the test."""
+    started: list[str] = []
+
+    async def start(people: list[Staff], owners: str = "") -> AccessReview:
+        policy = AccessPolicy(review_owners=owners)
+
+        async def load_typed(_db: Database, key: str, _schema: type) -> tuple[int, Any]:
+            assert key == "access"
+            return 1, policy
+
+        monkeypatch.setattr(campaigns, "load_typed", load_typed)
+        workflow_id = f"access-review-test-{uuid.uuid4().hex[:8]}"
+        await temporal_env.client.start_workflow(
+            "AccessReviewWorkflow",
+            AccessReviewInput(trigger="manual", user_ids=[p.actor.user_id for p in people]),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+        )
+        started.append(workflow_id)
+        return await eventually(lambda: _review(db, workflow_id), what="the campaign opens")
+
+    yield start
+    for workflow_id in started:
+        await _close(temporal_env, admin_db, workflow_id)
+
+
+async def _close(env: WorkflowEnvironment, admin_db: Database, workflow_id: str) -> None:
+    await env.client.get_workflow_handle(workflow_id).terminate("test over")
+    async with admin_db.transaction() as session:
+        await run_sql(
+            session,
+            "UPDATE access_review SET status = 'closed', closed_at = now() WHERE workflow_id = :w",
+            {"w": workflow_id},
+        )
+
+
+async def _review(db: Database, workflow_id: str) -> AccessReview | None:
+    async with db.session() as session:
+        return (
+            await session.exec(select(AccessReview).where(AccessReview.workflow_id == workflow_id))
+        ).first()
+
+
+async def _item(db: Database, review: AccessReview, person: Staff) -> AccessReviewItem:
+    async with db.session() as session:
+        return (
+            await session.exec(
+                select(AccessReviewItem).where(
+                    AccessReviewItem.review_id == review.id,
+                    AccessReviewItem.user_id == person.actor.user_id,
+                )
+            )
+        ).one()
+
+
+async def _admin(db: Database) -> Staff:
+    admin = await new_staff(db, "admin", prefix="adm")
+    await enrol_factor(db, admin.actor)
+    return admin
+
+
+async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
+    http: httpx.AsyncClient, db: Database, start_review: Start
+) -> None:
+    owner = await new_staff(db, "aml_lead", prefix="owner")
+    analyst = await new_staff(db, "aml_analyst", prefix="ana")
+    kyc = await new_staff(db, "kyc_analyst", prefix="kyc")
+    review = await start_review([analyst, kyc], owners=f"aml_analyst={owner.username}")
+    mine, theirs = await _item(db, review, analyst), await _item(db, review, kyc)
+    assert mine.reviewer_id == owner.actor.user_id and theirs.reviewer_id is None
+
+    headers = await api_headers(http, owner.username)
+    listed = await http.get(f"/api/v1/access-reviews/{review.id}/items", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert [i["username"] for i in listed.json()["items"]] == [analyst.username]
+
+    hidden = await http.post(
+        f"/api/v1/access-reviews/items/{theirs.id}/certify", json={}, headers=headers
+    )
+    assert hidden.status_code == 404
+    certified = await http.post(
+        f"/api/v1/access-reviews/items/{mine.id}/certify",
+        json={"comment": "Still triaging alerts."},
+        headers=headers,
+    )
+    assert certified.status_code == 200, certified.text
+    assert certified.json()["status"] == "certified"
+    assert certified.json()["decided_by"] == owner.username
+    again = await http.post(
+        f"/api/v1/access-reviews/items/{mine.id}/certify", json={}, headers=headers
+    )
+    assert again.status_code == 409 and again.json()["error"] == "already_decided"
+    assert await audit_count(db, "access_review.certified", mine.id) == 1
+
+    # The report of every grant is for admins and auditors.
+    export = await http.get(f"/api/v1/access-reviews/{review.id}/report.csv", headers=headers)
+    assert export.status_code == 403
+
+
+async def test_nobody_reviews_their_own_grant_and_auditors_decide_nothing(
+    http: httpx.AsyncClient, db: Database, start_review: Start
+) -> None:
+    admin = await _admin(db)
+    auditor = await new_staff(db, "auditor", prefix="aud")
+    review = await start_review([admin, auditor])
+    own = await _item(db, review, admin)
+
+    admin_h = await api_headers(http, admin.username)
+    refused = await http.post(
+        f"/api/v1/access-reviews/items/{own.id}/certify", json={}, headers=admin_h
+    )
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "not_your_review"
+    assert await audit_count(db, "access_review.certified", own.id, outcome="denied") == 1
+
+    auditor_h = await api_headers(http, auditor.username)
+    items = await http.get(f"/api/v1/access-reviews/{review.id}/items", headers=auditor_h)
+    assert {i["username"] for i in items.json()["items"]} == {admin.username, auditor.username}
+    decided = await http.post(
+        f"/api/v1/access-reviews/items/{own.id}/certify", json={}, headers=auditor_h
+    )
+    assert decided.status_code == 403
+    export = await http.get(f"/api/v1/access-reviews/{review.id}/report.csv", headers=auditor_h)
+    assert export.status_code == 200
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.text.splitlines()[0].startswith("campaign,role,username")
+    assert admin.username in export.text and auditor.username in export.text
+
+
+async def test_a_revocation_is_a_role_change_waiting_for_a_second_admin(
+    http: httpx.AsyncClient, db: Database, start_review: Start
+) -> None:
+    admin = await _admin(db)
+    leaver = await new_staff(db, "disputes_agent", prefix="leaver")
+    review = await start_review([leaver])
+    item = await _item(db, review, leaver)
+    headers = await api_headers(http, admin.username)
+
+    short = await http.post(
+        f"/api/v1/access-reviews/items/{item.id}/revoke", json={"comment": "no"}, headers=headers
+    )
+    assert short.status_code == 422 and "comment" in short.json()["fields"]
+    revoked = await http.post(
+        f"/api/v1/access-reviews/items/{item.id}/revoke",
+        json={"comment": "Left the disputes team in November."},
+        headers=headers,
+    )
+    assert revoked.status_code == 200, revoked.text
+    body = revoked.json()
+    assert body["status"] == "revoking" and body["change_status"] == "pending_approval"
+    async with db.session() as session:
+        change = await session.get(ChangeRequest, uuid.UUID(body["change_id"]))
+    assert change is not None
+    assert change.target_id == leaver.actor.user_id and change.after["remove"] == ["disputes_agent"]
+    assert change.maker_id == admin.actor.user_id
+
+
+async def test_review_pages_filter_certify_and_refuse_other_roles(
+    http: httpx.AsyncClient, db: Database, start_review: Start
+) -> None:
+    admin = await _admin(db)
+    first = await new_staff(db, "finance_ops", prefix="fin")
+    second = await new_staff(db, "support", prefix="sup")
+    review = await start_review([first, second])
+
+    csrf = await web_login(http, admin.username)
+    listing = await http.get("/admin/access-reviews")
+    assert listing.status_code == 200 and review.period in listing.text
+    page = await http.get(f"/admin/access-reviews/{review.id}?role=finance_ops")
+    assert page.status_code == 200
+    assert first.username in page.text and second.username not in page.text
+    item = await _item(db, review, first)
+    assert f'action="http://testserver/admin/access-reviews/items/{item.id}/certify"' in page.text
+    assert CSRF_RE.search(page.text)
+
+    posted = await http.post(
+        f"/admin/access-reviews/items/{item.id}/certify", data={"csrf_token": csrf}
+    )
+    assert posted.status_code == 303
+    after = await http.get(posted.headers["location"])
+    assert "Grant certified." in after.text
+    certified = await http.get(f"/admin/access-reviews/{review.id}?status=certified")
+    assert first.username in certified.text and second.username not in certified.text
+
+    support_http_headers = await api_headers(http, second.username)
+    refused = await http.get("/api/v1/access-reviews", headers=support_http_headers)
+    assert refused.status_code == 403
+
+
+async def test_an_admin_starts_one_campaign_at_a_time(
+    http: httpx.AsyncClient,
+    db: Database,
+    admin_db: Database,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    admin = await _admin(db)
+    headers = await api_headers(http, admin.username)
+    async with db.session() as session:
+        # Campaigns of earlier tests are closed by their fixture; none may be open here.
+        assert (
+            await session.exec(select(AccessReview).where(AccessReview.status == "open"))
+        ).first() is None
+    started = await http.post("/api/v1/access-reviews", headers=headers)
+    assert started.status_code == 202, started.text
+    workflow_id = started.json()["workflow_id"]
+    try:
+        review = await eventually(lambda: _review(db, workflow_id), what="the campaign opens")
+        assert review.trigger == "manual" and review.started_by == admin.actor.user_id
+        second = await http.post("/api/v1/access-reviews", headers=headers)
+        assert second.status_code == 409 and second.json()["error"] == "review_open"
+        assert await audit_count(db, "access_review.started", workflow_id) == 1
+    finally:
+        await _close(temporal_env, admin_db, workflow_id)
