@@ -37,9 +37,15 @@ APPEND_ONLY_TABLES = (
 # 0014, refuses a statement that has a match or a break).
 # An attachment row outlives its removal (migration 0016: who removed it, when, why).
 # A role grant is ended, never deleted (migration 0021: when, why, by whom).
-KEPT_TABLES = ("recon_statement", "recon_break", "case_attachment", "role_assignment")
 # Access-review campaigns and their items are the auditors' evidence (migration 0019).
-KEPT_TABLES += ("access_review", "access_review_item")
+KEPT_TABLES = (
+    "recon_statement",
+    "recon_break",
+    "case_attachment",
+    "role_assignment",
+    "access_review",
+    "access_review_item",
+)
 
 
 def alembic_config(admin_url: str) -> Config:

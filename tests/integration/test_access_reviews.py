@@ -51,7 +51,7 @@ async def start_review(
     started: list[str] = []
 
     async def start(people: list[Staff], owners: str = "") -> AccessReview:
-        policy = AccessPolicy(review_owners=owners)
+        policy = AccessPolicy.model_validate({"review_owners": owners})
 
         async def load_typed(_db: Database, key: str, _schema: type) -> tuple[int, Any]:
             assert key == "access"
@@ -66,7 +66,7 @@ async def start_review(
             task_queue=settings.task_queue,
         )
         started.append(workflow_id)
-        return await eventually(lambda: _review(db, workflow_id), what="the campaign opens")
+        return await _opened(db, workflow_id)
 
     yield start
     for workflow_id in started:
@@ -81,6 +81,12 @@ async def _close(env: WorkflowEnvironment, admin_db: Database, workflow_id: str)
             "UPDATE access_review SET status = 'closed', closed_at = now() WHERE workflow_id = :w",
             {"w": workflow_id},
         )
+
+
+async def _opened(db: Database, workflow_id: str) -> AccessReview:
+    found = await eventually(lambda: _review(db, workflow_id), what="the campaign opens")
+    assert found is not None
+    return found
 
 
 async def _review(db: Database, workflow_id: str) -> AccessReview | None:
@@ -253,7 +259,7 @@ async def test_an_admin_starts_one_campaign_at_a_time(
     assert started.status_code == 202, started.text
     workflow_id = started.json()["workflow_id"]
     try:
-        review = await eventually(lambda: _review(db, workflow_id), what="the campaign opens")
+        review = await _opened(db, workflow_id)
         assert review.trigger == "manual" and review.started_by == admin.actor.user_id
         second = await http.post("/api/v1/access-reviews", headers=headers)
         assert second.status_code == 409 and second.json()["error"] == "review_open"
