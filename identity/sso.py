@@ -43,7 +43,7 @@ from audit import trail as audit
 from audit.trail import ActorRef
 from core.db import Database, run_sql
 from core.settings import Settings
-from identity import grants
+from identity import grants, mfa
 from identity.auth import USERNAME_RE, SessionInfo, open_session
 from identity.policy import SsoGroupMapping
 from models.base import utcnow
@@ -115,7 +115,7 @@ async def _metadata(client: AsyncOAuth2Client, settings: Settings) -> dict[str, 
     """The IdP's discovery document; its issuer must be exactly the configured one."""
     url = settings.oidc_issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
-        response = await client.get(url)
+        response = await client.request("GET", url, withhold_token=True)
         response.raise_for_status()
         metadata: dict[str, Any] = response.json()
     except Exception as exc:  # any transport or HTTP failure: the IdP cannot be reached
@@ -197,7 +197,7 @@ async def _identity(
     id_token = token.get("id_token")
     if not id_token:
         raise SsoRefused("The identity provider sent no ID token.", code="sso_bad_token")
-    response = await client.get(metadata["jwks_uri"])
+    response = await client.request("GET", metadata["jwks_uri"], withhold_token=True)
     response.raise_for_status()
     keys = KeySet.import_key_set(response.json())
     algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
@@ -227,9 +227,11 @@ async def _identity(
         and token.get("access_token")
     ):
         # Some IdPs give groups only at the userinfo endpoint; its subject must match.
-        info = await client.get(
+        info = await client.request(
+            "GET",
             metadata["userinfo_endpoint"],
             headers={"Authorization": f"Bearer {token['access_token']}"},
+            withhold_token=True,
         )
         if info.status_code == 200 and info.json().get("sub") == values["sub"]:
             values.setdefault(group_claim, info.json().get(group_claim))
@@ -520,6 +522,10 @@ async def complete(
                 code="sso_exchange",
             ) from exc
     user, roles = await provision(db, person, origin)
+    async with db.session() as session:
+        enrolled = await mfa.factor_of(session, user.id) is not None
+    # Our own second-factor rules hold whatever the IdP checked: someone enrolled enters
+    # the code next (the session is not usable before); someone who must enrol, enrols.
     token_value, info = await open_session(
         db,
         settings,
@@ -529,6 +535,7 @@ async def complete(
         user_agent=user_agent,
         action=ACTION,
         details={"issuer": person.issuer, "groups": list(person.groups), "roles": roles},
+        second_factor="pending" if enrolled else "none",
     )
     return SignedIn(token_value, info, pending.next_url)
 

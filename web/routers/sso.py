@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -110,7 +111,12 @@ async def finish_sign_in(
         )
         if old is not None:
             await auth.logout(services.db, old.actor)
-    response = RedirectResponse(safe_next(signed_in.next_url), status_code=303)
+    target = safe_next(signed_in.next_url)
+    if signed_in.info.session.mfa_pending:  # signed in at the IdP: now our second factor
+        target = f"/mfa/verify?next={quote(target)}"
+    elif signed_in.info.must_enrol:
+        target = "/mfa/enrol"
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         signed_in.token,

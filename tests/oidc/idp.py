@@ -1,0 +1,158 @@
+"""The real OpenID Provider (tests/oidc/provider.mjs, the `oidc-provider` npm package) run
+with node on a free port for the single sign-on tests, and a client that signs a person in
+at its development sign-in page without a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from tests.conftest import in_ci
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = REPO_ROOT / "tests" / "oidc" / "provider.mjs"
+PACKAGE = REPO_ROOT / "node_modules" / "oidc-provider"
+CLIENT_ID = "backoffice"
+CLIENT_SECRET = "sso-test-client-secret-0123456789"
+START_WITHIN = 30.0
+
+
+@dataclass
+class Idp:
+    issuer: str
+    accounts_file: Path
+    log: Path
+
+    def set_accounts(self, accounts: dict[str, dict[str, Any]]) -> None:
+        """The people the IdP knows (read again at every sign-in)."""
+        tmp = self.accounts_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(accounts))
+        tmp.replace(self.accounts_file)
+
+    def settings(self) -> dict[str, Any]:
+        """The backoffice settings that point at this IdP."""
+        return {
+            "oidc_issuer": self.issuer,
+            "oidc_client_id": CLIENT_ID,
+            "oidc_client_secret": CLIENT_SECRET,
+            "oidc_display_name": "Test IdP",
+            "oidc_groups_claim": "groups",
+            "oidc_scopes": "openid email profile groups",
+        }
+
+    def env(self) -> dict[str, str]:
+        return {k.upper(): str(v) for k, v in self.settings().items()}
+
+
+def node_or_skip() -> str:
+    node = shutil.which("node")
+    problem = None
+    if node is None:
+        problem = "node is not installed"
+    elif not PACKAGE.exists():
+        problem = "oidc-provider is not installed (run `make assets`, i.e. npm ci)"
+    if problem:
+        if in_ci():
+            pytest.fail(problem + " (CI must run the single sign-on tests)")
+        pytest.skip(problem)
+    assert node is not None
+    return node
+
+
+@contextmanager
+def running_idp(
+    workdir: Path, redirect_uris: list[str], accounts: dict[str, dict[str, Any]]
+) -> Iterator[Idp]:
+    """Start the provider; stop it (and wait for it) on exit."""
+    node = node_or_skip()
+    accounts_file = workdir / "idp-accounts.json"
+    log = workdir / "idp.log"
+    idp = Idp("", accounts_file, log)
+    idp.set_accounts(accounts)
+    env = {
+        **os.environ,
+        "OIDC_CLIENT_ID": CLIENT_ID,
+        "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+        "OIDC_REDIRECT_URIS": ",".join(redirect_uris),
+        "OIDC_ACCOUNTS_FILE": str(accounts_file),
+        "OIDC_PORT": "0",
+    }
+    with log.open("wb") as errors:
+        proc = subprocess.Popen(
+            [node, str(SCRIPT)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.PIPE,  # closed on exit: the provider stops with it
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        try:
+            idp.issuer = _first_line(proc, log)["issuer"]
+            yield idp
+        finally:
+            if proc.stdin:
+                proc.stdin.close()
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+
+
+def _first_line(proc: subprocess.Popen[bytes], log: Path) -> dict[str, str]:
+    lines: queue.Queue[bytes] = queue.Queue()
+    stdout: IO[bytes] | None = proc.stdout
+    assert stdout is not None
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        line = lines.get(timeout=START_WITHIN)
+    except queue.Empty:
+        line = b""
+    if not line:
+        proc.kill()
+        raise RuntimeError(f"the OpenID Provider did not start:\n{log.read_text()[-3000:]}")
+    found: dict[str, str] = json.loads(line)
+    return found
+
+
+FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
+
+
+def sign_in_at_idp(authorization_url: str, login: str) -> str:
+    """Follow the IdP from the authorization URL through its sign-in page; returns the URL
+    it finally redirects the browser to (our callback, with code and state, or an error)."""
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        response = browser.get(authorization_url)
+        issuer_root = str(response.url.copy_with(path="/", query=None, fragment=None))
+        for _ in range(10):
+            location = response.headers.get("location")
+            if response.status_code in (302, 303) and location:
+                url = httpx.URL(response.url).join(location)
+                if not str(url).startswith(issuer_root.rstrip("/")):
+                    return str(url)
+                response = browser.get(url)
+                continue
+            match = FORM_ACTION.search(response.text)
+            assert response.status_code == 200 and match, response.text[:2000]
+            response = browser.post(
+                httpx.URL(response.url).join(match.group(1)),
+                # The development sign-in page takes any password.
+                data={"prompt": "login", "login": login, "password": "irrelevant"},
+            )
+        raise AssertionError("the IdP kept redirecting")
