@@ -44,14 +44,15 @@ from models.reconciliation import (
     ReconWriteOff,
 )
 from models.screening import WatchlistEntry, WatchlistName, WatchlistVersion
+from models.sso import SsoLogin, StaffSsoLink
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 
 __all__ = [
-    "Account",
-    "AccountAdjustment",
     "AccessReview",
     "AccessReviewItem",
+    "Account",
+    "AccountAdjustment",
     "AccountRestriction",
     "AmlAlert",
     "AmlCase",
@@ -100,9 +101,11 @@ __all__ = [
     "SandboxSubmission",
     "SarReport",
     "ScreeningResult",
+    "SsoLogin",
     "StaffMfa",
     "StaffMfaRecovery",
     "StaffSession",
+    "StaffSsoLink",
     "StaffUser",
     "TariffPlan",
     "Task",
