@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import (
@@ -149,7 +150,24 @@ def _shape(schedule: Schedule) -> tuple[object, ...]:
         action.workflow,
         action.task_queue,
         tuple(i.every for i in schedule.spec.intervals),
-        tuple(repr(c) for c in schedule.spec.calendars),
+        tuple(_calendar_shape(c) for c in schedule.spec.calendars),
+    )
+
+
+def _calendar_shape(calendar: ScheduleCalendarSpec) -> tuple[object, ...]:
+    """A calendar as the server reads it back (a range's end defaults to its start)."""
+
+    def ranges(values: Sequence[ScheduleRange]) -> tuple[tuple[int, int, int], ...]:
+        return tuple((r.start, max(r.end, r.start), r.step or 1) for r in values)
+
+    return (
+        ranges(calendar.second),
+        ranges(calendar.minute),
+        ranges(calendar.hour),
+        ranges(calendar.day_of_month),
+        ranges(calendar.month),
+        ranges(calendar.year),
+        ranges(calendar.day_of_week),
     )
 
 
