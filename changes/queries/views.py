@@ -12,7 +12,7 @@ from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from aml.commands.restrictions import in_fact_order, load_restriction, restriction_label
 from casework import priority as priority_rule
 from casework.need_to_know import NeedToKnow
-from changes.rules import CASE_TYPE_CHANGE
+from changes.rules import CASE_TYPE_CHANGE, ROLE_GRANT
 from configuration.documents import in_schema_order
 from configuration.tariffs import load_target, target_label
 from core.db import Database
@@ -56,6 +56,10 @@ async def change_target_label(
     if change.target_type == RESTRICTION:
         found = await load_restriction(session, change.target_id)
         return (restriction_label(*found) if found else str(change.target_id)), None
+    if change.target_type == ROLE_GRANT:
+        person = await session.get(StaffUser, change.target_id)
+        label = f"{person.display_name} ({person.username})" if person else str(change.target_id)
+        return label, None
     if change.target_type == source_changes.TARGET_TYPE:
         new = change.base_version == 0
         return source_changes.source_label(change.after if new else change.before, new=new), None
