@@ -60,6 +60,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 async def _seed(settings: Settings) -> dict[str, int]:
     from core.temporal import connect, ensure_search_attributes
     from demo import seed
+    from demo.access_reviews import seed_access_review
     from demo.aml import seed_aml
     from demo.case_notes import seed_case_notes
     from demo.casework_tools import seed_casework_tools
@@ -106,6 +107,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_process_endings(db, client, settings))
             counts.update(await seed_follow_up(db, client, settings))
             counts.update(await seed_casework_tools(db, client, settings))
+            counts.update(await seed_access_review(db, client, settings))
         counts.update(await seed_inbox_views(db))
         counts.update(await seed_case_notes(db, settings))
         return counts
