@@ -68,6 +68,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.disputes import seed_disputes
     from demo.follow_up import seed_follow_up
     from demo.inbox_views import seed_inbox_views
+    from demo.mfa import seed_second_factors
     from demo.onboarding import seed_onboarding
     from demo.process_watch import seed_process_endings
     from demo.reconciliation import seed_reconciliation
@@ -83,6 +84,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
         finally:
             await owner.dispose()
         counts["tariff plans"] = await seed.seed_tariffs(db)
+        counts.update(await seed_second_factors(db, settings))
         client = await connect(
             settings.temporal_target, settings.temporal_namespace, settings=settings
         )

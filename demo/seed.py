@@ -22,6 +22,7 @@ from casework.registry import task_id_for
 from changes.commands import requests as change_service
 from core.db import Database
 from core.settings import Settings
+from demo.mfa import stepped_up
 from identity import staff as staff_service
 from identity.actors import Actor
 from identity.auth import roles_of
@@ -208,13 +209,15 @@ async def actor_named(db: Database, username: str) -> Actor:
     async with db.session() as session:
         user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
         roles = await roles_of(session, user.id)
-    return Actor(
+    actor = Actor(
         user.id,
         user.username,
         user.display_name,
         roles,
         Origin(channel="system", request_id=f"seed-{uuid.uuid4().hex[:12]}"),
     )
+    # The seed plays this person, second factor included (approvals need a step-up).
+    return await stepped_up(db, actor)
 
 
 async def _target(
@@ -414,6 +417,7 @@ async def work_task(
         raise RuntimeError(f"task {task_id} was not created; is a worker running?")
     await task_service.claim_task(db, actor, task_id)
     if outcome is not None:
+        actor = await stepped_up(db, actor)  # a fresh second factor (step-up), as a person would
         await task_service.decide_task(
             db, temporal, actor, task_id, outcome=outcome, reason=reason, comment=comment
         )

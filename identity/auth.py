@@ -226,11 +226,6 @@ async def login(
             "application and set one up, then ask for a token with it.",
             code=mfa.ENROL_FIRST,
         )
-    elif totp:
-        raise Invalid(
-            "You have no second factor set up, so leave out the code.",
-            fields={"totp": "no second factor set up"},
-        )
 
     return await open_session(
         db,

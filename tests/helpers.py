@@ -24,6 +24,8 @@ import pyotp
 from sqlalchemy.engine import make_url
 from sqlmodel import func, select
 
+from casework import catalog as _catalog  # noqa: F401 (registers every process's kinds)
+from casework import registry
 from core import embedded
 from core.db import Database, run_sql
 from core.settings import Settings
@@ -98,15 +100,17 @@ async def new_staff(db: Database, *roles: str, prefix: str = "u") -> Staff:
         granted = await roles_of(session, user.id)
         must_enrol = await mfa.must_enrol(session, user.id, granted)
     actor = Actor(user.id, username, username, granted, Origin(request_id=uuid.uuid4().hex))
-    # Whoever the access policy requires to have a second factor gets one (its secret in
-    # TOTP_SECRETS: web_login and api_headers enter its codes), and the actor has stepped up
-    # just now (step_up), so it may approve at once.
-    if must_enrol:
+    # Whoever the access policy requires to have a second factor, or who may take a decision
+    # that needs a step-up, gets one (its secret in TOTP_SECRETS: web_login and api_headers
+    # enter its codes), and the actor has stepped up just now (step_up): it may approve at once.
+    if must_enrol or set(granted) & STEP_UP_ROLES:
         await enrol_factor(db, actor)
     return Staff(username, await step_up(db, actor))
 
 
 # ------------------------------------------------------------------- the second factor
+# Roles that take a task whose outcomes include one that needs a step-up (approvals).
+STEP_UP_ROLES = frozenset(role for k in registry.kinds() if k.step_up_for for role in k.roles)
 # The second-factor key of the test suite (test-only; tests/conftest.py puts it in MFA_KEYS).
 TEST_MFA_KEYS = "test1:dGVzdC1vbmx5LXNlY29uZC1mYWN0b3Ita2V5LTMyYiE="
 # Each enrolled test person's TOTP secret, by username (enrol_factor, web_login's enrolment).
@@ -135,17 +139,33 @@ async def enrol_factor(db: Database, actor: Actor) -> str:
     return secret
 
 
+def _unused_code(username: str) -> tuple[str | None, float]:
+    """A code of this person's app not used yet (a code is accepted once: this time step's,
+    else the next one's, which the server also accepts), or how long to wait for one."""
+    current = int(time.time()) // mfa.STEP_SECONDS
+    step = max(current, _USED_STEPS.get(username, 0) + 1)
+    if step > current + 1:
+        return None, (current + 1) * mfa.STEP_SECONDS - time.time() + 0.05
+    _USED_STEPS[username] = step
+    return str(pyotp.TOTP(TOTP_SECRETS[username]).at(step * mfa.STEP_SECONDS)), 0.0
+
+
 async def totp_code(username: str) -> str:
-    """A code of this person's app that was not used yet (a code is accepted once: the next
-    time step's code, or a wait for the next step when both were used)."""
-    secret = TOTP_SECRETS[username]
+    """A code of this person's authenticator app that was not used yet."""
     while True:
-        current = int(time.time()) // mfa.STEP_SECONDS
-        step = max(current, _USED_STEPS.get(username, 0) + 1)
-        if step <= current + 1:
-            _USED_STEPS[username] = step
-            return str(pyotp.TOTP(secret).at(step * mfa.STEP_SECONDS))
-        await asyncio.sleep((current + 1) * mfa.STEP_SECONDS - time.time() + 0.05)
+        code, wait = _unused_code(username)
+        if code is not None:
+            return code
+        await asyncio.sleep(wait)
+
+
+def totp_code_now(username: str) -> str:
+    """`totp_code` for synchronous callers (the browser tests)."""
+    while True:
+        code, wait = _unused_code(username)
+        if code is not None:
+            return code
+        time.sleep(wait)
 
 
 async def step_up(db: Database, actor: Actor) -> Actor:

@@ -39,7 +39,15 @@ from core import embedded
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from tests.conftest import in_ci
-from tests.helpers import PASSWORD, Plan, environment_without_services, new_plan, new_staff
+from tests.helpers import (
+    PASSWORD,
+    TOTP_SECRETS,
+    Plan,
+    environment_without_services,
+    new_plan,
+    new_staff,
+    totp_code_now,
+)
 from tests.workflows.conftest import start_skipping_env
 from worker import build_worker
 
@@ -63,7 +71,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def signed_api(base_url: str, username: str) -> Iterator[httpx.Client]:
     """A JSON API client of the live server, signed in as `username` (a bearer token)."""
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        token = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+        credentials = {"username": username, "password": PASSWORD}
+        if username in TOTP_SECRETS:  # with a second factor: its code too
+            credentials["totp"] = totp_code_now(username)
+        token = client.post("/api/v1/auth/token", json=credentials)
         assert token.status_code == 200, token.text
         client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         yield client

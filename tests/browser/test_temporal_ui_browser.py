@@ -33,6 +33,7 @@ from tests.browser.conftest import (
     signed_api,
     watched_page,
 )
+from tests.browser.test_maker_checker_browser import second_factor
 from tests.codec_keys import readable_without_key
 from tests.helpers import EVENTUALLY, PASSWORD, environment_without_services
 
@@ -96,6 +97,7 @@ def sign_in(page: Page, username: str, *, then: str = "/inbox") -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    second_factor(page, username)
     expect(page).to_have_url(re.compile(re.escape(then) + "$"))
 
 
@@ -217,6 +219,7 @@ def test_engineer_reads_decoded_history_through_the_proxy_and_cannot_terminate(
     page.get_by_label("Username").fill(engineer)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    second_factor(page, engineer)
     expect(page).to_have_url(re.compile(re.escape(workflow_url)))
 
     # --- the engineer reads the history, the comment decoded by our codec endpoint -------

@@ -37,9 +37,11 @@ from core import embedded, run_records
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from core.temporal import data_converter
+from demo.mfa import DEMO_TOTP_SECRET
 from demo.seed import DEMO_PASSWORD
 from tests.helpers import (
     PASSWORD,
+    TOTP_SECRETS,
     Plan,
     Staff,
     environment_without_services,
@@ -47,6 +49,7 @@ from tests.helpers import (
     new_staff,
     proposal,
     task_of,
+    totp_code_now,
 )
 
 pytestmark = pytest.mark.slow
@@ -181,8 +184,12 @@ def stop(run: Run, sig: signal.Signals, *, group: bool, within: float = 30.0) ->
 
 
 def sign_in(client: httpx.Client, username: str) -> dict[str, str]:
+    # Demo people who approve have the demo authenticator key (demo/mfa.py); a code sent
+    # for someone without a second factor is not needed and does no harm.
+    TOTP_SECRETS.setdefault(username, DEMO_TOTP_SECRET)
     response = client.post(
-        "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
+        "/api/v1/auth/token",
+        json={"username": username, "password": DEMO_PASSWORD, "totp": totp_code_now(username)},
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
@@ -572,7 +579,10 @@ def approve_task(data_dir: Path, workflow_id: str) -> str:
 
 
 def token(client: httpx.Client, username: str) -> dict[str, str]:
-    response = client.post("/api/v1/auth/token", json={"username": username, "password": PASSWORD})
+    credentials = {"username": username, "password": PASSWORD}
+    if username in TOTP_SECRETS:  # new_staff gave them a second factor
+        credentials["totp"] = totp_code_now(username)
+    response = client.post("/api/v1/auth/token", json=credentials)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
