@@ -23,7 +23,7 @@ from identity.access import can, not_found, record_refusal, require
 from identity.actors import Actor
 from models.access_reviews import AccessReview, AccessReviewItem
 from models.base import utcnow
-from models.staff import StaffUser
+from models.staff import RoleAssignment, StaffUser
 from shared.errors import Conflict, DomainError, Forbidden, Invalid
 
 MAX_COMMENT = 1000
@@ -71,6 +71,12 @@ async def _locked_item(
         raise Conflict(
             f"This grant is already decided: {STATUS_LABELS[item.status].lower()}.",
             code="already_decided",
+        )
+    grant = await session.get(RoleAssignment, item.assignment_id)
+    if grant is None or grant.ended_at is not None:
+        raise Conflict(
+            "This grant has ended since the campaign opened; there is nothing to decide.",
+            code="grant_ended",
         )
     return item, review
 

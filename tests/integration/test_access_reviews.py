@@ -133,6 +133,14 @@ async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
         f"/api/v1/access-reviews/items/{theirs.id}/certify", json={}, headers=headers
     )
     assert hidden.status_code == 404
+    # An owner is not an administrator: a revocation (a role change) is not theirs to propose.
+    not_theirs = await http.post(
+        f"/api/v1/access-reviews/items/{mine.id}/revoke",
+        json={"comment": "Moved to the KYC team last month."},
+        headers=headers,
+    )
+    assert not_theirs.status_code == 403
+    assert not_theirs.json()["error"] == "cannot_propose_roles"
     certified = await http.post(
         f"/api/v1/access-reviews/items/{mine.id}/certify",
         json={"comment": "Still triaging alerts."},
