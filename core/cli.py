@@ -171,6 +171,61 @@ def cmd_user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_propose_roles(args: argparse.Namespace) -> int:
+    """Propose a role change for a person as an admin (their password asked); another admin
+    approves it on the web or the API. The audit names the admin, the CLI and the OS user."""
+    from changes.commands.role_grants import propose_as
+    from core.temporal import connect
+    from shared.errors import DomainError
+
+    settings = _settings()
+    _attach_database(settings)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"Password of {args.as_admin}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    ends_at = None
+    if args.ends:
+        try:
+            ends_at = datetime.fromisoformat(args.ends)
+        except ValueError:
+            print(f"error: --ends {args.ends!r} is not a date like 2027-03-31", file=sys.stderr)
+            return 1
+        ends_at = ends_at if ends_at.tzinfo else ends_at.replace(tzinfo=UTC)
+
+    async def propose() -> str:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            client = await connect(
+                settings.temporal_target, settings.temporal_namespace, settings=settings
+            )
+            created = await propose_as(
+                db,
+                client,
+                settings,
+                admin_username=args.as_admin,
+                password=password,
+                username=args.username,
+                add=args.add or [],
+                remove=args.remove or [],
+                reason=args.reason,
+                ends_at=ends_at,
+                os_user=getpass.getuser(),
+            )
+            return f"proposed {created.reference} ({created.tier}): awaits another admin's approval"
+        finally:
+            await db.dispose()
+
+    try:
+        print(asyncio.run(propose()))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for field, problem in exc.fields.items():
+            print(f"  {field}: {problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_user_set_active(args: argparse.Namespace) -> int:
     """`user disable` ends the person's sessions and API tokens at once; `user enable` lets
     them sign in again (with new credentials: nothing revoked comes back)."""
@@ -812,6 +867,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--display-name", default=None)
     create.add_argument("--email", default=None)
     create.set_defaults(func=cmd_user_create)
+    propose_roles = user.add_parser(
+        "propose-roles",
+        help="propose roles added / removed for a person (another admin approves)",
+    )
+    propose_roles.add_argument("username", help="whose roles change")
+    propose_roles.add_argument("--add", action="append", metavar="ROLE", help="repeatable")
+    propose_roles.add_argument("--remove", action="append", metavar="ROLE", help="repeatable")
+    propose_roles.add_argument("--reason", required=True)
+    propose_roles.add_argument("--ends", default=None, help="the added roles end (2027-03-31)")
+    propose_roles.add_argument(
+        "--as", dest="as_admin", required=True, help="the proposing admin (password asked)"
+    )
+    propose_roles.set_defaults(func=cmd_user_propose_roles)
     for verb, what in (
         ("disable", "disable a staff user, revoking their sessions and API tokens at once"),
         ("enable", "let a disabled staff user sign in again"),

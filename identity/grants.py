@@ -66,7 +66,7 @@ async def grants_version(session: AsyncSession, user_id: uuid.UUID) -> int:
     bound to the version its maker saw (grants are never deleted, so it never goes back)."""
     started, ended = (
         await session.exec(
-            select(func.count(), func.count(RoleAssignment.ended_at)).where(
+            select(func.count(), func.count(col(RoleAssignment.ended_at))).where(
                 RoleAssignment.user_id == user_id
             )
         )
@@ -269,15 +269,15 @@ async def write_role_change(session: AsyncSession, change: ChangeRequest, workfl
 async def expire_grants(
     session: AsyncSession, change_id: uuid.UUID, *, workflow_id: str | None = None
 ) -> list[str]:
-    """End the still-active grants a change gave once their end date is reached (the change
-    workflow's expiry timer); idempotent. Returns the roles ended."""
-    now = utcnow()
+    """End the still-active grants with an end date that a change gave: called by the change
+    workflow's timer at that date (the timer, on the server's clock, decides: not this
+    machine's clock, which may be skewed). Idempotent. Returns the roles ended."""
     due = (
         await session.exec(
             select(RoleAssignment).where(
                 RoleAssignment.change_id == change_id,
                 col(RoleAssignment.ended_at).is_(None),
-                col(RoleAssignment.expires_at) <= now,
+                col(RoleAssignment.expires_at).is_not(None),
             )
         )
     ).all()

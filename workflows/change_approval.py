@@ -39,9 +39,11 @@ with workflow.unsafe.imports_passed_through():
 
 PENDING, SCHEDULED, APPLIED = "pending_approval", "scheduled", "applied"
 REJECTED, WITHDRAWN, EXPIRED, SUPERSEDED = "rejected", "withdrawn", "expired", "superseded"
-# Role changes with an end date (issue 16): after applying, a timer ends the grants. Only
-# role changes take this branch; the marker keeps histories recorded before it replaying.
-GRANT_EXPIRY_PATCH = "role-grant-expiry"
+# Role changes with an end date (issue 16): after applying, a timer ends the grants. No
+# `workflow.patched` marker: only an input with `grant_ends_at` takes the branch, and no
+# workflow started before it could carry one (role changes did not exist), so every earlier
+# history replays unchanged; and the SDK writes a patch marker's payload unencrypted, which
+# the sealed-history promise (27) does not allow.
 
 
 @workflow.defn
@@ -79,11 +81,7 @@ class ChangeApprovalWorkflow:
         if self._status == PENDING and self._all_approved():
             await self._apply_when_effective(workflow_id)
 
-        if (
-            self._status == APPLIED
-            and inp.grant_ends_at is not None
-            and workflow.patched(GRANT_EXPIRY_PATCH)
-        ):
+        if self._status == APPLIED and inp.grant_ends_at is not None:
             await self._end_grants_at(workflow_id, inp.grant_ends_at)
 
         await workflow.wait_condition(workflow.all_handlers_finished)

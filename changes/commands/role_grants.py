@@ -18,6 +18,8 @@ from datetime import datetime
 from sqlmodel import col, select
 from temporalio.client import Client
 
+from audit import trail as audit
+from audit.trail import ActorRef
 from changes.commands.requests import NewChange, _open_change
 from changes.rules import ROLE_GRANT, ChangePlan, plan_role_change
 from configuration.documents import load_typed
@@ -26,11 +28,13 @@ from core.settings import Settings
 from identity import grants
 from identity.access import record_refusal, require
 from identity.actors import Actor
+from identity.auth import roles_of, verify_password
 from identity.policy import AccessPolicy
 from models.base import utcnow
 from models.changes import OPEN_CHANGE_STATUSES, ChangeCreated, ChangeRequest
 from models.staff import StaffUser
-from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from models.workflow_io import Origin
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
 
 ACTION = "role.propose"
 
@@ -196,3 +200,65 @@ async def pending_role_changes(db: Database, user_id: uuid.UUID) -> list[Pending
         )
         for c, maker in rows
     ]
+
+
+async def propose_as(
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    *,
+    admin_username: str,
+    password: str,
+    username: str,
+    add: list[str],
+    remove: list[str],
+    reason: str,
+    ends_at: datetime | None = None,
+    os_user: str | None = None,
+) -> ChangeCreated:
+    """`backoffice user propose-roles`: the admin proves who they are with their password,
+    then proposes as on the web (the same checks and audit; the origin says cli and names
+    the operating-system user). A wrong password is refused and audited."""
+    # The audit keeps the request id: it says the CLI and names the operating-system user.
+    origin = Origin(channel="cli", request_id=f"cli:os:{os_user or '?'}"[:64])
+    async with db.session() as session:
+        admin = (
+            await session.exec(
+                select(StaffUser).where(StaffUser.username == admin_username.strip().lower())
+            )
+        ).first()
+        person = (
+            await session.exec(
+                select(StaffUser).where(StaffUser.username == username.strip().lower())
+            )
+        ).first()
+        roles = await roles_of(session, admin.id) if admin else frozenset()
+    if not await verify_password(admin.password_hash if admin else None, password) or (
+        admin is None or not admin.is_active
+    ):
+        async with db.transaction() as session:
+            await audit.record(
+                session,
+                action=ACTION,
+                actor=ActorRef(admin.id if admin else None, admin_username[:100]),
+                outcome=audit.DENIED,
+                reason="bad credentials",
+                origin=origin,
+            )
+        raise Unauthenticated(
+            "Wrong username or password, or the account is disabled.", code="bad_credentials"
+        )
+    if person is None:
+        raise NotFound(f"No staff user {username!r}.")
+    actor = Actor(admin.id, admin.username, admin.display_name, roles, origin)
+    return await propose_role_change(
+        db,
+        temporal,
+        settings,
+        actor,
+        person.id,
+        add=add,
+        remove=remove,
+        reason=reason,
+        ends_at=ends_at,
+    )

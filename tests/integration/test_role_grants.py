@@ -4,6 +4,8 @@ manager, the end date's timer, and the database door on role_assignment."""
 
 from __future__ import annotations
 
+import getpass
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from audit.trail import ActorRef
 from changes.commands.role_grants import propose_role_change
-from core.db import Database, run_sql
+from core.db import Database, DatabaseUrls, run_sql
 from core.settings import Settings
 from identity import grants
 from identity.auth import roles_of
@@ -25,7 +27,16 @@ from models.changes import ChangeRequest
 from models.staff import RoleAssignment
 from models.workflow_io import DecisionInput
 from shared.errors import Forbidden, Invalid
-from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
+from tests.helpers import (
+    PASSWORD,
+    api_headers,
+    environment_without_services,
+    eventually,
+    new_staff,
+    run_command,
+    task_of,
+    web_login,
+)
 
 
 async def _roles(db: Database, user_id: uuid.UUID) -> frozenset[str]:
@@ -54,7 +65,7 @@ async def _approve(http: httpx.AsyncClient, headers: dict[str, str], task_id: uu
         f"/api/v1/tasks/{task_id}/decision", json={"outcome": "approve"}, headers=headers
     )
     assert decided.status_code == 200, decided.text
-    return decided.json()  # type: ignore[no-any-return]
+    return decided.json()
 
 
 async def test_a_second_admin_approves_a_role_grant_and_the_person_then_holds_it(
@@ -269,6 +280,7 @@ async def test_a_grant_with_an_end_date_ends_by_its_timer(
             ).first()
 
     grant = await eventually(ended, what="the timer to end the grant")
+    assert grant is not None
     assert grant.ended_reason == grants.EXPIRED_REASON
     assert grant.ended_at is not None and grant.ended_at >= ends_at
     assert "kyc_analyst" not in await _roles(db, person.actor.user_id)
@@ -321,3 +333,55 @@ async def test_the_database_refuses_the_app_any_grant_nobody_approved(
     async with admin_db.transaction() as session:
         await grants.provision_roles(session, uid, ["support"])
     assert await _roles(db, uid) == {"support"}
+
+
+async def test_the_cli_proposes_as_an_admin_with_their_password_and_records_the_os_user(
+    db: Database, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    admin, person = await new_staff(db, "admin"), await new_staff(db, "support")
+    env = environment_without_services()
+    env.update(
+        DATABASE_URL=db_urls.app,
+        DATABASE_ADMIN_URL=db_urls.admin,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        TASK_QUEUE=settings.task_queue,
+        ENVIRONMENT="test",
+    )
+    command = [sys.executable, "-m", "core.cli", "user", "propose-roles", person.username]
+    args = ["--add", "kyc_analyst", "--reason", "Covers KYC during the audit", "--as"]
+    wrong = await run_command([*command, *args, admin.username], env=env, stdin="not-it\n")
+    assert wrong.returncode == 1 and "Wrong username or password" in wrong.stderr
+    made = await run_command([*command, *args, admin.username], env=env, stdin=f"{PASSWORD}\n")
+    assert made.returncode == 0, made.stderr
+    assert "awaits another admin's approval" in made.stdout
+    async with db.session() as session:
+        change = (
+            await session.exec(
+                select(ChangeRequest).where(
+                    ChangeRequest.target_type == "role_grant",
+                    ChangeRequest.target_id == person.actor.user_id,
+                )
+            )
+        ).one()
+        proposed = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "change.proposed", AuditEvent.object_id == str(change.id)
+                )
+            )
+        ).one()
+        refused = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "role.propose",
+                    AuditEvent.actor == admin.username,
+                    AuditEvent.outcome == "denied",
+                )
+            )
+        ).all()
+    assert change.maker_id == admin.actor.user_id and change.after["add"] == ["kyc_analyst"]
+    assert proposed.actor == admin.username
+    assert proposed.request_id == f"cli:os:{getpass.getuser()}"
+    assert len(refused) == 1
+    # Not granted until another admin approves.
+    assert "kyc_analyst" not in await _roles(db, person.actor.user_id)
