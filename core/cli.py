@@ -72,6 +72,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.onboarding import seed_onboarding
     from demo.process_watch import seed_process_endings
     from demo.reconciliation import seed_reconciliation
+    from demo.role_grants import seed_role_grants
     from worker import build_worker
 
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
@@ -109,6 +110,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_process_endings(db, client, settings))
             counts.update(await seed_follow_up(db, client, settings))
             counts.update(await seed_casework_tools(db, client, settings))
+            counts.update(await seed_role_grants(db, client, settings))
             counts.update(await seed_access_review(db, client, settings))
         counts.update(await seed_inbox_views(db))
         counts.update(await seed_case_notes(db, settings))

@@ -20,11 +20,13 @@ from audit.trail import ActorRef
 from changes.commands.role_grants import propose_role_change
 from core.db import Database, DatabaseUrls, run_sql
 from core.settings import Settings
-from identity import grants
+from demo import seed
+from demo.role_grants import seed_role_grants
+from identity import grants, staff
 from identity.auth import roles_of
 from models.audit import AuditEvent
 from models.changes import ChangeRequest
-from models.staff import RoleAssignment
+from models.staff import RoleAssignment, StaffUser
 from models.workflow_io import DecisionInput
 from shared.errors import Forbidden, Invalid
 from tests.helpers import (
@@ -33,6 +35,7 @@ from tests.helpers import (
     environment_without_services,
     eventually,
     new_staff,
+    owner_database,
     run_command,
     task_of,
     web_login,
@@ -385,3 +388,44 @@ async def test_the_cli_proposes_as_an_admin_with_their_password_and_records_the_
     assert len(refused) == 1
     # Not granted until another admin approves.
     assert "kyc_analyst" not in await _roles(db, person.actor.user_id)
+
+
+async def test_the_demo_shows_a_pending_grant_and_a_conflicting_one_waiting_for_risk(
+    db: Database, temporal_env: WorkflowEnvironment, settings: Settings, worker: None
+) -> None:
+    owner = owner_database(db)
+    await seed.seed_staff(owner)
+    async with db.session() as session:
+        ava = (
+            await session.exec(select(StaffUser.id).where(StaffUser.username == "admin.ava"))
+        ).first()
+    if ava is None:  # until the demo staff list has the second admin (part A)
+        await staff.create_user(
+            owner, username="admin.ava", password=PASSWORD, roles=["admin"], display_name="Ava"
+        )
+    await seed_role_grants(db, temporal_env.client, settings)
+
+    async def changes_of(username: str) -> list[ChangeRequest]:
+        async with db.session() as session:
+            return list(
+                (
+                    await session.exec(
+                        select(ChangeRequest)
+                        .join(StaffUser, col(StaffUser.id) == ChangeRequest.target_id)
+                        .where(
+                            ChangeRequest.target_type == "role_grant",
+                            StaffUser.username == username,
+                        )
+                    )
+                ).all()
+            )
+
+    (pending,) = await changes_of("support.sam")
+    assert pending.status == "pending_approval" and pending.after["add"] == ["kyc_analyst"]
+    assert pending.after["ends_at"] is not None
+    (conflict,) = await changes_of("pm.pedro")
+    assert conflict.tier == "conflict" and conflict.status == "pending_approval"
+    admin_step = await task_of(db, conflict.workflow_id)
+    risk_step = await task_of(db, conflict.workflow_id, key="risk_approve")
+    assert (admin_step.status, admin_step.outcome) == ("done", "approve")
+    assert risk_step.status == "open" and risk_step.candidate_role == "risk_manager"
