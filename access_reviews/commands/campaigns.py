@@ -28,6 +28,7 @@ from access_reviews.rules import (
 )
 from audit import trail as audit
 from audit.trail import SYSTEM, ActorRef
+from casework.notifications import queue_notification
 from casework.starting import start_process
 from casework.store import Event
 from configuration.documents import load_typed
@@ -126,15 +127,31 @@ async def open_review(db: Database, inp: OpenReviewInput) -> OpenedReview:
                 {"people": inp.user_ids},
             )
         ).all()
+        listed: dict[uuid.UUID | None, int] = {}
         for assignment_id, user_id, role in grants:
+            reviewer = reviewer_for(role, user_id, owners)
+            listed[reviewer] = listed.get(reviewer, 0) + 1
             session.add(
                 AccessReviewItem(
                     review_id=review.id,
                     assignment_id=assignment_id,
                     user_id=user_id,
                     role=role,
-                    reviewer_id=reviewer_for(role, user_id, owners),
+                    reviewer_id=reviewer,
                 )
+            )
+        for reviewer, count in listed.items():
+            await queue_notification(
+                session,
+                dedupe_key=f"access-review:{review.id}:opened:{reviewer or 'admins'}",
+                subject=f"Access review {review.period}: {count} grant(s) to review",
+                body=(
+                    f"Certify or revoke each grant listed to you by {review.deadline:%Y-%m-%d} "
+                    "(Access reviews). Grants nobody reviewed by then are suspended."
+                ),
+                case_id=None,
+                role=None if reviewer else "admin",
+                recipient=reviewer,
             )
         await audit.record(
             session,
@@ -241,6 +258,21 @@ async def suspend_unreviewed(db: Database, inp: ReviewStepInput) -> ReviewProgre
                 },
             )
         await session.flush()
+        suspended = sum(1 for _, already_ended in rows if not already_ended)
+        if suspended:
+            review = await session.get(AccessReview, inp.review_id)
+            assert review is not None
+            await queue_notification(
+                session,
+                dedupe_key=f"access-review:{inp.review_id}:suspended",
+                subject=f"Access review {review.period}: {suspended} grant(s) suspended",
+                body=(
+                    "Grants nobody reviewed by the deadline were suspended; the campaign's report "
+                    "(CSV) lists them for the auditors."
+                ),
+                case_id=None,
+                role="admin",
+            )
         return await progress(session, inp.review_id)
 
 

@@ -24,6 +24,7 @@ from core.settings import Settings
 from identity.policy import AccessPolicy
 from models.access_review_io import AccessReviewInput
 from models.access_reviews import AccessReview, AccessReviewItem
+from models.cases import Notification
 from models.changes import ChangeRequest
 from tests.helpers import (
     CSRF_RE,
@@ -123,6 +124,13 @@ async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
     review = await start_review([analyst, kyc], owners=f"aml_analyst={owner.username}")
     mine, theirs = await _item(db, review, analyst), await _item(db, review, kyc)
     assert mine.reviewer_id == owner.actor.user_id and theirs.reviewer_id is None
+    async with db.session() as session:
+        told = (
+            await session.exec(
+                select(Notification).where(Notification.recipient_id == owner.actor.user_id)
+            )
+        ).all()
+    assert [n.subject for n in told] == [f"Access review {review.period}: 1 grant(s) to review"]
 
     headers = await api_headers(http, owner.username)
     listed = await http.get(f"/api/v1/access-reviews/{review.id}/items", headers=headers)

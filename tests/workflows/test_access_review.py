@@ -21,6 +21,7 @@ from core.db import Database
 from identity.auth import roles_of
 from models.access_review_io import AccessReviewInput, AccessReviewResult
 from models.access_reviews import AccessReview, AccessReviewItem
+from models.cases import Notification
 from models.changes import ChangeRequest
 from models.staff import RoleAssignment
 from tests.helpers import audit_count, eventually, new_staff, step_up, task_of
@@ -129,6 +130,15 @@ async def test_campaign_certifies_revokes_and_suspends_at_the_deadline(
         review = await session.get(AccessReview, result.review_id)
         assert review is not None and review.status == "closed"
     assert await audit_count(db, "access_review.suspended", items[silent.actor.user_id].id) == 1
+    async with db.session() as session:
+        reported = (
+            await session.exec(
+                select(Notification).where(
+                    Notification.dedupe_key == f"access-review:{result.review_id}:suspended"
+                )
+            )
+        ).one()
+    assert reported.recipient_role == "admin" and "1 grant(s) suspended" in reported.subject
 
     # The run replays on the current code; RECORD_HISTORIES=1 keeps a copy (test_replay
     # replays every kept history, so a change that breaks running campaigns fails there).
