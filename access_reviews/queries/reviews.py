@@ -84,16 +84,23 @@ class ItemFilters:
     reviewer: str | None = None  # a username, or "admins"
     status: str | None = None
     sort: str = "role"
+    q: str | None = None  # part of the person's username or name
 
     @classmethod
     def clean(
-        cls, role: str | None, reviewer: str | None, status: str | None, sort: str | None
+        cls,
+        role: str | None,
+        reviewer: str | None,
+        status: str | None,
+        sort: str | None,
+        q: str | None = None,
     ) -> ItemFilters:
         return cls(
             role=role if role in ROLES else None,
             reviewer=(reviewer or "").strip().lower()[:64] or None,
             status=status if status in STATUSES else None,
             sort=sort if sort in SORTS else "role",
+            q=(q or "").strip()[:100] or None,
         )
 
 
@@ -199,6 +206,10 @@ def _where(
     elif filters.reviewer:
         conditions.append("r.username = :reviewer")
         params["reviewer"] = filters.reviewer
+    if filters.q:
+        conditions.append("(g.username ILIKE :q OR g.display_name ILIKE :q)")
+        escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["q"] = f"%{escaped}%"
     return " AND ".join(conditions), params
 
 
@@ -220,6 +231,7 @@ async def review_items(
             await run_sql(
                 session,
                 "SELECT count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
+                "JOIN staff_user g ON g.id = i.user_id "
                 "LEFT JOIN staff_user r ON r.id = i.reviewer_id "
                 f"WHERE {where}",
                 params,

@@ -163,11 +163,14 @@ async def list_access_review_items(
     sort: Annotated[
         str | None, Query(max_length=20, description="role, person, status, reviewer")
     ] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Part of the person's username or name")
+    ] = None,
     page: PageParam = 1,
 ) -> AccessReviewItemList:
     """The campaign's grants the reader may see, 50 a page."""
     await queries.read_review(services.db, actor, review_id)
-    filters = queries.ItemFilters.clean(role, reviewer, status, sort)
+    filters = queries.ItemFilters.clean(role, reviewer, status, sort, q)
     rows, total = await queries.review_items(services.db, actor, review_id, filters, page=page)
     return AccessReviewItemList(items=[_item_public(r) for r in rows], total=total, page=page)
 
@@ -271,11 +274,12 @@ async def read_access_review(
     reviewer: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[str | None, Query(max_length=20)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
     page: PageParam = 1,
     notice: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     review = await queries.read_review(services.db, actor, review_id)
-    filters = queries.ItemFilters.clean(role, reviewer, status, sort)
+    filters = queries.ItemFilters.clean(role, reviewer, status, sort, q)
     rows, total = await queries.review_items(services.db, actor, review_id, filters, page=page)
     decidable = {
         r.id
