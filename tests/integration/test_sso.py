@@ -21,20 +21,15 @@ from core.db import Database
 from core.settings import Settings
 from identity.sso import NO_PASSWORD
 from models.audit import AuditEvent
-from models.config import ConfigSetting, ConfigSettingVersion
 from models.sso import SsoLogin, StaffSsoLink
 from models.staff import RoleAssignment, StaffUser
 from tests.helpers import (
     api_headers,
-    eventually,
     new_staff,
-    propose_via_api,
-    task_of,
 )
-from tests.oidc.idp import Idp, running_idp, sign_in_at_idp
+from tests.oidc.idp import MAPPING, Idp, approve_mapping, person, running_idp, sign_in_at_idp
 
 CALLBACK = "http://testserver/auth/oidc/callback"
-MAPPING = "bank-ops: ops_manager; bank-aml: aml_analyst"
 
 
 @pytest.fixture(scope="module")
@@ -65,55 +60,11 @@ async def web(
         yield client
 
 
-async def approve_mapping(http: httpx.AsyncClient, db: Database, group_roles: str) -> uuid.UUID:
-    """`sso_groups` changed through maker-checker (two risk managers); returns the change id."""
-    maker = await new_staff(db, "risk_manager", prefix="sso-maker")
-    checker = await new_staff(db, "risk_manager", prefix="sso-checker")
-    mh = await api_headers(http, maker.username)
-    ch = await api_headers(http, checker.username)
-    doc = (await http.get("/api/v1/config/sso_groups", headers=mh)).json()
-    change = await propose_via_api(
-        http, mh, "config", uuid.UUID(doc["id"]), group_roles=group_roles
-    )
-    task = await task_of(db, change["workflow_id"])
-    claim = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=ch)
-    assert claim.status_code == 200, claim.text
-    decided = await http.post(
-        f"/api/v1/tasks/{task.id}/decision", json={"outcome": "approve"}, headers=ch
-    )
-    assert decided.status_code == 200, decided.text
-
-    async def applied() -> bool:
-        async with db.session() as session:
-            row = (
-                await session.exec(
-                    select(ConfigSettingVersion)
-                    .join(ConfigSetting, col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
-                    .where(
-                        ConfigSetting.key == "sso_groups",
-                        col(ConfigSettingVersion.version) == ConfigSetting.current_version,
-                    )
-                )
-            ).first()
-        return row is not None and str(row.change_id) == change["id"]
-
-    await eventually(applied, what="the sso_groups change applied")
-    return uuid.UUID(change["id"])
-
-
 @pytest.fixture(scope="module")
 async def mapping_change(app: object, db: Database) -> uuid.UUID:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         return await approve_mapping(http, db, MAPPING)
-
-
-def person(login: str, *groups: str, email: str | None = None) -> dict[str, Any]:
-    return {
-        "email": email or f"{login}@bank.example",
-        "name": login.replace(".", " ").title(),
-        "groups": list(groups),
-    }
 
 
 async def sso_sign_in(

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,8 +20,12 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from sqlmodel import col, select
 
+from core.db import Database
+from models.config import ConfigSetting, ConfigSettingVersion
 from tests.conftest import in_ci
+from tests.helpers import api_headers, eventually, new_staff, propose_via_api, task_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "tests" / "oidc" / "provider.mjs"
@@ -28,6 +33,8 @@ PACKAGE = REPO_ROOT / "node_modules" / "oidc-provider"
 CLIENT_ID = "backoffice"
 CLIENT_SECRET = "sso-test-client-secret-0123456789"
 START_WITHIN = 30.0
+# The sso_groups mapping the tests approve: one group per role the tests look for.
+MAPPING = "bank-ops: ops_manager; bank-aml: aml_analyst"
 
 
 @dataclass
@@ -156,3 +163,48 @@ def sign_in_at_idp(authorization_url: str, login: str) -> str:
                 data={"prompt": "login", "login": login, "password": "irrelevant"},
             )
         raise AssertionError("the IdP kept redirecting")
+
+
+def person(login: str, *groups: str, email: str | None = None) -> dict[str, Any]:
+    """Someone the IdP knows: e-mail, name and groups (the key is their login and subject)."""
+    return {
+        "email": email or f"{login}@bank.example",
+        "name": login.replace(".", " ").title(),
+        "groups": list(groups),
+    }
+
+
+async def approve_mapping(http: httpx.AsyncClient, db: Database, group_roles: str) -> uuid.UUID:
+    """`sso_groups` changed through maker-checker (two risk managers); returns the change id."""
+    maker = await new_staff(db, "risk_manager", prefix="sso-maker")
+    checker = await new_staff(db, "risk_manager", prefix="sso-checker")
+    mh = await api_headers(http, maker.username)
+    ch = await api_headers(http, checker.username)
+    doc = (await http.get("/api/v1/config/sso_groups", headers=mh)).json()
+    change = await propose_via_api(
+        http, mh, "config", uuid.UUID(doc["id"]), group_roles=group_roles
+    )
+    task = await task_of(db, change["workflow_id"])
+    claim = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=ch)
+    assert claim.status_code == 200, claim.text
+    decided = await http.post(
+        f"/api/v1/tasks/{task.id}/decision", json={"outcome": "approve"}, headers=ch
+    )
+    assert decided.status_code == 200, decided.text
+
+    async def applied() -> bool:
+        async with db.session() as session:
+            row = (
+                await session.exec(
+                    select(ConfigSettingVersion)
+                    .join(ConfigSetting, col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
+                    .where(
+                        ConfigSetting.key == "sso_groups",
+                        col(ConfigSettingVersion.version) == ConfigSetting.current_version,
+                    )
+                )
+            ).first()
+        return row is not None and str(row.change_id) == change["id"]
+
+    await eventually(applied, what="the sso_groups change applied")
+    return uuid.UUID(change["id"])
