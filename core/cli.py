@@ -73,6 +73,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.process_watch import seed_process_endings
     from demo.reconciliation import seed_reconciliation
     from demo.role_grants import seed_role_grants
+    from demo.sso import seed_sso_mapping
     from worker import build_worker
 
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
@@ -99,6 +100,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
         ):
             counts["change requests"] = await seed.seed_changes(db, client, settings)
             counts["configuration changes"] = await seed_config_changes(db, client, settings)
+            counts.update(await seed_sso_mapping(db, client, settings))
             onboarding = await seed_onboarding(db, client, settings)
             counts["configuration changes"] += onboarding.pop("configuration changes", 0)
             counts.update(onboarding)

@@ -56,8 +56,8 @@ pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift, 1 statement
-# source re-map (demo/reconciliation.py)
-SEEDED_CHANGES = 15
+# source re-map (demo/reconciliation.py), 1 single sign-on group mapping (demo/sso.py)
+SEEDED_CHANGES = 16
 # The lift names the AML case and why the account may be freed: need-to-know lists it only
 # to readers of restriction details (AML staff, MLRO, auditor), not to ops or product managers.
 SEEDED_LIFTS = 1
