@@ -94,7 +94,7 @@ async def resolve_actor(request: Request) -> Actor | None:
 
 
 # What someone who must set up a second factor may still open (web/routers/mfa.py).
-ENROL_PATHS = ("/mfa", "/logout", "/api/v1/auth/logout")
+ENROL_PATHS = ("/mfa", "/logout", "/api/v1/auth/logout", "/notifications/badge")
 
 
 async def current_actor(request: Request) -> Actor:

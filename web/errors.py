@@ -52,7 +52,7 @@ def error_response(
         if fields:
             body["fields"] = fields
         return JSONResponse(body, status_code=status, headers=headers)
-    if code == "enrol_second_factor" and request.method == "GET":
+    if code == "enrol_second_factor" and request.method == "GET" and not is_htmx(request):
         return RedirectResponse("/mfa/enrol", status_code=303)
     if status == 401 and request.method == "GET":
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
