@@ -326,10 +326,3 @@ async def test_with_local_passwords_off_the_form_and_the_token_endpoint_refuse(
     assert {e.action for e in refused} == {"auth.login", "auth.token"}
     # The same password still works where local passwords are on (the session's app).
     assert (await api_headers(http, someone.username))["Authorization"]
-
-
-def test_local_passwords_cannot_be_switched_off_without_single_sign_on() -> None:
-    with pytest.raises(ValueError, match="LOCAL_PASSWORDS=false needs single sign-on"):
-        Settings(local_passwords=False, _env_file=None)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="together"):
-        Settings(oidc_issuer="https://idp.example", _env_file=None)  # type: ignore[call-arg]
