@@ -15,8 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -27,6 +29,7 @@ from bench.services import Services, queue_name
 from casework.registry import task_id_for
 from casework.tasks import claim_task, decide_task
 from changes.commands.requests import propose_change
+from core import embedded
 from core.db import Database, run_sql
 from identity import staff
 from identity.actors import Actor
@@ -101,9 +104,29 @@ async def _drive(count: int, concurrency: int, one: Callable[[int], Awaitable[No
 
 
 # ----------------------------------------------------------------------------- set-up
+_OWNERS: dict[str, Database] = {}
+
+
+def owner_database(db: Database) -> Database:
+    """The table owner's connection to the embedded database `db` uses: only the owner grants
+    roles directly (the role_assignment door, migration 0021), as the bench's set-up does."""
+    url = make_url(db.url)
+    socket_dir = Path(str(url.query["host"]))
+    key = f"{socket_dir}/{url.database}"
+    if key not in _OWNERS:
+        admin = embedded.postgres_url(
+            embedded.data_dir_of_socket(socket_dir),
+            embedded.POSTGRES_SUPERUSER,
+            str(url.database),
+            socket_dir=socket_dir,
+        )
+        _OWNERS[key] = Database(admin, pool_size=1, application_name="bench-owner")
+    return _OWNERS[key]
+
+
 async def bench_actor(db: Database, role: str) -> Actor:
     username = f"bench-{role.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
-    await staff.create_user(db, username=username, password=PASSWORD, roles=[role])
+    await staff.create_user(owner_database(db), username=username, password=PASSWORD, roles=[role])
     async with db.session() as session:
         user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
         granted = await roles_of(session, user.id)

@@ -24,6 +24,7 @@ from casework.segregation import OPEN_STATUSES, CaseParties, check_claim, holds_
 from casework.tasks import case_parties, task_facts, task_permissions
 from casework.teams import team_roles
 from core.db import Database
+from identity import grants
 from identity.access import not_found, record_refusal, require
 from identity.actors import Actor
 from models.base import utcnow
@@ -72,10 +73,12 @@ async def _people_with_roles(session: AsyncSession, roles: list[str]) -> list[Pe
         await session.exec(
             select(StaffUser, RoleAssignment.role)
             .join(RoleAssignment, col(RoleAssignment.user_id) == StaffUser.id)
-            .where(col(StaffUser.is_active).is_(True))
+            .where(col(StaffUser.is_active).is_(True), *grants.active())
             .where(
                 col(StaffUser.id).in_(
-                    select(RoleAssignment.user_id).where(col(RoleAssignment.role).in_(roles))
+                    select(RoleAssignment.user_id).where(
+                        col(RoleAssignment.role).in_(roles), *grants.active()
+                    )
                 )
             )
             .order_by(col(StaffUser.display_name), col(StaffUser.username))
@@ -97,7 +100,9 @@ async def _person(session: AsyncSession, ref: str) -> Person | None:
     if user is None or not user.is_active:
         return None
     roles = (
-        await session.exec(select(RoleAssignment.role).where(RoleAssignment.user_id == user.id))
+        await session.exec(
+            select(RoleAssignment.role).where(RoleAssignment.user_id == user.id, *grants.active())
+        )
     ).all()
     return Person(user.id, user.username, user.display_name, frozenset(roles))
 

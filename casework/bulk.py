@@ -29,6 +29,7 @@ from casework.segregation import candidate_values
 from casework.tasks import claim_task, decide_task, release_task
 from casework.teams import TEAMS, team_roles
 from core.db import Database
+from identity import grants
 from identity.access import can, record_refusal, require
 from identity.actors import Actor
 from models.cases import OPEN_TASK_STATUSES, Case, Task, TaskStatus
@@ -309,7 +310,8 @@ async def worklist(db: Database, actor: Actor, *, page: int = 1, l1_only: bool =
                     select(StaffUser.username, StaffUser.display_name)
                     .join(RoleAssignment, col(RoleAssignment.user_id) == StaffUser.id)
                     .where(
-                        col(RoleAssignment.role).in_(sorted(lead_roles & set(TEAMS["aml_lead"])))
+                        col(RoleAssignment.role).in_(sorted(lead_roles & set(TEAMS["aml_lead"]))),
+                        *grants.active(),
                     )
                     .where(col(StaffUser.is_active).is_(True))
                     .distinct()

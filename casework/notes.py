@@ -30,6 +30,7 @@ from audit import trail as audit
 from casework.need_to_know import CASE_TYPE_AML, NeedToKnow
 from casework.notifications import queue_notification
 from core.db import Database, run_sql
+from identity import grants
 from identity.access import can, can_see_case, not_found, record_refusal, require
 from identity.actors import Actor
 from models.case_notes import (
@@ -156,7 +157,8 @@ async def _resolve_mentions(
     role_rows = (
         await session.exec(
             select(RoleAssignment.user_id, RoleAssignment.role).where(
-                col(RoleAssignment.user_id).in_([uid for uid, _ in people.values()])
+                col(RoleAssignment.user_id).in_([uid for uid, _ in people.values()]),
+                *grants.active(),
             )
         )
     ).all()

@@ -92,7 +92,10 @@ async def workload(db: Database, actor: Actor, *, role: str | None = None) -> Wo
                 "), members AS ("
                 "  SELECT s.id, s.username, s.display_name, array_agg(DISTINCT r.role) AS roles"
                 "  FROM staff_user s JOIN role_assignment r ON r.user_id = s.id"
-                "  WHERE r.role = ANY(:people_roles) AND s.is_active GROUP BY s.id"
+                "  WHERE r.role = ANY(:people_roles) AND s.is_active"
+                # Active grants only (ended ones are kept: identity.grants).
+                "    AND r.ended_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now())"
+                "  GROUP BY s.id"
                 ") SELECT m.username, m.display_name, m.roles, coalesce(h.claimed, 0),"
                 " coalesce(h.overdue, 0), coalesce(h.due_soon, 0)"
                 " FROM members m LEFT JOIN held h ON h.assignee_id = m.id"
