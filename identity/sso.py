@@ -21,6 +21,7 @@ no staff record is created for them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import uuid
@@ -52,6 +53,8 @@ from models.sso import SsoLogin, StaffSsoLink
 from models.staff import RoleAssignment, StaffUser
 from models.workflow_io import Origin
 from shared.errors import DomainError, Forbidden, Unavailable
+
+log = logging.getLogger(__name__)
 
 SIGN_IN_MINUTES = 10
 HTTP_TIMEOUT_SECONDS = 10
@@ -119,6 +122,7 @@ async def _metadata(client: AsyncOAuth2Client, settings: Settings) -> dict[str, 
         response.raise_for_status()
         metadata: dict[str, Any] = response.json()
     except Exception as exc:  # any transport or HTTP failure: the IdP cannot be reached
+        log.warning("OpenID Connect discovery failed at %s", url, exc_info=True)
         raise Unavailable(
             f"The identity provider ({settings.oidc_display_name}) cannot be reached right now; "
             "try again in a moment.",
@@ -306,9 +310,13 @@ async def _deny(
         )
 
 
-async def _linked_user(session: AsyncSession, person: Identity) -> StaffUser | None:
+async def _linked_user(
+    session: AsyncSession, person: Identity
+) -> tuple[StaffUser | None, str | None]:
     """The staff record linked to this IdP account; else one to link: the same verified
-    e-mail, then the same username, if it is not linked to another IdP account."""
+    e-mail, then the same username (only if that record has no e-mail or the same one, so an
+    IdP account named like a colleague does not take their record), in each case only if it
+    is not linked to another IdP account. Returns (record or None, why linking is refused)."""
     linked = (
         await session.exec(
             select(StaffUser)
@@ -317,20 +325,24 @@ async def _linked_user(session: AsyncSession, person: Identity) -> StaffUser | N
         )
     ).first()
     if linked is not None:
-        return linked
-    candidates: list[StaffUser] = []
+        return linked, None
     if person.email and person.email_verified:
-        candidates += (
+        for user in (
             await session.exec(select(StaffUser).where(func.lower(StaffUser.email) == person.email))
-        ).all()
-    candidates += (
+        ).all():
+            if await session.get(StaffSsoLink, user.id) is None:
+                return user, None
+    same_name = (
         await session.exec(select(StaffUser).where(StaffUser.username == username_for(person)))
-    ).all()
-    for user in candidates:
-        other = await session.get(StaffSsoLink, user.id)
-        if other is None:
-            return user
-    return None
+    ).first()
+    if same_name is None or await session.get(StaffSsoLink, same_name.id) is not None:
+        return None, None  # a new record (a free username is found for it)
+    if same_name.email and same_name.email.lower() != (person.email or ""):
+        return None, (
+            f"the staff record {same_name.username} has another e-mail address than the "
+            "identity provider's account; an administrator must check who it belongs to"
+        )
+    return same_name, None
 
 
 async def _sync_roles(
@@ -393,8 +405,10 @@ async def provision(db: Database, person: Identity, origin: Origin) -> tuple[Sta
         if wanted and mapping.change_id is None:
             refusal = "the single sign-on group mapping in force was never approved"
             wanted = []
-        user = await _linked_user(session, person)
-        if user is None and not wanted:
+        user, conflict = await _linked_user(session, person)
+        if conflict is not None:
+            refusal = conflict
+        elif user is None and not wanted:
             refusal = refusal or (
                 "none of the person's identity-provider groups "
                 f"({', '.join(person.groups) or 'none'}) gives a role here"
@@ -407,7 +421,7 @@ async def provision(db: Database, person: Identity, origin: Origin) -> tuple[Sta
             await _link(session, user, person, origin)
             await _sync_roles(session, user, mapping, wanted, origin)
             if not wanted:
-                refusal = (
+                refusal = refusal or (
                     "none of the person's identity-provider groups "
                     f"({', '.join(person.groups) or 'none'}) gives a role here"
                 )
@@ -419,10 +433,12 @@ async def provision(db: Database, person: Identity, origin: Origin) -> tuple[Sta
 
 
 def _refusal_message(reason: str) -> str:
-    return (
-        f"Single sign-on refused: {reason}. Ask an administrator to map your group to a role "
-        "(the sso_groups setting) or to grant you access."
+    hint = (
+        " Ask an administrator to map your group to a role (the sso_groups setting)."
+        if "gives a role" in reason or "never approved" in reason
+        else ""
     )
+    return f"Single sign-on refused: {reason}.{hint}"
 
 
 async def _create(session: AsyncSession, person: Identity, origin: Origin) -> StaffUser:

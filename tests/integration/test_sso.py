@@ -326,3 +326,48 @@ async def test_with_local_passwords_off_the_form_and_the_token_endpoint_refuse(
     assert {e.action for e in refused} == {"auth.login", "auth.token"}
     # The same password still works where local passwords are on (the session's app).
     assert (await api_headers(http, someone.username))["Authorization"]
+
+
+async def _set_email(db: Database, username: str, email: str) -> None:
+    async with db.transaction() as session:
+        user = (await session.exec(select(StaffUser).where(StaffUser.username == username))).one()
+        user.email = email
+        session.add(user)
+
+
+async def test_an_existing_staff_record_is_linked_by_its_verified_email(
+    web: httpx.AsyncClient, db: Database, idp: Idp, mapping_change: uuid.UUID
+) -> None:
+    existing = await new_staff(db, "support", prefix="eve")
+    email = f"{existing.username}@bank.example"
+    await _set_email(db, existing.username, email)
+    login = login_name("eve-at-idp")  # another name at the IdP, the same mailbox
+    idp.set_accounts({login: person(login, "bank-aml", email=email)})
+
+    assert (await sso_sign_in(web, login)).status_code == 303
+
+    assert await user_named(db, login) is None  # no second record
+    async with db.session() as session:
+        link = await session.get(StaffSsoLink, existing.actor.user_id)
+    assert link is not None and link.subject == login
+    active = {g.role for g in await grants_of(db, existing.actor.user_id) if g.ended_at is None}
+    assert active == {"support", "aml_analyst"}
+
+
+async def test_a_namesake_at_the_idp_does_not_take_over_a_record_with_another_email(
+    web: httpx.AsyncClient, db: Database, idp: Idp, mapping_change: uuid.UUID
+) -> None:
+    existing = await new_staff(db, "kyc_analyst", prefix="alex")
+    await _set_email(db, existing.username, f"{existing.username}@bank.example")
+    idp.set_accounts(
+        {existing.username: person(existing.username, "bank-ops", email="alex@elsewhere.example")}
+    )
+
+    answer = await sso_sign_in(web, existing.username)
+
+    assert answer.status_code == 403 and "another e-mail address" in answer.text
+    async with db.session() as session:
+        assert (await session.get(StaffSsoLink, existing.actor.user_id)) is None
+    roles = {g.role for g in await grants_of(db, existing.actor.user_id) if g.ended_at is None}
+    assert roles == {"kyc_analyst"}
+    assert len(await sso_events(db, "denied", f"sso:{existing.username}")) == 1
