@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from app import create_app
 from core.db import Database
 from core.settings import Settings
-from identity.sso import NO_PASSWORD
+from identity.sso_accounts import NO_PASSWORD
 from models.audit import AuditEvent
 from models.sso import SsoLogin, StaffSsoLink
 from models.staff import RoleAssignment, StaffUser

@@ -7,7 +7,8 @@ import pytest
 
 from core.settings import Settings
 from identity.auth import USERNAME_RE
-from identity.sso import Identity, _groups, username_for
+from identity.sso import _groups
+from identity.sso_accounts import Identity, username_for
 
 
 def who(username: str | None = None, email: str | None = None, sub: str = "s-1") -> Identity:
