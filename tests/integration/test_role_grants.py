@@ -40,6 +40,7 @@ from tests.helpers import (
     task_of,
     web_login,
 )
+from tests.oidc.idp import MAPPING, approve_mapping
 
 
 async def _roles(db: Database, user_id: uuid.UUID) -> frozenset[str]:
@@ -429,3 +430,24 @@ async def test_the_demo_shows_a_pending_grant_and_a_conflicting_one_waiting_for_
     risk_step = await task_of(db, conflict.workflow_id, key="risk_approve")
     assert (admin_step.status, admin_step.outcome) == ("done", "approve")
     assert risk_step.status == "open" and risk_step.candidate_role == "risk_manager"
+
+
+async def test_the_database_lets_in_only_the_roles_the_sso_mapping_in_force_gives(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    earlier = await approve_mapping(http, db, "bank-aml: aml_analyst mlro")
+    mapping = await approve_mapping(http, db, MAPPING)  # bank-ops: ops_manager; bank-aml: …
+    person = await new_staff(db, "support")
+    uid = person.actor.user_id
+    async with db.transaction() as session:  # as the app, the way identity.sso writes it
+        session.add(
+            RoleAssignment(user_id=uid, role="ops_manager", source="sso", change_id=mapping)
+        )
+    assert "ops_manager" in await _roles(db, uid)
+    with pytest.raises(DBAPIError, match="role grant refused"):
+        async with db.transaction() as session:
+            session.add(RoleAssignment(user_id=uid, role="mlro", source="sso", change_id=mapping))
+    # Only the change that wrote the version in force counts, not an earlier approved one.
+    with pytest.raises(DBAPIError, match="role grant refused"):
+        async with db.transaction() as session:
+            session.add(RoleAssignment(user_id=uid, role="mlro", source="sso", change_id=earlier))
