@@ -24,7 +24,8 @@ STATUS_LABELS = {
 # Decided by a reviewer (the rest are open, or settled by the deadline or by other means).
 REVIEWED = (CERTIFIED, REVOKING, REVOKED, KEPT)
 SUSPENSION_REASON = "suspended by access review"
-# How often a closing campaign looks again at revocations still waiting for their approval.
+# How often a campaign looks at revocations waiting for their approval (while open, and
+# after the deadline until each is settled).
 REVOCATION_CHECK_HOURS = 24
 # A revocation's change expires after 72 h, so a few checks settle every one of them.
 MAX_REVOCATION_CHECKS = 10

@@ -1,8 +1,9 @@
 """AccessReviewWorkflow: one access-review campaign, opened by the quarterly schedule or an admin.
 
-open (every active grant listed to its reviewer) --(deadline: a durable timer)-->
-suspend the grants nobody reviewed --> settle revocations still waiting for their four-eyes
-approval (checked daily, a few times at most) --> closed.
+open (every active grant listed to its reviewer; revocations settled daily as their role
+changes close) --(deadline: a durable timer)--> suspend the grants nobody reviewed -->
+settle revocations still waiting for their four-eyes approval (checked daily, a few times at
+most) --> closed.
 
 Reviewers decide in the product (access_reviews/commands/decisions.py); the workflow holds
 the deadline, which no clock but the server's moves. Its history holds ids and counts only.
@@ -51,9 +52,15 @@ class AccessReviewWorkflow:
         )
         step = ReviewStepInput(review_id=opened.review_id, workflow_id=workflow_id)
         self._phase = "open"
-        wait = opened.deadline - workflow.now()
-        if wait > timedelta(0):
-            await workflow.sleep(wait)
+        # Until the deadline: once a day, revocations whose role change has closed are
+        # settled, so the campaign's progress stays true while it runs.
+        check = timedelta(hours=REVOCATION_CHECK_HOURS)
+        while (wait := opened.deadline - workflow.now()) > timedelta(0):
+            await workflow.sleep(min(wait, check))
+            if workflow.now() < opened.deadline:
+                self._progress = await workflow.execute_activity_method(
+                    AccessReviewActivities.settle_revocations, step, **DB_ACTIVITY
+                )
 
         self._phase = "suspending"
         await workflow.execute_activity_method(

@@ -20,13 +20,21 @@ from models.access_reviews import AccessReview
 from models.roles import ROLES
 from shared.spreadsheets import csv_text
 
+# An item's status as it stands: a revocation whose role change has closed reads as revoked
+# or kept at once (the campaign's workflow writes it down daily and at the deadline).
+STATUS = (
+    "CASE WHEN i.status = 'revoking' AND c.status = 'applied' THEN 'revoked' "
+    "WHEN i.status = 'revoking' AND c.status IN ('rejected', 'expired', 'withdrawn', "
+    "'superseded') THEN 'kept' ELSE i.status END"
+)
+WITH_CHANGE = "LEFT JOIN change_request c ON c.id = i.change_id "
 PER_PAGE = 50
 REVIEWS_PER_PAGE = 20
 ADMINS = "admins"
 SORTS = {
     "role": "i.role, g.username",
     "person": "g.username, i.role",
-    "status": "i.status, i.role, g.username",
+    "status": f"{STATUS}, i.role, g.username",
     "reviewer": "coalesce(r.username, ''), i.role, g.username",
 }
 
@@ -135,8 +143,8 @@ async def list_reviews(db: Database, actor: Actor, *, page: int = 1) -> tuple[li
             counts = (
                 await run_sql(
                     session,
-                    "SELECT i.review_id, i.status, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
-                    f"WHERE i.review_id = ANY(:ids) AND {scope} GROUP BY 1, 2",
+                    f"SELECT i.review_id, {STATUS}, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
+                    f"{WITH_CHANGE}WHERE i.review_id = ANY(:ids) AND {scope} GROUP BY 1, 2",
                     params,
                 )
             ).all()
@@ -167,8 +175,8 @@ async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> Revie
         counts = (
             await run_sql(
                 session,
-                "SELECT i.status, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
-                f"WHERE i.review_id = :review AND {scope} GROUP BY 1",
+                f"SELECT {STATUS}, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
+                f"{WITH_CHANGE}WHERE i.review_id = :review AND {scope} GROUP BY 1",
                 params,
             )
         ).all()
@@ -177,8 +185,9 @@ async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> Revie
 
 
 _ITEMS = (
-    "SELECT i.id, i.role, i.user_id, g.username, g.display_name, r.username, i.reviewer_id, "
-    "i.status, d.username, i.decided_at, i.comment, i.change_id, c.status, i.resolved_at, c.case_id "
+    "SELECT i.id, i.role, i.user_id, g.username, g.display_name, r.username, i.reviewer_id, "  # noqa: S608 (fixed fragments)
+    f"{STATUS}, d.username, i.decided_at, i.comment, i.change_id, c.status, "
+    "coalesce(i.resolved_at, CASE WHEN i.status = 'revoking' THEN c.closed_at END), c.case_id "
     "FROM access_review_item i "
     "JOIN staff_user g ON g.id = i.user_id "
     "LEFT JOIN staff_user r ON r.id = i.reviewer_id "
@@ -199,7 +208,7 @@ def _where(
         conditions.append("i.role = :role")
         params["role"] = filters.role
     if filters.status:
-        conditions.append("i.status = :status")
+        conditions.append(f"{STATUS} = :status")
         params["status"] = filters.status
     if filters.reviewer == ADMINS:
         conditions.append("i.reviewer_id IS NULL")
@@ -233,7 +242,7 @@ async def review_items(
                 "SELECT count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
                 "JOIN staff_user g ON g.id = i.user_id "
                 "LEFT JOIN staff_user r ON r.id = i.reviewer_id "
-                f"WHERE {where}",
+                f"{WITH_CHANGE}WHERE {where}",
                 params,
             )
         ).scalar_one()

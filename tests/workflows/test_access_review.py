@@ -109,10 +109,23 @@ async def test_campaign_certifies_revokes_and_suspends_at_the_deadline(
         lambda: _is_empty(db, leaving.actor.user_id), what="the revoked role is gone"
     )
 
+    # The campaign reads it as revoked at once; its workflow writes that down within a day.
+    review_id = items[leaving.actor.user_id].review_id
+    rows, _ = await queries.review_items(
+        db, reviewer.actor, review_id, queries.ItemFilters(q=leaving.username)
+    )
+    assert [r.status for r in rows] == ["revoked"]
+    await skipping.env.sleep(timedelta(days=1, minutes=5))
+    assert await eventually(
+        lambda: _status_is(db, workflow_id, leaving.actor.user_id, "revoked"),
+        what="the daily check settles the revocation",
+    )
+
     # Just before the deadline (review_days = 14 by default) nothing is suspended.
-    await skipping.env.sleep(timedelta(days=13, hours=23))
+    await skipping.env.sleep(timedelta(days=12, hours=22))
     assert await handle.query(AccessReviewWorkflow.current_phase) == "open"
     assert await _roles(db, silent.actor.user_id) == {"support"}
+    assert (await _items(db, workflow_id))[silent.actor.user_id].status == "pending"
 
     await skipping.env.sleep(timedelta(hours=2))
     result: AccessReviewResult = await handle.result()
@@ -159,6 +172,10 @@ async def test_campaign_certifies_revokes_and_suspends_at_the_deadline(
         leaving.username: "revoked",
         silent.username: "suspended",
     }
+
+
+async def _status_is(db: Database, workflow_id: str, user_id: uuid.UUID, status: str) -> bool:
+    return (await _items(db, workflow_id))[user_id].status == status
 
 
 async def _is_empty(db: Database, user_id: uuid.UUID) -> bool:
