@@ -103,9 +103,10 @@ async def new_staff(db: Database, *roles: str, prefix: str = "u") -> Staff:
     # Whoever the access policy requires to have a second factor, or who may take a decision
     # that needs a step-up, gets one (its secret in TOTP_SECRETS: web_login and api_headers
     # enter its codes), and the actor has stepped up just now (step_up): it may approve at once.
-    if must_enrol or set(granted) & STEP_UP_ROLES:
+    approver = bool(set(granted) & STEP_UP_ROLES)
+    if must_enrol or approver:
         await enrol_factor(db, actor)
-    return Staff(username, await step_up(db, actor))
+    return Staff(username, await step_up(db, actor) if approver else actor)
 
 
 # ------------------------------------------------------------------- the second factor
@@ -319,6 +320,11 @@ async def _second_factor_after_login(http: httpx.AsyncClient, username: str, loc
         )
         assert done.status_code == 303, done.text
     elif location.startswith("/mfa/enrol"):
+        page = await http.get("/mfa/enrol")
+        csrf = CSRF_RE.search(page.text)
+        assert csrf, page.text
+        started = await http.post("/mfa/enrol/start", data={"csrf_token": csrf.group(1)})
+        assert started.status_code == 303, started.text
         page = await http.get("/mfa/enrol")
         secret, csrf = MFA_SECRET_RE.search(page.text), CSRF_RE.search(page.text)
         assert secret and csrf, page.text

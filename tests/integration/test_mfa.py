@@ -95,6 +95,12 @@ async def test_enrolment_then_sign_in_asks_the_code_and_the_session_waits_for_it
         await web_login(web, person.username)
         page = await web.get("/mfa/enrol")
         assert page.status_code == 200
+        assert "mfa-secret" not in page.text  # a GET changes nothing: a button starts it
+        csrf = CSRF_RE.search(page.text)
+        assert csrf
+        started = await web.post("/mfa/enrol/start", data={"csrf_token": csrf.group(1)})
+        assert started.status_code == 303
+        page = await web.get("/mfa/enrol")
         assert 'src="data:image/svg+xml' in page.text  # the QR code (the CSP allows data:)
         secret = SECRET_RE.search(page.text)
         csrf = CSRF_RE.search(page.text)

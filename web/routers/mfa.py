@@ -19,7 +19,7 @@ from web.deps import (
     origin_of,
     require,
 )
-from web.responses import errors
+from web.responses import API_ERRORS
 from web.routers.auth import _safe_next
 from web.templating import render
 
@@ -123,15 +123,21 @@ async def read_second_factor(
 
 @pages.get("/mfa/enrol")
 async def enrol_form(request: Request, services: ServicesDep, actor: CurrentActor) -> Response:
-    """Set up a second factor: a new secret as a QR code, and the first code to confirm it."""
+    """Set up a second factor: the secret waiting for its first code as a QR code, or the
+    button that makes one (a GET changes nothing)."""
     async with services.db.session() as session:
         status = await mfa.status_of(session, actor.user_id, actor.roles)
     if status.enrolled:
         return RedirectResponse("/mfa", status_code=303)
     enrolment = await mfa.pending_enrolment(services.db, services.settings, actor)
-    if enrolment is None:
-        enrolment = await mfa.start_enrolment(services.db, services.settings, actor)
     return render(request, "mfa_enrol.html", {"status": status, "enrolment": enrolment})
+
+
+@pages.post("/mfa/enrol/start")
+async def start_enrolment(services: ServicesDep, actor: CurrentActor) -> Response:
+    """A new secret waiting for its first code (replaces an unfinished one)."""
+    await mfa.start_enrolment(services.db, services.settings, actor)
+    return RedirectResponse("/mfa/enrol", status_code=303)
 
 
 @pages.post("/mfa/enrol")
@@ -195,7 +201,7 @@ async def reset_second_factor_form(
     return RedirectResponse(f"/admin/staff/{user_id}?notice=second-factor-reset", status_code=303)
 
 
-api = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=errors(401, 403, 404))
+api = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=API_ERRORS)
 
 
 @api.post(
