@@ -190,15 +190,19 @@ async def _identity(
         and metadata.get("userinfo_endpoint")
         and token.get("access_token")
     ):
-        # Some IdPs give groups only at the userinfo endpoint; its subject must match.
+        # Many IdPs put the scopes' claims (groups, e-mail, name) only at the userinfo
+        # endpoint; what it says counts only for the same subject (OIDC Core 5.3.2).
         info = await client.request(
             "GET",
             metadata["userinfo_endpoint"],
             headers={"Authorization": f"Bearer {token['access_token']}"},
             withhold_token=True,
         )
-        if info.status_code == 200 and info.json().get("sub") == values["sub"]:
-            values.setdefault(group_claim, info.json().get(group_claim))
+        extra = info.json() if info.status_code == 200 else {}
+        if isinstance(extra, dict) and extra.get("sub") == values["sub"]:
+            for key in (group_claim, "email", "email_verified", "name", "preferred_username"):
+                if key in extra:
+                    values.setdefault(key, extra[key])
     email = values.get("email")
     return Identity(
         issuer=settings.oidc_issuer,

@@ -371,3 +371,25 @@ async def test_a_namesake_at_the_idp_does_not_take_over_a_record_with_another_em
     roles = {g.role for g in await grants_of(db, existing.actor.user_id) if g.ended_at is None}
     assert roles == {"kyc_analyst"}
     assert len(await sso_events(db, "denied", f"sso:{existing.username}")) == 1
+
+
+async def test_groups_given_only_at_the_userinfo_endpoint_count_too(
+    sso_settings: Settings,
+    db: Database,
+    temporal_env: WorkflowEnvironment,
+    mapping_change: uuid.UUID,
+    tmp_path: Path,
+) -> None:
+    login = login_name("uli")
+    accounts = {login: person(login, "bank-aml")}
+    with running_idp(tmp_path, [CALLBACK], accounts, claims_at_userinfo=True) as strict:
+        app = create_app(
+            sso_settings.model_copy(update=strict.settings()), db=db, temporal=temporal_env.client
+        )
+        async for web in _serve(app):
+            answer = await sso_sign_in(web, login)
+            assert answer.status_code == 303, answer.text
+    user = await user_named(db, login)
+    assert user is not None and user.email == f"{login}@bank.example"
+    assert user.display_name == person(login)["name"]
+    assert [(g.role, g.source) for g in await grants_of(db, user.id)] == [("aml_analyst", "sso")]

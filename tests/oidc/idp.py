@@ -81,9 +81,14 @@ def node_or_skip() -> str:
 
 @contextmanager
 def running_idp(
-    workdir: Path, redirect_uris: list[str], accounts: dict[str, dict[str, Any]]
+    workdir: Path,
+    redirect_uris: list[str],
+    accounts: dict[str, dict[str, Any]],
+    *,
+    claims_at_userinfo: bool = False,
 ) -> Iterator[Idp]:
-    """Start the provider; stop it (and wait for it) on exit."""
+    """Start the provider; stop it (and wait for it) on exit. `claims_at_userinfo`: the ID
+    token carries no groups, e-mail or name (they are at the userinfo endpoint)."""
     node = node_or_skip()
     accounts_file = workdir / "idp-accounts.json"
     log = workdir / "idp.log"
@@ -96,6 +101,7 @@ def running_idp(
         "OIDC_REDIRECT_URIS": ",".join(redirect_uris),
         "OIDC_ACCOUNTS_FILE": str(accounts_file),
         "OIDC_PORT": "0",
+        "OIDC_CLAIMS_AT_USERINFO": "1" if claims_at_userinfo else "0",
     }
     with log.open("wb") as errors:
         proc = subprocess.Popen(

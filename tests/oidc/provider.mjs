@@ -10,6 +10,9 @@
 //                                        read again at every sign-in, so a test can change a
 //                                        person's groups between two sign-ins
 //   OIDC_PORT                            optional; 0 (the default) picks a free port
+//   OIDC_CLAIMS_AT_USERINFO              "1": the scopes' claims (groups, e-mail, name) only
+//                                        at the userinfo endpoint, not in the ID token (as
+//                                        many IdPs do)
 //
 // Listens on 127.0.0.1 and prints one JSON line, {"issuer": "http://127.0.0.1:<port>"}, once
 // it answers. Stops on SIGTERM / SIGINT or when its stdin closes (the test process is gone).
@@ -85,8 +88,9 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
       profile: ['name', 'preferred_username'],
       groups: ['groups'],
     },
-    // The requested scopes' claims go into the ID token itself (what the relying party reads).
-    conformIdTokenClaims: false,
+    // By default the requested scopes' claims go into the ID token itself; conforming to the
+    // spec they are only at the userinfo endpoint (an access token is issued with the code).
+    conformIdTokenClaims: process.env.OIDC_CLAIMS_AT_USERINFO === '1',
     pkce: { required: () => true },
     features: { devInteractions: { enabled: true } },
     async loadExistingGrant(ctx) {
