@@ -8,6 +8,7 @@ import getpass
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,7 +29,8 @@ from models.audit import AuditEvent
 from models.changes import ChangeRequest
 from models.staff import RoleAssignment, StaffUser
 from models.workflow_io import DecisionInput
-from shared.errors import Forbidden, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
+from tests.conftest import create_database
 from tests.helpers import (
     PASSWORD,
     api_headers,
@@ -451,3 +453,44 @@ async def test_the_database_lets_in_only_the_roles_the_sso_mapping_in_force_give
     with pytest.raises(DBAPIError, match="role grant refused"):
         async with db.transaction() as session:
             session.add(RoleAssignment(user_id=uid, role="mlro", source="sso", change_id=earlier))
+
+
+async def test_the_first_admin_is_bootstrapped_only_while_no_active_admin_exists(
+    pg_socket: Path,
+) -> None:
+    urls = create_database(pg_socket, f"bo_bootstrap_{uuid.uuid4().hex[:8]}")
+    fresh = Database(urls.app, pool_size=2, application_name="tests-bootstrap")
+    try:
+        people = []
+        async with fresh.transaction() as session:
+            for name in ("first", "second"):
+                user = StaffUser(username=name, display_name=name, password_hash="x")
+                session.add(user)
+                people.append(user)
+        first, second = people
+        cli = ActorRef(None, "os:tester")
+        async with fresh.transaction() as session:
+            await grants.bootstrap_first_admin(session, first.id, actor=cli)
+        assert await _roles(fresh, first.id) == {"admin"}
+        with pytest.raises(Conflict) as closed:
+            async with fresh.transaction() as session:
+                await grants.bootstrap_first_admin(session, second.id, actor=cli)
+        assert closed.value.code == "admin_exists"
+        # Past the Python check, the database refuses it as well.
+        with pytest.raises(DBAPIError, match="bootstrap is closed"):
+            async with fresh.transaction() as session:
+                session.add(RoleAssignment(user_id=second.id, role="admin", source="bootstrap"))
+        # Only the admin role is bootstrapped, never another.
+        async with fresh.transaction() as session:
+            await run_sql(
+                session, "UPDATE staff_user SET is_active = false WHERE id = :id", {"id": first.id}
+            )
+        with pytest.raises(DBAPIError, match="role grant refused"):
+            async with fresh.transaction() as session:
+                session.add(RoleAssignment(user_id=second.id, role="mlro", source="bootstrap"))
+        # With no active admin left (the first is disabled), the bootstrap opens again.
+        async with fresh.transaction() as session:
+            await grants.bootstrap_first_admin(session, second.id, actor=cli)
+        assert await _roles(fresh, second.id) == {"admin"}
+    finally:
+        await fresh.dispose()
