@@ -3,7 +3,8 @@
 #
 #   docker build -t backoffice:local .
 #
-# Stages: `assets` fetches the pinned front-end files with npm ci (package-lock.json),
+# Stages: `assets` fetches the pinned front-end files with npm ci (package-lock.json; not the
+# devDependencies: the OpenID Provider only the tests run),
 # `build` installs the package into a virtualenv, `runtime` is that virtualenv on a clean
 # python:3.11-slim, running as a non-root user.
 
@@ -11,7 +12,7 @@
 FROM node:20-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error \
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
     && mkdir -p /vendor \
     && cp node_modules/htmx.org/dist/htmx.min.js /vendor/ \
     && cp node_modules/@picocss/pico/css/pico.min.css /vendor/ \
