@@ -48,6 +48,7 @@ class ReviewRow:
     opened_at: datetime
     deadline: datetime
     closed_at: datetime | None
+    workflow_id: str
     counts: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -132,7 +133,7 @@ async def list_reviews(db: Database, actor: Actor, *, page: int = 1) -> tuple[li
         reviews = (
             await run_sql(
                 session,
-                "SELECT id, period, status, trigger, opened_at, deadline, closed_at "
+                "SELECT id, period, status, trigger, opened_at, deadline, closed_at, workflow_id "
                 "FROM access_review ORDER BY opened_at DESC, id LIMIT :limit OFFSET :offset",
                 params,
             )
@@ -171,6 +172,7 @@ async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> Revie
             review.opened_at,
             review.deadline,
             review.closed_at,
+            review.workflow_id,
         )
         counts = (
             await run_sql(
