@@ -1,8 +1,9 @@
 """The second factor: TOTP (RFC 6238) with recovery codes, and step-up freshness.
 
-- **Enrolment**: `start_enrolment` makes a secret (kept encrypted, AES-256-GCM; the key is
-  `MFA_KEYS` or, outside production, DATA_DIR/mfa.keys) and shows it once as a QR code;
-  `confirm_enrolment` takes the first code from the app, turns the factor on and returns ten
+- **Enrolment**: `new_enrolment` makes a secret (kept encrypted, AES-256-GCM; the key is
+  `MFA_KEYS` or, outside production, DATA_DIR/mfa.keys) and shows it as a QR code, storing
+  nothing; `confirm_enrolment` takes the first code from the app (and the sealed secret the
+  form carried), turns the factor on and returns ten
   recovery codes, shown once and stored hashed (each usable once).
 - **Proof**: `prove` checks a code (or a recovery code) for a session: it finishes a sign-in
   waiting for its second factor and records when this session last proved it (`mfa_at`). A
@@ -208,59 +209,55 @@ class Enrolment:
     secret: str
     uri: str
     qr: str  # an SVG data: URI
+    # The secret sealed for this person (the enrolment form carries it back with the first
+    # code): showing the page writes nothing; only a confirmed factor is stored.
+    token: str
 
 
-async def start_enrolment(db: Database, settings: Settings, actor: Actor) -> Enrolment:
-    """A new secret waiting for its first code (replaces an unfinished one)."""
-    secret = pyotp.random_base32()
+def new_enrolment(settings: Settings, actor: Actor) -> Enrolment:
+    """A new secret to scan, not stored until its first code confirms it."""
+    return enrolment_of(settings, actor, seal(settings, actor.user_id, pyotp.random_base32()))
+
+
+def enrolment_of(settings: Settings, actor: Actor, token: str) -> Enrolment:
+    """The enrolment a form carried back (its sealed secret), shown again."""
+    secret = unseal(settings, actor.user_id, token)
+    uri = provisioning_uri(secret, actor.username, settings.mfa_issuer)
+    return Enrolment(secret=secret, uri=uri, qr=qr_svg_data_uri(uri), token=token)
+
+
+def _token_secret(settings: Settings, actor: Actor, token: str) -> str | None:
+    if not token or len(token) > 400:
+        return None
+    try:
+        return unseal(settings, actor.user_id, token)
+    except (RuntimeError, ValueError):
+        return None
+
+
+async def confirm_enrolment(
+    db: Database, settings: Settings, actor: Actor, code: str, token: str
+) -> list[str]:
+    """Turn the factor on with its first code; returns the recovery codes (shown once)."""
+    code = code.strip().replace(" ", "")
+    now = utcnow()
+    secret = _token_secret(settings, actor, token)
+    if secret is None:
+        raise Invalid(
+            "This enrolment form is not valid any more. Scan the new QR code.",
+            code="bad_enrolment",
+            fields={"code": "start again"},
+        )
     async with db.transaction() as session:
-        existing = await session.get(StaffMfa, actor.user_id, with_for_update=True)
-        if existing is not None and existing.confirmed_at is not None:
+        row = await session.get(StaffMfa, actor.user_id, with_for_update=True)
+        if row is not None and row.confirmed_at is not None:
             raise Conflict(
                 "You already have a second factor. An administrator can reset it.",
                 code="already_enrolled",
             )
-        if existing is None:
-            existing = StaffMfa(user_id=actor.user_id, secret_encrypted="")
-        existing.secret_encrypted = seal(settings, actor.user_id, secret)
-        existing.created_at = utcnow()
-        existing.last_step = 0
-        session.add(existing)
-        await audit.record(
-            session,
-            action="mfa.enrolment_started",
-            actor=actor.ref,
-            object_type="staff_user",
-            object_id=actor.user_id,
-            origin=actor.origin,
-        )
-    uri = provisioning_uri(secret, actor.username, settings.mfa_issuer)
-    return Enrolment(secret=secret, uri=uri, qr=qr_svg_data_uri(uri))
-
-
-async def pending_enrolment(db: Database, settings: Settings, actor: Actor) -> Enrolment | None:
-    """The enrolment waiting for its first code, shown again (a reload of the page)."""
-    async with db.session() as session:
-        row = await session.get(StaffMfa, actor.user_id)
-    if row is None or row.confirmed_at is not None:
-        return None
-    secret = unseal(settings, actor.user_id, row.secret_encrypted)
-    uri = provisioning_uri(secret, actor.username, settings.mfa_issuer)
-    return Enrolment(secret=secret, uri=uri, qr=qr_svg_data_uri(uri))
-
-
-async def confirm_enrolment(db: Database, settings: Settings, actor: Actor, code: str) -> list[str]:
-    """Turn the factor on with its first code; returns the recovery codes (shown once)."""
-    code = code.strip().replace(" ", "")
-    now = utcnow()
-    async with db.transaction() as session:
-        row = await session.get(StaffMfa, actor.user_id, with_for_update=True)
-        if row is None or row.confirmed_at is not None:
-            raise Conflict(
-                "There is no enrolment waiting for a code. Start again.", code="no_enrolment"
-            )
-        secret = unseal(settings, actor.user_id, row.secret_encrypted)
         step = matching_step(secret, code, now) if code.isdigit() else None
+        error: Invalid | None = None
+        codes: list[str] = []
         if step is None:
             error = Invalid(
                 "That code does not match. Enter the 6-digit code your app shows now.",
@@ -268,7 +265,10 @@ async def confirm_enrolment(db: Database, settings: Settings, actor: Actor, code
                 fields={"code": "not the current code"},
             )
         else:
-            error = None
+            if row is None:
+                row = StaffMfa(user_id=actor.user_id, secret_encrypted=token)
+            row.secret_encrypted = token
+            row.created_at = now
             row.confirmed_at = now
             row.last_step = step
             session.add(row)

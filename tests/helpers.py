@@ -306,6 +306,7 @@ async def web_login(http: httpx.AsyncClient, username: str, password: str = PASS
 
 
 MFA_SECRET_RE = re.compile(r'id="mfa-secret">([A-Z2-7]+)<')
+MFA_ENROLMENT_RE = re.compile(r'name="enrolment" value="([^"]+)"')
 
 
 async def _second_factor_after_login(http: httpx.AsyncClient, username: str, location: str) -> None:
@@ -321,17 +322,15 @@ async def _second_factor_after_login(http: httpx.AsyncClient, username: str, loc
         assert done.status_code == 303, done.text
     elif location.startswith("/mfa/enrol"):
         page = await http.get("/mfa/enrol")
-        csrf = CSRF_RE.search(page.text)
-        assert csrf, page.text
-        started = await http.post("/mfa/enrol/start", data={"csrf_token": csrf.group(1)})
-        assert started.status_code == 303, started.text
-        page = await http.get("/mfa/enrol")
         secret, csrf = MFA_SECRET_RE.search(page.text), CSRF_RE.search(page.text)
-        assert secret and csrf, page.text
+        token = MFA_ENROLMENT_RE.search(page.text)
+        assert secret and csrf and token, page.text
         TOTP_SECRETS[username] = secret.group(1)
         _USED_STEPS.pop(username, None)
+        code = await totp_code(username)
         done = await http.post(
-            "/mfa/enrol", data={"code": await totp_code(username), "csrf_token": csrf.group(1)}
+            "/mfa/enrol",
+            data={"code": code, "csrf_token": csrf.group(1), "enrolment": token.group(1)},
         )
         assert done.status_code == 200, done.text
 

@@ -26,6 +26,7 @@ from models.workflow_io import DecisionInput, Origin
 from tests.helpers import (
     CSRF_RE,
     LOGIN_CSRF_RE,
+    MFA_ENROLMENT_RE,
     PASSWORD,
     TOTP_SECRETS,
     api_headers,
@@ -95,21 +96,22 @@ async def test_enrolment_then_sign_in_asks_the_code_and_the_session_waits_for_it
         await web_login(web, person.username)
         page = await web.get("/mfa/enrol")
         assert page.status_code == 200
-        assert "mfa-secret" not in page.text  # a GET changes nothing: a button starts it
-        csrf = CSRF_RE.search(page.text)
-        assert csrf
-        started = await web.post("/mfa/enrol/start", data={"csrf_token": csrf.group(1)})
-        assert started.status_code == 303
-        page = await web.get("/mfa/enrol")
         assert 'src="data:image/svg+xml' in page.text  # the QR code (the CSP allows data:)
         secret = SECRET_RE.search(page.text)
         csrf = CSRF_RE.search(page.text)
-        assert secret and csrf
-        wrong = await web.post("/mfa/enrol", data={"code": "000000", "csrf_token": csrf.group(1)})
+        token = MFA_ENROLMENT_RE.search(page.text)
+        assert secret and csrf and token
+        form = {"csrf_token": csrf.group(1), "enrolment": token.group(1)}
+        async with db.session() as session:  # showing the page stored nothing
+            assert await session.get(StaffMfa, person.actor.user_id) is None
+        wrong = await web.post("/mfa/enrol", data={**form, "code": "000000"})
         assert wrong.status_code == 422
         assert "does not match" in wrong.text
+        assert secret.group(1) in wrong.text  # the same key, to try again
+        forged = await web.post("/mfa/enrol", data={**form, "enrolment": "k1:AAAA", "code": "1"})
+        assert forged.status_code == 422
         code = pyotp.TOTP(secret.group(1)).now()
-        done = await web.post("/mfa/enrol", data={"code": code, "csrf_token": csrf.group(1)})
+        done = await web.post("/mfa/enrol", data={**form, "code": code})
         assert done.status_code == 200, done.text
         recovery = RECOVERY_RE.findall(done.text)
         assert len(recovery) == mfa.RECOVERY_CODES

@@ -123,21 +123,14 @@ async def read_second_factor(
 
 @pages.get("/mfa/enrol")
 async def enrol_form(request: Request, services: ServicesDep, actor: CurrentActor) -> Response:
-    """Set up a second factor: the secret waiting for its first code as a QR code, or the
-    button that makes one (a GET changes nothing)."""
+    """Set up a second factor: a new secret as a QR code, and the first code to confirm it
+    (showing the page stores nothing: the form carries the sealed secret back)."""
     async with services.db.session() as session:
         status = await mfa.status_of(session, actor.user_id, actor.roles)
     if status.enrolled:
         return RedirectResponse("/mfa", status_code=303)
-    enrolment = await mfa.pending_enrolment(services.db, services.settings, actor)
+    enrolment = mfa.new_enrolment(services.settings, actor)
     return render(request, "mfa_enrol.html", {"status": status, "enrolment": enrolment})
-
-
-@pages.post("/mfa/enrol/start")
-async def start_enrolment(services: ServicesDep, actor: CurrentActor) -> Response:
-    """A new secret waiting for its first code (replaces an unfinished one)."""
-    await mfa.start_enrolment(services.db, services.settings, actor)
-    return RedirectResponse("/mfa/enrol", status_code=303)
 
 
 @pages.post("/mfa/enrol")
@@ -146,18 +139,23 @@ async def enrol(
     services: ServicesDep,
     actor: CurrentActor,
     code: Annotated[str, Form(max_length=CODE_MAX)] = "",
+    enrolment: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     try:
-        codes = await mfa.confirm_enrolment(services.db, services.settings, actor, code)
+        codes = await mfa.confirm_enrolment(services.db, services.settings, actor, code, enrolment)
     except Invalid as exc:
         request.state.error_reason = f"{exc.code}: {exc.message}"
         async with services.db.session() as session:
             status = await mfa.status_of(session, actor.user_id, actor.roles)
-        enrolment = await mfa.pending_enrolment(services.db, services.settings, actor)
+        again = (
+            mfa.enrolment_of(services.settings, actor, enrolment)
+            if exc.code == mfa.BAD_CODE
+            else mfa.new_enrolment(services.settings, actor)
+        )
         return render(
             request,
             "mfa_enrol.html",
-            {"status": status, "enrolment": enrolment, "error": exc.message},
+            {"status": status, "enrolment": again, "error": exc.message},
             status_code=422,
         )
     async with services.db.session() as session:
