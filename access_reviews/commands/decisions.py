@@ -65,8 +65,12 @@ async def _locked_item(
     refusal = why_not(actor, item.reviewer_id, item.user_id)
     if refusal:
         raise Forbidden(refusal, code="not_your_review")
-    if review.status != "open":
-        raise Conflict(f"The access review {review.period} is closed.", code="review_closed")
+    if review.status != "open" or utcnow() >= review.deadline:
+        raise Conflict(
+            f"The access review {review.period} is closed (its deadline was "
+            f"{review.deadline:%Y-%m-%d %H:%M} UTC): grants nobody reviewed are suspended.",
+            code="review_closed",
+        )
     if item.status != PENDING:
         raise Conflict(
             f"This grant is already decided: {STATUS_LABELS[item.status].lower()}.",

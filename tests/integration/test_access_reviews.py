@@ -119,7 +119,7 @@ async def _admin(db: Database) -> Staff:
 
 
 async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
-    http: httpx.AsyncClient, db: Database, start_review: Start
+    http: httpx.AsyncClient, db: Database, admin_db: Database, start_review: Start
 ) -> None:
     owner = await new_staff(db, "aml_lead", prefix="owner")
     analyst = await new_staff(db, "aml_analyst", prefix="ana")
@@ -165,6 +165,20 @@ async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
     )
     assert again.status_code == 409 and again.json()["error"] == "already_decided"
     assert await audit_count(db, "access_review.certified", mine.id) == 1
+
+    # Past the deadline nothing is decided any more (the workflow suspends what is left).
+    async with admin_db.transaction() as session:
+        await run_sql(
+            session,
+            "UPDATE access_review SET deadline = now() - interval '1 minute' WHERE id = :id",
+            {"id": review.id},
+        )
+    late = await http.post(
+        f"/api/v1/access-reviews/items/{theirs.id}/certify",
+        json={},
+        headers=await api_headers(http, (await _admin(db)).username),
+    )
+    assert late.status_code == 409 and late.json()["error"] == "review_closed"
 
     # The report of every grant is for admins and auditors.
     export = await http.get(f"/api/v1/access-reviews/{review.id}/report.csv", headers=headers)
