@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -302,3 +303,19 @@ async def test_an_admin_starts_one_campaign_at_a_time(
         assert await audit_count(db, "access_review.started", workflow_id) == 1
     finally:
         await _close(temporal_env, admin_db, workflow_id)
+
+
+async def test_the_app_role_cannot_delete_campaigns_or_their_items(
+    db: Database, start_review: Start
+) -> None:
+    someone = await new_staff(db, "support", prefix="kept")
+    review = await start_review([someone])
+    for sql in (
+        "DELETE FROM access_review_item WHERE review_id = :r",
+        "DELETE FROM access_review WHERE id = :r",
+        "TRUNCATE access_review_item",
+    ):
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with db.transaction() as session:
+                await run_sql(session, sql, {"r": review.id})
+    assert (await _item(db, review, someone)).status == "pending"
