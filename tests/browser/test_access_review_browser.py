@@ -32,7 +32,7 @@ def test_an_admin_starts_a_campaign_and_certifies_a_grant(tab: Tab, data_maker: 
         sign_in(page, admin)
         page.get_by_role("link", name="Access reviews").click()
         page.get_by_role("button", name="Start a campaign now").click()
-        expect(page.locator("#access-review-notice")).to_contain_text("is starting")
+        expect(page.locator("#notices")).to_contain_text("is starting")
         campaign = page.locator("#access-reviews tbody tr", has_text="open").first
         reload_until(page, campaign, what="the campaign opened by its workflow")
         campaign.get_by_role("link").click()
@@ -45,7 +45,7 @@ def test_an_admin_starts_a_campaign_and_certifies_a_grant(tab: Tab, data_maker: 
         expect(page.locator("#review-items tbody tr")).to_have_count(1)
         expect(row).to_contain_text("Awaiting review")
         row.get_by_role("button", name="Certify").click()
-        expect(page.locator("#access-review-notice")).to_contain_text("Grant certified.")
+        expect(page.locator("#notices")).to_contain_text("Grant certified.")
 
         page.get_by_label("Person").fill(person)
         expect(row).to_contain_text("Certified")
