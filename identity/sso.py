@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx2
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
@@ -165,7 +166,9 @@ async def _identity(
     response.raise_for_status()
     keys = KeySet.import_key_set(response.json())
     algorithms = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
-    algorithms = [a for a in algorithms if a != "none"]
+    # Only signatures by the IdP's published keys: never "none", never HMAC (whose key would
+    # be our own client secret, not something the IdP's JWKS vouches for).
+    algorithms = [a for a in algorithms if a != "none" and not a.startswith("HS")] or ["RS256"]
     try:
         decoded = jwt.decode(id_token, keys, registry=JWSRegistry(algorithms=algorithms))
         claims = CodeIDToken(
@@ -242,8 +245,8 @@ async def complete(
         await deny(db, None, origin, reason[:300])
         raise SsoRefused(f"Single sign-on did not complete ({reason}).", code="sso_error")
     async with _client(settings, redirect_uri) as client:
-        metadata = await _metadata(client, settings)
         try:
+            metadata = await _metadata(client, settings)
             token = await client.fetch_token(
                 metadata["token_endpoint"],
                 grant_type="authorization_code",
@@ -255,8 +258,16 @@ async def complete(
         except DomainError as exc:
             await deny(db, None, origin, exc.message)
             raise
+        except httpx2.HTTPError as exc:  # the IdP's token or keys endpoint failed
+            log.warning("OpenID Connect code exchange failed", exc_info=True)
+            await deny(db, None, origin, f"identity provider unreachable: {exc}"[:300])
+            raise Unavailable(
+                f"The identity provider ({settings.oidc_display_name}) cannot be reached "
+                "right now; try again in a moment.",
+                code="sso_unavailable",
+            ) from exc
         except (AuthlibBaseError, OSError, ValueError) as exc:
-            await deny(db, None, origin, f"code exchange failed: {exc}")
+            await deny(db, None, origin, f"code exchange failed: {exc}"[:300])
             raise SsoRefused(
                 "The identity provider did not accept the sign-in; start again.",
                 code="sso_exchange",

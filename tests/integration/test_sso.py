@@ -393,3 +393,39 @@ async def test_groups_given_only_at_the_userinfo_endpoint_count_too(
     assert user is not None and user.email == f"{login}@bank.example"
     assert user.display_name == person(login)["name"]
     assert [(g.role, g.source) for g in await grants_of(db, user.id)] == [("aml_analyst", "sso")]
+
+
+async def test_an_identity_provider_gone_mid_sign_in_gets_a_clear_answer_and_an_audit_event(
+    sso_settings: Settings,
+    db: Database,
+    temporal_env: WorkflowEnvironment,
+    mapping_change: uuid.UUID,
+    tmp_path: Path,
+) -> None:
+    login = login_name("gina")
+    with running_idp(tmp_path, [CALLBACK], {login: person(login, "bank-ops")}) as brief:
+        app = create_app(
+            sso_settings.model_copy(update=brief.settings()), db=db, temporal=temporal_env.client
+        )
+        async for web in _serve(app):
+            start = await web.get("/auth/oidc/start")
+            callback = await asyncio.to_thread(sign_in_at_idp, start.headers["location"], login)
+    parts = urlsplit(callback)
+    async for web in _serve(app):  # the IdP has stopped; the same browser comes back
+        web.cookies.set("bo_sso_state", parse_qs(parts.query)["state"][0], path="/auth/oidc")
+        answer = await web.get(f"{parts.path}?{parts.query}")
+        assert answer.status_code == 503 and "cannot be reached" in answer.text
+        again = await web.get("/auth/oidc/start")
+        assert again.status_code == 503 and "cannot be reached" in again.text
+    assert await user_named(db, login) is None
+    async with db.session() as session:
+        events = (
+            await session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.action == "auth.sso",
+                    AuditEvent.outcome == "denied",
+                    col(AuditEvent.reason).contains("cannot be reached"),
+                )
+            )
+        ).all()
+    assert events
