@@ -24,8 +24,12 @@ import http from 'node:http';
 
 import Provider from 'oidc-provider';
 
+// Without OIDC_ACCOUNTS_FILE (trying the demo by hand): one person in a group the demo's
+// sso_groups mapping gives ops_manager (demo/sso.py), one in a group it does not map.
 const DEFAULT_ACCOUNTS = {
-  'olivia.ops': { email: 'olivia.ops@bank.example', name: 'Olivia Ops', groups: ['bank-ops'] },
+  'olivia.ops': {
+    email: 'olivia.ops@bank.example', name: 'Olivia Ops', groups: ['backoffice-ops-managers'],
+  },
   'una.unmapped': { email: 'una@contractor.example', name: 'Una Unmapped', groups: ['contractors'] },
 };
 
