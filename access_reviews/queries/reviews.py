@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from access_reviews.rules import REVIEWED, STATUS_LABELS, STATUSES
+from access_reviews.rules import (
+    CHANGE_APPLIED,
+    CHANGE_NOT_APPLIED,
+    KEPT,
+    REVIEWED,
+    REVOKED,
+    REVOKING,
+    STATUS_LABELS,
+    STATUSES,
+)
 from core.db import Database, run_sql
 from identity.access import can, not_found, require
 from identity.actors import Actor
@@ -23,9 +32,9 @@ from shared.spreadsheets import csv_text
 # An item's status as it stands: a revocation whose role change has closed reads as revoked
 # or kept at once (the campaign's workflow writes it down daily and at the deadline).
 STATUS = (
-    "CASE WHEN i.status = 'revoking' AND c.status = 'applied' THEN 'revoked' "
-    "WHEN i.status = 'revoking' AND c.status IN ('rejected', 'expired', 'withdrawn', "
-    "'superseded') THEN 'kept' ELSE i.status END"
+    f"CASE WHEN i.status = '{REVOKING}' AND c.status = '{CHANGE_APPLIED}' THEN '{REVOKED}' "
+    f"WHEN i.status = '{REVOKING}' AND c.status IN "
+    f"({', '.join(repr(s) for s in CHANGE_NOT_APPLIED)}) THEN '{KEPT}' ELSE i.status END"
 )
 WITH_CHANGE = "LEFT JOIN change_request c ON c.id = i.change_id "
 PER_PAGE = 50
