@@ -494,3 +494,17 @@ async def test_the_first_admin_is_bootstrapped_only_while_no_active_admin_exists
         assert await _roles(fresh, second.id) == {"admin"}
     finally:
         await fresh.dispose()
+
+
+async def test_the_changes_list_names_the_roles_a_role_change_adds(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    maker, person = await new_staff(db, "admin"), await new_staff(db, "product_manager")
+    mh = await api_headers(http, maker.username)
+    change = (await _propose(http, mh, person.actor.user_id, add=["ops_manager"])).json()
+    await web_login(http, maker.username)
+    listing = await http.get("/changes", params={"mine": "true"})
+    assert listing.status_code == 200
+    row = next(r for r in listing.text.split("<tr>") if change["reference"] in r)
+    assert "+ops_manager" in row and "conflict: ops_manager + product_manager" in row
+    assert f"/admin/staff/{person.actor.user_id}/roles" in row
