@@ -281,7 +281,7 @@ async def test_a_decision_sent_straight_to_temporal_without_a_fresh_factor_is_re
 
 
 async def test_an_admin_resets_a_second_factor_but_not_their_own(
-    http: httpx.AsyncClient, db: Database
+    app: object, http: httpx.AsyncClient, db: Database
 ) -> None:
     admin = await new_staff(db, "admin")
     person = await new_staff(db, "mlro")
@@ -299,6 +299,20 @@ async def test_an_admin_resets_a_second_factor_but_not_their_own(
             await session.exec(select(StaffMfa).where(StaffMfa.user_id == person.actor.user_id))
         ).first() is None
     assert await audit_count(db, "mfa.reset", person.actor.user_id) == 1
+    # The staff page's section, and its reset form (another person with a factor).
+    other = await new_staff(db, "risk_manager")
+    async with browser(app) as web:
+        csrf = await web_login(web, admin.username)
+        section = await web.get(f"/admin/staff/{other.actor.user_id}/second-factor")
+        assert section.status_code == 200
+        assert "On" in section.text and 'id="reset-second-factor"' in section.text
+        gone = await web.post(
+            f"/admin/staff/{other.actor.user_id}/second-factor/reset", data={"csrf_token": csrf}
+        )
+        assert gone.status_code == 303
+        section = await web.get(f"/admin/staff/{other.actor.user_id}/second-factor")
+        assert "Not set up" in section.text and "reset-second-factor" not in section.text
+    assert await audit_count(db, "mfa.reset", other.actor.user_id) == 1
     analyst = await new_staff(db, "aml_analyst")
     refused = await http.post(
         f"/api/v1/staff/{person.actor.user_id}/second-factor/reset",
