@@ -1,7 +1,9 @@
 """What an access review is made of (pure: no I/O; the workflow imports it).
 
-An item moves pending → certified | revoking → revoked | kept; pending at the deadline →
-suspended; a grant that ended by other means while the campaign ran → ended.
+An item moves pending → certified | revoking → revoked | kept (a role owner who may not
+propose role changes: pending → requested → revoking, an administrator proposes it); pending
+or requested at the deadline → suspended; a grant that ended by other means while the
+campaign ran → ended.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from datetime import datetime
 
 PENDING, CERTIFIED, REVOKING, REVOKED = "pending", "certified", "revoking", "revoked"
 KEPT, SUSPENDED, ENDED = "kept", "suspended", "ended"
-STATUSES = (PENDING, CERTIFIED, REVOKING, REVOKED, KEPT, SUSPENDED, ENDED)
+# A role owner who may not propose role changes asks the administrators to (migration 0023).
+REQUESTED = "requested"
+STATUSES = (PENDING, CERTIFIED, REQUESTED, REVOKING, REVOKED, KEPT, SUSPENDED, ENDED)
 STATUS_LABELS = {
     PENDING: "Awaiting review",
     CERTIFIED: "Certified",
+    REQUESTED: "Revocation requested (an administrator proposes it)",
     REVOKING: "Revocation awaiting approval",
     REVOKED: "Revoked",
     KEPT: "Revocation refused (grant kept)",
@@ -22,7 +27,9 @@ STATUS_LABELS = {
     ENDED: "Grant ended during the review",
 }
 # Decided by a reviewer (the rest are open, or settled by the deadline or by other means).
-REVIEWED = (CERTIFIED, REVOKING, REVOKED, KEPT)
+REVIEWED = (CERTIFIED, REQUESTED, REVOKING, REVOKED, KEPT)
+# Left to the deadline: suspended then (a requested revocation nobody proposed too).
+OPEN_AT_DEADLINE = (PENDING, REQUESTED)
 SUSPENSION_REASON = "suspended by access review"
 # How often a campaign looks at revocations waiting for their approval (while open, and
 # after the deadline until each is settled).

@@ -18,7 +18,8 @@ from temporalio.common import TypedSearchAttributes
 
 from access_reviews.rules import (
     ENDED,
-    PENDING,
+    OPEN_AT_DEADLINE,
+    REQUESTED,
     REVOKING,
     SUSPENDED,
     SUSPENSION_REASON,
@@ -221,15 +222,20 @@ async def suspend_unreviewed(db: Database, inp: ReviewStepInput) -> ReviewProgre
                 session,
                 "SELECT i.id, ra.ended_at IS NOT NULL FROM access_review_item i "
                 "JOIN role_assignment ra ON ra.id = i.assignment_id "
-                "WHERE i.review_id = :review AND i.status = :pending "
+                "WHERE i.review_id = :review AND i.status = ANY(:open) "
                 "ORDER BY i.id FOR UPDATE OF i",
-                {"review": inp.review_id, "pending": PENDING},
+                {"review": inp.review_id, "open": list(OPEN_AT_DEADLINE)},
             )
         ).all()
         now = utcnow()
         for item_id, already_ended in rows:
             item = await session.get(AccessReviewItem, item_id)
             assert item is not None
+            why = (
+                "Its revocation was requested and nobody proposed it by the campaign's deadline."
+                if item.status == REQUESTED
+                else "Not reviewed by the campaign's deadline."
+            )
             if not already_ended:
                 await end_grant(
                     session,
@@ -250,7 +256,7 @@ async def suspend_unreviewed(db: Database, inp: ReviewStepInput) -> ReviewProgre
                 object_id=item.id,
                 origin=WORKFLOW_ORIGIN,
                 workflow_id=inp.workflow_id,
-                reason=None if already_ended else "Not reviewed by the campaign's deadline.",
+                reason=None if already_ended else why,
                 details={
                     "review_id": str(inp.review_id),
                     "role": item.role,

@@ -145,14 +145,6 @@ async def test_a_role_owner_sees_and_decides_only_the_grants_listed_to_them(
         f"/api/v1/access-reviews/items/{theirs.id}/certify", json={}, headers=headers
     )
     assert hidden.status_code == 404
-    # An owner is not an administrator: a revocation (a role change) is not theirs to propose.
-    not_theirs = await http.post(
-        f"/api/v1/access-reviews/items/{mine.id}/revoke",
-        json={"comment": "Moved to the KYC team last month."},
-        headers=headers,
-    )
-    assert not_theirs.status_code == 403
-    assert not_theirs.json()["error"] == "cannot_propose_roles"
     certified = await http.post(
         f"/api/v1/access-reviews/items/{mine.id}/certify",
         json={"comment": "Still triaging alerts."},
@@ -319,3 +311,53 @@ async def test_the_app_role_cannot_delete_campaigns_or_their_items(
             async with db.transaction() as session:
                 await run_sql(session, sql, {"r": review.id})
     assert (await _item(db, review, someone)).status == "pending"
+
+
+async def test_a_role_owner_requests_a_revocation_and_an_admin_proposes_it(
+    http: httpx.AsyncClient, db: Database, start_review: Start
+) -> None:
+    owner = await new_staff(db, "kyc_lead", prefix="owner")
+    analyst = await new_staff(db, "kyc_analyst", prefix="kyc")
+    admin = await _admin(db)
+    review = await start_review([analyst], owners=f"kyc_analyst={owner.username}")
+    item = await _item(db, review, analyst)
+    owner_h, admin_h = (
+        await api_headers(http, owner.username),
+        await api_headers(http, admin.username),
+    )
+
+    # An owner is not an administrator: the revocation (a role change) is requested.
+    requested = await http.post(
+        f"/api/v1/access-reviews/items/{item.id}/revoke",
+        json={"comment": "Moved to the AML team last month."},
+        headers=owner_h,
+    )
+    assert requested.status_code == 200, requested.text
+    assert requested.json()["status"] == "requested" and requested.json()["change_id"] is None
+    assert await audit_count(db, "access_review.revocation_requested", item.id) == 1
+    async with db.session() as session:
+        told = (
+            await session.exec(
+                select(Notification).where(
+                    Notification.dedupe_key == f"access-review:{item.id}:requested"
+                )
+            )
+        ).one()
+    assert told.recipient_role == "admin"
+
+    # The admin may not certify it (it is the owner's to decide) but proposes the change.
+    certify = await http.post(
+        f"/api/v1/access-reviews/items/{item.id}/certify", json={}, headers=admin_h
+    )
+    assert certify.status_code == 403
+    proposed = await http.post(
+        f"/api/v1/access-reviews/items/{item.id}/revoke", json={}, headers=admin_h
+    )
+    assert proposed.status_code == 200, proposed.text
+    body = proposed.json()
+    assert body["status"] == "revoking" and body["decided_by"] == owner.username
+    async with db.session() as session:
+        change = await session.get(ChangeRequest, uuid.UUID(body["change_id"]))
+    assert change is not None and change.maker_id == admin.actor.user_id
+    assert change.after["remove"] == ["kyc_analyst"]
+    assert "Moved to the AML team last month." in change.reason

@@ -10,15 +10,18 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
-from access_reviews.commands import decisions
+from access_reviews.commands import campaigns, decisions
 from access_reviews.queries import reviews as queries
 from access_reviews.rules import SUSPENSION_REASON
 from casework import tasks
 from core.db import Database
 from identity.auth import roles_of
+from identity.policy import AccessPolicy
 from models.access_review_io import AccessReviewInput, AccessReviewResult
 from models.access_reviews import AccessReview, AccessReviewItem
 from models.cases import Notification
@@ -180,3 +183,43 @@ async def _status_is(db: Database, workflow_id: str, user_id: uuid.UUID, status:
 
 async def _is_empty(db: Database, user_id: uuid.UUID) -> bool:
     return not await _roles(db, user_id)
+
+
+async def test_a_requested_revocation_nobody_proposed_is_suspended_at_the_deadline(
+    skipping: Skipping, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await new_staff(db, "disputes_lead", prefix="owner")
+    agent = await new_staff(db, "disputes_agent", prefix="agent")
+    policy = AccessPolicy.model_validate({"review_owners": f"disputes_agent={owner.username}"})
+
+    async def load_typed(_db: Database, key: str, _schema: type) -> tuple[int, Any]:
+        return 1, policy
+
+    monkeypatch.setattr(campaigns, "load_typed", load_typed)
+    workflow_id = f"access-review-test-{uuid.uuid4().hex[:8]}"
+    handle = await skipping.client.start_workflow(
+        AccessReviewWorkflow.run,
+        AccessReviewInput(trigger="manual", user_ids=[agent.actor.user_id]),
+        id=workflow_id,
+        task_queue=skipping.settings.task_queue,
+    )
+    items = await eventually(lambda: _items(db, workflow_id), what="the campaign opens")
+    item = items[agent.actor.user_id]
+    assert item.reviewer_id == owner.actor.user_id
+
+    requested = await decisions.revoke_item(
+        db,
+        skipping.client,
+        skipping.settings,
+        owner.actor,
+        item.id,
+        comment="Left the disputes team; no chargebacks any more.",
+    )
+    assert requested.status == "requested" and requested.change_id is None
+
+    await skipping.env.sleep(timedelta(days=14, hours=1))
+    result: AccessReviewResult = await handle.result()
+    assert result.counts == {"suspended": 1}
+    suspended = await _grant(db, agent.actor.user_id, "disputes_agent")
+    assert suspended.ended_at is not None and suspended.ended_reason == SUSPENSION_REASON
+    assert await _roles(db, agent.actor.user_id) == frozenset()

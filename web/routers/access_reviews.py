@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from access_reviews.commands import campaigns, decisions
 from access_reviews.queries import reviews as queries
-from access_reviews.rules import PENDING, STATUS_LABELS, STATUSES
+from access_reviews.rules import PENDING, REQUESTED, REVOKING, STATUS_LABELS, STATUSES
 from identity.actors import Actor
 from models.access_review_io import (
     AccessReviewItemList,
@@ -63,6 +63,7 @@ NOTICES = {
     "started": "The access review is starting: its grants are listed in a moment.",
     "certified": "Grant certified.",
     "revoking": "Revocation proposed: it takes effect once a second administrator approves it.",
+    "requested": "Revocation requested: an administrator proposes it as a role change.",
 }
 
 
@@ -211,7 +212,10 @@ async def revoke_access(
     body: DecisionRequest,
 ) -> AccessReviewItemPublic:
     """Propose removing the role: a role-grant change a second administrator approves. The
-    item is `revoking` until that change is applied (`revoked`) or refused (`kept`)."""
+    item is `revoking` until that change is applied (`revoked`) or refused (`kept`). A role
+    owner who may not propose role changes requests it (`requested`, the admins are told);
+    an administrator revoking a requested item proposes it (`comment` optional then: the
+    owner's words are the reason)."""
     item = await decisions.revoke_item(
         services.db, temporal, services.settings, actor, item_id, comment=body.comment
     )
@@ -288,10 +292,18 @@ async def read_access_review(
         and r.status == PENDING
         and decisions.why_not(actor, r.reviewer_id, r.user_id) is None
     }
+    proposable = {
+        r.id
+        for r in rows
+        if review.status == "open"
+        and r.status == REQUESTED
+        and decisions.why_not_propose(actor, r.user_id) is None
+    }
     context = {
         "review": review,
         "items": rows,
         "decidable": decidable,
+        "proposable": proposable,
         "total": total,
         "page": page,
         "pages": max(1, -(-total // queries.PER_PAGE)),
@@ -341,7 +353,7 @@ async def revoke_access_page(
         services.db, temporal, services.settings, actor, item_id, comment=comment
     )
     url = str(request.url_for("read_access_review", review_id=item.review_id))
-    return _back(request, htmx, url, "revoking")
+    return _back(request, htmx, url, "revoking" if item.status == REVOKING else "requested")
 
 
 def _back(request: Request, htmx: bool, url: str, notice: str) -> Response:
