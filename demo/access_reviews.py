@@ -2,8 +2,9 @@
 
 The `access` document names role owners (risk.rita proposes, risk.raj approves, as any
 configuration change), then admin.alex starts a campaign by hand: aml.lena has certified one
-of her analysts, admin.alex has certified two grants and proposed revoking dual.dana's
-ops_manager role (a role change waiting for a second admin); everything else awaits review.
+of her analysts, kyc.kira has asked the admins to revoke kyc.kai's kyc_analyst role,
+admin.alex has certified two grants and proposed revoking dual.dana's ops_manager role (a
+role change waiting for a second admin); everything else awaits review.
 Made through the real entry points, so the pages show what a reviewer would see.
 """
 
@@ -57,6 +58,19 @@ async def seed_access_review(db: Database, temporal: Client, settings: Settings)
         if item is not None and decisions.why_not(actor, item.reviewer_id, item.user_id) is None:
             await decisions.certify_item(db, actor, item.id, comment=comment)
             decided += 1
+    # kyc.kira (who may not propose role changes) asks the admins to revoke one.
+    kai = await item_of("kyc.kai", "kyc_analyst")
+    kira = await actor_named(db, "kyc.kira")
+    if kai is not None and decisions.why_not(kira, kai.reviewer_id, kai.user_id) is None:
+        await decisions.revoke_item(
+            db,
+            temporal,
+            settings,
+            kira,
+            kai.id,
+            comment="Kai works as senior reviewer only since September.",
+        )
+        decided += 1
     dana = await item_of("dual.dana", "ops_manager")
     if dana is not None:
         try:
