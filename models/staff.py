@@ -96,3 +96,4 @@ class StaffPublic(SQLModel):
     display_name: str
     roles: list[str]
     is_active: bool
+    status: str = "active"  # active | invited (no password set yet) | disabled

@@ -21,6 +21,7 @@ from models.disputes import (
     SandboxSubmission,
 )
 from models.inbox_views import InboxView
+from models.invitations import StaffPasswordLink
 from models.mfa import StaffMfa, StaffMfaRecovery
 from models.onboarding import (
     Account,
@@ -104,6 +105,7 @@ __all__ = [
     "SsoLogin",
     "StaffMfa",
     "StaffMfaRecovery",
+    "StaffPasswordLink",
     "StaffSession",
     "StaffSsoLink",
     "StaffUser",
