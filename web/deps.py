@@ -26,6 +26,9 @@ PRELOGIN_COOKIE = "bo_prelogin"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Forms posted by someone not signed in: their CSRF token is in a pre-login cookie scoped to
+# the form's path (sign-in; setting a password by a one-time link, web/routers/staff.py).
+PRELOGIN_FORMS = ("/login", "/set-password")
 
 
 def get_services(request: Request) -> Services:
@@ -170,7 +173,7 @@ async def csrf_guard(request: Request) -> None:
             raise Forbidden("Send credentials as application/json.", code="csrf")
         return
     submitted = await _submitted_csrf(request)
-    if request.url.path == "/login":
+    if request.url.path in PRELOGIN_FORMS:
         expected = request.cookies.get(PRELOGIN_COOKIE, "")
     elif request.url.path == "/mfa/verify":
         # The second step of signing in: the session the password opened, waiting for its code.

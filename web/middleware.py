@@ -42,6 +42,11 @@ def security_headers(response: Response, *, secure: bool, csp: str = CSP) -> Non
         headers["Vary"] = f"{vary}, HX-Request"
 
 
+def _loggable(path: str) -> str:
+    """The path as logged: a one-time set-password link's token never reaches the logs."""
+    return "/set-password/…" if path.startswith("/set-password/") else path
+
+
 async def _ensure_audited(request: Request, response: Response) -> None:
     """Every state-changing request leaves exactly one audit event.
 
@@ -121,7 +126,7 @@ def install(app: FastAPI) -> None:
         log.info(
             "%s %s -> %s in %.1f ms",
             request.method,
-            request.url.path,
+            _loggable(request.url.path),
             response.status_code,
             (time.perf_counter() - started) * 1000,
             extra={"request_id": request.state.request_id},
