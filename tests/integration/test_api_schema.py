@@ -36,7 +36,14 @@ from models.roles import ROLES
 from models.tariffs import Fee
 from tests.conftest import create_database
 from tests.dispute_data import opened_dispute
-from tests.helpers import PASSWORD, environment_without_services, new_staff, owner_database
+from tests.helpers import (
+    PASSWORD,
+    TOTP_SECRETS,
+    environment_without_services,
+    new_staff,
+    owner_database,
+    totp_code,
+)
 from worker import build_worker
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -124,9 +131,10 @@ async def _known_ids(db: Database) -> dict[str, str]:
 
 async def _token(url: str, username: str) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        response = await client.post(
-            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
-        )
+        credentials = {"username": username, "password": PASSWORD}
+        if username in TOTP_SECRETS:  # new_staff gave them a second factor
+            credentials["totp"] = await totp_code(username)
+        response = await client.post("/api/v1/auth/token", json=credentials)
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
