@@ -143,11 +143,36 @@ def _read_password() -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
+    """Create a staff account, audited as the operating-system user from the CLI. With roles
+    only while no active admin exists, and then only the first admin (the bootstrap); once an
+    admin exists roles are proposed and a second admin approves (`user propose-roles`)."""
     from identity import staff
     from shared.errors import DomainError
 
     settings = _settings()
     _attach_database(settings)
+    roles = sorted(set(args.role or []))
+    actor, origin = _cli_actor(), _cli_origin()
+
+    async def admin_exists() -> bool:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            return await staff.has_active_admin(db)
+        finally:
+            await db.dispose()
+
+    exists: bool = asyncio.run(admin_exists()) if roles else False
+    if exists:
+        print(
+            "error: an administrator already exists, so the command line cannot grant roles: "
+            "create the account without --role (or invite the person on the staff page), then "
+            "propose the roles for a second administrator to approve: on the person's staff "
+            "page, by POST /api/v1/staff/{user_id}/role-changes, or with "
+            f"`backoffice user propose-roles {args.username} --add ROLE --reason ... "
+            "--as <your admin username>`.",
+            file=sys.stderr,
+        )
+        return 1
     password = _read_password()
 
     async def create() -> None:
@@ -157,11 +182,17 @@ def cmd_user_create(args: argparse.Namespace) -> int:
                 db,
                 username=args.username,
                 password=password,
-                roles=args.role,
+                roles=roles,
                 display_name=args.display_name,
                 email=args.email,
+                actor=actor,
+                origin=origin,
+                first_admin=bool(roles),
             )
-            print(f"created {user.username} ({', '.join(sorted(set(args.role)))})")
+            if roles:
+                print(f"created {user.username} (admin): the first administrator")
+            else:
+                print(f"created {user.username} (no roles: propose them for a second admin)")
         finally:
             await db.dispose()
 
@@ -243,7 +274,13 @@ def cmd_user_set_active(args: argparse.Namespace) -> int:
     async def apply() -> int:
         db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
         try:
-            return await staff.set_active_by_username(db, username=args.username, active=active)
+            return await staff.set_active_by_username(
+                db,
+                username=args.username,
+                active=active,
+                actor=_cli_actor(),
+                origin=_cli_origin(),
+            )
         finally:
             await db.dispose()
 
@@ -407,6 +444,13 @@ def _cli_actor() -> Any:
     except (KeyError, OSError):  # no name for this uid (a bare container)
         user = f"uid {os.getuid()}"
     return ActorRef(id=None, name=f"cli:{user}")
+
+
+def _cli_origin() -> Any:
+    """Where the audit log says a command-line action came from."""
+    from models.workflow_io import Origin
+
+    return Origin(channel="cli")
 
 
 def _import_paths(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -865,9 +909,19 @@ def build_parser() -> argparse.ArgumentParser:
     user = sub.add_parser("user", help="staff accounts").add_subparsers(
         dest="user_command", required=True
     )
-    create = user.add_parser("create", help="create a staff user (password read from stdin)")
+    create = user.add_parser(
+        "create",
+        help="create a staff user (password read from stdin); --role admin only for the "
+        "first administrator, while none exists",
+    )
     create.add_argument("username")
-    create.add_argument("--role", action="append", required=True, help="repeat for several roles")
+    create.add_argument(
+        "--role",
+        action="append",
+        default=None,
+        help="only `admin`, only while no admin exists (the bootstrap); afterwards roles are "
+        "proposed with `user propose-roles` and approved by a second admin",
+    )
     create.add_argument("--display-name", default=None)
     create.add_argument("--email", default=None)
     create.set_defaults(func=cmd_user_create)

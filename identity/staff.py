@@ -142,7 +142,12 @@ async def set_active(
 
 
 async def set_active_by_username(
-    db: Database, *, username: str, active: bool, actor: ActorRef = SYSTEM
+    db: Database,
+    *,
+    username: str,
+    active: bool,
+    actor: ActorRef = SYSTEM,
+    origin: Origin | None = None,
 ) -> int:
     """`set_active` for the command line, which knows people by their username."""
     async with db.session() as session:
@@ -153,7 +158,7 @@ async def set_active_by_username(
         ).first()
     if user_id is None:
         raise NotFound(f"No staff user {username!r}.")
-    return await set_active(db, user_id=user_id, active=active, actor=actor)
+    return await set_active(db, user_id=user_id, active=active, actor=actor, origin=origin)
 
 
 async def has_active_admin(db: Database) -> bool:

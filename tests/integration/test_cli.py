@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import getpass
 import subprocess
 import sys
+import uuid
+from pathlib import Path
 
 from sqlmodel import select
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from identity.auth import roles_of
+from models.audit import AuditEvent
 from models.staff import StaffUser
-from tests.helpers import environment_without_services, run_command
+from tests.conftest import create_database
+from tests.helpers import environment_without_services, new_staff, run_command
 
 
 async def _cli(
@@ -27,47 +32,108 @@ async def _cli(
     return await run_command([sys.executable, "-m", "core.cli", *args], env=env, stdin=stdin)
 
 
-async def test_user_create_reads_the_password_from_stdin(
+async def _audit_actors(db: Database, action: str, user_id: object) -> list[str]:
+    async with db.session() as session:
+        rows = await session.exec(
+            select(AuditEvent.actor).where(
+                AuditEvent.action == action, AuditEvent.object_id == str(user_id)
+            )
+        )
+        return list(rows.all())
+
+
+async def test_user_create_without_roles_reads_the_password_and_names_the_os_user(
     db: Database, db_urls: DatabaseUrls, settings: Settings
 ) -> None:
+    name = f"cli.carla-{uuid.uuid4().hex[:6]}"
     made = await _cli(
-        [
-            "user",
-            "create",
-            "cli.carla",
-            "--role",
-            "ops_manager",
-            "--role",
-            "auditor",
-            "--display-name",
-            "Carla CLI",
-        ],
+        ["user", "create", name, "--display-name", "Carla CLI"],
         db_urls,
         settings,
         stdin="a-long-secret-passphrase\n",
     )
     assert made.returncode == 0, made.stderr
-    assert "created cli.carla (auditor, ops_manager)" in made.stdout
+    assert f"created {name} (no roles" in made.stdout
     async with db.session() as session:
-        user = (
-            await session.exec(select(StaffUser).where(StaffUser.username == "cli.carla"))
-        ).one()
-        assert await roles_of(session, user.id) == {"ops_manager", "auditor"}
+        user = (await session.exec(select(StaffUser).where(StaffUser.username == name))).one()
+        assert await roles_of(session, user.id) == frozenset()
     assert user.password_hash.startswith("$argon2id$")
+    assert await _audit_actors(db, "staff.created", user.id) == [f"cli:{getpass.getuser()}"]
+
+    disabled = await _cli(["user", "disable", name], db_urls, settings)
+    assert disabled.returncode == 0, disabled.stderr
+    assert await _audit_actors(db, "staff.disabled", user.id) == [f"cli:{getpass.getuser()}"]
 
     again = await _cli(
-        ["user", "create", "cli.carla", "--role", "ops_manager"],
-        db_urls,
-        settings,
-        stdin="a-long-secret-passphrase\n",
+        ["user", "create", name], db_urls, settings, stdin="a-long-secret-passphrase\n"
     )
     assert again.returncode == 1 and "already exists" in again.stderr
-    bad = await _cli(
-        ["user", "create", "Bad Name", "--role", "wizard"], db_urls, settings, stdin="short\n"
-    )
+    bad = await _cli(["user", "create", "Bad Name"], db_urls, settings, stdin="short\n")
     assert bad.returncode == 1
-    for field in ("username", "password", "roles"):
+    for field in ("username", "password"):
         assert f"  {field}:" in bad.stderr
+
+
+async def test_user_create_with_roles_is_refused_once_an_admin_exists(
+    db: Database, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    await new_staff(db, "admin")
+    name = f"cli.rolf-{uuid.uuid4().hex[:6]}"
+    for roles in (["ops_manager"], ["admin"]):
+        args = ["user", "create", name]
+        for role in roles:
+            args += ["--role", role]
+        refused = await _cli(args, db_urls, settings, stdin="a-long-secret-passphrase\n")
+        assert refused.returncode == 1
+        assert "an administrator already exists" in refused.stderr
+        assert f"backoffice user propose-roles {name}" in refused.stderr
+    async with db.session() as session:
+        assert (
+            await session.exec(select(StaffUser).where(StaffUser.username == name))
+        ).first() is None
+
+
+async def test_the_first_admin_is_created_only_while_no_admin_exists(
+    pg_socket: Path, settings: Settings
+) -> None:
+    """A database of its own: the shared one has admins made by other tests."""
+    urls = create_database(pg_socket, f"bo_boot_{uuid.uuid4().hex[:8]}")
+    db = Database(urls.app, application_name="tests-bootstrap")
+    try:
+        others = await _cli(
+            ["user", "create", "first.one", "--role", "ops_manager", "--role", "admin"],
+            urls,
+            settings,
+            stdin="a-long-secret-passphrase\n",
+        )
+        assert others.returncode == 1 and "admin role only" in others.stderr
+        first = await _cli(
+            ["user", "create", "first.one", "--role", "admin"],
+            urls,
+            settings,
+            stdin="a-long-secret-passphrase\n",
+        )
+        assert first.returncode == 0, first.stderr
+        assert "the first administrator" in first.stdout
+        async with db.session() as session:
+            user = (
+                await session.exec(select(StaffUser).where(StaffUser.username == "first.one"))
+            ).one()
+            assert await roles_of(session, user.id) == {"admin"}
+        assert await _audit_actors(db, "role.granted", user.id) == [f"cli:{getpass.getuser()}"]
+        second = await _cli(
+            ["user", "create", "second.one", "--role", "admin"],
+            urls,
+            settings,
+            stdin="a-long-secret-passphrase\n",
+        )
+        assert second.returncode == 1 and "propose-roles second.one" in second.stderr
+        plain = await _cli(
+            ["user", "create", "second.one"], urls, settings, stdin="a-long-secret-passphrase\n"
+        )
+        assert plain.returncode == 0, plain.stderr
+    finally:
+        await db.dispose()
 
 
 async def test_migrate_is_idempotent(db_urls: DatabaseUrls, settings: Settings) -> None:
