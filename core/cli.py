@@ -74,6 +74,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.reconciliation import seed_reconciliation
     from demo.role_grants import seed_role_grants
     from demo.sso import seed_sso_mapping
+    from demo.staff_admin import seed_staff_admin
     from worker import build_worker
 
     db = Database(resolve_urls(settings).app, application_name="backoffice-seed")
@@ -115,6 +116,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts.update(await seed_role_grants(db, client, settings))
             counts.update(await seed_access_review(db, client, settings))
         counts.update(await seed_inbox_views(db))
+        counts.update(await seed_staff_admin(db))
         counts.update(await seed_case_notes(db, settings))
         return counts
     finally:

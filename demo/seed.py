@@ -50,6 +50,8 @@ DEMO_STAFF: list[tuple[str, str, list[str]]] = [
     # A second engineer: a repair of a process ended outside backoffice is four-eyes.
     ("eng.emi", "Emi Tanaka", ["engineer"]),
     ("admin.alex", "Alex Smith", ["admin"]),
+    # A second admin: role grants are four-eyes (alex proposes, ava approves, or the reverse).
+    ("admin.ava", "Ava Reyes", ["admin"]),
     ("support.sam", "Sam Okafor", ["support"]),
     ("kyc.kim", "Kim Tanaka", ["kyc_analyst"]),
     ("kyc.ken", "Ken Adeyemi", ["kyc_senior"]),
