@@ -38,6 +38,7 @@ APPEND_ONLY_TABLES = (
 # An attachment row outlives its removal (migration 0016: who removed it, when, why).
 # A role grant is ended, never deleted (migration 0021: when, why, by whom).
 # Access-review campaigns and their items are the auditors' evidence (migration 0019).
+# A set-password link is used or voided, never deleted: who invited whom (migration 0022).
 KEPT_TABLES = (
     "recon_statement",
     "recon_break",
@@ -45,6 +46,7 @@ KEPT_TABLES = (
     "role_assignment",
     "access_review",
     "access_review_item",
+    "staff_password_link",
 )
 
 
