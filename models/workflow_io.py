@@ -18,7 +18,7 @@ class Origin(BaseModel):
 
     ip: str | None = None
     request_id: str | None = None
-    channel: str = "web"  # web | api | system
+    channel: str = "web"  # web | api | system | cli
 
 
 class TaskSpec(BaseModel):
