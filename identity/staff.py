@@ -129,6 +129,13 @@ async def set_active(
         user.disabled_at = None if active else utcnow()
         session.add(user)
         ended = 0 if active else await revoke_all_sessions(session, user_id)
+        if not active:  # an open set-password link dies with the account, not revived later
+            await run_sql(
+                session,
+                "UPDATE staff_password_link SET voided_at = now() "
+                "WHERE user_id = :uid AND used_at IS NULL AND voided_at IS NULL",
+                {"uid": user_id},
+            )
         await audit.record(
             session,
             action="staff.enabled" if active else "staff.disabled",

@@ -218,6 +218,18 @@ async def test_disabling_a_signed_in_person_ends_her_session_and_her_api_token(
         assert after.status_code == 303 and after.headers["location"].startswith("/login")
     assert (await http.get("/api/v1/cases", headers=token)).status_code == 401
     assert await _actor_of(db, "staff.disabled", analyst.actor.user_id) == [admin.username]
+    # An open set-password link dies with the account.
+    invited = await invitations.invite(
+        db,
+        username=f"gone-{uuid.uuid4().hex[:8]}",
+        display_name="Gia Gone",
+        email="gia@bank.example",
+        actor=admin.actor.ref,
+    )
+    gone = await http.post(f"/admin/staff/{invited.user_id}/disable", data={"csrf_token": csrf})
+    assert gone.status_code == 303
+    await http.post(f"/admin/staff/{invited.user_id}/enable", data={"csrf_token": csrf})
+    assert await invitations.link_holder(db, invited.token) is None
     shown = await http.get(f"/admin/staff/{analyst.actor.user_id}?notice=disabled")
     assert "every session and API token ended" in shown.text
     assert 'id="enable-staff"' in shown.text and "No live session" in shown.text
