@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 
 import httpx
 from aiosmtpd.controller import Controller
@@ -19,12 +20,16 @@ from sqlmodel import col, select
 
 from core.db import Database, run_sql
 from core.mail import MailServer
+from demo import seed
+from demo.staff_admin import seed_staff_admin
 from identity import invitations
+from identity import staff as staff_service
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Notification
 from models.invitations import StaffPasswordLink
 from models.staff import StaffSession, StaffUser
+from tests.conftest import create_database
 from tests.helpers import (
     CSRF_RE,
     PASSWORD,
@@ -444,3 +449,22 @@ async def test_the_staff_list_filters_sorts_and_pages(
         all(m.username in page.text for m in made)
         and "invited" not in page.text.split('id="staff-list"')[1]
     )
+
+
+async def test_the_demo_seed_has_a_second_admin_and_an_invited_person(pg_socket: Path) -> None:
+    """On a database of its own: the demo's usernames are fixed."""
+    urls = create_database(pg_socket, f"bo_demo_staff_{uuid.uuid4().hex[:8]}")
+    owner = Database(urls.admin, application_name="tests-demo-owner")
+    db = Database(urls.app, application_name="tests-demo")
+    try:
+        await seed.seed_staff(owner)
+        assert await seed_staff_admin(db) == {"staff invitations": 1}
+        assert await seed_staff_admin(db) == {"staff invitations": 0}
+        admins, _ = await staff_service.list_staff(db, role="admin")
+        assert {"admin.alex", "admin.ava"} <= {a.username for a in admins}
+        invited, _ = await staff_service.list_staff(db, status="invited")
+        assert [i.username for i in invited] == ["new.nadia"]
+        assert await _actor_of(db, "staff.invited", invited[0].id) == ["admin.alex"]
+    finally:
+        await db.dispose()
+        await owner.dispose()
