@@ -298,6 +298,66 @@ def cmd_user_set_active(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_unlock(args: argparse.Namespace) -> int:
+    """End a person's sign-in lockout (audited as the OS user, from the CLI)."""
+    from identity import staff
+    from shared.errors import DomainError
+
+    settings = _settings()
+    _attach_database(settings)
+
+    async def apply() -> int:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            user_id = await staff.user_id_of(db, args.username)
+            return await staff.unlock(db, user_id=user_id, actor=_cli_actor(), origin=_cli_origin())
+        finally:
+            await db.dispose()
+
+    try:
+        cleared = asyncio.run(apply())
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"unlocked {args.username}: {cleared} failed attempt(s) no longer count")
+    return 0
+
+
+def cmd_user_reset_password(args: argparse.Namespace) -> int:
+    """The person's password stops working and their sessions end; prints the one-time link
+    (72 h) that sets a new one, and e-mails it when SMTP is configured. For a locked-out last
+    admin too (audited as the OS user, from the CLI)."""
+    from core.mail import mail_server
+    from identity import invitations, staff
+    from shared.errors import DomainError
+
+    settings = _settings()
+    _attach_database(settings)
+    base = settings.public_url.rstrip("/") or f"http://{settings.web_host}:{settings.web_port}"
+
+    async def apply() -> tuple[str, str]:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            user_id = await staff.user_id_of(db, args.username)
+            issued = await invitations.reset_password(
+                db, user_id=user_id, actor=_cli_actor(), origin=_cli_origin()
+            )
+            url = f"{base}/set-password/{issued.token}"
+            delivery = await invitations.deliver(db, mail_server(settings), issued, url)
+            return url, delivery
+        finally:
+            await db.dispose()
+
+    try:
+        url, delivery = asyncio.run(apply())
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"password of {args.username} reset; e-mail: {delivery}")
+    print(f"one-time link (shown once, valid 72 h): {url}")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from audit import trail as audit
 
@@ -947,6 +1007,15 @@ def build_parser() -> argparse.ArgumentParser:
         toggle = user.add_parser(verb, help=what)
         toggle.add_argument("username")
         toggle.set_defaults(func=cmd_user_set_active)
+    unlock = user.add_parser("unlock", help="end a staff user's sign-in lockout")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=cmd_user_unlock)
+    reset = user.add_parser(
+        "reset-password",
+        help="stop a staff user's password, end their sessions, print a one-time link (72 h)",
+    )
+    reset.add_argument("username")
+    reset.set_defaults(func=cmd_user_reset_password)
     audit = sub.add_parser("audit", help="the audit log").add_subparsers(
         dest="audit_command", required=True
     )

@@ -157,6 +157,12 @@ async def set_active_by_username(
     origin: Origin | None = None,
 ) -> int:
     """`set_active` for the command line, which knows people by their username."""
+    user_id = await user_id_of(db, username)
+    return await set_active(db, user_id=user_id, active=active, actor=actor, origin=origin)
+
+
+async def user_id_of(db: Database, username: str) -> uuid.UUID:
+    """The id of the staff user with this username (the command line names people so)."""
     async with db.session() as session:
         user_id = (
             await session.exec(
@@ -165,7 +171,7 @@ async def set_active_by_username(
         ).first()
     if user_id is None:
         raise NotFound(f"No staff user {username!r}.")
-    return await set_active(db, user_id=user_id, active=active, actor=actor, origin=origin)
+    return user_id
 
 
 async def has_active_admin(db: Database) -> bool:

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
+from identity import invitations
 from identity.auth import roles_of
 from models.audit import AuditEvent
 from models.staff import StaffUser
@@ -141,3 +142,22 @@ async def test_migrate_is_idempotent(db_urls: DatabaseUrls, settings: Settings) 
     assert first.returncode == 0, first.stderr
     assert "up to date" in first.stdout
     assert (await _cli(["migrate"], db_urls, settings)).returncode == 0
+
+
+async def test_user_unlock_and_reset_password_from_the_cli(
+    db: Database, db_urls: DatabaseUrls, settings: Settings
+) -> None:
+    person = await new_staff(db, "support")
+    os_user = f"cli:{getpass.getuser()}"
+    unlocked = await _cli(["user", "unlock", person.username], db_urls, settings)
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert f"unlocked {person.username}" in unlocked.stdout
+    assert await _audit_actors(db, "staff.unlocked", person.actor.user_id) == [os_user]
+    reset = await _cli(["user", "reset-password", person.username], db_urls, settings)
+    assert reset.returncode == 0, reset.stderr
+    assert "e-mail: no e-mail address" in reset.stdout  # test staff have none
+    token = reset.stdout.rsplit("/set-password/", 1)[1].strip()
+    assert await invitations.link_holder(db, token) is not None
+    assert await _audit_actors(db, "staff.password_reset", person.actor.user_id) == [os_user]
+    missing = await _cli(["user", "unlock", "nobody-here"], db_urls, settings)
+    assert missing.returncode == 1 and "No staff user" in missing.stderr
