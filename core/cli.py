@@ -146,10 +146,12 @@ def _read_password() -> str:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     """Create a staff account, audited as the operating-system user from the CLI. With roles
-    only while no active admin exists, and then only the first admin (the bootstrap); once an
-    admin exists roles are proposed and a second admin approves (`user propose-roles`)."""
-    from identity import staff
-    from shared.errors import DomainError
+    only while no active admin exists, and then only the first two admins (the bootstrap:
+    `--second-admin` is invited with a one-time link); once an admin exists roles are
+    proposed and a second admin approves (`user propose-roles`)."""
+    from core.mail import mail_server
+    from identity import invitations, staff
+    from shared.errors import Conflict, DomainError
 
     settings = _settings()
     _attach_database(settings)
@@ -175,11 +177,41 @@ def cmd_user_create(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.second_admin and roles != ["admin"]:
+        print(
+            "error: --second-admin names the second of the first two administrators: give it "
+            "with --role admin",
+            file=sys.stderr,
+        )
+        return 1
+    if roles and not args.second_admin:
+        print(
+            "warning: four-eyes needs two administrators and, once one exists, a second one "
+            "can only be proposed by one admin and approved by another: give the second with "
+            "--second-admin NAME --second-admin-email ADDRESS",
+            file=sys.stderr,
+        )
     password = _read_password()
+    base = settings.public_url.rstrip("/") or f"http://{settings.web_host}:{settings.web_port}"
 
-    async def create() -> None:
+    async def create() -> str | None:
         db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
         try:
+            second = None
+            if args.second_admin:
+                if await staff.has_active_admin(db):
+                    raise Conflict(
+                        "An administrator already exists: the bootstrap is closed.",
+                        code="admin_exists",
+                    )
+                second = await invitations.invite(
+                    db,
+                    username=args.second_admin,
+                    display_name=args.second_admin_name or args.second_admin,
+                    email=args.second_admin_email or "",
+                    actor=actor,
+                    origin=origin,
+                )
             user = await staff.create_user(
                 db,
                 username=args.username,
@@ -190,21 +222,33 @@ def cmd_user_create(args: argparse.Namespace) -> int:
                 actor=actor,
                 origin=origin,
                 first_admin=bool(roles),
+                second_admin=second.user_id if second else None,
             )
+            if second is not None:
+                url = f"{base}/set-password/{second.token}"
+                delivery = await invitations.deliver(db, mail_server(settings), second, url)
+                print(
+                    f"created {user.username} and {second.username} (admin): the first two "
+                    f"administrators; {second.username}'s e-mail: {delivery}"
+                )
+                return url
             if roles:
                 print(f"created {user.username} (admin): the first administrator")
             else:
                 print(f"created {user.username} (no roles: propose them for a second admin)")
+            return None
         finally:
             await db.dispose()
 
     try:
-        asyncio.run(create())
+        url = asyncio.run(create())
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         for field, problem in exc.fields.items():
             print(f"  {field}: {problem}", file=sys.stderr)
         return 1
+    if url:
+        print(f"{args.second_admin}'s one-time link (shown once, valid 72 h): {url}")
     return 0
 
 
@@ -986,6 +1030,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--display-name", default=None)
     create.add_argument("--email", default=None)
+    create.add_argument(
+        "--second-admin",
+        default=None,
+        metavar="NAME",
+        help="with --role admin: the second of the first two administrators (four-eyes needs "
+        "two), invited with a one-time set-password link",
+    )
+    create.add_argument("--second-admin-email", default=None, metavar="ADDRESS")
+    create.add_argument("--second-admin-name", default=None, metavar="NAME")
     create.set_defaults(func=cmd_user_create)
     propose_roles = user.add_parser(
         "propose-roles",

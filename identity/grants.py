@@ -118,10 +118,17 @@ async def has_active_admin(session: AsyncSession) -> bool:
 
 
 async def bootstrap_first_admin(
-    session: AsyncSession, user_id: uuid.UUID, *, actor: ActorRef, origin: Origin | None = None
-) -> RoleAssignment:
-    """Make `user_id` the first admin, only while no active admin exists (the database door
-    checks it again under an advisory lock, so two bootstraps at once give one admin)."""
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    actor: ActorRef,
+    origin: Origin | None = None,
+    second_id: uuid.UUID | None = None,
+) -> list[RoleAssignment]:
+    """Make `user_id` (and `second_id`: four-eyes needs two) the first administrators, only
+    while no active admin exists. The database door checks it again under an advisory lock
+    (two bootstraps at once give one pair) and lets one transaction make two admins at most;
+    every later admin is proposed by one and approved by another."""
     await session.exec(  # type: ignore[call-overload]
         text("SELECT pg_advisory_xact_lock(hashtext('role_assignment.bootstrap'))")
     )
@@ -132,19 +139,31 @@ async def bootstrap_first_admin(
             "`backoffice user propose-roles`).",
             code="admin_exists",
         )
-    grant = RoleAssignment(user_id=user_id, role="admin", granted_by=actor.id, source="bootstrap")
-    session.add(grant)
-    await session.flush()
-    await audit.record(
-        session,
-        action="role.granted",
-        actor=actor,
-        object_type="staff",
-        object_id=user_id,
-        origin=origin,
-        details={"role": "admin", "source": "bootstrap", "grant_id": grant.id},
-    )
-    return grant
+    if second_id == user_id:
+        raise Invalid(
+            "The two first administrators are two different people.",
+            fields={"second_admin": "name someone else"},
+        )
+    made = []
+    for person in (user_id, second_id):
+        if person is None:
+            continue
+        grant = RoleAssignment(
+            user_id=person, role="admin", granted_by=actor.id, source="bootstrap"
+        )
+        session.add(grant)
+        await session.flush()
+        await audit.record(
+            session,
+            action="role.granted",
+            actor=actor,
+            object_type="staff",
+            object_id=person,
+            origin=origin,
+            details={"role": "admin", "source": "bootstrap", "grant_id": grant.id},
+        )
+        made.append(grant)
+    return made
 
 
 async def end_grant(

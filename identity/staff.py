@@ -62,11 +62,13 @@ async def create_user(
     actor: ActorRef = SYSTEM,
     origin: Origin | None = None,
     first_admin: bool = False,
+    second_admin: uuid.UUID | None = None,
 ) -> StaffUser:
     """A staff record with a password. Roles given here are provisioned grants, which the
     database accepts only from its owner (test fixtures, the demo seed); `first_admin` makes
     the person the first administrator instead, only while no active admin exists (the CLI's
-    bootstrap). Everybody else gets roles by a proposal a second admin approves."""
+    bootstrap), with `second_admin` (an invited person) as the second one in the same
+    transaction. Everybody else gets roles by a proposal a second admin approves."""
     username = username.strip().lower()
     roles = sorted(set(roles))
     errors = validate_new_user(username, password, roles)
@@ -108,7 +110,9 @@ async def create_user(
             details={"username": username, "roles": roles},
         )
         if first_admin:
-            await grants.bootstrap_first_admin(session, user.id, actor=actor, origin=origin)
+            await grants.bootstrap_first_admin(
+                session, user.id, actor=actor, origin=origin, second_id=second_admin
+            )
     return user
 
 

@@ -8,14 +8,16 @@ import sys
 import uuid
 from pathlib import Path
 
-from sqlmodel import select
+import pytest
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import col, select
 
 from core.db import Database, DatabaseUrls
 from core.settings import Settings
 from identity import invitations
 from identity.auth import roles_of
 from models.audit import AuditEvent
-from models.staff import StaffUser
+from models.staff import RoleAssignment, StaffUser
 from tests.conftest import create_database
 from tests.helpers import environment_without_services, new_staff, run_command
 
@@ -109,19 +111,44 @@ async def test_the_first_admin_is_created_only_while_no_admin_exists(
         )
         assert others.returncode == 1 and "admin role only" in others.stderr
         first = await _cli(
-            ["user", "create", "first.one", "--role", "admin"],
+            [
+                "user",
+                "create",
+                "first.one",
+                "--role",
+                "admin",
+                "--second-admin",
+                "first.two",
+                "--second-admin-email",
+                "first.two@bank.example",
+            ],
             urls,
             settings,
             stdin="a-long-secret-passphrase\n",
         )
         assert first.returncode == 0, first.stderr
-        assert "the first administrator" in first.stdout
+        assert "the first two administrators" in first.stdout
+        token = first.stdout.rsplit("/set-password/", 1)[1].strip()
+        assert await invitations.link_holder(db, token) is not None
         async with db.session() as session:
-            user = (
-                await session.exec(select(StaffUser).where(StaffUser.username == "first.one"))
-            ).one()
-            assert await roles_of(session, user.id) == {"admin"}
+            pair = (
+                await session.exec(
+                    select(StaffUser).where(col(StaffUser.username).in_(["first.one", "first.two"]))
+                )
+            ).all()
+            assert len(pair) == 2
+            for user in pair:
+                assert await roles_of(session, user.id) == {"admin"}
+        user = next(u for u in pair if u.username == "first.one")
         assert await _audit_actors(db, "role.granted", user.id) == [f"cli:{getpass.getuser()}"]
+        # The database door itself lets one transaction make two bootstrap admins at most,
+        # and none once an admin exists.
+        with pytest.raises(DBAPIError, match="bootstrap is closed"):
+            async with db.transaction() as session:
+                third = StaffUser(username="third.one", display_name="third", password_hash="!")
+                session.add(third)
+                await session.flush()
+                session.add(RoleAssignment(user_id=third.id, role="admin", source="bootstrap"))
         second = await _cli(
             ["user", "create", "second.one", "--role", "admin"],
             urls,
