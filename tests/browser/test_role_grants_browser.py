@@ -1,6 +1,8 @@
-"""Role grants under four-eyes in a real browser: an admin proposes aml_analyst for a person,
-a second admin approves, and the person then sees the AML queue; the maker cannot decide
-their own proposal, nor propose a change of their own roles."""
+"""Role grants under four-eyes in a real browser (issue 16, done-when 1): an admin invites a
+new analyst, who sets her password through the one-time link and sets up a second factor;
+the admin proposes aml_analyst for her, a second admin approves, and she signs in (password,
+then code) and sees the AML queue. The maker cannot decide their own proposal, nor propose a
+change of their own roles."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from core.db import Database
 from models.staff import StaffUser
 from tests.browser.conftest import DataMaker, Tab
 from tests.browser.test_maker_checker_browser import reload_until, sign_in, sign_out
+from tests.helpers import PASSWORD, TOTP_SECRETS, totp_code_now
 
 pytestmark = pytest.mark.browser
 
@@ -37,13 +40,44 @@ def test_a_second_admin_approves_a_proposed_role_and_the_person_gets_its_queue(
     page = tab.page
     alex = data_maker.staff("admin", prefix="alex")
     ava = data_maker.staff("admin", prefix="ava")
-    analyst = data_maker.staff("support", prefix="analyst")
-    analyst_id, alex_id = _id_of(data_maker, analyst), _id_of(data_maker, alex)
+    analyst = f"analyst-{uuid.uuid4().hex[:8]}"
+    alex_id = _id_of(data_maker, alex)
+
+    # --- alex invites her; the one-time link sets her password ---------------------------
+    sign_in(page, alex)
+    page.goto("/admin/staff")
+    page.locator("#invite-staff").click()
+    page.get_by_label("Username").fill(analyst)
+    page.get_by_label("Name", exact=True).fill(analyst)  # the top bar names people so
+    page.get_by_label("E-mail").fill("nadia@bank.example")
+    page.get_by_role("button", name="Invite").click()
+    expect(page.locator("h2")).to_contain_text(f"{analyst} is invited")
+    link = page.locator("#set-password-link").input_value()
+    sign_out(page)
+    page.goto(link)
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("Repeat it").fill(PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    expect(page.locator("#password-set")).to_be_visible()
+
+    # --- she signs in (no roles yet) and sets up her authenticator app -------------------
+    sign_in(page, analyst)
+    page.goto("/mfa/enrol")
+    secret = page.locator("#mfa-secret").inner_text().strip()
+    TOTP_SECRETS[analyst] = secret
+    page.get_by_label("Code").fill(totp_code_now(analyst))
+    page.get_by_role("button", name="Turn on the second factor").click()
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    page.get_by_role("button", name="Continue to your inbox").click()
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    # No roles, no AML queue yet.
+    expect(page.get_by_role("link", name="AML", exact=True)).to_have_count(0)
+    sign_out(page)
+    analyst_id = _id_of(data_maker, analyst)
 
     # --- alex proposes aml_analyst for the new analyst ----------------------------------
     sign_in(page, alex)
     page.goto(f"/admin/staff/{analyst_id}/roles")
-    expect(page.locator("#role-grants")).to_contain_text("support")
     page.get_by_text("Propose role change").first.click()
     form = page.locator("#propose-role-change")
     form.get_by_label("AML analyst (L1)").check()
@@ -75,7 +109,7 @@ def test_a_second_admin_approves_a_proposed_role_and_the_person_gets_its_queue(
     expect(page.locator("h2")).to_contain_text("applied")
     sign_out(page)
 
-    # --- the analyst now holds aml_analyst and sees the AML queue -----------------------
+    # --- she now holds aml_analyst: password, then her code, then the AML queue ---------
     sign_in(page, analyst)
     page.get_by_role("link", name="AML", exact=True).click()
     expect(page).to_have_url(re.compile(r"/aml"))
