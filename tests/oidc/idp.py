@@ -20,11 +20,10 @@ from typing import IO, Any
 
 import httpx
 import pytest
-from sqlmodel import col, select
 
 from core.db import Database
 from identity.policy import SsoGroupMapping
-from models.config import ConfigSetting, ConfigSettingVersion
+from identity.sso_accounts import SsoMapping, mapping_in_force
 from tests.conftest import in_ci
 from tests.helpers import api_headers, eventually, new_staff, propose_via_api, task_of
 
@@ -181,18 +180,9 @@ def person(login: str, *groups: str, email: str | None = None) -> dict[str, Any]
     }
 
 
-async def _in_force(db: Database) -> ConfigSettingVersion | None:
+async def _in_force(db: Database) -> SsoMapping:
     async with db.session() as session:
-        return (
-            await session.exec(
-                select(ConfigSettingVersion)
-                .join(ConfigSetting, col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
-                .where(
-                    ConfigSetting.key == "sso_groups",
-                    col(ConfigSettingVersion.version) == ConfigSetting.current_version,
-                )
-            )
-        ).first()
+        return await mapping_in_force(session)
 
 
 async def approve_mapping(http: httpx.AsyncClient, db: Database, group_roles: str) -> uuid.UUID:
@@ -201,7 +191,7 @@ async def approve_mapping(http: httpx.AsyncClient, db: Database, group_roles: st
     test module of the session approved it, and a change that changes nothing is refused)."""
     current = await _in_force(db)
     wanted = SsoGroupMapping(group_roles=group_roles).group_roles
-    if current is not None and current.change_id and current.values["group_roles"] == wanted:
+    if current.change_id and current.mapping.group_roles == wanted:
         return current.change_id
     maker = await new_staff(db, "risk_manager", prefix="sso-maker")
     checker = await new_staff(db, "risk_manager", prefix="sso-checker")
@@ -220,8 +210,7 @@ async def approve_mapping(http: httpx.AsyncClient, db: Database, group_roles: st
     assert decided.status_code == 200, decided.text
 
     async def applied() -> bool:
-        row = await _in_force(db)
-        return row is not None and str(row.change_id) == change["id"]
+        return str((await _in_force(db)).change_id) == change["id"]
 
     await eventually(applied, what="the sso_groups change applied")
     return uuid.UUID(change["id"])
