@@ -384,7 +384,7 @@ def cmd_user_reset_password(args: argparse.Namespace) -> int:
         try:
             user_id = await staff.user_id_of(db, args.username)
             issued = await invitations.reset_password(
-                db, user_id=user_id, actor=_cli_actor(), origin=_cli_origin()
+                db, user_id=user_id, actor=_cli_actor(), origin=_cli_origin(), by_operator=True
             )
             url = f"{base}/set-password/{issued.token}"
             delivery = await invitations.deliver(db, mail_server(settings), issued, url)

@@ -31,6 +31,7 @@ from identity.auth import (
     check_password_strength,
     hash_password,
     revoke_all_sessions,
+    roles_of,
     token_digest,
 )
 from models.base import utcnow
@@ -61,6 +62,9 @@ class IssuedLink:
     token: str
     expires_at: datetime
     sessions_ended: int = 0
+    # For the person's own e-mail only, never shown to the administrator who asked for it
+    # (the person holds roles: whoever saw the link could sign in as them).
+    private: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,10 +192,21 @@ async def invite(
 
 
 async def reset_password(
-    db: Database, *, user_id: uuid.UUID, actor: ActorRef, origin: Origin | None = None
+    db: Database,
+    *,
+    user_id: uuid.UUID,
+    actor: ActorRef,
+    origin: Origin | None = None,
+    mail_ready: bool = False,
+    by_operator: bool = False,
 ) -> IssuedLink:
     """The person's password stops working and every session and token ends; a new link lets
-    them set a new one. Also how an expired invitation is sent again."""
+    them set a new one. Also how an expired invitation is sent again.
+
+    The link of a person who holds roles goes to their own e-mail only (`private`): an admin
+    who saw it could sign in as them — a second admin, say, to approve their own proposals.
+    Without an address or a mail server (`mail_ready`) such a reset is refused before anything
+    changes, pointing to the command line, whose operator (`by_operator`) is shown the link."""
     now = utcnow()
     async with db.transaction() as session:
         user = await session.get(StaffUser, user_id, with_for_update=True)
@@ -201,6 +216,18 @@ async def reset_password(
             raise Conflict(
                 f"{user.username} is disabled: enable the account before resetting its password.",
                 code="staff_disabled",
+            )
+        held = sorted(await roles_of(session, user.id))
+        private = bool(held) and not by_operator
+        if private and not (user.email and mail_ready):
+            missing = "has no e-mail address" if not user.email else "no mail server is set"
+            raise Conflict(
+                f"{user.username} holds roles ({', '.join(held)}), so their reset link goes only "
+                "to their own e-mail address, never to the administrator who asks (who could "
+                f"otherwise sign in as them), and {missing}. Nothing was changed. Reset it on "
+                f"the server with `backoffice user reset-password {user.username}` (audited as "
+                "the operating-system user).",
+                code="reset_needs_email",
             )
         never_set = user.password_hash == NO_PASSWORD and not await _ever_set(session, user.id)
         purpose = "invite" if never_set else "reset"
@@ -221,9 +248,12 @@ async def reset_password(
                 "purpose": purpose,
                 "expires_at": link.expires_at,
                 "sessions_ended": ended,
+                "link_shown_to_actor": not private,
             },
         )
-    return IssuedLink(link.id, user.id, user.username, purpose, token, link.expires_at, ended)
+    return IssuedLink(
+        link.id, user.id, user.username, purpose, token, link.expires_at, ended, private
+    )
 
 
 async def _ever_set(session: AsyncSession, user_id: uuid.UUID) -> bool:

@@ -279,7 +279,7 @@ async def test_a_password_reset_stops_the_old_password_ends_sessions_and_voids_o
     app: object, http: httpx.AsyncClient, db: Database
 ) -> None:
     admin = await new_staff(db, "admin")
-    person = await new_staff(db, "kyc_analyst")
+    person = await new_staff(db)  # no roles yet: an admin may be shown their link
     token = await api_headers(http, person.username)
     headers = await api_headers(http, admin.username)
     first = await http.post(f"/api/v1/staff/{person.actor.user_id}/reset-password", headers=headers)
@@ -299,6 +299,39 @@ async def test_a_password_reset_stops_the_old_password_ends_sessions_and_voids_o
         assert (await _set_password(her, second.json()["set_password_url"])).status_code == 200
     await api_headers(http, person.username, NEW_PASSWORD)
     assert await audit_count(db, "staff.password_reset", person.actor.user_id) == 2
+
+
+async def test_the_reset_link_of_someone_holding_roles_goes_only_to_their_own_address(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    """Otherwise one admin resets the other's password, reads the link and approves their own
+    proposals as the other: the link is never shown to whoever asked for it."""
+    admin, other = await new_staff(db, "admin"), await new_staff(db, "admin")
+    headers = await api_headers(http, admin.username)
+    # No mail server here (and test staff have no address): refused, nothing changed.
+    refused = await http.post(
+        f"/api/v1/staff/{other.actor.user_id}/reset-password", headers=headers
+    )
+    assert refused.status_code == 409 and refused.json()["error"] == "reset_needs_email"
+    assert "backoffice user reset-password" in refused.json()["message"]
+    await api_headers(http, other.username)  # the password still works
+    assert await audit_count(db, "staff.password_reset", other.actor.user_id) == 0
+    # With an address and a mail server, the link exists only for the e-mail.
+    async with db.transaction() as session:
+        await run_sql(
+            session,
+            "UPDATE staff_user SET email = 'other@bank.example' WHERE id = :id",
+            {"id": other.actor.user_id},
+        )
+    issued = await invitations.reset_password(
+        db, user_id=other.actor.user_id, actor=admin.actor.ref, mail_ready=True
+    )
+    assert issued.private and issued.purpose == "reset"
+    # The operator on the server (the CLI) is shown it.
+    operator = await invitations.reset_password(
+        db, user_id=other.actor.user_id, actor=admin.actor.ref, by_operator=True
+    )
+    assert not operator.private
 
 
 async def test_an_expired_link_is_refused_and_the_refusal_audited(

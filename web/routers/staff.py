@@ -224,7 +224,11 @@ async def reset_staff_password(
     request: Request, services: ServicesDep, actor: CurrentActor, user_id: uuid.UUID
 ) -> Response:
     issued = await invitations.reset_password(
-        services.db, user_id=user_id, actor=actor.ref, origin=actor.origin
+        services.db,
+        user_id=user_id,
+        actor=actor.ref,
+        origin=actor.origin,
+        mail_ready=mail_server(services.settings) is not None,
     )
     url, delivery = await deliver(request, services, issued)
     return _link_page(request, issued, url, delivery)

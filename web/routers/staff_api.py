@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.mail import mail_server
 from identity import invitations
 from identity import staff as staff_service
 from models.roles import ROLES
@@ -88,8 +89,11 @@ class IssuedLinkOut(BaseModel):
     user_id: uuid.UUID
     username: str
     purpose: str = Field(description="`invite` or `reset`")
-    set_password_url: str = Field(
-        description="The one-time link, shown this once (only its hash is kept)"
+    set_password_url: str | None = Field(
+        description=(
+            "The one-time link, shown this once (only its hash is kept); null when it went "
+            "only to the person's e-mail (a reset for someone who holds roles)"
+        )
     )
     expires_at: datetime
     delivery: str = Field(description="What became of the e-mail carrying the link")
@@ -183,14 +187,18 @@ async def reset_staff_password(
     """The password stops working, every session and token ends, and a new one-time link
     (72 h) lets the person set a new one (returned here once)."""
     issued = await invitations.reset_password(
-        services.db, user_id=user_id, actor=actor.ref, origin=actor.origin
+        services.db,
+        user_id=user_id,
+        actor=actor.ref,
+        origin=actor.origin,
+        mail_ready=mail_server(services.settings) is not None,
     )
     url, delivery = await deliver(request, services, issued)
     return IssuedLinkOut(
         user_id=issued.user_id,
         username=issued.username,
         purpose=issued.purpose,
-        set_password_url=url,
+        set_password_url=None if issued.private else url,
         expires_at=issued.expires_at,
         delivery=delivery,
         sessions_ended=issued.sessions_ended,
