@@ -17,13 +17,11 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from access_reviews.commands import campaigns, decisions
-from changes.commands import requests as change_service
 from core.db import Database
 from core.settings import Settings
-from demo.config import config_document
-from demo.seed import actor_named, work_task
+from demo.config import approved_config_change, config_document
+from demo.seed import actor_named
 from models.access_reviews import AccessReview, AccessReviewItem
-from models.changes import ChangeCreate
 from models.staff import StaffUser
 from shared.errors import DomainError
 
@@ -94,25 +92,13 @@ async def _name_owners(db: Database, temporal: Client, settings: Settings) -> No
         access_id, values = await config_document(db, "access")
         if values.get("review_owners"):
             return
-        created = await change_service.propose_change(
+        await approved_config_change(
             db,
             temporal,
             settings,
-            await actor_named(db, "risk.rita"),
-            ChangeCreate(
-                target_type="config",
-                target_id=access_id,
-                changes={"review_owners": OWNERS},
-                reason="Team leads review their analysts' access each quarter (audit finding 2026-07).",
-            ),
-        )
-        await work_task(
-            db,
-            temporal,
-            await actor_named(db, "risk.raj"),
-            created.workflow_id,
-            "approve",
-            "approve",
+            access_id,
+            {"review_owners": OWNERS},
+            reason="Team leads review their analysts' access each quarter (audit finding 2026-07).",
             comment="Agreed with the team leads.",
         )
     except (DomainError, RuntimeError) as refused:

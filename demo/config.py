@@ -18,7 +18,7 @@ from configuration import documents as config_service
 from core.db import Database
 from core.settings import Settings
 from demo.seed import actor_named, work_task
-from models.changes import ChangeCreate, ChangeRequest
+from models.changes import ChangeCreate, ChangeCreated, ChangeRequest
 
 
 async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, Any]]:
@@ -27,6 +27,37 @@ async def config_document(db: Database, key: str) -> tuple[uuid.UUID, dict[str, 
     if doc is None or doc.id is None:
         raise RuntimeError(f"configuration {key!r} is not installed; run `backoffice migrate`")
     return doc.id, doc.values
+
+
+async def approved_config_change(
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    target_id: uuid.UUID,
+    changes: dict[str, Any],
+    *,
+    reason: str,
+    comment: str,
+) -> ChangeCreated:
+    """A configuration document changed through maker-checker: risk.rita proposes, risk.raj
+    approves."""
+    created = await change_service.propose_change(
+        db,
+        temporal,
+        settings,
+        await actor_named(db, "risk.rita"),
+        ChangeCreate(target_type="config", target_id=target_id, changes=changes, reason=reason),
+    )
+    await work_task(
+        db,
+        temporal,
+        await actor_named(db, "risk.raj"),
+        created.workflow_id,
+        "approve",
+        "approve",
+        comment=comment,
+    )
+    return created
 
 
 async def seed_config_changes(db: Database, temporal: Client, settings: Settings) -> int:
@@ -39,28 +70,14 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         ).first()
     if seeded:
         return 0
-    rita = await actor_named(db, "risk.rita")
-
     weights_id, weights = await config_document(db, "risk_weights")
-    applied = await change_service.propose_change(
+    await approved_config_change(
         db,
         temporal,
         settings,
-        rita,
-        ChangeCreate(
-            target_type="config",
-            target_id=weights_id,
-            changes={"volume_weight": weights["volume_weight"] + 5},
-            reason="Q3 model review: unexpected volumes drove most confirmed mule cases.",
-        ),
-    )
-    await work_task(
-        db,
-        temporal,
-        await actor_named(db, "risk.raj"),
-        applied.workflow_id,
-        "approve",
-        "approve",
+        weights_id,
+        {"volume_weight": weights["volume_weight"] + 5},
+        reason="Q3 model review: unexpected volumes drove most confirmed mule cases.",
         comment="Consistent with the model review minutes.",
     )
 
@@ -69,7 +86,7 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         db,
         temporal,
         settings,
-        rita,
+        await actor_named(db, "risk.rita"),
         ChangeCreate(
             target_type="config",
             target_id=screening_id,

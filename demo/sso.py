@@ -8,12 +8,10 @@ from __future__ import annotations
 from sqlmodel import col, select
 from temporalio.client import Client
 
-from changes.commands import requests as change_service
 from core.db import Database
 from core.settings import Settings
-from demo.config import config_document
-from demo.seed import actor_named, work_task
-from models.changes import ChangeCreate, ChangeRequest
+from demo.config import approved_config_change, config_document
+from models.changes import ChangeRequest
 
 DEMO_GROUP_ROLES = (
     "backoffice-support: support; backoffice-kyc: kyc_analyst; "
@@ -33,25 +31,13 @@ async def seed_sso_mapping(db: Database, temporal: Client, settings: Settings) -
         ).first()
     if seeded:
         return {"single sign-on group mappings": 0}
-    change = await change_service.propose_change(
+    await approved_config_change(
         db,
         temporal,
         settings,
-        await actor_named(db, "risk.rita"),
-        ChangeCreate(
-            target_type="config",
-            target_id=mapping_id,
-            changes={"group_roles": DEMO_GROUP_ROLES},
-            reason="Single sign-on pilot: the identity provider's team groups give their roles.",
-        ),
-    )
-    await work_task(
-        db,
-        temporal,
-        await actor_named(db, "risk.raj"),
-        change.workflow_id,
-        "approve",
-        "approve",
+        mapping_id,
+        {"group_roles": DEMO_GROUP_ROLES},
+        reason="Single sign-on pilot: the identity provider's team groups give their roles.",
         comment="Groups match the team lists HR signed off; no admin group.",
     )
     return {"single sign-on group mappings": 1}
