@@ -202,21 +202,7 @@ async def _write_next_version(
     target.current_version = new_version
     session.add(target)
     others = await _close_applied(session, change, new_version)
-    await audit.record(
-        session,
-        action="change.applied",
-        actor=SYSTEM,
-        object_type=change.target_type,
-        object_id=change.target_id,
-        workflow_id=workflow_id,
-        details={
-            "change_id": change.id,
-            "from_version": change.base_version,
-            "to_version": new_version,
-            "before": change.before,
-            "after": change.after,
-        },
-    )
+    await _audit_applied(session, change, workflow_id, change.target_type, new_version)
     return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
 
 
@@ -279,21 +265,7 @@ async def _apply_source(
         return result  # stale, or a retry of an apply that committed
     new_version = result.new_version or change.base_version + 1
     others = await _close_applied(session, change, new_version)
-    await audit.record(
-        session,
-        action="change.applied",
-        actor=SYSTEM,
-        object_type=SOURCE,
-        object_id=change.target_id,
-        workflow_id=workflow_id,
-        details={
-            "change_id": change.id,
-            "from_version": change.base_version,
-            "to_version": new_version,
-            "before": change.before,
-            "after": change.after,
-        },
-    )
+    await _audit_applied(session, change, workflow_id, SOURCE, new_version)
     return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
 
 
@@ -314,11 +286,23 @@ async def _apply_role_change(
     new_version = await grants.write_role_change(session, change, workflow_id)
     change.applied_version = new_version
     session.add(change)
+    await _audit_applied(session, change, workflow_id, grants.TARGET_TYPE, new_version)
+    return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
+
+
+async def _audit_applied(
+    session: AsyncSession,
+    change: ChangeRequest,
+    workflow_id: str,
+    object_type: str,
+    new_version: int,
+) -> None:
+    """The audit event of a change applied as its target's next version."""
     await audit.record(
         session,
         action="change.applied",
         actor=SYSTEM,
-        object_type=grants.TARGET_TYPE,
+        object_type=object_type,
         object_id=change.target_id,
         workflow_id=workflow_id,
         details={
@@ -329,7 +313,6 @@ async def _apply_role_change(
             "after": change.after,
         },
     )
-    return ApplyChangeResult(applied=True, new_version=new_version, superseded_workflow_ids=others)
 
 
 async def _close_applied(
