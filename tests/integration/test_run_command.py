@@ -56,8 +56,10 @@ pytestmark = pytest.mark.slow
 
 SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift, 1 statement
-# source re-map (demo/reconciliation.py), 1 single sign-on group mapping (demo/sso.py)
-SEEDED_CHANGES = 16
+# source re-map (demo/reconciliation.py), 1 single sign-on group mapping (demo/sso.py),
+# 2 role changes (demo/role_grants.py: support.sam, pm.pedro), the access-review owners ('access'
+# configuration) and an access review's revocation (demo/access_reviews.py)
+SEEDED_CHANGES = 20
 # The lift names the AML case and why the account may be freed: need-to-know lists it only
 # to readers of restriction details (AML staff, MLRO, auditor), not to ops or product managers.
 SEEDED_LIFTS = 1
