@@ -136,10 +136,7 @@ async def _refused(
         )
 
 
-async def certify_item(
-    db: Database, actor: Actor, item_id: uuid.UUID, *, comment: str | None = None
-) -> AccessReviewItem:
-    action = "access_review.certified"
+async def _require_review(db: Database, actor: Actor, action: str, item_id: uuid.UUID) -> None:
     await require(
         db,
         actor,
@@ -149,6 +146,34 @@ async def certify_item(
         object_type="access_review_item",
         object_id=item_id,
     )
+
+
+async def _record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    item: AccessReviewItem,
+    review: AccessReview,
+    **details: object,
+) -> None:
+    """The audit event of a decision on the item (its campaign and role, and `details`)."""
+    await audit.record(
+        session,
+        action=action,
+        actor=actor.ref,
+        object_type="access_review_item",
+        object_id=item.id,
+        origin=actor.origin,
+        workflow_id=review.workflow_id,
+        details={"review_id": str(review.id), "role": item.role, **details},
+    )
+
+
+async def certify_item(
+    db: Database, actor: Actor, item_id: uuid.UUID, *, comment: str | None = None
+) -> AccessReviewItem:
+    action = "access_review.certified"
+    await _require_review(db, actor, action, item_id)
     try:
         text = _comment(comment, required=False)
         async with db.transaction() as session:
@@ -157,20 +182,7 @@ async def certify_item(
             item.status, item.decided_by, item.decided_at = CERTIFIED, actor.user_id, now
             item.comment, item.resolved_at = text, now
             session.add(item)
-            await audit.record(
-                session,
-                action=action,
-                actor=actor.ref,
-                object_type="access_review_item",
-                object_id=item.id,
-                origin=actor.origin,
-                workflow_id=review.workflow_id,
-                details={
-                    "review_id": str(review.id),
-                    "role": item.role,
-                    "user_id": str(item.user_id),
-                },
-            )
+            await _record(session, actor, action, item, review, user_id=str(item.user_id))
             return item
     except DomainError as error:
         await _refused(db, actor, error, action, item_id)
@@ -194,15 +206,7 @@ async def revoke_item(
     if not can(actor, "staff", "propose_roles"):
         return await _request_revocation(db, actor, item_id, comment)
     action = "access_review.revocation_proposed"
-    await require(
-        db,
-        actor,
-        "access_review",
-        "review",
-        action=action,
-        object_type="access_review_item",
-        object_id=item_id,
-    )
+    await _require_review(db, actor, action, item_id)
     proposing = False  # the role-grant change audits its own refusals
     try:
         given = _comment(comment, required=False)
@@ -233,21 +237,15 @@ async def revoke_item(
                 item.decided_by, item.decided_at, item.comment = actor.user_id, utcnow(), text
             item.status, item.change_id = REVOKING, created.id
             session.add(item)
-            await audit.record(
+            await _record(
                 session,
-                action=action,
-                actor=actor.ref,
-                object_type="access_review_item",
-                object_id=item.id,
-                origin=actor.origin,
-                workflow_id=review.workflow_id,
-                details={
-                    "review_id": str(review.id),
-                    "role": item.role,
-                    "username": who,
-                    "change_id": str(created.id),
-                    "requested": requested,
-                },
+                actor,
+                action,
+                item,
+                review,
+                username=who,
+                change_id=str(created.id),
+                requested=requested,
             )
             return item
     except DomainError as error:
@@ -260,15 +258,7 @@ async def _request_revocation(
     db: Database, actor: Actor, item_id: uuid.UUID, comment: str | None
 ) -> AccessReviewItem:
     action = "access_review.revocation_requested"
-    await require(
-        db,
-        actor,
-        "access_review",
-        "review",
-        action=action,
-        object_type="access_review_item",
-        object_id=item_id,
-    )
+    await _require_review(db, actor, action, item_id)
     try:
         text = _comment(comment, required=True)
         async with db.transaction() as session:
@@ -287,20 +277,7 @@ async def _request_revocation(
                 case_id=None,
                 role="admin",
             )
-            await audit.record(
-                session,
-                action=action,
-                actor=actor.ref,
-                object_type="access_review_item",
-                object_id=item.id,
-                origin=actor.origin,
-                workflow_id=review.workflow_id,
-                details={
-                    "review_id": str(review.id),
-                    "role": item.role,
-                    "user_id": str(item.user_id),
-                },
-            )
+            await _record(session, actor, action, item, review, user_id=str(item.user_id))
             return item
     except DomainError as error:
         await _refused(db, actor, error, action, item_id)
