@@ -65,8 +65,15 @@ async def seed_second_factors(db: Database, settings: Settings) -> dict[str, int
     return {"second factors": enrolled}
 
 
-async def stepped_up(db: Database, actor: Actor) -> Actor:
-    """`actor` has proved the second factor just now (the seed's session of theirs)."""
+async def stepped_up(
+    db: Database,
+    actor: Actor,
+    *,
+    lasting: timedelta = timedelta(hours=1),
+    user_agent: str | None = SEED_SESSION,
+) -> Actor:
+    """`actor` has proved the second factor just now: their session says so, or, without
+    one, a new session of theirs that has (lasting so long; the seed's by default)."""
     now = utcnow()
     async with db.transaction() as session:
         if actor.session_id is not None:
@@ -81,8 +88,8 @@ async def stepped_up(db: Database, actor: Actor) -> Actor:
             kind="web",
             user_id=actor.user_id,
             csrf_token=secrets.token_urlsafe(32),
-            expires_at=now + timedelta(hours=1),
-            user_agent=SEED_SESSION,
+            expires_at=now + lasting,
+            user_agent=user_agent,
             mfa_at=now,
         )
         session.add(row)

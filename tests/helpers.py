@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import re
-import secrets
 import socket
 import subprocess
 import time
@@ -29,14 +27,15 @@ from casework import registry
 from core import embedded
 from core.db import Database, run_sql
 from core.settings import Settings
+from demo.mfa import stepped_up
 from identity import mfa, staff
 from identity.actors import Actor
-from identity.auth import roles_of, token_digest
+from identity.auth import roles_of
 from models.audit import AuditEvent
 from models.base import utcnow
 from models.cases import Task
 from models.mfa import StaffMfa
-from models.staff import StaffSession, StaffUser
+from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 from models.workflow_io import Origin
 
@@ -173,25 +172,7 @@ async def step_up(db: Database, actor: Actor) -> Actor:
     """The actor has proved the second factor just now (a step-up), as a live session of
     theirs: decisions that need one (approvals, write-offs, SAR decisions) pass the door and
     the kernel for the next few minutes (AccessPolicy.step_up_minutes)."""
-    now = utcnow()
-    async with db.transaction() as session:
-        if actor.session_id is not None:
-            await run_sql(
-                session,
-                "UPDATE staff_session SET mfa_at = :now WHERE id = :id",
-                {"now": now, "id": actor.session_id},
-            )
-            return actor
-        row = StaffSession(
-            token_hash=token_digest(secrets.token_urlsafe(32)),
-            kind="web",
-            user_id=actor.user_id,
-            csrf_token=secrets.token_urlsafe(32),
-            expires_at=now + timedelta(hours=8),
-            mfa_at=now,
-        )
-        session.add(row)
-    return dataclasses.replace(actor, session_id=row.id)
+    return await stepped_up(db, actor, lasting=timedelta(hours=8), user_agent=None)
 
 
 @dataclass
