@@ -184,13 +184,15 @@ async def staff_second_factor(
     )
 
 
+# Another administrator resets a person's second factor (the page's form and the API).
+Resetter = Depends(
+    require("staff", "manage", action="mfa.reset", about=in_path("staff_user", "user_id"))
+)
+
+
 @pages.post(
     "/admin/staff/{user_id}/second-factor/reset",
-    dependencies=[
-        Depends(
-            require("staff", "manage", action="mfa.reset", about=in_path("staff_user", "user_id"))
-        )
-    ],
+    dependencies=[Resetter],
 )
 async def reset_second_factor_form(
     services: ServicesDep, actor: CurrentActor, user_id: uuid.UUID
@@ -205,11 +207,7 @@ api = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=API_ERRORS)
 @api.post(
     "/{user_id}/second-factor/reset",
     status_code=204,
-    dependencies=[
-        Depends(
-            require("staff", "manage", action="mfa.reset", about=in_path("staff_user", "user_id"))
-        )
-    ],
+    dependencies=[Resetter],
 )
 async def reset_second_factor(
     services: ServicesDep, actor: CurrentActor, user_id: uuid.UUID
