@@ -87,11 +87,16 @@ class LiveServer:
     logs: dict[str, Path]
 
     def log_tail(self, lines: int = 40) -> str:
-        parts = []
-        for name, path in self.logs.items():
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {name} ({path})\n" + "\n".join(text))
-        return "\n".join(parts)
+        return log_tail(self.logs, lines)
+
+
+def log_tail(logs: dict[str, Path], lines: int = 40) -> str:
+    """The last lines of each log of the product's processes, for a failing test's output."""
+    parts = []
+    for name, path in logs.items():
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {name} ({path})\n" + "\n".join(text))
+    return "\n".join(parts)
 
 
 def _wait_until_ready(
@@ -146,6 +151,23 @@ def live_server(
     workdir = tmp_path_factory.mktemp("browser-server")
     port = embedded.free_port()
     task_queue = f"browser-{uuid.uuid4().hex[:8]}"
+    env = product_env(db_urls, settings, task_queue=task_queue, port=port, workdir=workdir)
+    logs = {name: workdir / f"{name}.log" for name in ("worker", "web")}
+    with product_processes(env, logs, port) as (url, procs):
+        yield LiveServer(url=url, task_queue=task_queue, logs=logs)
+        for name, proc in procs.items():
+            assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
+        # Like tests/conftest.py's watch on the in-process workers: a workflow task the
+        # SDK's deadlock detector failed is retried and may go unnoticed otherwise.
+        worker_log = logs["worker"].read_text(errors="replace")
+        assert "Potential deadlock detected" not in worker_log, _around_deadlock(worker_log)
+
+
+def product_env(
+    db_urls: DatabaseUrls, settings: Settings, *, task_queue: str, port: int, workdir: Path
+) -> dict[str, str]:
+    """The environment of a browser test's `backoffice worker` and `backoffice web`: the
+    test database and Temporal, its own task queue, port and data directory."""
     env = environment_without_services()
     env.update(
         DATABASE_URL=db_urls.app,
@@ -158,15 +180,7 @@ def live_server(
         LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
-    logs = {name: workdir / f"{name}.log" for name in ("worker", "web")}
-    with product_processes(env, logs, port) as (url, procs):
-        yield LiveServer(url=url, task_queue=task_queue, logs=logs)
-        for name, proc in procs.items():
-            assert proc.poll() is None, f"`backoffice {name}` died during the browser tests"
-        # Like tests/conftest.py's watch on the in-process workers: a workflow task the
-        # SDK's deadlock detector failed is retried and may go unnoticed otherwise.
-        worker_log = logs["worker"].read_text(errors="replace")
-        assert "Potential deadlock detected" not in worker_log, _around_deadlock(worker_log)
+    return env
 
 
 @contextmanager

@@ -27,10 +27,11 @@ from tests.browser.conftest import (
     ACTION_TIMEOUT_MS,
     DataMaker,
     PageProblems,
+    log_tail,
+    product_env,
     product_processes,
     watched_page,
 )
-from tests.helpers import environment_without_services
 from tests.oidc.idp import MAPPING, Idp, approve_mapping, person, running_idp
 
 pytestmark = pytest.mark.browser
@@ -46,11 +47,7 @@ class SsoServer:
     logs: dict[str, Path]
 
     def log_tail(self, lines: int = 40) -> str:
-        parts = []
-        for name, path in self.logs.items():
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-            parts.append(f"--- {name}\n" + "\n".join(text))
-        return "\n".join(parts)
+        return log_tail(self.logs, lines)
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +63,14 @@ def sso_server(
     base = f"http://127.0.0.1:{port}"
     accounts = {OLIVIA: person(OLIVIA, "bank-ops"), UNA: person(UNA, "contractors")}
     with running_idp(workdir, [f"{base}/auth/oidc/callback"], accounts) as idp:
-        env = environment_without_services()
-        env.update(
-            DATABASE_URL=db_urls.app,
-            DATABASE_ADMIN_URL=db_urls.admin,
-            TEMPORAL_ADDRESS=settings.temporal_address,
-            TASK_QUEUE=f"browser-sso-{uuid.uuid4().hex[:8]}",
-            ENVIRONMENT="test",
-            WEB_PORT=str(port),
-            DATA_DIR=str(workdir / "data"),
-            LOG_LEVEL="INFO",
-            PYTHONUNBUFFERED="1",
-            **idp.env(),
+        env = product_env(
+            db_urls,
+            settings,
+            task_queue=f"browser-sso-{uuid.uuid4().hex[:8]}",
+            port=port,
+            workdir=workdir,
         )
+        env.update(idp.env())
         logs = {name: workdir / f"{name}.log" for name in ("worker", "web")}
         with product_processes(env, logs, port) as (url, _):
 
