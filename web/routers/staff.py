@@ -70,6 +70,23 @@ async def deliver(request: Request, services: Services, issued: IssuedLink) -> t
     return url, delivery
 
 
+async def reset_password(
+    request: Request, services: Services, actor: Actor, user_id: uuid.UUID
+) -> tuple[IssuedLink, str, str]:
+    """Reset the person's password and e-mail the new link, for the page and the API alike
+    (whether a mail server is set decides what `invitations.reset_password` allows); returns
+    the link with `deliver`'s answer."""
+    issued = await invitations.reset_password(
+        services.db,
+        user_id=user_id,
+        actor=actor.ref,
+        origin=actor.origin,
+        mail_ready=mail_server(services.settings) is not None,
+    )
+    url, delivery = await deliver(request, services, issued)
+    return issued, url, delivery
+
+
 # ----------------------------------------------------------------------------- the list
 @pages.get("/admin/staff")
 async def read_staff(
@@ -223,14 +240,7 @@ async def unlock_staff(
 async def reset_staff_password(
     request: Request, services: ServicesDep, actor: CurrentActor, user_id: uuid.UUID
 ) -> Response:
-    issued = await invitations.reset_password(
-        services.db,
-        user_id=user_id,
-        actor=actor.ref,
-        origin=actor.origin,
-        mail_ready=mail_server(services.settings) is not None,
-    )
-    url, delivery = await deliver(request, services, issued)
+    issued, url, delivery = await reset_password(request, services, actor, user_id)
     return _link_page(request, issued, url, delivery)
 
 

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.mail import mail_server
 from identity import invitations
 from identity import staff as staff_service
 from models.roles import ROLES
@@ -27,7 +26,7 @@ from web.deps import (
     require,
 )
 from web.responses import API_ERRORS, WRITE_ERRORS
-from web.routers.staff import deliver
+from web.routers.staff import deliver, reset_password
 
 api = APIRouter(prefix="/api/v1/staff", tags=["staff"], responses=API_ERRORS)
 
@@ -186,14 +185,7 @@ async def reset_staff_password(
 ) -> IssuedLinkOut:
     """The password stops working, every session and token ends, and a new one-time link
     (72 h) lets the person set a new one (returned here once)."""
-    issued = await invitations.reset_password(
-        services.db,
-        user_id=user_id,
-        actor=actor.ref,
-        origin=actor.origin,
-        mail_ready=mail_server(services.settings) is not None,
-    )
-    url, delivery = await deliver(request, services, issued)
+    issued, url, delivery = await reset_password(request, services, actor, user_id)
     return IssuedLinkOut(
         user_id=issued.user_id,
         username=issued.username,
