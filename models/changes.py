@@ -123,6 +123,20 @@ class ChangePublic(BaseModel):
     priority: str = "normal"
 
 
+# A person's role change still awaiting approval (or its start date). No docstring: the
+# API's schema has no description for it.
+class PendingPublic(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    status: str
+    maker: str
+    add: list[str]
+    remove: list[str]
+    ends_at: str | None
+    conflicts: list[str]
+    created_at: datetime
+
+
 class ChangeCreated(BaseModel):
     id: uuid.UUID
     reference: str

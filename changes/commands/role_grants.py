@@ -12,7 +12,6 @@ the database door lets through (migration 0021), and an end date is a durable ti
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import col, select
@@ -31,7 +30,7 @@ from identity.actors import Actor
 from identity.auth import roles_of, verify_password
 from identity.policy import AccessPolicy
 from models.base import utcnow
-from models.changes import OPEN_CHANGE_STATUSES, ChangeCreated, ChangeRequest
+from models.changes import OPEN_CHANGE_STATUSES, ChangeCreated, ChangeRequest, PendingPublic
 from models.staff import StaffUser
 from models.workflow_io import Origin
 from shared.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, Unauthenticated
@@ -158,20 +157,7 @@ async def propose_role_change(
         raise
 
 
-@dataclass(frozen=True)
-class PendingRoleChange:
-    id: uuid.UUID
-    case_id: uuid.UUID
-    status: str
-    maker: str
-    add: list[str]
-    remove: list[str]
-    ends_at: str | None
-    conflicts: list[str]
-    created_at: datetime
-
-
-async def pending_role_changes(db: Database, user_id: uuid.UUID) -> list[PendingRoleChange]:
+async def pending_role_changes(db: Database, user_id: uuid.UUID) -> list[PendingPublic]:
     """The person's role changes still awaiting approval (or their start date), newest first."""
     async with db.session() as session:
         rows = (
@@ -187,7 +173,7 @@ async def pending_role_changes(db: Database, user_id: uuid.UUID) -> list[Pending
             )
         ).all()
     return [
-        PendingRoleChange(
+        PendingPublic(
             id=c.id,
             case_id=c.case_id,
             status=c.status,

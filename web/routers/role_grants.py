@@ -15,7 +15,7 @@ from changes.commands import role_grants as role_service
 from identity import grants as grant_service
 from identity.access import allowed
 from identity.actors import Actor
-from models.changes import ChangeCreated
+from models.changes import ChangeCreated, PendingPublic
 from models.roles import ROLES
 from models.staff import StaffUser
 from shared.errors import DomainError, Invalid, NotFound
@@ -58,18 +58,6 @@ class GrantPublic(BaseModel):
     change_id: uuid.UUID | None
 
 
-class PendingPublic(BaseModel):
-    id: uuid.UUID
-    case_id: uuid.UUID
-    status: str
-    maker: str
-    add: list[str]
-    remove: list[str]
-    ends_at: str | None
-    conflicts: list[str]
-    created_at: datetime
-
-
 class RoleGrantsPublic(BaseModel):
     user_id: uuid.UUID
     username: str
@@ -98,7 +86,7 @@ async def roles_of_person(services: Services, user_id: uuid.UUID) -> RoleGrantsP
         username=user.username,
         active=sorted((public(g) for g in live), key=lambda g: g.role),
         ended=[public(g) for g in history if g not in live],
-        pending=[PendingPublic.model_validate(p, from_attributes=True) for p in pending],
+        pending=pending,
     )
 
 
