@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from access_reviews.rules import (
     CHANGE_APPLIED,
     CHANGE_NOT_APPLIED,
@@ -148,26 +150,34 @@ async def list_reviews(db: Database, actor: Actor, *, page: int = 1) -> tuple[li
             )
         ).all()
         rows = [ReviewRow(*r) for r in reviews]
-        if rows:
-            params["ids"] = [r.id for r in rows]
-            counts = (
-                await run_sql(
-                    session,
-                    f"SELECT i.review_id, {STATUS}, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
-                    f"{WITH_CHANGE}WHERE i.review_id = ANY(:ids) AND {scope} GROUP BY 1, 2",
-                    params,
-                )
-            ).all()
-            by_id = {r.id: r for r in rows}
-            for review_id, status, n in counts:
-                by_id[review_id].counts[status] = int(n)
+        await _count_items(session, rows, scope, params)
     return rows, int(total)
+
+
+async def _count_items(
+    session: AsyncSession, rows: list[ReviewRow], scope: str, params: dict[str, Any]
+) -> None:
+    """Each campaign's items the reader may see, counted by status as they stand."""
+    if not rows:
+        return
+    params["ids"] = [r.id for r in rows]
+    counts = (
+        await run_sql(
+            session,
+            f"SELECT i.review_id, {STATUS}, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
+            f"{WITH_CHANGE}WHERE i.review_id = ANY(:ids) AND {scope} GROUP BY 1, 2",
+            params,
+        )
+    ).all()
+    by_id = {r.id: r for r in rows}
+    for review_id, status, n in counts:
+        by_id[review_id].counts[status] = int(n)
 
 
 async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> ReviewRow:
     action = "access_review.read"
     await require(db, actor, "access_review", "read", action=action)
-    params: dict[str, Any] = {"review": review_id}
+    params: dict[str, Any] = {}
     scope = _scope(actor, params)
     async with db.session() as session:
         review = await session.get(AccessReview, review_id)
@@ -183,15 +193,7 @@ async def read_review(db: Database, actor: Actor, review_id: uuid.UUID) -> Revie
             review.closed_at,
             review.workflow_id,
         )
-        counts = (
-            await run_sql(
-                session,
-                f"SELECT {STATUS}, count(*) FROM access_review_item i "  # noqa: S608 (fixed fragments, bound values)
-                f"{WITH_CHANGE}WHERE i.review_id = :review AND {scope} GROUP BY 1",
-                params,
-            )
-        ).all()
-    row.counts = {status: int(n) for status, n in counts}
+        await _count_items(session, [row], scope, params)
     return row
 
 
