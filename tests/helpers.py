@@ -33,7 +33,7 @@ from identity.actors import Actor
 from identity.auth import roles_of
 from models.audit import AuditEvent
 from models.base import utcnow
-from models.cases import Task
+from models.cases import Notification, Task
 from models.mfa import StaffMfa
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
@@ -390,6 +390,14 @@ async def served_by_uvicorn(app: object) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await serving
+
+
+async def notification(db: Database, dedupe_key: str) -> Notification:
+    """The one notification queued under this key."""
+    async with db.session() as session:
+        return (
+            await session.exec(select(Notification).where(Notification.dedupe_key == dedupe_key))
+        ).one()
 
 
 async def audit_count(

@@ -37,6 +37,7 @@ from tests.helpers import (
     enrol_factor,
     eventually,
     new_staff,
+    notification,
     web_login,
 )
 
@@ -335,14 +336,7 @@ async def test_a_role_owner_requests_a_revocation_and_an_admin_proposes_it(
     assert requested.status_code == 200, requested.text
     assert requested.json()["status"] == "requested" and requested.json()["change_id"] is None
     assert await audit_count(db, "access_review.revocation_requested", item.id) == 1
-    async with db.session() as session:
-        told = (
-            await session.exec(
-                select(Notification).where(
-                    Notification.dedupe_key == f"access-review:{item.id}:requested"
-                )
-            )
-        ).one()
+    told = await notification(db, f"access-review:{item.id}:requested")
     assert told.recipient_role == "admin"
 
     # The admin may not certify it (it is the owner's to decide) but proposes the change.

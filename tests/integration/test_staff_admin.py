@@ -36,6 +36,7 @@ from tests.helpers import (
     api_headers,
     audit_count,
     new_staff,
+    notification,
     web_login,
 )
 
@@ -186,14 +187,8 @@ async def test_the_invitation_reaches_the_smtp_server_and_the_outbox_says_sent(
         controller.stop()
     assert len(received) == 1 and received[0]["To"] == "mia@bank.example"
     assert url in received[0].get_payload(decode=True).decode()  # type: ignore[union-attr]
+    note = await notification(db, f"staff-link:{issued.link_id}")
     async with db.session() as session:
-        note = (
-            await session.exec(
-                select(Notification).where(
-                    Notification.dedupe_key == f"staff-link:{issued.link_id}"
-                )
-            )
-        ).one()
         link = await session.get(StaffPasswordLink, issued.link_id)
     assert note.status == "sent" and link is not None and link.delivery == "sent"
     # Down: recorded as failed, with the reason.

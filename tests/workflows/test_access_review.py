@@ -24,10 +24,9 @@ from identity.auth import roles_of
 from identity.policy import AccessPolicy
 from models.access_review_io import AccessReviewInput, AccessReviewResult
 from models.access_reviews import AccessReview, AccessReviewItem
-from models.cases import Notification
 from models.changes import ChangeRequest
 from models.staff import RoleAssignment
-from tests.helpers import audit_count, eventually, new_staff, step_up, task_of
+from tests.helpers import audit_count, eventually, new_staff, notification, step_up, task_of
 from tests.workflows.conftest import Skipping
 from tests.workflows.test_replay import HISTORIES, replayer
 from workflows.access_review import AccessReviewWorkflow
@@ -146,14 +145,7 @@ async def test_campaign_certifies_revokes_and_suspends_at_the_deadline(
         review = await session.get(AccessReview, result.review_id)
         assert review is not None and review.status == "closed"
     assert await audit_count(db, "access_review.suspended", items[silent.actor.user_id].id) == 1
-    async with db.session() as session:
-        reported = (
-            await session.exec(
-                select(Notification).where(
-                    Notification.dedupe_key == f"access-review:{result.review_id}:suspended"
-                )
-            )
-        ).one()
+    reported = await notification(db, f"access-review:{result.review_id}:suspended")
     assert reported.recipient_role == "admin" and "1 grant(s) suspended" in reported.subject
 
     # The run replays on the current code; RECORD_HISTORIES=1 keeps a copy (test_replay
