@@ -23,6 +23,7 @@ from core.settings import Settings
 from identity import mfa
 from identity.actors import Actor
 from models.base import utcnow
+from models.mfa import StaffMfa
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
 from models.workflow_io import Origin
 from shared.errors import Forbidden, Invalid, TooManyAttempts, Unauthenticated
@@ -333,14 +334,17 @@ async def resolve(
     async with db.session() as session:
         row = (
             await session.exec(
-                select(StaffSession, StaffUser)
+                # The person's factor (enrolled or not) in the same query: every request asks
+                # whether they must enrol first, and most who must are enrolled.
+                select(StaffSession, StaffUser, StaffMfa.confirmed_at)
                 .join(StaffUser, col(StaffUser.id) == StaffSession.user_id)
+                .outerjoin(StaffMfa, col(StaffMfa.user_id) == StaffSession.user_id)
                 .where(StaffSession.token_hash == token_digest(token), StaffSession.kind == kind)
             )
         ).first()
         if row is None:
             return None
-        staff_session, user = row
+        staff_session, user, enrolled_at = row
         idle_limit = timedelta(minutes=settings.session_idle_minutes)
         if (
             staff_session.revoked_at is not None
@@ -351,7 +355,7 @@ async def resolve(
         ):
             return None
         roles = await roles_of(session, user.id)
-        must_enrol = await mfa.must_enrol(session, user.id, roles)
+        must_enrol = enrolled_at is None and await mfa.factor_required(session, roles)
     if now - staff_session.last_seen_at > timedelta(seconds=60):
         async with db.transaction() as session:
             await run_sql(

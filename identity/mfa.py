@@ -186,21 +186,22 @@ async def status_of(
                 )
             ).all()
         )
-    policy = await access_policy(session)
     return FactorStatus(
         enrolled=found is not None,
         enrolled_at=found.confirmed_at if found else None,
         recovery_left=left,
-        required=policy.needs_second_factor(roles),
+        required=await factor_required(session, roles),
     )
+
+
+async def factor_required(session: AsyncSession, roles: frozenset[str]) -> bool:
+    """Whether these roles need a second factor (the `access` document in force)."""
+    return bool(roles) and (await access_policy(session)).needs_second_factor(roles)
 
 
 async def must_enrol(session: AsyncSession, user_id: uuid.UUID, roles: frozenset[str]) -> bool:
     """Holds a role that needs a second factor and has none yet."""
-    if not roles:
-        return False
-    policy = await access_policy(session)
-    return policy.needs_second_factor(roles) and await factor_of(session, user_id) is None
+    return await factor_of(session, user_id) is None and await factor_required(session, roles)
 
 
 # ------------------------------------------------------------------------- enrolment
