@@ -93,6 +93,16 @@ def validate_invitation(username: str, display_name: str, email: str) -> dict[st
     return errors
 
 
+async def void_open_links(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """The person's unused link stops working (a newer one, or the account disabled)."""
+    await run_sql(
+        session,
+        "UPDATE staff_password_link SET voided_at = :now "
+        "WHERE user_id = :uid AND used_at IS NULL AND voided_at IS NULL",
+        {"now": now, "uid": user_id},
+    )
+
+
 async def _issue(
     session: AsyncSession,
     user: StaffUser,
@@ -102,12 +112,7 @@ async def _issue(
     now: datetime,
 ) -> tuple[StaffPasswordLink, str]:
     """A new link for `user` (voiding any open one) and its outbox message, in `session`."""
-    await run_sql(
-        session,
-        "UPDATE staff_password_link SET voided_at = :now "
-        "WHERE user_id = :uid AND used_at IS NULL AND voided_at IS NULL",
-        {"now": now, "uid": user.id},
-    )
+    await void_open_links(session, user.id, now)
     token = secrets.token_urlsafe(32)
     link = StaffPasswordLink(
         id=uuid.uuid4(),

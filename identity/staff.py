@@ -27,7 +27,7 @@ from identity.auth import (
     revoke_all_sessions,
     sign_in_wait,
 )
-from identity.invitations import NO_PASSWORD
+from identity.invitations import NO_PASSWORD, void_open_links
 from models.base import utcnow
 from models.invitations import StaffPasswordLink
 from models.roles import ROLES
@@ -129,17 +129,13 @@ async def set_active(
         user = await session.get(StaffUser, user_id, with_for_update=True)
         if user is None:
             raise NotFound(f"No staff user {user_id}.")
+        now = utcnow()
         user.is_active = active
-        user.disabled_at = None if active else utcnow()
+        user.disabled_at = None if active else now
         session.add(user)
-        ended = 0 if active else await revoke_all_sessions(session, user_id)
+        ended = 0 if active else await revoke_all_sessions(session, user_id, now)
         if not active:  # an open set-password link dies with the account, not revived later
-            await run_sql(
-                session,
-                "UPDATE staff_password_link SET voided_at = now() "
-                "WHERE user_id = :uid AND used_at IS NULL AND voided_at IS NULL",
-                {"uid": user_id},
-            )
+            await void_open_links(session, user_id, now)
         await audit.record(
             session,
             action="staff.enabled" if active else "staff.disabled",
