@@ -43,9 +43,9 @@ from core.db import Database, run_sql
 from core.settings import Settings
 from identity.access import record_refusal, require
 from identity.actors import Actor
+from identity.documents import in_force
 from identity.policy import AccessPolicy
 from models.base import utcnow
-from models.config import ConfigSetting, ConfigSettingVersion
 from models.mfa import StaffMfa, StaffMfaRecovery
 from models.staff import LoginAttempt, StaffSession, StaffUser
 from models.workflow_io import Origin
@@ -63,21 +63,7 @@ _AAD = b"backoffice staff_mfa v1:"
 # ------------------------------------------------------------------------- the policy
 async def access_policy(session: AsyncSession) -> AccessPolicy:
     """The `access` document in force (its defaults when none was ever approved)."""
-    row = (
-        await session.exec(
-            select(ConfigSettingVersion.values)
-            .join(
-                ConfigSetting,
-                (col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
-                & (col(ConfigSetting.current_version) == ConfigSettingVersion.version),
-            )
-            .where(ConfigSetting.key == "access")
-        )
-    ).first()
-    if row is None:
-        return AccessPolicy.model_validate({})
-    known = AccessPolicy.model_fields
-    return AccessPolicy.model_validate({k: v for k, v in dict(row).items() if k in known})
+    return (await in_force(session, "access", AccessPolicy))[1]
 
 
 # --------------------------------------------------------------------- the secret's key

@@ -25,8 +25,8 @@ from audit.trail import ActorRef
 from core.db import Database, run_sql
 from identity import grants
 from identity.auth import USERNAME_RE
+from identity.documents import in_force
 from identity.policy import SsoGroupMapping
-from models.config import ConfigSetting, ConfigSettingVersion
 from models.sso import StaffSsoLink
 from models.staff import RoleAssignment, StaffUser
 from models.workflow_io import Origin
@@ -66,21 +66,10 @@ class Identity:
 async def mapping_in_force(session: AsyncSession) -> SsoMapping:
     """The `sso_groups` version in force and the approved change that wrote it (None for the
     defaults at installation, which map no group)."""
-    row = (
-        await session.exec(
-            select(ConfigSettingVersion)
-            .join(ConfigSetting, col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
-            .where(
-                ConfigSetting.key == "sso_groups",
-                col(ConfigSettingVersion.version) == ConfigSetting.current_version,
-            )
-        )
-    ).first()
+    row, mapping = await in_force(session, "sso_groups", SsoGroupMapping)
     if row is None:
-        return SsoMapping(0, None, SsoGroupMapping.model_validate({}))
-    fields = SsoGroupMapping.model_fields
-    values = {k: v for k, v in row.values.items() if k in fields}
-    return SsoMapping(row.version, row.change_id, SsoGroupMapping.model_validate(values))
+        return SsoMapping(0, None, mapping)
+    return SsoMapping(row.version, row.change_id, mapping)
 
 
 def username_for(person: Identity) -> str:
