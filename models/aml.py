@@ -15,7 +15,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Numeric
+from sqlalchemy import Column, Computed, Numeric, String
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, tz, tz_now, uuid_array, uuid_pk
@@ -50,6 +50,17 @@ class Transaction(SQLModel, table=True):
     description: str | None = Field(default=None, max_length=500)
     source: str = Field(default="api", max_length=10)  # api | import
     received_at: datetime = tz_now()
+    # Set by the database (migration 0025 holds the expressions): the amount in EUR at the reference rates, the
+    # counterparty's key, and the counterparty resolved to one of our accounts when it is one.
+    amount_eur: Decimal | None = Field(
+        default=None,
+        sa_column=Column(Numeric(20, 4), Computed("amount_eur", persisted=True)),
+    )
+    counterparty_key: str | None = Field(
+        default=None,
+        sa_column=Column(String(200), Computed("counterparty_key", persisted=True)),
+    )
+    counterparty_account_id: uuid.UUID | None = Field(default=None, foreign_key="account.id")
 
 
 class AmlAlert(SQLModel, table=True):
@@ -68,6 +79,8 @@ class AmlAlert(SQLModel, table=True):
     details: dict[str, Any] = jsonb()
     detected_at: datetime = tz_now()
     case_id: uuid.UUID | None = Field(default=None, foreign_key="case.id", index=True)
+    # Raised by a rule running in shadow: recorded to be judged, never routed to a case.
+    shadow: bool = False
 
 
 class AmlCase(SQLModel, table=True):

@@ -25,7 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
 from aml.commands.importing import ImportReport, Progress
-from aml.commands.monitoring_store import load_rules, name_matcher, txn_from_row
+from aml.commands.judges import load_judges
+from aml.commands.monitoring_store import txn_from_row
 from aml.commands.transaction_rows import ParsedRow, parse_row
 from aml.commands.transactions import SAME_ID_OTHER_CONTENT, accounts_by_iban
 from aml.engines import monitoring
@@ -321,8 +322,7 @@ async def _monitor_imported(
     db: Database, temporal: Client, settings: Settings, marker: Any, actor: ActorRef
 ) -> int:
     """Judge this run's new rows in booked order, a slice at a time; the alerts raised."""
-    rules = await load_rules(db)
-    matcher = await name_matcher(db, rules)
+    judges = await load_judges(db)
     raised = 0
     async with db.session() as reader:
         connection = await reader.connection()
@@ -342,8 +342,7 @@ async def _monitor_imported(
                 outcome = await monitoring.monitor(
                     session,
                     new,
-                    rules,
-                    match_name=matcher,
+                    judges,
                     temporal=temporal,
                     task_queue=settings.task_queue,
                     actor=actor,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from aml.engines.judging import JudgeMemory
 from aml.engines.monitoring_data import (
     WINDOWED_RULES,
     AccountHistory,
@@ -73,8 +74,11 @@ def txn_from_row(row: Any) -> Txn:
     )
 
 
-async def load_rules(db: Database) -> list[Rule]:
-    """Every rule's current configuration version, in one query."""
+async def load_rules(
+    db: Database, *, overrides: Mapping[str, dict[str, Any] | None] | None = None
+) -> list[Rule]:
+    """Every rule's current configuration version, in one query; a key in `overrides`
+    reads as its proposed values instead (a backtest), at the next version number."""
     keys = {config_key(rule): rule for rule in RULE_SCHEMAS}
     async with db.session() as session:
         rows = (
@@ -90,6 +94,14 @@ async def load_rules(db: Database) -> list[Rule]:
     rules: list[Rule] = []
     for key, rule in keys.items():
         row = found.get(key)
+        if overrides and key in overrides:
+            proposed = overrides[key]
+            if proposed is None:
+                continue
+            config = validated(key, proposed)
+            assert isinstance(config, RULE_SCHEMAS[rule])
+            rules.append(Rule(rule, (row.version if row else 0) + 1, config))
+            continue
         if row is None:  # not installed: the defaults, as version 0
             rules.append(Rule(rule, 0, RULE_SCHEMAS[rule]()))
             continue
@@ -162,10 +174,14 @@ def matcher_for(index: ScreeningIndex, min_score: int) -> NameMatcher:
 
 
 async def load_context(
-    session: AsyncSession, new: Sequence[Txn], rules: Sequence[Rule]
+    session: AsyncSession,
+    new: Sequence[Txn],
+    rules: Sequence[Rule],
+    memory: JudgeMemory | None = None,
 ) -> MonitoringContext:
     """History, activity bounds, baselines, known counterparties and cool-downs of the
-    accounts the new transactions touch (which are already in the table)."""
+    accounts the new transactions touch (which are already in the table). A dry run's
+    cool-downs come from its memory, not from the alerts stored."""
     span: dict[uuid.UUID, tuple[datetime, datetime]] = {}
     for t in new:
         lo, hi = span.get(t.account_id, (t.booked_at, t.booked_at))
@@ -211,7 +227,11 @@ async def load_context(
     return MonitoringContext(
         accounts=histories,
         first_seen=await _first_seen(session, new, rules),
-        last_fired=await _last_fired(session, new, rules),
+        last_fired=(
+            dict(memory.last_fired)
+            if memory is not None
+            else await _last_fired(session, new, rules)
+        ),
     )
 
 
@@ -318,7 +338,7 @@ async def _last_fired(
 # --- alerts ------------------------------------------------------------------------------
 
 
-ALERT_CHUNK = 1_000  # rows per INSERT: 12 parameters each, well under PostgreSQL's 65 535
+ALERT_CHUNK = 1_000  # rows per INSERT: 13 parameters each, well under PostgreSQL's 65 535
 
 
 async def insert_alerts(session: AsyncSession, drafts: Sequence[AlertDraft]) -> list[AmlAlert]:
@@ -342,6 +362,7 @@ async def insert_alerts(session: AsyncSession, drafts: Sequence[AlertDraft]) -> 
                 "details": jsonable(d.details),
                 "detected_at": now,
                 "case_id": None,
+                "shadow": d.shadow,
             }
             for d in drafts[start : start + ALERT_CHUNK]
         ]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from aml.commands.monitoring_store import load_rules, name_matcher
+from aml.commands.judges import load_judges
 from aml.commands.transaction_rows import MAX_BATCH, ParsedRow, parse_row
 from aml.engines import monitoring
 from aml.engines.monitoring_data import Txn
@@ -268,17 +268,15 @@ async def ingest(
                     errors=errors,
                 )
             )
-    rules = await load_rules(db) if monitor else []
-    matcher = await name_matcher(db, rules) if rules else None
+    judges = await load_judges(db) if monitor else []
     outcome = monitoring.MonitoringOutcome()
     async with db.transaction() as session:
         batch = await store_rows(session, parsed, source=source, received_at=now)
-        if rules:
+        if judges:
             outcome = await monitoring.monitor(
                 session,
                 batch.inserted,
-                rules,
-                match_name=matcher,
+                judges,
                 temporal=temporal,
                 task_queue=settings.task_queue,
                 actor=actor.ref,

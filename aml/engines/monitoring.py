@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from aml.commands.casework import CaseRoute, route_alerts
 from aml.commands.monitoring_store import insert_alerts, load_context
+from aml.engines.judging import Judge, JudgeMemory
 from aml.engines.monitoring_data import (
     WINDOWED_RULES,
     AlertDraft,
@@ -74,29 +75,71 @@ def _cooling_down(context: MonitoringContext, rule: Rule, t: Txn) -> bool:
     return 0 <= (t.booked_at - fired).total_seconds() < window_seconds(rule)
 
 
+class BuiltinJudge:
+    """The nine built-in rules (`aml.rule_policy`) at one configuration snapshot."""
+
+    family = "builtin"
+
+    def __init__(self, rules: Sequence[Rule], match_name: NameMatcher | None) -> None:
+        self.rules = list(rules)
+        self.match_name = match_name
+
+    def rule_keys(self) -> list[str]:
+        return [rule.name for rule in self.rules if rule.config.enabled]
+
+    async def judge(
+        self, session: AsyncSession, new: Sequence[Txn], memory: JudgeMemory | None
+    ) -> list[AlertDraft]:
+        if not new or not any(rule.config.enabled for rule in self.rules):
+            return []
+        context = await load_context(session, new, self.rules, memory)
+        context.match_name = self.match_name
+        drafts = evaluate(new, context, self.rules)
+        if memory is not None:
+            memory.last_fired.update(context.last_fired)
+        return drafts
+
+
 @dataclass
 class MonitoringOutcome:
     alerts: list[AmlAlert] = field(default_factory=list)
     routes: list[CaseRoute] = field(default_factory=list)
+    shadow: int = 0  # alerts of rules in shadow: stored, not routed
+
+
+async def judge_all(
+    session: AsyncSession,
+    new: Sequence[Txn],
+    judges: Sequence[Judge],
+    memory: JudgeMemory | None = None,
+) -> list[AlertDraft]:
+    """Every judge's drafts for the batch, in booked order of their triggers."""
+    drafts: list[AlertDraft] = []
+    for judge in judges:
+        drafts.extend(await judge.judge(session, new, memory))
+    drafts.sort(key=lambda d: d.trigger.order)
+    return drafts if memory is None else memory.fresh(drafts)
 
 
 async def monitor(
     session: AsyncSession,
     new: Sequence[Txn],
-    rules: Sequence[Rule],
+    judges: Sequence[Judge],
     *,
-    match_name: NameMatcher | None,
     temporal: Client,
     task_queue: str,
     actor: ActorRef,
 ) -> MonitoringOutcome:
-    """Judge the new transactions (already inserted), store their alerts, route them to cases."""
-    if not new or not any(rule.config.enabled for rule in rules):
+    """Judge the new transactions (already inserted), store their alerts, route them to cases.
+
+    Alerts of rules in shadow are stored (to be compared before the rule goes live) and
+    never routed: no case, no task, no notice.
+    """
+    if not new or not judges:
         return MonitoringOutcome()
-    context = await load_context(session, new, rules)
-    context.match_name = match_name
-    alerts = await insert_alerts(session, evaluate(new, context, rules))
-    if not alerts:
-        return MonitoringOutcome()
-    routes = await route_alerts(session, temporal, task_queue, alerts, actor=actor)
-    return MonitoringOutcome(alerts=alerts, routes=routes)
+    stored = await insert_alerts(session, await judge_all(session, new, judges))
+    live = [a for a in stored if not a.shadow]
+    outcome = MonitoringOutcome(alerts=live, shadow=len(stored) - len(live))
+    if live:
+        outcome.routes = await route_alerts(session, temporal, task_queue, live, actor=actor)
+    return outcome

@@ -207,11 +207,16 @@ class AlertDraft:
     transactions: list[Txn]
     reason: str
     details: dict[str, Any]
+    shadow: bool = False  # raised by a rule running in shadow: stored, never routed
+    score: int | None = None  # the rule's score, when it gives one (expression rules)
+    # A pattern that many transactions complete (a cycle, a chain) names itself here, so
+    # it is raised once whichever of its transactions completes it.
+    key: str | None = None
 
     @property
     def dedupe_key(self) -> str:
         # One alert per rule and triggering transaction, however often it is evaluated.
-        return f"{self.rule}:{self.trigger.id}"
+        return self.key or f"{self.rule}:{self.trigger.id}"
 
     @property
     def transaction_ids(self) -> list[uuid.UUID]:
