@@ -100,6 +100,9 @@ class AmlCase(SQLModel, table=True):
     sar_decided_at: datetime | None = tz(nullable=True)
     sar_breached_at: datetime | None = tz(nullable=True)
     closed_at: datetime | None = tz(nullable=True)
+    # The score of its alerts and customer (aml.engines.priority), with the reasons in words.
+    priority_score: int = Field(default=0, index=True)
+    priority_reasons: list[dict[str, Any]] = jsonb(default_factory=list)
 
 
 class AccountRestriction(SQLModel, table=True):

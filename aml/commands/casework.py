@@ -2,17 +2,33 @@
 
 `route_alerts` runs inside the ingest's transaction, after the alerts are flushed: per
 customer it takes an advisory lock, finds the open case (the database allows only one:
-`uq_aml_case_open_customer`) or opens one, attaches the alerts, and hands them to the
-case's workflow by signal-with-start. The signal goes out before the transaction commits,
-so a refused signal rolls the ingest back (the sender retries; nothing is half-done), and
-an ingest that fails after the signal leaves the workflow with alert ids it will not find
-and ignores. The case's close step takes the same lock, so an alert attached just before a
-case closes keeps it open rather than being lost.
+`uq_aml_case_open_customer`) or opens one, attaches the alerts, recomputes the case's
+priority from all its alerts (`aml.engines.priority`) and hands the alerts to the case's
+workflow by signal-with-start. The case's close step takes the same lock, so an alert
+attached just before a case closes keeps it open rather than being lost.
+
+When the signal goes out is the caller's choice:
+
+- **the API ingest** signals before its transaction commits (`signal=True`): a refused
+  signal rolls the ingest back and the sender retries, so nothing is half-done; an ingest
+  that fails after the signal leaves the workflow with alert ids it will not find and
+  ignores. A new case's workflow may run its first activity before the commit and retries
+  it (`not_committed_yet`): rare for one API batch.
+- **the bulk import** routes with `signal=False`, commits the slice, then calls
+  `signal_cases` with the routes: every workflow starts on a committed case (no retries,
+  however many cases one slice opens). A failed signal after the commit cannot roll the
+  slice back, so it is retried (`SIGNAL_ATTEMPTS`) and then reported with the cases it
+  left unsignalled; `signal_cases` is idempotent (signal-with-start, alert ids as a set),
+  so signalling those again later is safe.
+
+The priority only rises here: an alert never makes a case less urgent, and an escalation's
+priority is not undone by the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,8 +41,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
+from aml.engines.priority import CaseFacts, CasePriority, case_priority
 from audit import trail as audit
 from audit.trail import ActorRef
+from casework import priority as priority_rule
 from casework import store
 from casework.starting import start_case
 from core.db import run_sql
@@ -115,8 +133,11 @@ async def route_alerts(
     alerts: Sequence[AmlAlert],
     *,
     actor: ActorRef,
+    signal: bool = True,
 ) -> list[CaseRoute]:
-    """Attach new alerts to their customer's open case (opening one if needed) and signal it."""
+    """Attach new alerts to their customer's open case (opening one if needed), recompute
+    its priority, and signal it (with `signal=False`, the caller signals the routes with
+    `signal_cases` once its transaction has committed)."""
     by_customer: dict[uuid.UUID, list[AmlAlert]] = defaultdict(list)
     for alert in alerts:
         by_customer[alert.customer_id].append(alert)
@@ -153,6 +174,7 @@ async def route_alerts(
             alert.case_id = case.id
             session.add(alert)
         await session.flush()
+        ranked = await reprioritise(session, case.id)
         events.append(
             {
                 "action": "aml.alerts_attached",
@@ -161,6 +183,8 @@ async def route_alerts(
                 "details": {
                     "alerts": [str(a.id) for a in mine],
                     "rules": sorted({a.rule_key for a in mine}),
+                    "priority_score": ranked.score,
+                    "priority": ranked.priority,
                 },
             }
         )
@@ -176,10 +200,100 @@ async def route_alerts(
                 alert_ids=[a.id for a in mine],
             )
         )
-    await signal_cases(temporal, task_queue, routes)
+    if signal:
+        await signal_cases(temporal, task_queue, routes)
     for event in events:
         await audit.record(session, actor=actor, object_type="case", **event)
     return routes
+
+
+_FACTS_SQL = """
+SELECT count(*) AS alerts,
+       max(CASE a.severity WHEN 'high' THEN 3 WHEN 'medium' THEN 2 WHEN 'low' THEN 1
+           ELSE 0 END) AS severity,
+       max(CASE WHEN jsonb_typeof(a.details->'score') = 'number'
+           THEN (a.details->>'score')::numeric END) AS rule_score,
+       max(CASE WHEN jsonb_typeof(a.details->'network'->'accounts') = 'array'
+           THEN jsonb_array_length(a.details->'network'->'accounts') END) AS reach,
+       (SELECT coalesce(sum(t.amount_eur), 0) FROM transaction t
+        WHERE t.id IN (SELECT unnest(b.transaction_ids) FROM aml_alert b
+                       WHERE b.case_id = :case_id)) AS amount_eur,
+       (SELECT cu.risk_level FROM aml_case ac JOIN customer cu ON cu.id = ac.customer_id
+        WHERE ac.case_id = :case_id) AS risk
+FROM aml_alert a WHERE a.case_id = :case_id
+"""
+_SEVERITY_NAMES = {3: "high", 2: "medium", 1: "low"}
+# A stored priority's rank (casework.priority.RANK), unknown ones as normal.
+_RANK_SQL = (
+    "CASE priority "
+    + " ".join(f"WHEN '{name}' THEN {rank}" for name, rank in priority_rule.RANK.items())
+    + f" ELSE {priority_rule.rank(None)} END"
+)
+
+
+async def reprioritise(session: AsyncSession, case_id: uuid.UUID) -> CasePriority:
+    """Score the case from all its alerts and its customer; store the score and reasons,
+    and raise (never lower) the case's and its open tasks' priority to what it implies."""
+    row = (await run_sql(session, _FACTS_SQL, {"case_id": case_id})).one()
+    ranked = case_priority(
+        CaseFacts(
+            alerts=int(row.alerts),
+            top_severity=_SEVERITY_NAMES.get(int(row.severity or 0)),
+            top_rule_score=int(row.rule_score) if row.rule_score is not None else None,
+            amount_eur=row.amount_eur,
+            network_accounts=int(row.reach or 0),
+            customer_risk=row.risk,
+        )
+    )
+    await run_sql(
+        session,
+        "UPDATE aml_case SET priority_score = :score, priority_reasons = CAST(:reasons AS jsonb) "
+        "WHERE case_id = :case_id",
+        {"score": ranked.score, "reasons": json.dumps(ranked.reasons), "case_id": case_id},
+    )
+    rank_sql = _RANK_SQL
+    params = {"p": ranked.priority, "r": priority_rule.rank(ranked.priority), "case_id": case_id}
+    await run_sql(
+        session,
+        f'UPDATE "case" SET priority = :p WHERE id = :case_id AND {rank_sql} < :r',  # noqa: S608 (fixed fragment)
+        params,
+    )
+    await run_sql(
+        session,
+        f"UPDATE task SET priority = :p WHERE case_id = :case_id "  # noqa: S608 (fixed fragment)
+        f"AND status IN ('open', 'claimed') AND {rank_sql} < :r",
+        params,
+    )
+    return ranked
+
+
+SIGNAL_ATTEMPTS = 5
+
+
+class CasesNotSignalled(Exception):
+    """Signals that failed after their alerts were committed: the cases to signal again."""
+
+    def __init__(self, references: Sequence[str], cause: BaseException) -> None:
+        self.references = list(references)
+        super().__init__(
+            f"{len(self.references)} case(s) have new alerts their workflow was not told about "
+            f"({', '.join(self.references[:10])}{', ...' if len(self.references) > 10 else ''}): "
+            f"{cause}"
+        )
+
+
+async def signal_committed(
+    temporal: Client, task_queue: str, routes: Sequence[CaseRoute], *, pause: float = 1.0
+) -> None:
+    """Signal cases whose alerts are committed: retried, then `CasesNotSignalled`."""
+    for attempt in range(1, SIGNAL_ATTEMPTS + 1):
+        try:
+            await signal_cases(temporal, task_queue, routes)
+            return
+        except Exception as exc:
+            if attempt == SIGNAL_ATTEMPTS:
+                raise CasesNotSignalled([r.reference for r in routes], exc) from exc
+            await asyncio.sleep(pause * attempt)
 
 
 async def signal_cases(temporal: Client, task_queue: str, routes: Sequence[CaseRoute]) -> None:

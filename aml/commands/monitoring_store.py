@@ -359,7 +359,11 @@ async def insert_alerts(session: AsyncSession, drafts: Sequence[AlertDraft]) -> 
                 "severity": d.severity,
                 "transaction_ids": d.transaction_ids,
                 "reason": d.reason,
-                "details": jsonable(d.details),
+                # A rule's score (network, expression rules) is kept with the alert: the
+                # case's priority reads it (aml.engines.priority).
+                "details": jsonable(
+                    d.details if d.score is None else {"score": d.score, **d.details}
+                ),
                 "detected_at": now,
                 "case_id": None,
                 "shadow": d.shadow,

@@ -129,11 +129,14 @@ async def monitor(
     temporal: Client,
     task_queue: str,
     actor: ActorRef,
+    signal: bool = True,
 ) -> MonitoringOutcome:
     """Judge the new transactions (already inserted), store their alerts, route them to cases.
 
     Alerts of rules in shadow are stored (to be compared before the rule goes live) and
-    never routed: no case, no task, no notice.
+    never routed: no case, no task, no notice. With `signal=False` the cases' workflows
+    are not signalled: the caller passes `outcome.routes` to `casework.signal_committed`
+    after its transaction commits (the bulk import does).
     """
     if not new or not judges:
         return MonitoringOutcome()
@@ -141,5 +144,7 @@ async def monitor(
     live = [a for a in stored if not a.shadow]
     outcome = MonitoringOutcome(alerts=live, shadow=len(stored) - len(live))
     if live:
-        outcome.routes = await route_alerts(session, temporal, task_queue, live, actor=actor)
+        outcome.routes = await route_alerts(
+            session, temporal, task_queue, live, actor=actor, signal=signal
+        )
     return outcome
