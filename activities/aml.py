@@ -6,6 +6,7 @@ Each is one short transaction, idempotent under retry, with its audit event insi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,7 +35,7 @@ from models.aml_io import (
     SarClockInput,
 )
 from models.base import utcnow
-from models.cases import Case, Task
+from models.cases import Case, Task, TaskStatus
 from models.money import quantize
 from models.onboarding import Account, Customer
 from models.staff import StaffUser
@@ -102,7 +103,13 @@ class AmlActivities:
     @activity.defn
     @retry_on_outage
     async def note_new_alerts(self, inp: AlertsNoticeInput) -> None:
-        """New alerts joined the open case: whoever holds its task is told."""
+        """New alerts joined the open case: the person holding a claim on its task is told.
+
+        Only a claimed task's holder: an unclaimed case shows its alerts in the queue, not
+        in the inbox of everyone who might pick it up. One notice per case per import: the
+        alerts of one bulk import (its transactions share `received_at`) arrive slice by
+        slice, and the holder hears of them once; each API batch is its own notice.
+        """
         async with self.db.transaction() as session:
             known = (
                 await session.exec(
@@ -117,25 +124,27 @@ class AmlActivities:
                 raise not_committed_yet(f"alerts {sorted(inp.alert_ids)[:1]} of case {inp.case_id}")
             holders = (
                 await session.exec(
-                    select(Task.id, Task.assignee_id, Task.candidate_role).where(
-                        col(Task.id).in_(inp.open_task_ids)
+                    select(Task.id, Task.assignee_id).where(
+                        col(Task.id).in_(inp.open_task_ids),
+                        Task.status == TaskStatus.CLAIMED,
+                        col(Task.assignee_id).is_not(None),
                     )
                 )
             ).all()
+            batch = await _arrival(session, known)
             fresh = [
                 await queue_notification(
                     session,
-                    dedupe_key=f"aml-new-alerts:{task_id}:{sorted(known)[0]}",
-                    subject=f"{len(known)} new alert(s) on your AML case",
+                    dedupe_key=f"aml-new-alerts:{task_id}:{batch}",
+                    subject="New alerts on your AML case",
                     body="New alerts were added to the case you are working; review them.",
                     case_id=inp.case_id,
-                    role=None if assignee else role,
                     recipient=assignee,
                 )
-                for task_id, assignee, role in holders
+                for task_id, assignee in holders
             ]
             if holders and not any(fresh):
-                return  # a retry after our own commit
+                return  # told already: a later slice of the same import, or a retry
             await audit.record(
                 session,
                 action="aml.alerts_added",
@@ -143,7 +152,10 @@ class AmlActivities:
                 object_type="case",
                 object_id=inp.case_id,
                 workflow_id=inp.workflow_id,
-                details={"alerts": [str(a) for a in known]},
+                details={
+                    "alerts": [str(a) for a in known],
+                    "notified": [str(a) for _, a in holders],
+                },
             )
 
     @activity.defn
@@ -267,6 +279,23 @@ class AmlActivities:
                 workflow_id=inp.workflow_id,
                 details={"due_at": inp.due_at},
             )
+
+
+async def _arrival(session: AsyncSession, alert_ids: Sequence[uuid.UUID]) -> str:
+    """What the alerts arrived with, for a notice's dedupe key: the import whose
+    transactions triggered them (`import:<received_at>`), else the first alert's id."""
+    marker = (
+        await run_sql(
+            session,
+            "SELECT max(t.received_at) FROM aml_alert a "
+            "JOIN transaction t ON t.id = a.transaction_ids[cardinality(a.transaction_ids)] "
+            "WHERE a.id = ANY(:ids) AND t.source = 'import'",
+            {"ids": list(alert_ids)},
+        )
+    ).scalar_one_or_none()
+    if marker is not None:
+        return f"import:{marker.isoformat()}"
+    return str(sorted(alert_ids)[0])
 
 
 async def _sar_report(

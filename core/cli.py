@@ -537,8 +537,40 @@ class _ProgressBar:
     def finish(self, note: str | None = None) -> None:
         if self.line_open:
             print(file=sys.stderr)
+            self.line_open = False
         if note:
             print(note, file=sys.stderr)
+
+
+class _JudgingLine:
+    """`judging 40 000 / 120 000 transactions, 312 alerts` on stderr after the file is read:
+    redrawn in place on a terminal, one line per tenth elsewhere."""
+
+    def __init__(self, bar: _ProgressBar) -> None:
+        self.bar = bar
+        self.tty = sys.stderr.isatty()
+        self.shown_tenth = -1
+        self.width = 0
+
+    def __call__(self, judged: int, total: int, alerts: int) -> None:
+        if self.shown_tenth < 0:
+            self.bar.finish()  # the reading bar's line ends; judging gets its own
+        tenth = int(judged / total * 10) if total else 10
+        if not self.tty and tenth == self.shown_tenth:
+            return
+        self.shown_tenth = tenth
+
+        def n(x: int) -> str:
+            return f"{x:,}".replace(",", " ")
+
+        line = f"judging {n(judged)} / {n(total)} transactions, {n(alerts)} alerts"
+        if self.tty:
+            print(f"\r{line:<{self.width}}", end="", file=sys.stderr)
+            self.width = len(line)
+            self.bar.line_open = True
+        else:
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
 
 
 def _cli_actor() -> Any:
@@ -571,12 +603,20 @@ def _import_failed(exc: BaseException) -> int | None:
     """The sentence for a failure the operator can act on, or None for a bug (re-raise)."""
     import csv
 
+    from aml.commands.casework import CasesNotSignalled
     from core.db import is_outage
     from customers.legacy_import import ImportFileError
     from shared.errors import DomainError
 
     if isinstance(exc, ImportFileError):
         print(f"error: {exc}", file=sys.stderr)
+    elif isinstance(exc, CasesNotSignalled):
+        print(
+            f"error: the transactions and alerts are in, but {exc}. Until their workflows "
+            "are told, a new case among them has no task in the queue; the alerts are on the "
+            "case pages.",
+            file=sys.stderr,
+        )
     elif isinstance(exc, DomainError):
         print(f"error: {exc.message}", file=sys.stderr)
     elif isinstance(exc, FileNotFoundError):
@@ -727,6 +767,7 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
                 report_path=report_path,
                 temporal=temporal,
                 actor=_cli_actor(),
+                judging=_JudgingLine(bar),
             )
         finally:
             await db.dispose()

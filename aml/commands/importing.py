@@ -19,6 +19,15 @@ def no_progress(done: int, total: int) -> None:
     return None
 
 
+class JudgingProgress(Protocol):
+    def __call__(self, judged: int, total: int, alerts: int) -> None:
+        """`judged` of `total` imported transactions judged by the rules, `alerts` raised."""
+
+
+def no_judging_progress(judged: int, total: int, alerts: int) -> None:
+    return None
+
+
 @dataclass
 class ImportReport:
     total: int = 0  # data rows in the file

@@ -9,7 +9,10 @@ already used for a different transaction is refused. Refused rows go to the repo
 
 Imported history feeds the rules' baselines (they read the transaction table). With
 `alert`, the rules then judge the imported rows themselves, in booked order, read back
-through a server-side cursor, and alerts go to their customers' cases as from the API.
+through a server-side cursor, `MONITOR_CHUNK` at a time (progress after each slice:
+judged, of how many, alerts so far), and alerts go to their customers' cases as from the
+API - except that a slice's cases are signalled after the slice commits, so each case's
+workflow starts on a committed case (`aml.commands.casework`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from aml.commands.importing import ImportReport, Progress
+from aml.commands.casework import signal_committed
+from aml.commands.importing import ImportReport, JudgingProgress, Progress, no_judging_progress
 from aml.commands.judges import load_judges
 from aml.commands.monitoring_store import txn_from_row
 from aml.commands.transaction_rows import ParsedRow, parse_row
@@ -164,6 +168,7 @@ async def import_transactions_csv(
     temporal: Client | None = None,
     actor: ActorRef = SYSTEM,
     chunk_size: int = CHUNK,
+    judging: JudgingProgress = no_judging_progress,
 ) -> ImportReport:
     """Import a CSV of transactions (columns: `COLUMNS`); with `alert`, monitor the new ones."""
     if alert and temporal is None:
@@ -183,7 +188,9 @@ async def import_transactions_csv(
             progress(done, report.total)
     if alert and report.inserted:
         assert temporal is not None
-        report.alerts = await _monitor_imported(db, temporal, settings, marker, actor)
+        report.alerts = await _monitor_imported(
+            db, temporal, settings, marker, actor, total=report.inserted, judging=judging
+        )
     return report
 
 
@@ -319,11 +326,21 @@ async def _stage_and_insert(
 
 
 async def _monitor_imported(
-    db: Database, temporal: Client, settings: Settings, marker: Any, actor: ActorRef
+    db: Database,
+    temporal: Client,
+    settings: Settings,
+    marker: Any,
+    actor: ActorRef,
+    *,
+    total: int,
+    judging: JudgingProgress,
 ) -> int:
-    """Judge this run's new rows in booked order, a slice at a time; the alerts raised."""
+    """Judge this run's new rows in booked order, a slice at a time; the alerts raised.
+
+    Each slice's alerts and cases commit first; their workflows are signalled after."""
     judges = await load_judges(db)
-    raised = 0
+    raised = judged = 0
+    judging(0, total, 0)
     async with db.session() as reader:
         connection = await reader.connection()
         stream = await connection.stream(
@@ -346,6 +363,11 @@ async def _monitor_imported(
                     temporal=temporal,
                     task_queue=settings.task_queue,
                     actor=actor,
+                    signal=False,
                 )
+            if outcome.routes:
+                await signal_committed(temporal, settings.task_queue, outcome.routes)
             raised += len(outcome.alerts)
+            judged += len(new)
+            judging(judged, total, raised)
     return raised
