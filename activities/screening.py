@@ -122,6 +122,8 @@ class ScreeningActivities:
             stmt = select(Customer).order_by(col(Customer.id)).limit(inp.batch_size)
             if inp.after_customer_id is not None:
                 stmt = stmt.where(col(Customer.id) > inp.after_customer_id)
+            if inp.created_at is not None:  # one import's new customers only
+                stmt = stmt.where(col(Customer.created_at) == inp.created_at)
             customers = list((await session.exec(stmt)).all())
         # One configuration for the whole batch, read once rather than per person.
         _, config = await load_typed(self.db, "screening", ScreeningConfig)

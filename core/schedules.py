@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.client import (
     Client,
@@ -20,6 +21,8 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
 )
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.codec import EncryptionCodec
 from core.settings import Settings
@@ -169,6 +172,26 @@ def _calendar_shape(calendar: ScheduleCalendarSpec) -> tuple[object, ...]:
         ranges(calendar.year),
         ranges(calendar.day_of_week),
     )
+
+
+def imported_rescreen_id(created_at: datetime) -> str:
+    return f"rescreen-import-{created_at.strftime('%Y%m%dT%H%M%S%f')}"
+
+
+async def rescreen_imported(client: Client, settings: Settings, created_at: datetime) -> str:
+    """Screen the customers one import created (their `created_at`), not the whole book:
+    a run of the re-screening workflow of its own, id named after the import (starting it
+    twice starts it once). The workflow id."""
+    workflow_id = imported_rescreen_id(created_at)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            RESCREEN_WORKFLOW,
+            RescreenInput(created_at=created_at),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    return workflow_id
 
 
 async def trigger_rescreen(client: Client, *, schedule_id: str = RESCREEN_SCHEDULE_ID) -> None:

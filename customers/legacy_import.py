@@ -47,6 +47,8 @@ class CustomerImportReport(ImportReport):
     customers_created: int = 0  # `inserted` counts the accounts opened
     customers_extended: int = 0  # customers already here that gained an account
     sha256: str = ""
+    # The created_at of every customer this run created: how their screening finds them.
+    imported_at: datetime | None = None
 
 
 # ----------------------------------------------------------------------------- the database
@@ -212,6 +214,7 @@ async def _load(
     actor: ActorRef,
 ) -> None:
     now = utcnow()
+    report.imported_at = now
     async with db.transaction() as session:
         await run_sql(session, "SELECT pg_advisory_xact_lock(:k)", {"k": _LOCK})
         await _stage(session, path, report.total, now, progress)

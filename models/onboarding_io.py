@@ -162,12 +162,16 @@ class OnboardingState(BaseModel):
 
 class RescreenInput(BaseModel):
     batch_size: int = 200
+    # Only the customers one import created (their created_at is the import's instant);
+    # None: every customer (the schedule's run).
+    created_at: datetime | None = None
 
 
 class RescreenBatchInput(BaseModel):
     workflow_id: str
     after_customer_id: uuid.UUID | None = None
     batch_size: int = 200
+    created_at: datetime | None = None
 
 
 class ScreeningAlertRef(BaseModel):

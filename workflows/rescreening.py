@@ -49,6 +49,7 @@ class RescreenWorkflow:
                     workflow_id=workflow.info().workflow_id,
                     after_customer_id=after,
                     batch_size=inp.batch_size,
+                    created_at=inp.created_at,
                 ),
                 start_to_close_timeout=timedelta(minutes=5),
                 heartbeat_timeout=timedelta(minutes=1),
