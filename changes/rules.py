@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from aml.expression_policy import CONFIG_PREFIX as AML_EXPR_PREFIX
 from aml.rule_policy import CONFIG_PREFIX as AML_RULE_PREFIX
 from casework.registry import CaseType, TaskKind, kind, register
 from casework.segregation import FINANCE_OR_OPS, RISK_OR_MLRO
@@ -295,7 +296,7 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
         tier_reason=None,
         approvers=(
             "one risk manager or MLRO (not you)"
-            if key.startswith(AML_RULE_PREFIX)
+            if key.startswith((AML_RULE_PREFIX, AML_EXPR_PREFIX))
             else "one risk manager (not you)"
         ),
     )
@@ -357,7 +358,7 @@ def approval_specs(
     if target_type == "config":
         # Compliance configuration: one risk manager, never the maker (excluded_actors).
         # Monitoring rules are the MLRO's business as much as risk's: either approves.
-        aml_rule = (config_key or "").startswith(AML_RULE_PREFIX)
+        aml_rule = (config_key or "").startswith((AML_RULE_PREFIX, AML_EXPR_PREFIX))
         role = RISK_OR_MLRO if aml_rule else "risk_manager"
         return [approval("approve", "config_approval", role, "normal")]
     if target_type == "recon_source":

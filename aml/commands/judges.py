@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from aml.commands.expression_store import expression_judges
 from aml.commands.monitoring_store import load_rules, name_matcher
 from aml.engines.judging import Judge
 from aml.engines.monitoring import BuiltinJudge
@@ -26,7 +27,7 @@ async def builtin_judges(db: Database, overrides: Overrides) -> list[Judge]:
 
 
 # One loader per rule family, in the order their alerts are listed.
-LOADERS: tuple[JudgeLoader, ...] = (builtin_judges,)
+LOADERS: tuple[JudgeLoader, ...] = (builtin_judges, expression_judges)
 
 
 async def load_judges(db: Database, overrides: Overrides | None = None) -> list[Judge]:

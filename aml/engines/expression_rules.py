@@ -1,0 +1,395 @@
+"""Rules written without code (`aml.rule_language`), compiled to one SQL statement each.
+
+Each rule's statement judges a whole batch at once: the batch's transactions are the
+triggers, every aggregate is a correlated subquery over `transaction` (by account or
+customer and booked time, on the indexes (account_id, booked_at) / (customer_id,
+booked_at)), a peer median is computed once per segment and day of the batch, and the
+rule's condition is the statement's WHERE clause, so only the triggers that fire come
+back, with the figures their reason needs. The SQL is assembled from the checked tree
+only: function names and filters map to fixed fragments, numbers are bound parameters.
+
+When the judged transaction itself does not matter (no `amount(...)`, no
+`counterparty="same"`), only the latest transaction of each account (or customer) in the
+batch is judged: the windows end there, and the rule's cool-down makes one alert of a
+pattern that many transactions feed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from aml.engines.judging import JudgeMemory
+from aml.engines.monitoring_data import AlertDraft, Txn, eur
+from aml.expression_policy import ExpressionRule, render_why, rule_key
+from aml.rule_language import (
+    OP_WORDS,
+    Aggregate,
+    Amount,
+    Arith,
+    Baseline,
+    Compare,
+    Condition,
+    Filters,
+    Logic,
+    Not,
+    Number,
+    PeerMedian,
+    Rule,
+    Term,
+    Value,
+    parse_rule,
+    term_words,
+)
+from core.db import run_sql
+from onboarding.engines.reference_data import (
+    HIGH_RISK_COUNTRIES,
+    MEDIUM_RISK_COUNTRIES,
+    PROHIBITED_COUNTRIES,
+)
+
+HIGH = sorted({*HIGH_RISK_COUNTRIES, *PROHIBITED_COUNTRIES})
+MEDIUM_OR_WORSE = sorted({*HIGH, *MEDIUM_RISK_COUNTRIES})
+
+TIMES = "\u00d7"
+_AGGREGATE_SQL = {
+    "count": "count(*)",
+    "sum": "coalesce(sum(t.amount_eur), 0)",
+    "distinct_counterparties": "count(DISTINCT t.counterparty_key)",
+    "distinct_countries": "count(DISTINCT t.counterparty_country)",
+    "distinct_channels": "count(DISTINCT t.channel)",
+}
+
+
+class _Sql:
+    """One statement being assembled: fragments from the tree, numbers as parameters."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {"high": HIGH, "medium": MEDIUM_OR_WORSE}
+
+    def bind(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def filters(self, f: Filters, row: str) -> list[str]:
+        out = []
+        if f.direction != "any":
+            out.append(f"{row}.direction = {self.bind(f.direction)}")
+        if f.channel:
+            out.append(f"{row}.channel = {self.bind(f.channel)}")
+        if f.country_risk:
+            out.append(f"{row}.counterparty_country = ANY(:{f.country_risk})")
+        if f.min_amount is not None:
+            out.append(f"{row}.amount_eur >= {self.bind(f.min_amount)}")
+        if f.max_amount is not None:
+            out.append(f"{row}.amount_eur <= {self.bind(f.max_amount)}")
+        return out
+
+    def aggregate(self, a: Aggregate, end: str, seconds: int, *, lag: int = 0) -> str:
+        """`a` over the window of `seconds` ending `lag` seconds before the trigger `g`."""
+        scope = (
+            "t.account_id = g.account_id" if a.per == "account" else "t.customer_id = g.customer_id"
+        )
+        upper = f"{end} - interval '{int(lag)} seconds'" if lag else end
+        where = [
+            scope,
+            f"t.booked_at > {end} - interval '{int(lag + seconds)} seconds'",
+            f"t.booked_at <= {upper}",
+            *self.filters(a.filters, "t"),
+        ]
+        if a.filters.same_counterparty:
+            where.append("t.counterparty_key = g.counterparty_key")
+        clause = " AND ".join(where)
+        return f"(SELECT {_AGGREGATE_SQL[a.func]} FROM transaction t WHERE {clause})"  # noqa: S608 (fixed fragments, bound values)
+
+    def term(self, term: Term, peers: dict[PeerMedian, str]) -> str:
+        if isinstance(term, Aggregate):
+            return self.aggregate(term, "g.booked_at", term.seconds)
+        if isinstance(term, Amount):
+            conditions = self.filters(term.filters, "g") or ["true"]
+            return f"(CASE WHEN {' AND '.join(conditions)} THEN g.amount_eur ELSE 0 END)"
+        if isinstance(term, Baseline):
+            period = term.days * 86_400
+            total = self.aggregate(term.of, "g.booked_at", period, lag=term.of.seconds)
+            return f"({total} * {self.bind(Decimal(term.of.seconds) / Decimal(period))})"
+        return f"{peers[term]}.v"
+
+    def peer(self, p: PeerMedian, name: str) -> str:
+        a = p.of
+        group = "t.account_id" if a.per == "account" else "t.customer_id"
+        where = [
+            "pc.segment = d.segment",
+            f"t.booked_at > d.day - interval '{int(a.seconds)} seconds'",
+            "t.booked_at <= d.day",
+            *self.filters(a.filters, "t"),
+        ]
+        return (
+            f"{name} AS (SELECT d.segment, d.day, "  # noqa: S608 (fixed fragments, bound values)
+            "CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.v) AS numeric) AS v "
+            "FROM (SELECT DISTINCT segment, date_trunc('day', booked_at) AS day FROM g) d "
+            f"CROSS JOIN LATERAL (SELECT {_AGGREGATE_SQL[a.func]} AS v FROM transaction t "
+            f"JOIN customer pc ON pc.id = t.customer_id WHERE {' AND '.join(where)} "
+            f"GROUP BY {group}) x GROUP BY d.segment, d.day)"
+        )
+
+    def value(self, v: Value, columns: dict[Term, str]) -> str:
+        if isinstance(v, Number):
+            return f"CAST({self.bind(v.value)} AS numeric)"
+        if isinstance(v, Arith):
+            left, right = self.value(v.left, columns), self.value(v.right, columns)
+            if v.op == "/":
+                return f"({left} / NULLIF({right}, 0))"
+            return f"({left} {v.op} {right})"
+        return columns[v]
+
+    def condition(self, c: Condition, columns: dict[Term, str]) -> str:
+        if isinstance(c, Logic):
+            return "(" + f" {c.op.upper()} ".join(self.condition(p, columns) for p in c.parts) + ")"
+        if isinstance(c, Not):
+            return f"(NOT coalesce({self.condition(c.part, columns)}, false))"
+        return f"({self.value(c.left, columns)} {c.op} {self.value(c.right, columns)})"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    slug: str
+    version: int
+    config: ExpressionRule
+    rule: Rule
+    sql: str
+    params: dict[str, Any]
+    approved_at: datetime | None  # when the version took effect (None: a proposal)
+
+    @property
+    def key(self) -> str:
+        return rule_key(self.slug)
+
+    def shadow(self, now: datetime) -> bool:
+        """Whether drafts are recorded only: in shadow until approved_at + shadow_days."""
+        if self.config.mode != "shadow":
+            return False
+        if self.config.shadow_days == 0 or self.approved_at is None:
+            return True
+        return now < self.approved_at + timedelta(days=self.config.shadow_days)
+
+
+def compile_rule(
+    slug: str, version: int, config: ExpressionRule, approved_at: datetime | None
+) -> CompiledRule:
+    """One rule's statement over the triggers `:ids`; returns (id, segment, v0, v1, …)."""
+    rule = parse_rule(config.expression)
+    sql = _Sql()
+    peers = {t: f"peer{i}" for i, t in enumerate(rule.terms) if isinstance(t, PeerMedian)}
+    columns = {t: f"v{i}" for i, t in enumerate(rule.terms)}
+    ctes = [
+        "g AS (SELECT tx.id, tx.account_id, tx.customer_id, tx.booked_at, tx.amount_eur, "
+        "tx.direction, tx.channel, tx.counterparty_country, tx.counterparty_key, c.segment "
+        "FROM transaction tx JOIN customer c ON c.id = tx.customer_id WHERE tx.id = ANY(:ids))"
+    ]
+    ctes += [sql.peer(p, name) for p, name in peers.items()]
+    selected = ", ".join(f"{sql.term(t, peers)} AS {columns[t]}" for t in rule.terms)
+    joins = " ".join(
+        f"LEFT JOIN {name} ON {name}.segment = g.segment "
+        f"AND {name}.day = date_trunc('day', g.booked_at)"
+        for name in peers.values()
+    )
+    where = sql.condition(rule.condition, columns)
+    statement = (
+        f"WITH {', '.join(ctes)}, v AS (SELECT g.id, g.segment, {selected} FROM g {joins}) "  # noqa: S608 (fixed fragments, bound values)
+        f"SELECT id, segment, {', '.join(columns.values())} FROM v WHERE coalesce({where}, false)"
+    )
+    return CompiledRule(slug, version, config, rule, statement, sql.params, approved_at)
+
+
+# ----------------------------------------------------------------------------- reasons
+def _in_eur(term: Term | None) -> bool:
+    if isinstance(term, Amount):
+        return True
+    if isinstance(term, Baseline | PeerMedian):
+        return term.of.func == "sum"
+    return isinstance(term, Aggregate) and term.func == "sum"
+
+
+def _fmt(value: Decimal | None, money: bool) -> str:
+    if value is None:
+        return "no figure"
+    if money:
+        return eur(value)
+    if value == value.to_integral_value():
+        return f"{value:,.0f}".replace(",", " ")
+    return f"{value:.1f}"
+
+
+def _compute(v: Value, values: dict[Term, Decimal | None]) -> Decimal | None:
+    if isinstance(v, Number):
+        return v.value
+    if isinstance(v, Arith):
+        left, right = _compute(v.left, values), _compute(v.right, values)
+        if left is None or right is None or (v.op == "/" and right == 0):
+            return None
+        return {"+": left + right, "-": left - right, "*": left * right}.get(v.op) or (left / right)
+    return values.get(v)
+
+
+def _relative(v: Value) -> tuple[Decimal, Baseline | PeerMedian] | None:
+    """`3 * peer_median(x)` (either way round) as (3, the relative term)."""
+    if isinstance(v, Baseline | PeerMedian):
+        return Decimal(1), v
+    if isinstance(v, Arith) and v.op == "*":
+        for k, t in ((v.left, v.right), (v.right, v.left)):
+            if isinstance(k, Number) and isinstance(t, Baseline | PeerMedian):
+                return k.value, t
+    return None
+
+
+def _compare_words(c: Compare, values: dict[Term, Decimal | None], segment: str) -> str:
+    left = c.left if not isinstance(c.left, Number | Arith) else None
+    money = _in_eur(left)
+    lval = _compute(c.left, values)
+    head = f"{_fmt(lval, money)} {term_words(left)}" if left else _fmt(lval, False)
+    relative = _relative(c.right)
+    if relative is not None:
+        factor, term = relative
+        base = values.get(term)
+        whose = (
+            f"the {segment} segment's median" if isinstance(term, PeerMedian) else "the own average"
+        )
+        ratio = f"{(lval / base):.1f} {TIMES} " if lval is not None and base else ""
+        return (
+            f"{head}, {ratio}{whose} of {_fmt(base, money)} "
+            f"(rule: {OP_WORDS[c.op]} {_fmt(factor, False)} {TIMES})"
+        )
+    right = _compute(c.right, values)
+    return f"{head} (rule: {OP_WORDS[c.op]} {_fmt(right, money)})"
+
+
+def reason_words(rule: Rule, values: dict[Term, Decimal | None], segment: str) -> str:
+    """The figures behind a firing rule, comparison by comparison, in words."""
+
+    def walk(c: Condition) -> list[str]:
+        if isinstance(c, Logic):
+            return [w for p in c.parts for w in walk(p)]
+        if isinstance(c, Not):
+            return walk(c.part)
+        return [_compare_words(c, values, segment)]
+
+    return "; ".join(walk(rule.condition))
+
+
+# ----------------------------------------------------------------------------- the judge
+def _triggers(rule: Rule, new: Sequence[Txn]) -> list[Txn]:
+    if rule.per_transaction:
+        return list(new)
+    by_customer = all(
+        (t.per if isinstance(t, Aggregate) else t.of.per) == "customer"
+        for t in rule.terms
+        if not isinstance(t, Amount)
+    )
+    latest: dict[uuid.UUID, Txn] = {}
+    for t in new:
+        scope = t.customer_id if by_customer else t.account_id
+        if scope not in latest or t.order > latest[scope].order:
+            latest[scope] = t
+    return list(latest.values())
+
+
+@dataclass
+class ExpressionJudge:
+    """Every rule written without code, enabled (live or shadow), at one snapshot."""
+
+    rules: list[CompiledRule]
+    customers: dict[uuid.UUID, str] = field(default_factory=dict)  # reference, for {customer}
+    family: str = "expression"
+
+    def rule_keys(self) -> list[str]:
+        return [r.key for r in self.rules]
+
+    async def judge(
+        self, session: AsyncSession, new: Sequence[Txn], memory: JudgeMemory | None
+    ) -> list[AlertDraft]:
+        if not new or not self.rules:
+            return []
+        last = (
+            memory.last_fired if memory is not None else await _last_fired(session, new, self.rules)
+        )
+        now = datetime.now(tz=new[0].booked_at.tzinfo)
+        drafts: list[AlertDraft] = []
+        for compiled in self.rules:
+            triggers = {t.id: t for t in _triggers(compiled.rule, new)}
+            rows = (
+                await run_sql(session, compiled.sql, {**compiled.params, "ids": list(triggers)})
+            ).all()
+            fired = sorted(
+                ((triggers[row[0]], row) for row in rows), key=lambda pair: pair[0].order
+            )
+            shadow = compiled.shadow(now)
+            for txn, row in fired:
+                mark = (txn.account_id, compiled.key)
+                previous = last.get(mark)
+                if previous is not None and txn.booked_at < previous + timedelta(
+                    days=compiled.config.cooldown_days
+                ):
+                    continue
+                last[mark] = txn.booked_at
+                drafts.append(self._draft(compiled, txn, row, shadow))
+        return drafts
+
+    def _draft(self, compiled: CompiledRule, txn: Txn, row: Any, shadow: bool) -> AlertDraft:
+        segment = str(row[1] or "unknown")
+        values: dict[Term, Decimal | None] = {
+            term: (Decimal(str(v)) if v is not None else None)
+            for term, v in zip(compiled.rule.terms, row[2:], strict=True)
+        }
+        words = reason_words(compiled.rule, values, segment)
+        config = compiled.config
+        reason = render_why(
+            config.why,
+            {
+                "values": words,
+                "title": config.title,
+                "segment": segment,
+                "customer": self.customers.get(txn.customer_id, "the customer"),
+            },
+        )
+        reason = f"{config.title}: {reason}" if "{title}" not in config.why else reason
+        return AlertDraft(
+            rule=compiled.key,
+            version=compiled.version,
+            severity=config.severity,
+            trigger=txn,
+            transactions=[txn],
+            reason=reason[:1000],
+            details={
+                "triggered_at": txn.booked_at.isoformat(),
+                "expression": compiled.rule.source,
+                "segment": segment,
+                "figures": {
+                    term_words(t): (str(v) if v is not None else None) for t, v in values.items()
+                },
+                "mode": "shadow" if shadow else "live",
+            },
+            shadow=shadow,
+            score=config.score,
+        )
+
+
+async def _last_fired(
+    session: AsyncSession, new: Sequence[Txn], rules: Sequence[CompiledRule]
+) -> dict[tuple[uuid.UUID, str], datetime]:
+    rows = (
+        await run_sql(
+            session,
+            "SELECT account_id, rule_key, max(CAST(details->>'triggered_at' AS timestamptz)) "
+            "FROM aml_alert WHERE account_id = ANY(:accounts) AND rule_key = ANY(:rules) "
+            "GROUP BY 1, 2",
+            {"accounts": list({t.account_id for t in new}), "rules": [r.key for r in rules]},
+        )
+    ).all()
+    return {(row[0], row[1]): row[2] for row in rows if row[2] is not None}
