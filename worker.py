@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.access_review import AccessReviewActivities
 from activities.aml import AmlActivities
+from activities.aml_backtest import BacktestActivities
 from activities.changes import ChangeActivities
 from activities.disputes import DisputeActivities
 from activities.errors import ClassifyErrors
@@ -46,6 +47,7 @@ from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
 from workflows.quality_review import QualityReviewWorkflow
 from workflows.reconciliation import BreakWorkflow, ReconciliationWorkflow
 from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
+from workflows.rule_backtest import RuleBacktestWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ WORKFLOWS = [
     QualityReviewWorkflow,
     ReconciliationWorkflow,
     RescreenWorkflow,
+    RuleBacktestWorkflow,
     ScreeningAlertWorkflow,
 ]
 
@@ -124,6 +127,7 @@ def activities_for(
         FollowUpActivities(db).wake_snoozed_case,
         GenericCaseActivities(db).load_case_plan,
         GenericCaseActivities(db).move_generic_case,
+        BacktestActivities(db).run_rule_backtest,
         *_access_review_activities(db),
     ]
 

@@ -27,3 +27,8 @@ class AmlCasePolicy(BaseModel):
     sar_reminder_days: Annotated[int, Field(ge=1, le=60)] = Field(
         7, description="Days before the SAR deadline that the MLRO is reminded"
     )
+    l1_minutes_per_alert: Annotated[int, Field(ge=1, le=480)] = Field(
+        20,
+        description="Minutes an L1 analyst spends on one alert (a rule change's backtest "
+        "turns its extra alerts into hours)",
+    )

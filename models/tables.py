@@ -5,6 +5,7 @@ Workflow code never imports this module: it imports only `models.workflow_io`.
 
 from models.access_reviews import AccessReview, AccessReviewItem
 from models.aml import AccountRestriction, AmlAlert, AmlCase, SarReport, Transaction
+from models.aml_backtests import AmlBacktest
 from models.audit import AuditCheckpoint, AuditEvent
 from models.case_follow_up import CaseSnooze, CaseTag, ManualCase
 from models.case_notes import AttachmentCitation, CaseAttachment, CaseAttachmentBlob, CaseNote
@@ -56,6 +57,7 @@ __all__ = [
     "AccountAdjustment",
     "AccountRestriction",
     "AmlAlert",
+    "AmlBacktest",
     "AmlCase",
     "ApplicantMessage",
     "Application",

@@ -119,6 +119,9 @@ class ChangeApprovalInput(BaseModel):
     escalation_role: str = "ops_manager"
     # A role change's end date: the grants it gave end then (a durable timer after apply).
     grant_ends_at: datetime | None = None
+    # An AML rule change: approvals wait until its backtest has finished (the backtest
+    # workflow signals `backtest_finished`).
+    backtest: bool = False
 
 
 class ChangeStatusInput(BaseModel):

@@ -63,6 +63,9 @@ class ChangeApprovalWorkflow:
             # Due from the workflow's start on the server's clock, as the approval window.
             self._reviews.plan(spec, started + timedelta(seconds=spec.sla_seconds))
         self._closed_by_handler = False
+        # An AML rule change is not approved before its backtest has finished (issue 17).
+        # A signal and a validator only: no command changes, recorded histories replay.
+        self._backtest_pending = inp.backtest
 
     # ------------------------------------------------------------------ run
     @workflow.run
@@ -212,6 +215,12 @@ class ChangeApprovalWorkflow:
         # Segregation of duties (never the maker or an editor, each approval by a different
         # person): the same rule as the web door, in workflows.review.
         self._reviews.validate(d, closed_reason=closed)
+        if d.outcome == "approve" and self._backtest_pending:
+            raise ApplicationError(
+                "The backtest of this rule change has not finished yet; approve it once its "
+                "result is on the change's page.",
+                type="backtest_running",
+            )
 
     # ------------------------------------------------------------------ withdraw
     @workflow.update
@@ -246,6 +255,11 @@ class ChangeApprovalWorkflow:
                 f"The {info.target_type} changed to version {info.new_version} (another change "
                 "was applied) after this one was proposed.",
             )
+
+    @workflow.signal
+    def backtest_finished(self, status: str) -> None:
+        """The rule change's backtest ended (done or failed): approvals may be recorded."""
+        self._backtest_pending = False
 
     @workflow.query
     def current_state(self) -> ChangeState:

@@ -18,6 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from aml.commands.backtest import is_rule_document
+from aml.commands.backtest_runs import queue_backtest
 from aml.commands.casework import CASE_TYPE_AML
 from aml.commands.restrictions import (
     ACTIVE_VERSION,
@@ -306,6 +308,7 @@ async def _open_change(
         effective_at=new.effective_at,
         escalation_role=ESCALATION_ROLE.get(new.target_type, "ops_manager"),
         grant_ends_at=new.grant_ends_at,
+        backtest=is_rule_document(new.config_key),
     )
     await start_case(
         session,
@@ -333,6 +336,19 @@ async def _open_change(
             },
         ),
     )
+    if workflow_input.backtest:
+        # An AML rule change: replayed over history before anyone can approve it.
+        await queue_backtest(
+            session,
+            temporal,
+            settings.task_queue,
+            key=str(new.config_key),
+            proposed=change_plan.after,
+            actor=actor.ref,
+            origin=actor.origin,
+            change_id=change_id,
+            change_workflow_id=workflow_id,
+        )
     return ChangeCreated(
         id=change_id,
         reference=reference,

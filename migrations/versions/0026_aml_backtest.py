@@ -49,9 +49,9 @@ def upgrade() -> None:
             "status IN ('queued', 'running', 'done', 'failed')", name="ck_aml_backtest_status"
         ),
     )
-    op.create_index("ix_aml_backtest_change", "aml_backtest", ["change_id"])
+    op.create_index("ix_aml_backtest_change_id", "aml_backtest", ["change_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_aml_backtest_change", table_name="aml_backtest")
+    op.drop_index("ix_aml_backtest_change_id", table_name="aml_backtest")
     op.drop_table("aml_backtest")

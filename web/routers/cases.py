@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from aml.queries.backtest_view import backtest_of_change
 from casework import cases as case_service
 from casework.case_work_view import case_work
 from casework.manual import manual_case_view
@@ -222,4 +223,6 @@ async def case_page_context(
         "attachment_rules": case_notes.attachment_rules(services.settings),
         "follow_up": await follow_up_of(services.db, actor, view.case),
         "manual": await manual_case_view(services.db, actor, view.case),
+        # An AML rule change's backtest (issue 17): partials/aml_backtest.html.
+        "backtest": await backtest_of_change(services.db, view.change.id) if view.change else None,
     }

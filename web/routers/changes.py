@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
+from aml.queries.backtest_view import BacktestPublic, backtest_of_change
 from changes.commands import requests as change_service
 from changes.queries import views as change_views
 from changes.rules import EDITABLE_FIELDS
@@ -108,6 +109,24 @@ async def read_change(
     if change is None:
         raise NotFound(f"No change with id {change_id} that you can see.")
     return change
+
+
+@api.get("/{change_id}/backtest", response_model=BacktestPublic)
+async def read_change_backtest(
+    services: ServicesDep, actor: CurrentActor, change_id: uuid.UUID
+) -> BacktestPublic:
+    """An AML rule change's backtest: progress while it runs, then the comparison with the
+    rules in force (alerts, accounts, false-positive and SAR overlap, extra L1 hours). The
+    change cannot be approved before it has finished."""
+    return await _backtest(services, actor, change_id)
+
+
+async def _backtest(services: Services, actor: Actor, change_id: uuid.UUID) -> BacktestPublic:
+    change = await change_views.get_change(services.db, actor, change_id)
+    found = await backtest_of_change(services.db, change_id) if change else None
+    if found is None:
+        raise NotFound(f"No backtest of a change with id {change_id} that you can see.")
+    return found
 
 
 @api.post(
@@ -300,6 +319,17 @@ async def withdraw_change_form(
     if htmx:
         return Response(status_code=200, headers={"HX-Location": url})
     return RedirectResponse(url, status_code=303)
+
+
+@pages.get("/changes/{change_id}/backtest")
+async def read_change_backtest_partial(
+    request: Request, services: ServicesDep, actor: CurrentActor, change_id: uuid.UUID
+) -> Response:
+    """The backtest section of a rule change's page, polled while the backtest runs; once it
+    has finished the whole page is asked for again (its approval form now accepts)."""
+    backtest = await _backtest(services, actor, change_id)
+    headers = {"HX-Refresh": "true"} if backtest.finished else None
+    return render(request, "partials/aml_backtest.html", {"backtest": backtest}, headers=headers)
 
 
 @pages.get("/changes")
