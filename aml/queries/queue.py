@@ -29,6 +29,14 @@ KIND_TIER = {kind: tier for tier, (_, kind, _, _) in TIER_STEPS.items()}
 TIER_KIND = {tier: kind for tier, (_, kind, _, _) in TIER_STEPS.items()}
 TIER_ROLE = {tier: role for tier, (_, _, role, _) in TIER_STEPS.items()}
 QUEUE_SCOPES = ("all", "mine", "available")
+# The case's priority score (aml.engines.priority) breaks ties within a priority.
+_SCORE_SQL = "coalesce((SELECT ac.priority_score FROM aml_case ac WHERE ac.case_id = t.case_id), 0)"
+QUEUE_SORTS: dict[str, str] = {
+    "priority": f"t.urgency DESC, {_SCORE_SQL} DESC, t.due_at, t.id",
+    "priority_asc": f"t.urgency, {_SCORE_SQL}, t.due_at DESC, t.id DESC",
+    "due": "t.due_at, t.id",
+}
+DEFAULT_SORT = "priority"
 CHART_DAYS = 90
 TABLE_TRANSACTIONS = 100
 
@@ -56,6 +64,7 @@ class AmlQueueItem(BaseModel):
     title: str
     status: str  # open | claimed
     priority: str
+    priority_score: int  # the case's score of its alerts and customer (0-100)
     escalation_level: int
     assignee: str | None
     assignee_id: uuid.UUID | None
@@ -75,6 +84,7 @@ class AmlQueuePage(BaseModel):
     per_page: int
     tiers: list[str]
     scope: str
+    sort: str = DEFAULT_SORT
 
 
 def default_tiers(actor: Actor) -> list[str]:
@@ -102,11 +112,15 @@ async def aml_queue(
     rule: str | None = None,
     page: int = 1,
     per_page: int = 25,
+    sort: str = DEFAULT_SORT,
 ) -> AmlQueuePage:
-    """Open AML tasks of the chosen tiers, most urgent first (priority, then due)."""
+    """Open AML tasks of the chosen tiers, most urgent first (priority, then the case's
+    priority score, then due); `sort`: priority | priority_asc | due."""
     await require(db, actor, "aml", "read", action="aml.queue", object_type="aml")
     if scope not in QUEUE_SCOPES:
         raise Invalid("Unknown queue scope.", fields={"scope": "all, mine or available"})
+    if sort not in QUEUE_SORTS:
+        raise Invalid("Unknown queue order.", fields={"sort": ", ".join(QUEUE_SORTS)})
     tiers = [t for t in (tiers or default_tiers(actor)) if t in TIERS]
     if not tiers:
         raise Invalid("Unknown tier.", fields={"tier": ", ".join(TIERS)})
@@ -145,14 +159,20 @@ async def aml_queue(
                 await run_sql(
                     session,
                     f"SELECT t.id FROM task t WHERE {clause} "  # noqa: S608
-                    "ORDER BY t.urgency DESC, t.due_at, t.id LIMIT :limit OFFSET :offset",
+                    f"ORDER BY {QUEUE_SORTS[sort]} LIMIT :limit OFFSET :offset",
                     params,
                 )
             ).all()
         ]
         items = await queue_items(session, actor, ids)
     return AmlQueuePage(
-        items=items, total=int(total), page=page, per_page=per_page, tiers=tiers, scope=scope
+        items=items,
+        total=int(total),
+        page=page,
+        per_page=per_page,
+        tiers=tiers,
+        scope=scope,
+        sort=sort,
     )
 
 
@@ -174,7 +194,18 @@ async def queue_items(
     ).all()
     case_ids = list({case.id for _, case, _, _ in rows})
     alerts: dict[uuid.UUID, tuple[int, list[str]]] = {}
+    scores: dict[uuid.UUID, int] = {}
     if case_ids:
+        scores = {
+            r.case_id: int(r.priority_score)
+            for r in (
+                await run_sql(
+                    session,
+                    "SELECT case_id, priority_score FROM aml_case WHERE case_id = ANY(:ids)",
+                    {"ids": case_ids},
+                )
+            ).all()
+        }
         for case_id, count, rules in (
             await run_sql(
                 session,
@@ -203,6 +234,7 @@ async def queue_items(
             priority=priority_rule.task_priority(
                 task.priority, task.escalation_level, case.risk_level
             ),
+            priority_score=scores.get(case.id, 0),
             escalation_level=task.escalation_level,
             assignee=assignee,
             assignee_id=task.assignee_id,

@@ -67,11 +67,14 @@ async def list_aml_queue(
     rule: Annotated[str | None, Query(max_length=40)] = None,
     page: PageParam = 1,
     per_page: PerPageParam = PER_PAGE,
+    sort: Annotated[str, OneOf(tuple(queue.QUEUE_SORTS))] = queue.DEFAULT_SORT,
 ) -> queue.AmlQueuePage:
     """Open AML tasks of a tier (default: the tiers of your roles), most urgent first.
 
     `tier`: l1 | l2 | closure_approval | mlro | all. `scope`: all, mine (held by you),
-    available (open tasks you may claim). Each item carries its SLA countdown.
+    available (open tasks you may claim). `sort`: priority (default: priority, then the
+    case's priority score, then due), priority_asc, due. Each item carries its SLA
+    countdown and its case's priority score.
     """
     return await queue.aml_queue(
         services.db,
@@ -82,6 +85,7 @@ async def list_aml_queue(
         rule=rule or None,
         page=page,
         per_page=per_page,
+        sort=sort,
     )
 
 
@@ -185,6 +189,7 @@ async def read_aml_queue(
     priority: Annotated[str | None, Query(max_length=16)] = None,
     rule: Annotated[str | None, Query(max_length=40)] = None,
     page: PageParam = 1,
+    sort: Annotated[str, OneOf(tuple(queue.QUEUE_SORTS))] = queue.DEFAULT_SORT,
 ) -> Response:
     result = await queue.aml_queue(
         services.db,
@@ -195,6 +200,7 @@ async def read_aml_queue(
         rule=rule or None,
         page=page,
         per_page=PER_PAGE,
+        sort=sort,
     )
     context = {
         "result": result,
@@ -204,9 +210,17 @@ async def read_aml_queue(
             "scope": scope,
             "priority": priority or "",
             "rule": rule or "",
+            "sort": sort,
         },
         # The filters besides the tier, for the tab links and the pager.
-        "rest": urlencode({"scope": scope, "priority": priority or "", "rule": rule or ""}),
+        "rest": urlencode(
+            {"scope": scope, "priority": priority or "", "rule": rule or "", "sort": sort}
+        ),
+        # The priority column's header link: the other direction.
+        "priority_sort": "priority_asc" if sort == "priority" else "priority",
+        "unsorted_rest": urlencode(
+            {"scope": scope, "priority": priority or "", "rule": rule or ""}
+        ),
         "tiers": queue.TIERS,
         "tier_labels": queue.TIER_LABELS,
         "my_tiers": queue.default_tiers(actor),
