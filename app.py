@@ -26,6 +26,7 @@ from web.proxies import TrustedProxyMiddleware, parse_trusted
 from web.routers import (
     access_reviews,
     aml,
+    aml_rules,
     application_pages,
     applications,
     assignment,
@@ -172,6 +173,8 @@ def create_app(
         screening.api,
         screening.pages,
         transactions.api,
+        aml_rules.api,
+        aml_rules.pages,
         aml.api,
         aml.pages,
         restrictions.api,

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from aml.queries import alert_list, case_view, queue, rule_views
+from aml.queries import alert_list, case_view, expression_views, queue, rule_views
 from aml.queries import report as report_service
 from identity.access import not_found
 from models.cases import PRIORITIES
@@ -259,7 +259,8 @@ async def read_sar_page(
 @pages.get("/aml/rules")
 async def read_aml_rules(request: Request, services: ServicesDep, actor: CurrentActor) -> Response:
     documents = await rule_views.rule_documents(services.db, actor)
-    return render(request, "aml_rules.html", {"documents": documents})
+    written = await expression_views.expression_rules(services.db, actor)
+    return render(request, "aml_rules.html", {"documents": documents, "written": written})
 
 
 def _date(value: str | None, name: str, default: date) -> date:
