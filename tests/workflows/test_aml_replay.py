@@ -29,10 +29,17 @@ async def test_aml_case_histories_replay_cleanly(skipping: Skipping, db: Databas
     mlro = await new_staff(db, "mlro")
 
     async def decide(
-        routed: Routed, key: str, who: Staff, outcome: str, reason: str | None = None
+        routed: Routed,
+        key: str,
+        who: Staff,
+        outcome: str,
+        reason: str | None = None,
+        *,
+        claim: bool = True,
     ) -> None:
         task = await task_of(db, routed.workflow_id, key)
-        await tasks.claim_task(db, who.actor, task.id)
+        if claim:
+            await tasks.claim_task(db, who.actor, task.id)
         await tasks.decide_task(
             db,
             s.client,
@@ -59,7 +66,8 @@ async def test_aml_case_histories_replay_cleanly(skipping: Skipping, db: Databas
 
     # A second alert for the same customer joins the open case (signal-with-start).
     runs["second-alert"] = run = await new_case()
-    await task_of(db, run.workflow_id, "l1#1")
+    held = await task_of(db, run.workflow_id, "l1#1")
+    await tasks.claim_task(db, analyst.actor, held.id)
     async with db.transaction() as session:
         first = (await session.exec(select(AmlAlert).where(AmlAlert.case_id == run.case_id))).one()
         extra = AmlAlert(
@@ -97,10 +105,12 @@ async def test_aml_case_histories_replay_cleanly(skipping: Skipping, db: Databas
                 ).all()
             )
 
-    # Whoever may take the open L1 task is told (here the role: nobody holds it yet).
+    # The person holding the L1 task is told (an unclaimed task's case tells no one: it is
+    # in the queue).
     [notice] = await eventually(announced, what="new-alert notification")
-    assert notice.recipient_role == "aml_analyst" and notice.subject.startswith("1 new alert")
-    await decide(run, "l1#1", analyst, "close", "duplicate")
+    assert notice.recipient_id == analyst.actor.user_id and notice.recipient_role is None
+    assert notice.subject == "New alerts on your AML case"
+    await decide(run, "l1#1", analyst, "close", "duplicate", claim=False)
 
     # Untouched: L1 breaches into L2, then the SAR deadline passes with no decision.
     runs["sla-and-sar-breach"] = run = await new_case()
