@@ -204,6 +204,7 @@ def live_rows(
         a = accounts[rng.randrange(len(accounts))]
         at = start + step * i
         kind = rng.random()
+        cp: dict[str, str | None]
         if i % 1000 == 999:  # a large wire to a high-risk country: several rules fire
             cp = {"name": "Gulf Horizon Trading FZE", "account": "AE070331234567890123456",
                   "country": "AE"}  # fmt: skip
@@ -333,7 +334,7 @@ async def run(
             result.cases += len(outcome.cases)
         result.batch_seconds = time.perf_counter() - started
         result.batch_rows = batches * batch_size
-        result.batch_baseline_seconds = await _insert_baseline(services, prepared, by_iban)
+        result.batch_baseline_seconds = await insert_baseline(services, prepared, by_iban)
         progress(
             f"  {result.batch_rows / result.batch_seconds:.0f} transactions/s "
             f"({result.alerts} alerts); plain INSERT "
@@ -380,7 +381,7 @@ def _copy_baseline(services: Services, path: Path) -> float:
         return time.perf_counter() - started
 
 
-async def _insert_baseline(
+async def insert_baseline(
     services: Services, batches: list[list[dict[str, Any]]], by_iban: dict[str, BenchAccount]
 ) -> float:
     values = [_plain_values(rows, by_iban) for rows in batches]

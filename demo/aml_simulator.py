@@ -4,8 +4,9 @@ Deterministic: the same seed, parameter set and end date give byte-identical fil
 writes what the real import path takes — `customers.csv` for `backoffice import customers`
 (one row per account) and `transactions.csv` for `backoffice import transactions` — plus
 the truth: `labels.csv` (one row per account: laundering or not, which typologies, which
-patterns) and `patterns.csv` (one row per planted pattern: typology, the accounts in order,
-the transfers), and `manifest.json` (seed, parameters, counts).
+patterns), `patterns.csv` (one row per planted pattern: typology, the accounts in order,
+the transfers), `pattern_edges.csv` (every planted transfer: from, to, amount, when) and
+`manifest.json` (seed, parameters, counts).
 
 Ordinary life (most of the volume, and the source of every false positive):
 
@@ -72,6 +73,7 @@ TRANSACTION_COLUMNS = (
 )  # fmt: skip
 LABEL_COLUMNS = ("iban", "legacy_ref", "segment", "laundering", "typologies", "patterns")
 PATTERN_COLUMNS = ("pattern_id", "typology", "accounts", "transfers", "amount_eur", "start", "end")
+EDGE_COLUMNS = ("pattern_id", "typology", "from_iban", "to_iban", "amount", "booked_at")
 BANK_CODE = "12030000"  # the legacy book's bank code (not the range new accounts get)
 FIRST_SERIAL = 3_000_000
 
@@ -251,6 +253,7 @@ class Pattern:
     amount_eur: float = 0.0
     start: datetime | None = None
     end: datetime | None = None
+    edges: list[tuple[int, int, str, datetime]] = field(default_factory=list)  # src, dst, amount
 
 
 @dataclass
@@ -752,6 +755,7 @@ class _Planter:
             self.rng.choice(("", "Darlehen", "Rückzahlung", "Rechnung", "Auslagen")),
         )
         pattern.transfers += 1
+        pattern.edges.append((src.index, dst.index, _money(amount), at.replace(microsecond=0)))
         pattern.amount_eur += amount
         pattern.start = min(pattern.start or at, at)
         pattern.end = max(pattern.end or at, at)
@@ -978,14 +982,22 @@ def pattern_rows(book: Book) -> Iterator[tuple[str, ...]]:
         )
 
 
+def edge_rows(book: Book) -> Iterator[tuple[str, ...]]:
+    for p in book.patterns:
+        for src, dst, amount, at in p.edges:
+            yield (p.pattern_id, p.typology, book.customers[src].iban, book.customers[dst].iban,
+                   amount, at.isoformat())  # fmt: skip
+
+
 def write(book: Book, out: Path) -> dict[str, object]:
-    """Write the five files into `out`; returns the manifest."""
+    """Write the six files into `out`; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     files = (
         ("customers.csv", CUSTOMER_COLUMNS, customer_rows(book)),
         ("transactions.csv", TRANSACTION_COLUMNS, (r.cells() for r in book.rows)),
         ("labels.csv", LABEL_COLUMNS, label_rows(book)),
         ("patterns.csv", PATTERN_COLUMNS, pattern_rows(book)),
+        ("pattern_edges.csv", EDGE_COLUMNS, edge_rows(book)),
     )
     for name, columns, rows in files:
         with (out / name).open("w", newline="", encoding="utf-8") as handle:
