@@ -57,8 +57,6 @@ SYNONYMS = {
     "gather": "gather_scatter",
     "layered": "stack",
     "layering": "stack",
-    "layering_chain": "stack",
-    "chain": "stack",
     "bipartite_stack": "bipartite",
 }
 
@@ -127,8 +125,8 @@ def score(laundering: set[str], flagged: set[str], accounts: int) -> Score:
 
 
 def typology_of(detector: str) -> str | None:
-    """The planted typology a detector's name (rule key or network typology) stands for."""
-    name = detector.strip().lower().replace("-", "_").replace(" ", "_")
+    """The planted typology a detector (`rule_key` or `rule_key/network typology`) looks for."""
+    name = detector.rsplit("/", 1)[-1].strip().lower().replace("-", "_").replace(" ", "_")
     name = SYNONYMS.get(name, name)
     return name if name in sim.TYPOLOGIES else None
 
@@ -169,7 +167,9 @@ class Labels:
 
 @dataclass
 class Detection:
-    """Flagged accounts (ibans) per detector, and the naive baseline's input."""
+    """Flagged accounts (ibans) per detector, and the naive baseline's input.
+
+    A detector is an alert's rule key, or `rule key/typology` for a network alert."""
 
     by_detector: dict[str, set[str]]
     senders: dict[str, int]  # iban -> distinct senders in the period
@@ -413,7 +413,8 @@ async def detect(db: Database) -> tuple[Detection, int, int]:
         by_detector: dict[str, set[str]] = defaultdict(set)
         for r in await session.execute(text(FLAGGED_SQL)):
             if (iban := iban_of.get(r.account)) is not None:
-                by_detector[r.typology or r.detector].add(iban)
+                name = f"{r.detector}/{r.typology}" if r.typology else r.detector
+                by_detector[name].add(iban)
         senders = {iban_of[r[0]]: int(r[1]) for r in await session.execute(text(SENDERS_SQL))}
         counts = (
             await session.execute(

@@ -18,7 +18,10 @@ Ordinary life (most of the volume, and the source of every false positive):
 * business customers: many outside payers (a shop has dozens of distinct senders), retail
   customers of ours paying them (rent to a landlord, fees to a gym), suppliers paid monthly
   (some of them our own business customers), payroll to employees of ours, cash deposits
-  for cash-heavy trades.
+  for cash-heavy trades;
+* look-alikes, ordinary money that moves like laundering: friends chipping in for a gift (a
+  fan-in of small sums), private loans repaid in instalments (a round trip), flatmates
+  paying their rent share to the tenant (many into one, then out to the landlord).
 
 Planted typologies (after AMLSim's names), between our own accounts: `fan_in`, `fan_out`,
 `cycle`, `scatter_gather`, `gather_scatter`, `bipartite`, `stack` (layered), `random`
@@ -146,6 +149,10 @@ class Params:
     hop_cut: tuple[float, float] = (0.0, 0.04)  # what each laundering hop keeps
     hop_delay_hours: tuple[float, float] = (1.0, 48.0)
     slow_fan_in: int = 0  # fan-ins of 3-4 repeat senders paying small sums over months
+    # Ordinary activity shaped like laundering (the detectors' hard negatives), per individual:
+    collection_share: float = 0.015  # friends chip in for a gift: a fan-in of small sums
+    loan_share: float = 0.01  # a private loan to a friend, repaid in instalments: a round trip
+    household_share: float = 0.03  # flatmates pay their rent share to the tenant each month
     typologies: dict[str, Typology] = field(default_factory=dict)
 
 
@@ -179,6 +186,9 @@ PARAMS: dict[str, Params] = {
         hop_cut=(0.01, 0.06),
         hop_delay_hours=(0.5, 72.0),
         slow_fan_in=2,
+        collection_share=0.02,
+        loan_share=0.015,
+        household_share=0.04,
         typologies={
             "fan_in": Typology(2, (4, 10), (400, 6000), (3, 30)),
             "fan_out": Typology(2, (4, 10), (400, 6000), (1, 20)),
@@ -701,6 +711,40 @@ def _business(c: Customer, book: list[Customer], p: Params, w: _Writer, days: li
     del employees  # their salaries are booked by `_person` (internal transfers from us)
 
 
+def look_alikes(book: list[Customer], params: Params, w: _Writer, end: date) -> None:
+    """Ordinary money that moves like laundering: collections, private loans, flat shares."""
+    rng = w.rng
+    days = _days(end, params.days)
+    people = [c for c in book if c.kind == "individual"]
+    for c in people:
+        roll = rng.random()
+        if roll < params.collection_share:  # 6-15 people chip in within three days
+            day = days[rng.randrange(len(days) - 4)]
+            givers = {people[rng.randrange(len(people))].index for _ in range(rng.randint(6, 15))}
+            givers.update(c.friends)
+            reason = rng.choice(("Geschenk", "Hochzeit", "Abschied Kollegin", "Geburtstag"))
+            for g in sorted(givers - {c.index}):
+                at = _at(rng, day + timedelta(days=rng.randint(0, 2)))
+                w.internal(book[g], c, at, rng.choice((10, 15, 20, 25, 30, 50, 100)), reason)
+        elif roll < params.collection_share + params.loan_share and c.friends:
+            friend = book[c.friends[rng.randrange(len(c.friends))]]
+            principal = round(rng.uniform(2000, 15000), -2)
+            at = _at(rng, days[rng.randrange(max(1, len(days) - 45))])
+            w.internal(c, friend, at, principal, "Darlehen")
+            parts = rng.randint(1, 3)
+            for k in range(parts):
+                back = at + timedelta(days=rng.randint(7, 40) * (k + 1) / parts)
+                if back.date() < end:
+                    w.internal(friend, c, back, principal / parts, f"Rückzahlung {k + 1}/{parts}")
+        elif roll < params.collection_share + params.loan_share + params.household_share:
+            flatmates = {people[rng.randrange(len(people))].index for _ in range(rng.randint(1, 3))}
+            share = round(rng.uniform(300, 700), -1)
+            for day in days:
+                if day.day == 28:
+                    for m in sorted(flatmates - {c.index}):
+                        w.internal(book[m], c, _at(rng, day), share, "Miete WG")
+
+
 def _customer_name(rng: random.Random) -> str:
     return f"{FIRST[rng.randrange(len(FIRST))]} {LAST[rng.randrange(len(LAST))]}"
 
@@ -930,6 +974,9 @@ def generate(params: Params | str, seed: int, end: date) -> Book:
             planter.plant(name, spec)  # type: ignore[arg-type]
     for _ in range(params.slow_fan_in):
         planter.plant_slow_fan_in()
+    # Drawn from a stream of their own, after the rest: adding them changed no other row.
+    writer.rng = random.Random(f"{params.name}:{seed}:look-alikes")  # noqa: S311
+    look_alikes(customers, params, writer, end)
     horizon = datetime(end.year, end.month, end.day, tzinfo=UTC)
     rows = sorted(
         (r for r in writer.rows if r.booked_at < horizon),

@@ -97,7 +97,7 @@ def test_scoring_counts_accounts_and_matches_the_naive_share() -> None:
                     for i in range(10)},
     )  # fmt: skip
     detection = Detection(
-        by_detector={"round_trip": {"A0", "A1", "A7"}, "large_transaction": {"A3"}},
+        by_detector={"network/round_trip": {"A0", "A1", "A7"}, "large_transaction": {"A3"}},
         senders={"A3": 9, "A4": 7, "A8": 7, "A9": 6, "A0": 1},
     )
     result = evaluate(labels, detection)
