@@ -20,7 +20,6 @@ from sqlmodel import col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import Database, DatabaseUrls
-from core.schedules import RESCREEN_SCHEDULE_ID
 from core.settings import Settings
 from customers.legacy_import import IMPORT_ACTION
 from models.aml import Transaction
@@ -39,10 +38,11 @@ CUSTOMER_HEADER = [
 ]  # fmt: skip
 
 
-# A customers import that creates customers triggers the product's re-screening schedule.
-# Pointed at a queue no worker polls, that run (every customer in the shared database, this
-# book's 100 000 among them) waits instead of loading the suite: these tests check that
-# the import starts it; tests/workflows/test_rescreening.py what a run does.
+# A customers import that creates customers starts a re-screening of those customers.
+# Pointed at a queue no worker polls, that run (this book's 100 000) waits instead of
+# loading the suite: these tests check that the import starts it;
+# tests/integration/test_rescreen_imported.py and tests/workflows/test_rescreening.py what
+# a run does.
 UNPOLLED_QUEUE = f"unpolled-{uuid.uuid4().hex[:8]}"
 
 
@@ -260,18 +260,18 @@ async def test_a_second_run_of_the_same_file_creates_nothing(
     assert await _counts(db, book) == before
 
 
-async def test_the_import_starts_the_rescreening_schedule(
+async def test_the_import_starts_a_rescreening_of_its_new_customers(
     imported: Run, temporal_env: WorkflowEnvironment
 ) -> None:
-    """The run the import triggered: the product's schedule, on the import's task queue."""
+    """The run the import started: a re-screening of its own (not the schedule's run of the
+    whole book), on the import's task queue."""
     client = temporal_env.client
-    recent = (await client.get_schedule_handle(RESCREEN_SCHEDULE_ID).describe()).info.recent_actions
-    runs = [
-        await client.get_workflow_handle(a.action.workflow_id).describe()  # type: ignore[attr-defined]
-        for a in recent
-    ]
-    ours = [r for r in runs if r.raw_description.execution_config.task_queue.name == UNPOLLED_QUEUE]
-    assert ours and ours[0].workflow_type == "RescreenWorkflow"
+    workflow_id = imported.done.stdout.split("(workflow ", 1)[1].split(";", 1)[0]
+    assert workflow_id.startswith("rescreen-import-")
+    run = await client.get_workflow_handle(workflow_id).describe()
+    assert run.workflow_type == "RescreenWorkflow"
+    assert run.raw_description.execution_config.task_queue.name == UNPOLLED_QUEUE
+    assert "only the customers this import created" in imported.done.stdout
 
 
 async def test_an_import_without_temporal_succeeds_and_says_how_to_screen(
