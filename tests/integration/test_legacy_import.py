@@ -548,6 +548,9 @@ async def test_transactions_alert_raises_alerts_into_cases(
     assert "3 transactions inserted" in done.stdout
     raised = int(done.stdout.split(" alerts raised")[0].rsplit("\n", 1)[-1].strip())
     assert raised >= 1, done.stdout
+    # The judging phase reports its progress, not minutes of silence after 100 %.
+    assert "judging 0 / 3 transactions, 0 alerts" in done.stderr
+    assert f"judging 3 / 3 transactions, {raised} alerts" in done.stderr
 
 
 def _example(doc: str, after: str) -> str:
