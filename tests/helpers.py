@@ -255,6 +255,26 @@ async def task_of(db: Database, workflow_id: str, key: str = "approve") -> Task:
     return await eventually(probe, what=f"task {key} of {workflow_id}")
 
 
+async def backtest_finished(db: Database, temporal: Any, change_id: uuid.UUID | str) -> str:
+    """Wait for an AML rule change's backtest to end and its change to be told (the change's
+    approval waits for that); the backtest's status."""
+
+    async def probe() -> str | None:
+        async with db.session() as session:
+            return (
+                await run_sql(
+                    session,
+                    "SELECT workflow_id FROM aml_backtest WHERE change_id = :id "
+                    "ORDER BY created_at DESC LIMIT 1",
+                    {"id": uuid.UUID(str(change_id))},
+                )
+            ).scalar_one_or_none()
+
+    workflow_id = await eventually(probe, what=f"the backtest of change {change_id}")
+    outcome = await asyncio.wait_for(temporal.get_workflow_handle(workflow_id).result(), 120)
+    return str(outcome.status if hasattr(outcome, "status") else outcome["status"])
+
+
 async def api_headers(
     http: httpx.AsyncClient, username: str, password: str = PASSWORD
 ) -> dict[str, str]:

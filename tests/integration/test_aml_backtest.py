@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlmodel import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -44,6 +44,7 @@ from tests.aml_data import CustomerRef, new_customers
 from tests.conftest import DatabaseUrls
 from tests.helpers import (
     api_headers,
+    backtest_finished,
     environment_without_services,
     eventually,
     new_staff,
@@ -252,12 +253,11 @@ async def _approve(
     )
 
 
-async def _finished(db: Database, change_id: str) -> AmlBacktest:
-    async def probe() -> AmlBacktest | None:
-        row = await _backtest_row(db, change_id)
-        return row if row is not None and row.status in ("done", "failed") else None
-
-    return await eventually(probe, within=60, what="the backtest to finish")
+async def _finished(db: Database, temporal: Client, change_id: str) -> AmlBacktest:
+    await backtest_finished(db, temporal, change_id)
+    row = await _backtest_row(db, change_id)
+    assert row is not None
+    return row
 
 
 async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished(
@@ -309,12 +309,12 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
             await web_login(web, checker.username)
             page = await web.get(f"/cases/{change['case_id']}")
             assert "cannot be approved until its backtest has finished" in page.text
-            assert 'hx-get="/changes/' in page.text
+            assert f'/changes/{change["id"]}/backtest" hx-trigger' in page.text
             status = await http.get(f"/api/v1/changes/{change['id']}/backtest", headers=ch)
             assert status.status_code == 200 and status.json()["finished"] is False
         await blocker.rollback()
 
-    done = await _finished(db, change["id"])
+    done = await _finished(db, temporal_env.client, change["id"])
     assert done.status == "done" and done.result is not None
     assert done.result["rule_key"] == RULE
     async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as web:
@@ -337,7 +337,7 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
     back = await propose_via_api(
         http, mh, "config", setting.id, threshold_eur=str(before["threshold_eur"])
     )
-    await _finished(db, back["id"])
+    await _finished(db, temporal_env.client, back["id"])
     restored = await _approve(http, db, ch, back["workflow_id"])
     assert restored.status_code == 200, restored.text
     assert (await load_config(db, RULE)).values.model_dump(mode="json") == before
@@ -398,3 +398,42 @@ async def test_the_cli_backtests_a_proposal_and_rejudges_history_idempotently(
             )
         ).scalars()
         assert all(a.startswith("cli:") for a in actors)
+
+
+async def test_shadow_alerts_are_listed_with_what_they_would_have_done(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    first, second = await new_customers(db, 2, prefix="Shadow")
+    rule = f"shadow_t{uuid.uuid4().hex[:8]}"
+    await _aml_case(db, second, outcome="sar_filed", sar="sar", txns=[])
+    async with db.transaction() as session:
+        for owner, n in ((first, 2), (second, 1)):
+            for _ in range(n):
+                session.add(
+                    AmlAlert(
+                        dedupe_key=f"{rule}:{uuid.uuid4()}",
+                        customer_id=owner.id,
+                        account_id=owner.account_id,
+                        rule_key=rule,
+                        rule_version=3,
+                        transaction_ids=[],
+                        reason="9 distinct senders paid 31 200 EUR in 60 days",
+                        shadow=True,
+                    )
+                )
+    mlro = await new_staff(db, "mlro")
+    headers = await api_headers(http, mlro.username)
+    found = (await http.get(f"/api/v1/aml/shadow?rule={rule}", headers=headers)).json()
+    [summary] = [r for r in found["rules"] if r["rule_key"] == rule]
+    assert (summary["alerts"], summary["accounts"], summary["customers"]) == (3, 2, 2)
+    assert (summary["would_open"], summary["sar_customers"], summary["versions"]) == (2, 1, [3])
+    assert summary["l1_hours"] == round(3 * found["l1_minutes_per_alert"] / 60, 1)
+    assert found["total"] == 3 and {a["would"] for a in found["items"]} == {"open a new AML case"}
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as web:
+        await web_login(web, mlro.username)
+        page = await web.get(f"/aml/shadow?rule={rule}")
+    assert page.status_code == 200 and "9 distinct senders paid 31 200 EUR" in page.text
+    assert first.reference in page.text and "open a new AML case" in page.text
+    kyc = await new_staff(db, "kyc_analyst")
+    refused = await http.get("/api/v1/aml/shadow", headers=await api_headers(http, kyc.username))
+    assert refused.status_code == 403

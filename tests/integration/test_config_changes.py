@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import func, select
+from temporalio.testing import WorkflowEnvironment
 
 from configuration.documents import load_config
 from configuration.schemas import CONFIG_SCHEMAS
@@ -25,6 +26,7 @@ from models.changes import ChangeRequest
 from models.config import ConfigSetting, ConfigSettingVersion
 from tests.helpers import (
     api_headers,
+    backtest_finished,
     eventually,
     new_staff,
     proposal,
@@ -419,7 +421,11 @@ async def rule_doc(db: Database, monkeypatch: pytest.MonkeyPatch) -> Doc:
 
 
 async def test_an_mlro_may_approve_a_rule_change_and_switch_a_rule_off_but_not_screening(
-    http: httpx.AsyncClient, db: Database, rule_doc: Doc, doc: Doc
+    http: httpx.AsyncClient,
+    db: Database,
+    rule_doc: Doc,
+    doc: Doc,
+    temporal_env: WorkflowEnvironment,
 ) -> None:
     maker = await new_staff(db, "risk_manager")
     mlro = await new_staff(db, "mlro")
@@ -433,6 +439,8 @@ async def test_an_mlro_may_approve_a_rule_change_and_switch_a_rule_off_but_not_s
     change = await propose_via_api(http, mh, "config", rule_doc.id, enabled="false")
     task = await task_of(db, change["workflow_id"])
     assert task.candidate_role == "risk_manager|mlro"
+    # A rule change waits for its backtest.
+    await backtest_finished(db, temporal_env.client, change["id"])
     decided = await _approve(http, db, xh, change["workflow_id"])
     assert decided.status_code == 200, decided.text
     after = await load_config(db, rule_doc.key)
