@@ -1,0 +1,419 @@
+"""The `network` judge: network typologies over the batch's neighbourhood in the money graph.
+
+For a batch (transactions already inserted): the flows of `aml_money_flow` the batch books
+are the triggers; the flows around them are loaded in a few set-based reads, hop by hop
+from the triggers' accounts (three hops: enough for a cycle of six accounts seen from both
+ends), each hop only as far back as the typologies needing it look; the search itself is
+`aml.engines.network`. Funnel accounts (cash in, wire out) are read from the transaction
+table. Nothing here reads or writes alerts: a live run and a dry run (backtest) differ only
+in who stores the drafts, and a pattern's dedupe key makes it one alert however often it
+is judged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from math import ceil
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from aml.engines.judging import Judge, JudgeMemory
+from aml.engines.monitoring_data import AlertDraft, Txn, eur
+from aml.engines.network import (
+    Flow,
+    FlowGraph,
+    Pattern,
+    _digest,
+    find_patterns,
+    funnel,
+)
+from aml.network_policy import CONFIG_KEY, NetworkPolicy, Typology, rule_key, typologies
+from configuration.documents import validated
+from core.db import Database, run_sql
+from models.base import utcnow
+
+HOPS = 3
+# Typologies whose pattern reaches beyond the trigger's own two accounts' flows.
+FAR_REACHING = ("round_trip", "scatter_gather", "bipartite", "stack", "chain")
+
+FLOWS = (
+    "SELECT f.transaction_id, f.from_account_id, f.from_customer_id, f.to_account_id, "
+    "f.to_customer_id, t.external_id, t.account_id, t.customer_id, t.booked_at, t.amount, "
+    "t.currency, t.direction, t.channel, t.counterparty_name, t.counterparty_account, "
+    "t.counterparty_country FROM aml_money_flow f JOIN transaction t ON t.id = f.transaction_id "
+)
+
+
+def _flow(row: Sequence[Any]) -> Flow:
+    txn = Txn(
+        id=row[0],
+        external_id=row[5],
+        account_id=row[6],
+        customer_id=row[7],
+        booked_at=row[8],
+        amount=row[9],
+        currency=row[10],
+        direction=row[11],
+        channel=row[12],
+        counterparty_name=row[13],
+        counterparty_account=row[14],
+        counterparty_country=row[15],
+    )
+    return Flow(txn, row[1], row[3], row[2], row[4])
+
+
+async def _fetch(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
+    return list((await run_sql(session, sql, params)).all())
+
+
+async def load_triggers(session: AsyncSession, new: Sequence[Txn]) -> list[Flow]:
+    """The flows between our accounts that the batch's transactions book."""
+    rows = await _fetch(
+        session,
+        FLOWS + "WHERE f.transaction_id = ANY(:ids)",
+        {"ids": [t.id for t in new]},
+    )
+    return [_flow(row) for row in rows]
+
+
+async def load_neighbourhood(
+    session: AsyncSession, triggers: Sequence[Flow], windows: Sequence[timedelta]
+) -> list[Flow]:
+    """Flows touching the triggers' accounts, then their neighbours' (one read per hop and
+    direction); hop i reaches back `windows[i]` before the earliest trigger."""
+    if not triggers:
+        return []
+    first = min(f.at for f in triggers)
+    last = max(f.at for f in triggers)
+    flows: dict[uuid.UUID, Flow] = {f.txn.id: f for f in triggers}
+    seen: set[uuid.UUID] = set()
+    frontier = {a for f in triggers for a in (f.src, f.dst)}
+    for window in windows:
+        frontier -= seen
+        if not frontier or window <= timedelta(0):
+            break
+        seen |= frontier
+        params = {"accounts": list(frontier), "lo": first - window, "hi": last}
+        rows = await _fetch(
+            session,
+            FLOWS + "WHERE f.from_account_id = ANY(:accounts) AND f.booked_at >= :lo "
+            "AND f.booked_at <= :hi UNION ALL "
+            + FLOWS
+            + "WHERE f.to_account_id = ANY(:accounts) AND f.booked_at >= :lo "
+            "AND f.booked_at <= :hi",
+            params,
+        )
+        reached: set[uuid.UUID] = set()
+        for row in rows:
+            if row[0] not in flows:
+                flow = _flow(row)
+                flows[row[0]] = flow
+                reached.update((flow.src, flow.dst))
+        frontier = reached
+    return list(flows.values())
+
+
+async def load_cash_history(
+    session: AsyncSession, wires: Sequence[Txn], window: timedelta
+) -> dict[uuid.UUID, list[Txn]]:
+    """Cash deposits of the wiring accounts in the window before their wires."""
+    if not wires:
+        return {}
+    rows = await _fetch(
+        session,
+        "SELECT id, external_id, account_id, customer_id, booked_at, amount, currency "
+        "FROM transaction WHERE account_id = ANY(:accounts) AND direction = 'in' "
+        "AND channel = 'cash' AND booked_at >= :lo AND booked_at <= :hi",
+        {
+            "accounts": list({w.account_id for w in wires}),
+            "lo": min(w.booked_at for w in wires) - window,
+            "hi": max(w.booked_at for w in wires),
+        },
+    )
+    out: dict[uuid.UUID, list[Txn]] = defaultdict(list)
+    for r in rows:
+        out[r[2]].append(Txn(r[0], r[1], r[2], r[3], r[4], r[5], r[6], "in", "cash"))
+    for txns in out.values():
+        txns.sort(key=lambda t: t.order)
+    return out
+
+
+async def account_owners(
+    session: AsyncSession, accounts: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, str], set[uuid.UUID]]:
+    """Each account's customer reference (CUS-000123, as an alert names it), and which of
+    the accounts are business customers'."""
+    if not accounts:
+        return {}, set()
+    rows = await _fetch(
+        session,
+        "SELECT a.id, c.reference, c.kind FROM account a JOIN customer c "
+        "ON c.id = a.customer_id WHERE a.id = ANY(:ids)",
+        {"ids": list(accounts)},
+    )
+    return {row[0]: row[1] for row in rows}, {row[0] for row in rows if row[2] == "business"}
+
+
+# --- words ---------------------------------------------------------------------------------
+
+
+def _days(span: timedelta) -> str:
+    days = max(1, ceil(span.total_seconds() / 86_400))
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _hours(span: timedelta) -> str:
+    hours = max(1, ceil(span.total_seconds() / 3_600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def pattern_words(p: Pattern, refs: dict[uuid.UUID, str]) -> str:
+    """What an analyst reads: "Round trip of 4 200 EUR through 4 accounts in 3 days: …"."""
+    names = [refs.get(a, str(a)[:8]) for a in p.accounts]
+    path = " → ".join([*names, names[0]] if p.closes else names)
+    count = len(p.accounts)
+    if p.typology == "round_trip":
+        return (
+            f"Round trip of {eur(round(p.amount_eur))} through {count} accounts "
+            f"in {_days(p.span)}: {path}"
+        )
+    if p.typology == "chain":
+        return (
+            f"Layering chain: {eur(round(p.amount_eur))} passed through {count} accounts "
+            f"in {_hours(p.span)}: {path}"
+        )
+    if p.typology == "fan_out":
+        return (
+            f"Fan-out: {names[0]} paid {count - 1} accounts of ours {eur(round(p.amount_eur))} "
+            f"in {_days(p.span)}: {', '.join(names[1:])}"
+        )
+    if p.typology == "fan_in":
+        return (
+            f"Fan-in: {count - 1} accounts of ours paid {names[-1]} {eur(round(p.amount_eur))} "
+            f"in {_days(p.span)}: {', '.join(names[:-1])}"
+        )
+    if p.typology == "scatter_gather":
+        return (
+            f"Scatter-gather: {names[0]} paid {count - 2} accounts {eur(round(p.amount_eur))}, "
+            f"which all paid {names[-1]}, in {_days(p.span)}: {', '.join(names[1:-1])}"
+        )
+    if p.typology == "gather_scatter":
+        hub = p.trigger.src
+        return (
+            f"Gather-scatter through {refs.get(hub, str(hub)[:8])}: "
+            f"{eur(round(p.amount_eur))} gathered and paid on among {count} accounts "
+            f"in {_days(p.span)}: {', '.join(names)}"
+        )
+    title = "Bipartite flow" if p.typology == "bipartite" else "Stacked flow"
+    return (
+        f"{title}: {eur(round(p.amount_eur))} among {count} accounts in layers, "
+        f"in {_days(p.span)}: {', '.join(names)}"
+    )
+
+
+def network_details(p: Pattern, refs: dict[uuid.UUID, str]) -> dict[str, Any]:
+    customers: dict[uuid.UUID, uuid.UUID] = {}
+    for f in p.flows:
+        customers[f.src] = f.src_customer
+        customers[f.dst] = f.dst_customer
+    return {
+        "typology": p.typology,
+        "accounts": [str(a) for a in p.accounts],
+        "customers": [str(customers.get(a, "")) for a in p.accounts],
+        "references": [refs.get(a, "") for a in p.accounts],
+        "closes": p.closes,
+        "edges": [
+            {
+                "from": str(f.src),
+                "to": str(f.dst),
+                "amount": str(f.txn.amount),
+                "currency": f.txn.currency,
+                "amount_eur": str(round(f.txn.eur, 2)),
+                "booked_at": f.at.isoformat(),
+                "transaction_id": str(f.txn.id),
+            }
+            for f in p.flows
+        ],
+    }
+
+
+# --- the judge -----------------------------------------------------------------------------
+
+
+class NetworkJudge:
+    """The network typologies (`aml_network`) at one configuration snapshot."""
+
+    family = "network"
+
+    def __init__(
+        self, policy: BaseModel, version: int, approved_at: datetime | None = None
+    ) -> None:
+        self.version = version
+        self.approved_at = approved_at
+        self.typologies = [t for t in typologies(policy) if t.enabled]
+
+    def rule_keys(self) -> list[str]:
+        return [t.rule for t in self.typologies]
+
+    def shadow(self, t: Typology) -> bool:
+        if t.mode != "shadow":
+            return False
+        if t.shadow_days == 0 or self.approved_at is None:
+            return True
+        return utcnow() < self.approved_at + timedelta(days=t.shadow_days)
+
+    def _windows(self) -> list[timedelta]:
+        """How far back each hop reaches: the first as far as any typology looks, the
+        others as far as the typologies that reach beyond the trigger's accounts."""
+        windows = []
+        for hop in range(HOPS):
+            needed = [
+                t.window_seconds
+                for t in self.typologies
+                if t.name != "funnel" and (hop == 0 or t.name in FAR_REACHING)
+            ]
+            windows.append(timedelta(seconds=max(needed, default=0)))
+        return windows
+
+    async def judge(
+        self, session: AsyncSession, new: Sequence[Txn], memory: JudgeMemory | None
+    ) -> list[AlertDraft]:
+        if not new or not self.typologies:
+            return []
+        by_id = {t.id: t for t in new}
+        graph_types = [t for t in self.typologies if t.name != "funnel"]
+        drafts: list[AlertDraft] = []
+        patterns: list[Pattern] = []
+        refs: dict[uuid.UUID, str] = {}
+        if graph_types:
+            triggers = await load_triggers(session, new)
+            if triggers:
+                flows = await load_neighbourhood(session, triggers, self._windows())
+                refs, business = await account_owners(
+                    session, {a for f in flows for a in (f.src, f.dst)}
+                )
+                patterns = find_patterns(FlowGraph(flows, business), triggers, graph_types)
+        funnel_type = next((t for t in self.typologies if t.name == "funnel"), None)
+        funnels = []
+        if funnel_type is not None:
+            wires = [
+                t
+                for t in new
+                if t.direction == "out"
+                and t.channel not in ("cash", "card")
+                and float(t.eur) >= funnel_type.min_amount_eur
+            ]
+            history = await load_cash_history(
+                session, wires, timedelta(seconds=funnel_type.window_seconds)
+            )
+            for wire in sorted(wires, key=lambda t: t.order):
+                found = funnel(history.get(wire.account_id, []), wire, funnel_type)
+                if found is not None:
+                    funnels.append(found)
+        wiring = {f.wire.account_id for f in funnels} - set(refs)
+        if wiring:
+            refs.update((await account_owners(session, wiring))[0])
+        kinds = {t.name: t for t in self.typologies}
+        for p in patterns:
+            t = kinds[p.typology]
+            trigger = by_id.get(p.trigger.txn.id, p.trigger.txn)
+            others = [f.txn for f in p.flows if f.txn.id != trigger.id]
+            drafts.append(
+                AlertDraft(
+                    rule=t.rule,
+                    version=self.version,
+                    severity=t.severity,
+                    trigger=trigger,
+                    transactions=[*sorted(others, key=lambda x: x.order), trigger],
+                    reason=pattern_words(p, refs),
+                    details={
+                        "network": network_details(p, refs),
+                        "triggered_at": trigger.booked_at.isoformat(),
+                    },
+                    shadow=self.shadow(t),
+                    score=t.score,
+                    key=f"{t.rule}:{p.key}",
+                )
+            )
+        if funnel_type is not None:
+            for f in funnels:
+                drafts.append(self._funnel_draft(funnel_type, f, refs))
+        return drafts
+
+    def _funnel_draft(self, t: Typology, f: Any, refs: dict[uuid.UUID, str]) -> AlertDraft:
+        wire: Txn = f.wire
+        cash = sum((d.eur for d in f.deposits), Decimal(0))
+        who = refs.get(wire.account_id, "")
+        span = wire.booked_at - f.deposits[0].booked_at
+        reason = (
+            f"Funnel account: {len(f.deposits)} cash deposits of {eur(round(cash))} "
+            f"into {who} in {_hours(span)}, then {eur(round(wire.eur))} wired out "
+            f"({wire.channel}) to {wire.counterparty_name or wire.counterparty_account or '—'}"
+        )
+        return AlertDraft(
+            rule=t.rule,
+            version=self.version,
+            severity=t.severity,
+            trigger=wire,
+            transactions=[*f.deposits, wire],
+            reason=reason,
+            details={
+                "network": {
+                    "typology": "funnel",
+                    "accounts": [str(wire.account_id)],
+                    "customers": [str(wire.customer_id)],
+                    "references": [who],
+                    "closes": False,
+                    "edges": [],
+                },
+                "cash_deposits": len(f.deposits),
+                "cash_eur": str(round(cash, 2)),
+                "triggered_at": wire.booked_at.isoformat(),
+            },
+            shadow=self.shadow(t),
+            score=t.score,
+            key=f"{t.rule}:{_digest(wire.account_id, wire.id)}",
+        )
+
+
+async def load_network_policy(
+    db: Database, overrides: dict[str, Any] | None = None
+) -> tuple[BaseModel, int, datetime | None]:
+    """The document in force (or as proposed), its version and when it was approved."""
+    async with db.session() as session:
+        row = (
+            await run_sql(
+                session,
+                "SELECT v.version, v.values, v.created_at FROM config_setting s "
+                "JOIN config_setting_version v ON v.setting_id = s.id "
+                "AND v.version = s.current_version WHERE s.key = :key",
+                {"key": CONFIG_KEY},
+            )
+        ).first()
+    version = row.version if row else 0
+    if overrides is not None and CONFIG_KEY in overrides:
+        proposed = overrides[CONFIG_KEY]
+        if proposed is None:
+            return NetworkPolicy(**_all_off()), version + 1, None
+        return validated(CONFIG_KEY, proposed), version + 1, utcnow()
+    if row is None:
+        return NetworkPolicy(), 0, None
+    return validated(CONFIG_KEY, row.values), version, row.created_at
+
+
+def _all_off() -> dict[str, Any]:
+    return {f"{t.name}_enabled": False for t in typologies(NetworkPolicy())}
+
+
+async def network_judges(db: Database, overrides: Any) -> list[Judge]:
+    policy, version, approved_at = await load_network_policy(db, dict(overrides))
+    return [NetworkJudge(policy, version, approved_at)]
+
+
+__all__ = ["NetworkJudge", "network_judges", "rule_key"]
