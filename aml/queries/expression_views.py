@@ -83,13 +83,18 @@ async def expression_rules(db: Database, actor: Actor) -> list[ExpressionRulePub
             if slug is None or doc is None:
                 continue
             config = ExpressionRule.model_validate(doc.values)
+            state = _status(config, version, since)
+            if not config.enabled and doc.pending:
+                # Not running yet: show what the first pending change proposes.
+                after = {k: v[1] for k, v in doc.pending[0].changed.items()}
+                config = config.model_copy(update=after)
             out.append(
                 ExpressionRulePublic(
                     slug=slug,
                     key=key,
                     rule_key=rule_key(slug),
                     version=version,
-                    status=_status(config, version, since),
+                    status=state,
                     title=config.title or slug,
                     expression=config.expression,
                     meaning=meaning(config.expression).meaning or "" if config.expression else "",
