@@ -9,6 +9,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from aml.expression_policy import ExpressionRule, slug_of
+from aml.network_policy import CONFIG_KEY as NETWORK_KEY
+from aml.network_policy import CONFIG_LABEL as NETWORK_LABEL
+from aml.network_policy import NetworkPolicy
 from aml.policy import AmlCasePolicy
 from aml.rule_policy import RULE_CONFIG_LABELS, RULE_CONFIG_SCHEMAS
 from disputes.policy import DisputePolicy
@@ -46,6 +49,7 @@ CONFIG_SCHEMAS: dict[str, type[BaseModel]] = _WithExpressionRules(
         "access": AccessPolicy,
         "sso_groups": SsoGroupMapping,
         **RULE_CONFIG_SCHEMAS,  # one document per monitoring rule: aml_rule_<name>
+        NETWORK_KEY: NetworkPolicy,  # the network typologies, one document
     }
 )
 CONFIG_LABELS: dict[str, str] = {
@@ -58,4 +62,5 @@ CONFIG_LABELS: dict[str, str] = {
     "access": "Access: conflicting roles, second factor, step-up, access reviews",
     "sso_groups": "Single sign-on: identity-provider groups and the roles they give",
     **RULE_CONFIG_LABELS,
+    NETWORK_KEY: NETWORK_LABEL,
 }

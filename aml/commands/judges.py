@@ -13,6 +13,7 @@ from typing import Any
 
 from aml.commands.expression_store import expression_judges
 from aml.commands.monitoring_store import load_rules, name_matcher
+from aml.commands.network_store import network_judges
 from aml.engines.judging import Judge
 from aml.engines.monitoring import BuiltinJudge
 from core.db import Database
@@ -27,7 +28,7 @@ async def builtin_judges(db: Database, overrides: Overrides) -> list[Judge]:
 
 
 # One loader per rule family, in the order their alerts are listed.
-LOADERS: tuple[JudgeLoader, ...] = (builtin_judges, expression_judges)
+LOADERS: tuple[JudgeLoader, ...] = (builtin_judges, expression_judges, network_judges)
 
 
 async def load_judges(db: Database, overrides: Overrides | None = None) -> list[Judge]:

@@ -232,7 +232,7 @@ def network_details(p: Pattern, refs: dict[uuid.UUID, str]) -> dict[str, Any]:
             {
                 "from": str(f.src),
                 "to": str(f.dst),
-                "amount": str(f.txn.amount),
+                "amount": f"{f.txn.amount:.2f}",
                 "currency": f.txn.currency,
                 "amount_eur": str(round(f.txn.eur, 2)),
                 "booked_at": f.at.isoformat(),
