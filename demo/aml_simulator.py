@@ -850,7 +850,7 @@ class _Planter:
 
     def plant(self, name: str, t: Typology) -> None:
         rng = self.rng
-        window = rng.uniform(*t.window_days)
+        window = min(rng.uniform(*t.window_days), self.params.days - 10)
         t0 = self.start(window)
         span = timedelta(days=window)
         size = rng.randint(*t.size)
