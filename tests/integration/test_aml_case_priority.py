@@ -78,7 +78,9 @@ async def _open_task(db: Database, case_id: uuid.UUID) -> Task:
                 )
             ).first()
 
-    return await eventually(probe, what=f"the open task of case {case_id}")
+    task: Task | None = await eventually(probe, what=f"the open task of case {case_id}")
+    assert task is not None
+    return task
 
 
 async def test_a_network_alert_on_a_high_risk_customer_makes_a_high_priority_case_first_in_the_queue(

@@ -52,7 +52,9 @@ async def _open_task(db: Database, case_id: uuid.UUID) -> Task:
                 )
             ).first()
 
-    return await eventually(probe, what=f"the open task of case {case_id}")
+    task: Task | None = await eventually(probe, what=f"the open task of case {case_id}")
+    assert task is not None
+    return task
 
 
 async def test_a_bulk_import_judges_with_progress_starts_committed_cases_and_tells_no_one_without_a_claim(
@@ -98,10 +100,10 @@ async def test_a_bulk_import_judges_with_progress_starts_committed_cases_and_tel
             )
         ).one()
     assert alerts == report.alerts
-    handle = temporal_env.client.get_workflow_handle(f"aml-{case.case_id}")
+    workflow = temporal_env.client.get_workflow_handle(f"aml-{case.case_id}")
 
     async def all_seen() -> bool:
-        state = await handle.query(AmlCaseWorkflow.current_state)
+        state = await workflow.query(AmlCaseWorkflow.current_state)
         return state["alerts"] == alerts
 
     await eventually(all_seen, what="the case workflow to hold every alert")
@@ -110,7 +112,7 @@ async def test_a_bulk_import_judges_with_progress_starts_committed_cases_and_tel
     # (before, the first one retried `not_committed_yet` until the import's slice committed).
     attempts = [
         e.activity_task_started_event_attributes.attempt
-        async for e in handle.fetch_history_events()
+        async for e in workflow.fetch_history_events()
         if e.HasField("activity_task_started_event_attributes")
     ]
     assert attempts and set(attempts) == {1}
