@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import col, select
@@ -29,7 +30,7 @@ class BacktestPublic(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     error: str | None
-    result: dict | None  # type: ignore[type-arg]
+    result: dict[str, Any] | None
     summary: list[str]  # the comparison in words (empty until done)
 
 
