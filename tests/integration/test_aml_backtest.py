@@ -202,7 +202,7 @@ async def test_history_is_rejudged_live_once_and_a_second_run_raises_nothing(
         end - timedelta(days=30),
         end,
         actor=actor,
-        progress=lambda *p: reports.append(p),  # type: ignore[arg-type, func-returns-value]
+        progress=lambda *p: reports.append(p),
     )
     assert first.transactions == 2 and first.alerts >= 2 and first.cases == 1
     assert reports[0] == (0, 2, 0) and reports[-1][:2] == (2, 2)
@@ -282,6 +282,7 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
         row = await eventually(
             lambda: _backtest_row(db, change["id"]), what="the backtest to be queued"
         )
+        assert row is not None
         assert row.rule_key == RULE and row.days == 90 and row.status in ("queued", "running")
 
         refused = await _approve(http, db, ch, change["workflow_id"])
