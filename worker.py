@@ -128,6 +128,7 @@ def activities_for(
         GenericCaseActivities(db).load_case_plan,
         GenericCaseActivities(db).move_generic_case,
         BacktestActivities(db).run_rule_backtest,
+        BacktestActivities(db).fail_rule_backtest,
         *_access_review_activities(db),
     ]
 

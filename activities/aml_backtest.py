@@ -35,3 +35,12 @@ class BacktestActivities:
         if run.status is None:  # started inside the proposing transaction
             raise not_committed_yet(f"backtest {inp.backtest_id}")
         return RuleBacktestOutcome(status=run.status)
+
+    @activity.defn
+    @retry_on_outage
+    async def fail_rule_backtest(self, inp: RuleBacktestInput) -> None:
+        """The backtest's activity gave up (timed out, or never saw its row): say so on the
+        row, so the approval page stops waiting (a row never committed is left alone)."""
+        await fail_backtest(
+            self.db, inp.backtest_id, "The backtest did not complete (timed out or gave up)."
+        )

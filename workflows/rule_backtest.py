@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.aml_backtest import BacktestActivities
     from models.aml_backtest_io import RuleBacktestInput, RuleBacktestOutcome
+    from workflows.common import DB_ACTIVITY
 
 # Long (history is judged slice by slice), alive while it heartbeats; retried through an
 # outage and while the proposing transaction has not committed yet.
@@ -44,6 +45,9 @@ class RuleBacktestWorkflow:
                 retry_policy=BACKTEST_RETRY,
             )
         except ActivityError:
+            await workflow.execute_activity_method(
+                BacktestActivities.fail_rule_backtest, inp, **DB_ACTIVITY
+            )
             outcome = RuleBacktestOutcome(status="failed")
         if inp.change_workflow_id:
             try:

@@ -150,7 +150,8 @@ async def _finish(
 ) -> None:
     async with db.transaction() as session:
         backtest = await session.get(AmlBacktest, backtest_id, with_for_update=True)
-        assert backtest is not None
+        if backtest is None or (status == "failed" and backtest.status not in UNFINISHED):
+            return  # never committed, or already finished
         backtest.status = status
         backtest.result = result
         backtest.error = error

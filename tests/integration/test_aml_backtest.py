@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
@@ -29,6 +30,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from aml.commands.backtest import run_backtest
+from aml.commands.backtest_runs import queue_backtest
 from aml.commands.casework import CASE_TYPE_AML
 from aml.commands.rejudge import rejudge
 from audit.trail import ActorRef
@@ -438,3 +440,28 @@ async def test_shadow_alerts_are_listed_with_what_they_would_have_done(
     kyc = await new_staff(db, "kyc_analyst")
     refused = await http.get("/api/v1/aml/shadow", headers=await api_headers(http, kyc.username))
     assert refused.status_code == 403
+
+
+async def test_a_backtest_that_cannot_run_is_reported_failed_not_retried_for_ever(
+    db: Database, temporal_env: WorkflowEnvironment, settings: Settings, worker: None
+) -> None:
+    async with db.transaction() as session:
+        queued = await queue_backtest(
+            session,
+            temporal_env.client,
+            settings.task_queue,
+            key=RULE,
+            proposed={"threshold_eur": "not a number"},
+            actor=ActorRef(id=None, name="cli:tester"),
+            days=1,
+        )
+    assert queued.workflow_id is not None
+    outcome = await asyncio.wait_for(
+        temporal_env.client.get_workflow_handle(queued.workflow_id).result(), 60
+    )
+    status = outcome["status"] if isinstance(outcome, dict) else outcome.status
+    assert status == "failed"
+    async with db.session() as session:
+        row = await session.get(AmlBacktest, queued.id)
+    assert row is not None and row.status == "failed" and row.finished_at is not None
+    assert row.error is not None and "threshold_eur" in row.error
