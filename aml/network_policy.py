@@ -200,6 +200,19 @@ _ALL_FIELDS["fan_in_min_repeat_senders"] = (
         ),
     ),
 )
+_ALL_FIELDS["fan_in_standing_order_percent"] = (
+    int,
+    Field(
+        default=5,
+        ge=0,
+        le=50,
+        description=(
+            "Fan-in: a sender whose repeated payments all lie within this percentage of each "
+            "other (a rent share, a salary, an allowance) is a standing order and not counted "
+            "(0: only identical amounts)."
+        ),
+    ),
+)
 _ALL_FIELDS["business_factor"] = (
     int,
     Field(
@@ -239,6 +252,7 @@ class Typology:
     business_factor: int = 1  # min_accounts multiplier for a business customer's hub
     min_repeat_senders: int = 0  # fan-in: distinct senders paying at least twice (0: off)
     ping_pong: bool = False  # round trip: back and forth between two accounts counts
+    standing_order: float = 0.0  # fan-in: repeated amounts within this fraction: not counted
 
     @property
     def rule(self) -> str:
@@ -272,6 +286,7 @@ def typologies(policy: BaseModel) -> list[Typology]:
                 business_factor=values["business_factor"],
                 min_repeat_senders=values["fan_in_min_repeat_senders"] if n == "fan_in" else 0,
                 ping_pong=n == "round_trip" and values["round_trip_ping_pong"],
+                standing_order=values["fan_in_standing_order_percent"] / 100,
             )
         )
     return out

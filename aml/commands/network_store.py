@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from math import ceil
@@ -46,77 +47,110 @@ FLOWS = (
     "SELECT f.transaction_id, f.from_account_id, f.from_customer_id, f.to_account_id, "
     "f.to_customer_id, t.external_id, t.account_id, t.customer_id, t.booked_at, t.amount, "
     "t.currency, t.direction, t.channel, t.counterparty_name, t.counterparty_account, "
-    "t.counterparty_country FROM aml_money_flow f JOIN transaction t ON t.id = f.transaction_id "
+    "t.counterparty_country, fc.reference, fc.kind, tc.reference, tc.kind "
+    "FROM aml_money_flow f JOIN transaction t ON t.id = f.transaction_id "
+    "JOIN customer fc ON fc.id = f.from_customer_id JOIN customer tc ON tc.id = f.to_customer_id "
 )
 
 
-def _flow(row: Sequence[Any]) -> Flow:
-    txn = Txn(
-        id=row[0],
-        external_id=row[5],
-        account_id=row[6],
-        customer_id=row[7],
-        booked_at=row[8],
-        amount=row[9],
-        currency=row[10],
-        direction=row[11],
-        channel=row[12],
-        counterparty_name=row[13],
-        counterparty_account=row[14],
-        counterparty_country=row[15],
-    )
-    return Flow(txn, row[1], row[3], row[2], row[4])
+@dataclass
+class Neighbourhood:
+    """The flows loaded for a batch, and who owns the accounts they touch."""
+
+    flows: dict[uuid.UUID, Flow] = field(default_factory=dict)
+    references: dict[uuid.UUID, str] = field(default_factory=dict)
+    business: set[uuid.UUID] = field(default_factory=set)
+
+    def add(self, row: Sequence[Any]) -> Flow | None:
+        """The row's flow when it is new here."""
+        if row[0] in self.flows:
+            return None
+        txn = Txn(
+            id=row[0],
+            external_id=row[5],
+            account_id=row[6],
+            customer_id=row[7],
+            booked_at=row[8],
+            amount=row[9],
+            currency=row[10],
+            direction=row[11],
+            channel=row[12],
+            counterparty_name=row[13],
+            counterparty_account=row[14],
+            counterparty_country=row[15],
+        )
+        flow = Flow(txn, row[1], row[3], row[2], row[4])
+        self.flows[row[0]] = flow
+        for account, reference, kind in ((row[1], row[16], row[17]), (row[3], row[18], row[19])):
+            self.references[account] = reference
+            if kind == "business":
+                self.business.add(account)
+        return flow
 
 
 async def _fetch(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
-    return list((await run_sql(session, sql, params)).all())
+    """Rows as plain tuples straight from psycopg (no SQLAlchemy row objects: a batch's
+    neighbourhood can be thousands of rows)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    async with driver.cursor(binary=True) as cursor:
+        await cursor.execute(sql, params)
+        rows: list[Any] = await cursor.fetchall()
+    return rows
 
 
-async def load_triggers(session: AsyncSession, new: Sequence[Txn]) -> list[Flow]:
+async def load_triggers(
+    session: AsyncSession, new: Sequence[Txn], where: Neighbourhood
+) -> list[Flow]:
     """The flows between our accounts that the batch's transactions book."""
     rows = await _fetch(
         session,
-        FLOWS + "WHERE f.transaction_id = ANY(:ids)",
+        FLOWS + "WHERE f.transaction_id = ANY(%(ids)s)",
         {"ids": [t.id for t in new]},
     )
-    return [_flow(row) for row in rows]
+    return [flow for row in rows if (flow := where.add(row)) is not None]
 
 
 async def load_neighbourhood(
-    session: AsyncSession, triggers: Sequence[Flow], windows: Sequence[timedelta]
-) -> list[Flow]:
-    """Flows touching the triggers' accounts, then their neighbours' (one read per hop and
-    direction); hop i reaches back `windows[i]` before the earliest trigger."""
+    session: AsyncSession,
+    triggers: Sequence[Flow],
+    hops: Sequence[tuple[timedelta, float]],
+    where: Neighbourhood,
+) -> None:
+    """Flows touching the triggers' accounts, then their neighbours' (one read per hop);
+    hop i reaches back `hops[i][0]` before the earliest trigger and reads flows of at least
+    `hops[i][1]` EUR. A business customer's account is not walked through beyond the first
+    hop: payroll and takings would bring in half the book."""
     if not triggers:
-        return []
+        return
     first = min(f.at for f in triggers)
     last = max(f.at for f in triggers)
-    flows: dict[uuid.UUID, Flow] = {f.txn.id: f for f in triggers}
     seen: set[uuid.UUID] = set()
     frontier = {a for f in triggers for a in (f.src, f.dst)}
-    for window in windows:
+    for hop, (window, floor) in enumerate(hops):
         frontier -= seen
+        if hop > 0:
+            frontier -= where.business
         if not frontier or window <= timedelta(0):
             break
         seen |= frontier
-        params = {"accounts": list(frontier), "lo": first - window, "hi": last}
+        params = {"accounts": list(frontier), "lo": first - window, "hi": last, "floor": floor}
         rows = await _fetch(
             session,
-            FLOWS + "WHERE f.from_account_id = ANY(:accounts) AND f.booked_at >= :lo "
-            "AND f.booked_at <= :hi UNION ALL "
+            FLOWS + "WHERE f.from_account_id = ANY(%(accounts)s) AND f.booked_at >= %(lo)s "
+            "AND f.booked_at <= %(hi)s AND f.amount_eur >= %(floor)s UNION ALL "
             + FLOWS
-            + "WHERE f.to_account_id = ANY(:accounts) AND f.booked_at >= :lo "
-            "AND f.booked_at <= :hi",
+            + "WHERE f.to_account_id = ANY(%(accounts)s) AND f.booked_at >= %(lo)s "
+            "AND f.booked_at <= %(hi)s AND f.amount_eur >= %(floor)s",
             params,
         )
         reached: set[uuid.UUID] = set()
         for row in rows:
-            if row[0] not in flows:
-                flow = _flow(row)
-                flows[row[0]] = flow
+            flow = where.add(row)
+            if flow is not None:
                 reached.update((flow.src, flow.dst))
         frontier = reached
-    return list(flows.values())
 
 
 async def load_cash_history(
@@ -128,8 +162,8 @@ async def load_cash_history(
     rows = await _fetch(
         session,
         "SELECT id, external_id, account_id, customer_id, booked_at, amount, currency "
-        "FROM transaction WHERE account_id = ANY(:accounts) AND direction = 'in' "
-        "AND channel = 'cash' AND booked_at >= :lo AND booked_at <= :hi",
+        "FROM transaction WHERE account_id = ANY(%(accounts)s) AND direction = 'in' "
+        "AND channel = 'cash' AND booked_at >= %(lo)s AND booked_at <= %(hi)s",
         {
             "accounts": list({w.account_id for w in wires}),
             "lo": min(w.booked_at for w in wires) - window,
@@ -154,7 +188,7 @@ async def account_owners(
     rows = await _fetch(
         session,
         "SELECT a.id, c.reference, c.kind FROM account a JOIN customer c "
-        "ON c.id = a.customer_id WHERE a.id = ANY(:ids)",
+        "ON c.id = a.customer_id WHERE a.id = ANY(%(ids)s)",
         {"ids": list(accounts)},
     )
     return {row[0]: row[1] for row in rows}, {row[0] for row in rows if row[2] == "business"}
@@ -268,18 +302,20 @@ class NetworkJudge:
             return True
         return utcnow() < self.approved_at + timedelta(days=t.shadow_days)
 
-    def _windows(self) -> list[timedelta]:
-        """How far back each hop reaches: the first as far as any typology looks, the
-        others as far as the typologies that reach beyond the trigger's accounts."""
-        windows = []
+    def _hops(self) -> list[tuple[timedelta, float]]:
+        """How far back each hop reaches and the smallest amount it reads: the first for
+        every typology, the others for those reaching beyond the trigger's accounts."""
+        hops = []
         for hop in range(HOPS):
             needed = [
-                t.window_seconds
+                t
                 for t in self.typologies
                 if t.name != "funnel" and (hop == 0 or t.name in FAR_REACHING)
             ]
-            windows.append(timedelta(seconds=max(needed, default=0)))
-        return windows
+            window = max((t.window_seconds for t in needed), default=0)
+            floor = min((t.min_amount_eur for t in needed), default=0.0)
+            hops.append((timedelta(seconds=window), floor))
+        return hops
 
     async def judge(
         self, session: AsyncSession, new: Sequence[Txn], memory: JudgeMemory | None
@@ -290,15 +326,14 @@ class NetworkJudge:
         graph_types = [t for t in self.typologies if t.name != "funnel"]
         drafts: list[AlertDraft] = []
         patterns: list[Pattern] = []
-        refs: dict[uuid.UUID, str] = {}
+        where = Neighbourhood()
+        refs = where.references
         if graph_types:
-            triggers = await load_triggers(session, new)
+            triggers = await load_triggers(session, new, where)
             if triggers:
-                flows = await load_neighbourhood(session, triggers, self._windows())
-                refs, business = await account_owners(
-                    session, {a for f in flows for a in (f.src, f.dst)}
-                )
-                patterns = find_patterns(FlowGraph(flows, business), triggers, graph_types)
+                await load_neighbourhood(session, triggers, self._hops(), where)
+                graph = FlowGraph(where.flows.values(), where.business)
+                patterns = find_patterns(graph, triggers, graph_types)
         funnel_type = next((t for t in self.typologies if t.name == "funnel"), None)
         funnels = []
         if funnel_type is not None:

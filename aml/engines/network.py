@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from bisect import bisect_left
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,27 +42,27 @@ from aml.network_policy import Typology
 Key = tuple[datetime, str]  # booked order: (booked_at, external id)
 
 
-@dataclass(frozen=True, slots=True)
 class Flow:
     """Money from one of our accounts to another: one transfer, counted once."""
 
-    txn: Txn  # the transaction row that books it (the sender's out leg, else the receiver's)
-    src: uuid.UUID
-    dst: uuid.UUID
-    src_customer: uuid.UUID
-    dst_customer: uuid.UUID
+    __slots__ = ("at", "dst", "dst_customer", "eur", "key", "src", "src_customer", "txn")
 
-    @property
-    def key(self) -> Key:
-        return self.txn.order
+    def __init__(
+        self,
+        txn: Txn,  # the row that books it (the sender's out leg, else the receiver's in leg)
+        src: uuid.UUID,
+        dst: uuid.UUID,
+        src_customer: uuid.UUID,
+        dst_customer: uuid.UUID,
+    ) -> None:
+        self.txn, self.src, self.dst = txn, src, dst
+        self.src_customer, self.dst_customer = src_customer, dst_customer
+        self.key: Key = txn.order
+        self.at: datetime = txn.booked_at
+        self.eur = float(txn.eur)
 
-    @property
-    def at(self) -> datetime:
-        return self.txn.booked_at
-
-    @property
-    def eur(self) -> float:
-        return float(self.txn.eur)
+    def __repr__(self) -> str:
+        return f"Flow({self.src} -> {self.dst}, {self.eur:.2f} EUR, {self.at.isoformat()})"
 
 
 @dataclass
@@ -245,9 +245,21 @@ def fan_in(graph: FlowGraph, trigger: Flow, t: Typology) -> Pattern | None:
         return None
     hub = trigger.dst
     flows = _upto(_counted(graph.ins(hub, _window(trigger, t), trigger.key), t), trigger)
-    paid = Counter(f.src for f in flows)
-    senders = list(paid)
-    repeat = [s for s, n in paid.items() if n >= 2]
+    amounts: dict[uuid.UUID, list[float]] = defaultdict(list)
+    for f in flows:
+        amounts[f.src].append(f.eur)
+    # A sender paying the same again and again (a rent share, a salary, an allowance) is a
+    # standing order: not counted.
+    regular = {
+        s
+        for s, paid in amounts.items()
+        if len(paid) >= 2 and max(paid) <= min(paid) * (1 + t.standing_order)
+    }
+    flows = [f for f in flows if f.src not in regular]
+    if trigger.src in regular:
+        return None
+    senders = [s for s in amounts if s not in regular]
+    repeat = [s for s in senders if len(amounts[s]) >= 2]
     need = _needed(graph, hub, t)
     # Paying a business again and again is ordinary (rent, fees): the slow fan-in counts
     # only for a private person's account.

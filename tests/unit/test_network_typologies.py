@@ -125,13 +125,28 @@ def test_fan_in_has_long_windows_and_no_floor() -> None:
 
 
 def test_the_slow_fan_in_three_senders_paying_again_and_again_over_months() -> None:
-    legs = [flow(s, "A", 400, 24 * (k * 30 + i)) for k in range(3) for i, s in enumerate("BCD")]
+    legs = [
+        flow(s, "A", 300 + 170 * k + 40 * i, 24 * (k * 30 + i))
+        for k in range(3)
+        for i, s in enumerate("BCD")
+    ]
     found = judge(legs, setting("fan_in", min_accounts=5, window_days=120, min_repeat_senders=3))
     assert found
     assert names(found[0].accounts) == "BCDA"
     assert judge(legs, setting("fan_in", min_accounts=5, min_repeat_senders=0)) == []
     business = judge(legs, setting("fan_in", min_repeat_senders=3), business=("A",))
     assert business == []
+
+
+def test_flatmates_paying_the_same_rent_share_every_month_are_standing_orders() -> None:
+    rent = [flow(s, "A", 450, 24 * (k * 30 + i)) for k in range(3) for i, s in enumerate("BCD")]
+    assert judge(rent, setting("fan_in", min_accounts=5, min_repeat_senders=3)) == []
+    # a salary moving by 2 % a month is one too; at 0 % only identical amounts are
+    pay = [flow("B", "A", 2600 * (1 + 0.02 * k), 24 * 30 * k) for k in range(3)]
+    pay += [flow(s, "A", 300 + 170 * k, 24 * (k * 30 + 1)) for k in range(3) for s in "CD"]
+    assert judge(pay, setting("fan_in", min_accounts=5, min_repeat_senders=3)) == []
+    loose = setting("fan_in", min_accounts=5, min_repeat_senders=3, standing_order_percent=0)
+    assert judge(pay, loose)
 
 
 def test_scatter_gather_one_sender_many_intermediaries_one_receiver() -> None:
