@@ -29,10 +29,13 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from aml.commands import rejudge as rejudge_module
 from aml.commands.backtest import run_backtest
 from aml.commands.backtest_runs import queue_backtest
 from aml.commands.casework import CASE_TYPE_AML
+from aml.commands.judges import load_judges
 from aml.commands.rejudge import rejudge
+from aml.engines.judging import Judge
 from audit.trail import ActorRef
 from casework import store
 from configuration.documents import load_config
@@ -187,7 +190,11 @@ async def test_a_lower_threshold_is_compared_with_the_rules_in_force_without_sto
 
 
 async def test_history_is_rejudged_live_once_and_a_second_run_raises_nothing(
-    db: Database, temporal_env: WorkflowEnvironment, settings: Settings, worker: None
+    db: Database,
+    temporal_env: WorkflowEnvironment,
+    settings: Settings,
+    worker: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     end = _window()
     [owner] = await new_customers(db, 1, prefix="Rejudge")
@@ -234,6 +241,24 @@ async def test_history_is_rejudged_live_once_and_a_second_run_raises_nothing(
             )
         ).scalar_one()
     assert audited == 2
+
+    # After a threshold change, the transaction it now catches raises its alert once.
+    lower = {**(await load_config(db, RULE)).values.model_dump(mode="json"), "threshold_eur": 7_000}
+    small = await _book(db, owner, "8000.00", end - timedelta(days=3))
+
+    async def after_change(database: Database) -> list[Judge]:
+        return await load_judges(database, overrides={RULE: lower})
+
+    monkeypatch.setattr(rejudge_module, "load_judges", after_change)
+    changed = await rejudge(
+        db, temporal_env.client, settings.task_queue, end - timedelta(days=30), end, actor=actor
+    )
+    assert changed.transactions == 3 and changed.alerts == 1
+    assert await _alerts_on(db, [small]) == 1
+    once_more = await rejudge(
+        db, temporal_env.client, settings.task_queue, end - timedelta(days=30), end, actor=actor
+    )
+    assert once_more.alerts == 0 and await _alerts_on(db, [small]) == 1
 
 
 async def _backtest_row(db: Database, change_id: str) -> AmlBacktest | None:
