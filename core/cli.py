@@ -62,6 +62,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo import seed
     from demo.access_reviews import seed_access_review
     from demo.aml import seed_aml
+    from demo.aml_network import seed_network
     from demo.case_notes import seed_case_notes
     from demo.casework_tools import seed_casework_tools
     from demo.config import seed_config_changes
@@ -108,6 +109,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
             aml = await seed_aml(db, client, settings)
             counts["configuration changes"] += aml.pop("configuration changes", 0)
             counts.update(aml)
+            counts.update(await seed_network(db, client, settings))  # demo/aml_network.py
             counts.update(await seed_disputes(db, client, settings))
             counts.update(await seed_reconciliation(db, client, settings))
             counts.update(await seed_process_endings(db, client, settings))

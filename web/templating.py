@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from aml.queries.network_view import network_drawing
 from aml.rule_policy import rule_title
 from casework.catalog import find_kind
 from models.money import format_amount
@@ -51,6 +52,7 @@ env.filters["relative"] = _relative
 env.filters["money"] = _money
 env.filters["percent"] = _percent
 env.filters["rule_title"] = rule_title
+env.filters["network_drawing"] = network_drawing
 env.globals["TRANSACTION_TYPES"] = TRANSACTION_TYPES
 env.globals["LIMIT_PERIODS"] = LIMIT_PERIODS
 env.globals["ROLE_LABELS"] = ROLE_LABELS

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlmodel import col, select
 
@@ -20,7 +21,7 @@ from core.settings import Settings
 from models.aml import AmlAlert, AmlCase, Transaction
 from models.base import utcnow
 from tests.aml_data import CustomerRef, new_customers, row
-from tests.helpers import new_staff
+from tests.helpers import new_staff, web_login
 
 pytestmark = pytest.mark.usefixtures("onboarding_ready")
 
@@ -118,6 +119,44 @@ async def test_a_four_account_round_trip_is_raised_once_in_words_to_the_closing_
     assert dry[0].reason == alert.reason
     assert not [x for x in again if x.rule.startswith("network_")]
     assert len(await _network_alerts(db, [a, b, c, d])) == 1
+
+
+async def test_the_case_page_draws_the_ring_in_order_with_amounts(
+    db: Database, temporal_env: Any, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    service = await new_staff(db, "upstream_system", prefix="svc")
+    analyst = await new_staff(db, "aml_analyst", prefix="l1")
+    a, b, c = await new_customers(db, 3, prefix="Drawn")
+    legs = [_transfer(a, b, "3000.00", 120), _transfer(b, c, "2900.00", 70)]
+    await ingest(db, temporal_env.client, settings, service.actor, legs)
+    done = await ingest(
+        db, temporal_env.client, settings, service.actor, [_transfer(c, a, "2800.00", 2)]
+    )
+    [case_id] = {x.case_id for x in done.alerts if x.rule == "network_round_trip"}
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://testserver") as web:
+        await web_login(web, analyst.username)
+        page = await web.get(f"/cases/{case_id}")
+    assert page.status_code == 200, page.text
+    html = page.text
+    drawing = html[
+        html.index('<figure class="network-drawing"') : html.index(
+            "</figure>", html.index('<figure class="network-drawing"')
+        )
+    ]
+    assert 'data-typology="round_trip"' in drawing
+    assert "<svg" in drawing and "style=" not in drawing and "<style" not in drawing
+    # the accounts in order, each named by its customer's reference
+    order = [drawing.index(f'data-reference="{x.reference}"') for x in (a, b, c)]
+    assert order == sorted(order)
+    steps = drawing[drawing.index('<ol class="network-steps"') :]
+    items = steps.split("<li")[1:]
+    assert [item.split(":")[0].split(">")[-1].strip() for item in items] == [
+        f"{a.reference} → {b.reference}",
+        f"{b.reference} → {c.reference}",
+        f"{c.reference} → {a.reference}",
+    ]
+    assert "3,000.00 EUR" in items[0] and "2,800.00 EUR" in items[2]
+    assert "completed the pattern" in items[2]
 
 
 async def test_network_typologies_in_shadow_are_stored_not_routed(
