@@ -233,7 +233,8 @@ _RANK_SQL = (
 
 async def reprioritise(session: AsyncSession, case_id: uuid.UUID) -> CasePriority:
     """Score the case from all its alerts and its customer; store the score and reasons,
-    and raise (never lower) the case's and its open tasks' priority to what it implies."""
+    and raise (never lower) the case's and its open tasks' priority to what it implies
+    when that is above normal."""
     row = (await run_sql(session, _FACTS_SQL, {"case_id": case_id})).one()
     ranked = case_priority(
         CaseFacts(
@@ -251,6 +252,8 @@ async def reprioritise(session: AsyncSession, case_id: uuid.UUID) -> CasePriorit
         "WHERE case_id = :case_id",
         {"score": ranked.score, "reasons": json.dumps(ranked.reasons), "case_id": case_id},
     )
+    if ranked.priority == priority_rule.DEFAULT_PRIORITY:
+        return ranked  # nothing to raise: a task opened low stays low
     rank_sql = _RANK_SQL
     params = {"p": ranked.priority, "r": priority_rule.rank(ranked.priority), "case_id": case_id}
     await run_sql(

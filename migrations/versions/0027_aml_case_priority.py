@@ -3,10 +3,12 @@
 - `aml_case.priority_score` (0-100) and `aml_case.priority_reasons` (jsonb list of
   {"factor", "points", "text"}): the score `aml.engines.priority` gives the case's alerts
   and customer, stored with its explanation, recomputed each time alerts attach.
-- A trigger raises a new AML task's priority to its case's: the case workflow opens its
-  tasks at its own running priority (normal until an SLA breach), the case's priority
-  follows its alerts, and the task a person works must carry the case's. It fires before
-  `task_urgency` (triggers of one event run in name order), so the stored urgency sees it.
+- A trigger raises a new AML task's priority to its case's when the case's is above normal
+  (high, urgent): the case workflow opens its tasks at its own running priority (normal
+  until an SLA breach), the case's priority follows its alerts, and the task a person
+  works must carry it. A case at the default normal leaves its tasks as opened (a task
+  opened low stays low). It fires before `task_urgency` (triggers of one event run in name
+  order), so the stored urgency sees it.
 
 Revision ID: 0027
 Revises: 0026
@@ -32,7 +34,7 @@ DECLARE
 BEGIN
     SELECT c.priority INTO p_case FROM "case" c
     WHERE c.id = NEW.case_id AND c.case_type = 'aml';
-    IF p_case IS NOT NULL AND
+    IF p_case IN ('high', 'urgent') AND
        (CASE p_case WHEN 'urgent' THEN 3 WHEN 'high' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END) >
        (CASE NEW.priority WHEN 'urgent' THEN 3 WHEN 'high' THEN 2 WHEN 'normal' THEN 1 ELSE 0 END)
     THEN
