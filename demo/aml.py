@@ -29,6 +29,7 @@ from core.db import Database
 from core.schedules import ensure_schedules, trigger_rescreen
 from core.settings import Settings
 from customers.legacy_import import import_customers_csv
+from demo.aml_rules import seed_expression_rules
 from demo.config import config_document
 from demo.legacy_samples import (
     Flow,
@@ -310,6 +311,7 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
             reason="Too many large-transaction false positives from salaried customers' car buys.",
         ),
     )
+    written = await seed_expression_rules(db, temporal, settings)  # demo/aml_rules.py
     async with db.session() as session:
         migrated = len(
             (
@@ -321,5 +323,5 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
         "transactions": imported.inserted + live.accepted,
         "AML alerts": len(live.alerts),
         "AML cases": len(live.cases),
-        "configuration changes": 1,
+        "configuration changes": 1 + written,
     }

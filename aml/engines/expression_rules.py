@@ -16,6 +16,7 @@ pattern that many transactions feed.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,12 +67,22 @@ _AGGREGATE_SQL = {
     "distinct_channels": "count(DISTINCT t.channel)",
 }
 
+_FILTERED_SQL = {
+    "count": "count(*) FILTER (WHERE {f})",
+    "sum": "coalesce(sum(t.amount_eur) FILTER (WHERE {f}), 0)",
+    "distinct_counterparties": "count(DISTINCT t.counterparty_key) FILTER (WHERE {f})",
+    "distinct_countries": "count(DISTINCT t.counterparty_country) FILTER (WHERE {f})",
+    "distinct_channels": "count(DISTINCT t.channel) FILTER (WHERE {f})",
+}
+
 
 class _Sql:
     """One statement being assembled: fragments from the tree, numbers as parameters."""
 
     def __init__(self) -> None:
         self.params: dict[str, Any] = {"high": HIGH, "medium": MEDIUM_OR_WORSE}
+        self.scans: dict[str, list[str]] = {"account": [], "customer": []}
+        self.reach: dict[str, int] = {}
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -92,36 +103,53 @@ class _Sql:
             out.append(f"{row}.amount_eur <= {self.bind(f.max_amount)}")
         return out
 
-    def aggregate(self, a: Aggregate, end: str, seconds: int, *, lag: int = 0) -> str:
-        """`a` over the window of `seconds` ending `lag` seconds before the trigger `g`."""
-        scope = (
-            "t.account_id = g.account_id" if a.per == "account" else "t.customer_id = g.customer_id"
-        )
-        upper = f"{end} - interval '{int(lag)} seconds'" if lag else end
-        where = [
-            scope,
-            f"t.booked_at > {end} - interval '{int(lag + seconds)} seconds'",
-            f"t.booked_at <= {upper}",
-            *self.filters(a.filters, "t"),
-        ]
+    def piece(self, a: Aggregate, lo: int, hi: int) -> str:
+        """`a` over (trigger - lo, trigger - hi] as one column of its scope's single scan."""
+        conditions = [f"t.booked_at > g.booked_at - interval '{int(lo)} seconds'"]
+        if hi:
+            conditions.append(f"t.booked_at <= g.booked_at - interval '{int(hi)} seconds'")
+        conditions += self.filters(a.filters, "t")
         if a.filters.same_counterparty:
-            where.append("t.counterparty_key = g.counterparty_key")
-        clause = " AND ".join(where)
-        return f"(SELECT {_AGGREGATE_SQL[a.func]} FROM transaction t WHERE {clause})"  # noqa: S608 (fixed fragments, bound values)
+            conditions.append("t.counterparty_key = g.counterparty_key")
+        column = f"a{len(self.scans[a.per])}"
+        self.scans[a.per].append(
+            _FILTERED_SQL[a.func].format(f=" AND ".join(conditions)) + f" AS {column}"
+        )
+        self.reach[a.per] = max(self.reach.get(a.per, 0), int(lo))
+        return f"s_{a.per}.{column}"
+
+    def scans_sql(self) -> str:
+        """One LATERAL pass per scope over the widest window its aggregates need."""
+        out = []
+        for per, items in self.scans.items():
+            if not items:
+                continue
+            scope = (
+                "t.account_id = g.account_id"
+                if per == "account"
+                else ("t.customer_id = g.customer_id")
+            )
+            out.append(
+                f"CROSS JOIN LATERAL (SELECT {', '.join(items)} FROM transaction t "  # noqa: S608 (fixed fragments, bound values)
+                f"WHERE {scope} AND t.booked_at > g.booked_at - interval '{self.reach[per]} seconds' "
+                f"AND t.booked_at <= g.booked_at) s_{per}"
+            )
+        return " ".join(out)
 
     def term(self, term: Term, peers: dict[PeerMedian, str]) -> str:
         if isinstance(term, Aggregate):
-            return self.aggregate(term, "g.booked_at", term.seconds)
+            return self.piece(term, term.seconds, 0)
         if isinstance(term, Amount):
             conditions = self.filters(term.filters, "g") or ["true"]
             return f"(CASE WHEN {' AND '.join(conditions)} THEN g.amount_eur ELSE 0 END)"
         if isinstance(term, Baseline):
             period = term.days * 86_400
-            total = self.aggregate(term.of, "g.booked_at", period, lag=term.of.seconds)
+            total = self.piece(term.of, term.of.seconds + period, term.of.seconds)
             return f"({total} * {self.bind(Decimal(term.of.seconds) / Decimal(period))})"
         return f"{peers[term]}.v"
 
-    def peer(self, p: PeerMedian, name: str) -> str:
+    def peer(self, p: PeerMedian) -> str:
+        """The statement of one peer median per (segment, day) in `:segments` / `:days`."""
         a = p.of
         group = "t.account_id" if a.per == "account" else "t.customer_id"
         where = [
@@ -131,12 +159,12 @@ class _Sql:
             *self.filters(a.filters, "t"),
         ]
         return (
-            f"{name} AS (SELECT d.segment, d.day, "  # noqa: S608 (fixed fragments, bound values)
+            "SELECT d.segment, d.day, "  # noqa: S608 (fixed fragments, bound values)
             "CAST(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.v) AS numeric) AS v "
-            "FROM (SELECT DISTINCT segment, date_trunc('day', booked_at) AS day FROM g) d "
+            "FROM unnest(CAST(:segments AS text[]), CAST(:days AS timestamptz[])) AS d(segment, day) "
             f"CROSS JOIN LATERAL (SELECT {_AGGREGATE_SQL[a.func]} AS v FROM transaction t "
             f"JOIN customer pc ON pc.id = t.customer_id WHERE {' AND '.join(where)} "
-            f"GROUP BY {group}) x GROUP BY d.segment, d.day)"
+            f"GROUP BY {group}) x GROUP BY d.segment, d.day"
         )
 
     def value(self, v: Value, columns: dict[Term, str]) -> str:
@@ -166,6 +194,8 @@ class CompiledRule:
     sql: str
     params: dict[str, Any]
     approved_at: datetime | None  # when the version took effect (None: a proposal)
+    # Each peer median's own statement, computed per (segment, day) and cached a while.
+    peers: tuple[tuple[PeerMedian, str, str], ...] = ()  # (term, CTE name, statement)
 
     @property
     def key(self) -> str:
@@ -183,7 +213,11 @@ class CompiledRule:
 def compile_rule(
     slug: str, version: int, config: ExpressionRule, approved_at: datetime | None
 ) -> CompiledRule:
-    """One rule's statement over the triggers `:ids`; returns (id, segment, v0, v1, …)."""
+    """One rule's statement over the triggers `:ids`; returns (id, segment, v0, v1, …).
+
+    The peer medians come in as arrays (`:<peer>_segment`, `:<peer>_day`, `:<peer>_value`),
+    computed beforehand by their own statements.
+    """
     rule = parse_rule(config.expression)
     sql = _Sql()
     peers = {t: f"peer{i}" for i, t in enumerate(rule.terms) if isinstance(t, PeerMedian)}
@@ -193,7 +227,12 @@ def compile_rule(
         "tx.direction, tx.channel, tx.counterparty_country, tx.counterparty_key, c.segment "
         "FROM transaction tx JOIN customer c ON c.id = tx.customer_id WHERE tx.id = ANY(:ids))"
     ]
-    ctes += [sql.peer(p, name) for p, name in peers.items()]
+    ctes += [
+        f"{name} AS (SELECT * FROM unnest(CAST(:{name}_segment AS text[]), "  # noqa: S608 (fixed fragments)
+        f"CAST(:{name}_day AS timestamptz[]), CAST(:{name}_value AS numeric[])) "
+        "AS p(segment, day, v))"
+        for name in peers.values()
+    ]
     selected = ", ".join(f"{sql.term(t, peers)} AS {columns[t]}" for t in rule.terms)
     joins = " ".join(
         f"LEFT JOIN {name} ON {name}.segment = g.segment "
@@ -202,10 +241,71 @@ def compile_rule(
     )
     where = sql.condition(rule.condition, columns)
     statement = (
-        f"WITH {', '.join(ctes)}, v AS (SELECT g.id, g.segment, {selected} FROM g {joins}) "  # noqa: S608 (fixed fragments, bound values)
+        f"WITH {', '.join(ctes)}, v AS MATERIALIZED (SELECT g.id, g.segment, {selected} "  # noqa: S608 (fixed fragments, bound values)
+        f"FROM g {sql.scans_sql()} {joins}) "
         f"SELECT id, segment, {', '.join(columns.values())} FROM v WHERE coalesce({where}, false)"
     )
-    return CompiledRule(slug, version, config, rule, statement, sql.params, approved_at)
+    peer_statements = tuple((p, name, sql.peer(p)) for p, name in peers.items())
+    return CompiledRule(
+        slug, version, config, rule, statement, sql.params, approved_at, peer_statements
+    )
+
+
+# Peer medians per (term, segment, day): the window ends at the start of the day, so the
+# figure holds all day; kept PEER_TTL seconds, so a batch every second costs one scan.
+PEER_TTL = 600.0
+_PEER_CACHE: dict[tuple[str, str, datetime], tuple[Decimal | None, float]] = {}
+
+
+async def _peer_values(
+    session: AsyncSession, compiled: CompiledRule, ids: list[uuid.UUID]
+) -> dict[str, Any]:
+    """The peer-median parameters of the rule's statement for these triggers."""
+    if not compiled.peers:
+        return {}
+    pairs = [
+        (str(r[0]), r[1])
+        for r in (
+            await run_sql(
+                session,
+                "SELECT DISTINCT c.segment, date_trunc('day', tx.booked_at) FROM transaction tx "
+                "JOIN customer c ON c.id = tx.customer_id WHERE tx.id = ANY(:ids)",
+                {"ids": ids},
+            )
+        ).all()
+    ]
+    clock = time.monotonic()
+    if len(_PEER_CACHE) > 50_000:
+        _PEER_CACHE.clear()
+    params: dict[str, Any] = {}
+    for term, name, statement in compiled.peers:
+        label = repr(term)
+        missing = [
+            pair
+            for pair in pairs
+            if (hit := _PEER_CACHE.get((label, *pair))) is None or hit[1] < clock
+        ]
+        if missing:
+            found = {
+                (str(r[0]), r[1]): r[2]
+                for r in (
+                    await run_sql(
+                        session,
+                        statement,
+                        {
+                            **compiled.params,
+                            "segments": [p[0] for p in missing],
+                            "days": [p[1] for p in missing],
+                        },
+                    )
+                ).all()
+            }
+            for pair in missing:
+                _PEER_CACHE[(label, *pair)] = (found.get(pair), clock + PEER_TTL)
+        params[f"{name}_segment"] = [p[0] for p in pairs]
+        params[f"{name}_day"] = [p[1] for p in pairs]
+        params[f"{name}_value"] = [_PEER_CACHE[(label, *p)][0] for p in pairs]
+    return params
 
 
 # ----------------------------------------------------------------------------- reasons
@@ -323,8 +423,10 @@ class ExpressionJudge:
         drafts: list[AlertDraft] = []
         for compiled in self.rules:
             triggers = {t.id: t for t in _triggers(compiled.rule, new)}
+            ids = list(triggers)
+            peers = await _peer_values(session, compiled, ids)
             rows = (
-                await run_sql(session, compiled.sql, {**compiled.params, "ids": list(triggers)})
+                await run_sql(session, compiled.sql, {**compiled.params, **peers, "ids": ids})
             ).all()
             fired = sorted(
                 ((triggers[row[0]], row) for row in rows), key=lambda pair: pair[0].order

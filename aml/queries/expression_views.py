@@ -10,13 +10,15 @@ from aml.commands.expression_store import current_rules
 from aml.commands.monitoring_store import load_rules
 from aml.expression_policy import ExpressionRule, rule_key, slug_of
 from aml.rule_language import RuleSyntaxError, explain
-from aml.rule_templates import Template, templates
+from aml.rule_templates import BUILDERS, Template, templates
 from configuration.documents import read_config
 from core.db import Database, run_sql
 from identity.access import require
 from identity.actors import Actor
 from models.base import utcnow
 from models.config import ConfigPendingPublic
+
+TEMPLATE_RULES = frozenset(BUILDERS)  # the built-in rules offered as templates
 
 
 class ExpressionRulePublic(BaseModel):
@@ -60,22 +62,25 @@ def _status(config: ExpressionRule, version: int, since: datetime) -> str:
     return "live" if until <= utcnow() else f"shadow until {until:%Y-%m-%d}"
 
 
+async def alerts_last_30_days(db: Database) -> dict[str, int]:
+    """Alerts per rule key (built-in and written) detected in the last 30 days."""
+    async with db.session() as session:
+        rows = (
+            await run_sql(
+                session,
+                "SELECT rule_key, count(*) FROM aml_alert WHERE detected_at > :since GROUP BY 1",
+                {"since": utcnow() - timedelta(days=30)},
+            )
+        ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
 async def expression_rules(db: Database, actor: Actor) -> list[ExpressionRulePublic]:
     """Every rule written without code: version, status, alerts in the last 30 days, pending."""
     await require(db, actor, "config", "read", action="aml.rules", object_type="config")
     rows = await current_rules(db)
+    counts = await alerts_last_30_days(db)
     async with db.session() as session:
-        counts = {
-            r[0]: int(r[1])
-            for r in (
-                await run_sql(
-                    session,
-                    "SELECT rule_key, count(*) FROM aml_alert WHERE rule_key LIKE 'expr\\_%' "
-                    "AND detected_at > :since GROUP BY 1",
-                    {"since": utcnow() - timedelta(days=30)},
-                )
-            ).all()
-        }
         out = []
         for key, version, _values, since in rows:
             slug = slug_of(key)

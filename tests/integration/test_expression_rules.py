@@ -133,6 +133,23 @@ async def test_a_rule_proposed_and_approved_fires_on_ingest_with_why_in_words(
     assert alert.reason.startswith("Many senders: 6 distinct senders within 60 days")
     assert "(rule: at least 6)" in alert.reason
 
+    # Editing is proposing a new version of the document; a wrong expression is refused
+    # with the place and the reason, before anything is saved.
+    doc = (await http.get(f"/api/v1/config/aml_expr_{slug}", headers=mh)).json()
+    assert doc["version"] == 2 and doc["values"]["expression"] == expression
+    edit = await http.post(
+        "/api/v1/changes",
+        json={
+            "target_type": "config",
+            "target_id": doc["id"],
+            "changes": {"expression": 'sum(days=30, direction="sideways") > 1'},
+            "reason": "Try money in over 30 days instead",
+        },
+        headers=mh,
+    )
+    assert edit.status_code == 422
+    assert "'sideways' is not known" in edit.json()["fields"]["changes.expression"]
+
     # A second batch inside the cool-down raises nothing more.
     again = await http.post(
         "/api/v1/transactions",

@@ -58,8 +58,9 @@ SEEDED_PLANS = {"RETAIL-EUR", "BUSINESS-USD", "PRIVATE-GBP"}
 # 9 fee / limit, 4 configuration (one a monitoring rule), 1 restriction lift, 1 statement
 # source re-map (demo/reconciliation.py), 1 single sign-on group mapping (demo/sso.py),
 # 2 role changes (demo/role_grants.py: support.sam, pm.pedro), the access-review owners ('access'
-# configuration) and an access review's revocation (demo/access_reviews.py)
-SEEDED_CHANGES = 20
+# configuration) and an access review's revocation (demo/access_reviews.py), 2 AML rules
+# written without code (demo/aml_rules.py: one approved and live, one awaiting approval)
+SEEDED_CHANGES = 22
 # The lift names the AML case and why the account may be freed: need-to-know lists it only
 # to readers of restriction details (AML staff, MLRO, auditor), not to ops or product managers.
 SEEDED_LIFTS = 1

@@ -260,7 +260,17 @@ async def read_sar_page(
 async def read_aml_rules(request: Request, services: ServicesDep, actor: CurrentActor) -> Response:
     documents = await rule_views.rule_documents(services.db, actor)
     written = await expression_views.expression_rules(services.db, actor)
-    return render(request, "aml_rules.html", {"documents": documents, "written": written})
+    alerts = await expression_views.alerts_last_30_days(services.db)
+    return render(
+        request,
+        "aml_rules.html",
+        {
+            "documents": documents,
+            "written": written,
+            "alerts_30d": alerts,
+            "template_rules": expression_views.TEMPLATE_RULES,
+        },
+    )
 
 
 def _date(value: str | None, name: str, default: date) -> date:
