@@ -43,13 +43,22 @@ HOPS = 3
 # Typologies whose pattern reaches beyond the trigger's own two accounts' flows.
 FAR_REACHING = ("round_trip", "scatter_gather", "bipartite", "stack", "chain")
 
+# The rows of `aml_money_flow` (migration 0025), read from the transaction table with the
+# view's own rule -- a transfer counts once: the sender's out leg, else the receiver's in
+# leg when the out leg is not booked here -- so each read is one indexed scan (through the
+# view's UNION the planner scanned the booked_at range of the whole table).
 FLOWS = (
-    "SELECT f.transaction_id, f.from_account_id, f.from_customer_id, f.to_account_id, "
-    "f.to_customer_id, t.external_id, t.account_id, t.customer_id, t.booked_at, t.amount, "
+    "SELECT t.id, t.external_id, t.account_id, t.customer_id, t.booked_at, t.amount, "
     "t.currency, t.direction, t.channel, t.counterparty_name, t.counterparty_account, "
-    "t.counterparty_country, fc.reference, fc.kind, tc.reference, tc.kind "
-    "FROM aml_money_flow f JOIN transaction t ON t.id = f.transaction_id "
-    "JOIN customer fc ON fc.id = f.from_customer_id JOIN customer tc ON tc.id = f.to_customer_id "
+    "t.counterparty_country, t.counterparty_account_id, a.customer_id, own.reference, "
+    "own.kind, other.reference, other.kind "
+    "FROM transaction t JOIN account a ON a.id = t.counterparty_account_id "
+    "JOIN customer own ON own.id = t.customer_id JOIN customer other ON other.id = a.customer_id "
+    "WHERE t.counterparty_account_id <> t.account_id AND (t.direction = 'out' OR NOT EXISTS ("
+    "SELECT 1 FROM transaction o WHERE o.account_id = t.counterparty_account_id "
+    "AND o.counterparty_account_id = t.account_id AND o.direction = 'out' "
+    "AND o.amount = t.amount AND o.currency = t.currency "
+    "AND o.booked_at BETWEEN t.booked_at - interval '3 days' AND t.booked_at + interval '3 days')) "
 )
 
 
@@ -67,21 +76,24 @@ class Neighbourhood:
             return None
         txn = Txn(
             id=row[0],
-            external_id=row[5],
-            account_id=row[6],
-            customer_id=row[7],
-            booked_at=row[8],
-            amount=row[9],
-            currency=row[10],
-            direction=row[11],
-            channel=row[12],
-            counterparty_name=row[13],
-            counterparty_account=row[14],
-            counterparty_country=row[15],
+            external_id=row[1],
+            account_id=row[2],
+            customer_id=row[3],
+            booked_at=row[4],
+            amount=row[5],
+            currency=row[6],
+            direction=row[7],
+            channel=row[8],
+            counterparty_name=row[9],
+            counterparty_account=row[10],
+            counterparty_country=row[11],
         )
-        flow = Flow(txn, row[1], row[3], row[2], row[4])
+        own = (row[2], row[3], row[14], row[15])
+        other = (row[12], row[13], row[16], row[17])
+        src, dst = (own, other) if txn.direction == "out" else (other, own)
+        flow = Flow(txn, src[0], dst[0], src[1], dst[1])
         self.flows[row[0]] = flow
-        for account, reference, kind in ((row[1], row[16], row[17]), (row[3], row[18], row[19])):
+        for account, _, reference, kind in (src, dst):
             self.references[account] = reference
             if kind == "business":
                 self.business.add(account)
@@ -106,7 +118,7 @@ async def load_triggers(
     """The flows between our accounts that the batch's transactions book."""
     rows = await _fetch(
         session,
-        FLOWS + "WHERE f.transaction_id = ANY(%(ids)s)",
+        FLOWS + "AND t.id = ANY(%(ids)s)",
         {"ids": [t.id for t in new]},
     )
     return [flow for row in rows if (flow := where.add(row)) is not None]
@@ -138,11 +150,12 @@ async def load_neighbourhood(
         params = {"accounts": list(frontier), "lo": first - window, "hi": last, "floor": floor}
         rows = await _fetch(
             session,
-            FLOWS + "WHERE f.from_account_id = ANY(%(accounts)s) AND f.booked_at >= %(lo)s "
-            "AND f.booked_at <= %(hi)s AND f.amount_eur >= %(floor)s UNION ALL "
+            FLOWS + "AND t.account_id = ANY(%(accounts)s) AND t.booked_at >= %(lo)s "
+            "AND t.booked_at <= %(hi)s AND t.amount_eur >= %(floor)s UNION ALL "
             + FLOWS
-            + "WHERE f.to_account_id = ANY(%(accounts)s) AND f.booked_at >= %(lo)s "
-            "AND f.booked_at <= %(hi)s AND f.amount_eur >= %(floor)s",
+            + "AND t.counterparty_account_id = ANY(%(accounts)s) "
+            "AND NOT t.account_id = ANY(%(accounts)s) AND t.booked_at >= %(lo)s "
+            "AND t.booked_at <= %(hi)s AND t.amount_eur >= %(floor)s",
             params,
         )
         reached: set[uuid.UUID] = set()
