@@ -166,6 +166,33 @@ async def load_neighbourhood(
         frontier = reached
 
 
+async def load_receivers_past(
+    session: AsyncSession,
+    triggers: Sequence[Flow],
+    near: timedelta,
+    far: timedelta,
+    floor: float,
+    where: Neighbourhood,
+) -> None:
+    """Money paid into the triggers' receivers from `far` to `near` before the earliest
+    trigger (what the first hop did not read): a long fan-in window for one read."""
+    if far <= near or not triggers:
+        return
+    first = min(f.at for f in triggers)
+    receivers = list({f.dst for f in triggers})
+    params = {"accounts": receivers, "lo": first - far, "hi": first - near, "floor": floor}
+    rows = await _fetch(
+        session,
+        FLOWS + "AND t.direction = 'out' AND t.counterparty_account_id = ANY(%(accounts)s) "
+        "AND t.booked_at >= %(lo)s AND t.booked_at < %(hi)s AND t.amount_eur >= %(floor)s "
+        "UNION ALL " + FLOWS + "AND t.direction = 'in' AND t.account_id = ANY(%(accounts)s) "
+        "AND t.booked_at >= %(lo)s AND t.booked_at < %(hi)s AND t.amount_eur >= %(floor)s",
+        params,
+    )
+    for row in rows:
+        where.add(row)
+
+
 async def load_cash_history(
     session: AsyncSession, wires: Sequence[Txn], window: timedelta
 ) -> dict[uuid.UUID, list[Txn]]:
@@ -323,12 +350,25 @@ class NetworkJudge:
             needed = [
                 t
                 for t in self.typologies
-                if t.name != "funnel" and (hop == 0 or t.name in FAR_REACHING)
+                if t.name not in ("funnel", "fan_in") and (hop == 0 or t.name in FAR_REACHING)
             ]
             window = max((t.window_seconds for t in needed), default=0)
             floor = min((t.min_amount_eur for t in needed), default=0.0)
             hops.append((timedelta(seconds=window), floor))
         return hops
+
+    def _long_reach(self) -> tuple[timedelta, timedelta, float] | None:
+        """Fan-in looks back months: only into the triggers' receivers, from where the
+        first hop stops (`_hops` leaves fan-in out) to the fan-in window, at its floor."""
+        fan_in = next((t for t in self.typologies if t.name == "fan_in"), None)
+        if fan_in is None:
+            return None
+        others = [t.window_seconds for t in self.typologies if t.name not in ("fan_in", "funnel")]
+        return (
+            timedelta(seconds=max(others, default=0)),
+            timedelta(seconds=fan_in.window_seconds),
+            fan_in.min_amount_eur,
+        )
 
     async def judge(
         self, session: AsyncSession, new: Sequence[Txn], memory: JudgeMemory | None
@@ -345,6 +385,9 @@ class NetworkJudge:
             triggers = await load_triggers(session, new, where)
             if triggers:
                 await load_neighbourhood(session, triggers, self._hops(), where)
+                reach = self._long_reach()
+                if reach is not None:
+                    await load_receivers_past(session, triggers, *reach, where)
                 graph = FlowGraph(where.flows.values(), where.business)
                 patterns = find_patterns(graph, triggers, graph_types)
         funnel_type = next((t for t in self.typologies if t.name == "funnel"), None)

@@ -174,3 +174,27 @@ async def test_network_typologies_in_shadow_are_stored_not_routed(
         utcnow() - timedelta(days=31),
     )
     assert not ended.shadow(next(t for t in ended.typologies if t.name == "fan_out"))
+
+
+async def test_a_slow_fan_in_over_months_is_raised_when_the_third_sender_pays_again(
+    db: Database, temporal_env: Any, settings: Settings
+) -> None:
+    service = await new_staff(db, "upstream_system", prefix="svc")
+    hub, b, c, d = await new_customers(db, 4, prefix="Slow")
+    day = 24
+    first = [
+        _transfer(b, hub, "400.00", 80 * day),
+        _transfer(c, hub, "470.00", 79 * day),
+        _transfer(d, hub, "520.00", 78 * day, leg="in"),
+        _transfer(b, hub, "610.00", 40 * day),
+        _transfer(c, hub, "380.00", 39 * day, leg="in"),
+    ]
+    await ingest(db, temporal_env.client, settings, service.actor, first)
+    assert await _network_alerts(db, [hub, b, c, d]) == []
+    await ingest(db, temporal_env.client, settings, service.actor, [_transfer(d, hub, "450.00", 1)])
+    [alert] = await _network_alerts(db, [hub, b, c, d])
+    assert alert.rule_key == "network_fan_in" and alert.customer_id == d.id
+    assert alert.details["network"]["accounts"] == [str(x.account_id) for x in (b, c, d, hub)]
+    assert alert.reason.startswith(
+        f"Fan-in: 3 accounts of ours paid {hub.reference} 2 830 EUR in 80 days"
+    )
