@@ -16,6 +16,7 @@ from aml.commands.monitoring_store import txn_from_row
 from aml.commands.transactions import ingest
 from aml.engines.judging import JudgeMemory
 from aml.engines.monitoring import judge_all
+from aml.engines.priority import HIGH_FROM
 from core.db import Database
 from core.settings import Settings
 from models.aml import AmlAlert, AmlCase, Transaction
@@ -93,6 +94,8 @@ async def test_a_four_account_round_trip_is_raised_once_in_words_to_the_closing_
         ).all()
     assert [case.customer_id for case in cases] == [d.id]
     assert alert.case_id == cases[0].case_id
+    # a high-severity pattern through four accounts and 16 500 EUR: a high-priority case
+    assert cases[0].priority_score >= HIGH_FROM
 
     # The same history judged dry, as a backtest does: raised once, nothing stored.
     async with db.session() as session:
