@@ -24,7 +24,7 @@ from models.base import utcnow
 # Migrated customers (by position in demo/aml.py's book) with nothing else planted today.
 RING = (34, 35, 36, 37)
 AMOUNTS = ("8600.00", "8450.00", "8300.00", "8150.00")
-HOURS_AGO = (170, 122, 74, 2)
+HOURS_AGO = (180, 130, 80, 2)  # legs 50 hours apart: slower than a layering chain
 
 
 def ring_legs() -> list[Flow]:
