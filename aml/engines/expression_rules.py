@@ -8,10 +8,13 @@ rule's condition is the statement's WHERE clause, so only the triggers that fire
 back, with the figures their reason needs. The SQL is assembled from the checked tree
 only: function names and filters map to fixed fragments, numbers are bound parameters.
 
-When the judged transaction itself does not matter (no `amount(...)`, no
-`counterparty="same"`), only the latest transaction of each account (or customer) in the
-batch is judged: the windows end there, and the rule's cool-down makes one alert of a
-pattern that many transactions feed.
+A rule is judged at the transactions it counts (one of its terms' filters matches: a rule
+on money in is not judged again when money goes out, so a condition that becomes true only
+as old transactions leave the window waits for the next counted one). When the judged
+transaction itself does not matter (no `amount(...)`, no `counterparty="same"`), only the
+latest counted transaction of each account (or customer) in the batch is judged: the
+windows end there, and the rule's cool-down makes one alert of a pattern that many
+transactions feed.
 """
 
 from __future__ import annotations
@@ -384,16 +387,40 @@ def reason_words(rule: Rule, values: dict[Term, Decimal | None], segment: str) -
 
 
 # ----------------------------------------------------------------------------- the judge
+def _counted(t: Txn, f: Filters) -> bool:
+    """Whether an aggregate with these filters counts transaction `t`."""
+    if f.direction != "any" and t.direction != f.direction:
+        return False
+    if f.channel and t.channel != f.channel:
+        return False
+    if f.country_risk:
+        codes = HIGH if f.country_risk == "high" else MEDIUM_OR_WORSE
+        if (t.counterparty_country or "").upper() not in codes:
+            return False
+    if f.min_amount is not None and t.eur < f.min_amount:
+        return False
+    return f.max_amount is None or t.eur <= f.max_amount
+
+
+def _filters(term: Term) -> Filters:
+    return term.filters if isinstance(term, Aggregate | Amount) else term.of.filters
+
+
 def _triggers(rule: Rule, new: Sequence[Txn]) -> list[Txn]:
+    """The transactions the rule is judged at: those one of its terms counts (a rule on money
+    in is not judged again when money goes out), and of those only the latest per account
+    (or customer) unless the judged transaction itself matters."""
+    filters = [_filters(t) for t in rule.terms]
+    counted = [t for t in new if any(_counted(t, f) for f in filters)]
     if rule.per_transaction:
-        return list(new)
+        return counted
     by_customer = all(
         (t.per if isinstance(t, Aggregate) else t.of.per) == "customer"
         for t in rule.terms
         if not isinstance(t, Amount)
     )
     latest: dict[uuid.UUID, Txn] = {}
-    for t in new:
+    for t in counted:
         scope = t.customer_id if by_customer else t.account_id
         if scope not in latest or t.order > latest[scope].order:
             latest[scope] = t
@@ -423,6 +450,8 @@ class ExpressionJudge:
         drafts: list[AlertDraft] = []
         for compiled in self.rules:
             triggers = {t.id: t for t in _triggers(compiled.rule, new)}
+            if not triggers:
+                continue
             ids = list(triggers)
             peers = await _peer_values(session, compiled, ids)
             rows = (

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 
-from aml.engines.expression_rules import compile_rule
+from aml.engines.expression_rules import _triggers, compile_rule
+from aml.engines.monitoring_data import Txn
 from aml.expression_policy import ExpressionRule
 from aml.rule_language import Aggregate, PeerMedian, RuleSyntaxError, explain, parse_rule
 from aml.rule_policy import RULE_SCHEMAS
@@ -94,3 +99,26 @@ def test_every_built_in_template_is_a_valid_rule() -> None:
     assert {t.name for t in made} >= set(RULE_SCHEMAS) - {"watchlist_counterparty"}
     for template in made:
         parse_rule(template.expression)
+
+
+def _txn(direction: str, account: uuid.UUID, minute: int, amount: str = "100") -> Txn:
+    return Txn(
+        id=uuid.uuid4(),
+        external_id=f"x{minute}",
+        account_id=account,
+        customer_id=account,
+        booked_at=datetime(2026, 12, 1, 12, minute, tzinfo=UTC),
+        amount=Decimal(amount),
+        currency="EUR",
+        direction=direction,
+        channel="sepa",
+    )
+
+
+def test_a_rule_is_judged_at_the_latest_transaction_it_counts_per_account() -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    batch = [_txn("in", a, 1), _txn("in", a, 2), _txn("out", a, 3), _txn("out", b, 4)]
+    on_money_in = parse_rule('sum(days=30, direction="in") >= 1000')
+    assert [t.external_id for t in _triggers(on_money_in, batch)] == ["x2"]
+    per_payment = parse_rule("amount(min_amount=50) >= 1000")
+    assert len(_triggers(per_payment, batch)) == 4
