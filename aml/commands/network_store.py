@@ -382,7 +382,10 @@ class NetworkJudge:
         where = Neighbourhood()
         refs = where.references
         if graph_types:
-            triggers = await load_triggers(session, new, where)
+            # A payment under every typology's floor completes no pattern: its accounts
+            # need no neighbourhood (most transfers between friends are small).
+            floor = min(t.min_amount_eur for t in graph_types)
+            triggers = [f for f in await load_triggers(session, new, where) if f.eur >= floor]
             if triggers:
                 await load_neighbourhood(session, triggers, self._hops(), where)
                 reach = self._long_reach()
