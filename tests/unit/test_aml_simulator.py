@@ -106,6 +106,9 @@ def test_scoring_counts_accounts_and_matches_the_naive_share() -> None:
     assert result["typologies"]["cycle"]["recall"] == round(2 / 3, 4)
     assert result["typologies"]["cycle"]["detector_precision"] == round(2 / 3, 4)
     assert result["typologies"]["fan_in"]["recall"] == 0.5
+    assert result["typologies"]["fan_in"]["detector_precision"] is None  # no network fan-in
+    assert result["families"]["network"]["precision"] == round(2 / 3, 4)
+    assert result["families"]["builtin"]["recall"] == 0.2
     # Four accounts flagged by the rules, so ">= 6 senders" (four accounts) is the baseline;
     # when ties would overshoot the share, the threshold goes one higher.
     assert result["naive"]["min_distinct_senders"] == 6 and result["naive"]["flagged"] == 4
