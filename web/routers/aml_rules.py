@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -26,12 +26,16 @@ from identity.access import require
 from models.changes import ChangeCreated
 from shared.errors import Invalid
 from web.deps import CurrentActor, ServicesDep, TemporalDep
+from web.deps import require as guard
 from web.responses import API_ERRORS, WRITE_ERRORS
 from web.templating import render
 
 api = APIRouter(prefix="/api/v1/aml/rules", tags=["aml"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 FIELDS = tuple(f for f in ExpressionRule.model_fields if f != "enabled")
+# Guards refuse before the body is read (403, audited); the domain checks again.
+Reader = Depends(guard("config", "read", action="aml.rule.explain"))
+Proposer = Depends(guard("change", "propose_config", action="aml.rule.create"))
 
 
 class ExpressionCheck(BaseModel):
@@ -47,7 +51,7 @@ async def list_expression_rules(
     return await expression_rules(services.db, actor)
 
 
-@api.post("/explain", response_model=RuleMeaning)
+@api.post("/explain", response_model=RuleMeaning, dependencies=[Reader])
 async def explain_expression(
     services: ServicesDep, actor: CurrentActor, body: ExpressionCheck
 ) -> RuleMeaning:
@@ -61,6 +65,7 @@ async def explain_expression(
     status_code=status.HTTP_201_CREATED,
     response_model=ChangeCreated,
     responses=WRITE_ERRORS,
+    dependencies=[Proposer],
 )
 async def propose_rule(
     services: ServicesDep, temporal: TemporalDep, actor: CurrentActor, body: NewRule
@@ -114,7 +119,7 @@ async def new_rule_page(
     return await _form_page(request, services, actor, form)
 
 
-@pages.post("/aml/rules/new")
+@pages.post("/aml/rules/new", dependencies=[Proposer])
 async def new_rule_form(
     request: Request,
     services: ServicesDep,
