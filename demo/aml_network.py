@@ -9,9 +9,9 @@ draws the ring (accounts and amounts, in order).
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
+from sqlmodel import select
 from temporalio.client import Client
 
 from aml.commands.transactions import ingest
@@ -19,6 +19,7 @@ from core.db import Database
 from core.settings import Settings
 from demo.legacy_samples import Flow, sample_iban, sample_name
 from demo.seed import actor_named
+from models.aml import Transaction
 from models.base import utcnow
 
 # Migrated customers (by position in demo/aml.py's book) with nothing else planted today.
@@ -47,8 +48,14 @@ def ring_legs() -> list[Flow]:
 
 
 async def seed_network(db: Database, temporal: Client, settings: Settings) -> dict[str, int]:
+    """Post the ring once (a second seed finds its first leg and does nothing)."""
+    ids = [f"demo-ring-{k + 1}" for k in range(len(RING))]
+    async with db.session() as session:
+        found = await session.exec(select(Transaction.id).where(Transaction.external_id == ids[0]))
+        if found.first() is not None:
+            return {}
     corebank = await actor_named(db, "svc.corebank")
-    legs = [leg.api_row(f"demo-ring-{uuid.uuid4().hex[:16]}") for leg in ring_legs()]
+    legs = [leg.api_row(ids[k]) for k, leg in enumerate(ring_legs())]
     await ingest(db, temporal, settings, corebank, legs[:3])
     closed = await ingest(db, temporal, settings, corebank, legs[3:])
     rings = [a for a in closed.alerts if a.rule == "network_round_trip"]
