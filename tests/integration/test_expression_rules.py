@@ -19,7 +19,7 @@ from core.db import Database
 from models.aml import AmlAlert, Transaction
 from models.base import utcnow
 from tests.aml_data import new_customer, row
-from tests.helpers import api_headers, eventually, new_staff, task_of
+from tests.helpers import api_headers, eventually, new_staff, task_of, web_login
 
 
 def _slug() -> str:
@@ -225,3 +225,53 @@ async def test_a_proposed_version_is_judged_dry_through_load_judges_overrides(
             await session.exec(select(AmlAlert).where(AmlAlert.customer_id == customer.id))
         ).all()
     assert count == []  # dry: nothing stored
+
+
+async def test_the_rules_page_lists_a_proposed_rule_and_its_document_can_be_edited(
+    http: httpx.AsyncClient, db: Database
+) -> None:
+    maker = await new_staff(db, "risk_manager")
+    slug = _slug()
+    created = await http.post(
+        "/api/v1/aml/rules",
+        json={
+            "slug": slug,
+            "values": {
+                "title": "Cash from many places",
+                "expression": 'count(days=30, channel="cash") >= 12',
+            },
+            "reason": "Cash deposits spread over many branches",
+        },
+        headers=await api_headers(http, maker.username),
+    )
+    assert created.status_code == 201, created.text
+    again = await http.post(
+        "/api/v1/aml/rules",
+        json={
+            "slug": slug,
+            "values": {"title": "x", "expression": "count(days=1) > 1"},
+            "reason": "the same name again",
+        },
+        headers=await api_headers(http, maker.username),
+    )
+    assert again.status_code == 409 and "exists already" in again.json()["message"]
+    analyst = await new_staff(db, "aml_analyst")
+    refused = await http.post(
+        "/api/v1/aml/rules",
+        json={"slug": _slug(), "values": {"title": "x"}, "reason": "not allowed to propose"},
+        headers=await api_headers(http, analyst.username),
+    )
+    assert refused.status_code == 403
+
+    web = httpx.AsyncClient(transport=http._transport, base_url="http://testserver")
+    async with web:
+        await web_login(web, maker.username)
+        page = await web.get("/aml/rules")
+        assert page.status_code == 200
+        assert f'id="rule-aml_expr_{slug}"' in page.text and "awaiting approval" in page.text
+        assert "Cash from many places" in page.text
+        assert "as a template" in page.text
+        form = await web.get("/aml/rules/new", params={"template": "structuring"})
+        assert "count(days=5, direction=&#34;in&#34;, channel=&#34;cash&#34;" in form.text
+        setting = await web.get(f"/settings/aml_expr_{slug}")
+        assert setting.status_code == 200 and "expression" in setting.text

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from aml.engines.expression_rules import _triggers, compile_rule
+from aml.engines.expression_rules import _triggers, compile_rule, reason_words
 from aml.engines.monitoring_data import Txn
 from aml.expression_policy import ExpressionRule
 from aml.rule_language import Aggregate, PeerMedian, RuleSyntaxError, explain, parse_rule
@@ -122,3 +122,19 @@ def test_a_rule_is_judged_at_the_latest_transaction_it_counts_per_account() -> N
     assert [t.external_id for t in _triggers(on_money_in, batch)] == ["x2"]
     per_payment = parse_rule("amount(min_amount=50) >= 1000")
     assert len(_triggers(per_payment, batch)) == 4
+
+
+def test_an_alert_says_why_in_words_with_the_segment_median() -> None:
+    rule = parse_rule(
+        'distinct_counterparties(days=60, direction="in") >= 8 and '
+        'sum(days=60, direction="in") >= 3 * peer_median(sum(days=60, direction="in"))'
+    )
+    senders, total, median = rule.terms
+    words = reason_words(
+        rule, {senders: Decimal(9), total: Decimal(31200), median: Decimal(9100)}, "retail"
+    )
+    assert words == (
+        "9 distinct senders within 60 days (rule: at least 8); "
+        "31 200 EUR money in within 60 days, 3.4 \u00d7 the retail segment's median of "
+        "9 100 EUR (rule: at least 3 \u00d7)"
+    )
