@@ -29,8 +29,9 @@ from aml.engines.monitoring_data import AlertDraft, Txn, eur
 from aml.engines.network import (
     Flow,
     FlowGraph,
+    Funnel,
     Pattern,
-    _digest,
+    digest,
     find_patterns,
     funnel,
 )
@@ -394,7 +395,7 @@ class NetworkJudge:
                 graph = FlowGraph(where.flows.values(), where.business)
                 patterns = find_patterns(graph, triggers, graph_types)
         funnel_type = next((t for t in self.typologies if t.name == "funnel"), None)
-        funnels = []
+        funnels: list[Funnel] = []
         if funnel_type is not None:
             wires = [
                 t
@@ -440,8 +441,8 @@ class NetworkJudge:
                 drafts.append(self._funnel_draft(funnel_type, f, refs))
         return drafts
 
-    def _funnel_draft(self, t: Typology, f: Any, refs: dict[uuid.UUID, str]) -> AlertDraft:
-        wire: Txn = f.wire
+    def _funnel_draft(self, t: Typology, f: Funnel, refs: dict[uuid.UUID, str]) -> AlertDraft:
+        wire = f.wire
         cash = sum((d.eur for d in f.deposits), Decimal(0))
         who = refs.get(wire.account_id, "")
         span = wire.booked_at - f.deposits[0].booked_at
@@ -472,7 +473,7 @@ class NetworkJudge:
             },
             shadow=self.shadow(t),
             score=t.score,
-            key=f"{t.rule}:{_digest(wire.account_id, wire.id)}",
+            key=f"{t.rule}:{digest(wire.account_id, wire.id)}",
         )
 
 

@@ -201,3 +201,28 @@ async def test_a_slow_fan_in_over_months_is_raised_when_the_third_sender_pays_ag
     assert alert.reason.startswith(
         f"Fan-in: 3 accounts of ours paid {hub.reference} 2 830 EUR in 80 days"
     )
+
+
+async def test_a_funnel_account_cash_in_pieces_then_wired_abroad(
+    db: Database, temporal_env: Any, settings: Settings
+) -> None:
+    service = await new_staff(db, "upstream_system", prefix="svc")
+    [mule] = await new_customers(db, 1, prefix="Funnel")
+    now = utcnow().replace(microsecond=0)
+    deposits = [
+        row(mule.iban, "2500.00", booked_at=now - timedelta(hours=h), direction="in",
+            channel="cash", name=None, country=None)
+        for h in (40, 30, 20, 10)
+    ]  # fmt: skip
+    wire = row(mule.iban, "9800.00", booked_at=now - timedelta(hours=2), channel="swift",
+               name="Gulf Horizon Trading FZE", cp_account="AE070331234567890123456",
+               country="AE")  # fmt: skip
+    await ingest(db, temporal_env.client, settings, service.actor, [*deposits, wire])
+    [alert] = await _network_alerts(db, [mule])
+    assert alert.rule_key == "network_funnel"
+    assert alert.reason == (
+        f"Funnel account: 4 cash deposits of 10 000 EUR into {mule.reference} in 38 hours, "
+        "then 9 800 EUR wired out (swift) to Gulf Horizon Trading FZE"
+    )
+    assert alert.details["network"]["accounts"] == [str(mule.account_id)]
+    assert len(alert.transaction_ids) == 5
