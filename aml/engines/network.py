@@ -146,6 +146,19 @@ def _bucket(trigger: Flow, t: Typology) -> int:
     return int(trigger.at.timestamp()) // max(t.window_seconds, 1)
 
 
+def _rotated(accounts: list[uuid.UUID]) -> list[uuid.UUID]:
+    """A cycle's accounts starting from the smallest id: the same ring whoever closes it."""
+    start = accounts.index(min(accounts))
+    return accounts[start:] + accounts[:start]
+
+
+def _pattern_key(typology: str, accounts: list[uuid.UUID], trigger: Flow, t: Typology) -> str:
+    """One alert per pattern: its accounts, the amount of the payment completing it and the
+    stretch of time it falls in -- not transaction ids, so the transfer's other leg booked
+    later, or history judged again in other slices, finds the same key."""
+    return digest(typology, *accounts, f"{trigger.eur:.2f}", _bucket(trigger, t))
+
+
 def _needed(graph: FlowGraph, hub: uuid.UUID, t: Typology) -> int:
     """Accounts a hub must reach: more for a business customer's account."""
     return t.min_accounts * (t.business_factor if hub in graph.business else 1)
@@ -204,7 +217,7 @@ def round_trip(graph: FlowGraph, trigger: Flow, t: Typology) -> Pattern | None:
         trigger,
         legs[0].eur,
         closes=True,
-        key=digest("round_trip", *sorted(str(f.txn.id) for f in flows)),
+        key=_pattern_key("round_trip", _rotated(accounts), trigger, t),
     )
 
 
@@ -447,7 +460,7 @@ def chain(graph: FlowGraph, trigger: Flow, t: Typology) -> Pattern | None:
         best,
         trigger,
         best[0].eur,
-        key=digest("chain", *sorted(str(f.txn.id) for f in best)),
+        key=_pattern_key("chain", accounts, trigger, t),
     )
 
 

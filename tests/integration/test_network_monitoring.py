@@ -226,3 +226,18 @@ async def test_a_funnel_account_cash_in_pieces_then_wired_abroad(
     )
     assert alert.details["network"]["accounts"] == [str(mule.account_id)]
     assert len(alert.transaction_ids) == 5
+
+
+async def test_a_ring_closed_by_the_receivers_leg_is_not_raised_again_by_the_senders_leg(
+    db: Database, temporal_env: Any, settings: Settings
+) -> None:
+    service = await new_staff(db, "upstream_system", prefix="svc")
+    a, b, c = await new_customers(db, 3, prefix="Legs")
+    legs = [_transfer(a, b, "5000.00", 120), _transfer(b, c, "4900.00", 70)]
+    await ingest(db, temporal_env.client, settings, service.actor, legs)
+    closing_in = _transfer(c, a, "4800.00", 2, leg="in")  # A's bank posts first
+    await ingest(db, temporal_env.client, settings, service.actor, [closing_in])
+    closing_out = _transfer(c, a, "4800.00", 2.5)  # C's leg of the same transfer, later
+    await ingest(db, temporal_env.client, settings, service.actor, [closing_out])
+    alerts = await _network_alerts(db, [a, b, c])
+    assert [(x.rule_key, x.customer_id) for x in alerts] == [("network_round_trip", a.id)]
