@@ -150,7 +150,7 @@ def _edge(
     sx, sy = x1 + ux * NODE, y1 + uy * NODE
     tx, ty = x2 - ux * (NODE + 4), y2 - uy * (NODE + 4)
     # the amount beside the middle of the arrow, on its left (so A→B and B→A do not collide)
-    mx, my = (x1 + x2) / 2 - uy * 12, (y1 + y2) / 2 + ux * 12
+    mx, my = (x1 + x2) / 2 - uy * 16, (y1 + y2) / 2 + ux * 16
     return Edge(
         round(sx, 1), round(sy, 1), round(tx, 1), round(ty, 1), round(mx, 1), round(my, 1),
         _amount(e), _booked(e), label.get(source, source[:8]), label.get(target, target[:8]),
