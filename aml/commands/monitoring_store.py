@@ -358,7 +358,7 @@ async def insert_alerts(session: AsyncSession, drafts: Sequence[AlertDraft]) -> 
                 "rule_version": d.version,
                 "severity": d.severity,
                 "transaction_ids": d.transaction_ids,
-                "reason": d.reason,
+                "reason": d.reason[:1000],  # the column's limit, whatever the family
                 # A rule's score (network, expression rules) is kept with the alert: the
                 # case's priority reads it (aml.engines.priority).
                 "details": jsonable(
