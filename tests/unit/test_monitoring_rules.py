@@ -95,8 +95,8 @@ def run(
 
 
 def test_large_transaction_fires_at_the_threshold_not_a_cent_below() -> None:
-    assert run("large_transaction", [tx("14999.99")]) == []
-    [alert] = run("large_transaction", [tx("15000.00")])
+    assert run("large_transaction", [tx("14999.99")], threshold_eur=15_000) == []
+    [alert] = run("large_transaction", [tx("15000.00")], threshold_eur=15_000)
     assert (alert.rule, alert.version, alert.severity) == ("large_transaction", 7, "medium")
     assert "15 000 EUR" in alert.reason
 
@@ -110,9 +110,18 @@ def test_large_cash_has_its_own_lower_threshold_and_big_amounts_are_high_severit
 
 def test_large_transaction_in_another_currency_is_compared_in_eur() -> None:
     # 0.92 EUR per USD (indicative table): 16 000 USD is 14 720 EUR, 17 000 USD 15 640 EUR.
-    assert run("large_transaction", [tx("16000", currency="USD")]) == []
-    [alert] = run("large_transaction", [tx("17000", currency="USD")])
+    assert run("large_transaction", [tx("16000", currency="USD")], threshold_eur=15_000) == []
+    [alert] = run("large_transaction", [tx("17000", currency="USD")], threshold_eur=15_000)
     assert "17 000 USD (about 15 640 EUR)" in alert.reason
+
+
+def test_large_transaction_by_default_alerts_from_50_000_eur_and_cash_from_10_000() -> None:
+    # Calibrated defaults (aml.rule_policy): a transfer of 49 999 EUR on a known account is
+    # routine for private-banking and business customers; cash keeps the EU cash threshold.
+    assert run("large_transaction", [tx("49999.99")]) == []
+    [alert] = run("large_transaction", [tx("50000")])
+    assert "50 000 EUR threshold" in alert.reason
+    assert run("large_transaction", [tx("10000", channel="cash")])
 
 
 # --- structuring ---------------------------------------------------------------------------
@@ -165,23 +174,40 @@ def baseline(total: str, *, history_days: int = 200) -> Setup:
 def test_velocity_fires_at_the_multiple_of_the_daily_average() -> None:
     # 900 000 EUR over 90 days: 10 000 a day; five times that is 50 000 in 24 hours.
     setup = baseline("900000")
-    assert run("velocity", [tx("20000", at=timedelta(hours=3)), tx("29999.99")], setup) == []
-    [alert] = run("velocity", [tx("20000", at=timedelta(hours=3)), tx("30000")], setup)
+    five = {"multiplier": 5}
+    assert (
+        run("velocity", [tx("20000", at=timedelta(hours=3)), tx("29999.99")], setup, **five) == []
+    )
+    [alert] = run("velocity", [tx("20000", at=timedelta(hours=3)), tx("30000")], setup, **five)
     assert alert.reason.startswith("50 000 EUR in and out within 24 hours, 5 times")
     assert len(alert.transaction_ids) == 2
 
 
 def test_velocity_ignores_turnover_older_than_the_window() -> None:
     setup = baseline("900000")
-    assert run("velocity", [tx("20000", at=timedelta(hours=24)), tx("30000")], setup) == []
+    assert (
+        run("velocity", [tx("20000", at=timedelta(hours=24)), tx("30000")], setup, multiplier=5)
+        == []
+    )
 
 
 def test_velocity_needs_the_minimum_amount_and_enough_history() -> None:
-    quiet = baseline("9000")  # 100 a day
+    quiet = baseline("9000")  # 100 a day: 10 000 in a day is 100 times that
     assert run("velocity", [tx("9999.99")], quiet) == []
     assert run("velocity", [tx("10000")], quiet)
-    assert run("velocity", [tx("10000")], baseline("9000", history_days=30)) == []
-    assert run("velocity", [tx("10000")], baseline("9000", history_days=32))
+    # The 9 000 over 31 days of history is 290 a day: 10 000 is 34 times that.
+    assert run("velocity", [tx("10000")], baseline("9000", history_days=30), multiplier=5) == []
+    assert run("velocity", [tx("10000")], baseline("9000", history_days=32), multiplier=5)
+
+
+def test_velocity_by_default_leaves_a_month_of_turnover_in_one_day_alone() -> None:
+    # 9 000 EUR over 90 days is 100 a day: a payday's 3 000 in a day is 30 times the
+    # average, ordinary; the default alerts from 75 times (and at least 10 000 EUR).
+    setup = baseline("90000")  # 1 000 a day
+    assert run("velocity", [tx("30000")], setup) == []  # 30 times: a month in a day
+    assert run("velocity", [tx("74999.99")], setup) == []
+    [alert] = run("velocity", [tx("75000")], setup)
+    assert "75 times" in alert.reason
 
 
 # --- counterparty country ------------------------------------------------------------------
@@ -260,29 +286,37 @@ def senders(count: int, amount: str = "600", *, same: bool = False) -> list[Txn]
 
 
 def test_many_different_senders_into_one_account_is_fan_in() -> None:
-    assert run("fan_in", senders(9)) == []
-    [alert] = run("fan_in", senders(10))
+    assert run("fan_in", senders(9), enabled=True) == []
+    [alert] = run("fan_in", senders(10), enabled=True)
     assert alert.reason == "10 different senders paid 6 000 EUR into the account within 7 days"
     assert len(alert.transaction_ids) == 10
 
 
 def test_fan_in_counts_senders_once_and_needs_the_minimum_total() -> None:
-    assert run("fan_in", senders(12, same=True)) == []
-    assert run("fan_in", senders(10, "499.99")) == []
+    assert run("fan_in", senders(12, same=True), enabled=True) == []
+    assert run("fan_in", senders(10, "499.99"), enabled=True) == []
     spread = [
         tx("600", at=timedelta(days=i), direction="in", name=f"Sender {i}") for i in range(10)
     ]
-    assert run("fan_in", spread) == []  # the first sender is 9 days back: outside 7 days
+    assert run("fan_in", spread, enabled=True) == []  # the first is 9 days back: outside 7
+
+
+def test_fan_in_is_off_by_default_the_network_fan_in_supersedes_it() -> None:
+    assert run("fan_in", senders(10)) == []
 
 
 # --- new counterparty ----------------------------------------------------------------------
 
 
 def test_a_large_payment_to_a_never_seen_counterparty_alerts() -> None:
-    history = Setup(first_activity=NOW - timedelta(days=30))
-    [alert] = run("new_counterparty", [tx("10000", name="Falcon Trading")], history)
+    history = Setup(first_activity=NOW - timedelta(days=60))
+    [alert] = run("new_counterparty", [tx("25000", name="Falcon Trading")], history)
     assert "never seen" in alert.reason
-    assert run("new_counterparty", [tx("9999.99", name="Falcon Trading")], history) == []
+    assert run("new_counterparty", [tx("24999.99", name="Falcon Trading")], history) == []
+    lower = {"min_amount_eur": 10_000, "min_history_days": 30}
+    younger = Setup(first_activity=NOW - timedelta(days=30))
+    assert run("new_counterparty", [tx("10000", name="Falcon Trading")], younger, **lower)
+    assert run("new_counterparty", [tx("9999.99", name="Falcon Trading")], younger, **lower) == []
 
 
 def test_a_known_counterparty_or_a_new_account_does_not_alert() -> None:
@@ -290,10 +324,10 @@ def test_a_known_counterparty_or_a_new_account_does_not_alert() -> None:
         first_activity=NOW - timedelta(days=300),
         first_seen={(ACCOUNT, "de89370400440532013000".upper()): NOW - timedelta(days=20)},
     )
-    payment = tx("20000", cp_account="DE89 3704 0044 0532 0130 00")
+    payment = tx("30000", cp_account="DE89 3704 0044 0532 0130 00")
     assert run("new_counterparty", [payment], known) == []
-    young = Setup(first_activity=NOW - timedelta(days=29))
-    assert run("new_counterparty", [tx("20000")], young) == []
+    young = Setup(first_activity=NOW - timedelta(days=59))
+    assert run("new_counterparty", [tx("30000")], young) == []
 
 
 # --- watch list ----------------------------------------------------------------------------
@@ -334,7 +368,7 @@ FIRING: dict[str, tuple[list[Txn], Setup]] = {
     "rapid_movement": ([tx("9000", at=timedelta(hours=2), direction="in"), tx("9000")], Setup()),
     "dormant_account": ([tx("5000")], Setup(last_before=NOW - timedelta(days=365))),
     "fan_in": (senders(12), Setup()),
-    "new_counterparty": ([tx("20000")], Setup(first_activity=NOW - timedelta(days=90))),
+    "new_counterparty": ([tx("30000")], Setup(first_activity=NOW - timedelta(days=90))),
     "watchlist_counterparty": (
         [tx("100")],
         Setup(match_name=lambda name: NameHit(99.0, "SOMEONE", 1, ())),
@@ -345,5 +379,5 @@ FIRING: dict[str, tuple[list[Txn], Setup]] = {
 @pytest.mark.parametrize("rule", sorted(RULE_SCHEMAS))
 def test_a_disabled_rule_never_fires(rule: str) -> None:
     new, setup = FIRING[rule]
-    assert run(rule, new, setup), f"{rule} should fire on its example"
+    assert run(rule, new, setup, enabled=True), f"{rule} should fire on its example"
     assert run(rule, new, setup, enabled=False) == []
