@@ -151,7 +151,7 @@ async def test_a_lower_threshold_is_compared_with_the_rules_in_force_without_sto
     noisy, guilty, quiet = await new_customers(db, 3, prefix="Backtest")
     fp_tx = await _book(db, noisy, "8000.00", end - timedelta(days=10))
     sar_tx = await _book(db, guilty, "12000.00", end - timedelta(days=9))
-    big_tx = await _book(db, quiet, "20000.00", end - timedelta(days=8))
+    big_tx = await _book(db, quiet, "60000.00", end - timedelta(days=8))  # over 50 000
     await _book(db, quiet, "900.00", end - timedelta(days=7))  # under either threshold
     await _aml_case(db, noisy, outcome="closed_false_positive", sar=None, txns=[fp_tx])
     await _aml_case(db, guilty, outcome="sar_filed", sar="sar", txns=[])
@@ -184,7 +184,7 @@ async def test_a_lower_threshold_is_compared_with_the_rules_in_force_without_sto
     assert await _alerts_on(db, [fp_tx, sar_tx, big_tx]) == 0  # dry: nothing stored
 
     # A higher threshold removes what the rules in force raise.
-    higher = await run_backtest(db, RULE, {**current, "threshold_eur": 50_000}, days=30, until=end)
+    higher = await run_backtest(db, RULE, {**current, "threshold_eur": 100_000}, days=30, until=end)
     assert (higher.added_alerts, higher.removed_alerts, higher.removed_accounts) == (0, 1, 1)
     assert higher.extra_l1_hours < 0
 
@@ -199,8 +199,8 @@ async def test_history_is_rejudged_live_once_and_a_second_run_raises_nothing(
     end = _window()
     [owner] = await new_customers(db, 1, prefix="Rejudge")
     booked = [
-        await _book(db, owner, "30000.00", end - timedelta(days=5)),
-        await _book(db, owner, "16000.00", end - timedelta(days=4)),
+        await _book(db, owner, "70000.00", end - timedelta(days=5)),
+        await _book(db, owner, "56000.00", end - timedelta(days=4)),
     ]
     actor = ActorRef(id=None, name="cli:tester")
     reports: list[tuple[int, int, int]] = []
@@ -406,7 +406,7 @@ async def test_the_cli_backtests_a_proposal_and_rejudges_history_idempotently(
     assert code == 2 and "not an AML rule document" in err
 
     end = _window()
-    tx = await _book(db, owner, "25000.00", end - timedelta(days=2))
+    tx = await _book(db, owner, "60000.00", end - timedelta(days=2))
     day = (end - timedelta(days=10)).date().isoformat()
     period = ["rejudge", "--from", day, "--to", end.date().isoformat()]
     code, out, err = await _cli(period, db_urls, settings)

@@ -74,7 +74,7 @@ async def test_a_bulk_import_judges_with_progress_starts_committed_cases_and_tel
         out.writerow(HEADER)
         for n in range(5):
             out.writerow([f"BI-{uuid.uuid4().hex}", customer.iban, (start + timedelta(minutes=n)).isoformat(),
-                          f"{48_000 + n}.00", "EUR", "out", "sepa", f"Supplier {n}", "", "DE", ""])  # fmt: skip
+                          f"{60_000 + n}.00", "EUR", "out", "sepa", f"Supplier {n}", "", "DE", ""])  # fmt: skip
     judged: list[tuple[int, int, int]] = []
     report = await legacy_transactions.import_transactions_csv(
         db,

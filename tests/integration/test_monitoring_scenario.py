@@ -78,7 +78,7 @@ async def test_structuring_and_a_large_wire_abroad_are_caught_among_normal_custo
     live.append(
         row(
             wirer.iban,
-            "48000.00",
+            "60000.00",
             booked_at=now - timedelta(days=1),
             channel="swift",
             name="Gulf Horizon General Trading FZE",
@@ -122,7 +122,8 @@ async def test_structuring_and_a_large_wire_abroad_are_caught_among_normal_custo
         await task_of(db, f"aml-{case_of[customer_id]}", "l1#1")
 
     # A new alert for the structuring customer goes into the same open case.
-    more = [cash_deposit(structurer.iban, "12500.00", booked_at=now)]
+    # 25 000 in cash after 9 900 twelve hours earlier: far over 75 average days in one day.
+    more = [cash_deposit(structurer.iban, "25000.00", booked_at=now)]
     response = await http.post("/api/v1/transactions", json={"transactions": more}, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
