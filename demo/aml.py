@@ -92,14 +92,15 @@ def _today(now: datetime) -> list[Flow]:
             now - timedelta(hours=5 + 9 * k),
             direction="in",
             name=f"Sender {k + 1}",
-            counterparty=iban_for(700_000 + k, bank_code="50010517"),
+            # Twelve of our own customers: the network fan-in (aml_network) links them.
+            counterparty=sample_iban(10 + k),
         )
         for k in range(12)
     ]
     rows.append(
         Flow(
             sample_iban(VELOCITY),
-            "14500.00",
+            "24000.00",
             now - 4 * h,
             name="Autohaus Süd GmbH",
             counterparty=iban_for(600_001, bank_code="70020270"),
@@ -123,7 +124,7 @@ def _today(now: datetime) -> list[Flow]:
     rows.append(
         Flow(
             sample_iban(NEW_CP),
-            "16000.00",
+            "32000.00",
             now - 8 * h,
             name="Baufirma Nord GmbH",
             counterparty=iban_for(600_002, bank_code="20050550"),
@@ -230,7 +231,7 @@ async def seed_aml(db: Database, temporal: Client, settings: Settings) -> dict[s
             [
                 Flow(
                     sample_iban(FAN_IN),
-                    "19500.00",
+                    "26500.00",
                     now - timedelta(minutes=30),
                     direction="in",
                     name="Northwind Logistics Ltd",
