@@ -22,14 +22,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-
+from aml.commands.history import booked_slices, count_booked
 from aml.commands.judges import load_judges
-from aml.commands.monitoring_store import txn_from_row
 from aml.engines.judging import Judge, JudgeMemory
 from aml.engines.monitoring import judge_all
 from aml.engines.monitoring_data import AlertDraft
@@ -48,13 +47,6 @@ FAMILY_PREFIXES: tuple[tuple[str, str], ...] = (
     ("aml_rule_", "builtin"),
     ("aml_expr_", "expression"),
     ("aml_network", "network"),
-)
-
-HISTORY_SQL = (
-    "SELECT id, external_id, account_id, customer_id, booked_at, amount, currency, "
-    "direction, channel, counterparty_name, counterparty_account, counterparty_country "
-    "FROM transaction WHERE booked_at >= :lo AND booked_at < :hi "
-    "ORDER BY booked_at, external_id"
 )
 
 Progress = Callable[[int, int], Awaitable[None]]  # (judged, total)
@@ -184,27 +176,15 @@ async def run_backtest(
     current_judges = _family_judges(await load_judges(db), family)
     proposed_judges = _family_judges(await load_judges(db, overrides={key: proposed}), family)
     _, policy = await load_typed(db, "aml_case", AmlCasePolicy)
-    async with db.session() as session:
-        total = int(
-            (
-                await run_sql(
-                    session,
-                    "SELECT count(*) FROM transaction WHERE booked_at >= :lo AND booked_at < :hi",
-                    {"lo": lo, "hi": hi},
-                )
-            ).scalar_one()
-        )
+    total = await count_booked(db, lo, hi)
     if progress is not None:
         await progress(0, total)
     current: dict[str, _Raised] = {}
     after: dict[str, _Raised] = {}
     memories = (JudgeMemory(), JudgeMemory())
     judged = 0
-    async with db.session() as reader:
-        connection = await reader.connection()
-        stream = await connection.stream(text(HISTORY_SQL), {"lo": lo, "hi": hi})
-        async for part in stream.partitions(slice_size):
-            new = [txn_from_row(r) for r in part]
+    async with aclosing(booked_slices(db, lo, hi, slice_size)) as slices:
+        async for new in slices:
             async with db.session() as session:
                 for judges, memory, into in (
                     (current_judges, memories[0], current),

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from temporalio.client import Client
 
 from aml.commands.casework import CaseRoute, route_alerts, signal_committed
+from aml.commands.history import booked_slices, count_booked
 from aml.commands.judges import load_judges
-from aml.commands.monitoring_store import insert_alerts, txn_from_row
+from aml.commands.monitoring_store import insert_alerts
 from aml.engines.judging import JudgeMemory
 from aml.engines.monitoring import judge_all
 from audit import trail as audit
@@ -34,13 +35,6 @@ from core.db import Database, run_sql
 from models.workflow_io import Origin
 
 SLICE = 2_000
-
-HISTORY_SQL = (
-    "SELECT id, external_id, account_id, customer_id, booked_at, amount, currency, "
-    "direction, channel, counterparty_name, counterparty_account, counterparty_country "
-    "FROM transaction WHERE booked_at >= :lo AND booked_at < :hi "
-    "ORDER BY booked_at, external_id"
-)
 
 Progress = Callable[[int, int, int], Awaitable[None] | None]  # (judged, total, alerts)
 
@@ -69,27 +63,15 @@ async def rejudge(
     if hi <= lo:
         raise ValueError("the end of the period must be after its start")
     judges = await load_judges(db)
-    async with db.session() as session:
-        total = int(
-            (
-                await run_sql(
-                    session,
-                    "SELECT count(*) FROM transaction WHERE booked_at >= :lo AND booked_at < :hi",
-                    {"lo": lo, "hi": hi},
-                )
-            ).scalar_one()
-        )
+    total = await count_booked(db, lo, hi)
     report = RejudgeReport()
     cases: set[object] = set()
     # Cool-downs as the rules in force would have kept them: the alerts fired before the
     # period, then the run's own (stored alerts inside the period are an older version's).
     memory = JudgeMemory(last_fired=await _fired_before(db, lo))
     await _tell(progress, 0, total, 0)
-    async with db.session() as reader:
-        connection = await reader.connection()
-        stream = await connection.stream(text(HISTORY_SQL), {"lo": lo, "hi": hi})
-        async for part in stream.partitions(slice_size):
-            new = [txn_from_row(r) for r in part]
+    async with aclosing(booked_slices(db, lo, hi, slice_size)) as slices:
+        async for new in slices:
             routes: list[CaseRoute] = []
             async with db.transaction() as session:
                 drafts = await judge_all(session, new, judges, memory)
