@@ -737,6 +737,19 @@ class _TemporalUnreachable(Exception):
         )
 
 
+async def _connect_for_alerts(settings: Settings) -> Any:
+    """The Temporal client that routes alerts to cases; unreachable is a sentence, not a
+    traceback."""
+    from core.temporal import connect
+
+    try:
+        return await connect(
+            settings.temporal_target, settings.temporal_namespace, settings=settings
+        )
+    except Exception as exc:
+        raise _TemporalUnreachable(settings.temporal_target, exc) from exc
+
+
 def cmd_import_sample_files(args: argparse.Namespace) -> int:
     """A book to try the importers on: ordinary customers and life, one row in ~1 000 broken."""
     from demo.legacy_samples import write_sample_book
@@ -762,7 +775,6 @@ def cmd_import_sample_files(args: argparse.Namespace) -> int:
 def cmd_import_transactions(args: argparse.Namespace) -> int:
     """Legacy transactions, optionally through the monitoring rules; see docs/import.md."""
     from aml.commands.legacy_transactions import import_transactions_csv
-    from core.temporal import connect
 
     path, report_path = _import_paths(args)
     settings = _settings()
@@ -774,12 +786,7 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
         try:
             temporal = None
             if args.alert:
-                try:
-                    temporal = await connect(
-                        settings.temporal_target, settings.temporal_namespace, settings=settings
-                    )
-                except Exception as exc:  # a sentence, not a traceback
-                    raise _TemporalUnreachable(settings.temporal_target, exc) from exc
+                temporal = await _connect_for_alerts(settings)
             return await import_transactions_csv(
                 db,
                 settings,
@@ -887,7 +894,6 @@ def cmd_aml_backtest(args: argparse.Namespace) -> int:
 def cmd_aml_rejudge(args: argparse.Namespace) -> int:
     """Judge stored history live under the rules in force; idempotent."""
     from aml.commands.rejudge import rejudge
-    from core.temporal import connect
 
     if args.to <= args.since:
         print("error: --to must be after --from", file=sys.stderr)
@@ -899,12 +905,7 @@ def cmd_aml_rejudge(args: argparse.Namespace) -> int:
     async def run() -> Any:
         db = Database(resolve_urls(settings).app, application_name="backoffice-rejudge")
         try:
-            try:
-                temporal = await connect(
-                    settings.temporal_target, settings.temporal_namespace, settings=settings
-                )
-            except Exception as exc:
-                raise _TemporalUnreachable(settings.temporal_target, exc) from exc
+            temporal = await _connect_for_alerts(settings)
             return await rejudge(
                 db,
                 temporal,
