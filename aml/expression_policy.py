@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from aml.rule_language import RuleSyntaxError, parse_rule
 
@@ -22,6 +29,7 @@ RULE_PREFIX = "expr_"
 SLUG = re.compile(r"[a-z][a-z0-9_]{1,30}")
 SEVERITIES = ("low", "medium", "high")
 MODES = ("live", "shadow")
+_CHOICES = {"severity": SEVERITIES, "mode": MODES}
 WHY_FIELDS = ("values", "title", "segment", "customer")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -73,18 +81,12 @@ class ExpressionRule(BaseModel):
             raise ValueError("must be at most 80 characters")
         return value
 
-    @field_validator("severity")
+    @field_validator("severity", "mode")
     @classmethod
-    def _severity(cls, value: str) -> str:
-        if value not in SEVERITIES:
-            raise ValueError(f"must be one of {', '.join(SEVERITIES)}")
-        return value
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, value: str) -> str:
-        if value not in MODES:
-            raise ValueError(f"must be one of {', '.join(MODES)}")
+    def _one_of(cls, value: str, info: ValidationInfo) -> str:
+        choices = _CHOICES[info.field_name or ""]
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
         return value
 
     @field_validator("why")
