@@ -125,6 +125,20 @@ async def run_sql(
     return await connection.execute(text(statement), params or {})
 
 
+async def fetch_tuples(
+    session: AsyncSession, sql: str, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """Rows as plain tuples straight from psycopg (`%(name)s` parameters): for the large
+    reads, without the cost of building SQLAlchemy rows (tens of thousands of them)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    async with driver.cursor(binary=True) as cursor:
+        await cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = await cursor.fetchall()
+    return rows
+
+
 async def fetch_page(
     session: AsyncSession,
     model: type[T],

@@ -34,7 +34,7 @@ from aml.engines.monitoring_data import (
 from aml.rule_policy import RULE_SCHEMAS, config_key
 from audit.trail import jsonable
 from configuration.documents import validated
-from core.db import Database, run_sql
+from core.db import Database, fetch_tuples, run_sql
 from models.aml import AmlAlert
 from models.base import utcnow
 from screening.commands.service import current_index
@@ -189,7 +189,7 @@ async def load_context(
     every, incoming = lookback(rules)
     accounts = list(span)
     complete_from = [span[a][0] - every for a in accounts]
-    rows = await _fetch(
+    rows = await fetch_tuples(
         session,
         HISTORY_SQL,
         {
@@ -233,18 +233,6 @@ async def load_context(
             else await _last_fired(session, new, rules)
         ),
     )
-
-
-async def _fetch(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Rows as plain tuples straight from psycopg: for the large reads, without the cost of
-    building SQLAlchemy rows (a batch's history can be tens of thousands of rows)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    async with driver.cursor(binary=True) as cursor:
-        await cursor.execute(sql, params)
-        rows: list[tuple[Any, ...]] = await cursor.fetchall()
-    return rows
 
 
 async def _baselines(

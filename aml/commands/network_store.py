@@ -37,7 +37,7 @@ from aml.engines.network import (
 )
 from aml.network_policy import CONFIG_KEY, NetworkPolicy, Typology, rule_key, typologies
 from configuration.documents import validated
-from core.db import Database, run_sql
+from core.db import Database, fetch_tuples, run_sql
 from models.base import utcnow
 
 HOPS = 3
@@ -101,23 +101,11 @@ class Neighbourhood:
         return flow
 
 
-async def _fetch(session: AsyncSession, sql: str, params: dict[str, Any]) -> list[Any]:
-    """Rows as plain tuples straight from psycopg (no SQLAlchemy row objects: a batch's
-    neighbourhood can be thousands of rows)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    async with driver.cursor(binary=True) as cursor:
-        await cursor.execute(sql, params)
-        rows: list[Any] = await cursor.fetchall()
-    return rows
-
-
 async def load_triggers(
     session: AsyncSession, new: Sequence[Txn], where: Neighbourhood
 ) -> list[Flow]:
     """The flows between our accounts that the batch's transactions book."""
-    rows = await _fetch(
+    rows = await fetch_tuples(
         session,
         FLOWS + "AND t.id = ANY(%(ids)s)",
         {"ids": [t.id for t in new]},
@@ -149,7 +137,7 @@ async def load_neighbourhood(
             break
         seen |= frontier
         params = {"accounts": list(frontier), "lo": first - window, "hi": last, "floor": floor}
-        rows = await _fetch(
+        rows = await fetch_tuples(
             session,
             FLOWS + "AND t.account_id = ANY(%(accounts)s) AND t.booked_at >= %(lo)s "
             "AND t.booked_at <= %(hi)s AND t.amount_eur >= %(floor)s UNION ALL "
@@ -182,7 +170,7 @@ async def load_receivers_past(
     first = min(f.at for f in triggers)
     receivers = list({f.dst for f in triggers})
     params = {"accounts": receivers, "lo": first - far, "hi": first - near, "floor": floor}
-    rows = await _fetch(
+    rows = await fetch_tuples(
         session,
         FLOWS + "AND t.direction = 'out' AND t.counterparty_account_id = ANY(%(accounts)s) "
         "AND t.booked_at >= %(lo)s AND t.booked_at < %(hi)s AND t.amount_eur >= %(floor)s "
@@ -200,7 +188,7 @@ async def load_cash_history(
     """Cash deposits of the wiring accounts in the window before their wires."""
     if not wires:
         return {}
-    rows = await _fetch(
+    rows = await fetch_tuples(
         session,
         "SELECT id, external_id, account_id, customer_id, booked_at, amount, currency "
         "FROM transaction WHERE account_id = ANY(%(accounts)s) AND direction = 'in' "
@@ -226,7 +214,7 @@ async def account_owners(
     the accounts are business customers'."""
     if not accounts:
         return {}, set()
-    rows = await _fetch(
+    rows = await fetch_tuples(
         session,
         "SELECT a.id, c.reference, c.kind FROM account a JOIN customer c "
         "ON c.id = a.customer_id WHERE a.id = ANY(%(ids)s)",
