@@ -533,13 +533,14 @@ async def test_transactions_alert_raises_alerts_into_cases(
     settings: Settings,
     tmp_path: Path,
 ) -> None:
-    """A few recent rows through the rules: one large payment raises an alert."""
+    """A few recent rows through the rules: one large payment (over the 50 000 EUR default)
+    raises an alert."""
     path = tmp_path / "recent.csv"
     now = datetime.now(UTC) - timedelta(hours=1)
     with path.open("w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(TRANSACTION_HEADER)
-        for n, amount in enumerate(("120.00", "48000.00", "35.50")):
+        for n, amount in enumerate(("120.00", "68000.00", "35.50")):
             out.writerow([f"R{book.run}-{n}", book.iban(book.good[1]),
                           (now + timedelta(minutes=n)).isoformat(), amount, "EUR", "out",
                           "sepa", "Someone", "", "DE", ""])  # fmt: skip
