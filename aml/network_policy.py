@@ -106,9 +106,12 @@ TYPOLOGIES: tuple[TypologySpec, ...] = (
 SPECS: dict[str, TypologySpec] = {spec.name: spec for spec in TYPOLOGIES}
 
 
+RULE_PREFIX = "network_"
+
+
 def rule_key(typology: str) -> str:
     """The alert's rule key: `network_round_trip`."""
-    return f"network_{typology}"
+    return f"{RULE_PREFIX}{typology}"
 
 
 def _fields(spec: TypologySpec) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from aml.expression_policy import RULE_PREFIX
+from aml.network_policy import RULE_PREFIX as NETWORK_RULE_PREFIX
+
 CONFIG_PREFIX = "aml_rule_"
 
 
@@ -257,9 +260,13 @@ RULE_LABELS: dict[str, str] = {
 
 
 def rule_title(rule: str) -> str:
-    """What a rule is called where its alerts are shown: "Large single transaction"."""
+    """What a rule is called where its alerts are shown: "Large single transaction",
+    "Network: round trip", "Written rule: many senders"."""
     label = RULE_LABELS.get(rule)
     if label is None:
+        for prefix, family in ((NETWORK_RULE_PREFIX, "Network"), (RULE_PREFIX, "Written rule")):
+            if rule.startswith(prefix):
+                return f"{family}: {rule.removeprefix(prefix).replace('_', ' ')}"
         return rule.replace("_", " ").capitalize()
     text = label.removeprefix("AML rule: ")
     return text[:1].upper() + text[1:]
