@@ -16,6 +16,7 @@ from temporalio import activity
 from activities.faults import crash_point
 from activities.outage import retry_on_outage
 from activities.tasks import refuse
+from aml.commands.backtest_runs import backtest_unfinished
 from aml.commands.restrictions import LIFTED_VERSION
 from aml.commands.restrictions import TARGET_TYPE as RESTRICTION
 from audit import trail as audit
@@ -172,6 +173,11 @@ async def _write_next_version(
     ).one()
     new_version = change.base_version + 1
     values: dict[str, Any]
+    if change.target_type == "config" and await backtest_unfinished(session, change.id):
+        return ApplyChangeResult(
+            applied=False,
+            stale_reason="its backtest had not finished when it was approved; propose it again",
+        )
     if change.target_type == "config":
         try:
             # Checked again: the schema's bounds may have moved since the proposal.

@@ -5,7 +5,8 @@ proposing transaction (if Temporal refuses, nothing is saved; the activity waits
 row is committed). `execute_backtest` (the activity's body) runs `run_backtest`, writing its
 progress as it goes and its result when done. The change approval refuses an approval while
 its backtest is queued or running (ChangeApprovalWorkflow's decide validator, told by the
-backtest workflow when it ends).
+backtest workflow when it ends), and the apply step writes nothing while the stored run is
+unfinished (`backtest_unfinished`), whatever signal lifted the hold.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ from models.workflow_io import Origin
 
 WORKFLOW_TYPE = "RuleBacktestWorkflow"
 PROGRESS_EVERY = 5_000  # transactions between progress writes
+
+
+async def backtest_unfinished(session: AsyncSession, change_id: uuid.UUID) -> bool:
+    """Whether the change has a backtest still queued or running: the apply step's check of
+    the stored run, behind the workflow's hold (which a signal lifts)."""
+    found = await run_sql(
+        session,
+        "SELECT 1 FROM aml_backtest WHERE change_id = :c AND status = ANY(:s)",
+        {"c": change_id, "s": list(UNFINISHED)},
+    )
+    return found.first() is not None
 
 
 def backtest_workflow_id(backtest_id: uuid.UUID) -> str:

@@ -43,6 +43,7 @@ from core.db import Database, run_sql
 from core.settings import Settings
 from models.aml import AmlAlert, AmlCase, Transaction
 from models.aml_backtests import AmlBacktest
+from models.changes import ChangeRequest, ChangeStatus
 from models.config import ConfigSetting
 from models.workflow_io import DecisionInput
 from tests.aml_data import CustomerRef, new_customers
@@ -369,6 +370,51 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
     restored = await _approve(http, db, ch, back["workflow_id"])
     assert restored.status_code == 200, restored.text
     assert (await load_config(db, RULE)).values.model_dump(mode="json") == before
+
+
+async def _change_status(db: Database, change_id: str) -> str | None:
+    async with db.session() as session:
+        change = await session.get(ChangeRequest, uuid.UUID(change_id))
+    assert change is not None
+    return None if change.status == ChangeStatus.PENDING_APPROVAL else str(change.status)
+
+
+async def test_a_forged_backtest_signal_lets_an_approval_through_but_nothing_is_applied(
+    http: httpx.AsyncClient,
+    db: Database,
+    admin_db: Database,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """The hold is workflow state a signal lifts; the apply step checks the stored run."""
+    maker = await new_staff(db, "risk_manager")
+    checker = await new_staff(db, "risk_manager")
+    mh, ch = await api_headers(http, maker.username), await api_headers(http, checker.username)
+    async with db.session() as session:
+        setting = (await session.exec(select(ConfigSetting).where(ConfigSetting.key == RULE))).one()
+    before = await load_config(db, RULE)
+    async with admin_db.transaction() as blocker:
+        await run_sql(blocker, "LOCK TABLE transaction IN ACCESS EXCLUSIVE MODE")
+        change = await propose_via_api(
+            http,
+            mh,
+            "config",
+            setting.id,
+            threshold_eur=str(before.values.model_dump()["threshold_eur"] + 1_000),
+        )
+        await eventually(lambda: _backtest_row(db, change["id"]), what="the backtest row")
+        # Someone with the worker's Temporal credentials lifts the hold by hand.
+        await temporal_env.client.get_workflow_handle(change["workflow_id"]).signal(
+            "backtest_finished", "done"
+        )
+        approved = await _approve(http, db, ch, change["workflow_id"])
+        assert approved.status_code == 200, approved.text
+        ended = await eventually(lambda: _change_status(db, change["id"]), what="the change to end")
+        assert ended == ChangeStatus.SUPERSEDED
+        row = await _backtest_row(db, change["id"])
+        assert row is not None and row.status in ("queued", "running")
+        await blocker.rollback()
+    after = await load_config(db, RULE)
+    assert after.version == before.version and after.values == before.values
 
 
 async def _cli(args: list[str], urls: DatabaseUrls, settings: Settings) -> tuple[int, str, str]:
