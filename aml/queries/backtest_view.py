@@ -11,6 +11,8 @@ from sqlmodel import col, select
 
 from aml.commands.backtest import BacktestResult
 from core.db import Database
+from identity.access import can
+from identity.actors import Actor
 from models.aml_backtests import UNFINISHED, AmlBacktest
 
 
@@ -59,8 +61,13 @@ def backtest_public(row: AmlBacktest) -> BacktestPublic:
     )
 
 
-async def backtest_of_change(db: Database, change_id: uuid.UUID) -> BacktestPublic | None:
-    """The latest backtest of a change; None when it has none (not a rule change)."""
+async def backtest_of_change(
+    db: Database, change_id: uuid.UUID, actor: Actor
+) -> BacktestPublic | None:
+    """The latest backtest of a change; None when it has none (not a rule change).
+
+    Its example alerts are alert texts about customers: shown only to whoever may read AML
+    narratives (need-to-know); the counts are for everyone who may see the change."""
     async with db.session() as session:
         row = (
             await session.exec(
@@ -70,4 +77,9 @@ async def backtest_of_change(db: Database, change_id: uuid.UUID) -> BacktestPubl
                 .limit(1)
             )
         ).first()
-    return backtest_public(row) if row else None
+    if row is None:
+        return None
+    found = backtest_public(row)
+    if found.result is not None and not can(actor, "aml_narrative", "read"):
+        found.result = {**found.result, "examples": []}
+    return found

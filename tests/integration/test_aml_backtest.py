@@ -43,6 +43,7 @@ from core.db import Database, run_sql
 from core.settings import Settings
 from models.aml import AmlAlert, AmlCase, Transaction
 from models.aml_backtests import AmlBacktest
+from models.base import utcnow
 from models.changes import ChangeRequest, ChangeStatus
 from models.config import ConfigSetting
 from models.workflow_io import DecisionInput
@@ -300,6 +301,9 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
     async with db.session() as session:
         setting = (await session.exec(select(ConfigSetting).where(ConfigSetting.key == RULE))).one()
     before = (await load_config(db, RULE)).values.model_dump(mode="json")
+    # A payment the lower threshold catches: the backtest has an example alert to show.
+    [payer] = await new_customers(db, 1, prefix="Backtest example")
+    await _book(db, payer, f"{before['threshold_eur'] - 500}.00", utcnow() - timedelta(days=3))
 
     # Hold the backtest half-way: it cannot read the transactions while this lock is held.
     async with admin_db.transaction() as blocker:
@@ -355,6 +359,13 @@ async def test_a_rule_change_cannot_be_approved_before_its_backtest_has_finished
         assert "cannot be approved" not in page.text
     api = (await http.get(f"/api/v1/changes/{change['id']}/backtest", headers=ch)).json()
     assert api["status"] == "done" and api["summary"][0].startswith(f"Backtest of {RULE}")
+    # Need-to-know: an engineer reads the counts, not the example alerts' texts.
+    engineer = await new_staff(db, "engineer")
+    eh = await api_headers(http, engineer.username)
+    seen = (await http.get(f"/api/v1/changes/{change['id']}/backtest", headers=eh)).json()
+    assert seen["status"] == "done" and seen["result"]["examples"] == []
+    assert seen["result"]["proposed"] == api["result"]["proposed"]
+    assert api["result"]["examples"], "the narrative reader sees the example alerts"
 
     approved = await _approve(http, db, ch, change["workflow_id"])
     assert approved.status_code == 200, approved.text

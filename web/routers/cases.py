@@ -224,5 +224,7 @@ async def case_page_context(
         "follow_up": await follow_up_of(services.db, actor, view.case),
         "manual": await manual_case_view(services.db, actor, view.case),
         # An AML rule change's backtest (issue 17): partials/aml_backtest.html.
-        "backtest": await backtest_of_change(services.db, view.change.id) if view.change else None,
+        "backtest": await backtest_of_change(services.db, view.change.id, actor)
+        if view.change
+        else None,
     }

@@ -123,7 +123,7 @@ async def read_change_backtest(
 
 async def _backtest(services: Services, actor: Actor, change_id: uuid.UUID) -> BacktestPublic:
     change = await change_views.get_change(services.db, actor, change_id)
-    found = await backtest_of_change(services.db, change_id) if change else None
+    found = await backtest_of_change(services.db, change_id, actor) if change else None
     if found is None:
         raise NotFound(f"No backtest of a change with id {change_id} that you can see.")
     return found
