@@ -35,12 +35,17 @@ def test_a_rule_written_in_the_form_is_backtested_approved_and_raises_alerts(
     page.goto("/aml/rules/new")
     page.get_by_label("Short name").fill(slug)
     page.locator("input[name=title]").fill("Five senders in a week")
-    page.get_by_label("Expression").fill('distinct_counterparties(days=7, direction="in") >= 5')
+    # An amount band no other test pays in: the rule stays live for the rest of the suite.
+    page.get_by_label("Expression").fill(
+        'distinct_counterparties(days=7, direction="in", min_amount=4321, max_amount=4322) >= 5'
+    )
     page.locator("select[name=severity]").select_option("high")
     page.locator("select[name=mode]").select_option("live")
     page.get_by_label("Why the rule is needed").fill("Mule accounts collect from many payers.")
     page.locator("#check-rule").click()
-    expect(page.locator("#rule-meaning")).to_contain_text("distinct senders within 7 days")
+    expect(page.locator("#rule-meaning")).to_contain_text(
+        "distinct senders of at least 4 321 EUR each"
+    )
     page.locator("#propose-rule").click()
     expect(page).to_have_url(re.compile(r"/cases/[0-9a-f-]{36}\?notice=proposed"))
     case_url = page.url.split("?")[0]
@@ -79,7 +84,7 @@ def test_a_rule_written_in_the_form_is_backtested_approved_and_raises_alerts(
                 "external_id": f"rule-e2e-{uuid.uuid4().hex}",
                 "account": account.iban,
                 "booked_at": (now - timedelta(hours=5 - i)).isoformat(),
-                "amount": "120.00",
+                "amount": "4321.50",
                 "currency": "EUR",
                 "direction": "in",
                 "channel": "sepa",
@@ -93,6 +98,7 @@ def test_a_rule_written_in_the_form_is_backtested_approved_and_raises_alerts(
         raised += [a for a in answer["alerts"] if a["rule"] == f"expr_{slug}"]
     assert len(raised) == 1, raised
     assert raised[0]["reason"] == (
-        "Five senders in a week: 5 distinct senders within 7 days (rule: at least 5)"
+        "Five senders in a week: 5 distinct senders of at least 4 321 EUR each of at most "
+        "4 322 EUR each within 7 days (rule: at least 5)"
     )
     assert raised[0]["severity"] == "high"
