@@ -730,16 +730,16 @@ def _screen_imported(
 
 
 class _TemporalUnreachable(Exception):
-    def __init__(self, target: str, cause: BaseException) -> None:
+    def __init__(self, needed_by: str, target: str, cause: BaseException) -> None:
         super().__init__(
-            f"--alert needs Temporal, which is not reachable at {target} ({cause}); "
+            f"{needed_by} needs Temporal, which is not reachable at {target} ({cause}); "
             "is `make run` (or the worker) running?"
         )
 
 
-async def _connect_for_alerts(settings: Settings) -> Any:
-    """The Temporal client that routes alerts to cases; unreachable is a sentence, not a
-    traceback."""
+async def _connect_for_alerts(settings: Settings, needed_by: str) -> Any:
+    """The Temporal client that routes alerts to cases; unreachable is a sentence naming
+    what needed it (`--alert`, `aml rejudge`), not a traceback."""
     from core.temporal import connect
 
     try:
@@ -747,7 +747,7 @@ async def _connect_for_alerts(settings: Settings) -> Any:
             settings.temporal_target, settings.temporal_namespace, settings=settings
         )
     except Exception as exc:
-        raise _TemporalUnreachable(settings.temporal_target, exc) from exc
+        raise _TemporalUnreachable(needed_by, settings.temporal_target, exc) from exc
 
 
 def cmd_import_sample_files(args: argparse.Namespace) -> int:
@@ -786,7 +786,7 @@ def cmd_import_transactions(args: argparse.Namespace) -> int:
         try:
             temporal = None
             if args.alert:
-                temporal = await _connect_for_alerts(settings)
+                temporal = await _connect_for_alerts(settings, "--alert")
             return await import_transactions_csv(
                 db,
                 settings,
@@ -905,7 +905,7 @@ def cmd_aml_rejudge(args: argparse.Namespace) -> int:
     async def run() -> Any:
         db = Database(resolve_urls(settings).app, application_name="backoffice-rejudge")
         try:
-            temporal = await _connect_for_alerts(settings)
+            temporal = await _connect_for_alerts(settings, "aml rejudge")
             return await rejudge(
                 db,
                 temporal,

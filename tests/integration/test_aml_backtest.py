@@ -428,12 +428,14 @@ async def test_a_forged_backtest_signal_lets_an_approval_through_but_nothing_is_
     assert after.version == before.version and after.values == before.values
 
 
-async def _cli(args: list[str], urls: DatabaseUrls, settings: Settings) -> tuple[int, str, str]:
+async def _cli(
+    args: list[str], urls: DatabaseUrls, settings: Settings, *, temporal: str | None = None
+) -> tuple[int, str, str]:
     env = environment_without_services()
     env.update(
         DATABASE_URL=urls.app,
         DATABASE_ADMIN_URL=urls.admin,
-        TEMPORAL_ADDRESS=settings.temporal_address,
+        TEMPORAL_ADDRESS=temporal or settings.temporal_address,
         TASK_QUEUE=settings.task_queue,
         ENVIRONMENT="test",
     )
@@ -472,6 +474,10 @@ async def test_the_cli_backtests_a_proposal_and_rejudges_history_idempotently(
     code, out, err = await _cli(period, db_urls, settings)
     assert code == 0, err
     assert "0 new alerts routed to 0 cases" in out
+    # Without Temporal it says so, naming the command that needed it.
+    code, out, err = await _cli(period, db_urls, settings, temporal="127.0.0.1:1")
+    assert code == 1
+    assert "aml rejudge needs Temporal, which is not reachable at 127.0.0.1:1" in err
     assert await _alerts_on(db, [tx]) >= 1
     async with db.session() as session:
         actors = (
