@@ -23,9 +23,10 @@ from typing import Any
 
 from rapidfuzz import fuzz, process, utils
 
+from screening.engines.entries import ParsedEntry
 from screening.engines.matcher import ScreeningIndex
 from screening.engines.normalize import _VARIANT_GROUPS, tokens
-from screening.engines.ofac import ParsedEntry, parse_file
+from screening.engines.ofac import parse_file
 
 FIRST_NAMES = [
     "james",

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Date, Index, Numeric
+from sqlalchemy import CheckConstraint, Column, Date, Index, Numeric, Text
 from sqlmodel import Field, SQLModel
 
 from models.base import jsonb, tz, tz_now, uuid_pk
@@ -121,7 +121,7 @@ class ScreeningResult(SQLModel, table=True):
     application_id: uuid.UUID | None = Field(default=None, foreign_key="application.id", index=True)
     customer_id: uuid.UUID | None = Field(default=None, foreign_key="customer.id", index=True)
     context: str = Field(max_length=20)  # onboarding | rescreen
-    list_version: str = Field(max_length=60)
+    list_version: str = Field(sa_column=Column(Text, nullable=False))  # every list screened
     hit_count: int = 0
     best_score: float | None = None
     hits: list[dict[str, Any]] = jsonb(default_factory=list)
@@ -169,7 +169,7 @@ class Customer(SQLModel, table=True):
     legacy_ref: str | None = Field(default=None, max_length=100, unique=True)
     created_at: datetime = tz_now()
     last_screened_at: datetime | None = tz(nullable=True)
-    last_list_version: str | None = Field(default=None, max_length=60)
+    last_list_version: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Account(SQLModel, table=True):

@@ -44,6 +44,10 @@ class WatchlistVersion(SQLModel, table=True):
     name_count: int
     source_file: str = Field(max_length=300)
     source_sha256: str = Field(max_length=64)
+    list_kind: str = Field(default="sanctions", max_length=12)  # sanctions | pep
+    # The per-entry diff against the previous version of the same list (empty for a first):
+    # {"previous": label, "added": n, "changed": n, "removed": n}.
+    delta: dict[str, Any] = jsonb()
 
     @property
     def label(self) -> str:
@@ -54,6 +58,7 @@ class WatchlistEntry(SQLModel, table=True):
     __tablename__ = "watchlist_entry"
     __table_args__ = (
         Index("ix_watchlist_entry_version_ent", "version_id", "ent_num", unique=True),
+        Index("ix_watchlist_entry_version_reference", "version_id", "reference", unique=True),
     )
 
     id: int | None = Field(
@@ -78,6 +83,11 @@ class WatchlistEntry(SQLModel, table=True):
     title: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     remarks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     details: dict[str, Any] = jsonb()
+    reference: str = Field(default="", max_length=80)  # the list's own ("QDi.001")
+    content_hash: str = Field(default="", max_length=64)  # entries.entry_hash
+    topics: list[str] = Field(
+        default_factory=lambda: ["sanction"], sa_column=Column(ARRAY(String(20)), nullable=False)
+    )
 
 
 class WatchlistName(SQLModel, table=True):
@@ -90,19 +100,26 @@ class WatchlistName(SQLModel, table=True):
     name: str = Field(max_length=500)
     name_kind: str = Field(max_length=8)  # primary | aka | fka | nka
     strength: str = Field(max_length=8)  # strong | weak (nicknames, short acronyms)
+    script: str = Field(default="Latin", max_length=20)  # Latin, Arabic, Cyrillic, Han…
+    quality: str | None = Field(default=None, max_length=12)  # the list's word (UN good/low)
 
 
 class WatchlistNamePublic(BaseModel):
     name: str
     name_kind: str
     strength: str
+    script: str = "Latin"
+    quality: str | None = None
 
 
 class WatchlistEntryPublic(BaseModel):
     """One listed entry as a reviewer sees it."""
 
-    list_entry_id: int  # the list's own id (OFAC ent_num)
+    list_entry_id: int  # the entry's number on its list (OFAC ent_num; entries.number_for)
     list_version: str
+    list_name: str = ""  # the list's name ("OFAC-SDN", "UN-SC", "PEP-OS"…)
+    reference: str = ""  # the list's own reference ("QDi.001")
+    topics: list[str] = []
     entry_type: str
     primary_name: str
     names: list[WatchlistNamePublic]

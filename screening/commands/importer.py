@@ -20,6 +20,7 @@ from audit.trail import SYSTEM, ActorRef
 from core.db import Database, run_sql
 from models.screening import WatchlistVersion
 from models.workflow_io import Origin
+from screening.engines.entries import entry_hash
 from screening.engines.ofac import (
     LIST_NAME,
     OfacFileError,
@@ -174,7 +175,8 @@ async def _copy_entries(session: AsyncSession, version_id: int, entries: list[Pa
     async with driver.cursor() as cursor:
         async with cursor.copy(
             "COPY watchlist_entry (version_id, ent_num, entry_type, primary_name, programs, "
-            "birth_dates, birth_years, nationalities, title, remarks, details) FROM STDIN"
+            "birth_dates, birth_years, nationalities, title, remarks, details, reference, "
+            "content_hash, topics) FROM STDIN"
         ) as copy:
             for e in entries:
                 await copy.write_row(
@@ -190,6 +192,9 @@ async def _copy_entries(session: AsyncSession, version_id: int, entries: list[Pa
                         e.title,
                         e.remarks,
                         json.dumps(e.details),
+                        e.ref,
+                        entry_hash(e),
+                        _pg_array(e.topics),
                     )
                 )
         await cursor.execute(
@@ -197,9 +202,11 @@ async def _copy_entries(session: AsyncSession, version_id: int, entries: list[Pa
         )
         ids = dict(await cursor.fetchall())
         async with cursor.copy(
-            "COPY watchlist_name (entry_id, name, name_kind, strength) FROM STDIN"
+            "COPY watchlist_name (entry_id, name, name_kind, strength, script, quality) FROM STDIN"
         ) as copy:
             for e in entries:
                 entry_id = ids[e.ent_num]
                 for n in e.names:
-                    await copy.write_row((entry_id, n.name[:500], n.kind, n.strength))
+                    await copy.write_row(
+                        (entry_id, n.name[:500], n.kind, n.strength, n.script, n.quality)
+                    )

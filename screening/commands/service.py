@@ -21,8 +21,9 @@ from core.db import Database, run_sql
 from identity.actors import Actor
 from models.screening import WatchlistEntryPublic, WatchlistNamePublic
 from screening.engines import batch
+from screening.engines.entries import ParsedEntry, ParsedName
 from screening.engines.matcher import MatchHit, ScreeningIndex
-from screening.engines.ofac import LIST_NAME, ParsedEntry, ParsedName
+from screening.engines.ofac import LIST_NAME
 from screening.policy import ScreeningConfig
 from shared.errors import Conflict
 
@@ -36,13 +37,25 @@ class ScreeningQuery:
 
 
 class ScreeningHit(BaseModel):
-    list_entry_id: int  # the list's own id (OFAC ent_num)
+    list_entry_id: int  # the entry's number on its list (OFAC ent_num; entries.number_for)
     listed_name: str
     matched_name: str
     score: float
     reasons: list[str]
     entry_type: str
     programs: list[str]
+    # Which list, version and entry: every hit names them. Defaults read hits stored before
+    # several lists were screened (all OFAC SDN).
+    list_name: str = "OFAC-SDN"
+    list_version: str = ""  # the version of that list screened, "UN-SC 2026-02-27"
+    reference: str = ""  # the list's own reference for the entry ("QDi.001")
+    entry_key: str = ""  # "UN-SC:QDi.001": the entry across lists and versions
+    entry_hash: str = ""  # what was listed when it hit (entries.entry_hash)
+    topics: list[str] = []  # "sanction", "role.pep"
+
+    @property
+    def key(self) -> str:
+        return self.entry_key or f"{self.list_name}:{self.reference or self.list_entry_id}"
 
 
 class ScreeningResult(BaseModel):
@@ -108,16 +121,19 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
         rows = (
             await run_sql(
                 session,
-                "SELECT id, ent_num, entry_type, primary_name, programs, birth_dates, "
-                "birth_years, nationalities, title, remarks, details FROM watchlist_entry "
-                "WHERE version_id = :v ORDER BY ent_num",
+                "SELECT e.id, e.ent_num, e.entry_type, e.primary_name, e.programs, "
+                "e.birth_dates, e.birth_years, e.nationalities, e.title, e.remarks, e.details, "
+                "e.reference, e.topics, v.list_name FROM watchlist_entry e "
+                "JOIN watchlist_version v ON v.id = e.version_id "
+                "WHERE e.version_id = :v ORDER BY e.ent_num",
                 {"v": version_id},
             )
         ).all()
         names = (
             await run_sql(
                 session,
-                "SELECT n.entry_id, n.name, n.name_kind, n.strength FROM watchlist_name n "
+                "SELECT n.entry_id, n.name, n.name_kind, n.strength, n.script, n.quality "
+                "FROM watchlist_name n "
                 "JOIN watchlist_entry e ON e.id = n.entry_id WHERE e.version_id = :v "
                 "ORDER BY n.id",
                 {"v": version_id},
@@ -125,7 +141,9 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
         ).all()
     by_entry: dict[int, list[ParsedName]] = {}
     for n in names:
-        by_entry.setdefault(n.entry_id, []).append(ParsedName(n.name, n.name_kind, n.strength))
+        by_entry.setdefault(n.entry_id, []).append(
+            ParsedName(n.name, n.name_kind, n.strength, n.script, n.quality)
+        )
     return [
         ParsedEntry(
             ent_num=r.ent_num,
@@ -139,6 +157,9 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
             title=r.title,
             remarks=r.remarks,
             details=dict(r.details or {}),
+            list_name=r.list_name,
+            reference=r.reference,
+            topics=list(r.topics),
         )
         for r in rows
     ]
@@ -223,6 +244,12 @@ def _result(label: str, hits: Sequence[MatchHit]) -> ScreeningResult:
                 reasons=list(h.reasons),
                 entry_type=h.entry_type,
                 programs=list(h.programs),
+                list_name=h.list_name,
+                list_version=label,
+                reference=h.reference,
+                entry_key=f"{h.list_name}:{h.reference}",
+                entry_hash=h.entry_hash,
+                topics=list(h.topics),
             )
             for h in hits
         ],

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from screening.engines.entries import ParsedEntry
 from screening.engines.matcher import MatchHit, ScreeningIndex
-from screening.engines.ofac import ParsedEntry
 from screening.policy import ScreeningConfig
 
 if TYPE_CHECKING:

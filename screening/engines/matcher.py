@@ -24,8 +24,8 @@ from typing import Literal
 from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
+from screening.engines.entries import ParsedEntry, entry_hash
 from screening.engines.normalize import Token, tokens
-from screening.engines.ofac import ParsedEntry
 from screening.policy import ScreeningConfig
 
 MIDDLE_WEIGHT = 0.35
@@ -53,6 +53,10 @@ class MatchHit:
     name_score: float
     reasons: tuple[str, ...]
     programs: tuple[str, ...]
+    list_name: str = ""  # the list the entry is on ("OFAC-SDN", "UN-SC", "PEP-OS"…)
+    reference: str = ""  # the list's own reference for the entry
+    entry_hash: str = ""  # `entries.entry_hash` of the entry as indexed
+    topics: tuple[str, ...] = ()  # "sanction", "role.pep"
 
 
 @dataclass(slots=True)
@@ -307,6 +311,8 @@ class ScreeningIndex:
         self.entries: list[ParsedEntry] = list(entries)
         self.names: list[_Name] = []
         self.by_ent_num = {e.ent_num: i for i, e in enumerate(self.entries)}
+        self.by_key = {e.entry_key: i for i, e in enumerate(self.entries)}
+        self.hashes = [entry_hash(e) for e in self.entries]
         postings: dict[str, list[tuple[int, float]]] = {}
         for ei, entry in enumerate(self.entries):
             for n in entry.names:
@@ -460,6 +466,10 @@ class ScreeningIndex:
                     name_score=round(name_score, 1),
                     reasons=tuple(reasons),
                     programs=tuple(entry.programs),
+                    list_name=entry.list_name,
+                    reference=entry.ref,
+                    entry_hash=self.hashes[ei],
+                    topics=tuple(entry.topics),
                 )
             )
         hits.sort(key=lambda h: (-h.score, h.listed_name))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pycountry
 
+from screening.engines.entries import ParsedEntry, ParsedName
 from screening.engines.normalize import tokens
 
 LIST_NAME = "OFAC-SDN"
@@ -88,28 +89,6 @@ _YEAR = re.compile(r"^(\d{4})$")
 
 class OfacFileError(ValueError):
     """The file is not an OFAC SDN CSV we can read; the message says where and why."""
-
-
-@dataclass
-class ParsedName:
-    name: str
-    kind: str  # primary | aka | fka | nka
-    strength: str = "strong"  # strong | weak
-
-
-@dataclass
-class ParsedEntry:
-    ent_num: int
-    entry_type: str  # person | entity | vessel | aircraft
-    primary_name: str
-    names: list[ParsedName]
-    programs: list[str]
-    birth_dates: list[date] = field(default_factory=list)
-    birth_years: list[int] = field(default_factory=list)
-    nationalities: list[str] = field(default_factory=list)
-    title: str | None = None
-    remarks: str | None = None
-    details: dict[str, str] = field(default_factory=dict)
 
 
 def country_code(name: str) -> str | None:
@@ -244,6 +223,8 @@ def parse_row(row: list[str], line: int) -> ParsedEntry:
         title=_null(row[4]),
         remarks=remarks,
         details=details,
+        list_name=LIST_NAME,
+        reference=str(ent_num),
     )
 
 
