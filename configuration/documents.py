@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import annotated_types
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -124,7 +125,8 @@ def _fields(key: str, values: dict[str, Any]) -> list[ConfigFieldPublic]:
             ConfigFieldPublic(
                 name=name,
                 value=values.get(name),
-                default=info.default,
+                # A default built by a factory (a list of lists' settings) is shown built.
+                default=to_jsonable_python(info.get_default(call_default_factory=True)),
                 description=info.description,
                 minimum=lo if isinstance(lo, int) else None,
                 maximum=hi if isinstance(hi, int) else None,

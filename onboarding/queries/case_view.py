@@ -154,14 +154,18 @@ async def screening_views(
 
     `names` are the parties' names; a result naming no party screened the (migrated)
     customer itself, `customer_name`."""
-    entries: dict[tuple[int, str], WatchlistEntryPublic | None] = {}
+    entries: dict[tuple[int, str, str], WatchlistEntryPublic | None] = {}
     views = []
     for result in results:
         hits = []
         for hit in result.hits:
-            key = (int(hit["list_entry_id"]), result.list_version)
+            # A hit names its list and version; one stored before several lists were
+            # screened is OFAC SDN's, of the result's single version.
+            list_name = hit.get("list_name") or "OFAC-SDN"
+            version = hit.get("list_version") or result.list_version
+            key = (int(hit["list_entry_id"]), version, list_name)
             if key not in entries:
-                entries[key] = await get_entry(db, *key)
+                entries[key] = await get_entry(db, key[0], version, list_name=list_name)
             hits.append(HitView(hit=hit, entry=entries[key]))
         name = names.get(result.party_id, "?") if result.party_id else customer_name
         views.append(ScreeningView(result, name, hits))

@@ -21,7 +21,7 @@ from core.db import Database, run_sql
 from identity.actors import Actor
 from models.screening import WatchlistEntryPublic, WatchlistNamePublic
 from screening.engines import batch
-from screening.engines.entries import ParsedEntry, ParsedName
+from screening.engines.entries import ParsedEntry, ParsedName, entry_key
 from screening.engines.matcher import MatchHit, ScreeningIndex
 from screening.engines.ofac import LIST_NAME
 from screening.policy import ScreeningConfig
@@ -59,19 +59,40 @@ class ScreeningHit(BaseModel):
 
 
 class ScreeningResult(BaseModel):
-    list_version: str
+    list_version: str  # every version screened: "OFAC-SDN 2024-05-03, UN-SC 2026-02-27"
     hits: list[ScreeningHit]  # best first
+    list_versions: list[str] = []  # the same, one label per list
 
 
 @dataclass(frozen=True)
 class _Version:
     id: int
-    label: str
+    name: str  # the list: "UN-SC"
+    label: str  # the version: "UN-SC 2026-02-27"
 
 
-# By database and version id: ids are per database, and a process (a test run) may use more
-# than one database; one database's version 2 is not another's.
-_indexes: dict[tuple[str, int], ScreeningIndex] = {}
+@dataclass(frozen=True)
+class _Lists:
+    """The current version of every list screened against (enabled and imported)."""
+
+    versions: tuple[_Version, ...]
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(v.id for v in self.versions)
+
+    @property
+    def label(self) -> str:
+        """Every version screened: "OFAC-SDN 2024-05-03, UN-SC 2026-02-27"."""
+        return ", ".join(v.label for v in self.versions)
+
+    def label_of(self, list_name: str) -> str:
+        return next((v.label for v in self.versions if v.name == list_name), list_name)
+
+
+# By database and version ids: ids are per database, and a process (a test run) may use
+# more than one database; one database's version 2 is not another's.
+_indexes: dict[tuple[str, tuple[int, ...]], ScreeningIndex] = {}
 _build_lock = asyncio.Lock()
 NO_LIST = (
     "No watch list has been imported yet, so nobody can be screened; "
@@ -79,7 +100,8 @@ NO_LIST = (
 )
 
 
-async def _current(db: Database, list_version: str | None = None) -> _Version | None:
+async def _version(db: Database, list_version: str | None, list_name: str) -> _Version | None:
+    """One list's version by its label ("UN-SC 2026-02-27"), or that list's newest."""
     async with db.session() as session:
         if list_version:
             name, _, day = list_version.rpartition(" ")
@@ -101,22 +123,48 @@ async def _current(db: Database, list_version: str | None = None) -> _Version | 
                     session,
                     "SELECT id, list_name, list_date FROM watchlist_version WHERE list_name = :n "
                     "ORDER BY list_date DESC, id DESC LIMIT 1",
-                    {"n": LIST_NAME},
+                    {"n": list_name},
                 )
             ).first()
     if row is None:
         return None
-    return _Version(row.id, f"{row.list_name} {row.list_date.isoformat()}")
+    return _Version(row.id, row.list_name, f"{row.list_name} {row.list_date.isoformat()}")
+
+
+async def _current(db: Database, config: ScreeningConfig | None = None) -> _Lists | None:
+    """The newest version of every enabled list that has one; None when there is none."""
+    if config is None:
+        _, config = await config_store.load_typed(db, "screening", ScreeningConfig)
+    enabled = config.enabled_lists()
+    async with db.session() as session:
+        rows = (
+            await run_sql(
+                session,
+                "SELECT DISTINCT ON (list_name) id, list_name, list_date FROM watchlist_version "
+                "WHERE list_name = ANY(CAST(:names AS text[])) "
+                "ORDER BY list_name, list_date DESC, id DESC",
+                {"names": enabled},
+            )
+        ).all()
+    if not rows:
+        return None
+    order = {name: i for i, name in enumerate(enabled)}
+    versions = sorted(
+        (_Version(r.id, r.list_name, f"{r.list_name} {r.list_date.isoformat()}") for r in rows),
+        key=lambda v: order[v.name],
+    )
+    return _Lists(tuple(versions))
 
 
 async def current_list_version(db: Database) -> str | None:
-    """The label of the list screening uses now, e.g. "OFAC-SDN 2024-05-03"."""
-    version = await _current(db)
-    return version.label if version else None
+    """The versions screening uses now, e.g. "OFAC-SDN 2024-05-03, UN-SC 2026-02-27"."""
+    lists = await _current(db)
+    return lists.label if lists else None
 
 
-async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
-    """Every entry of a list version with its names, in two queries."""
+async def load_entries(db: Database, version_id: int | Sequence[int]) -> list[ParsedEntry]:
+    """Every entry of one or several list versions with its names, in two queries."""
+    ids = [version_id] if isinstance(version_id, int) else list(version_id)
     async with db.session() as session:
         rows = (
             await run_sql(
@@ -125,8 +173,8 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
                 "e.birth_dates, e.birth_years, e.nationalities, e.title, e.remarks, e.details, "
                 "e.reference, e.topics, v.list_name FROM watchlist_entry e "
                 "JOIN watchlist_version v ON v.id = e.version_id "
-                "WHERE e.version_id = :v ORDER BY e.ent_num",
-                {"v": version_id},
+                "WHERE e.version_id = ANY(CAST(:v AS int[])) ORDER BY v.list_name, e.ent_num",
+                {"v": ids},
             )
         ).all()
         names = (
@@ -134,9 +182,9 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
                 session,
                 "SELECT n.entry_id, n.name, n.name_kind, n.strength, n.script, n.quality "
                 "FROM watchlist_name n "
-                "JOIN watchlist_entry e ON e.id = n.entry_id WHERE e.version_id = :v "
-                "ORDER BY n.id",
-                {"v": version_id},
+                "JOIN watchlist_entry e ON e.id = n.entry_id "
+                "WHERE e.version_id = ANY(CAST(:v AS int[])) ORDER BY n.id",
+                {"v": ids},
             )
         ).all()
     by_entry: dict[int, list[ParsedName]] = {}
@@ -165,41 +213,41 @@ async def load_entries(db: Database, version_id: int) -> list[ParsedEntry]:
     ]
 
 
-async def index_for(db: Database, version: _Version) -> ScreeningIndex:
-    """The process's index of a list version, built on first use."""
-    key = (db.url, version.id)
+async def index_for(db: Database, lists: _Lists) -> ScreeningIndex:
+    """The process's index of the current versions of the lists, built on first use."""
+    key = (db.url, lists.ids)
     index = _indexes.get(key)
     if index is not None:
         return index
     async with _build_lock:
         index = _indexes.get(key)
         if index is None:
-            entries = await load_entries(db, version.id)
-            # Building is CPU work (about a second): keep the event loop answering meanwhile.
-            index = await asyncio.to_thread(ScreeningIndex, entries, version=version.label)
-            # Only the newest versions are screened against; drop older indexes.
-            for old in [k for k in _indexes if k[0] == db.url and k[1] < version.id]:
+            entries = await load_entries(db, lists.ids)
+            # Building is CPU work (a second or two): keep the event loop answering meanwhile.
+            index = await asyncio.to_thread(ScreeningIndex, entries, version=lists.label)
+            # Only the newest versions are screened against; drop this database's others.
+            for old in [k for k in _indexes if k[0] == db.url]:
                 del _indexes[old]
             _indexes[key] = index
     return index
 
 
 async def current_index(db: Database) -> ScreeningIndex | None:
-    """The in-memory index of the current list version (None before any import)."""
-    version = await _current(db)
-    return await index_for(db, version) if version else None
+    """The in-memory index of the lists screened now (None before any import)."""
+    lists = await _current(db)
+    return await index_for(db, lists) if lists else None
 
 
 async def screen(
     db: Database, query: ScreeningQuery, config: ScreeningConfig | None = None
 ) -> ScreeningResult:
-    """Hits for `query` on the current list, best first. Conflict if no list was imported."""
+    """Hits for `query` on every list screened, best first. Conflict if none was imported."""
     if config is None:
         _, config = await config_store.load_typed(db, "screening", ScreeningConfig)
-    version = await _current(db)
-    if version is None:
+    lists = await _current(db, config)
+    if lists is None:
         raise Conflict(NO_LIST, code="no_watch_list")
-    index = await index_for(db, version)
+    index = await index_for(db, lists)
     hits = index.match(
         query.name,
         kind=query.kind,
@@ -207,7 +255,7 @@ async def screen(
         nationality=query.nationality,
         config=config,
     )
-    return _result(version.label, hits)
+    return _result(lists, hits)
 
 
 async def screen_many(
@@ -215,26 +263,27 @@ async def screen_many(
 ) -> list[ScreeningResult]:
     """`screen` for each query, the name matching done in the worker's CPU pool
     (`core.cpu_pool`, `screening.engines.batch`) so that it never holds the interpreter that
-    runs workflow activations; the pool child keeps its own index of the list version."""
+    runs workflow activations; the pool child keeps its own index of the list versions."""
     if config is None:
         _, config = await config_store.load_typed(db, "screening", ScreeningConfig)
-    version = await _current(db)
-    if version is None:
+    lists = await _current(db, config)
+    if lists is None:
         raise Conflict(NO_LIST, code="no_watch_list")
     if not queries:
         return []
-    key = f"{db.url}|{version.id}"
-    args = (key, version.label, list(queries), config)
+    key = f"{db.url}|{','.join(map(str, lists.ids))}"
+    args = (key, lists.label, list(queries), config)
     found = await cpu_pool.run(batch.match_names, *args)
-    if found is None:  # that child has no index of this version yet: send it the entries
-        found = await cpu_pool.run(batch.match_names, *args, await load_entries(db, version.id))
+    if found is None:  # that child has no index of these versions yet: send it the entries
+        found = await cpu_pool.run(batch.match_names, *args, await load_entries(db, lists.ids))
     assert found is not None
-    return [_result(version.label, hits) for hits in found]
+    return [_result(lists, hits) for hits in found]
 
 
-def _result(label: str, hits: Sequence[MatchHit]) -> ScreeningResult:
+def _result(lists: _Lists, hits: Sequence[MatchHit]) -> ScreeningResult:
     return ScreeningResult(
-        list_version=label,
+        list_version=lists.label,
+        list_versions=[v.label for v in lists.versions],
         hits=[
             ScreeningHit(
                 list_entry_id=h.ent_num,
@@ -245,9 +294,9 @@ def _result(label: str, hits: Sequence[MatchHit]) -> ScreeningResult:
                 entry_type=h.entry_type,
                 programs=list(h.programs),
                 list_name=h.list_name,
-                list_version=label,
+                list_version=lists.label_of(h.list_name),
                 reference=h.reference,
-                entry_key=f"{h.list_name}:{h.reference}",
+                entry_key=entry_key(h.list_name, h.reference),
                 entry_hash=h.entry_hash,
                 topics=list(h.topics),
             )
@@ -267,7 +316,10 @@ async def check(db: Database, actor: Actor, query: ScreeningQuery) -> ScreeningR
             "nationality": query.nationality,
         },
         "list_version": result.list_version,
-        "hits": [{"list_entry_id": h.list_entry_id, "score": h.score} for h in result.hits[:20]],
+        "hits": [
+            {"list_entry_id": h.list_entry_id, "entry_key": h.entry_key, "score": h.score}
+            for h in result.hits[:20]
+        ],
         "hit_count": len(result.hits),
     }
     async with db.transaction() as session:
@@ -284,10 +336,15 @@ async def check(db: Database, actor: Actor, query: ScreeningQuery) -> ScreeningR
 
 
 async def get_entry(
-    db: Database, list_entry_id: int, list_version: str | None = None
+    db: Database,
+    list_entry_id: int,
+    list_version: str | None = None,
+    *,
+    list_name: str = LIST_NAME,
 ) -> WatchlistEntryPublic | None:
-    """One listed entry (by the list's own id) with all its names, or None."""
-    version = await _current(db, list_version)
+    """One listed entry (by its number on its list) with all its names, or None: in the
+    version named ("UN-SC 2026-02-27"), else in the newest version of `list_name`."""
+    version = await _version(db, list_version, list_name)
     if version is None:
         return None
     async with db.session() as session:
@@ -295,8 +352,8 @@ async def get_entry(
             await run_sql(
                 session,
                 "SELECT id, ent_num, entry_type, primary_name, programs, birth_dates, "
-                "birth_years, nationalities, title, remarks, details FROM watchlist_entry "
-                "WHERE version_id = :v AND ent_num = :e",
+                "birth_years, nationalities, title, remarks, details, reference, topics "
+                "FROM watchlist_entry WHERE version_id = :v AND ent_num = :e",
                 {"v": version.id, "e": list_entry_id},
             )
         ).first()
@@ -305,7 +362,8 @@ async def get_entry(
         names = (
             await run_sql(
                 session,
-                "SELECT name, name_kind, strength FROM watchlist_name WHERE entry_id = :id "
+                "SELECT name, name_kind, strength, script, quality FROM watchlist_name "
+                "WHERE entry_id = :id "
                 "ORDER BY id",
                 {"id": row.id},
             )
@@ -313,10 +371,19 @@ async def get_entry(
     return WatchlistEntryPublic(
         list_entry_id=row.ent_num,
         list_version=version.label,
+        list_name=version.name,
+        reference=row.reference,
+        topics=list(row.topics),
         entry_type=row.entry_type,
         primary_name=row.primary_name,
         names=[
-            WatchlistNamePublic(name=n.name, name_kind=n.name_kind, strength=n.strength)
+            WatchlistNamePublic(
+                name=n.name,
+                name_kind=n.name_kind,
+                strength=n.strength,
+                script=n.script,
+                quality=n.quality,
+            )
             for n in names
         ],
         programs=list(row.programs),
