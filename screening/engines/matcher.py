@@ -365,6 +365,46 @@ class ScreeningIndex:
                 out[v] = 1.0 if v == skel else sim
         return out
 
+    def _candidates(
+        self, query: list[Token], query_entity: list[Token], kind: Kind | None
+    ) -> dict[int, list[float]]:
+        """Names the query reaches by its blocking keys (token skeletons, their one-letter
+        deletions, consonant outlines), each with the weight of query and listed tokens the
+        lookups found. Nothing else is ever scored."""
+        # Without a kind, organisation names are compared with the query read as one.
+        lookups: dict[str, tuple[Token, float]] = {}
+        for t in query if kind is not None else (*query, *query_entity):
+            if not _unindexed(t):
+                token, weight = lookups.get(t.skel, (t, 0.0))
+                lookups[t.skel] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
+        acc: dict[int, list[float]] = {}
+        for qt, qweight in lookups.values():
+            for v, sim in self._similar_vocab(qt).items():
+                qw = qweight * sim
+                for ni, w in self.postings[v]:
+                    slot = acc.get(ni)
+                    if slot is None:
+                        acc[ni] = [qw, w * sim]
+                    else:
+                        slot[0] += qw
+                        slot[1] += w * sim
+        if kind is not None:
+            person = kind == "person"
+            acc = {ni: v for ni, v in acc.items() if self.names[ni].person == person}
+        return acc
+
+    def candidate_keys(self, name: str, *, kind: Kind | None = None) -> set[str]:
+        """The entry keys ("UN-SC:QDi.001") `name` reaches by blocking keys, before any
+        scoring: `match` can only ever return entries among these, at any threshold and
+        whatever date of birth or nationality is given. So a customer whose names reach
+        none of a list version's added or changed entries cannot get a new hit from them."""
+        query = tokens(name, kind=kind or "person")
+        query_entity = tokens(name, kind="entity") if kind is None else query
+        if not query:
+            return set()
+        acc = self._candidates(query, query_entity, kind)
+        return {self.entries[self.names[ni].entry].entry_key for ni in acc}
+
     def match(
         self,
         name: str,
@@ -384,12 +424,7 @@ class ScreeningIndex:
             config.nationality_match_bonus if nationality else 0
         )
         floor = config.hit_threshold - bonus
-        # Without a kind, organisation names are compared with the query read as one.
-        lookups: dict[str, tuple[Token, float]] = {}
-        for t in query if kind is not None else (*query, *query_entity):
-            if not _unindexed(t):
-                token, weight = lookups.get(t.skel, (t, 0.0))
-                lookups[t.skel] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
+        acc = self._candidates(query, query_entity, kind)
         totals = {
             True: (sum(t.weight for t in query), sum(t.weight for t in query if _unindexed(t))),
             False: (
@@ -397,17 +432,6 @@ class ScreeningIndex:
                 sum(t.weight for t in query_entity if _unindexed(t)),
             ),
         }
-        acc: dict[int, list[float]] = {}
-        for qt, qweight in lookups.values():
-            for v, sim in self._similar_vocab(qt).items():
-                qw = qweight * sim
-                for ni, w in self.postings[v]:
-                    slot = acc.get(ni)
-                    if slot is None:
-                        acc[ni] = [qw, w * sim]
-                    else:
-                        slot[0] += qw
-                        slot[1] += w * sim
         best: dict[int, tuple[float, _Name, _Alignment]] = {}
         compact_q = "".join(t.canon for t in query if not t.particle)
         for ni, (qw, nw) in acc.items():

@@ -135,3 +135,20 @@ def test_dropped_middle_names_still_match_when_family_and_first_name_agree() -> 
         assert hits and hits[0].ent_num == 6365, written
     # The family name with another first name is not that person.
     assert index.match("Hamza Bin Ladin", kind="person") == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["Musa Muhammad Abu Marzouk", "Sergei Lavrov", "Banco Nacional de Cuba", "Lucas", "John"],
+)
+def test_candidate_keys_cover_every_hit_at_any_threshold(index: ScreeningIndex, query: str) -> None:
+    keys = index.candidate_keys(query)
+    hits = index.match(query, config=ScreeningConfig.model_construct(hit_threshold=0))
+    assert {f"{h.list_name}:{h.reference}" for h in hits} <= keys
+    assert index.candidate_keys(query, kind="entity") <= keys
+
+
+def test_candidate_keys_name_only_the_entries_a_query_can_reach(index: ScreeningIndex) -> None:
+    assert index.candidate_keys("Sergei Lavrov") == {"OFAC-SDN:9001"}
+    assert index.candidate_keys("Sergei Lavrov", kind="entity") == set()
+    assert index.candidate_keys("Zyxwvut Qqq") == set()
