@@ -146,7 +146,7 @@ def parse_dob(value: str) -> tuple[list[date], list[int]]:
     return ([full] if full else []), years
 
 
-def _is_weak(alias: str, entry_type: str) -> bool:
+def is_weak(alias: str, entry_type: str) -> bool:
     """The CSV drops OFAC's weak/strong flag; nicknames and short acronyms are weak."""
     meaningful = [t for t in tokens(alias, kind=entry_type) if not t.particle]
     if entry_type == "person":
@@ -170,7 +170,7 @@ def parse_remarks(remarks: str | None, entry_type: str) -> Remarks:
             alias = m.group(2).strip().strip("'").strip()
             if alias:
                 kind = {"a": "aka", "f": "fka", "n": "nka"}[m.group(1)]
-                weak = "weak" if _is_weak(alias, entry_type) else "strong"
+                weak = "weak" if is_weak(alias, entry_type) else "strong"
                 aliases.append(ParsedName(alias, kind, weak))
         for part in remarks.split(";"):
             part = part.strip()
