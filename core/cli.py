@@ -451,8 +451,11 @@ async def _trigger_rescreen(settings: Settings) -> None:
 
 
 def cmd_screening_rescreen(args: argparse.Namespace) -> int:
-    """Trigger the re-screening schedule now (e.g. right after importing a new list)."""
+    """Trigger the re-screening schedule now (e.g. right after importing a new list), or
+    with --delta VERSION_ID the delta re-screen of one imported list version."""
     settings = _settings()
+    if getattr(args, "delta", None) is not None:
+        return _start_delta_rescreen_cli(settings, args.delta)
     try:
         asyncio.run(_trigger_rescreen(settings))
     except Exception as exc:  # a CLI answers with a sentence, not a traceback
@@ -466,11 +469,65 @@ def cmd_screening_rescreen(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _start_delta_rescreen(settings: Settings, version_id: int, label: str) -> str:
+    from core.schedules import start_delta_rescreen
+    from core.temporal import connect
+
+    async def start() -> str:
+        client = await connect(
+            settings.temporal_target, settings.temporal_namespace, settings=settings
+        )
+        return await start_delta_rescreen(client, settings, version_id, label)
+
+    # A refused connection fails at once; an address that does not answer must not hang.
+    return await asyncio.wait_for(start(), timeout=20)
+
+
+def _start_delta_rescreen_cli(settings: Settings, version_id: int) -> int:
+    """`screening rescreen --delta ID`: the delta re-screen of an imported list version."""
+    from core.db import run_sql
+
+    _attach_database(settings)
+
+    async def label_of() -> str | None:
+        db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
+        try:
+            async with db.session() as session:
+                row = (
+                    await run_sql(
+                        session,
+                        "SELECT list_name, list_date FROM watchlist_version WHERE id = :id",
+                        {"id": version_id},
+                    )
+                ).first()
+            return f"{row.list_name} {row.list_date.isoformat()}" if row else None
+        finally:
+            await db.dispose()
+
+    label = asyncio.run(label_of())
+    if label is None:
+        print(f"error: no list version {version_id}", file=sys.stderr)
+        return 1
+    try:
+        workflow_id = asyncio.run(_start_delta_rescreen(settings, version_id, label))
+    except Exception as exc:  # a CLI answers with a sentence, not a traceback
+        print(
+            f"error: could not reach Temporal at {settings.temporal_target} ({exc}); "
+            "is `make run` (or the worker) running?",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"delta re-screening for {label} started (workflow {workflow_id})")
+    return 0
+
+
 def cmd_screening_import(args: argparse.Namespace) -> int:
+    """Import a list file as a new list version, print its diff against the list's previous
+    version, then start the delta re-screen of the customers its changes can touch."""
     from datetime import date
     from pathlib import Path
 
-    from screening.commands.importer import import_ofac_file
+    from screening.commands.importer import ImportReport, import_list
     from shared.errors import DomainError
 
     try:
@@ -480,20 +537,36 @@ def cmd_screening_import(args: argparse.Namespace) -> int:
         return 2
     settings = _settings()
     _attach_database(settings)
+    list_name = getattr(args, "list_name", None) or "OFAC-SDN"
 
-    async def run() -> str:
+    async def run() -> ImportReport:
         db = Database(resolve_urls(settings).app, application_name="backoffice-cli")
         try:
-            report = await import_ofac_file(db, Path(args.file), list_date=list_date)
-            return report.message
+            return await import_list(db, list_name, Path(args.file), list_date=list_date)
         finally:
             await db.dispose()
 
     try:
-        print(asyncio.run(run()))
+        report = asyncio.run(run())
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    print(report.message)
+    if report.created and report.version_id is not None and not args.no_rescreen:
+        try:
+            workflow_id = asyncio.run(
+                _start_delta_rescreen(settings, report.version_id, report.list_version)
+            )
+        except Exception as exc:  # the import stands; say how to re-screen later
+            print(
+                f"note: the delta re-screen was not started: Temporal at "
+                f"{settings.temporal_target} is not reachable ({exc or exc.__class__.__name__}). "
+                f"Once the worker is up, run `backoffice screening rescreen --delta "
+                f"{report.version_id}`.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"delta re-screening started (workflow {workflow_id})")
     return 0
 
 
@@ -1270,10 +1343,42 @@ def build_parser() -> argparse.ArgumentParser:
     import_ofac.add_argument(
         "--list-date", default=None, help="YYYY-MM-DD (default: the date in the file name)"
     )
-    import_ofac.set_defaults(func=cmd_screening_import)
-    screening.add_parser(
-        "rescreen", help="re-screen every customer against the current list now"
-    ).set_defaults(func=cmd_screening_rescreen)
+    import_ofac.add_argument(
+        "--no-rescreen", action="store_true", help="do not start the delta re-screen"
+    )
+    import_ofac.set_defaults(func=cmd_screening_import, list_name="OFAC-SDN")
+    import_any = screening.add_parser(
+        "import",
+        help="import a watch list file as a new list version and print its diff against "
+        "the previous version (OFAC-SDN, OFAC-CONS, UN-SC, EU-FSF, UK-SL, PEP-OS)",
+    )
+    import_any.add_argument(
+        "--list",
+        dest="list_name",
+        required=True,
+        choices=["OFAC-SDN", "OFAC-CONS", "UN-SC", "EU-FSF", "UK-SL", "PEP-OS"],
+    )
+    import_any.add_argument("file", help="the file (.gz too); for OFAC-CONS the CSV directory")
+    import_any.add_argument(
+        "--list-date",
+        default=None,
+        help="YYYY-MM-DD (default: the date in the file name, else the file's own date)",
+    )
+    import_any.add_argument(
+        "--no-rescreen", action="store_true", help="do not start the delta re-screen"
+    )
+    import_any.set_defaults(func=cmd_screening_import)
+    rescreen = screening.add_parser(
+        "rescreen", help="re-screen every customer against the current lists now"
+    )
+    rescreen.add_argument(
+        "--delta",
+        type=int,
+        default=None,
+        metavar="VERSION_ID",
+        help="only the delta re-screen of this imported list version",
+    )
+    rescreen.set_defaults(func=cmd_screening_rescreen)
     importing = sub.add_parser(
         "import", help="migrate a legacy book from CSV files (see docs/import.md)"
     ).add_subparsers(dest="import_command", required=True)

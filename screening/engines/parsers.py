@@ -11,7 +11,17 @@ from screening.engines import eu_fsf, ofac, opensanctions, uk, un, us_consolidat
 from screening.engines.entries import ParsedEntry
 from screening.engines.listfiles import ListFileError, date_in_name, read_bytes
 
-CONS_LIST_DATE_NOTE = "the legacy consolidated CSV files carry no date of their own"
+# What each list's file is, for messages ("… is not a readable OFAC SDN CSV file").
+FORMATS = {
+    ofac.LIST_NAME: "OFAC SDN CSV",
+    us_consolidated.LIST_NAME: "US consolidated (legacy CSV set)",
+    un.LIST_NAME: "UN consolidated list XML",
+    eu_fsf.LIST_NAME: "EU Financial Sanctions File XML",
+    uk.LIST_NAME: "UK Sanctions List XML",
+    opensanctions.LIST_NAME: "OpenSanctions Senzing JSONL",
+}
+# Formats whose files state their own date; the others need it in the file name or given.
+SELF_DATED = frozenset({un.LIST_NAME, eu_fsf.LIST_NAME, uk.LIST_NAME, opensanctions.LIST_NAME})
 
 
 @dataclass(frozen=True)
