@@ -46,7 +46,11 @@ from workflows.party_screening import PartyScreeningWorkflow
 from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
 from workflows.quality_review import QualityReviewWorkflow
 from workflows.reconciliation import BreakWorkflow, ReconciliationWorkflow
-from workflows.rescreening import RescreenWorkflow, ScreeningAlertWorkflow
+from workflows.rescreening import (
+    DeltaRescreenWorkflow,
+    RescreenWorkflow,
+    ScreeningAlertWorkflow,
+)
 from workflows.rule_backtest import RuleBacktestWorkflow
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,7 @@ WORKFLOWS = [
     BreakWorkflow,
     CaseSnoozeWorkflow,
     ChangeApprovalWorkflow,
+    DeltaRescreenWorkflow,
     DisputeWorkflow,
     GenericCaseWorkflow,
     OnboardingWorkflow,
@@ -101,6 +106,10 @@ def activities_for(
         screening.screen_party,
         screening.rescreen_batch,
         screening.resolve_alert,
+        screening.propose_whitelist,
+        screening.decide_whitelist,
+        screening.delta_prepare,
+        screening.delta_rescreen_batch,
         aml.load_aml_policy,
         aml.move_case,
         aml.note_new_alerts,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,24 +32,34 @@ from models.onboarding_io import (
     ResolveAlertInput,
     ScreeningAlertRef,
 )
+from models.screening_io import (
+    DeltaBatchInput,
+    DeltaBatchResult,
+    DeltaPlan,
+    DeltaRescreenInput,
+    WhitelistInput,
+)
 from onboarding.queries.records import parties_of
 from onboarding.rules import CASE_TYPE_SCREENING_ALERT
+from screening.commands import suppressions
 from screening.commands.service import (
     ScreeningQuery,
     ScreeningResult,
     current_list_version,
+    load_entries,
     screen_many,
 )
+from screening.engines.entries import entry_key
+from screening.engines.matcher import ScreeningIndex
 from screening.policy import ScreeningConfig
+from shared.errors import DomainError
 
 
 @dataclass
 class _Subjects:
-    """A customer's screening subjects (its parties, or itself when it has none) and the
-    listed entries earlier screenings of them hit."""
+    """A customer's screening subjects: its parties, or itself when it has none."""
 
     parties: list[tuple[ApplicationParty | None, ScreeningQuery]]
-    seen: set[int]
 
 
 def query_for(party: ApplicationParty) -> ScreeningQuery:
@@ -148,7 +160,7 @@ class ScreeningActivities:
         )
 
     async def _subjects(self, workflow_id: str, customer: Customer) -> _Subjects:
-        """Who is screened for a customer, and the listed entries hit before."""
+        """Who is screened for a customer."""
         async with self.db.session() as session:
             if customer.application_id is None:
                 # Migrated from a legacy book: no application parties, so the customer
@@ -159,10 +171,7 @@ class ScreeningActivities:
             else:
                 found = await parties_of(session, customer.application_id)
                 parties = [(party, query_for(party)) for party in found]
-            seen = await _seen_entries(
-                session, workflow_id, customer.id, [p.id for p, _ in parties if p is not None]
-            )
-        return _Subjects(parties, seen)
+        return _Subjects(parties)
 
     async def _store_rescreen(
         self,
@@ -172,14 +181,9 @@ class ScreeningActivities:
         subjects: _Subjects,
         results: list[tuple[ApplicationParty | None, ScreeningResult]],
     ) -> ScreeningAlertRef | None:
-        new_entries = sorted(
-            {
-                h.list_entry_id
-                for _, r in results
-                for h in r.hits
-                if h.list_entry_id not in subjects.seen
-            }
-        )
+        hits = [
+            suppressions.Hit(h.key, h.entry_hash, h.list_name) for _, r in results for h in r.hits
+        ]
         async with self.db.transaction() as session:
             for party, result in results:
                 await _store(
@@ -195,9 +199,22 @@ class ScreeningActivities:
                 "UPDATE customer SET last_screened_at = now(), last_list_version = :v WHERE id = :id",
                 {"v": version, "id": customer.id},
             )
-            if not new_entries:
+            # The hit's durable state per customer and entry decides what alerts: new pairs,
+            # lapsed ones back on the list, dismissed or whitelisted ones whose entry changed.
+            alert_keys = await suppressions.record_hits(session, customer.id, hits, run=workflow_id)
+            if not alert_keys:
                 return None
-            return await _open_alert(session, workflow_id, customer, version, new_entries)
+            by_key = {h.key: h for _, r in results for h in r.hits}
+            ref = await _open_alert(
+                session,
+                workflow_id,
+                customer,
+                version,
+                sorted({by_key[k].list_entry_id for k in alert_keys}),
+                alert_keys,
+            )
+            await suppressions.link_case(session, customer.id, alert_keys, ref.case_id)
+            return ref
 
     @activity.defn
     @retry_on_outage
@@ -220,6 +237,13 @@ class ScreeningActivities:
                     "WHERE id = :id",
                     {"id": inp.customer_id},
                 )
+            # The alert's hits: confirmed, or dismissed (a whitelisted pair is `suppressed`
+            # already; an alert decided before whitelisting needed two people is dismissed).
+            await suppressions.close_matches(
+                session,
+                inp.case_id,
+                "confirmed" if inp.outcome == "confirmed_match" else "dismissed",
+            )
             await audit.record(
                 session,
                 action=f"screening.alert_{inp.outcome}",
@@ -230,6 +254,196 @@ class ScreeningActivities:
                 details={"case_id": inp.case_id, "reason_code": inp.reason_code},
             )
 
+    @activity.defn
+    @retry_on_outage
+    async def propose_whitelist(self, inp: WhitelistInput) -> int:
+        """The analyst who dismissed the alert's hits proposes whitelisting them."""
+        async with self.db.transaction() as session:
+            return await suppressions.propose(
+                session, inp.case_id, inp.customer_id, inp.actor_id, workflow_id=inp.workflow_id
+            )
+
+    @activity.defn
+    @retry_on_outage
+    async def decide_whitelist(self, inp: WhitelistInput) -> int:
+        """A second analyst approves or rejects the proposed whitelisting (never the
+        proposer: refused here too, and by the table's CHECK)."""
+        try:
+            async with self.db.transaction() as session:
+                return await suppressions.decide(
+                    session,
+                    inp.case_id,
+                    inp.actor_id,
+                    approve=bool(inp.approve),
+                    workflow_id=inp.workflow_id,
+                )
+        except DomainError as exc:
+            raise refuse(exc.message, exc.code) from exc
+
+    # ------------------------------------------------------------------ delta re-screening
+    @activity.defn
+    @retry_on_outage
+    async def delta_prepare(self, inp: DeltaRescreenInput) -> DeltaPlan:
+        """What the list version changed, entry by entry, against its list's previous
+        version; hits on removed entries lapse (audited)."""
+        delta = await list_delta(self.db, inp.version_id)
+        async with self.db.transaction() as session:
+            lapsed = await suppressions.lapse_removed(
+                session,
+                delta.removed,
+                run=str(activity.info().workflow_id),
+                list_version=delta.label,
+            )
+        return DeltaPlan(
+            list_version=delta.label,
+            previous_version=delta.previous,
+            added=len(delta.added),
+            changed=len(delta.changed),
+            removed=len(delta.removed),
+            hits_lapsed=lapsed,
+        )
+
+    @activity.defn
+    @retry_on_outage
+    async def delta_rescreen_batch(self, inp: DeltaBatchInput) -> DeltaBatchResult:
+        """One page of customers: those whose names reach an added or changed entry by the
+        matcher's blocking keys (or who hold a hit on a changed entry) are screened again,
+        against every list; the others cannot get a new hit from this version."""
+        delta = await list_delta(self.db, inp.version_id)
+        version = await current_list_version(self.db)
+        async with self.db.session() as session:
+            stmt = select(Customer).order_by(col(Customer.id)).limit(inp.batch_size)
+            if inp.after_customer_id is not None:
+                stmt = stmt.where(col(Customer.id) > inp.after_customer_id)
+            customers = list((await session.exec(stmt)).all())
+            holding = set()
+            if delta.changed and customers:
+                rows = (
+                    await run_sql(
+                        session,
+                        "SELECT DISTINCT customer_id FROM screening_match "
+                        "WHERE entry_key = ANY(CAST(:k AS text[])) "
+                        "AND customer_id = ANY(CAST(:c AS uuid[])) AND status <> 'lapsed'",
+                        {"k": delta.changed, "c": [c.id for c in customers]},
+                    )
+                ).all()
+                holding = {r.customer_id for r in rows}
+        last = customers[-1].id if customers else None
+        if version is None or not customers:
+            return DeltaBatchResult(
+                list_version=version,
+                considered_customers=len(customers),
+                screened_customers=0,
+                last_customer_id=last,
+            )
+        subjects = [await self._subjects(inp.workflow_id, c) for c in customers]
+        index = delta.index
+        reaches = (
+            await asyncio.to_thread(
+                lambda: [
+                    any(index.candidate_keys(q.name, kind=q.kind) for _, q in found.parties)
+                    for found in subjects
+                ]
+            )
+            if index is not None
+            else [False] * len(customers)
+        )
+        touched = [
+            (c, found)
+            for c, found, reach in zip(customers, subjects, reaches, strict=True)
+            if reach or c.id in holding
+        ]
+        _, config = await load_typed(self.db, "screening", ScreeningConfig)
+        async with heartbeating("screening"):
+            queries = [query for _, found in touched for _, query in found.parties]
+            results = iter(await screen_many(self.db, queries, config))
+        alerts: list[ScreeningAlertRef] = []
+        for i, (customer, found) in enumerate(touched):
+            activity.heartbeat(i)
+            screened = [(party, next(results)) for party, _ in found.parties]
+            alert = await self._store_rescreen(inp.workflow_id, customer, version, found, screened)
+            if alert is not None:
+                alerts.append(alert)
+        return DeltaBatchResult(
+            list_version=version,
+            considered_customers=len(customers),
+            screened_customers=len(touched),
+            last_customer_id=last,
+            alerts=alerts,
+        )
+
+
+@dataclass(frozen=True)
+class ListDelta:
+    """A list version against its list's previous version, by entry key (reference and
+    content hash); `index` holds only the added and changed entries (None: there are none)."""
+
+    label: str
+    previous: str | None
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    index: ScreeningIndex | None
+
+
+# By database and version id; a version never changes once imported.
+_deltas: dict[tuple[str, int], ListDelta] = {}
+
+
+async def list_delta(db: Database, version_id: int) -> ListDelta:
+    """The per-entry diff of a list version, computed once per process."""
+    key = (db.url, version_id)
+    found = _deltas.get(key)
+    if found is not None:
+        return found
+    async with db.session() as session:
+        version = (
+            await run_sql(
+                session,
+                "SELECT id, list_name, list_date FROM watchlist_version WHERE id = :id",
+                {"id": version_id},
+            )
+        ).first()
+        if version is None:
+            raise refuse(f"No list version {version_id}.", "unknown_list_version")
+        previous = (
+            await run_sql(
+                session,
+                "SELECT id, list_name, list_date FROM watchlist_version WHERE list_name = :n "
+                "AND (list_date < :d OR (list_date = :d AND id < :id)) "
+                "ORDER BY list_date DESC, id DESC LIMIT 1",
+                {"n": version.list_name, "d": version.list_date, "id": version.id},
+            )
+        ).first()
+        hashes = (
+            await run_sql(
+                session,
+                "SELECT version_id, reference, content_hash FROM watchlist_entry "
+                "WHERE version_id = ANY(CAST(:v AS int[]))",
+                {"v": [version.id] + ([previous.id] if previous else [])},
+            )
+        ).all()
+    new = {r.reference: r.content_hash for r in hashes if r.version_id == version.id}
+    old = {r.reference: r.content_hash for r in hashes if r.version_id != version.id}
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    changed = sorted(r for r in new.keys() & old.keys() if new[r] != old[r])
+    wanted = set(added) | set(changed)
+    entries = [e for e in await load_entries(db, version.id) if e.ref in wanted]
+    label = f"{version.list_name} {version.list_date.isoformat()}"
+    index = await asyncio.to_thread(ScreeningIndex, entries, version=label) if entries else None
+    name = version.list_name
+    delta = ListDelta(
+        label=label,
+        previous=f"{name} {previous.list_date.isoformat()}" if previous else None,
+        added=[entry_key(name, r) for r in added],
+        changed=[entry_key(name, r) for r in changed],
+        removed=[entry_key(name, r) for r in removed],
+        index=index,
+    )
+    _deltas[key] = delta
+    return delta
+
 
 async def _open_alert(
     session: AsyncSession,
@@ -237,9 +451,14 @@ async def _open_alert(
     customer: Customer,
     version: str,
     new_entries: list[int],
+    new_keys: list[str],
 ) -> ScreeningAlertRef:
-    """The screening case for the customer's new hits: opened once per set of entries."""
-    alert_workflow = f"screening-alert-{customer.id}-{'-'.join(str(e) for e in new_entries)[:80]}"
+    """The screening case for the customer's new hits: opened once per run and set of
+    entries (a retried batch finds its case again; a later run asking again opens another)."""
+    run = hashlib.sha256(workflow_id.encode()).hexdigest()[:8]
+    alert_workflow = (
+        f"screening-alert-{customer.id}-{'-'.join(str(e) for e in new_entries)[:80]}-{run}"
+    )
     existing = (
         await run_sql(
             session,
@@ -272,6 +491,7 @@ async def _open_alert(
                 "customer_id": customer.id,
                 "list_version": version,
                 "new_entries": new_entries,
+                "new_entry_keys": new_keys,
             },
         ),
     )
@@ -281,27 +501,6 @@ async def _open_alert(
         workflow_id=alert_workflow,
         reference=case.reference,
     )
-
-
-async def _seen_entries(
-    session: AsyncSession, workflow_id: str, customer_id: uuid.UUID, party_ids: list[uuid.UUID]
-) -> set[int]:
-    """Listed entries an earlier screening of the customer (or of its parties) already hit.
-
-    This run's own results do not count: when a retried batch finds a customer it already
-    stored, its hits must still come out as new, so the alert it opened gets its workflow.
-    """
-    rows = (
-        await run_sql(
-            session,
-            "SELECT DISTINCT (h->>'list_entry_id')::int FROM screening_result, "
-            "jsonb_array_elements(hits) AS h "
-            "WHERE (customer_id = :customer OR party_id = ANY(CAST(:parties AS uuid[]))) "
-            "AND NOT starts_with(idempotency_key, :run)",
-            {"customer": customer_id, "parties": party_ids, "run": f"{workflow_id}/"},
-        )
-    ).all()
-    return {int(r[0]) for r in rows}
 
 
 async def _store(

@@ -52,6 +52,8 @@ OUTCOME_LABELS = {
     "request_info": "request information",
     "confirm_match": "confirm match",
     "false_positive": "false positive",
+    "approve_whitelist": "approve whitelisting",
+    "reject_whitelist": "reject: back to review",
     "close": "close",
     "escalate": "escalate",
     "sar": "file a SAR",

@@ -19,7 +19,8 @@ OPEN_STATUSES = frozenset({"open", "claimed"})
 # listed here, so the inbox can match candidate roles by equality (and by its index).
 RISK_OR_MLRO = "risk_manager|mlro"
 FINANCE_OR_OPS = "finance_ops|ops_manager"  # a statement source change's checker
-SHARED_CANDIDATE_ROLES = (RISK_OR_MLRO, FINANCE_OR_OPS)
+KYC_ANALYST_OR_SENIOR = "kyc_analyst|kyc_senior"  # a screening whitelisting's second analyst
+SHARED_CANDIDATE_ROLES = (RISK_OR_MLRO, FINANCE_OR_OPS, KYC_ANALYST_OR_SENIOR)
 
 
 def holds_candidate_role(candidate_role: str, roles: Collection[str]) -> bool:

@@ -29,6 +29,7 @@ from core.settings import Settings
 from models.access_review_io import AccessReviewInput
 from models.onboarding_io import RescreenInput
 from models.process_watch_io import SweepInput
+from models.screening_io import DeltaRescreenInput
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 # registers them; docs/architecture.md).
 RESCREEN_SCHEDULE_ID = "rescreen-customers"
 RESCREEN_WORKFLOW = "RescreenWorkflow"
+DELTA_RESCREEN_WORKFLOW = "DeltaRescreenWorkflow"
 PROCESS_WATCH_SCHEDULE_ID = "process-watch"
 PROCESS_WATCH_WORKFLOW = "ProcessWatchWorkflow"
 ACCESS_REVIEW_SCHEDULE_ID = "access-review"
@@ -187,6 +189,29 @@ async def rescreen_imported(client: Client, settings: Settings, created_at: date
         await client.start_workflow(
             RESCREEN_WORKFLOW,
             RescreenInput(created_at=created_at),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    return workflow_id
+
+
+def delta_rescreen_id(version_label: str) -> str:
+    """`rescreen-delta-UN-SC-2026-02-27`: one delta re-screen per list version."""
+    return "rescreen-delta-" + version_label.replace(" ", "-")
+
+
+async def start_delta_rescreen(
+    client: Client, settings: Settings, version_id: int, version_label: str
+) -> str:
+    """After importing a list version: lapse the hits on its removed entries and re-screen
+    only the customers its added or changed entries can touch (DeltaRescreenWorkflow,
+    id named after the version; starting it twice starts it once). The workflow id."""
+    workflow_id = delta_rescreen_id(version_label)
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            DELTA_RESCREEN_WORKFLOW,
+            DeltaRescreenInput(version_id=version_id),
             id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

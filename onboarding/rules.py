@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from casework.registry import CaseType, TaskKind, kind, register
+from casework.segregation import KYC_ANALYST_OR_SENIOR
 from models.workflow_io import TaskSpec
 
 CASE_TYPE_ONBOARDING = "onboarding"
@@ -31,6 +32,8 @@ INFORMATION_REASONS: dict[str, str] = {
     "other": "Other (explain in the comment)",
 }
 ALERT_OUTCOMES = ["confirm_match", "false_positive"]
+# The second analyst on a dismissal: whitelist the pair, or send the hit back for review.
+WHITELIST_OUTCOMES = ["approve_whitelist", "reject_whitelist"]
 # A hit is confirmed only for a confirming reason and dismissed only for a dismissing one.
 ALERT_CONFIRM_REASONS: dict[str, str] = {
     "same_person": "Same person / entity as listed",
@@ -72,7 +75,7 @@ register(
         "SCR",
         "Screening alert",
         "ScreeningAlertWorkflow",
-        kinds=("screening_alert_review",),
+        kinds=("screening_alert_review", "screening_whitelist_review"),
     ),
     *(
         TaskKind(
@@ -107,6 +110,17 @@ register(
         priority="high",
         checks_narrative=True,
     ),
+    # Four-eyes on whitelisting: dismissing a hit proposes to suppress that entry for that
+    # customer; a second analyst (never the one who dismissed it) approves or rejects.
+    TaskKind(
+        kind="screening_whitelist_review",
+        role=KYC_ANALYST_OR_SENIOR,
+        label="Whitelist a dismissed hit (four-eyes)",
+        outcomes=tuple(WHITELIST_OUTCOMES),
+        permission=("screening", "whitelist"),
+        inbox_label="Screening whitelisting (four-eyes)",
+        priority="high",
+    ),
 )
 
 
@@ -130,11 +144,32 @@ def review_spec(
     )
 
 
-def alert_spec(workflow_id: str, reference: str, *, sla_seconds: int) -> TaskSpec:
+def alert_spec(
+    workflow_id: str, reference: str, *, sla_seconds: int, round_no: int = 1
+) -> TaskSpec:
     return kind("screening_alert_review").spec(
         workflow_id,
-        "alert-review",
+        "alert-review" if round_no == 1 else f"alert-review#{round_no}",
         reference,
         sla_seconds=sla_seconds,
         title=f"Screening hit {reference}: confirm or dismiss",
+    )
+
+
+def whitelist_spec(
+    workflow_id: str,
+    reference: str,
+    *,
+    sla_seconds: int,
+    round_no: int,
+    proposer: uuid.UUID,
+) -> TaskSpec:
+    """The second analyst's step on a dismissal; the one who dismissed it is excluded."""
+    return kind("screening_whitelist_review").spec(
+        workflow_id,
+        f"whitelist-review#{round_no}",
+        reference,
+        sla_seconds=sla_seconds,
+        excluded=[proposer],
+        title=f"Screening hit {reference}: approve whitelisting (four-eyes)",
     )

@@ -25,13 +25,25 @@ with workflow.unsafe.imports_passed_through():
         RescreenSummary,
         ResolveAlertInput,
         ScreeningAlertInput,
+        ScreeningAlertRef,
+    )
+    from models.screening_io import (
+        DeltaBatchInput,
+        DeltaBatchResult,
+        DeltaPlan,
+        DeltaRescreenInput,
+        DeltaRescreenSummary,
+        WhitelistInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult
-    from onboarding.rules import alert_spec
+    from onboarding.rules import alert_spec, whitelist_spec
     from workflows.common import DB_RETRY
     from workflows.review import ReviewSteps
 
 ALERT_SLA_SECONDS = 24 * 3600
+# Dismissing a hit proposes whitelisting it; a second analyst approves (or sends the hit
+# back for review). Histories recorded before this step replay without it.
+WHITELIST_PATCH = "screening-whitelist-four-eyes"
 
 
 @workflow.defn
@@ -84,6 +96,76 @@ class RescreenWorkflow:
 
 
 @workflow.defn
+class DeltaRescreenWorkflow:
+    """After a list version is imported: hits on its removed entries lapse, and only the
+    customers its added or changed entries can touch (the matcher's blocking keys) are
+    screened again, against every list. Its id names the version (`rescreen-delta-…`)."""
+
+    def __init__(self) -> None:
+        self._summary = DeltaRescreenSummary()
+
+    @workflow.run
+    async def run(self, inp: DeltaRescreenInput) -> DeltaRescreenSummary:
+        plan: DeltaPlan = await workflow.execute_activity_method(
+            ScreeningActivities.delta_prepare,
+            inp,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=DB_RETRY,
+        )
+        s = self._summary
+        s.list_version, s.previous_version = plan.list_version, plan.previous_version
+        s.added, s.changed, s.removed = plan.added, plan.changed, plan.removed
+        s.hits_lapsed = plan.hits_lapsed
+        if not (plan.added or plan.changed):
+            return s  # nothing new to match: nobody can get a new hit
+        after = None
+        while True:
+            batch: DeltaBatchResult = await workflow.execute_activity_method(
+                ScreeningActivities.delta_rescreen_batch,
+                DeltaBatchInput(
+                    workflow_id=workflow.info().workflow_id,
+                    version_id=inp.version_id,
+                    after_customer_id=after,
+                    batch_size=inp.batch_size,
+                ),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=DB_RETRY,
+            )
+            s.screened_against = batch.list_version
+            s.customers += batch.considered_customers
+            s.screened_customers += batch.screened_customers
+            s.alerts_opened += await _start_alerts(batch.alerts)
+            if batch.last_customer_id is None or batch.considered_customers < inp.batch_size:
+                return s
+            after = batch.last_customer_id
+
+    @workflow.query
+    def progress(self) -> DeltaRescreenSummary:
+        return self._summary
+
+
+async def _start_alerts(alerts: list[ScreeningAlertRef]) -> int:
+    started = 0
+    for alert in alerts:
+        try:
+            await workflow.start_child_workflow(
+                ScreeningAlertWorkflow.run,
+                ScreeningAlertInput(
+                    case_id=alert.case_id, customer_id=alert.customer_id, reference=alert.reference
+                ),
+                id=alert.workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"{alert.reference}: screening hit",
+            )
+            started += 1
+        except WorkflowAlreadyStartedError:
+            pass  # opened by an earlier attempt of this run
+    return started
+
+
+@workflow.defn
 class ScreeningAlertWorkflow:
     @workflow.init
     def __init__(self, inp: ScreeningAlertInput) -> None:
@@ -94,12 +176,59 @@ class ScreeningAlertWorkflow:
     @workflow.run
     async def run(self, inp: ScreeningAlertInput) -> str:
         wid = workflow.info().workflow_id
-        task = await self._reviews.open(
-            alert_spec(wid, inp.reference, sla_seconds=ALERT_SLA_SECONDS)
-        )
-        await self._reviews.wait(task)
-        decision = task.decision
-        assert decision is not None
+        round_no = 1
+        while True:
+            task = await self._reviews.open(
+                alert_spec(wid, inp.reference, sla_seconds=ALERT_SLA_SECONDS, round_no=round_no)
+            )
+            await self._reviews.wait(task)
+            decision = task.decision
+            assert decision is not None
+            if decision.outcome == "confirm_match" or not workflow.patched(WHITELIST_PATCH):
+                break
+            # Four-eyes: the dismissal proposes whitelisting the hits for this customer,
+            # pinned to the entries' content; a second analyst decides.
+            await workflow.execute_activity_method(
+                ScreeningActivities.propose_whitelist,
+                WhitelistInput(
+                    case_id=inp.case_id,
+                    customer_id=inp.customer_id,
+                    workflow_id=wid,
+                    actor_id=decision.actor_id,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=DB_RETRY,
+            )
+            approval = await self._reviews.open(
+                whitelist_spec(
+                    wid,
+                    inp.reference,
+                    sla_seconds=ALERT_SLA_SECONDS,
+                    round_no=round_no,
+                    proposer=decision.actor_id,
+                )
+            )
+            await self._reviews.wait(approval)
+            second = approval.decision
+            assert second is not None
+            approved = second.outcome == "approve_whitelist"
+            await workflow.execute_activity_method(
+                ScreeningActivities.decide_whitelist,
+                WhitelistInput(
+                    case_id=inp.case_id,
+                    customer_id=inp.customer_id,
+                    workflow_id=wid,
+                    actor_id=second.actor_id,
+                    approve=approved,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(hours=1),
+                retry_policy=DB_RETRY,
+            )
+            if approved:
+                break
+            round_no += 1  # rejected: the hit goes back to an analyst
         outcome = "confirmed_match" if decision.outcome == "confirm_match" else "false_positive"
         await workflow.execute_activity_method(
             ScreeningActivities.resolve_alert,
@@ -124,7 +253,9 @@ class ScreeningAlertWorkflow:
     @workflow.update
     async def decide(self, d: DecisionInput) -> DecisionResult:
         result = await self._reviews.record(d)
-        result.case_status = "closing"
+        # A dismissal waits for a second analyst's whitelisting; a rejected one goes back.
+        waits = d.outcome in ("false_positive", "reject_whitelist")
+        result.case_status = "open" if waits else "closing"
         return result
 
     @decide.validator

@@ -43,7 +43,11 @@ NOTICES = {
     "decided-reject:onboarding": "Your rejection was recorded; the application is closed.",
     "decided-request_info": "Your request for information was recorded; the applicant is asked to answer.",
     "decided-confirm_match": "The match is confirmed; the customer is restricted.",
-    "decided-false_positive": "Recorded as a false positive; the alert is closed.",
+    "decided-false_positive": "Recorded as a false positive. A second analyst is asked to "
+    "approve whitelisting the hit; the alert closes once they do.",
+    "decided-approve_whitelist": "Whitelisting approved: the alert is closed, and this entry "
+    "stays quiet for this customer until the listing changes.",
+    "decided-reject_whitelist": "Whitelisting rejected: the hit goes back to an analyst.",
     "decided-close:aml": "Closure recorded. At L1 the case closes; at L2 a second "
     "investigator must approve the closure.",
     "decided-escalate:aml": "Escalated: the case moves to the next tier.",
