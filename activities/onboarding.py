@@ -39,9 +39,12 @@ from models.onboarding_io import (
 )
 from onboarding.commands.opening import open_customer_account, rebuild_application
 from onboarding.engines.documents import DocumentCheckProvider
-from onboarding.engines.risk import ScreeningSummary, assess_risk
+from onboarding.engines.risk import PepFinding, ScreeningSummary, assess_risk
 from onboarding.policy import OnboardingPolicy, RiskWeights
 from onboarding.queries.records import parties_of
+from screening.commands.service import ScreeningHit
+from screening.engines.entries import PEP
+from screening.lists import label_of
 
 # Hard document failures, as the reason code the application is rejected with.
 REJECT_CODES = {"age": "under_age", "country": "prohibited_country"}
@@ -158,12 +161,32 @@ class OnboardingActivities:
         people = [data.individual] if data.individual else []
         if data.business:
             people += [*data.business.directors, *data.business.beneficial_owners]
-        hits = [s for s in inp.screening if s.hit_count]
+        screened = await self._screened_hits(inp)
+        sanctions = {
+            pid: [h for h in hits if PEP not in h.topics] for pid, hits in screened.items()
+        }
+        with_hits = [pid for pid, hits in sanctions.items() if hits]
         summary = ScreeningSummary(
-            hits=sum(s.hit_count for s in hits),
-            best_score=max((s.best_score or 0 for s in hits), default=0),
+            hits=sum(len(hits) for hits in sanctions.values()),
+            best_score=max((h.score for hits in sanctions.values() for h in hits), default=0),
             pep=any(p.pep for p in people),
-            persons_with_hits=[parties[s.party_id].name for s in hits if s.party_id in parties],
+            persons_with_hits=[parties[pid].name for pid in with_hits if pid in parties],
+            pep_matches=[
+                PepFinding(
+                    person=parties[pid].name,
+                    source="list",
+                    list_name=h.list_name,
+                    list_label=label_of(h.list_name),
+                    list_version=h.list_version or None,
+                    reference=h.reference or str(h.list_entry_id),
+                    entry_name=h.listed_name,
+                    score=h.score,
+                )
+                for pid, hits in screened.items()
+                if pid in parties
+                for h in hits
+                if PEP in h.topics
+            ],
         )
         version, weights = await load_typed(self.db, "risk_weights", RiskWeights)
         assessment = assess_risk(
@@ -203,7 +226,46 @@ class OnboardingActivities:
                     "screening_hits": summary.hits,
                 },
             )
-        return RiskOutcome(score=assessment.score, level=assessment.level, weights_version=version)
+        sources: list[str] = sorted({finding.source for finding in assessment.pep})
+        return RiskOutcome(
+            score=assessment.score,
+            level=assessment.level,
+            weights_version=version,
+            pep=bool(sources),
+            pep_sources=sources,
+        )
+
+    async def _screened_hits(self, inp: ScoreRiskInput) -> dict[uuid.UUID, list[ScreeningHit]]:
+        """Each party's hits as this run's screening stored them (by its child workflow's
+        idempotency key), so a PEP list match is told from a sanctions hit, by name."""
+        keys = [f"{inp.workflow_id}-screen-{s.party_id}/{s.party_id}" for s in inp.screening]
+        async with self.db.session() as session:
+            rows = (
+                await run_sql(
+                    session,
+                    "SELECT party_id, hits FROM screening_result "
+                    "WHERE idempotency_key = ANY(CAST(:keys AS text[]))",
+                    {"keys": keys},
+                )
+            ).all()
+        found = {row.party_id: [ScreeningHit.model_validate(h) for h in row.hits] for row in rows}
+        for outcome in inp.screening:
+            if outcome.party_id not in found and outcome.hit_count:
+                # Not stored under this run's key (a history from before the key was this
+                # one): counted as sanctions hits, unnamed, as they always were.
+                found[outcome.party_id] = [
+                    ScreeningHit(
+                        list_entry_id=entry,
+                        listed_name="",
+                        matched_name="",
+                        score=outcome.best_score or 0,
+                        reasons=[],
+                        entry_type="",
+                        programs=[],
+                    )
+                    for entry in outcome.entry_ids[: outcome.hit_count] or [0]
+                ]
+        return found
 
     @activity.defn
     @retry_on_outage

@@ -49,7 +49,7 @@ from screening.commands.service import (
     load_entries,
     screen_many,
 )
-from screening.engines.entries import entry_key
+from screening.engines.entries import PEP, entry_key
 from screening.engines.matcher import ScreeningIndex
 from screening.policy import ScreeningConfig
 from shared.errors import DomainError
@@ -558,10 +558,16 @@ async def _store(
 
 
 def _outcome(party_id: uuid.UUID, result: ScreeningResult) -> PartyScreeningOutcome:
+    # A PEP list match is not a sanctions hit: counted apart (onboarding adds enhanced due
+    # diligence for it; activities.onboarding.score_risk names the entry).
+    sanctions = [h for h in result.hits if PEP not in h.topics]
+    peps = [h for h in result.hits if PEP in h.topics]
     return PartyScreeningOutcome(
         party_id=party_id,
         list_version=result.list_version,
-        hit_count=len(result.hits),
-        best_score=result.hits[0].score if result.hits else None,
-        entry_ids=[h.list_entry_id for h in result.hits],
+        hit_count=len(sanctions),
+        best_score=sanctions[0].score if sanctions else None,
+        entry_ids=[h.list_entry_id for h in sanctions],
+        pep_hits=len(peps),
+        pep_entry_keys=[h.key for h in peps],
     )

@@ -10,7 +10,7 @@ person screened."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from models.onboarding import (
 )
 from models.staff import StaffUser
 from models.tariffs import TariffPlanPublic
+from onboarding.engines.risk import PepFinding
 from onboarding.queries.case_view import (
     DocumentView,
     ScreeningView,
@@ -48,6 +49,8 @@ from onboarding.queries.records import (
     parties_of,
     screenings_of,
 )
+from screening.engines.entries import PEP
+from screening.lists import label_of
 from shared.iban import format_iban
 
 CUSTOMER_STATUSES = ("active", "restricted", "closed")
@@ -111,6 +114,9 @@ class Customer360:
     timeline: list[AuditEvent]
     activity: CustomerActivity
     imported: AuditEvent | None = None  # the import run that created a migrated customer
+    # Why the customer counts as a politically exposed person, each with its source:
+    # declared at onboarding, or a PEP list entry (at onboarding or a later screening).
+    pep: list[PepFinding] = field(default_factory=list)
 
 
 def _compact(text: str) -> str:
@@ -320,7 +326,36 @@ async def customer_360(
         timeline=know.timeline(timeline),
         activity=activity,
         imported=imported,
+        pep=pep_status(application.risk if application else None, screening_latest),
     )
+
+
+def pep_status(risk: dict[str, Any] | None, latest: list[ScreeningView]) -> list[PepFinding]:
+    """The onboarding assessment's PEP findings, and PEP list hits of the latest screenings
+    that it does not already name (a person listed after onboarding)."""
+    found = [PepFinding.model_validate(f) for f in (risk or {}).get("pep", [])]
+    known = {(f.list_name, f.reference) for f in found if f.source == "list"}
+    for view in latest:
+        for hit in view.result.hits:
+            if PEP not in hit.get("topics", []):
+                continue
+            reference = hit.get("reference") or str(hit.get("list_entry_id"))
+            if (hit.get("list_name"), reference) in known:
+                continue
+            known.add((hit.get("list_name"), reference))
+            found.append(
+                PepFinding(
+                    person=view.party_name,
+                    source="list",
+                    list_name=hit.get("list_name"),
+                    list_label=label_of(hit.get("list_name") or ""),
+                    list_version=hit.get("list_version") or None,
+                    reference=reference,
+                    entry_name=hit.get("listed_name"),
+                    score=hit.get("score"),
+                )
+            )
+    return found
 
 
 class AccountSummary(BaseModel):
@@ -357,6 +392,11 @@ class Customer360Public(BaseModel):
     cases: list[CaseSummary]
     documents: list[dict[str, Any]]
     screening: list[dict[str, Any]]
+    pep: list[PepFinding] = Field(
+        default_factory=list,
+        description="Why the customer counts as a politically exposed person: `source` "
+        "declared (at onboarding) or list (a PEP list entry, named with its score).",
+    )
 
 
 def summary(view: Customer360) -> Customer360Public:
@@ -413,4 +453,5 @@ def summary(view: Customer360) -> Customer360Public:
             }
             for s in view.screening_latest
         ],
+        pep=view.pep,
     )

@@ -79,6 +79,11 @@ class PartyScreeningOutcome(BaseModel):
     best_score: float | None = None
     # Listed entries that matched (the list's own ids): re-screening reports only new ones.
     entry_ids: list[int] = Field(default_factory=list)
+    # Hits on politically exposed persons lists (topic role.pep), counted apart: a PEP is
+    # not a sanctions hit but calls for enhanced due diligence. Entry keys ("PEP-OS:NK-…"),
+    # never names. Recorded before PEP lists: 0 / empty (every hit counted in hit_count).
+    pep_hits: int = 0
+    pep_entry_keys: list[str] = Field(default_factory=list)
 
 
 class ScoreRiskInput(BaseModel):
@@ -92,6 +97,10 @@ class RiskOutcome(BaseModel):
     score: int
     level: str  # low | medium | high
     weights_version: int = 0
+    # A politically exposed person is involved: declared by the applicant and/or matched on
+    # a PEP list ("declared", "list"). The workflow adds enhanced due diligence for it.
+    pep: bool = False
+    pep_sources: list[str] = Field(default_factory=list)
 
 
 class MessageInput(BaseModel):

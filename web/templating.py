@@ -16,6 +16,7 @@ from casework.catalog import find_kind
 from models.money import format_amount
 from models.roles import ROLE_LABELS
 from models.tariffs import LIMIT_PERIODS, TRANSACTION_TYPES
+from onboarding.rules import FUNDS_EVIDENCE, SOURCES_OF_FUNDS
 from policies.enforcer import allowed
 from shared.days import relative
 from web import temporal_links
@@ -47,6 +48,25 @@ def _percent(value: Any) -> str:
 
 templates = Jinja2Blocks(directory=str(TEMPLATE_DIR))
 env = templates.env
+
+
+def _setting(value: Any) -> Any:
+    """A configuration value as a person reads it: a list of named items (the screening
+    lists) as "UN-SC on ≤ 7 d · PEP-OS off ≤ 30 d", anything else as it is."""
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(i, dict) and "name" in i for i in value)
+    ):
+        return " · ".join(
+            f"{i['name']} {'on' if i.get('enabled', True) else 'off'}"
+            + (f" ≤ {i['max_age_days']} d" if "max_age_days" in i else "")
+            for i in value
+        )
+    return value
+
+
+env.filters["setting"] = _setting
 env.filters["dt"] = _dt
 env.filters["relative"] = _relative
 env.filters["money"] = _money
@@ -56,6 +76,8 @@ env.filters["network_drawing"] = network_drawing
 env.globals["TRANSACTION_TYPES"] = TRANSACTION_TYPES
 env.globals["LIMIT_PERIODS"] = LIMIT_PERIODS
 env.globals["ROLE_LABELS"] = ROLE_LABELS
+env.globals["SOURCES_OF_FUNDS"] = SOURCES_OF_FUNDS
+env.globals["FUNDS_EVIDENCE"] = FUNDS_EVIDENCE
 
 
 def _step_up_for(kind: str) -> tuple[str, ...]:

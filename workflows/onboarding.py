@@ -4,6 +4,8 @@ checking: documents --> screening (a child workflow per person / entity, in para
 routing:  low risk, clean documents, no hit --> approved automatically
           medium risk or documents to follow up --> kyc_analyst review
           high risk or any screening hit --> kyc_analyst, then kyc_senior (a different person)
+          a politically exposed person (declared or on a PEP list) --> enhanced due diligence:
+          a kyc_analyst records the source of funds, then a different kyc_senior approves
 review:   approve | reject (reason required) | request_info --> wait for the applicant's
           documents (deadline, reminders; no answer --> rejected as no_response) --> same step again
 approved: customer + account + default tariff, in one activity (idempotent)
@@ -20,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.onboarding import OnboardingActivities
+    from casework.narratives import NARRATIVE_INVALID
     from core.search_attributes import CASE_STATUS, CUSTOMER_ID, RISK_LEVEL
     from models.onboarding_io import (
         AcceptInformationInput,
@@ -38,13 +41,21 @@ with workflow.unsafe.imports_passed_through():
         ScoreRiskInput,
     )
     from models.workflow_io import DecisionInput, DecisionResult
-    from onboarding.rules import review_spec
+    from onboarding.rules import (
+        EDD_APPROVE,
+        STEP_KINDS,
+        review_spec,
+        source_of_funds_problems,
+    )
     from workflows.common import DB_ACTIVITY
     from workflows.party_screening import PartyScreeningWorkflow
     from workflows.review import ReviewSteps, ReviewTask
 
 CHECKING, IN_REVIEW, AWAITING = "checking", "in_review", "awaiting_information"
+# Histories recorded before enhanced due diligence existed route a PEP to four-eyes review.
+PEP_EDD_PATCH = "pep-enhanced-due-diligence"
 APPROVED, REJECTED = "approved", "rejected"
+EDD_KIND = STEP_KINDS["edd"]
 
 
 @workflow.defn
@@ -111,7 +122,11 @@ class OnboardingWorkflow:
             return self.current_state()
 
         hits = sum(s.hit_count for s in screenings)
-        if hits or risk.level == "high":
+        if risk.pep and workflow.patched(PEP_EDD_PATCH):
+            # A politically exposed person (declared or on a PEP list): the analyst records
+            # the source of funds (enhanced due diligence), then a different senior approves.
+            self._route, steps = "edd", ["edd", "senior"]
+        elif hits or risk.level == "high":
             self._route, steps = "four_eyes", ["analyst", "senior"]
         elif risk.level == "medium" or documents.verdict == "refer":
             self._route, steps = "analyst", ["analyst"]
@@ -172,8 +187,13 @@ class OnboardingWorkflow:
 
     async def _open_review(self, step: str, round_no: int, policy: PolicyValues) -> ReviewTask:
         wid = workflow.info().workflow_id
-        # The senior review is four-eyes: nobody who decided an analyst round may take it.
-        excluded = self._reviews.deciders_of("review-analyst") if step == "senior" else []
+        # The senior review is four-eyes: nobody who decided an analyst (or enhanced due
+        # diligence) round may take it.
+        excluded = (
+            self._reviews.deciders_of("review-analyst") + self._reviews.deciders_of("review-edd")
+            if step == "senior"
+            else []
+        )
         spec = review_spec(
             wid,
             self._inp.reference,
@@ -181,7 +201,7 @@ class OnboardingWorkflow:
             round_no=round_no,
             sla_seconds=policy.review_sla_hours * 3600,
             excluded=excluded + ([self._inp.submitted_by] if self._inp.submitted_by else []),
-            high_risk=self._route == "four_eyes",
+            high_risk=self._route in ("four_eyes", "edd"),
         )
         return await self._reviews.open(spec)
 
@@ -302,6 +322,20 @@ class OnboardingWorkflow:
             closed = f"This application is already {self._status}; no decision is possible."
         # A high-risk application's approvals need a comment (casework.narratives).
         self._reviews.validate(d, closed_reason=closed, high_risk=self._risk_level == "high")
+        task = self._reviews.tasks[d.task_id]
+        if task.spec.kind == EDD_KIND and d.outcome == EDD_APPROVE:
+            # Enhanced due diligence passes only with the source of funds established,
+            # whichever door the decision came through.
+            problems = source_of_funds_problems(
+                d.details.get("source"), d.details.get("evidence"), d.comment
+            )
+            if problems:
+                raise ApplicationError(
+                    "Record the source of funds before passing enhanced due diligence: "
+                    + "; ".join(f"{field}: {text}" for field, text in problems.items()),
+                    problems,
+                    type=NARRATIVE_INVALID,
+                )
 
     # ------------------------------------------------------------------ information
     @workflow.update

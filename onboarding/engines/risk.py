@@ -51,11 +51,35 @@ VOLUME_BANDS: dict[str, tuple[Decimal, Decimal]] = {
 }
 
 
+class PepFinding(BaseModel):
+    """Why a person counts as politically exposed: they said so, or a PEP list names them."""
+
+    person: str
+    source: Literal["declared", "list"]
+    list_name: str | None = None  # "PEP-OS"
+    list_label: str | None = None  # "Politically exposed persons (OpenSanctions)"
+    list_version: str | None = None
+    reference: str | None = None  # the list's own id of the entry
+    entry_name: str | None = None  # the listed name that matched
+    score: float | None = None
+
+    @property
+    def text(self) -> str:
+        if self.source == "declared":
+            return f"{self.person} declared being a politically exposed person"
+        return (
+            f"{self.person} matches {self.list_label or self.list_name} entry "
+            f"'{self.entry_name}' (score {self.score:.0f}): PEP"
+        )
+
+
 class ScreeningSummary(BaseModel):
-    hits: int = 0
+    hits: int = 0  # sanctions hits (a PEP list match is not one: see pep_matches)
     best_score: float = 0
     pep: bool = False
     persons_with_hits: list[str] = Field(default_factory=list)
+    # Matches on a politically exposed persons list, whatever the applicant declared.
+    pep_matches: list[PepFinding] = Field(default_factory=list)
 
 
 class RiskFactor(BaseModel):
@@ -73,6 +97,8 @@ class RiskAssessment(BaseModel):
     factors: list[RiskFactor]
     explanation: str
     weights_version: int = 0
+    # Every reason a politically exposed person is involved (declared, list matches).
+    pep: list[PepFinding] = Field(default_factory=list)
 
 
 def _sentence(text: str) -> str:
@@ -112,20 +138,40 @@ def _country(application: ApplicationCreate) -> tuple[int, str, bool]:
     return worst_score, text, risk.level == "prohibited"
 
 
+def pep_findings(application: ApplicationCreate, screening: ScreeningSummary) -> list[PepFinding]:
+    """Who is politically exposed and why: declared in the application, matched on a list."""
+    declared = [
+        PepFinding(person=p.full_name, source="declared") for _, p in _people(application) if p.pep
+    ]
+    return declared + list(screening.pep_matches)
+
+
 def _screening(
     application: ApplicationCreate, screening: ScreeningSummary
 ) -> tuple[int, str, bool]:
-    declared = [p.full_name for _, p in _people(application) if p.pep]
+    findings = pep_findings(application, screening)
+    pep = bool(findings) or screening.pep
+    matched = "; ".join(f.text for f in findings if f.source == "list")
+    declared = [f.person for f in findings if f.source == "declared"]
+    pep_text = ""
+    if matched:
+        pep_text = f"{_sentence(matched)}."
+        if declared:
+            pep_text += f" ({', '.join(declared)} declared.)"
+    elif pep:
+        who = f" ({', '.join(declared)} declared)" if declared else ""
+        pep_text = f"A politically exposed person is involved{who}."
     if screening.hits:
         who = ", ".join(screening.persons_with_hits) or "a party"
-        return (
-            SCREENING_HIT_SCORE,
-            f"{screening.hits} sanctions/watch-list hit(s) for {who} (best match score {screening.best_score:.0f} of 100).",
-            False,
+        text = (
+            f"{screening.hits} sanctions/watch-list hit(s) for {who} "
+            f"(best match score {screening.best_score:.0f} of 100)."
         )
-    if screening.pep or declared:
-        who = f" ({', '.join(declared)} declared)" if declared else ""
-        return PEP_SCORE, f"A politically exposed person is involved{who}.", True
+        return SCREENING_HIT_SCORE, f"{text} {pep_text}".strip(), pep
+    if pep:
+        # A list match scores as high as a sanctions hit would not: it is not one, but it is
+        # a fact the applicant may not have declared.
+        return PEP_SCORE, pep_text, True
     return 0, "No screening hits and no politically exposed person.", False
 
 
@@ -246,12 +292,19 @@ def assess_risk(
     ]
     mean = round(sum(s * w for _, _, s, w, _ in rows) / total_weight)
     score, floors = mean, []
+    listed = "; ".join(m.text for m in screening.pep_matches)
+    pep_reason = (
+        f"a politically exposed person ({listed}; enhanced due diligence and senior "
+        "approval required)"
+        if listed
+        else "a politically exposed person (senior approval required)"
+    )
     forced_high = [
         reason
         for reason, applies in (
             ("a screening hit", screening.hits > 0),
             ("a prohibited country", prohibited),
-            ("a politically exposed person (senior approval required)", pep),
+            (pep_reason, pep),
             ("documents rejected", documents_verdict == "reject"),
         )
         if applies
@@ -284,4 +337,10 @@ def assess_risk(
     explanation = f"Risk {level} ({score}/100). Weighted mean {mean}: {driven}."
     if floors:
         explanation += " " + ". ".join(floors) + "."
-    return RiskAssessment(score=score, level=level, factors=factors, explanation=explanation)
+    return RiskAssessment(
+        score=score,
+        level=level,
+        factors=factors,
+        explanation=explanation,
+        pep=pep_findings(application, screening),
+    )

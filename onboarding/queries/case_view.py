@@ -40,6 +40,8 @@ ROUTE_LABELS = {
     "auto": "automatic approval (low risk)",
     "analyst": "one KYC analyst (medium risk)",
     "four_eyes": "KYC analyst, then a different senior (four-eyes, high risk)",
+    "edd": "enhanced due diligence: KYC analyst records the source of funds, then a different "
+    "senior approves (politically exposed person)",
 }
 
 

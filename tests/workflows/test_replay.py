@@ -11,9 +11,12 @@ stay as they were recorded, the shape of changes started before the port onto Re
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
@@ -190,4 +193,15 @@ async def test_recorded_histories_still_replay() -> None:
         history = WorkflowHistory.from_json(workflow_id, text)
         await recorded_replayer(path).replay_workflow(history)
         if (path.stem.rpartition("__")[0] or path.stem) not in PLAIN_ERA:
-            assert readable_without_key(text)[1] == [], f"{path.name} holds a plain payload"
+            plain = [p for p in readable_without_key(text)[1] if not _patch_marker(p)]
+            assert plain == [], f"{path.name} holds a plain payload"
+
+
+def _patch_marker(payload: dict[str, Any]) -> bool:
+    """The SDK writes a `workflow.patched` marker itself, past the codec: the patch id and a
+    flag, nothing of the case. Only exactly that shape is let through in clear."""
+    try:
+        data = json.loads(base64.b64decode(payload.get("data", "")))
+    except ValueError:
+        return False
+    return isinstance(data, dict) and set(data) == {"id", "deprecated"}
