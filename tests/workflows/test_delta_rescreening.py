@@ -7,15 +7,17 @@ a newer version made current must not change what the rest of the suite screens 
 from __future__ import annotations
 
 import csv
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from app import create_app
@@ -36,6 +38,7 @@ from shared.errors import Forbidden
 from shared.iban import iban_for
 from tests.conftest import create_database
 from tests.helpers import api_headers, new_plan, new_staff, task_of, web_login
+from tests.workflows.test_replay import HISTORIES, replayer
 from worker import build_worker
 from workflows.rescreening import DeltaRescreenWorkflow, RescreenWorkflow, ScreeningAlertWorkflow
 
@@ -114,6 +117,17 @@ async def _delta(
     workflow_id = await start_delta_rescreen(client, settings, version_id, label)
     assert workflow_id == delta_rescreen_id(label)
     return await client.get_workflow_handle_for(DeltaRescreenWorkflow.run, workflow_id).result()
+
+
+async def _replays_and_keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """The run replays on the current code; RECORD_HISTORIES=1 keeps a copy
+    (tests/workflows/histories/sealed-<name>__<workflow id>.json, replayed by test_replay)."""
+    history = await handle.fetch_history()
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES") in ("1", name):
+        for old in HISTORIES.glob(f"sealed-{name}__*.json"):
+            old.unlink()
+        (HISTORIES / f"sealed-{name}__{handle.id}.json").write_text(history.to_json())
 
 
 async def _matches(db: Database, customer: Customer) -> dict[str, tuple[str, str]]:
@@ -288,6 +302,7 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
             comment=None,
         )
         assert await handle.result() == "false_positive"
+        await _replays_and_keep(handle, "screening-whitelist-approved")
         assert (await _matches(db, schmidt))["OFAC-SDN:990001"][0] == "suppressed"
 
         # The next run is quiet.
@@ -297,6 +312,9 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
         # The entry changes in a new version: the whitelisting lapses, the hit alerts again.
         version_id, label = await _list(db, tmp_path, "2024-06-01", SCHMIDT_CHANGED, VESSEL)
         summary = await _delta(client, local, version_id, label)
+        await _replays_and_keep(
+            client.get_workflow_handle(delta_rescreen_id(label)), "delta-rescreen-changed"
+        )
     assert (summary.added, summary.changed, summary.removed) == (0, 1, 0)
     assert (summary.screened_customers, summary.alerts_opened) == (1, 1)
     status, _ = (await _matches(db, schmidt))["OFAC-SDN:990001"]
