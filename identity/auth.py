@@ -22,6 +22,8 @@ from core.db import Database, run_sql
 from core.settings import Settings
 from identity import mfa
 from identity.actors import Actor
+from identity.documents import read_values, values_in_force
+from identity.policy import AccessPolicy
 from models.base import utcnow
 from models.mfa import StaffMfa
 from models.staff import LoginAttempt, RoleAssignment, StaffSession, StaffUser
@@ -331,12 +333,29 @@ async def resolve(
     if not token or len(token) > 200:
         return None
     now = utcnow()
+    # The person's roles held now (as roles_of reads them) and the access policy in force, in
+    # the same statement: every request needs them, and one round trip costs less than three.
+    roles_now = (
+        select(func.array_agg(RoleAssignment.role))
+        .where(
+            RoleAssignment.user_id == StaffSession.user_id,
+            col(RoleAssignment.ended_at).is_(None),
+            or_(col(RoleAssignment.expires_at).is_(None), col(RoleAssignment.expires_at) > now),
+        )
+        .scalar_subquery()
+    )
     async with db.session() as session:
         row = (
             await session.exec(
                 # The person's factor (enrolled or not) in the same query: every request asks
                 # whether they must enrol first, and most who must are enrolled.
-                select(StaffSession, StaffUser, StaffMfa.confirmed_at)
+                select(
+                    StaffSession,
+                    StaffUser,
+                    StaffMfa.confirmed_at,
+                    # [roles, access values]: one column (sqlmodel's select types four).
+                    func.json_build_array(roles_now, values_in_force("access")),
+                )
                 .join(StaffUser, col(StaffUser.id) == StaffSession.user_id)
                 .outerjoin(StaffMfa, col(StaffMfa.user_id) == StaffSession.user_id)
                 .where(StaffSession.token_hash == token_digest(token), StaffSession.kind == kind)
@@ -344,7 +363,7 @@ async def resolve(
         ).first()
         if row is None:
             return None
-        staff_session, user, enrolled_at = row
+        staff_session, user, enrolled_at, (held, access_values) = row
         idle_limit = timedelta(minutes=settings.session_idle_minutes)
         if (
             staff_session.revoked_at is not None
@@ -354,8 +373,13 @@ async def resolve(
             or staff_session.mfa_pending != waiting_for_code
         ):
             return None
-        roles = await roles_of(session, user.id)
-        must_enrol = enrolled_at is None and await mfa.factor_required(session, roles)
+    roles = frozenset(held or ())
+    # As mfa.factor_required decides it, from the policy read above.
+    must_enrol = (
+        enrolled_at is None
+        and bool(roles)
+        and read_values(access_values, AccessPolicy).needs_second_factor(roles)
+    )
     if now - staff_session.last_seen_at > timedelta(seconds=60):
         async with db.transaction() as session:
             await run_sql(

@@ -4,7 +4,7 @@ identity (it knows each process's policy), so identity reads its own two here.""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlmodel import col, select
@@ -13,6 +13,26 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.config import ConfigSetting, ConfigSettingVersion
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def values_in_force(key: str) -> Any:
+    """The values of document `key` in force as a scalar subquery (NULL when none was ever
+    approved), for a caller that reads it inside a query of its own; `read_values` reads it."""
+    return (
+        select(ConfigSettingVersion.values)
+        .join(ConfigSetting, col(ConfigSetting.id) == ConfigSettingVersion.setting_id)
+        .where(
+            ConfigSetting.key == key,
+            col(ConfigSettingVersion.version) == ConfigSetting.current_version,
+        )
+        .scalar_subquery()
+    )
+
+
+def read_values(values: dict[str, Any] | None, schema: type[M]) -> M:
+    """Stored values read through `schema` as `in_force` reads them (defaults when None)."""
+    known = schema.model_fields
+    return schema.model_validate({k: v for k, v in (values or {}).items() if k in known})
 
 
 async def in_force(

@@ -110,7 +110,13 @@ def install(app: FastAPI) -> None:
                 message="Something went wrong on our side; the error was logged with request id "
                 f"{request.state.request_id}.",
             )
-        if request.method in UNSAFE_METHODS and not request.url.path.startswith("/static"):
+        # A handler that committed its own audit event says so (request.state.audited) and
+        # spares the request a look-up on the audit table (the screening check's hot path).
+        if (
+            request.method in UNSAFE_METHODS
+            and not request.url.path.startswith("/static")
+            and not getattr(request.state, "audited", False)
+        ):
             await _ensure_audited(request, response)
         settings = get_services(request).settings
         # Only the Temporal UI proxy sets its own (web/routers/temporal_ui.py); ours elsewhere.

@@ -69,9 +69,14 @@ class CheckRequest(BaseModel):
 # ----------------------------------------------------------------------------- JSON API
 # 409: no watch list has been imported yet.
 @api.post("/check", response_model=ScreeningResult, responses=WRITE_ERRORS)
-async def check_name(services: ServicesDep, actor: Checker, body: CheckRequest) -> ScreeningResult:
-    """Screen one name against the current sanctions list; hits best first, with reasons."""
-    return await service.check(services.db, actor, body.query())
+async def check_name(
+    request: Request, services: ServicesDep, actor: Checker, body: CheckRequest
+) -> ScreeningResult:
+    """Screen one name against the current version of every list screened (sanctions and
+    PEPs); hits best first, each naming its list, version, reference and programmes."""
+    result = await service.check(services.db, actor, body.query())
+    request.state.audited = True  # service.check committed the request's audit event
+    return result
 
 
 @api.get("/entries/{ent_num}", response_model=WatchlistEntryPublic)

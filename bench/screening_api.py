@@ -1,0 +1,207 @@
+"""`POST /api/v1/screening/check` through real HTTP: what a caller upstream waits for.
+
+The web app runs as `backoffice web` runs it (uvicorn, `app:create_app`) in a child process
+against a fresh embedded PostgreSQL with every list the importer knows loaded; this process
+is the client (one keep-alive connection, one request at a time: a quiet machine). Each
+check is authenticated by a bearer token, screened against all lists and audited in the
+same transaction, exactly as in production. The first requests build the index and are not
+counted.
+
+    .venv/bin/python -m bench.screening_api [--requests 2000] [--lists OFAC-SDN,UN-SC]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.changes import PASSWORD, owner_database
+from bench.services import APP_ROLE, Services, running_services
+from core import embedded
+from core.db import Database
+from identity import staff
+from screening.commands import importer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "sanctions"
+
+# Names an analyst types: listed names written differently, other scripts, and names
+# that match nothing (most real checks).
+QUERIES = [
+    {"name": "Vladimir Putin"},
+    {"name": "Kim Jong Un", "kind": "person"},
+    {"name": "Banco Nacional de Cuba", "kind": "entity"},
+    {"name": "Musa Mohamed Abu Marzouk", "date_of_birth": "1951-02-09"},
+    {"name": "Олег Дерипаска"},
+    {"name": "أسامة بن لادن"},
+    {"name": "Jane Alison Smith", "kind": "person", "nationality": "GB"},
+    {"name": "Acme Trading GmbH", "kind": "entity"},
+    {"name": "Peter Müller"},
+    {"name": "Maria Fernanda Gonzalez Lopez", "date_of_birth": "1980-04-01"},
+]
+
+
+@dataclass(frozen=True)
+class ApiTiming:
+    requests: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    lists: list[str]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "p50_ms": round(self.p50_ms, 2),
+            "p90_ms": round(self.p90_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            "max_ms": round(self.max_ms, 2),
+            "lists": self.lists,
+        }
+
+
+def shared_list_files() -> dict[str, Path]:
+    """The real lists next to the repository (../shared/data/sanctions), by list name."""
+    files = {
+        "OFAC-SDN": importer.DEFAULT_LIST_FILE,
+        "OFAC-CONS": SHARED / "us_consolidated_non_sdn",
+        "UN-SC": SHARED / "un_consolidated_2026-02-27.xml",
+        "PEP-OS": SHARED / "opensanctions" / "us_congress_peps_senzing.jsonl",
+    }
+    return {name: path for name, path in files.items() if path.exists()}
+
+
+async def load_lists(db: Database, names: Sequence[str]) -> list[str]:
+    """Import the named lists (those the importer can read); returns what was loaded."""
+    loaded = []
+    files = shared_list_files()
+    import_list = getattr(importer, "import_list", None)
+    for name in names:
+        if name == "OFAC-SDN":
+            await importer.import_ofac_file(db, files[name])
+        elif import_list is not None and name in files:
+            await import_list(db, name, files[name])
+        else:
+            print(f"  {name}: no importer yet, skipped", file=sys.stderr)
+            continue
+        loaded.append(name)
+    return loaded
+
+
+def _serve(services: Services, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.urls.app,
+        "DATABASE_ADMIN_URL": services.urls.admin,
+        "APP_DB_ROLE": APP_ROLE,
+        "DATA_DIR": str(services.workdir / "data"),
+        "TEMPORAL_ADDRESS": services.temporal_address,
+        "ENVIRONMENT": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "web", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+    )
+
+
+async def _wait_up(http: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the web app exited with {server.returncode}")
+        try:
+            if (await http.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the web app did not start in 60 s")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def time_checks(
+    base_url: str, token: str, requests: int, *, path: str = "/api/v1/screening/check"
+) -> list[float]:
+    """Latencies (ms) of `requests` sequential checks, after a warm-up."""
+    rng = random.Random(7)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=120) as http:
+        for body in QUERIES:  # builds the index; warms the pools
+            (await http.post(path, json=body)).raise_for_status()
+        latencies = []
+        for _ in range(requests):
+            body = rng.choice(QUERIES)
+            started = time.perf_counter()
+            response = await http.post(path, json=body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
+    return latencies
+
+
+async def measure(services: Services, names: Sequence[str], requests: int) -> ApiTiming:
+    db = Database(services.urls.app, pool_size=2, application_name="bench-screening-api")
+    try:
+        loaded = await load_lists(db, names)
+        username = "bench-screening-analyst"
+        await staff.create_user(
+            owner_database(db), username=username, password=PASSWORD, roles=["kyc_analyst"]
+        )
+    finally:
+        await db.dispose()
+    port = embedded.free_port()
+    server = _serve(services, port)
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+            await _wait_up(http, server)
+            response = await http.post(
+                "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+            )
+            response.raise_for_status()
+            token = response.json()["access_token"]
+        latencies = await time_checks(base_url, token, requests)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return ApiTiming(
+        requests=len(latencies),
+        p50_ms=statistics.median(latencies),
+        p90_ms=percentile(latencies, 0.90),
+        p99_ms=percentile(latencies, 0.99),
+        max_ms=max(latencies),
+        lists=loaded,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--lists", default="OFAC-SDN,OFAC-CONS,UN-SC,PEP-OS")
+    args = parser.parse_args(argv)
+    with running_services() as (services, _stop):
+        timing = asyncio.run(measure(services, args.lists.split(","), args.requests))
+    print(timing.row())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
