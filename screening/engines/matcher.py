@@ -25,7 +25,7 @@ from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
 from screening.engines.entries import ParsedEntry, entry_hash
-from screening.engines.normalize import Token, tokens
+from screening.engines.normalize import Token, has_title, tokens
 from screening.policy import ScreeningConfig
 
 MIDDLE_WEIGHT = 0.35
@@ -34,6 +34,9 @@ MIDDLE_WEIGHT = 0.35
 # given name agree: people rarely write all of their middle names.
 DROPPED_MIDDLE = 0.25
 MIN_TOKEN_SIM = 0.7
+# A word read from Arabic script with the same consonants as a Latin one (أسامة / Usama).
+ABJAD_SIM = 0.95
+ABJAD_SHORT_SIM = 0.9  # ... when those are only one or two consonants
 AGREE_SIM = 0.8
 MAX_HITS = 50
 NAME_KINDS = {"primary": "listed name", "aka": "alias (a.k.a.)", "fka": "former name (f.k.a.)"}
@@ -77,6 +80,12 @@ class _Name:
     first_given: int = -1
     # The most the dropped-middle-name discount can take off `total` (for candidate bounds).
     middle_discount: float = 0.0
+    # How much more a later family name counts when it stands in for a missing first one.
+    swap: float = 0.0
+    # Unindexed tokens that are not particles (initials...), and the running sums of the
+    # indexed tokens' weights, largest first (for candidate bounds).
+    loose: int = 0
+    top: tuple[float, ...] = (0.0,)
 
 
 def _deletions(word: str) -> set[str]:
@@ -117,6 +126,10 @@ def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak:
         weights = [t.weight for t in toks]
         given_first = ""
         first_index, middle = -1, tuple([False] * len(toks))
+    family_weights = [
+        w for t, w, f in zip(toks, weights, family, strict=True) if f and not t.particle
+    ]
+    swap = max(family_weights) - min(family_weights) if len(family_weights) > 1 else 0.0
     listed_order = "".join(t.canon for t in toks if not t.particle)
     compacts = tuple(c for c in {listed_order, given_first} if c)
     return _Name(
@@ -134,22 +147,44 @@ def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak:
         middle,
         first_index,
         sum(w * (1 - DROPPED_MIDDLE) for w, m in zip(weights, middle, strict=True) if m),
+        swap,
+        sum(1 for t in toks if _unindexed(t) and not t.particle),
+        _running_top([w for t, w in zip(toks, weights, strict=True) if not _unindexed(t)]),
     )
 
 
+def _running_top(weights: list[float]) -> tuple[float, ...]:
+    """(0, largest, largest two, ...): the most k tokens can weigh together."""
+    out = [0.0]
+    for w in sorted(weights, reverse=True):
+        out.append(out[-1] + w)
+    return tuple(out)
+
+
 def token_similarity(a: Token, b: Token) -> float:
-    """1.0 same canonical spelling, 0.97 same skeleton, else edit similarity (0 below 0.7)."""
+    """1.0 same canonical spelling, 0.97 same skeleton, else edit similarity (0 below 0.7)
+    of spellings one slip apart or with the same consonant outline (further apart is
+    another name). A word read from Arabic script agrees by its consonants alone."""
     if a.canon == b.canon:
         return 1.0
+    if a.abjad or b.abjad:
+        if not a.outline or a.outline != b.outline:
+            return 0.0
+        return ABJAD_SIM if len(a.outline) >= 3 else ABJAD_SHORT_SIM
     if a.skel == b.skel:
         return 0.97
     if len(a.canon) == 1 or len(b.canon) == 1:  # an initial stands for a name
         return 0.85 if a.canon[0] == b.canon[0] else 0.0
-    sim = _edit_similarity(a.skel, b.skel)
-    if a.tskel != a.skel or b.tskel != b.skel:
+    sim = _edit_similarity(a.skel, b.skel) if _near(a.skel, b.skel) else 0.0
+    if (a.tskel != a.skel or b.tskel != b.skel) and _near(a.tskel, b.tskel):
         # A mistyped variant (Msehmet) is near what was written, not the canonical form.
         sim = max(sim, _edit_similarity(a.tskel, b.tskel))
     return sim if sim >= MIN_TOKEN_SIM else 0.0
+
+
+def _near(a: str, b: str) -> bool:
+    """Spellings the index finds from each other: one slip apart, or the same outline."""
+    return OSA.distance(a, b, score_cutoff=1) <= 1 or _outline(a) == _outline(b)
 
 
 def _edit_similarity(a: str, b: str) -> float:
@@ -168,6 +203,8 @@ class _Alignment:
     pairs: list[tuple[int, int, float]]
     family_agrees: bool
     distinctive_agrees: bool
+    # Some looked-up token (not a particle or an initial) agrees: without one, no match.
+    linked: bool = False
 
 
 def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment:
@@ -192,9 +229,10 @@ def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment
         pairs.append((i, j, s))
     qtotal = sum(qweights) or 1.0
     q_cov = sum(qweights[i] * s for i, _, s in pairs) / qtotal
-    family_agrees = any(
-        name.family[j] and not name.toks[j].particle and s >= AGREE_SIM for _, j, s in pairs
-    )
+    linked = [
+        (i, j, s) for i, j, s in pairs if not _unindexed(query[i]) and not _unindexed(name.toks[j])
+    ]
+    family_agrees = any(name.family[j] and s >= AGREE_SIM for _, j, s in linked)
     ntotal = name.total
     first_agrees = any(j == name.first_given and s >= AGREE_SIM for _, j, s in pairs)
     if family_agrees and first_agrees and name.middle:
@@ -203,9 +241,23 @@ def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment
             for j in range(len(name.toks))
             if name.middle[j] and j not in used_n
         )
-    n_cov = sum(name.weights[j] * s for _, j, s in pairs) / ntotal
-    distinctive_agrees = any(name.weights[j] >= 1.0 and s >= AGREE_SIM for _, j, s in pairs)
-    return _Alignment(100 * (q_cov + n_cov) / 2, pairs, family_agrees, distinctive_agrees)
+    covered = sum(name.weights[j] * s for _, j, s in pairs)
+    if family_agrees and name.swap:
+        # The first family name is missing and a later one agrees: that one counts as the
+        # first (Gilberto Orejuela for "RODRIGUEZ OREJUELA, Gilberto Jose").
+        first_family = max(
+            (j for j in range(len(name.toks)) if name.family[j] and not name.toks[j].particle),
+            key=lambda j: (name.weights[j], -j),
+        )
+        if first_family not in used_n:
+            later = [(s, j) for _, j, s in linked if name.family[j] and s >= AGREE_SIM]
+            s, j = max(later)
+            covered += (name.weights[first_family] - name.weights[j]) * s
+    n_cov = covered / ntotal
+    distinctive_agrees = any(name.weights[j] >= 1.0 and s >= AGREE_SIM for _, j, s in linked)
+    return _Alignment(
+        100 * (q_cov + n_cov) / 2, pairs, family_agrees, distinctive_agrees, bool(linked)
+    )
 
 
 def _quote(token: Token) -> str:
@@ -304,7 +356,24 @@ def _adjust(
 
 
 class ScreeningIndex:
-    """Every name of one list version, indexed for candidate lookup. Immutable once built."""
+    """Every name of one list version, indexed for candidate lookup. Immutable once built.
+
+    Blocking keys: each listed token is found by its spelling skeleton and the skeleton of
+    the word as written (their one-letter deletions and consonant outlines point back at
+    them), and by its abjad outline, where a word read from Arabic script finds it. Two
+    tokens with any similarity at all (`token_similarity`) always reach each other this
+    way, and a name only matches when one of its looked-up tokens agrees (`_Alignment.linked`),
+    so the lookup never misses a hit.
+
+    The candidate bound: for every reached name the lookup sums, per key, the query
+    token's weight times the key's similarity and the listed tokens' weight times it, which
+    is at least what any alignment can collect from looked-up tokens; unindexed tokens
+    (particles, initials) are assumed to agree in full, on both sides, with whatever they
+    might pair with; the dropped-middle-name and family-name allowances are taken at
+    their largest. So `bound` ≥ the name's score, and skipping names whose bound is below
+    the threshold never changes the result (tests/unit/test_screening_bound.py checks this
+    against `exhaustive=True`, which scores every name).
+    """
 
     def __init__(self, entries: Iterable[ParsedEntry], *, version: str = "") -> None:
         self.version = version
@@ -314,6 +383,8 @@ class ScreeningIndex:
         self.by_key = {e.entry_key: i for i, e in enumerate(self.entries)}
         self.hashes = [entry_hash(e) for e in self.entries]
         postings: dict[str, list[tuple[int, float]]] = {}
+        latin_outlines: dict[str, list[tuple[int, float]]] = {}
+        abjad_outlines: dict[str, list[tuple[int, float]]] = {}
         for ei, entry in enumerate(self.entries):
             for n in entry.names:
                 rec = _name_record(ei, entry, n.name, n.kind, n.strength == "weak")
@@ -321,13 +392,29 @@ class ScreeningIndex:
                     continue
                 ni = len(self.names)
                 self.names.append(rec)
-                seen: set[str] = set()
+                keys: dict[str, float] = {}
+                lkeys: dict[str, float] = {}
+                akeys: dict[str, float] = {}
                 for t, w in zip(rec.toks, rec.weights, strict=True):
-                    if _unindexed(t) or t.skel in seen:
+                    if _unindexed(t):
                         continue
-                    seen.add(t.skel)
-                    postings.setdefault(t.skel, []).append((ni, w))
+                    if t.abjad:
+                        akeys[t.outline] = akeys.get(t.outline, 0.0) + w
+                        continue
+                    for k in {t.skel, t.tskel}:
+                        keys[k] = keys.get(k, 0.0) + w
+                    if len(t.outline) >= 2:
+                        lkeys[t.outline] = lkeys.get(t.outline, 0.0) + w
+                for target, found in (
+                    (postings, keys),
+                    (latin_outlines, lkeys),
+                    (abjad_outlines, akeys),
+                ):
+                    for k, w in found.items():
+                        target.setdefault(k, []).append((ni, w))
         self.postings = postings
+        self.latin_outlines = latin_outlines
+        self.abjad_outlines = abjad_outlines
         deletes: dict[str, list[str]] = {}
         outlines: dict[str, list[str]] = {}
         for skel in postings:
@@ -337,6 +424,9 @@ class ScreeningIndex:
             outlines.setdefault(_outline(skel), []).append(skel)
         self.deletes = deletes
         self.outlines = outlines
+        self._reach_cache: dict[
+            tuple[str, str, bool, str], list[tuple[list[tuple[int, float]], float]]
+        ] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -345,9 +435,8 @@ class ScreeningIndex:
         idx = self.by_ent_num.get(ent_num)
         return None if idx is None else self.entries[idx]
 
-    def _similar_vocab(self, token: Token) -> dict[str, float]:
-        """Listed token skeletons this query token may be, with their similarity."""
-        skel = token.skel
+    def _similar_vocab(self, skel: str) -> dict[str, float]:
+        """Listed spellings this spelling may be, with their similarity (1.0 when equal)."""
         found: set[str] = set()
         if skel in self.postings:
             found.add(skel)
@@ -360,28 +449,52 @@ class ScreeningIndex:
         found.update(self.outlines.get(_outline(skel), ()))
         out: dict[str, float] = {}
         for v in found:
-            sim = 0.97 if v == skel else _edit_similarity(skel, v)
+            sim = 1.0 if v == skel else _edit_similarity(skel, v)
             if sim >= MIN_TOKEN_SIM:
-                out[v] = 1.0 if v == skel else sim
+                out[v] = sim
+        return out
+
+    def _reach(self, token: Token) -> list[tuple[list[tuple[int, float]], float]]:
+        """The postings a query token reaches, each with the most its tokens can agree."""
+        key = (token.skel, token.tskel, token.abjad, token.outline)
+        cached = self._reach_cache.get(key)
+        if cached is not None:
+            return cached
+        out: list[tuple[list[tuple[int, float]], float]] = []
+        if token.abjad:
+            for table in (self.latin_outlines, self.abjad_outlines):
+                if posting := table.get(token.outline):
+                    out.append((posting, 1.0))
+        else:
+            sims: dict[str, float] = {}
+            for spelling in {token.skel, token.tskel}:
+                for v, sim in self._similar_vocab(spelling).items():
+                    sims[v] = max(sim, sims.get(v, 0.0))
+            out.extend((self.postings[v], sim) for v, sim in sims.items())
+            if len(token.outline) >= 2 and (posting := self.abjad_outlines.get(token.outline)):
+                out.append((posting, 1.0))
+        if len(self._reach_cache) > 200_000:
+            self._reach_cache.clear()
+        self._reach_cache[key] = out
         return out
 
     def _candidates(
         self, query: list[Token], query_entity: list[Token], kind: Kind | None
     ) -> dict[int, list[float]]:
-        """Names the query reaches by its blocking keys (token skeletons, their one-letter
-        deletions, consonant outlines), each with the weight of query and listed tokens the
-        lookups found. Nothing else is ever scored."""
+        """Names the query reaches by its blocking keys, each with the weight of query and
+        listed tokens the lookups found (see the class docstring). Nothing else is scored."""
         # Without a kind, organisation names are compared with the query read as one.
-        lookups: dict[str, tuple[Token, float]] = {}
+        lookups: dict[tuple[str, str, bool, str], tuple[Token, float]] = {}
         for t in query if kind is not None else (*query, *query_entity):
             if not _unindexed(t):
-                token, weight = lookups.get(t.skel, (t, 0.0))
-                lookups[t.skel] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
+                key = (t.skel, t.tskel, t.abjad, t.outline)
+                token, weight = lookups.get(key, (t, 0.0))
+                lookups[key] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
         acc: dict[int, list[float]] = {}
         for qt, qweight in lookups.values():
-            for v, sim in self._similar_vocab(qt).items():
+            for posting, sim in self._reach(qt):
                 qw = qweight * sim
-                for ni, w in self.postings[v]:
+                for ni, w in posting:
                     slot = acc.get(ni)
                     if slot is None:
                         acc[ni] = [qw, w * sim]
@@ -393,17 +506,30 @@ class ScreeningIndex:
             acc = {ni: v for ni, v in acc.items() if self.names[ni].person == person}
         return acc
 
+    def _readings(self, name: str, kind: Kind | None) -> list[tuple[list[Token], list[Token]]]:
+        """The query read as a person and as an organisation, and once more with the titles
+        that are also names kept ("Dr Amir Kubura"), when it has any."""
+        query = tokens(name, kind=kind or "person")
+        query_entity = tokens(name, kind="entity") if kind is None else query
+        if not query:
+            return []
+        readings = [(query, query_entity)]
+        if kind != "entity" and has_title(name):
+            titled = tokens(name, kind="person", keep_titles=True)
+            if titled != query:
+                readings.append((titled, titled if kind is not None else query_entity))
+        return readings
+
     def candidate_keys(self, name: str, *, kind: Kind | None = None) -> set[str]:
         """The entry keys ("UN-SC:QDi.001") `name` reaches by blocking keys, before any
         scoring: `match` can only ever return entries among these, at any threshold and
         whatever date of birth or nationality is given. So a customer whose names reach
         none of a list version's added or changed entries cannot get a new hit from them."""
-        query = tokens(name, kind=kind or "person")
-        query_entity = tokens(name, kind="entity") if kind is None else query
-        if not query:
-            return set()
-        acc = self._candidates(query, query_entity, kind)
-        return {self.entries[self.names[ni].entry].entry_key for ni in acc}
+        keys: set[str] = set()
+        for query, query_entity in self._readings(name, kind):
+            acc = self._candidates(query, query_entity, kind)
+            keys.update(self.entries[self.names[ni].entry].entry_key for ni in acc)
+        return keys
 
     def match(
         self,
@@ -413,69 +539,26 @@ class ScreeningIndex:
         date_of_birth: date | None = None,
         nationality: str | None = None,
         config: ScreeningConfig | None = None,
+        exhaustive: bool = False,
     ) -> list[MatchHit]:
-        """Listed entries whose name or alias matches, best first (one hit per entry)."""
+        """Listed entries whose name or alias matches, best first (one hit per entry).
+        `exhaustive` scores every listed name instead of the candidates (for tests and the
+        benchmark's baseline: the result is the same)."""
         config = config or ScreeningConfig()
-        query = tokens(name, kind=kind or "person")
-        query_entity = tokens(name, kind="entity") if kind is None else query
-        if not query:
-            return []
         bonus = (config.dob_match_bonus if date_of_birth else 0) + (
             config.nationality_match_bonus if nationality else 0
         )
         floor = config.hit_threshold - bonus
-        acc = self._candidates(query, query_entity, kind)
-        totals = {
-            True: (sum(t.weight for t in query), sum(t.weight for t in query if _unindexed(t))),
-            False: (
-                sum(t.weight for t in query_entity),
-                sum(t.weight for t in query_entity if _unindexed(t)),
-            ),
-        }
-        best: dict[int, tuple[float, _Name, _Alignment]] = {}
-        compact_q = "".join(t.canon for t in query if not t.particle)
-        for ni, (qw, nw) in acc.items():
-            rec = self.names[ni]
-            if kind is not None and rec.person != (kind == "person"):
-                continue
-            total = rec.total
-            qtotal, qparticles = totals[rec.person or kind == "person"]
-            # Particles and initials are not looked up, so the bound assumes they all agree.
-            bound = 50 * min((qw + qparticles) / qtotal, 1.0) + 50 * min(
-                (nw + rec.particles) / (total - rec.middle_discount), 1.0
-            )
-            compact = max((ratio(compact_q, c) for c in rec.compacts), default=0.0)
-            if bound < floor and compact < 92:
-                continue
-            q = query if rec.person or kind is not None else query_entity
-            al = _align(q, [t.weight for t in q], rec)
-            if rec.weak:
-                exact = len(al.pairs) == len(q) == len(rec.toks) and all(
-                    s >= 0.97 for *_, s in al.pairs
-                )
-                if not exact:
-                    continue
-            elif any(rec.family) and not al.family_agrees:
-                if compact < 92:
-                    continue  # the listed family name is not in the query
-            elif not al.distinctive_agrees and compact < 92:
-                continue
-            score = al.score
-            if compact >= 92 and compact - 3 > score:
-                al.score = score = compact - 3
-            if score < floor:
-                continue
-            previous = best.get(rec.entry)
-            if previous is None or score > previous[0]:
-                best[rec.entry] = (score, rec, al)
+        best: dict[int, tuple[float, _Name, _Alignment, list[Token]]] = {}
+        for query, query_entity in self._readings(name, kind):
+            self._score(query, query_entity, kind, floor, best, exhaustive)
         hits: list[MatchHit] = []
-        for ei, (name_score, rec, al) in best.items():
+        for ei, (name_score, rec, al, q) in best.items():
             entry = self.entries[ei]
             points, extra = _adjust(entry, config, date_of_birth, nationality)
             final = max(0.0, min(100.0, name_score + points))
             if final < config.hit_threshold:
                 continue
-            q = query if rec.person or kind is not None else query_entity
             reasons = _explain_name(q, rec, al)
             reasons.append(f"name score {name_score:.1f}")
             reasons.extend(extra)
@@ -499,9 +582,80 @@ class ScreeningIndex:
         hits.sort(key=lambda h: (-h.score, h.listed_name))
         return hits[:MAX_HITS]
 
+    def _score(
+        self,
+        query: list[Token],
+        query_entity: list[Token],
+        kind: Kind | None,
+        floor: float,
+        best: dict[int, tuple[float, _Name, _Alignment, list[Token]]],
+        exhaustive: bool,
+    ) -> None:
+        """Score one reading of the query into `best` (the best name per entry)."""
+        found: dict[int, list[float]] | None = None
+        if exhaustive:
+            person = kind == "person"
+            names: Iterable[int] = (
+                ni for ni, rec in enumerate(self.names) if kind is None or rec.person == person
+            )
+        else:
+            found = self._candidates(query, query_entity, kind)
+            names = found
+        facts = {True: _query_facts(query), False: _query_facts(query_entity)}
+        compact_q = "".join(t.canon for t in query if not t.particle)
+        for ni in names:
+            rec = self.names[ni]
+            person_reading = rec.person or kind is not None
+            q = query if person_reading else query_entity
+            compact = max((ratio(compact_q, c) for c in rec.compacts), default=0.0)
+            if found is not None and compact < 92:
+                qw, nw = found[ni]
+                qtotal, qloose_weight, qloose, qtop = facts[person_reading]
+                # Loose tokens (particles, initials) on either side may agree with anything.
+                q_most = qw + qloose_weight + qtop[min(rec.loose, len(qtop) - 1)]
+                n_most = nw + rec.particles + rec.top[min(qloose, len(rec.top) - 1)] + rec.swap
+                bound = 50 * min(q_most / qtotal, 1.0) + 50 * min(
+                    n_most / (rec.total - rec.middle_discount), 1.0
+                )
+                if bound < floor:
+                    continue
+            al = _align(q, [t.weight for t in q], rec)
+            if not al.linked:
+                continue
+            if rec.weak:
+                exact = len(al.pairs) == len(q) == len(rec.toks) and all(
+                    s >= 0.97 for *_, s in al.pairs
+                )
+                if not exact:
+                    continue
+            elif any(rec.family) and not al.family_agrees:
+                if compact < 92:
+                    continue  # the listed family name is not in the query
+            elif not al.distinctive_agrees and compact < 92:
+                continue
+            score = al.score
+            if compact >= 92 and compact - 3 > score:
+                al.score = score = compact - 3
+            if score < floor:
+                continue
+            previous = best.get(rec.entry)
+            if previous is None or score > previous[0]:
+                best[rec.entry] = (score, rec, al, q)
+
+
+def _query_facts(query: list[Token]) -> tuple[float, float, int, tuple[float, ...]]:
+    """Total weight, weight and number of loose (unindexed) tokens that are not particles,
+    and the running sums of the indexed tokens' weights, largest first."""
+    total = sum(t.weight for t in query) or 1.0
+    loose_weight = sum(t.weight for t in query if _unindexed(t))
+    loose = sum(1 for t in query if _unindexed(t) and not t.particle)
+    return total, loose_weight, loose, _running_top([t.weight for t in query if not _unindexed(t)])
+
 
 def _unindexed(token: Token) -> bool:
     """Particles and initials find nothing by themselves; they only count once aligned."""
+    if token.abjad:
+        return token.particle or len(token.outline) < 2
     return token.particle or len(token.skel) < 2
 
 

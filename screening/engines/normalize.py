@@ -23,6 +23,8 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
+from screening.engines.transliterate import script_words
+
 PARTICLE_WEIGHT = 0.2
 GENERIC_WEIGHT = 0.5
 
@@ -107,8 +109,28 @@ TITLES = frozenset(
         "engineer",
     ]
 )
-# Titles that are also common given names are only dropped when other tokens remain.
-_TITLE_ALSO_NAME = frozenset({"amir", "emir", "sayed", "syed", "sayyid", "king", "major"})
+# Titles that are also given names ("Amir Kubura", "Haji Noorullah", "Sayed Ahmad"): only
+# dropped while two other name words remain.
+_TITLE_ALSO_NAME = frozenset(
+    {
+        "amir",
+        "emir",
+        "sayed",
+        "syed",
+        "sayyid",
+        "king",
+        "major",
+        "haji",
+        "hajji",
+        "hadji",
+        "sheikh",
+        "shaikh",
+        "imam",
+        "prince",
+    }
+)
+
+_PURE_TITLES = TITLES - _TITLE_ALSO_NAME
 
 LEGAL_FORMS = frozenset(
     [
@@ -496,6 +518,10 @@ class Token:
     key: str
     weight: float
     particle: bool
+    # Read from an abjad (Arabic, Hebrew: short vowels unwritten): compared by `outline` only.
+    abjad: bool = False
+    # The consonants as an abjad writes them (`abjad_outline`), "" for particles.
+    outline: str = ""
 
 
 @lru_cache(maxsize=200_000)
@@ -510,12 +536,32 @@ def canonical(word: str) -> str:
     return word
 
 
-_LONG_LEGAL = tuple(w for w in LEGAL_FORMS if len(w) >= 6)
-_LONG_LEGAL_WORDS = tuple(w for w in LEGAL_WORDS if len(w) >= 6)
+_LONG_LEGAL = tuple(w for w in LEGAL_FORMS if len(w) >= 5)
+_LONG_LEGAL_WORDS = tuple(w for w in LEGAL_WORDS if len(w) >= 5)
+_LONG_GENERIC = tuple(w for w in GENERIC_WORDS if len(w) >= 5)
 
 
 def _near(word: str, candidates: tuple[str, ...]) -> bool:
-    return len(word) >= 6 and any(OSA.distance(word, f, score_cutoff=1) <= 1 for f in candidates)
+    """One slip (OSA) from one of `candidates`, for words of five letters or more."""
+    return len(word) >= 5 and any(OSA.distance(word, f, score_cutoff=1) <= 1 for f in candidates)
+
+
+@lru_cache(maxsize=100_000)
+def _generic(canon: str) -> bool:
+    """A generic company word, also when mistyped by one letter (INTERNATONAL, HOLDNG)."""
+    return canon in GENERIC_WORDS or _near(canon, _LONG_GENERIC)
+
+
+@lru_cache(maxsize=200_000)
+def abjad_outline(skel: str) -> str:
+    """A spelling skeleton as Arabic script writes it: consonants only (short vowels are
+    not written; w/y and a final h stand for long vowels and ta marbuta), so "usama",
+    "osama" and أسامة all give "sm"."""
+    s = "".join(c for c in skel if c not in "aeiouv")
+    s = _DOUBLES.sub(r"\1", s)
+    if len(s) > 1 and s.endswith("h") and s[-2] not in "sc":
+        s = s[:-1]
+    return s
 
 
 @lru_cache(maxsize=100_000)
@@ -530,6 +576,33 @@ def _legal_word(word: str) -> bool:
 
 
 def split_words(name: str) -> list[str]:
+    """Folded words of a name in Latin letters (any script transliterated)."""
+    return [w for w, _ in marked_words(name)]
+
+
+_SINGLE_LETTERS = re.compile(r"\b(?:[a-z] ){1,}[a-z]\b")
+
+
+def marked_words(name: str, *, join_letters: bool = False) -> list[tuple[str, bool]]:
+    """Folded words of a name, each with whether it was read from an abjad (Arabic,
+    Hebrew). With `join_letters` (organisation names), runs of single letters are one
+    word: "l l c" is "llc", "s a de c v" is "sa de cv", as "S.A. de C.V." is."""
+    out: list[tuple[str, bool]] = []
+    for chunk, abjad in script_words(name):
+        if abjad:
+            word = _NON_ALNUM.sub("", fold(_APOSTROPHES.sub("", chunk)))
+            if word:
+                out.append((word, True))
+            continue
+        words = _latin_words(chunk)
+        if join_letters and len(words) > 1:
+            joined = _SINGLE_LETTERS.sub(lambda m: m.group(0).replace(" ", ""), " ".join(words))
+            words = joined.split()
+        out.extend((w, False) for w in words)
+    return out
+
+
+def _latin_words(name: str) -> list[str]:
     """Folded words of a name: punctuation, hyphens and apostrophes gone, `al-` split off."""
     text = fold(name)
     text = _APOSTROPHES.sub("", text)
@@ -556,41 +629,64 @@ def _merge_abd(words: list[str]) -> list[str]:
     return out
 
 
-def tokens(name: str, *, kind: str = "person") -> list[Token]:
-    """The tokens of `name` for a person (`kind="person"`) or an organisation/vessel."""
-    return list(_tokens(name, kind == "person"))
+def tokens(name: str, *, kind: str = "person", keep_titles: bool = False) -> list[Token]:
+    """The tokens of `name` for a person (`kind="person"`) or an organisation/vessel.
+
+    Titles and honorifics are dropped from a person's name while another name word remains
+    ("Dr Aleksandr Petrov" → aleksandr petrov); those that are also given names only while
+    two other name words remain ("Amir Kubura" and "Haji Noorullah" keep their first word).
+    `keep_titles` keeps every title that is also a name (the matcher scores both
+    readings: "Dr Amir Kubura" is also amir kubura)."""
+    return list(_tokens(name, kind == "person", keep_titles))
+
+
+def has_title(name: str) -> bool:
+    """Whether the name has a word that may be a title (so has a second reading)."""
+    return any(w in TITLES for w, _ in marked_words(name))
 
 
 @lru_cache(maxsize=100_000)
-def _tokens(name: str, person: bool) -> tuple[Token, ...]:
-    words = split_words(name)
+def _tokens(name: str, person: bool, keep_titles: bool = False) -> tuple[Token, ...]:
+    marked = marked_words(name, join_letters=not person)
+    abjad_words = {w for w, a in marked if a}
+    words = [w for w, _ in marked]
     if person:
-        kept = [w for w in words if w not in TITLES or w in _TITLE_ALSO_NAME]
-        if len(kept) > 1:
-            kept = [
-                w
-                for i, w in enumerate(kept)
-                # "Amir" is a title before a name only when it opens the name.
-                if not (w in _TITLE_ALSO_NAME and i == 0 and w in TITLES)
-            ] or kept
-        words = kept or words
-    else:
+        names_left = [w for w in words if w not in TITLES and w not in PARTICLES]
+        if names_left:
+            stacked = sum(1 for w in words if w in TITLES) >= 2  # "Sheikh Haji Omar"
+            drop = TITLES if (len(names_left) >= 2 or stacked) and not keep_titles else _PURE_TITLES
+            words = [w for w in words if w not in drop]
+    elif not person:
         kept = [w for w in words if not _legal_form(w)]
         words = kept or words
     words = _merge_abd(words)
     out: list[Token] = []
     for word in words:
-        canon = canonical(word)
+        abjad = word in abjad_words
+        canon = word if abjad else canonical(word)
         skel = skeleton(canon)
         particle = word in PARTICLES or (not person and _legal_word(word))
         if particle:
             weight = PARTICLE_WEIGHT
-        elif not person and canon in GENERIC_WORDS:
+        elif not person and _generic(canon):
             weight = GENERIC_WEIGHT
         else:
             weight = 1.0
         tskel = skel if canon == word else skeleton(word)
-        out.append(Token(word, canon, skel, tskel, consonant_key(skel), weight, particle))
+        outline = "" if particle else abjad_outline(skel)
+        out.append(
+            Token(
+                word,
+                canon,
+                skel,
+                tskel,
+                consonant_key(skel),
+                weight,
+                particle,
+                abjad and not particle,
+                outline,
+            )
+        )
     return tuple(out)
 
 

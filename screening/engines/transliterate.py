@@ -1,0 +1,120 @@
+"""Names in any script, read in Latin letters, before they are tokenised.
+
+The text is first put in Unicode normal form NFKC (full-width letters, ligatures and
+compatibility forms become plain letters) and stripped of format characters (category Cf:
+zero-width spaces and joiners, bidi marks, soft hyphens), which would otherwise split or
+hide a word ("U\u200bsama").
+
+Letters outside the Latin script are transliterated with `anyascii` (ISC licence, pure
+Python, no native build, tables derived from Unicode data and kept up to date):
+Cyrillic and Greek come out as the usual romanisations (Дерипаска → Deripaska), Han as
+Mandarin pinyin, one word per character (金正恩 → jin zheng en), Hangul as Revised
+Romanisation, one word per syllable (김정은 → gim jeong eun), Arabic and Hebrew as their
+consonants (أسامة بن لادن → 'smh bn ldn): these scripts leave short vowels unwritten, so
+their words are marked *abjad* and compared by consonant outline only. Arabic particles
+are read as the particles they are (بن → bin, ابو → abu, ال → al), and عبد joins the
+name that follows (عبد الله → one name, as "Abdullah" is one name).
+
+A Sino-Korean reading of Han characters (金正恩 as Kim Jong Un rather than Jin Zheng En)
+would need a Hanja table; the PyPI `hanja` package reads 金 as the noun 금 rather than the
+surname 김 and pulls test tools in as run-time dependencies, so it is not used: a Korean
+name written in Han characters is read as Mandarin.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from anyascii import anyascii
+
+_ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff]")
+_HEBREW = re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HANGUL = re.compile("[\uac00-\ud7af]")
+_NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
+_SPACE = re.compile(r"\s+")
+
+# Arabic words that are particles of a name, and the Latin particle they are.
+_ARABIC_PARTICLES = {
+    "بن": "bin",
+    "ابن": "bin",
+    "إبن": "bin",
+    "بنت": "bint",
+    "ابو": "abu",
+    "أبو": "abu",
+    "ابي": "abu",
+    "أبي": "abu",
+    "ام": "umm",
+    "أم": "umm",
+    "ال": "al",
+}
+_ABD = frozenset({"عبد"})
+_TATWEEL = "\u0640"
+
+
+def clean(text: str) -> str:
+    """NFKC, without format characters (zero-width space/joiners, bidi marks, soft hyphen)."""
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(c for c in text if unicodedata.category(c) != "Cf")
+
+
+def _abjad_word(word: str) -> str:
+    """Consonants of an Arabic/Hebrew word in Latin letters, written vowel marks dropped."""
+    word = "".join(c for c in word if unicodedata.category(c) != "Mn" and c != _TATWEEL)
+    return _SPACE.sub("", anyascii(word)).lower()
+
+
+def _arabic(chunk: str) -> list[tuple[str, bool]]:
+    out: list[tuple[str, bool]] = []
+    for word in chunk.split():
+        word = "".join(c for c in word if unicodedata.category(c) != "Mn" and c != _TATWEEL)
+        if word in _ARABIC_PARTICLES:
+            out.append((_ARABIC_PARTICLES[word], False))
+            continue
+        if word.startswith("ال") and len(word) > 3:
+            out.append(("al", False))
+            word = word[2:]
+        out.append((_abjad_word(word), True))
+    return out
+
+
+@lru_cache(maxsize=50_000)
+def script_words(text: str) -> tuple[tuple[str, bool], ...]:
+    """The name as Latin text chunks, each with whether it came from an abjad (Arabic,
+    Hebrew: consonants only). Latin chunks are returned as written (accents and case are
+    the tokeniser's business)."""
+    text = clean(text)
+    if not _NON_LATIN.search(text):
+        return ((text, False),)
+    chunks = text.split()
+    # عبد joins the name after it (and drops that name's article): عبد الرحمن → عبدرحمن.
+    merged: list[str] = []
+    i = 0
+    while i < len(chunks):
+        chunk = chunks[i]
+        if chunk in _ABD and i + 1 < len(chunks):
+            rest = chunks[i + 1]
+            if rest.startswith("ال") and len(rest) > 3:
+                rest = rest[2:]
+            merged.append(chunk + rest)
+            i += 2
+            continue
+        merged.append(chunk)
+        i += 1
+    out: list[tuple[str, bool]] = []
+    for chunk in merged:
+        if _ARABIC.search(chunk):
+            out.extend(_arabic(chunk))
+        elif _HEBREW.search(chunk):
+            out.append((_abjad_word(chunk), True))
+        elif _HAN.search(chunk) or _HANGUL.search(chunk):
+            # One syllable per character: pinyin / Revised Romanisation syllables.
+            syllables = [anyascii(c) if (_HAN.match(c) or _HANGUL.match(c)) else c for c in chunk]
+            out.append((" ".join(s for s in syllables if s.strip()), False))
+        elif _NON_LATIN.search(chunk):
+            out.append((anyascii(chunk), False))
+        else:
+            out.append((chunk, False))
+    return tuple(out)
