@@ -388,6 +388,7 @@ class ListDelta:
 
 # By database and version id; a version never changes once imported.
 _deltas: dict[tuple[str, int], ListDelta] = {}
+_DELTAS_KEPT = 4
 
 
 async def list_delta(db: Database, version_id: int) -> ListDelta:
@@ -441,6 +442,9 @@ async def list_delta(db: Database, version_id: int) -> ListDelta:
         removed=[entry_key(name, r) for r in removed],
         index=index,
     )
+    # A handful of recent versions is all a worker needs (a run pages through customers).
+    while len(_deltas) >= _DELTAS_KEPT:
+        del _deltas[next(iter(_deltas))]
     _deltas[key] = delta
     return delta
 

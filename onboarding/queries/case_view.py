@@ -29,6 +29,7 @@ from models.onboarding import (
 from models.screening import WatchlistEntryPublic
 from onboarding.queries.records import documents_of, messages_of, parties_of, screenings_of
 from screening.commands.service import get_entry
+from screening.commands.suppressions import AlertHitState, alert_hits
 from shared.iban import format_iban
 
 # Roles whose work needs a document's full number; everyone else sees its last characters.
@@ -113,6 +114,8 @@ class AlertView:
     screenings: list[ScreeningView]  # the re-screening results that raised the alert
     new_entry_ids: list[int]
     name_only: bool = False  # a migrated customer: no date of birth or nationality compared
+    # Each hit's state and whitelisting (four-eyes), from screening_match / _suppression.
+    hits: list[AlertHitState] = field(default_factory=list)
 
 
 def _details_for(payload: dict[str, Any], party: ApplicationParty) -> dict[str, Any]:
@@ -278,10 +281,12 @@ async def screening_alert_view(db: Database, actor: Actor, case: Case) -> AlertV
             ).all()
             if any(int(h["list_entry_id"]) in new_ids for h in r.hits)
         ]
+        hits = await alert_hits(session, case.id)
     screenings = await screening_views(db, results, names, customer_name=customer.name)
     return AlertView(
         customer=customer if can(actor, "customer", "read") else None,
         screenings=screenings,
         new_entry_ids=new_ids,
         name_only=customer.application_id is None,
+        hits=hits,
     )

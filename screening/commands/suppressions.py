@@ -371,3 +371,38 @@ async def _lapse_suppressions(
                 "reason": reason,
             },
         )
+
+
+@dataclass(frozen=True)
+class AlertHitState:
+    """One hit of an alert as the case page shows it: where it stands, and its whitelisting."""
+
+    entry_key: str
+    status: str  # open | confirmed | dismissed | suppressed | lapsed
+    entry_hash: str
+    whitelisting: str | None = None  # proposed | active | rejected | lapsed
+    proposed_by: str | None = None  # display names
+    decided_by: str | None = None
+    lapse_reason: str | None = None
+
+
+async def alert_hits(session: AsyncSession, case_id: uuid.UUID) -> list[AlertHitState]:
+    """The hits an alert case asks about, each with its latest whitelisting for this case."""
+    rows = (
+        await run_sql(
+            session,
+            "SELECT m.entry_key, m.status, m.entry_hash, s.status AS wl, p.display_name AS pby, "
+            "d.display_name AS dby, s.lapse_reason FROM screening_match m "
+            "LEFT JOIN LATERAL (SELECT * FROM screening_suppression x "
+            "  WHERE x.customer_id = m.customer_id AND x.entry_key = m.entry_key "
+            "  AND x.case_id = :case ORDER BY x.proposed_at DESC LIMIT 1) s ON true "
+            "LEFT JOIN staff_user p ON p.id = s.proposed_by "
+            "LEFT JOIN staff_user d ON d.id = s.decided_by "
+            "WHERE m.case_id = :case OR s.case_id = :case ORDER BY m.entry_key",
+            {"case": case_id},
+        )
+    ).all()
+    return [
+        AlertHitState(r.entry_key, r.status, r.entry_hash, r.wl, r.pby, r.dby, r.lapse_reason)
+        for r in rows
+    ]

@@ -257,6 +257,8 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
                 assert decide.status_code == 403, decide.text
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
                 csrf = await web_login(web, first_analyst.username)
+                page = (await web.get(f"/cases/{case.id}")).text
+                assert "awaits a second analyst" in page and "OFAC-SDN:990001" in page
                 form = await web.post(
                     f"/tasks/{approval.id}/decision",
                     data={"csrf_token": csrf, "outcome": "approve_whitelist"},
@@ -304,6 +306,12 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
         assert await handle.result() == "false_positive"
         await _replays_and_keep(handle, "screening-whitelist-approved")
         assert (await _matches(db, schmidt))["OFAC-SDN:990001"][0] == "suppressed"
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
+                await web_login(web, second_analyst.username)
+                page = (await web.get(f"/cases/{case.id}")).text
+        assert "whitelisted: proposed by" in page
 
         # The next run is quiet.
         quiet = await _full(client, queue)
