@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Collection, Iterable
@@ -228,6 +229,43 @@ def _schema_message(err: Any) -> str:
     return str(err["msg"]).removeprefix("Value error, ")
 
 
+def _structured(current: Any) -> bool:
+    """A setting that is a list of named objects (the screening lists), not a scalar."""
+    return isinstance(current, list | tuple) and all(
+        isinstance(item, dict) and "name" in item for item in current
+    )
+
+
+def _merge_items(current: Any, raw: Any) -> list[dict[str, Any]] | str:
+    """The proposed items laid over the current ones by name (items not named keep their
+    values), or why the proposal cannot be read. JSON text is read as the list."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return "must be a list of objects, each naming its item (e.g. name, enabled)"
+    if not isinstance(raw, list) or not all(isinstance(i, dict) and i.get("name") for i in raw):
+        return "must be a list of objects, each naming its item (e.g. name, enabled)"
+    merged = [dict(item) for item in current]
+    by_name = {item["name"]: item for item in merged}
+    for item in raw:
+        if item["name"] in by_name:
+            by_name[item["name"]].update(item)
+        else:
+            merged.append(dict(item))
+    return merged
+
+
+def _item_prefix(after: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """ "UN-SC: max_age_days " for an error inside one item of a structured setting."""
+    items = after.get(loc[0])
+    if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(items, list | tuple):
+        item = items[loc[1]] if loc[1] < len(items) else {}
+        where = f"{item.get('name', loc[1])}"
+        return f"{where}: {loc[2]} " if len(loc) >= 3 else f"{where}: "
+    return ""
+
+
 def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]) -> ChangePlan:
     """Validate a proposal against configuration document `key`'s schema.
 
@@ -247,6 +285,13 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
             continue
         annotation = schema.model_fields[field].annotation
         value: int | bool | str | None
+        if _structured(before.get(field)):
+            merged = _merge_items(before.get(field), raw)
+            if isinstance(merged, str):
+                errors[name] = merged
+            else:
+                after[field] = merged
+            continue
         if annotation in (str, "str"):
             # A text field (a list in words, e.g. known fees): its schema checks it; empty
             # may be a value (no fees at all).
@@ -275,7 +320,9 @@ def plan_config_change(key: str, before: dict[str, Any], changes: dict[str, Any]
         for err in exc.errors():
             message = _schema_message(err)
             if err["loc"]:
-                errors.setdefault(f"changes.{err['loc'][0]}", message)
+                errors.setdefault(
+                    f"changes.{err['loc'][0]}", _item_prefix(after, err["loc"]) + message
+                )
                 continue
             named = [f for f in changes if f in fields and f in message] or ["changes"]
             for field in named:

@@ -81,7 +81,7 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         comment="Consistent with the model review minutes.",
     )
 
-    screening_id, screening = await config_document(db, "screening")
+    screening_id, _ = await config_document(db, "screening")
     await change_service.propose_change(
         db,
         temporal,
@@ -90,8 +90,9 @@ async def seed_config_changes(db: Database, temporal: Client, settings: Settings
         ChangeCreate(
             target_type="config",
             target_id=screening_id,
-            changes={"hit_threshold": screening["hit_threshold"] - 3},
-            reason="Below-threshold true matches in the last list audit: report closer names.",
+            # A list setting, never the hit threshold: that is the benchmark's choice.
+            changes={"lists": [{"name": "UN-SC", "max_age_days": 3}]},
+            reason="UN designations take effect at once: alert when our copy is 3 days old.",
         ),
     )
     return 2

@@ -27,7 +27,7 @@ from models.changes import ChangeCreate, ChangeRequest
 from models.onboarding import Application
 from models.onboarding_io import RescreenInput, RescreenSummary
 from onboarding.commands import intake
-from screening.commands.importer import DEFAULT_LIST_FILE, import_ofac_file
+from screening.commands.importer import DEMO_LISTS, import_list
 from screening.commands.service import current_index
 from screening.policy import ScreeningConfig
 
@@ -122,10 +122,14 @@ async def _settled(db: Database, application_id: uuid.UUID) -> Application:
 
 
 async def seed_onboarding(db: Database, temporal: Client, settings: Settings) -> dict[str, int]:
-    report = await import_ofac_file(db, DEFAULT_LIST_FILE)
+    # The four real lists side by side: OFAC SDN, US consolidated, UN, OpenSanctions PEPs.
+    loaded = 0
+    for list_name, path, list_date in DEMO_LISTS:
+        report = await import_list(db, list_name, path, list_date=list_date)
+        loaded += report.entries if report.created else 0
     async with db.session() as session:
         if (await session.exec(select(Application.id))).first():
-            return {"watch-list entries": report.entries if report.created else 0}
+            return {"watch-list entries": loaded}
     service = await actor_named(db, "svc.corebank")
     kim, kai = await actor_named(db, "kyc.kim"), await actor_named(db, "kyc.kai")
     ken = await actor_named(db, "kyc.ken")
@@ -243,7 +247,7 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
     async with db.session() as session:
         count = len((await session.exec(select(Application.id))).all())
     return {
-        "watch-list entries": report.entries if report.created else 0,
+        "watch-list entries": loaded,
         "applications": count,
         "screening alerts": alerts,
         "configuration changes": config_changes,

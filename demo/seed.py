@@ -28,7 +28,7 @@ from identity.actors import Actor
 from identity.auth import roles_of
 from models.base import utcnow
 from models.cases import Task
-from models.changes import ChangeCreate, ChangeCreated, ChangeRequest
+from models.changes import ChangeCreate, ChangeCreated, ChangeRequest, ChangeValue
 from models.staff import StaffUser
 from models.tariffs import Fee, FeeVersion, Limit, LimitVersion, TariffPlan
 from models.workflow_io import Origin
@@ -257,7 +257,7 @@ async def seed_changes(db: Database, temporal: Client, settings: Settings) -> in
         kind: str,
         plan: str,
         tx: str,
-        changes: dict[str, str | int | None],
+        changes: dict[str, ChangeValue],
         reason: str,
         period: str | None = None,
         effective_in: timedelta | None = None,

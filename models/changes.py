@@ -55,6 +55,10 @@ class ChangeRequest(SQLModel, table=True):
     applied_version: int | None = None
 
 
+# A proposed value: text or a whole number, or for a structured setting a list of objects.
+ChangeValue = str | int | list[dict[str, str | int | bool | None]] | None
+
+
 class ChangeCreate(BaseModel):
     """What a maker submits (UI form or `POST /api/v1/changes`)."""
 
@@ -62,7 +66,11 @@ class ChangeCreate(BaseModel):
 
     target_type: TargetType
     target_id: uuid.UUID
-    changes: dict[str, str | int | None] = PydanticField(min_length=1)
+    # Values are text or whole numbers; a structured setting (the screening lists) takes a
+    # list of objects, e.g. {"lists": [{"name": "UN-SC", "max_age_days": 3}]}.
+    changes: dict[str, str | int | list[dict[str, str | int | bool | None]] | None] = PydanticField(
+        min_length=1
+    )
     reason: str = PydanticField(min_length=10, max_length=2000)
     effective_at: datetime | None = None
 

@@ -65,6 +65,9 @@ class ScreeningConfig(BaseModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"each list once: {', '.join(twice)} appear more than once")
+        off = {p.name for p in value if not p.enabled}
+        if all(w.name in off for w in LISTS.values() if w.kind == "sanctions"):
+            raise ValueError("at least one sanctions list must stay enabled")
         return value
 
     def enabled_lists(self) -> list[str]:

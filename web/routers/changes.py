@@ -170,9 +170,22 @@ def _form_to_change(target_type: str, target_id: str, form: dict[str, Any]) -> C
         fields: Iterable[str] = [f for f in form if f not in FORM_CONTROLS]
     else:
         fields = EDITABLE_FIELDS.get(target_type, ())
-    changes: dict[str, str | int | None] = {
-        f: str(form.get(f, "")).strip() for f in fields if f in form
+    changes: dict[str, Any] = {
+        f: str(form.get(f, "")).strip() for f in fields if f in form and "." not in f
     }
+    # A structured setting's items come as "<field>.<item name>.<attribute>" (the screening
+    # lists: "lists.UN-SC.max_age_days"): one object per item, laid over the current ones.
+    for key in fields:
+        if key.count(".") >= 2:
+            field, rest = key.split(".", 1)
+            item, attribute = rest.rsplit(".", 1)
+            items = changes.setdefault(field, [])
+            if isinstance(items, list):
+                found = next((i for i in items if i["name"] == item), None)
+                if found is None:
+                    found = {"name": item}
+                    items.append(found)
+                found[attribute] = str(form.get(key, "")).strip()
     try:
         data = ChangeCreate(
             target_type=target_type,  # type: ignore[arg-type]
