@@ -1,6 +1,7 @@
 """Demo onboarding: the OFAC list imported, customers approved automatically and by review,
 and open cases in every state (analyst review, senior review, awaiting information,
-claimed, rejected) — all through the real entry points, so the demo shows real histories.
+claimed, rejected, and a politically exposed person from the PEP list at enhanced due
+diligence) — all through the real entry points, so the demo shows real histories.
 Finally the screening threshold is lowered under four-eyes and a re-screening run turns a
 near match among existing customers into an open screening alert."""
 
@@ -241,6 +242,16 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
         "reject",
         "high_risk_unacceptable",
         "Source of funds not credible for the stated volume.",
+    )
+    # A politically exposed person from the OpenSanctions PEP list (a member of the US
+    # Congress) who declared nothing: the list match raises the risk and opens enhanced due
+    # diligence, where the source of funds waits for an analyst (then a different senior).
+    await submit(
+        _individual(
+            "demo-kyc-016",
+            _person("Jennifer L. McClellan", "1972-12-28", "US", city="Düsseldorf"),
+            "12000",
+        )
     )
     del ken  # the senior review above is left open for kyc.ken to take in the demo
     alerts, config_changes = await _seed_screening_alert(db, temporal, settings, submit)
