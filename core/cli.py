@@ -74,6 +74,7 @@ async def _seed(settings: Settings) -> dict[str, int]:
     from demo.process_watch import seed_process_endings
     from demo.reconciliation import seed_reconciliation
     from demo.role_grants import seed_role_grants
+    from demo.screening_delta import seed_screening_delta
     from demo.sso import seed_sso_mapping
     from demo.staff_admin import seed_staff_admin
     from worker import build_worker
@@ -110,6 +111,8 @@ async def _seed(settings: Settings) -> dict[str, int]:
             counts["configuration changes"] += aml.pop("configuration changes", 0)
             counts.update(aml)
             counts.update(await seed_network(db, client, settings))  # demo/aml_network.py
+            # After the book is in: a next UN version's delta re-screen, a whitelisting waiting.
+            counts.update(await seed_screening_delta(db, client, settings))
             counts.update(await seed_disputes(db, client, settings))
             counts.update(await seed_reconciliation(db, client, settings))
             counts.update(await seed_process_endings(db, client, settings))

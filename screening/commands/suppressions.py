@@ -84,12 +84,12 @@ async def record_hits(
         if row is None:
             # Hit at onboarding already: the application was reviewed and approved with it.
             onboarding = key in reviewed
-            await run_sql(
+            inserted = await run_sql(
                 session,
                 "INSERT INTO screening_match (id, customer_id, entry_key, list_name, status, "
                 "entry_hash, alert_run, first_seen_at, last_seen_at) "
                 "VALUES (:id, :c, :k, :l, :s, :h, :run, :now, :now) "
-                "ON CONFLICT (customer_id, entry_key) DO NOTHING",
+                "ON CONFLICT (customer_id, entry_key) DO NOTHING RETURNING id",
                 {
                     "id": uuid.uuid4(),
                     "c": customer_id,
@@ -101,7 +101,8 @@ async def record_hits(
                     "now": now,
                 },
             )
-            if not onboarding:
+            # Another run stored the pair a moment ago (its alert is that run's to open).
+            if not onboarding and inserted.first() is not None:
                 alert.append(key)
             continue
         changed = bool(row.entry_hash and hit.entry_hash and row.entry_hash != hit.entry_hash)
