@@ -333,3 +333,56 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
     ]
     again = await _case_of(db, schmidt)
     assert again.id != case.id and again.status == "open"
+
+
+async def test_a_rejected_whitelisting_sends_the_hit_back_for_review(
+    skipping_env: WorkflowEnvironment, own_db: Database, tmp_path: Path
+) -> None:
+    db = own_db
+    customers = await _book(db, tmp_path)
+    await _list(db, tmp_path, "2024-05-01", SCHMIDT)
+    queue = f"delta-{uuid.uuid4().hex[:6]}"
+    client = skipping_env.client
+    schmidt = customers["D-2"]
+    first_analyst = await new_staff(db, "kyc_analyst")
+    second_analyst = await new_staff(db, "kyc_analyst")
+    async with build_worker(client, db, queue):
+        assert (await _full(client, queue)).alerts_opened == 1
+        case = await _case_of(db, schmidt)
+        wid = case.workflow_id or ""
+
+        async def decide(who: object, key: str, outcome: str, reason: str | None) -> None:
+            task = await task_of(db, wid, key)
+            await tasks.claim_task(db, who.actor, task.id)  # type: ignore[attr-defined]
+            await tasks.decide_task(
+                db,
+                client,
+                who.actor,  # type: ignore[attr-defined]
+                task.id,
+                outcome=outcome,
+                reason=reason,
+                comment="Name only; documents on file show a different person." if reason else None,
+            )
+
+        await decide(first_analyst, "alert-review", "false_positive", "common_name")
+        await decide(second_analyst, "whitelist-review#1", "reject_whitelist", None)
+        # Back to an analyst; whoever rejected the whitelisting decided the other step.
+        again = await task_of(db, wid, "alert-review#2")
+        with pytest.raises(Forbidden):
+            await tasks.claim_task(db, second_analyst.actor, again.id)
+        await decide(first_analyst, "alert-review#2", "confirm_match", "same_person")
+        handle = client.get_workflow_handle_for(ScreeningAlertWorkflow.run, wid)
+        assert await handle.result() == "confirmed_match"
+    assert (await _matches(db, schmidt))["OFAC-SDN:990001"][0] == "confirmed"
+    async with db.session() as session:
+        rows = (
+            await run_sql(
+                session,
+                "SELECT status, proposed_by, decided_by FROM screening_suppression "
+                "WHERE customer_id = :c",
+                {"c": schmidt.id},
+            )
+        ).all()
+    assert [(r.status, r.proposed_by, r.decided_by) for r in rows] == [
+        ("rejected", first_analyst.actor.user_id, second_analyst.actor.user_id)
+    ]
