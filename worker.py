@@ -18,6 +18,7 @@ from activities.disputes import DisputeActivities
 from activities.errors import ClassifyErrors
 from activities.follow_up import FollowUpActivities
 from activities.generic_case import GenericCaseActivities
+from activities.list_age import ListAgeActivities
 from activities.onboarding import OnboardingActivities
 from activities.process_repair import ProcessRepairActivities
 from activities.process_watch import ProcessWatchActivities
@@ -41,6 +42,7 @@ from workflows.case_snooze import CaseSnoozeWorkflow
 from workflows.change_approval import ChangeApprovalWorkflow
 from workflows.dispute import DisputeWorkflow
 from workflows.generic_case import GenericCaseWorkflow
+from workflows.list_age import ListAgeWorkflow
 from workflows.onboarding import OnboardingWorkflow
 from workflows.party_screening import PartyScreeningWorkflow
 from workflows.process_watch import ProcessRepairWorkflow, ProcessWatchWorkflow
@@ -64,6 +66,7 @@ WORKFLOWS = [
     DeltaRescreenWorkflow,
     DisputeWorkflow,
     GenericCaseWorkflow,
+    ListAgeWorkflow,
     OnboardingWorkflow,
     PartyScreeningWorkflow,
     ProcessRepairWorkflow,
@@ -136,6 +139,7 @@ def activities_for(
         FollowUpActivities(db).wake_snoozed_case,
         GenericCaseActivities(db).load_case_plan,
         GenericCaseActivities(db).move_generic_case,
+        ListAgeActivities(db).check_list_ages,
         BacktestActivities(db).run_rule_backtest,
         BacktestActivities(db).fail_rule_backtest,
         *_access_review_activities(db),

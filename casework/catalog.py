@@ -10,6 +10,7 @@ module (no product file changes).
 from __future__ import annotations
 
 import aml.rules
+import casework.list_age_rules
 import casework.manual_rules
 import casework.process_watch
 import casework.quality_rules
@@ -39,6 +40,7 @@ PROCESS_RULES = (
     casework.process_watch,
     casework.quality_rules,
     casework.manual_rules,
+    casework.list_age_rules,
 )
 
 __all__ = [

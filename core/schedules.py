@@ -27,6 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from core.codec import EncryptionCodec
 from core.settings import Settings
 from models.access_review_io import AccessReviewInput
+from models.list_age_io import ListAgeInput
 from models.onboarding_io import RescreenInput
 from models.process_watch_io import SweepInput
 from models.screening_io import DeltaRescreenInput
@@ -42,6 +43,8 @@ PROCESS_WATCH_SCHEDULE_ID = "process-watch"
 PROCESS_WATCH_WORKFLOW = "ProcessWatchWorkflow"
 ACCESS_REVIEW_SCHEDULE_ID = "access-review"
 ACCESS_REVIEW_WORKFLOW = "AccessReviewWorkflow"
+LIST_AGE_SCHEDULE_ID = "watch-list-age"
+LIST_AGE_WORKFLOW = "ListAgeWorkflow"
 
 
 def rescreen_schedule(settings: Settings, schedule_id: str = RESCREEN_SCHEDULE_ID) -> Schedule:
@@ -91,6 +94,11 @@ def access_review_schedule(
     )
 
 
+def list_age_schedule(settings: Settings, schedule_id: str = LIST_AGE_SCHEDULE_ID) -> Schedule:
+    """Daily: a case for compliance per watch list older than its maximum age."""
+    return _every(LIST_AGE_WORKFLOW, ListAgeInput(), schedule_id, settings, timedelta(days=1))
+
+
 def _every(
     workflow: str, arg: object, schedule_id: str, settings: Settings, every: timedelta
 ) -> Schedule:
@@ -112,6 +120,7 @@ async def ensure_schedules(
     schedule_id: str = RESCREEN_SCHEDULE_ID,
     watch_schedule_id: str = PROCESS_WATCH_SCHEDULE_ID,
     review_schedule_id: str = ACCESS_REVIEW_SCHEDULE_ID,
+    list_age_schedule_id: str = LIST_AGE_SCHEDULE_ID,
 ) -> None:
     """Create the schedules, or bring them in line with the settings (queue, interval)."""
     await ensure_schedule(client, schedule_id, rescreen_schedule(settings, schedule_id))
@@ -120,6 +129,9 @@ async def ensure_schedules(
     )
     await ensure_schedule(
         client, review_schedule_id, access_review_schedule(settings, review_schedule_id)
+    )
+    await ensure_schedule(
+        client, list_age_schedule_id, list_age_schedule(settings, list_age_schedule_id)
     )
 
 

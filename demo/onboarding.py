@@ -19,12 +19,13 @@ from temporalio.client import Client
 
 from changes.commands import requests as change_service
 from core.db import Database
-from core.schedules import RESCREEN_WORKFLOW
+from core.schedules import LIST_AGE_WORKFLOW, RESCREEN_WORKFLOW
 from core.settings import Settings
 from demo.config import config_document
 from demo.seed import actor_named, work_task
 from models.applications import ApplicationCreate
 from models.changes import ChangeCreate, ChangeRequest
+from models.list_age_io import ListAgeInput, ListAgeSummary
 from models.onboarding import Application
 from models.onboarding_io import RescreenInput, RescreenSummary
 from onboarding.commands import intake
@@ -131,6 +132,16 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
     async with db.session() as session:
         if (await session.exec(select(Application.id))).first():
             return {"watch-list entries": loaded}
+    # The daily list-age check once now: the published copies are older than their maximum
+    # age, so compliance sees a stale-list case per list (schedule watch-list-age).
+    stale = await temporal.execute_workflow(
+        LIST_AGE_WORKFLOW,
+        ListAgeInput(),
+        id=f"watch-list-age-demo-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue,
+        result_type=ListAgeSummary,
+    )
+    log.info("list age: %s", stale.text)
     service = await actor_named(db, "svc.corebank")
     kim, kai = await actor_named(db, "kyc.kim"), await actor_named(db, "kyc.kai")
     ken = await actor_named(db, "kyc.ken")

@@ -7,7 +7,9 @@ imported; the current version of a list is its newest list date.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 ListKind = Literal["sanctions", "pep"]
@@ -50,3 +52,34 @@ LISTS: dict[str, WatchList] = {
 def label_of(name: str) -> str:
     known = LISTS.get(name)
     return known.label if known else name
+
+
+@dataclass(frozen=True)
+class StaleList:
+    name: str
+    label: str  # the current version's label, "UN-SC 2026-02-27"
+    list_date: date
+    age_days: int
+    max_age_days: int
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{label_of(self.name)} ({self.label}) is {self.age_days} days old; "
+            f"its maximum age is {self.max_age_days} days"
+        )
+
+
+def stale_lists(
+    max_ages: Iterable[tuple[str, int]], current: Mapping[str, date], today: date
+) -> list[StaleList]:
+    """The enabled lists (name, maximum age in days) whose current version (its list date)
+    is older than the maximum age on `today`. A list with no version yet is not stale here:
+    screening says it has no list."""
+    out = []
+    for name, max_age in max_ages:
+        listed = current.get(name)
+        if listed is not None and (today - listed).days > max_age:
+            label = f"{name} {listed.isoformat()}"
+            out.append(StaleList(name, label, listed, (today - listed).days, max_age))
+    return out

@@ -313,6 +313,20 @@ TRUTH = [
     # person to work that case); tags by them and the team leads; never auditors
     *[(role, "case", "snooze", role in _SNOOZERS) for role in ROLES],
     *[(role, "case", "tag", role in _SNOOZERS | _LEADS) for role in ROLES],
+    # stale watch lists (issue 18): compliance's case, the KYC senior's to work
+    *[
+        (
+            role,
+            "case:stale_watch_list",
+            "read",
+            role in {"kyc_senior", "mlro", "kyc_lead", "auditor", "engineer"},
+        )
+        for role in ROLES
+    ],
+    *[
+        (role, "case_note:stale_watch_list", "write", role in {"kyc_senior", "mlro"})
+        for role in ROLES
+    ],
     # manual cases (issue 15): compliance opens investigations, support complaints
     *[(role, "case:investigation", "open", role in _INVESTIGATION_OPENERS) for role in ROLES],
     *[(role, "case:complaint", "open", role in {"support", "disputes_agent"}) for role in ROLES],
