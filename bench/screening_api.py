@@ -35,7 +35,6 @@ from identity import staff
 from screening.commands import importer
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "sanctions"
 
 # Names an analyst types: listed names written differently, other scripts, and names
 # that match nothing (most real checks).
@@ -73,30 +72,14 @@ class ApiTiming:
         }
 
 
-def shared_list_files() -> dict[str, Path]:
-    """The real lists next to the repository (../shared/data/sanctions), by list name."""
-    files = {
-        "OFAC-SDN": importer.DEFAULT_LIST_FILE,
-        "OFAC-CONS": SHARED / "us_consolidated_non_sdn",
-        "UN-SC": SHARED / "un_consolidated_2026-02-27.xml",
-        "PEP-OS": SHARED / "opensanctions" / "us_congress_peps_senzing.jsonl",
-    }
-    return {name: path for name, path in files.items() if path.exists()}
-
-
 async def load_lists(db: Database, names: Sequence[str]) -> list[str]:
-    """Import the named lists (those the importer can read); returns what was loaded."""
+    """Import the named lists from the repository's copies (`importer.DEMO_LISTS`: OFAC SDN,
+    the US consolidated list, the UN list, the PEP list); returns what was loaded."""
+    files = {name: (path, day) for name, path, day in importer.DEMO_LISTS}
     loaded = []
-    files = shared_list_files()
-    import_list = getattr(importer, "import_list", None)
     for name in names:
-        if name == "OFAC-SDN":
-            await importer.import_ofac_file(db, files[name])
-        elif import_list is not None and name in files:
-            await import_list(db, name, files[name])
-        else:
-            print(f"  {name}: no importer yet, skipped", file=sys.stderr)
-            continue
+        path, day = files[name]
+        await importer.import_list(db, name, path, list_date=day)
         loaded.append(name)
     return loaded
 

@@ -463,19 +463,35 @@ async def get_entry(
 ) -> WatchlistEntryPublic | None:
     """One listed entry (by its number on its list) with all its names, or None: in the
     version named ("UN-SC 2026-02-27"), else in the newest version of `list_name`."""
+    return await _entry(db, list_name, list_version, "ent_num", list_entry_id)
+
+
+async def get_entry_by_reference(
+    db: Database, list_name: str, reference: str, list_version: str | None = None
+) -> WatchlistEntryPublic | None:
+    """One listed entry by the list's own reference ("QDi.001"; OFAC's entity number),
+    in the version named or else the list's newest, with all its names; or None."""
+    if list_version and not list_version.startswith(f"{list_name} "):
+        return None  # a version of another list
+    return await _entry(db, list_name, list_version, "reference", reference)
+
+
+_ENTRY_SQL = (
+    "SELECT id, ent_num, entry_type, primary_name, programs, birth_dates, birth_years, "
+    "nationalities, title, remarks, details, reference, topics FROM watchlist_entry "
+    "WHERE version_id = :v AND "
+)
+_ENTRY_BY = {"ent_num": _ENTRY_SQL + "ent_num = :e", "reference": _ENTRY_SQL + "reference = :e"}
+
+
+async def _entry(
+    db: Database, list_name: str, list_version: str | None, by: str, value: int | str
+) -> WatchlistEntryPublic | None:
     version = await _version(db, list_version, list_name)
     if version is None:
         return None
     async with db.session() as session:
-        row = (
-            await run_sql(
-                session,
-                "SELECT id, ent_num, entry_type, primary_name, programs, birth_dates, "
-                "birth_years, nationalities, title, remarks, details, reference, topics "
-                "FROM watchlist_entry WHERE version_id = :v AND ent_num = :e",
-                {"v": version.id, "e": list_entry_id},
-            )
-        ).first()
+        row = (await run_sql(session, _ENTRY_BY[by], {"v": version.id, "e": value})).first()
         if row is None:
             return None
         names = (
