@@ -36,6 +36,36 @@ MATCH_STATUSES = ("open", "confirmed", "dismissed", "suppressed", "lapsed")
 SUPPRESSION_STATUSES = ("proposed", "active", "rejected", "lapsed")
 
 
+# Hits stored before: open matches (keys as ScreeningHit.key reads old hits), per customer:
+# its own screenings (re-screening, a migrated customer) and its application's parties'.
+BACKFILL = """
+    INSERT INTO screening_match (id, customer_id, entry_key, list_name, status, entry_hash,
+                                 first_seen_at, last_seen_at)
+    SELECT gen_random_uuid(), c.id, k.key, k.list_name, 'open', '', min(r.screened_at),
+           max(r.screened_at)
+    FROM (
+        -- Two equi-joins (an OR in one join condition would compare every pair).
+        SELECT customer_id AS cid, hits, screened_at FROM screening_result
+        WHERE customer_id IS NOT NULL AND hit_count > 0
+        UNION ALL
+        SELECT c.id, r.hits, r.screened_at FROM screening_result r
+        JOIN customer c ON c.application_id = r.application_id
+        WHERE r.customer_id IS NULL AND r.hit_count > 0
+    ) r
+    JOIN customer c ON c.id = r.cid
+    CROSS JOIN LATERAL jsonb_array_elements(r.hits) AS h
+    CROSS JOIN LATERAL (SELECT coalesce(h->>'list_name', 'OFAC-SDN') AS list_name) l
+    CROSS JOIN LATERAL (
+        SELECT l.list_name,
+               coalesce(nullif(h->>'entry_key', ''),
+                        l.list_name || ':' || coalesce(nullif(h->>'reference', ''),
+                                                       h->>'list_entry_id')) AS key
+    ) k
+    GROUP BY c.id, k.key, k.list_name
+    ON CONFLICT DO NOTHING
+    """
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -109,28 +139,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('proposed', 'active')"),
     )
     op.create_index("ix_screening_suppression_entry_key", "screening_suppression", ["entry_key"])
-    # Hits stored before: open matches (keys as ScreeningHit.key reads old hits).
-    op.execute(
-        """
-        INSERT INTO screening_match (id, customer_id, entry_key, list_name, status, entry_hash,
-                                     first_seen_at, last_seen_at)
-        SELECT gen_random_uuid(), c.id, k.key, k.list_name, 'open', '', min(r.screened_at),
-               max(r.screened_at)
-        FROM screening_result r
-        JOIN customer c ON c.id = r.customer_id
-            OR (r.application_id IS NOT NULL AND c.application_id = r.application_id)
-        CROSS JOIN LATERAL jsonb_array_elements(r.hits) AS h
-        CROSS JOIN LATERAL (SELECT coalesce(h->>'list_name', 'OFAC-SDN') AS list_name) l
-        CROSS JOIN LATERAL (
-            SELECT l.list_name,
-                   coalesce(nullif(h->>'entry_key', ''),
-                            l.list_name || ':' || coalesce(nullif(h->>'reference', ''),
-                                                           h->>'list_entry_id')) AS key
-        ) k
-        GROUP BY c.id, k.key, k.list_name
-        ON CONFLICT DO NOTHING
-        """
-    )
+    op.execute(BACKFILL)
 
 
 def downgrade() -> None:
