@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from datetime import date, timedelta
 from typing import Any
@@ -19,19 +18,16 @@ from temporalio.client import Client
 
 from changes.commands import requests as change_service
 from core.db import Database
-from core.schedules import LIST_AGE_WORKFLOW, RESCREEN_WORKFLOW
+from core.schedules import LIST_AGE_WORKFLOW
 from core.settings import Settings
 from demo.config import config_document
 from demo.seed import actor_named, work_task
 from models.applications import ApplicationCreate
-from models.changes import ChangeCreate, ChangeRequest
+from models.changes import ChangeCreate
 from models.list_age_io import ListAgeInput, ListAgeSummary
 from models.onboarding import Application
-from models.onboarding_io import RescreenInput, RescreenSummary
 from onboarding.commands import intake
 from screening.commands.importer import DEMO_LISTS, import_list
-from screening.commands.service import current_index
-from screening.policy import ScreeningConfig
 
 log = logging.getLogger(__name__)
 
@@ -265,115 +261,20 @@ async def seed_onboarding(db: Database, temporal: Client, settings: Settings) ->
         )
     )
     del ken  # the senior review above is left open for kyc.ken to take in the demo
-    alerts, config_changes = await _seed_screening_alert(db, temporal, settings, submit)
+    config_changes = await _seed_pending_config_change(db, temporal, settings)
     async with db.session() as session:
         count = len((await session.exec(select(Application.id))).all())
     return {
         "watch-list entries": loaded,
         "applications": count,
-        "screening alerts": alerts,
         "configuration changes": config_changes,
     }
 
 
-# Respellings that keep a name's sound (Yusuf / Yousuf, Aleksey / Aleksei, Khalil / Khaleel).
-_RESPELL = (
-    ("ou", "u"),
-    ("u", "ou"),
-    ("ey", "ei"),
-    ("ei", "ey"),
-    ("ee", "i"),
-    ("i", "ee"),
-    ("y", "i"),
-)
-_PLAIN = re.compile(r"^[A-Za-z]{3,}$")
-_TITLES = {"shaykh", "sheikh", "haji", "hajji", "mullah", "maulvi", "general", "doctor"}
-
-
-def _respellings(name: str) -> list[str]:
-    out = []
-    for old, new in _RESPELL:
-        at = name.rfind(old)
-        if at > 0:
-            out.append(name[:at] + new + name[at + len(old) :])
-    return out
-
-
-async def _near_match(
-    threshold_now: int, threshold_next: int, index: Any
-) -> tuple[str, date] | None:
-    """A respelled listed name with another birth date, scoring between the two thresholds:
-    no hit today, a hit once the threshold is lowered. Found with the matcher itself, so
-    the demo holds whatever the matcher's tuning."""
-    config = ScreeningConfig(hit_threshold=threshold_next)
-    for entry in sorted(index.entries, key=lambda e: e.ent_num):
-        family, comma, given = entry.primary_name.partition(",")
-        tokens = f"{given} {family}".split()
-        if entry.entry_type != "person" or not comma or not entry.birth_dates or len(tokens) != 2:
-            continue
-        if not all(_PLAIN.match(t) for t in tokens) or tokens[0].lower() in _TITLES:
-            continue
-        born = entry.birth_dates[0]
-        other = born.replace(year=born.year + 9, day=min(born.day, 28))
-        for name in _respellings(" ".join(t.capitalize() for t in tokens)):
-            hits = index.match(
-                name, kind="person", date_of_birth=other, nationality="DE", config=config
-            )
-            best = hits[0] if hits else None
-            if (
-                best
-                and best.ent_num == entry.ent_num
-                and threshold_next <= best.score < threshold_now
-            ):
-                return name, other
-    return None
-
-
-async def _seed_screening_alert(
-    db: Database, temporal: Client, settings: Settings, submit: Any
-) -> tuple[int, int]:
-    """Compliance lowers the screening threshold (risk.rita proposed it, risk.raj approves);
-    the re-screening run then finds a near match among existing customers: an open alert."""
-
-    async with db.session() as session:
-        pending = (
-            await session.exec(
-                select(ChangeRequest).where(
-                    ChangeRequest.target_type == "config",
-                    ChangeRequest.status == "pending_approval",
-                )
-            )
-        ).first()
-    index = await current_index(db)
-    _, screening = await config_document(db, "screening")
-    if pending is None or index is None or "hit_threshold" not in pending.after:
-        return 0, 0
-    found = await _near_match(
-        int(screening["hit_threshold"]), int(pending.after["hit_threshold"]), index
-    )
-    if found is None:
-        log.warning("no near match between the thresholds; the demo has no screening alert")
-        return 0, 0
-    name, born = found
-    person = _person(name, born.isoformat(), "DE", city="Stuttgart")
-    await submit(_individual("demo-kyc-020", person, "3000"))
-    await work_task(
-        db,
-        temporal,
-        await actor_named(db, "risk.raj"),
-        pending.workflow_id,
-        "approve",
-        "approve",
-        comment="Agreed after the list audit.",
-    )
-    summary: RescreenSummary = await temporal.execute_workflow(
-        RESCREEN_WORKFLOW,
-        RescreenInput(),
-        id=f"rescreen-demo-{uuid.uuid4().hex[:8]}",
-        task_queue=settings.task_queue,
-        result_type=RescreenSummary,
-    )
-    # A configuration change still waiting for its checker, for the Settings pages.
+async def _seed_pending_config_change(db: Database, temporal: Client, settings: Settings) -> int:
+    """A configuration change still waiting for its checker, for the Settings pages. (The
+    screening threshold is the benchmark's choice: the demo never moves it; its screening
+    alert comes from a new list version, demo/screening_delta.py.)"""
     onboarding_id, policy = await config_document(db, "onboarding")
     await change_service.propose_change(
         db,
@@ -387,4 +288,4 @@ async def _seed_screening_alert(
             reason="Applicants answer faster when reminded every few days; see the Q3 funnel review.",
         ),
     )
-    return summary.alerts_opened, 1
+    return 1
