@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz.distance import OSA
@@ -207,14 +208,24 @@ class _Alignment:
     linked: bool = False
 
 
-def _align(query: list[Token], qweights: list[float], name: _Name) -> _Alignment:
+def _align(
+    query: list[Token],
+    qweights: list[float],
+    name: _Name,
+    memo: dict[tuple[int, int], float] | None = None,
+) -> _Alignment:
+    """Pair query and listed tokens, most alike first. `memo` keeps the similarities of
+    one query's tokens with listed tokens (by identity: the index interns its tokens)."""
     candidates = []
     for i, qt in enumerate(query):
         for j, nt in enumerate(name.toks):
-            if qt.particle != nt.particle and not (qt.particle and nt.particle):
+            key = (i, id(nt))
+            s = memo.get(key) if memo is not None else None
+            if s is None:
                 # A particle only ever pairs with a particle (al ≠ Ali).
-                continue
-            s = token_similarity(qt, nt)
+                s = 0.0 if qt.particle != nt.particle else token_similarity(qt, nt)
+                if memo is not None:
+                    memo[key] = s
             if s:
                 candidates.append((s, i, j))
     candidates.sort(reverse=True)
@@ -385,11 +396,13 @@ class ScreeningIndex:
         postings: dict[str, list[tuple[int, float]]] = {}
         latin_outlines: dict[str, list[tuple[int, float]]] = {}
         abjad_outlines: dict[str, list[tuple[int, float]]] = {}
+        interned: dict[Token, Token] = {}
         for ei, entry in enumerate(self.entries):
             for n in entry.names:
                 rec = _name_record(ei, entry, n.name, n.kind, n.strength == "weak")
                 if not rec.toks:
                     continue
+                rec.toks = tuple(interned.setdefault(t, t) for t in rec.toks)
                 ni = len(self.names)
                 self.names.append(rec)
                 keys: dict[str, float] = {}
@@ -480,31 +493,51 @@ class ScreeningIndex:
 
     def _candidates(
         self, query: list[Token], query_entity: list[Token], kind: Kind | None
-    ) -> dict[int, list[float]]:
-        """Names the query reaches by its blocking keys, each with the weight of query and
-        listed tokens the lookups found (see the class docstring). Nothing else is scored."""
-        # Without a kind, organisation names are compared with the query read as one.
-        lookups: dict[tuple[str, str, bool, str], tuple[Token, float]] = {}
-        for t in query if kind is not None else (*query, *query_entity):
+    ) -> dict[int, tuple[float, float]]:
+        """Names the query reaches by its blocking keys (see the class docstring), each with
+        the most the looked-up query tokens and listed tokens can agree. Nothing else is
+        scored. Without a kind, listed people are reached by the query read as a person,
+        organisations by the query read as an organisation."""
+        if kind is not None:
+            return self._reached(query, kind == "person")
+        return self._reached(query, True) | self._reached(query_entity, False)
+
+    def _reached(self, query: list[Token], person: bool) -> dict[int, tuple[float, float]]:
+        lookups: dict[tuple[str, str, bool, str], tuple[Token, float, int]] = {}
+        for t in query:
             if not _unindexed(t):
                 key = (t.skel, t.tskel, t.abjad, t.outline)
-                token, weight = lookups.get(key, (t, 0.0))
-                lookups[key] = (token, weight + t.weight)  # Ahmad al-Ahmad: counted twice
+                token, weight, count = lookups.get(key, (t, 0.0, 0))
+                lookups[key] = (token, weight + t.weight, count + 1)  # Ahmad al-Ahmad: twice
+        names = self.names
         acc: dict[int, list[float]] = {}
-        for qt, qweight in lookups.values():
+        for qt, qweight, count in lookups.values():
+            # One query token pairs with one listed token: per name, the best key counts.
+            # (Equal query tokens pair with as many listed ones: then every key counts.)
+            best: dict[int, list[float]] = {}
             for posting, sim in self._reach(qt):
-                qw = qweight * sim
                 for ni, w in posting:
-                    slot = acc.get(ni)
+                    slot = best.get(ni)
                     if slot is None:
-                        acc[ni] = [qw, w * sim]
+                        best[ni] = [sim, w * sim]
+                    elif count == 1:
+                        if sim > slot[0]:
+                            slot[0] = sim
+                        if w * sim > slot[1]:
+                            slot[1] = w * sim
                     else:
-                        slot[0] += qw
+                        slot[0] = max(slot[0], sim)
                         slot[1] += w * sim
-        if kind is not None:
-            person = kind == "person"
-            acc = {ni: v for ni, v in acc.items() if self.names[ni].person == person}
-        return acc
+            for ni, (sim, nw) in best.items():
+                if names[ni].person != person:
+                    continue
+                total = acc.get(ni)
+                if total is None:
+                    acc[ni] = [qweight * sim, nw]
+                else:
+                    total[0] += qweight * sim
+                    total[1] += nw
+        return {ni: (qw, nw) for ni, (qw, nw) in acc.items()}
 
     def _readings(self, name: str, kind: Kind | None) -> list[tuple[list[Token], list[Token]]]:
         """The query read as a person and as an organisation, and once more with the titles
@@ -592,7 +625,7 @@ class ScreeningIndex:
         exhaustive: bool,
     ) -> None:
         """Score one reading of the query into `best` (the best name per entry)."""
-        found: dict[int, list[float]] | None = None
+        found: dict[int, tuple[float, float]] | None = None
         if exhaustive:
             person = kind == "person"
             names: Iterable[int] = (
@@ -602,13 +635,15 @@ class ScreeningIndex:
             found = self._candidates(query, query_entity, kind)
             names = found
         facts = {True: _query_facts(query), False: _query_facts(query_entity)}
+        qweights = {True: [t.weight for t in query], False: [t.weight for t in query_entity]}
+        memos: dict[bool, dict[tuple[int, int], float]] = {True: {}, False: {}}
         compact_q = "".join(t.canon for t in query if not t.particle)
         for ni in names:
             rec = self.names[ni]
             person_reading = rec.person or kind is not None
             q = query if person_reading else query_entity
-            compact = max((ratio(compact_q, c) for c in rec.compacts), default=0.0)
-            if found is not None and compact < 92:
+            compact = -1.0
+            if found is not None:
                 qw, nw = found[ni]
                 qtotal, qloose_weight, qloose, qtop = facts[person_reading]
                 # Loose tokens (particles, initials) on either side may agree with anything.
@@ -618,8 +653,12 @@ class ScreeningIndex:
                     n_most / (rec.total - rec.middle_discount), 1.0
                 )
                 if bound < floor:
-                    continue
-            al = _align(q, [t.weight for t in q], rec)
+                    compact = _compact(compact_q, rec.compacts)
+                    if compact < 92:
+                        continue
+            if compact < 0:
+                compact = _compact(compact_q, rec.compacts)
+            al = _align(q, qweights[person_reading], rec, memos[person_reading])
             if not al.linked:
                 continue
             if rec.weak:
@@ -643,6 +682,17 @@ class ScreeningIndex:
                 best[rec.entry] = (score, rec, al, q)
 
 
+def _compact(compact_q: str, compacts: tuple[str, ...]) -> float:
+    """How alike the query and the listed name are written without spaces, if 92 or more
+    (Abdulrahman / Abdul Rahman), else 0."""
+    best = 0.0
+    n = len(compact_q)
+    for c in compacts:
+        if 2 * min(n, len(c)) >= 0.92 * (n + len(c)):  # `ratio` cannot reach 92 otherwise
+            best = max(best, ratio(compact_q, c, score_cutoff=92))
+    return best
+
+
 def _query_facts(query: list[Token]) -> tuple[float, float, int, tuple[float, ...]]:
     """Total weight, weight and number of loose (unindexed) tokens that are not particles,
     and the running sums of the indexed tokens' weights, largest first."""
@@ -656,9 +706,10 @@ def _unindexed(token: Token) -> bool:
     """Particles and initials find nothing by themselves; they only count once aligned."""
     if token.abjad:
         return token.particle or len(token.outline) < 2
-    return token.particle or len(token.skel) < 2
+    return token.particle or len(token.skel) < 2 or len(token.canon) < 2
 
 
+@lru_cache(maxsize=200_000)
 def _outline(skel: str) -> str:
     """The consonant outline of a skeleton: vowel variants (Usama / Osama) share it."""
     if len(skel) <= 3:
