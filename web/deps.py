@@ -36,7 +36,13 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def services_of(request: Request) -> Services:
+    """`get_services` as a dependency. A coroutine on purpose: FastAPI runs a plain function
+    dependency in a worker thread, a thread hop on every request that asks for it."""
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
 
 
 async def get_temporal(services: ServicesDep) -> Client:
@@ -58,7 +64,11 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-HtmxRequest = Annotated[bool, Depends(is_htmx)]
+async def htmx_of(request: Request) -> bool:  # a coroutine: see services_of
+    return is_htmx(request)
+
+
+HtmxRequest = Annotated[bool, Depends(htmx_of)]
 
 
 def origin_of(request: Request) -> Origin:
