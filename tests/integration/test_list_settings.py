@@ -71,6 +71,13 @@ async def test_a_list_setting_approved_by_a_second_risk_manager_applies_to_that_
     assert task.kind == "config_approval"
     own = await http.post(f"/api/v1/tasks/{task.id}/claim", headers=mh)
     assert own.status_code == 403 and own.json()["error"] == "maker_cannot_decide"
+    # The checker reads the proposal list by list, not as raw data.
+    web = httpx.AsyncClient(transport=http._transport, base_url="http://testserver")
+    async with web:
+        await web_login(web, checker.username)
+        page = await web.get(f"/cases/{change['case_id']}")
+    assert page.status_code == 200
+    assert "UN-SC on ≤ 3 d" in page.text and "PEP-OS off ≤ 30 d" in page.text
 
     decided = await _approve(http, db, ch, change["workflow_id"])
     assert decided.status_code == 200, decided.text
