@@ -188,7 +188,7 @@ class ScreeningAlertWorkflow:
                 break
             # Four-eyes: the dismissal proposes whitelisting the hits for this customer,
             # pinned to the entries' content; a second analyst decides.
-            await workflow.execute_activity_method(
+            proposed = await workflow.execute_activity_method(
                 ScreeningActivities.propose_whitelist,
                 WhitelistInput(
                     case_id=inp.case_id,
@@ -200,6 +200,8 @@ class ScreeningAlertWorkflow:
                 schedule_to_close_timeout=timedelta(hours=1),
                 retry_policy=DB_RETRY,
             )
+            if not proposed:
+                break  # every hit of the alert lapsed meanwhile: nothing to whitelist
             approval = await self._reviews.open(
                 whitelist_spec(
                     wid,

@@ -193,7 +193,8 @@ async def propose(
     workflow_id: str | None = None,
 ) -> int:
     """The dismissing analyst proposes whitelisting every open pair of the alert, each pinned
-    to its entry's content hash. Idempotent: a pair already proposed is left as it is."""
+    to its entry's content hash. Idempotent: a pair already proposed is left as it is.
+    The number of whitelistings of the alert awaiting a decision."""
     rows = (
         await run_sql(
             session,
@@ -234,7 +235,17 @@ async def propose(
                 workflow_id=workflow_id,
                 details={"case_id": case_id, "entry_key": r.entry_key, "entry_hash": r.entry_hash},
             )
-    return proposed
+    # What awaits a decision for this alert (a retried call counts its earlier proposals;
+    # none when every hit of the alert lapsed meanwhile).
+    waiting = (
+        await run_sql(
+            session,
+            "SELECT count(*) FROM screening_suppression WHERE case_id = :case "
+            "AND status = 'proposed'",
+            {"case": case_id},
+        )
+    ).scalar_one()
+    return int(waiting)
 
 
 async def decide(
@@ -256,6 +267,17 @@ async def decide(
         )
     ).all()
     if not rows:
+        # A retried call after its decision was stored: the same decision again is a no-op.
+        done = (
+            await run_sql(
+                session,
+                "SELECT count(*) FROM screening_suppression WHERE case_id = :case "
+                "AND decided_by = :by AND status = :s",
+                {"case": case_id, "by": decider, "s": "active" if approve else "rejected"},
+            )
+        ).scalar_one()
+        if done:
+            return int(done)
         raise Conflict("No whitelisting of this alert awaits a decision.", code="not_proposed")
     if any(r.proposed_by == decider for r in rows):
         raise Forbidden(PROPOSER_CANNOT_APPROVE, code="proposer_cannot_approve")

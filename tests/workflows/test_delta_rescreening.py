@@ -180,6 +180,24 @@ async def test_new_version_rescreens_only_touched_customers_opens_the_new_hit_an
         version_id, label = await _list(db, tmp_path, "2024-06-01", SCHMIDT, VESSEL)
         summary = await _delta(client, local, version_id, label)
 
+        # The old alert, its hit lapsed, is dismissed: nothing left to whitelist, it closes.
+        analyst = await new_staff(db, "kyc_analyst")
+        review = await task_of(db, old_case.workflow_id or "", "alert-review")
+        await tasks.claim_task(db, analyst.actor, review.id)
+        await tasks.decide_task(
+            db,
+            client,
+            analyst.actor,
+            review.id,
+            outcome="false_positive",
+            reason="other",
+            comment="The entry left the list before this review.",
+        )
+        old_handle = client.get_workflow_handle_for(
+            ScreeningAlertWorkflow.run, old_case.workflow_id or ""
+        )
+        assert await old_handle.result() == "false_positive"
+
     assert (summary.added, summary.changed, summary.removed) == (1, 0, 1)
     assert summary.previous_version == "OFAC-SDN 2024-05-01"
     # Only Anna Schmidt's name reaches the added entry: 1 of the 5 customers re-screened.
