@@ -33,38 +33,20 @@ from rapidfuzz import fuzz, process, utils
 
 from bench.report import Row, percentile
 from bench.screening_queries import SETS, Lists, Query, build_queries, describe
+from screening.commands.importer import DEMO_LISTS
 from screening.engines import ofac, opensanctions, un, us_consolidated
 from screening.engines.entries import ParsedEntry
 from screening.engines.matcher import ScreeningIndex
 from screening.policy import ScreeningConfig
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / "data" / "sanctions"
-SHARED = REPO.parent / "shared" / "data" / "sanctions"
 CURVE = range(60, 101)
 FLOOR = 50  # the lowest hit_threshold the configuration allows
 PRECISION_RULE = 0.99  # the default threshold: highest recall on `tune` at this precision
 
 
-def _first(*paths: Path) -> Path | None:
-    return next((p for p in paths if p.exists()), None)
-
-
 def list_files() -> dict[str, Path]:
-    """The four real lists: the repository's copies (data/sanctions), else ../shared."""
-    found = {
-        "OFAC-SDN": _first(DATA / "ofac_sdn_2024-05-03.csv.gz", SHARED / "ofac_sdn_2024-05-03.csv"),
-        "OFAC-CONS": _first(DATA / "us_consolidated_non_sdn", SHARED / "us_consolidated_non_sdn"),
-        "UN-SC": _first(
-            DATA / "un_consolidated_2026-02-27.xml.gz", SHARED / "un_consolidated_2026-02-27.xml"
-        ),
-        "PEP-OS": _first(
-            DATA / "us_congress_peps_senzing.jsonl.gz",
-            DATA / "opensanctions" / "us_congress_peps_senzing.jsonl.gz",
-            SHARED / "opensanctions" / "us_congress_peps_senzing.jsonl",
-        ),
-    }
-    return {k: v for k, v in found.items() if v is not None}
+    """The four real lists the demo loads (data/sanctions), by list name."""
+    return {name: path for name, path, _ in DEMO_LISTS}
 
 
 PARSERS: dict[str, Callable[[Path], list[ParsedEntry]]] = {

@@ -19,12 +19,13 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from temporalio.client import Client
 
-from bench.screening import list_files, load_lists
+from bench.screening import load_lists
 from bench.screening_queries import (
     COMPANY_KINDS,
     COMPANY_WORDS,
@@ -71,11 +72,8 @@ class Rescreen:
 async def import_lists(db: Database) -> list[str]:
     """Every list the importer reads, imported (an unchanged file is not imported twice)."""
     loaded = []
-    for name, path in list_files().items():
-        if name == "OFAC-SDN":
-            await importer.import_ofac_file(db, path)
-        else:
-            await importer.import_list(db, name, path)
+    for name, path, list_date in importer.DEMO_LISTS:
+        await importer.import_list(db, name, path, list_date=list_date)
         loaded.append(name)
     return loaded
 
@@ -102,19 +100,21 @@ def customer_names(count: int, seed: int = 3) -> list[tuple[str, str]]:
 
 def insert_customers(owner_dsn: str, names: list[tuple[str, str]]) -> None:
     buf = io.StringIO()
+    now = datetime.now(UTC).isoformat()
     for i, (kind, name) in enumerate(names):
         clean = name.replace("\t", " ").replace("\n", " ").replace("\\", " ")
         buf.write(
             f"{uuid.uuid4()}\tBRS-{i:07d}\t{kind}\t{clean[:200]}\tretail\tDE\tactive\t"
-            f"approved\tlow\t0\tbench-rescreen-{i}\n"
+            f"approved\tlow\t0\tbench-rescreen-{i}\t{now}\n"
         )
     with psycopg.connect(owner_dsn) as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY customer (id, reference, kind, name, segment, country, status, kyc_status, "
-            "risk_level, risk_score, legacy_ref) FROM STDIN"
+            "risk_level, risk_score, legacy_ref, created_at) FROM STDIN"
         ) as copy:
             copy.write(buf.getvalue())
         conn.commit()
+    with psycopg.connect(owner_dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE customer")
 
 
@@ -160,3 +160,20 @@ async def run(
     if summary.screened_customers < customers:
         result.errors.append(f"{summary.screened_customers} of {customers} customers screened")
     return result
+
+
+async def _main(customers: int) -> None:  # pragma: no cover - python -m bench.screening_rescreen
+    from bench.services import running_services
+    from core.temporal import connect, ensure_search_attributes
+
+    with running_services() as (services, _stop):
+        client = await connect(services.temporal_address)
+        await ensure_search_attributes(client)
+        print((await run(services, client, customers=customers)).summary())
+
+
+if __name__ == "__main__":
+    import asyncio
+    import sys
+
+    asyncio.run(_main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000))
