@@ -27,10 +27,11 @@ from typing import Any
 
 import httpx
 
+from audit import trail as audit
 from bench.changes import PASSWORD, owner_database
 from bench.services import APP_ROLE, Services, running_services
 from core import embedded
-from core.db import Database
+from core.db import Database, run_sql
 from identity import staff
 from screening.commands import importer
 
@@ -60,6 +61,9 @@ class ApiTiming:
     p99_ms: float
     max_ms: float
     lists: list[str]
+    server_cpu_ms: float  # CPU time of the web process per check (less noisy than latency)
+    audit_p50_ms: float  # one audit write in its own transaction (lock, head, insert, commit)
+    audit_lock_p50_ms: float  # of which the chain's advisory lock alone (issue 19's)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,9 @@ class ApiTiming:
             "p90_ms": round(self.p90_ms, 2),
             "p99_ms": round(self.p99_ms, 2),
             "max_ms": round(self.max_ms, 2),
+            "server_cpu_ms_per_check": round(self.server_cpu_ms, 2),
+            "audit_write_p50_ms": round(self.audit_p50_ms, 2),
+            "audit_lock_p50_ms": round(self.audit_lock_p50_ms, 2),
             "lists": self.lists,
         }
 
@@ -140,6 +147,27 @@ async def time_checks(
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def audit_write_ms(db: Database, count: int = 300) -> tuple[float, float]:
+    """p50 of one audit write in its own transaction, and of the chain lock alone."""
+    writes, locks = [], []
+    for _ in range(count):
+        started = time.perf_counter()
+        async with db.transaction() as session:
+            await audit.record(session, action="bench.audit_write", actor=audit.SYSTEM)
+        writes.append((time.perf_counter() - started) * 1000)
+        async with db.transaction() as session:
+            started = time.perf_counter()
+            await run_sql(session, "SELECT pg_advisory_xact_lock(:k)", {"k": audit._CHAIN_LOCK})
+            locks.append((time.perf_counter() - started) * 1000)
+    return statistics.median(writes), statistics.median(locks)
+
+
 async def measure(services: Services, names: Sequence[str], requests: int) -> ApiTiming:
     db = Database(services.urls.app, pool_size=2, application_name="bench-screening-api")
     try:
@@ -148,6 +176,7 @@ async def measure(services: Services, names: Sequence[str], requests: int) -> Ap
         await staff.create_user(
             owner_database(db), username=username, password=PASSWORD, roles=["kyc_analyst"]
         )
+        audit_p50, lock_p50 = await audit_write_ms(db)
     finally:
         await db.dispose()
     port = embedded.free_port()
@@ -161,7 +190,10 @@ async def measure(services: Services, names: Sequence[str], requests: int) -> Ap
             )
             response.raise_for_status()
             token = response.json()["access_token"]
+        await time_checks(base_url, token, 0)  # builds the index before CPU is counted
+        cpu_before = cpu_seconds(server.pid)
         latencies = await time_checks(base_url, token, requests)
+        cpu_after = cpu_seconds(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -172,6 +204,10 @@ async def measure(services: Services, names: Sequence[str], requests: int) -> Ap
         p99_ms=percentile(latencies, 0.99),
         max_ms=max(latencies),
         lists=loaded,
+        # The warm-up requests of the timed run are counted too (a handful).
+        server_cpu_ms=(cpu_after - cpu_before) * 1000 / (requests + len(QUERIES)),
+        audit_p50_ms=audit_p50,
+        audit_lock_p50_ms=lock_p50,
     )
 
 
