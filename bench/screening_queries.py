@@ -218,7 +218,7 @@ VARIANTS = [
     ["kim", "gim"],
     ["jong", "jeong", "chong"],
     ["un", "eun"],
-    ["ri", "rhee", "lee"],
+    ["ri", "rhee", "yi"],
     ["pak", "park", "bak"],
     ["choe", "choi"],
 ]
@@ -257,6 +257,18 @@ def _fold(text: str) -> str:
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(_fold(text).split())
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+# Words of legal forms: a company name means the same with or without them.
+LEGAL_WORDS = (
+    frozenset(w for spellings in LEGAL_SPELLINGS for s in spellings for w in _fold(s).split())
+    | frozenset(w for form in LEGAL for w in _fold(form).split())
+    | {"ooo", "zao", "oao", "cjsc"}
+)
 
 
 # ----------------------------------------------------------------------------- scripts
@@ -326,7 +338,8 @@ def to_arabic(word: str) -> str:
         return "ال"
     if w in ("bin", "ibn", "ben"):
         return "بن"
-    return _render(w, _ARABIC, 2)
+    # A letter written twice in a row is written once (Sergeyevich: سيرغييفيتش, not ييي).
+    return re.sub(r"(.)\1+", r"\1", _render(w, _ARABIC, 2))
 
 
 _KANA_ROWS = {
@@ -548,6 +561,11 @@ class Lists:
                 self.name_words.append(words)
                 for w in words:
                     self.by_word.setdefault(w, []).append(k)
+        self.deletions: dict[str, set[str]] = {}
+        for w in self.by_word:
+            if len(w) >= 5:
+                for key in {w, *_deletions(w)}:
+                    self.deletions.setdefault(key, set()).add(w)
 
     def frequency(self, word: str) -> int:
         """In how many listed names a word appears."""
@@ -561,16 +579,32 @@ class Lists:
         out.discard(entry.entry_key)
         return frozenset(out)
 
+    def _near(self, word: str) -> set[str]:
+        """Listed words `word` may be written for by this module's own positive rules: itself,
+        a spelling variant, one typo away (words of five letters or more)."""
+        out = {word} & self.by_word.keys()
+        out |= {v for v in VARIANT_OF.get(word, ()) if v in self.by_word}
+        if len(word) >= 5:
+            for key in {word, *_deletions(word)}:
+                out |= self.deletions.get(key, set())
+        return out
+
     def listed_anywhere(self, name: str) -> bool:
-        """Every word of `name` in one listed name (such a "negative" would be a true match)."""
-        words = _words(name)
+        """Every word of `name` (legal forms aside) is, or could be by this module's own
+        perturbations, a word of one listed name: such a "negative" is a positive."""
+        words = _words(name) - LEGAL_WORDS
         if not words:
             return True
-        rarest = min(words, key=lambda w: len(self.by_word.get(w, ())))
-        return any(words <= self.name_words[k] for k in self.by_word.get(rarest, ()))
+        candidates: set[int] | None = None
+        for w in sorted(words, key=lambda w: len(self.by_word.get(w, ()))):
+            names = {k for near in self._near(w) for k in self.by_word[near]}
+            candidates = names if candidates is None else candidates & names
+            if not candidates:
+                return False
+        return True
 
     def listed_word(self, word: str) -> bool:
-        return _fold(word) in self.by_word
+        return bool(self._near(_fold(word)))
 
 
 def _plan(params: Params, rng: random.Random) -> tuple[str | None, list[str]]:
