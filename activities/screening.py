@@ -161,17 +161,13 @@ class ScreeningActivities:
 
     async def _subjects(self, workflow_id: str, customer: Customer) -> _Subjects:
         """Who is screened for a customer."""
+        if customer.application_id is None:
+            # Migrated from a legacy book: no application parties, so the customer itself
+            # is screened, by name (nothing to read).
+            return _Subjects([(None, query_for_customer(customer))])
         async with self.db.session() as session:
-            if customer.application_id is None:
-                # Migrated from a legacy book: no application parties, so the customer
-                # itself is screened, by name.
-                parties: list[tuple[ApplicationParty | None, ScreeningQuery]] = [
-                    (None, query_for_customer(customer))
-                ]
-            else:
-                found = await parties_of(session, customer.application_id)
-                parties = [(party, query_for(party)) for party in found]
-        return _Subjects(parties)
+            found = await parties_of(session, customer.application_id)
+        return _Subjects([(party, query_for(party)) for party in found])
 
     async def _store_rescreen(
         self,
