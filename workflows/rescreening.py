@@ -1,9 +1,14 @@
 """Re-screening: every customer against the current list version, on a Temporal Schedule.
 
 RescreenWorkflow pages through customers in batches (one activity per batch, so progress
-survives a worker restart). A new hit (a listed entry not seen for that person before)
-opens a screening case, and a ScreeningAlertWorkflow per case has a kyc_analyst confirm
-the match (the customer is restricted) or dismiss it as a false positive.
+survives a worker restart). DeltaRescreenWorkflow runs after a list version is imported:
+hits on its removed entries lapse, and only the customers its added or changed entries can
+reach are screened again. A hit alerts when its pair (customer, listed entry) is new, back
+after lapsing, or whitelisted/dismissed for content that has since changed
+(screening.commands.suppressions); each alert opens a screening case, and a
+ScreeningAlertWorkflow per case has a kyc_analyst confirm the match (the customer is
+restricted) or dismiss it as a false positive, which proposes whitelisting the pair: a
+second analyst approves it (the case closes) or rejects it (the hit goes back for review).
 """
 
 from __future__ import annotations
