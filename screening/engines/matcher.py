@@ -22,6 +22,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Literal
 
+import numpy as np
 from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
@@ -40,6 +41,9 @@ ABJAD_SIM = 0.95
 ABJAD_SHORT_SIM = 0.9  # ... when those are only one or two consonants
 AGREE_SIM = 0.8
 MAX_HITS = 50
+_TOP_K = 8
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY_F = np.zeros(0, dtype=float)
 NAME_KINDS = {"primary": "listed name", "aka": "alias (a.k.a.)", "fka": "former name (f.k.a.)"}
 NAME_KINDS["nka"] = "new name (n.k.a.)"
 
@@ -437,6 +441,27 @@ class ScreeningIndex:
             outlines.setdefault(_outline(skel), []).append(skel)
         self.deletes = deletes
         self.outlines = outlines
+        self._best_cache: dict[
+            tuple[str, str, bool, str, bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray]
+        ] = {}
+        # Per name, what the candidate bound needs, as arrays (see `_score`).
+        recs = self.names
+        self._loose = np.array([r.loose for r in recs], dtype=np.int64)
+        self._person = np.array([r.person for r in recs], dtype=bool)
+        self._compact_len = np.array(
+            [[len(c) for c in r.compacts][:2] + [-1000] * (2 - len(r.compacts[:2])) for r in recs],
+            dtype=np.int64,
+        ).reshape(len(recs), 2)
+        self._n_extra = np.array([r.particles + r.swap for r in recs], dtype=float)
+        self._n_total = np.array([r.total - r.middle_discount for r in recs], dtype=float)
+        # The most k indexed tokens weigh, k < _TOP_K; the last column: all of them.
+        self._top = np.array(
+            [
+                [r.top[min(k, len(r.top) - 1)] for k in range(_TOP_K - 1)] + [r.top[-1]]
+                for r in recs
+            ],
+            dtype=float,
+        ).reshape(len(recs), _TOP_K)
         self._reach_cache: dict[
             tuple[str, str, bool, str], list[tuple[list[tuple[int, float]], float]]
         ] = {}
@@ -493,51 +518,77 @@ class ScreeningIndex:
 
     def _candidates(
         self, query: list[Token], query_entity: list[Token], kind: Kind | None
-    ) -> dict[int, tuple[float, float]]:
-        """Names the query reaches by its blocking keys (see the class docstring), each with
-        the most the looked-up query tokens and listed tokens can agree. Nothing else is
-        scored. Without a kind, listed people are reached by the query read as a person,
-        organisations by the query read as an organisation."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Names the query reaches by its blocking keys (see the class docstring): their
+        indexes, and for each the most the looked-up query tokens and the listed tokens can
+        agree. Nothing else is scored. Without a kind, listed people are reached by the
+        query read as a person, organisations by the query read as an organisation."""
         if kind is not None:
             return self._reached(query, kind == "person")
-        return self._reached(query, True) | self._reached(query_entity, False)
+        people = self._reached(query, True)
+        organisations = self._reached(query_entity, False)
+        return (
+            np.concatenate((people[0], organisations[0])),
+            np.concatenate((people[1], organisations[1])),
+            np.concatenate((people[2], organisations[2])),
+        )
 
-    def _reached(self, query: list[Token], person: bool) -> dict[int, tuple[float, float]]:
+    def _reached(
+        self, query: list[Token], person: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lookups: dict[tuple[str, str, bool, str], tuple[Token, float, int]] = {}
         for t in query:
             if not _unindexed(t):
                 key = (t.skel, t.tskel, t.abjad, t.outline)
                 token, weight, count = lookups.get(key, (t, 0.0, 0))
                 lookups[key] = (token, weight + t.weight, count + 1)  # Ahmad al-Ahmad: twice
-        names = self.names
-        acc: dict[int, list[float]] = {}
+        if not lookups:
+            return _EMPTY, _EMPTY_F, _EMPTY_F
+        size = len(self.names)
+        qw = np.zeros(size)
+        nw = np.zeros(size)
+        reached = np.zeros(size, dtype=bool)
         for qt, qweight, count in lookups.values():
-            # One query token pairs with one listed token: per name, the best key counts.
-            # (Equal query tokens pair with as many listed ones: then every key counts.)
+            ids, sims, weights = self._best(qt, count > 1, person)
+            qw[ids] += qweight * sims
+            nw[ids] += weights
+            reached[ids] = True
+        ids = np.flatnonzero(reached)
+        return ids, qw[ids], nw[ids]
+
+    def _best(
+        self, token: Token, repeated: bool, person: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The listed person (or organisation) names the query token reaches: per name the
+        best similarity of a key, and the most the name's reached tokens can count. One
+        query token pairs with one listed token, so the best key counts; a token the query
+        repeats pairs with as many listed ones, so then every key counts."""
+        cache_key = (token.skel, token.tskel, token.abjad, token.outline, repeated, person)
+        cached = self._best_cache.get(cache_key)
+        if cached is None:
             best: dict[int, list[float]] = {}
-            for posting, sim in self._reach(qt):
+            names = self.names
+            for posting, sim in self._reach(token):
                 for ni, w in posting:
                     slot = best.get(ni)
                     if slot is None:
-                        best[ni] = [sim, w * sim]
-                    elif count == 1:
-                        if sim > slot[0]:
-                            slot[0] = sim
-                        if w * sim > slot[1]:
-                            slot[1] = w * sim
-                    else:
+                        if names[ni].person == person:
+                            best[ni] = [sim, w * sim]
+                    elif repeated:
                         slot[0] = max(slot[0], sim)
                         slot[1] += w * sim
-            for ni, (sim, nw) in best.items():
-                if names[ni].person != person:
-                    continue
-                total = acc.get(ni)
-                if total is None:
-                    acc[ni] = [qweight * sim, nw]
-                else:
-                    total[0] += qweight * sim
-                    total[1] += nw
-        return {ni: (qw, nw) for ni, (qw, nw) in acc.items()}
+                    else:
+                        slot[0] = max(slot[0], sim)
+                        slot[1] = max(slot[1], w * sim)
+            cached = (
+                np.fromiter(best.keys(), dtype=np.int64, count=len(best)),
+                np.fromiter((v[0] for v in best.values()), dtype=float, count=len(best)),
+                np.fromiter((v[1] for v in best.values()), dtype=float, count=len(best)),
+            )
+            if len(self._best_cache) > 20_000:
+                self._best_cache.clear()
+            self._best_cache[cache_key] = cached
+        return cached
 
     def _readings(self, name: str, kind: Kind | None) -> list[tuple[list[Token], list[Token]]]:
         """The query read as a person and as an organisation, and once more with the titles
@@ -560,8 +611,8 @@ class ScreeningIndex:
         none of a list version's added or changed entries cannot get a new hit from them."""
         keys: set[str] = set()
         for query, query_entity in self._readings(name, kind):
-            acc = self._candidates(query, query_entity, kind)
-            keys.update(self.entries[self.names[ni].entry].entry_key for ni in acc)
+            ids = self._candidates(query, query_entity, kind)[0]
+            keys.update(self.entries[self.names[ni].entry].entry_key for ni in ids.tolist())
         return keys
 
     def match(
@@ -625,38 +676,56 @@ class ScreeningIndex:
         exhaustive: bool,
     ) -> None:
         """Score one reading of the query into `best` (the best name per entry)."""
-        found: dict[int, tuple[float, float]] | None = None
+        compact_q = "".join(t.canon for t in query if not t.particle)
+        compacts: dict[int, float] = {}
         if exhaustive:
             person = kind == "person"
-            names: Iterable[int] = (
+            names: list[int] = [
                 ni for ni, rec in enumerate(self.names) if kind is None or rec.person == person
-            )
+            ]
         else:
-            found = self._candidates(query, query_entity, kind)
-            names = found
-        facts = {True: _query_facts(query), False: _query_facts(query_entity)}
+            ids, qw, nw = self._candidates(query, query_entity, kind)
+            bound = np.empty(len(ids))
+            persons = self._person[ids]
+            for reading in (True, False):
+                rows = persons | (kind is not None) if reading else ~persons & (kind is None)
+                if not rows.any():
+                    continue
+                qtotal, qloose_weight, qloose, qtop = _query_facts(
+                    query if reading else query_entity
+                )
+                # Loose tokens (particles, initials) on either side may agree with anything.
+                r_ids = ids[rows]
+                q_most = (
+                    qw[rows]
+                    + qloose_weight
+                    + np.asarray(qtop)[np.minimum(self._loose[r_ids], len(qtop) - 1)]
+                )
+                n_most = nw[rows] + self._n_extra[r_ids] + self._top[r_ids, min(qloose, _TOP_K - 1)]
+                bound[rows] = 50 * np.minimum(q_most / qtotal, 1.0) + 50 * np.minimum(
+                    n_most / self._n_total[r_ids], 1.0
+                )
+            keep = bound >= floor
+            names = ids[keep].tolist()
+            # Below the bound, only a name written alike without spaces can still match
+            # (`ratio` cannot reach 92 unless the lengths are within 8% of their sum).
+            low = ids[~keep]
+            n = len(compact_q)
+            lengths = self._compact_len[low]
+            window = (2 * np.minimum(lengths, n) >= 0.92 * (lengths + n)).any(axis=1)
+            for ni in low[window].tolist():
+                c = _compact(compact_q, self.names[ni].compacts)
+                if c >= 92:
+                    compacts[ni] = c
+                    names.append(ni)
         qweights = {True: [t.weight for t in query], False: [t.weight for t in query_entity]}
         memos: dict[bool, dict[tuple[int, int], float]] = {True: {}, False: {}}
-        compact_q = "".join(t.canon for t in query if not t.particle)
         for ni in names:
             rec = self.names[ni]
             person_reading = rec.person or kind is not None
             q = query if person_reading else query_entity
-            compact = -1.0
-            if found is not None:
-                qw, nw = found[ni]
-                qtotal, qloose_weight, qloose, qtop = facts[person_reading]
-                # Loose tokens (particles, initials) on either side may agree with anything.
-                q_most = qw + qloose_weight + qtop[min(rec.loose, len(qtop) - 1)]
-                n_most = nw + rec.particles + rec.top[min(qloose, len(rec.top) - 1)] + rec.swap
-                bound = 50 * min(q_most / qtotal, 1.0) + 50 * min(
-                    n_most / (rec.total - rec.middle_discount), 1.0
-                )
-                if bound < floor:
-                    compact = _compact(compact_q, rec.compacts)
-                    if compact < 92:
-                        continue
-            if compact < 0:
+            compact = compacts.get(ni)
+            if compact is None:
                 compact = _compact(compact_q, rec.compacts)
             al = _align(q, qweights[person_reading], rec, memos[person_reading])
             if not al.linked:
