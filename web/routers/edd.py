@@ -22,11 +22,11 @@ from web.deps import (
     in_path,
     require,
 )
-from web.responses import WRITE_ERRORS
+from web.responses import API_ERRORS, WRITE_ERRORS
 from web.routers.cases import case_page_context
 from web.templating import render
 
-api = APIRouter(prefix="/api/v1/applications", tags=["applications"])
+api = APIRouter(prefix="/api/v1/applications", tags=["applications"], responses=API_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 Worker = Depends(
