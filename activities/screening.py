@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -290,6 +290,13 @@ class ScreeningActivities:
                 run=str(activity.info().workflow_id),
                 list_version=delta.label,
             )
+            # Whitelistings pinned to what a changed entry said before lapse now.
+            await suppressions.lapse_changed(
+                session,
+                delta.changed_hashes,
+                run=str(activity.info().workflow_id),
+                list_version=delta.label,
+            )
         return DeltaPlan(
             list_version=delta.label,
             previous_version=delta.previous,
@@ -380,6 +387,7 @@ class ListDelta:
     changed: list[str]
     removed: list[str]
     index: ScreeningIndex | None
+    changed_hashes: dict[str, str] = field(default_factory=dict)  # key -> new content hash
 
 
 # By database and version id; a version never changes once imported.
@@ -437,6 +445,7 @@ async def list_delta(db: Database, version_id: int) -> ListDelta:
         changed=[entry_key(name, r) for r in changed],
         removed=[entry_key(name, r) for r in removed],
         index=index,
+        changed_hashes={entry_key(name, r): new[r] for r in changed},
     )
     # A handful of recent versions is all a worker needs (a run pages through customers).
     while len(_deltas) >= _DELTAS_KEPT:

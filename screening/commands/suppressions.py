@@ -361,6 +361,46 @@ async def lapse_removed(
     return len(rows)
 
 
+async def lapse_changed(
+    session: AsyncSession, hashes: dict[str, str], *, run: str, list_version: str
+) -> int:
+    """Entries a new version changed (entry key -> its new content hash): every whitelisting
+    pinned to other content lapses, audited, whether or not the customer still hits the
+    entry (if it does, its next screening alerts again). The number lapsed."""
+    if not hashes:
+        return 0
+    keys = sorted(hashes)
+    rows = (
+        await run_sql(
+            session,
+            "UPDATE screening_suppression s SET status = 'lapsed', lapsed_at = now(), "
+            "lapse_reason = 'entry_changed' "
+            "FROM unnest(CAST(:k AS text[]), CAST(:h AS text[])) AS n(entry_key, entry_hash) "
+            "WHERE s.entry_key = n.entry_key AND s.entry_hash <> n.entry_hash "
+            "AND s.status IN ('proposed', 'active') "
+            "RETURNING s.customer_id, s.entry_key, s.entry_hash, s.case_id",
+            {"k": keys, "h": [hashes[k] for k in keys]},
+        )
+    ).all()
+    for r in rows:
+        await audit.record(
+            session,
+            action="screening.suppression_lapsed",
+            actor=SYSTEM,
+            object_type="customer",
+            object_id=r.customer_id,
+            workflow_id=run,
+            details={
+                "entry_key": r.entry_key,
+                "entry_hash": r.entry_hash,
+                "case_id": r.case_id,
+                "reason": "entry_changed",
+                "list_version": list_version,
+            },
+        )
+    return len(rows)
+
+
 async def _lapse_suppressions(
     session: AsyncSession,
     customer_id: uuid.UUID,

@@ -349,6 +349,8 @@ async def test_whitelisted_by_two_analysts_stays_quiet_until_the_entry_changes(
     assert [(e.details["entry_key"], e.details["reason"]) for e in lapsed] == [
         ("OFAC-SDN:990001", "entry_changed")
     ]
+    # Lapsed by the delta re-screen itself, as the new version's diff named the change.
+    assert lapsed[0].workflow_id == delta_rescreen_id(label)
     again = await _case_of(db, schmidt)
     assert again.id != case.id and again.status == "open"
 
