@@ -28,6 +28,7 @@ from rapidfuzz.fuzz import ratio
 
 from screening.engines.entries import ParsedEntry, entry_hash
 from screening.engines.normalize import Token, has_title, tokens
+from screening.engines.transliterate import has_article
 from screening.policy import ScreeningConfig
 
 MIDDLE_WEIGHT = 0.35
@@ -602,6 +603,11 @@ class ScreeningIndex:
             titled = tokens(name, kind="person", keep_titles=True)
             if titled != query:
                 readings.append((titled, titled if kind is not None else query_entity))
+        if has_article(name):
+            # ال may open a foreign name written in Arabic letters (اليكسي: Alexei).
+            whole = tokens(name, kind=kind or "person", article=False)
+            whole_entity = tokens(name, kind="entity", article=False) if kind is None else whole
+            readings.append((whole, whole_entity))
         return readings
 
     def candidate_keys(self, name: str, *, kind: Kind | None = None) -> set[str]:

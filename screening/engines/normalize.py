@@ -27,6 +27,7 @@ from screening.engines.transliterate import script_words
 
 PARTICLE_WEIGHT = 0.2
 GENERIC_WEIGHT = 0.5
+INITIAL_WEIGHT = 0.35
 
 TITLES = frozenset(
     [
@@ -552,14 +553,43 @@ def _generic(canon: str) -> bool:
     return canon in GENERIC_WORDS or _near(canon, _LONG_GENERIC)
 
 
+# Consonant classes an abjad or kana cannot tell apart (Arabic has no p, v or ch: ب ف تش;
+# kana no l), applied to both sides.
+_ABJAD_DIGRAPHS = (
+    ("sch", "sh"),
+    ("tch", "sh"),
+    ("tsh", "sh"),
+    ("ch", "sh"),
+    ("dzh", "j"),
+    ("zh", "j"),
+    ("ph", "f"),
+    ("kh", "h"),
+    ("gh", "g"),
+    ("dh", "d"),
+    ("th", "t"),
+    ("ck", "k"),
+    ("q", "k"),
+    ("x", "ks"),
+    ("c", "k"),
+    ("z", "s"),
+    ("v", "f"),
+    ("p", "b"),
+    ("l", "r"),
+)
+
+
 @lru_cache(maxsize=200_000)
-def abjad_outline(skel: str) -> str:
-    """A spelling skeleton as Arabic script writes it: consonants only (short vowels are
-    not written; w/y and a final h stand for long vowels and ta marbuta), so "usama",
-    "osama" and أسامة all give "sm"."""
-    s = "".join(c for c in skel if c not in "aeiouv")
-    s = _DOUBLES.sub(r"\1", s)
-    if len(s) > 1 and s.endswith("h") and s[-2] not in "sc":
+def abjad_outline(word: str) -> str:
+    """A word as Arabic script writes it: consonants only (short vowels are not written;
+    w/y and a final h stand for long vowels and ta marbuta), in classes the script cannot
+    tell apart, so "usama", "osama" and أسامة all give "sm", Lavrishchev and لافريشتشيف
+    "rfrshf"."""
+    s = word
+    for a, b in _ABJAD_DIGRAPHS:
+        s = s.replace(a, b)
+    s = "".join(c for c in s if c not in "aeiouyw")
+    s = _DOUBLES.sub(r"\1", s).replace("shsh", "sh")
+    if len(s) > 1 and s.endswith("h") and s[-2] != "s":
         s = s[:-1]
     return s
 
@@ -583,12 +613,14 @@ def split_words(name: str) -> list[str]:
 _SINGLE_LETTERS = re.compile(r"\b(?:[a-z] ){1,}[a-z]\b")
 
 
-def marked_words(name: str, *, join_letters: bool = False) -> list[tuple[str, bool]]:
+def marked_words(
+    name: str, *, join_letters: bool = False, article: bool = True
+) -> list[tuple[str, bool]]:
     """Folded words of a name, each with whether it was read from an abjad (Arabic,
     Hebrew). With `join_letters` (organisation names), runs of single letters are one
     word: "l l c" is "llc", "s a de c v" is "sa de cv", as "S.A. de C.V." is."""
     out: list[tuple[str, bool]] = []
-    for chunk, abjad in script_words(name):
+    for chunk, abjad in script_words(name, article):
         if abjad:
             word = _NON_ALNUM.sub("", fold(_APOSTROPHES.sub("", chunk)))
             if word:
@@ -629,7 +661,9 @@ def _merge_abd(words: list[str]) -> list[str]:
     return out
 
 
-def tokens(name: str, *, kind: str = "person", keep_titles: bool = False) -> list[Token]:
+def tokens(
+    name: str, *, kind: str = "person", keep_titles: bool = False, article: bool = True
+) -> list[Token]:
     """The tokens of `name` for a person (`kind="person"`) or an organisation/vessel.
 
     Titles and honorifics are dropped from a person's name while another name word remains
@@ -637,7 +671,7 @@ def tokens(name: str, *, kind: str = "person", keep_titles: bool = False) -> lis
     two other name words remain ("Amir Kubura" and "Haji Noorullah" keep their first word).
     `keep_titles` keeps every title that is also a name (the matcher scores both
     readings: "Dr Amir Kubura" is also amir kubura)."""
-    return list(_tokens(name, kind == "person", keep_titles))
+    return list(_tokens(name, kind == "person", keep_titles, article))
 
 
 def has_title(name: str) -> bool:
@@ -646,8 +680,10 @@ def has_title(name: str) -> bool:
 
 
 @lru_cache(maxsize=100_000)
-def _tokens(name: str, person: bool, keep_titles: bool = False) -> tuple[Token, ...]:
-    marked = marked_words(name, join_letters=not person)
+def _tokens(
+    name: str, person: bool, keep_titles: bool = False, article: bool = True
+) -> tuple[Token, ...]:
+    marked = marked_words(name, join_letters=not person, article=article)
     abjad_words = {w for w, a in marked if a}
     words = [w for w, _ in marked]
     if person:
@@ -670,10 +706,12 @@ def _tokens(name: str, person: bool, keep_titles: bool = False) -> tuple[Token, 
             weight = PARTICLE_WEIGHT
         elif not person and _generic(canon):
             weight = GENERIC_WEIGHT
+        elif len(canon) == 1:
+            weight = INITIAL_WEIGHT  # "John R. Carter" is John Carter
         else:
             weight = 1.0
         tskel = skel if canon == word else skeleton(word)
-        outline = "" if particle else abjad_outline(skel)
+        outline = "" if particle else abjad_outline(canon)
         out.append(
             Token(
                 word,

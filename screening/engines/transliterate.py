@@ -11,7 +11,9 @@ Cyrillic and Greek come out as the usual romanisations (Дерипаска → D
 Mandarin pinyin, one word per character (金正恩 → jin zheng en), Hangul as Revised
 Romanisation, one word per syllable (김정은 → gim jeong eun), Arabic and Hebrew as their
 consonants (أسامة بن لادن → 'smh bn ldn): these scripts leave short vowels unwritten, so
-their words are marked *abjad* and compared by consonant outline only. Arabic particles
+their words are marked *abjad* and compared by consonant outline only; so are Japanese
+kana, which add a vowel after every consonant (ユスフ → yusufu). Greek is read the modern
+way (mu-pi b, nu-tau d, omicron-upsilon u, chi kh) before anyascii. Arabic particles
 are read as the particles they are (بن → bin, ابو → abu, ال → al), and عبد joins the
 name that follows (عبد الله → one name, as "Abdullah" is one name).
 
@@ -33,6 +35,19 @@ _ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe7
 _HEBREW = re.compile("[\u0590-\u05ff\ufb1d-\ufb4f]")
 _HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HANGUL = re.compile("[\uac00-\ud7af]")
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+_GREEK = re.compile("[\u0370-\u03ff\u1f00-\u1fff]")
+# Modern Greek writes b, d, g, u as digraphs (Μπαράκ, Χαμντάν) and reads χ as kh.
+_GREEK_DIGRAPHS = (
+    ("ου", "u"),  # noqa: RUF001
+    ("μπ", "b"),
+    ("ντ", "d"),
+    ("γκ", "g"),
+    ("γγ", "ng"),  # noqa: RUF001
+    ("τσ", "ts"),
+    ("τζ", "j"),
+    ("χ", "kh"),
+)
 _NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
 _SPACE = re.compile(r"\s+")
 
@@ -66,25 +81,52 @@ def _abjad_word(word: str) -> str:
     return _SPACE.sub("", anyascii(word)).lower()
 
 
-def _arabic(chunk: str) -> list[tuple[str, bool]]:
+def _greek(chunk: str) -> str:
+    text = unicodedata.normalize("NFD", chunk.lower())
+    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
+    for a, b in _GREEK_DIGRAPHS:
+        text = text.replace(a, b)
+    return anyascii(text)
+
+
+def _arabic(chunk: str, split_article: bool) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for word in chunk.split():
         word = "".join(c for c in word if unicodedata.category(c) != "Mn" and c != _TATWEEL)
         if word in _ARABIC_PARTICLES:
             out.append((_ARABIC_PARTICLES[word], False))
             continue
-        if word.startswith("ال") and len(word) > 3:
+        if split_article and word.startswith("ال") and len(word) > 3:
             out.append(("al", False))
             word = word[2:]
         out.append((_abjad_word(word), True))
     return out
 
 
+_ARTICLES = ("ال", "ал", "Ал", "АЛ", "αλ", "Αλ", "ΑΛ", "アル")
+
+
+def has_article(text: str) -> bool:
+    """Whether a word in another script opens with what may be the Arabic article al- or
+    part of a name: ال in Arabic letters (اليكسي is Alexei), ал/αλ/アル written onto the
+    name in Cyrillic, Greek or kana (алтикрити: al-Tikriti, but Алексей)."""
+    return any(w.startswith(_ARTICLES) and len(w) > 3 for w in text.split())
+
+
+def _split_al(word: str) -> list[str]:
+    """al + the name, for a transliterated word read as opening with the article."""
+    if word.lower().startswith(("al", "ar")) and len(word) > 4:
+        return [word[:2], word[2:]]
+    return [word]
+
+
 @lru_cache(maxsize=50_000)
-def script_words(text: str) -> tuple[tuple[str, bool], ...]:
-    """The name as Latin text chunks, each with whether it came from an abjad (Arabic,
-    Hebrew: consonants only). Latin chunks are returned as written (accents and case are
-    the tokeniser's business)."""
+def script_words(text: str, split_article: bool = True) -> tuple[tuple[str, bool], ...]:
+    """The name as Latin text chunks, each with whether it is to be compared by its
+    consonants only (read from Arabic, Hebrew or Japanese kana). Latin chunks are returned
+    as written (accents and case are the tokeniser's business). `split_article` is the
+    likelier reading of a word opening with al-: in Arabic letters the article and a name,
+    in other scripts one name; without it, the other reading (see `has_article`)."""
     text = clean(text)
     if not _NON_LATIN.search(text):
         return ((text, False),)
@@ -106,7 +148,17 @@ def script_words(text: str) -> tuple[tuple[str, bool], ...]:
     out: list[tuple[str, bool]] = []
     for chunk in merged:
         if _ARABIC.search(chunk):
-            out.extend(_arabic(chunk))
+            out.extend(_arabic(chunk, split_article))
+        elif _KANA.search(chunk):
+            # Kana add a vowel after every consonant (ユスフ yusufu): consonants only.
+            for word in re.split("[\u30fb\uff65\u00b7\\s=]+", chunk):
+                if word:
+                    latin = _SPACE.sub("", anyascii(word)).lower()
+                    parts = [latin] if split_article else _split_al(latin)
+                    out.extend((p, p not in ("al", "ar")) for p in parts)
+        elif _GREEK.search(chunk):
+            latin = _greek(chunk)
+            out.append((latin if split_article else " ".join(_split_al(latin)), False))
         elif _HEBREW.search(chunk):
             out.append((_abjad_word(chunk), True))
         elif _HAN.search(chunk) or _HANGUL.search(chunk):
@@ -114,7 +166,8 @@ def script_words(text: str) -> tuple[tuple[str, bool], ...]:
             syllables = [anyascii(c) if (_HAN.match(c) or _HANGUL.match(c)) else c for c in chunk]
             out.append((" ".join(s for s in syllables if s.strip()), False))
         elif _NON_LATIN.search(chunk):
-            out.append((anyascii(chunk), False))
+            latin = anyascii(chunk)
+            out.append((latin if split_article else " ".join(_split_al(latin)), False))
         else:
             out.append((chunk, False))
     return tuple(out)

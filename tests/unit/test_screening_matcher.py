@@ -152,3 +152,27 @@ def test_candidate_keys_name_only_the_entries_a_query_can_reach(index: Screening
     assert index.candidate_keys("Sergei Lavrov") == {"OFAC-SDN:9001"}
     assert index.candidate_keys("Sergei Lavrov", kind="entity") == set()
     assert index.candidate_keys("Zyxwvut Qqq") == set()
+
+
+def test_other_scripts_and_lost_names_are_found() -> None:
+    sample = parse_bytes(
+        b"""6365,"BIN LADIN, Usama bin Muhammad bin Awad","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 30 Jul 1957."
+7715,"KUBURA, Amir","individual","BALKANS",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+24682,"HIENG, Hing Bun","individual","CAMBODIA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+4107,"RODRIGUEZ OREJUELA, Gilberto Jose","individual","SDNT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+9100,"DERIPASKA, Oleg Vladimirovich","individual","RUSSIA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+"""
+    )
+    index = ScreeningIndex(sample)
+    for query, ent_num in [
+        ("Олег Владимирович Дерипаска", 9100),
+        ("أسامة بن لادن", 6365),
+        ("U\u200bsama bin La\u200bdin", 6365),
+        ("Amir Kubura", 7715),
+        ("Dr Amir Kubura", 7715),
+        ("Hing HIENG", 24682),
+        ("Gilberto Orejuela", 4107),  # the first of two family names left out
+    ]:
+        hits = index.match(query)
+        assert hits and hits[0].ent_num == ent_num, query
+        assert hits[0].score >= 85, (query, hits[0].score)

@@ -66,3 +66,54 @@ def test_dates_of_birth_in_every_published_shape() -> None:
     assert parse_dob("1960") == ([], [1960])
     assert parse_dob("circa 1958") == ([], [1957, 1958, 1959])
     assert parse_dob("1955 to 1957") == ([], [1955, 1956, 1957])
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("U\u200bsama bin La\u200bdin", ["usama", "bin", "ladin"]),  # zero-width spaces
+        ("Олег Дерипаска", ["oleg", "deripaska"]),
+        ("Αλέξης Τσίπρας", ["aleksis", "tsipras"]),
+        ("金正恩", ["jin", "zheng", "en"]),  # Han read as Mandarin, a syllable a word
+        ("\uff2a\uff4f\uff48\uff4e\u3000Smith", ["john", "smith"]),  # full-width (NFKC)
+    ],
+)
+def test_any_script_is_read_in_latin_letters(query: str, expected: list[str]) -> None:
+    assert [t.skel for t in tokens(query)] == [t.skel for t in tokens(" ".join(expected))]
+
+
+def test_arabic_words_compare_by_consonants() -> None:
+    arabic = tokens("أسامة بن لادن")
+    assert [(t.abjad, t.particle) for t in arabic] == [(True, False), (False, True), (True, False)]
+    latin = tokens("Usama bin Ladin")
+    assert [t.outline for t in arabic] == [t.outline for t in latin]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("Amir Kubura", ["amir", "kubura"]),  # Amir is also a given name: kept
+        ("Haji Noorullah", ["haji", "noorullah"]),
+        ("Dr. Aleksandr Yurievich Petrov", ["aleksandr", "yurievich", "petrov"]),
+        ("Amir Ahmad Khan", ["ahmad", "khan"]),  # two names remain: the title goes
+    ],
+)
+def test_titles_that_are_names_are_dropped_only_when_two_names_remain(
+    query: str, expected: list[str]
+) -> None:
+    assert [t.text for t in tokens(query)] == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Grupo Comercial s a de c v", "Grupo Comercial S.A. de C.V."),
+        ("Acme Trading l l c", "Acme Trading L.L.C."),
+        ("Rosoboronexport Joint Stcok Company", "Rosoboronexport Joint Stock Company"),
+    ],
+)
+def test_legal_forms_with_or_without_dots_and_mistyped(a: str, b: str) -> None:
+    assert [t.weight for t in tokens(a, kind="entity")] == [
+        t.weight for t in tokens(b, kind="entity")
+    ]
+    assert normalized(a, kind="entity") == normalized(b, kind="entity")
