@@ -108,6 +108,14 @@ TITLES = frozenset(
         "ing",
         "eng",
         "engineer",
+        "maulavi",
+        "moulavi",
+        "maulvi",
+        "molvi",
+        "qari",
+        "mufti",
+        "ustad",
+        "ustadh",
     ]
 )
 # Titles that are also given names ("Amir Kubura", "Haji Noorullah", "Sayed Ahmad"): only
@@ -211,6 +219,7 @@ LEGAL_FORMS = frozenset(
 
 PARTICLES = frozenset(
     [
+        "abd",
         "abu",
         "abou",
         "bou",
@@ -419,6 +428,15 @@ _VARIANT_GROUPS = {
     "olga": "olha",
     "igor": "ihor",
     "oleg": "oleh",
+    # Korean: Revised Romanisation (and anyascii's Hangul) beside McCune-Reischauer.
+    "kim": "gim",
+    "ri": "rhee yi rhie",
+    "jong": "jeong",
+    "un": "eun",
+    "song": "seong",
+    "yong": "yeong",
+    "kwang": "gwang",
+    "pak": "bak",
 }
 VARIANTS: dict[str, str] = {
     variant.rstrip("-"): canon
@@ -447,7 +465,7 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _INITIALISM = re.compile(r"\b(?:[a-z]\.){2,}")
 _ARTICLE_PREFIX = re.compile(r"\b(al|el|ul|ad|ar|as|ash|at|az|an)-(?=[a-z])")
 # Abd al X / Abdul X / Abdel X / Abdur X → abdX ("servant of X" is one name however written).
-_ABD_SPLIT = re.compile(r"^abd(?:ul|el|al|ol|il|ur|us|ar|ir|ou|u)?$")
+_ABD_SPLIT = re.compile(r"^abd(?:ul|el|al|ol|il|ur|us|ar|ir|oul|ou|u)?$")
 _ABD_JOINED = re.compile(r"^abd(?:ul|el|al|ol|il|ur|us|ar|ir|ou)([a-z]{3,})$")
 _ABD_ARTICLE = frozenset({"al", "el", "ul", "ar", "ur", "as", "an", "ad"})
 
@@ -478,10 +496,10 @@ _DIGRAPHS = (
     ("ay", "ai"),
     ("q", "k"),
     ("w", "v"),
-    ("x", "ks"),
     ("y", "i"),
     ("z", "s"),
     ("c", "k"),
+    ("ks", "x"),  # Aleksandr / Alexandr; a mistyped x is one slip, not two
 )
 _DOUBLES = re.compile(r"(.)\1+")
 _VOWELS = re.compile(r"[aeiou]")
@@ -644,7 +662,13 @@ def _latin_words(name: str) -> list[str]:
     return [w for w in _NON_ALNUM.split(text) if w]
 
 
-def _merge_abd(words: list[str]) -> list[str]:
+_ALLAH = frozenset({"allah", "llah", "ullah", "ulla", "alla", "allakh", "lah", "lakh", "llakh"})
+
+
+def _split_abd(words: list[str]) -> list[str]:
+    """Abd al-X, Abdul X, Abdel-X and AbdulX all become the particle `abd` and X, so the
+    name X agrees whatever the spelling and wherever it stands (Abdul Wahed Shafiq /
+    Shafiq Abdul Wahed); Abd Allah stays Abdullah."""
     out: list[str] = []
     i = 0
     while i < len(words):
@@ -653,10 +677,19 @@ def _merge_abd(words: list[str]) -> list[str]:
             j = i + 1
             if words[j] in _ABD_ARTICLE and j + 1 < len(words):
                 j += 1
-            out.append("abd" + words[j])
-            i = j + 1
+            if words[j] in _ALLAH:
+                out.append("abdullah")
+                i = j + 1
+                continue
+            out.append("abd")
+            i = j
             continue
-        out.append(word)
+        joined = _ABD_JOINED.match(word)
+        if joined and word not in VARIANTS:
+            rest = joined.group(1)
+            out.extend(["abdullah"] if rest in _ALLAH else ["abd", rest])
+        else:
+            out.append(word)
         i += 1
     return out
 
@@ -695,7 +728,7 @@ def _tokens(
     elif not person:
         kept = [w for w in words if not _legal_form(w)]
         words = kept or words
-    words = _merge_abd(words)
+    words = _split_abd(words)
     out: list[Token] = []
     for word in words:
         abjad = word in abjad_words
