@@ -13,6 +13,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import bindparam
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -318,6 +319,39 @@ async def open_session(
     return token, SessionInfo(staff_session, actor, must_enrol)
 
 
+# What every request asks, built once (its construction and cache key are then reused): the
+# session, its person, their factor (enrolled or not: every request asks whether they must
+# enrol first, and most who must are enrolled), and in the same round trip the roles they
+# hold now (as roles_of reads them) with the access policy in force, as [roles, values] (one
+# column: sqlmodel's select types four).
+_ROLES_HELD = (
+    select(func.array_agg(RoleAssignment.role))
+    .where(
+        RoleAssignment.user_id == StaffSession.user_id,
+        col(RoleAssignment.ended_at).is_(None),
+        or_(
+            col(RoleAssignment.expires_at).is_(None),
+            col(RoleAssignment.expires_at) > bindparam("now"),
+        ),
+    )
+    .scalar_subquery()
+)
+_LIVE_SESSION = (
+    select(
+        StaffSession,
+        StaffUser,
+        StaffMfa.confirmed_at,
+        func.json_build_array(_ROLES_HELD, values_in_force("access")),
+    )
+    .join(StaffUser, col(StaffUser.id) == StaffSession.user_id)
+    .outerjoin(StaffMfa, col(StaffMfa.user_id) == StaffSession.user_id)
+    .where(
+        col(StaffSession.token_hash) == bindparam("token_hash"),
+        col(StaffSession.kind) == bindparam("kind"),
+    )
+)
+
+
 async def resolve(
     db: Database,
     settings: Settings,
@@ -333,32 +367,10 @@ async def resolve(
     if not token or len(token) > 200:
         return None
     now = utcnow()
-    # The person's roles held now (as roles_of reads them) and the access policy in force, in
-    # the same statement: every request needs them, and one round trip costs less than three.
-    roles_now = (
-        select(func.array_agg(RoleAssignment.role))
-        .where(
-            RoleAssignment.user_id == StaffSession.user_id,
-            col(RoleAssignment.ended_at).is_(None),
-            or_(col(RoleAssignment.expires_at).is_(None), col(RoleAssignment.expires_at) > now),
-        )
-        .scalar_subquery()
-    )
     async with db.session() as session:
         row = (
             await session.exec(
-                # The person's factor (enrolled or not) in the same query: every request asks
-                # whether they must enrol first, and most who must are enrolled.
-                select(
-                    StaffSession,
-                    StaffUser,
-                    StaffMfa.confirmed_at,
-                    # [roles, access values]: one column (sqlmodel's select types four).
-                    func.json_build_array(roles_now, values_in_force("access")),
-                )
-                .join(StaffUser, col(StaffUser.id) == StaffSession.user_id)
-                .outerjoin(StaffMfa, col(StaffMfa.user_id) == StaffSession.user_id)
-                .where(StaffSession.token_hash == token_digest(token), StaffSession.kind == kind)
+                _LIVE_SESSION, params={"token_hash": token_digest(token), "kind": kind, "now": now}
             )
         ).first()
         if row is None:
