@@ -572,12 +572,13 @@ def _generic(canon: str) -> bool:
 
 
 # Consonant classes an abjad or kana cannot tell apart (Arabic has no p, v or ch: ب ف تش;
-# kana no l), applied to both sides.
+# kana no l, and write h before a consonant as f), applied to both sides; S is sh.
 _ABJAD_DIGRAPHS = (
     ("sch", "sh"),
     ("tch", "sh"),
     ("tsh", "sh"),
     ("ch", "sh"),
+    ("sh", "S"),
     ("dzh", "j"),
     ("zh", "j"),
     ("ph", "f"),
@@ -593,6 +594,7 @@ _ABJAD_DIGRAPHS = (
     ("v", "f"),
     ("p", "b"),
     ("l", "r"),
+    ("f", "h"),  # kana write h before a consonant as fu (アフマド: Ahmad)
 )
 
 
@@ -606,8 +608,8 @@ def abjad_outline(word: str) -> str:
     for a, b in _ABJAD_DIGRAPHS:
         s = s.replace(a, b)
     s = "".join(c for c in s if c not in "aeiouyw")
-    s = _DOUBLES.sub(r"\1", s).replace("shsh", "sh")
-    if len(s) > 1 and s.endswith("h") and s[-2] != "s":
+    s = _DOUBLES.sub(r"\1", s)
+    if len(s) > 1 and s.endswith("h"):
         s = s[:-1]
     return s
 

@@ -66,6 +66,8 @@ _ARABIC_PARTICLES = {
     "ال": "al",
 }
 _ABD = frozenset({"عبد"})
+_ARABIC_ABD = re.compile(r"^[`']?bd(?:w?l)?$")
+_KANA_ABD = re.compile(r"^abud[aeiou]*(?:r[aeiou]*)?$")
 _TATWEEL = "\u0640"
 
 
@@ -89,7 +91,7 @@ def _greek(chunk: str) -> str:
     return anyascii(text)
 
 
-def _arabic(chunk: str, split_article: bool) -> list[tuple[str, bool]]:
+def _arabic(chunk: str, split_article: bool, last: bool) -> list[tuple[str, bool]]:
     out: list[tuple[str, bool]] = []
     for word in chunk.split():
         word = "".join(c for c in word if unicodedata.category(c) != "Mn" and c != _TATWEEL)
@@ -99,7 +101,11 @@ def _arabic(chunk: str, split_article: bool) -> list[tuple[str, bool]]:
         if split_article and word.startswith("ال") and len(word) > 3:
             out.append(("al", False))
             word = word[2:]
-        out.append((_abjad_word(word), True))
+        latin = _abjad_word(word)
+        if _ARABIC_ABD.match(latin) and not last:
+            out.append(("abd", False))  # ابدول / عبدل: Abdul, a particle as in Latin letters
+            continue
+        out.append((latin, True))
     return out
 
 
@@ -131,29 +137,28 @@ def script_words(text: str, split_article: bool = True) -> tuple[tuple[str, bool
     if not _NON_LATIN.search(text):
         return ((text, False),)
     chunks = text.split()
-    # عبد joins the name after it (and drops that name's article): عبد الرحمن → عبدرحمن.
-    merged: list[str] = []
-    i = 0
-    while i < len(chunks):
-        chunk = chunks[i]
+    out: list[tuple[str, bool]] = []
+    for i, chunk in enumerate(chunks):
         if chunk in _ABD and i + 1 < len(chunks):
+            # عبد is the particle abd, as Abdul is in Latin letters (عبد الرحمن: abd rahman).
+            out.append(("abd", False))
             rest = chunks[i + 1]
             if rest.startswith("ال") and len(rest) > 3:
-                rest = rest[2:]
-            merged.append(chunk + rest)
-            i += 2
+                chunks[i + 1] = rest[2:]
             continue
-        merged.append(chunk)
-        i += 1
-    out: list[tuple[str, bool]] = []
-    for chunk in merged:
         if _ARABIC.search(chunk):
-            out.extend(_arabic(chunk, split_article))
+            out.extend(_arabic(chunk, split_article, i == len(chunks) - 1))
         elif _KANA.search(chunk):
             # Kana add a vowel after every consonant (ユスフ yusufu): consonants only.
             for word in re.split("[\u30fb\uff65\u00b7\\s=]+", chunk):
                 if word:
                     latin = _SPACE.sub("", anyascii(word)).lower()
+                    if _KANA_ABD.match(latin):
+                        out.append(("abd", False))  # アブドゥル: Abdul
+                        continue
+                    if latin in ("aru", "ar"):
+                        out.append(("al", False))  # アル: the article
+                        continue
                     parts = [latin] if split_article else _split_al(latin)
                     out.extend((p, p not in ("al", "ar")) for p in parts)
         elif _GREEK.search(chunk):
