@@ -107,12 +107,14 @@ class BatchResult(BaseModel):
 @api.post("/check", response_model=ScreeningResult, responses=WRITE_ERRORS)
 async def check_name(
     request: Request, services: ServicesDep, actor: Checker, body: CheckRequest
-) -> ScreeningResult:
+) -> Response:
     """Screen one name against the current version of every list screened (sanctions and
     PEPs); hits best first, each naming its list, version, reference and programmes."""
     result = await service.check(services.db, actor, body.query())
     request.state.audited = True  # service.check committed the request's audit event
-    return result
+    # Serialised once here: returned as a model, FastAPI would validate it again against the
+    # response model first (the hot path of upstream callers; the schema stays documented).
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @api.post("/check-batch", response_model=BatchResult, responses=WRITE_ERRORS)
