@@ -572,13 +572,15 @@ def _generic(canon: str) -> bool:
 
 
 # Consonant classes an abjad or kana cannot tell apart (Arabic has no p, v or ch: ب ف تش;
-# kana no l, and write h before a consonant as f), applied to both sides; S is sh.
+# kana no l, and write h before a consonant as f; Greek no sh or ch: sigma, tau-sigma),
+# applied to both sides.
 _ABJAD_DIGRAPHS = (
     ("sch", "sh"),
     ("tch", "sh"),
     ("tsh", "sh"),
     ("ch", "sh"),
-    ("sh", "S"),
+    ("ts", "sh"),
+    ("sh", "s"),
     ("dzh", "j"),
     ("zh", "j"),
     ("ph", "f"),
@@ -610,7 +612,7 @@ def abjad_outline(word: str) -> str:
     s = "".join(c for c in s if c not in "aeiouyw")
     s = _DOUBLES.sub(r"\1", s)
     if len(s) > 1 and s.endswith("h"):
-        s = s[:-1]
+        s = s[:-1]  # ta marbuta, or a long vowel
     return s
 
 

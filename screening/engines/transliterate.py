@@ -13,7 +13,8 @@ Romanisation, one word per syllable (김정은 → gim jeong eun), Arabic and He
 consonants (أسامة بن لادن → 'smh bn ldn): these scripts leave short vowels unwritten, so
 their words are marked *abjad* and compared by consonant outline only; so are Japanese
 kana, which add a vowel after every consonant (ユスフ → yusufu). Greek is read the modern
-way (mu-pi b, nu-tau d, omicron-upsilon u, chi kh) before anyascii. Arabic particles
+way (mu-pi b, nu-tau d, omicron-upsilon u, chi kh) before anyascii, and
+compared by consonants too (Greek has no sh, ch or j of its own). Arabic particles
 are read as the particles they are (بن → bin, ابو → abu, ال → al), and عبد joins the
 name that follows (عبد الله → one name, as "Abdullah" is one name).
 
@@ -50,6 +51,7 @@ _GREEK_DIGRAPHS = (
 )
 _NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff]")
 _SPACE = re.compile(r"\s+")
+_NON_WORD = re.compile(r"[^a-z]+")
 
 # Arabic words that are particles of a name, and the Latin particle they are.
 _ARABIC_PARTICLES = {
@@ -162,8 +164,10 @@ def script_words(text: str, split_article: bool = True) -> tuple[tuple[str, bool
                     parts = [latin] if split_article else _split_al(latin)
                     out.extend((p, p not in ("al", "ar")) for p in parts)
         elif _GREEK.search(chunk):
-            latin = _greek(chunk)
-            out.append((latin if split_article else " ".join(_split_al(latin)), False))
+            # Greek has no sh, ch or j of its own (written s, ts, tz): consonant classes only.
+            latin = _NON_WORD.sub("", _greek(chunk).lower())
+            parts = [latin] if split_article else _split_al(latin)
+            out.extend((p, p not in ("al", "ar")) for p in parts if p)
         elif _HEBREW.search(chunk):
             out.append((_abjad_word(chunk), True))
         elif _HAN.search(chunk) or _HANGUL.search(chunk):
