@@ -20,7 +20,11 @@ from app import create_app
 from core.db import Database
 from core.settings import Settings
 from models.audit import AuditEvent
-from screening.commands.importer import DEMO_LISTS, import_list
+from models.config import ConfigSetting, ConfigSettingVersion
+from screening.commands import service
+from screening.commands.importer import DEMO_LISTS, LIST_DIR, import_list
+from screening.commands.service import ScreeningQuery
+from screening.policy import ScreeningConfig
 from tests.conftest import create_database
 from tests.helpers import api_headers, new_staff, web_login
 
@@ -319,3 +323,45 @@ async def test_the_page_names_each_hits_list_and_links_its_entry_by_reference(
     old = await http.get("/screening/entries/24283")
     assert old.status_code == 200 and "DERIPASKA" in old.text
     http.cookies.clear()
+
+
+# ----------------------------------------------------------------------------- what applies
+async def test_a_list_imported_or_a_setting_approved_elsewhere_applies_to_the_next_check(
+    pg_socket: Path,
+) -> None:
+    """What applies is read on every check (never a stale list after an import by another
+    process); only the parsed configuration is cached, by its version."""
+    urls = create_database(pg_socket, f"bo_stamp_{uuid.uuid4().hex[:6]}")
+    db = Database(urls.app, pool_size=2, application_name="tests-screening-stamp")
+    try:
+        samples = LIST_DIR / "samples"
+        await import_list(db, "UK-SL", samples / "uk_sanctions_list_sample_2026-03-03.xml")
+        analyst = (await new_staff(db, "kyc_analyst")).actor
+        first = await service.check(db, analyst, ScreeningQuery("Ivan Petrovich Sidorov"))
+        assert (first.list_versions, first.hits) == (["UK-SL 2026-03-03"], [])
+
+        await import_list(db, "EU-FSF", samples / "eu_fsf_sample_2026-03-02.xml")
+        second = await service.check(db, analyst, ScreeningQuery("Ivan Petrovich Sidorov"))
+        assert second.list_versions == ["EU-FSF 2026-03-02", "UK-SL 2026-03-03"]
+        assert [h.entry_key for h in second.hits[:1]] == ["EU-FSF:EU.9001.12"]
+
+        # A configuration version approved meanwhile (written as apply_change writes it):
+        # the EU list switched off applies at once.
+        lists = [p.model_dump() for p in ScreeningConfig().lists]
+        for p in lists:
+            p["enabled"] = p["name"] != "EU-FSF"
+        off = ScreeningConfig().model_dump(mode="json") | {"lists": lists}
+        async with db.transaction() as session:
+            setting = (
+                await session.exec(select(ConfigSetting).where(ConfigSetting.key == "screening"))
+            ).one()
+            setting.current_version += 1
+            session.add(
+                ConfigSettingVersion(
+                    setting_id=setting.id, version=setting.current_version, values=off
+                )
+            )
+        third = await service.check(db, analyst, ScreeningQuery("Ivan Petrovich Sidorov"))
+        assert (third.list_versions, third.hits) == (["UK-SL 2026-03-03"], [])
+    finally:
+        await db.dispose()
