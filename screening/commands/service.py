@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from audit import trail as audit
 from configuration import documents as config_store
 from core import cpu_pool
-from core.db import Database, run_sql
+from core.db import Database, fetch_tuples, run_sql
 from identity.actors import Actor
 from models.screening import WatchlistEntryPublic, WatchlistNamePublic
 from screening.engines import batch
@@ -167,13 +167,14 @@ _configs: dict[tuple[str, int], ScreeningConfig] = {}
 
 
 async def _read_stamp(session: AsyncSession) -> _Stamp:
-    rows = (await run_sql(session, _STAMP_SQL)).all()
+    # Plain psycopg tuples: on every check, SQLAlchemy's result rows are measurable overhead.
+    rows = await fetch_tuples(session, _STAMP_SQL, {})
     return _Stamp(
-        config_version=(rows[0].version or 0) if rows else 0,
+        config_version=(rows[0][3] or 0) if rows else 0,
         versions=tuple(
-            _Version(r.id, r.list_name, f"{r.list_name} {r.list_date.isoformat()}")
-            for r in rows
-            if r.id is not None
+            _Version(vid, name, f"{name} {day.isoformat()}")
+            for vid, name, day, _ in rows
+            if vid is not None
         ),
     )
 
