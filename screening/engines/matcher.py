@@ -248,7 +248,19 @@ def _align(
     linked = [
         (i, j, s) for i, j, s in pairs if not _unindexed(query[i]) and not _unindexed(name.toks[j])
     ]
-    family_agrees = any(name.family[j] and s >= AGREE_SIM for _, j, s in linked)
+    # A listed family name agrees also with a query word of one consonant read from an
+    # abjad or kana (Lu ル, Atia アティア): too short to find candidates by itself,
+    # yet the family name it spells.
+    family = [
+        (s, j)
+        for i, j, s in pairs
+        if name.family[j]
+        and s >= AGREE_SIM
+        and not _unindexed(name.toks[j])
+        and not query[i].particle
+        and (query[i].abjad or not _unindexed(query[i]))
+    ]
+    family_agrees = bool(family)
     ntotal = name.total
     first_agrees = any(j == name.first_given and s >= AGREE_SIM for _, j, s in pairs)
     if family_agrees and first_agrees and name.middle:
@@ -266,8 +278,7 @@ def _align(
             key=lambda j: (name.weights[j], -j),
         )
         if first_family not in used_n:
-            later = [(s, j) for _, j, s in linked if name.family[j] and s >= AGREE_SIM]
-            s, j = max(later)
+            s, j = max(family)
             covered += (name.weights[first_family] - name.weights[j]) * s
     n_cov = covered / ntotal
     distinctive_agrees = any(name.weights[j] >= 1.0 and s >= AGREE_SIM for _, j, s in linked)

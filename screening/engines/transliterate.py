@@ -111,6 +111,8 @@ def _arabic(chunk: str, split_article: bool, last: bool) -> list[tuple[str, bool
     return out
 
 
+# Spaces, and the dots and equals signs kana write between the words of a foreign name.
+_WORD_BREAK = re.compile("[\u30fb\uff65\u00b7\\s=]+")
 _ARTICLES = ("ال", "ал", "Ал", "АЛ", "αλ", "Αλ", "ΑΛ", "アル")
 
 
@@ -118,7 +120,7 @@ def has_article(text: str) -> bool:
     """Whether a word in another script opens with what may be the Arabic article al- or
     part of a name: ال in Arabic letters (اليكسي is Alexei), ал/αλ/アル written onto the
     name in Cyrillic, Greek or kana (алтикрити: al-Tikriti, but Алексей)."""
-    return any(w.startswith(_ARTICLES) and len(w) > 3 for w in text.split())
+    return any(w.startswith(_ARTICLES) and len(w) > 3 for w in _WORD_BREAK.split(text))
 
 
 def _split_al(word: str) -> list[str]:
@@ -152,7 +154,7 @@ def script_words(text: str, split_article: bool = True) -> tuple[tuple[str, bool
             out.extend(_arabic(chunk, split_article, i == len(chunks) - 1))
         elif _KANA.search(chunk):
             # Kana add a vowel after every consonant (ユスフ yusufu): consonants only.
-            for word in re.split("[\u30fb\uff65\u00b7\\s=]+", chunk):
+            for word in _WORD_BREAK.split(chunk):
                 if word:
                     latin = _SPACE.sub("", anyascii(word)).lower()
                     if _KANA_ABD.match(latin):

@@ -176,3 +176,32 @@ def test_other_scripts_and_lost_names_are_found() -> None:
         hits = index.match(query)
         assert hits and hits[0].ent_num == ent_num, query
         assert hits[0].score >= 85, (query, hits[0].score)
+
+
+def _one(row: str) -> ScreeningIndex:
+    return ScreeningIndex(parse_bytes(row.encode()))
+
+
+def test_a_short_family_name_in_kana_or_greek_agrees_with_the_listed_one() -> None:
+    # ル (Lu) and アティア (Atia) have one consonant: they find no candidates themselves,
+    # but once the given name finds the entry they are its family name.
+    index = ScreeningIndex(
+        parse_bytes(
+            b"""13001,"LU, Xinning","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+13002,"ATIA, Hachim","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+"""
+        )
+    )
+    for query, ent_num in [("クシニグ・ル", 13001), ("ハチム・アティア", 13002)]:
+        hits = index.match(query, kind="person")
+        assert hits and hits[0].ent_num == ent_num, query
+    # A short word alone is still no family name for a different given name.
+    assert index.match("ペテル・ル", kind="person") == []
+
+
+def test_kana_article_after_a_middle_dot_is_read_both_ways() -> None:
+    index = _one(
+        '14001,"AL-MADANI, Yusuf","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-\n'
+    )
+    hits = index.match("ユスフ・アルマダニ", kind="person")
+    assert hits and hits[0].ent_num == 14001
