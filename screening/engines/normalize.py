@@ -600,6 +600,10 @@ _ABJAD_DIGRAPHS = (
 )
 
 
+_NASAL_STOP = re.compile("n[td]|mb")
+_NASAL_CLASS = {"t": "d", "d": "d", "b": "b"}
+
+
 @lru_cache(maxsize=200_000)
 def abjad_outline(word: str) -> str:
     """A word as Arabic script writes it: consonants only (short vowels are not written;
@@ -611,6 +615,10 @@ def abjad_outline(word: str) -> str:
         s = s.replace(a, b)
     s = "".join(c for c in s if c not in "aeiouyw")
     s = _DOUBLES.sub(r"\1", s)
+    # Greek writes d and b as nt and mp (ντ, μπ), read nd/nt and mb/mp inside a word
+    # (Μπαλιντ Balint, Αντρει Andrei): a nasal before its stop is one class with the stop,
+    # in the consonants as written (so natalya, ناتاليا "ntr" both give "dr").
+    s = _NASAL_STOP.sub(lambda m: _NASAL_CLASS[m.group(0)[1]], s)
     if len(s) > 1 and s.endswith("h"):
         s = s[:-1]  # ta marbuta, or a long vowel
     return s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from screening.engines.normalize import normalized, tokens
+from screening.engines.normalize import abjad_outline, normalized, tokens
 from screening.engines.ofac import country_code, parse_dob
 
 
@@ -117,3 +117,24 @@ def test_legal_forms_with_or_without_dots_and_mistyped(a: str, b: str) -> None:
         t.weight for t in tokens(b, kind="entity")
     ]
     assert normalized(a, kind="entity") == normalized(b, kind="entity")
+
+
+@pytest.mark.parametrize(
+    ("written", "listed"),
+    [
+        ("μπαλιντ", "balint"),  # Greek b is mp, medial nt is nt or nd
+        ("αντρει", "andrei"),
+        ("λιντια", "lidia"),  # Greek d is nt
+        ("μπαγκα", "mbaga"),
+        ("ناتاليا", "natalya"),  # vowels between n and t are not merged away
+        ("ヌムビ", "numbi"),
+    ],
+)
+def test_a_nasal_before_its_stop_is_one_consonant_class(written: str, listed: str) -> None:
+    (token,) = tokens(written)
+    assert token.outline == abjad_outline(listed)
+
+
+def test_a_nasal_before_another_consonant_stays() -> None:
+    assert abjad_outline("hansen") == "hnsn"
+    assert abjad_outline("amrani") == "mrn"
