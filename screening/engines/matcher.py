@@ -98,12 +98,19 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak: bool) -> _Name:
+def _name_record(
+    entry_idx: int,
+    entry: ParsedEntry,
+    name: str,
+    kind: str,
+    weak: bool,
+    keep_titles: bool = False,
+) -> _Name:
     person = entry.entry_type == "person"
     family_part, comma, given_part = name.partition(",")
     if person and comma and given_part.strip():
-        fam = tokens(family_part, kind="person")
-        giv = tokens(given_part, kind="person")
+        fam = tokens(family_part, kind="person", keep_titles=keep_titles)
+        giv = tokens(given_part, kind="person", keep_titles=keep_titles)
         toks = (*fam, *giv)
         family = tuple([True] * len(fam) + [False] * len(giv))
         # Second family names (Rodriguez Orejuela) are often dropped: they count half.
@@ -127,7 +134,7 @@ def _name_record(entry_idx: int, entry: ParsedEntry, name: str, kind: str, weak:
         first_index = next((len(fam) + k for k, t in enumerate(giv) if not t.particle), -1)
         middle = tuple(i > first_index >= 0 and not family[i] for i in range(len(toks)))
     else:
-        toks = tuple(tokens(name, kind="person" if person else "entity"))
+        toks = tuple(tokens(name, kind="person" if person else "entity", keep_titles=keep_titles))
         family = tuple([False] * len(toks))
         weights = [t.weight for t in toks]
         given_first = ""
@@ -415,32 +422,17 @@ class ScreeningIndex:
         interned: dict[Token, Token] = {}
         for ei, entry in enumerate(self.entries):
             for n in entry.names:
-                rec = _name_record(ei, entry, n.name, n.kind, n.strength == "weak")
-                if not rec.toks:
-                    continue
-                rec.toks = tuple(interned.setdefault(t, t) for t in rec.toks)
-                ni = len(self.names)
-                self.names.append(rec)
-                keys: dict[str, float] = {}
-                lkeys: dict[str, float] = {}
-                akeys: dict[str, float] = {}
-                for t, w in zip(rec.toks, rec.weights, strict=True):
-                    if _unindexed(t):
-                        continue
-                    if t.abjad:
-                        akeys[t.outline] = akeys.get(t.outline, 0.0) + w
-                        continue
-                    for k in {t.skel, t.tskel}:
-                        keys[k] = keys.get(k, 0.0) + w
-                    if len(t.outline) >= 2:
-                        lkeys[t.outline] = lkeys.get(t.outline, 0.0) + w
-                for target, found in (
-                    (postings, keys),
-                    (latin_outlines, lkeys),
-                    (abjad_outlines, akeys),
-                ):
-                    for k, w in found.items():
-                        target.setdefault(k, []).append((ni, w))
+                weak = n.strength == "weak"
+                recs = [_name_record(ei, entry, n.name, n.kind, weak)]
+                if entry.entry_type == "person" and has_title(n.name):
+                    # A title that is also a given name (Sayyid, Amir, Haji) is a listed
+                    # person's first name too: indexed both ways, as queries are read.
+                    titled = _name_record(ei, entry, n.name, n.kind, weak, keep_titles=True)
+                    if titled.toks != recs[0].toks:
+                        recs.append(titled)
+                for rec in recs:
+                    if rec.toks:
+                        self._add(rec, interned, postings, latin_outlines, abjad_outlines)
         self.postings = postings
         self.latin_outlines = latin_outlines
         self.abjad_outlines = abjad_outlines
@@ -601,6 +593,39 @@ class ScreeningIndex:
                 self._best_cache.clear()
             self._best_cache[cache_key] = cached
         return cached
+
+    def _add(
+        self,
+        rec: _Name,
+        interned: dict[Token, Token],
+        postings: dict[str, list[tuple[int, float]]],
+        latin_outlines: dict[str, list[tuple[int, float]]],
+        abjad_outlines: dict[str, list[tuple[int, float]]],
+    ) -> None:
+        """Index one listed name's record under its blocking keys."""
+        rec.toks = tuple(interned.setdefault(t, t) for t in rec.toks)
+        ni = len(self.names)
+        self.names.append(rec)
+        keys: dict[str, float] = {}
+        lkeys: dict[str, float] = {}
+        akeys: dict[str, float] = {}
+        for t, w in zip(rec.toks, rec.weights, strict=True):
+            if _unindexed(t):
+                continue
+            if t.abjad:
+                akeys[t.outline] = akeys.get(t.outline, 0.0) + w
+                continue
+            for k in {t.skel, t.tskel}:
+                keys[k] = keys.get(k, 0.0) + w
+            if len(t.outline) >= 2:
+                lkeys[t.outline] = lkeys.get(t.outline, 0.0) + w
+        for target, found in (
+            (postings, keys),
+            (latin_outlines, lkeys),
+            (abjad_outlines, akeys),
+        ):
+            for k, w in found.items():
+                target.setdefault(k, []).append((ni, w))
 
     def _readings(self, name: str, kind: Kind | None) -> list[tuple[list[Token], list[Token]]]:
         """The query read as a person and as an organisation, and once more with the titles

@@ -205,3 +205,18 @@ def test_kana_article_after_a_middle_dot_is_read_both_ways() -> None:
     )
     hits = index.match("ユスフ・アルマダニ", kind="person")
     assert hits and hits[0].ent_num == 14001
+
+
+def test_a_listed_title_that_is_also_a_given_name_is_indexed_as_the_first_name() -> None:
+    # "Sayyid" opens the listed given names: a query keeping it and dropping the rest
+    # is that person written short; the listed name without it still matches as before.
+    index = _one(
+        '15001,"AL-HASHIMI, Sayyid Salah Mahdi","individual","SDGT",'
+        "-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-\n"
+    )
+    for query in ("Sayyid AL-HASHIMI", "Salah Mahdi AL-HASHIMI"):
+        hits = index.match(query, kind="person")
+        assert hits and hits[0].ent_num == 15001, query
+    assert index.match("Sayyid AL-HASHIMI", kind="person")[0].matched_name == (
+        "AL-HASHIMI, Sayyid Salah Mahdi"
+    )
