@@ -467,6 +467,7 @@ _ARTICLE_PREFIX = re.compile(r"\b(al|el|ul|ad|ar|as|ash|at|az|an)-(?=[a-z])")
 # Abd al X / Abdul X / Abdel X / Abdur X → abdX ("servant of X" is one name however written).
 _ABD_SPLIT = re.compile(r"^abd(?:ul|el|al|ol|il|ur|us|ar|ir|oul|ou|u)?$")
 _ABD_JOINED = re.compile(r"^abd(?:ul|el|al|ol|il|ur|us|ar|ir|ou)([a-z]{3,})$")
+_ABD_LAST = re.compile(r"^abd(?:ul|el|al|ol|il|oul)$")  # not Abdu, a name of its own
 _ABD_ARTICLE = frozenset({"al", "el", "ul", "ar", "ur", "as", "an", "ad"})
 
 
@@ -695,6 +696,11 @@ def _split_abd(words: list[str]) -> list[str]:
                 continue
             out.append("abd")
             i = j
+            continue
+        if _ABD_LAST.match(word) and i > 0:
+            # Abdul written last (ALIZAI HABIB ABDUL, the order shuffled): the particle.
+            out.append("abd")
+            i += 1
             continue
         joined = _ABD_JOINED.match(word)
         if joined and word not in VARIANTS:

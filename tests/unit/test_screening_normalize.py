@@ -138,3 +138,13 @@ def test_a_nasal_before_its_stop_is_one_consonant_class(written: str, listed: st
 def test_a_nasal_before_another_consonant_stays() -> None:
     assert abjad_outline("hansen") == "hnsn"
     assert abjad_outline("amrani") == "mrn"
+
+
+def test_abdul_written_last_is_the_particle_as_when_written_first() -> None:
+    first = [t.canon for t in tokens("Abdul Habib Alizai")]
+    last = [t.canon for t in tokens("Alizai Habib Abdul")]
+    assert sorted(first) == sorted(last)
+    assert "abd" in last
+    # Abdu is a name of its own, and Abdul alone is a name.
+    assert "abdu" in [t.canon for t in tokens("Abdallah Abdu")]
+    assert [t.canon for t in tokens("Abdul")] == ["abdul"]
