@@ -113,7 +113,7 @@ def _arabic(chunk: str, split_article: bool, last: bool) -> list[tuple[str, bool
 
 # Spaces, and the dots and equals signs kana write between the words of a foreign name.
 _WORD_BREAK = re.compile("[\u30fb\uff65\u00b7\\s=]+")
-_ARTICLES = ("ال", "ал", "Ал", "АЛ", "αλ", "Αλ", "ΑΛ", "アル")
+_ARTICLES = ("ال", "ал", "Ал", "АЛ", "αλ", "Αλ", "ΑΛ", "アル", "アラ", "アリ", "アレ", "アロ")
 
 
 def has_article(text: str) -> bool:

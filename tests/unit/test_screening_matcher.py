@@ -220,3 +220,13 @@ def test_a_listed_title_that_is_also_a_given_name_is_indexed_as_the_first_name()
     assert index.match("Sayyid AL-HASHIMI", kind="person")[0].matched_name == (
         "AL-HASHIMI, Sayyid Salah Mahdi"
     )
+
+
+def test_kana_article_written_into_the_next_vowel_is_read_as_al() -> None:
+    # アラザウィ: al-Azzawi, the l written with the name's first vowel (ラ).
+    index = _one(
+        '16001,"AL-AZZAWI, Hikmat Mizban","individual","SDGT",'
+        "-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-\n"
+    )
+    hits = index.match("ヒクマト・ミズバン・アラザウィ", kind="person")
+    assert hits and hits[0].ent_num == 16001
