@@ -16,6 +16,7 @@ person's given name next to an unrelated family name is no match.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -43,6 +44,7 @@ ABJAD_SHORT_SIM = 0.9  # ... when those are only one or two consonants
 AGREE_SIM = 0.8
 MAX_HITS = 50
 _TOP_K = 8
+_KANA_JI = re.compile("\u30b8(?![\u30e3\u30e5\u30e7\u30a7])")  # ジ not as ja, ju, jo, je
 _EMPTY = np.zeros(0, dtype=np.int64)
 _EMPTY_F = np.zeros(0, dtype=float)
 NAME_KINDS = {"primary": "listed name", "aka": "alias (a.k.a.)", "fka": "former name (f.k.a.)"}
@@ -644,6 +646,14 @@ class ScreeningIndex:
             whole = tokens(name, kind=kind or "person", article=False)
             whole_entity = tokens(name, kind="entity", article=False) if kind is None else whole
             readings.append((whole, whole_entity))
+        if _KANA_JI.search(name):
+            # Kana write ji and zi alike (ジ: ティジニ Tizini, ジム Jim): the zi reading too.
+            zi = _KANA_JI.sub("\u30ba\u30a3", name)
+            for article in (True, False) if has_article(zi) else (True,):
+                zq = tokens(zi, kind=kind or "person", article=article)
+                zq_entity = tokens(zi, kind="entity", article=article) if kind is None else zq
+                if zq:
+                    readings.append((zq, zq_entity))
         return readings
 
     def candidate_keys(self, name: str, *, kind: Kind | None = None) -> set[str]:

@@ -230,3 +230,18 @@ def test_kana_article_written_into_the_next_vowel_is_read_as_al() -> None:
     )
     hits = index.match("ヒクマト・ミズバン・アラザウィ", kind="person")
     assert hits and hits[0].ent_num == 16001
+
+
+def test_kana_ji_is_also_read_zi() -> None:
+    index = ScreeningIndex(
+        parse_bytes(
+            b"""17001,"TIZINI, Nabil","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+17002,"JINI, Nabil","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+"""
+        )
+    )
+    assert [h.ent_num for h in index.match("ナビル・ティジニ", kind="person")] == [17001]
+    assert index.match("ナビル・ジニ", kind="person")[0].ent_num == 17002
+    # ジョ is only jo.
+    assert "TIZINI" not in {h.listed_name for h in index.match("ナビル・ティジョニ")}
+    assert index.candidate_keys("ナビル・ティジニ") >= {"OFAC-SDN:17001"}
