@@ -71,6 +71,7 @@ _ABD = frozenset({"عبد"})
 _ARABIC_ABD = re.compile(r"^[`']?bd(?:w?l)?$")
 _KANA_ABD = re.compile(r"^abud[aeiou]*(?:r[aeiou]*)?$")
 _TATWEEL = "\u0640"
+_KANA_PH = re.compile("pu(?:f|h)")
 
 
 def clean(text: str) -> str:
@@ -157,6 +158,8 @@ def script_words(text: str, split_article: bool = True) -> tuple[tuple[str, bool
             for word in _WORD_BREAK.split(chunk):
                 if word:
                     latin = _SPACE.sub("", anyascii(word)).lower()
+                    # p then an h-row kana (プフ, プホ) is a name's ph written letter by letter.
+                    latin = _KANA_PH.sub("ph", latin)
                     if _KANA_ABD.match(latin):
                         out.append(("abd", False))  # アブドゥル: Abdul
                         continue

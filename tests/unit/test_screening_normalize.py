@@ -148,3 +148,13 @@ def test_abdul_written_last_is_the_particle_as_when_written_first() -> None:
     # Abdu is a name of its own, and Abdul alone is a name.
     assert "abdu" in [t.canon for t in tokens("Abdallah Abdu")]
     assert [t.canon for t in tokens("Abdul")] == ["abdul"]
+
+
+def test_kana_p_then_h_is_ph() -> None:
+    (token,) = tokens("ジョセプフ")
+    assert token.outline == abjad_outline("joseph")
+    (token,) = tokens("ラプホンザ")
+    assert token.outline == abjad_outline("laphonza")
+    # p before another kana stays p (ピョートル Pyotr).
+    (token,) = tokens("ピョートル")
+    assert token.outline == abjad_outline("pyotr")
