@@ -194,6 +194,10 @@ def token_similarity(a: Token, b: Token) -> float:
     if (a.tskel != a.skel or b.tskel != b.skel) and _near(a.tskel, b.tskel):
         # A mistyped variant (Msehmet) is near what was written, not the canonical form.
         sim = max(sim, _edit_similarity(a.tskel, b.tskel))
+    if (a.text != a.tskel or b.text != b.tskel) and _near(a.text, b.text):
+        # A slip that breaks a digraph (Boucher / Bodcher: bucher, bodcher) is one slip in
+        # the letters as written.
+        sim = max(sim, _edit_similarity(a.text, b.text))
     return sim if sim >= MIN_TOKEN_SIM else 0.0
 
 
@@ -448,7 +452,7 @@ class ScreeningIndex:
         self.deletes = deletes
         self.outlines = outlines
         self._best_cache: dict[
-            tuple[str, str, bool, str, bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray]
+            tuple[str, str, str, bool, str, bool, bool], tuple[np.ndarray, np.ndarray, np.ndarray]
         ] = {}
         # Per name, what the candidate bound needs, as arrays (see `_score`).
         recs = self.names
@@ -469,7 +473,7 @@ class ScreeningIndex:
             dtype=float,
         ).reshape(len(recs), _TOP_K)
         self._reach_cache: dict[
-            tuple[str, str, bool, str], list[tuple[list[tuple[int, float]], float]]
+            tuple[str, str, str, bool, str], list[tuple[list[tuple[int, float]], float]]
         ] = {}
 
     def __len__(self) -> int:
@@ -500,7 +504,7 @@ class ScreeningIndex:
 
     def _reach(self, token: Token) -> list[tuple[list[tuple[int, float]], float]]:
         """The postings a query token reaches, each with the most its tokens can agree."""
-        key = (token.skel, token.tskel, token.abjad, token.outline)
+        key = (token.skel, token.tskel, token.text, token.abjad, token.outline)
         cached = self._reach_cache.get(key)
         if cached is not None:
             return cached
@@ -511,7 +515,7 @@ class ScreeningIndex:
                     out.append((posting, 1.0))
         else:
             sims: dict[str, float] = {}
-            for spelling in {token.skel, token.tskel}:
+            for spelling in {token.skel, token.tskel, token.text}:
                 for v, sim in self._similar_vocab(spelling).items():
                     sims[v] = max(sim, sims.get(v, 0.0))
             out.extend((self.postings[v], sim) for v, sim in sims.items())
@@ -542,10 +546,10 @@ class ScreeningIndex:
     def _reached(
         self, query: list[Token], person: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lookups: dict[tuple[str, str, bool, str], tuple[Token, float, int]] = {}
+        lookups: dict[tuple[str, str, str, bool, str], tuple[Token, float, int]] = {}
         for t in query:
             if not _unindexed(t):
-                key = (t.skel, t.tskel, t.abjad, t.outline)
+                key = (t.skel, t.tskel, t.text, t.abjad, t.outline)
                 token, weight, count = lookups.get(key, (t, 0.0, 0))
                 lookups[key] = (token, weight + t.weight, count + 1)  # Ahmad al-Ahmad: twice
         if not lookups:
@@ -569,7 +573,15 @@ class ScreeningIndex:
         best similarity of a key, and the most the name's reached tokens can count. One
         query token pairs with one listed token, so the best key counts; a token the query
         repeats pairs with as many listed ones, so then every key counts."""
-        cache_key = (token.skel, token.tskel, token.abjad, token.outline, repeated, person)
+        cache_key = (
+            token.skel,
+            token.tskel,
+            token.text,
+            token.abjad,
+            token.outline,
+            repeated,
+            person,
+        )
         cached = self._best_cache.get(cache_key)
         if cached is None:
             best: dict[int, list[float]] = {}
@@ -617,7 +629,7 @@ class ScreeningIndex:
             if t.abjad:
                 akeys[t.outline] = akeys.get(t.outline, 0.0) + w
                 continue
-            for k in {t.skel, t.tskel}:
+            for k in {t.skel, t.tskel, t.text}:
                 keys[k] = keys.get(k, 0.0) + w
             if len(t.outline) >= 2:
                 lkeys[t.outline] = lkeys.get(t.outline, 0.0) + w

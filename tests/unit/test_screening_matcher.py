@@ -245,3 +245,18 @@ def test_kana_ji_is_also_read_zi() -> None:
     # ジョ is only jo.
     assert "TIZINI" not in {h.listed_name for h in index.match("ナビル・ティジョニ")}
     assert index.candidate_keys("ナビル・ティジニ") >= {"OFAC-SDN:17001"}
+
+
+def test_a_slip_that_breaks_a_digraph_is_one_slip() -> None:
+    # boucher/bodcher: skeletons bucher/bodcher are two apart, the letters one.
+    index = ScreeningIndex(
+        parse_bytes(
+            b"""18001,"BOUCHER, Rick","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+18002,"SHAMKHANI, Ali","individual","SDGT",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
+"""
+        )
+    )
+    for query, ent_num in [("Rick Bodcher", 18001), ("Ali SHAMKAHNI", 18002)]:
+        hits = index.match(query, kind="person")
+        assert hits and hits[0].ent_num == ent_num, query
+        assert index.match(query, kind="person", exhaustive=True)[0].score == hits[0].score
