@@ -74,6 +74,9 @@ TITLES = frozenset(
         "fr",
         "sr",
         "jr",
+        "ii",  # generational suffixes (Joe Manchin III)
+        "iii",
+        "iv",
         "general",
         "gen",
         "col",

@@ -158,3 +158,8 @@ def test_kana_p_then_h_is_ph() -> None:
     # p before another kana stays p (ピョートル Pyotr).
     (token,) = tokens("ピョートル")
     assert token.outline == abjad_outline("pyotr")
+
+
+def test_generational_suffixes_are_not_name_words() -> None:
+    assert normalized("Joe Manchin III") == normalized("Joe Manchin")
+    assert normalized("Henry Ford II") == normalized("Henry Ford")
