@@ -19,7 +19,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -145,6 +145,9 @@ async def run(
                 RescreenInput(batch_size=batch_size),
                 id=f"bench-rescreen-{uuid.uuid4().hex[:8]}",
                 task_queue=task_queue,
+                # A run that cannot finish (e.g. more than 2 000 alert child workflows
+                # pending: Temporal's per-workflow limit) fails the row instead of hanging.
+                execution_timeout=timedelta(minutes=20),
             )
             seconds = time.perf_counter() - started
     finally:
