@@ -174,6 +174,14 @@ class RescreenInput(BaseModel):
     # Only the customers one import created (their created_at is the import's instant);
     # None: every customer (the schedule's run).
     created_at: datetime | None = None
+    # Carried by RescreenWorkflow's continue-as-new: where the last run stopped and its
+    # running totals (the whole run's summary, not one Temporal run's).
+    after_customer_id: uuid.UUID | None = None
+    list_version: str | None = None
+    screened_customers: int = 0
+    alerts_opened: int = 0
+    # Batches per Temporal run before it continues as new (fewer if alerts pile up).
+    batches_per_run: int = 100
 
 
 class RescreenBatchInput(BaseModel):

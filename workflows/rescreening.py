@@ -49,6 +49,11 @@ ALERT_SLA_SECONDS = 24 * 3600
 # Dismissing a hit proposes whitelisting it; a second analyst approves (or sends the hit
 # back for review). Histories recorded before this step replay without it.
 WHITELIST_PATCH = "screening-whitelist-four-eyes"
+# RescreenWorkflow continues as new after this many alerts started (each a pending child;
+# a batch adds at most batch_size more, and Temporal's limit is 2 000) or
+# RescreenInput.batches_per_run batches.
+CONTINUE_AS_NEW_PATCH = "rescreen-continue-as-new"
+RESCREEN_ALERTS_PER_RUN = 1000
 
 
 @workflow.defn
@@ -58,7 +63,14 @@ class RescreenWorkflow:
 
     @workflow.run
     async def run(self, inp: RescreenInput) -> RescreenSummary:
-        after = None
+        # A run continued as new carries the cursor and the totals so far.
+        after = inp.after_customer_id
+        self._summary = RescreenSummary(
+            list_version=inp.list_version,
+            screened_customers=inp.screened_customers,
+            alerts_opened=inp.alerts_opened,
+        )
+        batches = alerts_here = 0
         while True:
             batch: RescreenBatchResult = await workflow.execute_activity_method(
                 ScreeningActivities.rescreen_batch,
@@ -89,11 +101,34 @@ class RescreenWorkflow:
                         static_summary=f"{alert.reference}: screening hit",
                     )
                     self._summary.alerts_opened += 1
+                    alerts_here += 1
                 except WorkflowAlreadyStartedError:
                     pass  # opened by an earlier attempt of this run
             if batch.last_customer_id is None or batch.screened_customers < inp.batch_size:
                 return self._summary
             after = batch.last_customer_id
+            batches += 1
+            # Each alert is an abandoned child that stays pending in this run's state
+            # (Temporal refuses more than 2 000) and every batch grows the history: after a
+            # bounded number of either, the run goes on as a new one with the cursor and
+            # totals. Histories recorded before this replay without it.
+            if (
+                alerts_here >= RESCREEN_ALERTS_PER_RUN
+                or batches >= inp.batches_per_run
+                or workflow.info().is_continue_as_new_suggested()
+            ) and workflow.patched(CONTINUE_AS_NEW_PATCH):
+                s = self._summary
+                workflow.continue_as_new(
+                    RescreenInput(
+                        batch_size=inp.batch_size,
+                        created_at=inp.created_at,
+                        after_customer_id=after,
+                        list_version=s.list_version,
+                        screened_customers=s.screened_customers,
+                        alerts_opened=s.alerts_opened,
+                        batches_per_run=inp.batches_per_run,
+                    )
+                )
 
     @workflow.query
     def progress(self) -> RescreenSummary:

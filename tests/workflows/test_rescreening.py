@@ -150,10 +150,12 @@ MIGRATED_BOOK = [
 ]
 
 
-async def _rescreen(client: Client, queue: str, run_id: str | None = None) -> RescreenSummary:
+async def _rescreen(
+    client: Client, queue: str, run_id: str | None = None, inp: RescreenInput | None = None
+) -> RescreenSummary:
     return await client.execute_workflow(
         RescreenWorkflow.run,
-        RescreenInput(),
+        inp or RescreenInput(),
         id=run_id or f"rescreen-{uuid.uuid4()}",
         task_queue=queue,
     )
@@ -194,8 +196,15 @@ async def test_migrated_customers_are_screened_by_name_and_a_new_hit_opens_a_cas
         report = await import_ofac_file(db, newer)
         assert report.created
         second_id = f"rescreen-{uuid.uuid4()}"
-        second = await _rescreen(client, queue, second_id)
-        assert second.alerts_opened == 2
+        # One customer per batch and one batch per Temporal run: the run continues as new
+        # with its cursor and totals, and the summary still counts the whole run.
+        second = await _rescreen(
+            client, queue, second_id, RescreenInput(batch_size=1, batches_per_run=1)
+        )
+        assert (second.screened_customers, second.alerts_opened) == (3, 2)
+        assert second.list_version == report.list_version
+        first_run = await client.get_workflow_handle(second_id).describe()
+        assert first_run.run_id != first_run.raw_description.workflow_execution_info.first_run_id
 
         async with db.session() as session:
             cases = {
