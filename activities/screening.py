@@ -39,7 +39,6 @@ from models.screening_io import (
     DeltaRescreenInput,
     WhitelistInput,
 )
-from onboarding.queries.records import parties_of
 from onboarding.rules import CASE_TYPE_SCREENING_ALERT
 from screening.commands import suppressions
 from screening.commands.service import (
@@ -85,6 +84,10 @@ def query_for_customer(customer: Customer) -> ScreeningQuery:
     return ScreeningQuery(
         name=customer.name, kind="person" if customer.kind == "individual" else "entity"
     )
+
+
+# Screening results per multi-row INSERT (11 parameters a row; PostgreSQL takes 32 767).
+_ROWS_PER_INSERT = 1000
 
 
 class ScreeningActivities:
@@ -140,18 +143,16 @@ class ScreeningActivities:
         # One configuration for the whole batch, read once rather than per person.
         _, config = await load_typed(self.db, "screening", ScreeningConfig)
         async with heartbeating("screening"):
-            subjects = [await self._subjects(inp.workflow_id, c) for c in customers]
+            subjects = await self._subjects_of(customers)
             # Every name of the batch matched at once, in the CPU pool (seconds of CPU for
             # a large batch), so that workflow activations in this worker are not starved.
             queries = [query for found in subjects for _, query in found.parties]
             results = iter(await screen_many(self.db, queries, config))
-        alerts: list[ScreeningAlertRef] = []
-        for index, (customer, found) in enumerate(zip(customers, subjects, strict=True)):
-            activity.heartbeat(index)
-            screened = [(party, next(results)) for party, _ in found.parties]
-            alert = await self._store_rescreen(inp.workflow_id, customer, version, found, screened)
-            if alert is not None:
-                alerts.append(alert)
+            screened = [
+                (customer, [(party, next(results)) for party, _ in found.parties])
+                for customer, found in zip(customers, subjects, strict=True)
+            ]
+            alerts = await self._store_page(inp.workflow_id, version, screened)
         return RescreenBatchResult(
             list_version=version,
             screened_customers=len(customers),
@@ -159,58 +160,134 @@ class ScreeningActivities:
             alerts=alerts,
         )
 
-    async def _subjects(self, workflow_id: str, customer: Customer) -> _Subjects:
-        """Who is screened for a customer."""
-        if customer.application_id is None:
-            # Migrated from a legacy book: no application parties, so the customer itself
-            # is screened, by name (nothing to read).
-            return _Subjects([(None, query_for_customer(customer))])
-        async with self.db.session() as session:
-            found = await parties_of(session, customer.application_id)
-        return _Subjects([(party, query_for(party)) for party in found])
+    async def _subjects_of(self, customers: list[Customer]) -> list[_Subjects]:
+        """Who is screened for each customer: its application's parties (one query for the
+        page), or, for a customer migrated from a legacy book, the customer itself by name."""
+        applications = [c.application_id for c in customers if c.application_id is not None]
+        by_application: dict[uuid.UUID, list[ApplicationParty]] = {}
+        if applications:
+            async with self.db.session() as session:
+                found = (
+                    await session.exec(
+                        select(ApplicationParty)
+                        .where(col(ApplicationParty.application_id).in_(applications))
+                        .order_by(
+                            col(ApplicationParty.application_id), col(ApplicationParty.position)
+                        )
+                    )
+                ).all()
+            for party in found:
+                by_application.setdefault(party.application_id, []).append(party)
+        return [
+            _Subjects([(None, query_for_customer(c))])
+            if c.application_id is None
+            else _Subjects([(p, query_for(p)) for p in by_application.get(c.application_id, [])])
+            for c in customers
+        ]
 
-    async def _store_rescreen(
+    async def _store_page(
         self,
         workflow_id: str,
-        customer: Customer,
         version: str,
-        subjects: _Subjects,
-        results: list[tuple[ApplicationParty | None, ScreeningResult]],
-    ) -> ScreeningAlertRef | None:
-        hits = [
-            suppressions.Hit(h.key, h.entry_hash, h.list_name) for _, r in results for h in r.hits
-        ]
-        async with self.db.transaction() as session:
+        screened: list[tuple[Customer, list[tuple[ApplicationParty | None, ScreeningResult]]]],
+    ) -> list[ScreeningAlertRef]:
+        """Store one page of re-screenings in one transaction: the results in multi-row
+        inserts (once per run and subject: a retried page stores nothing twice), the
+        customers' screening stamps in one update, one `screening.customers_screened` audit
+        event listing every subject newly screened with its hits and entries, and, for the
+        few customers with hits, their durable hit state and any alert (audited per case)."""
+        if not screened:
+            return []
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        for customer, results in screened:
             for party, result in results:
-                await _store(
-                    session,
-                    workflow_id,
-                    result,
-                    party=party,
-                    customer_id=customer.id,
-                    context="rescreen",
+                subject_id = party.id if party is not None else customer.id
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "idempotency_key": f"{workflow_id}/{subject_id}",
+                        "party_id": party.id if party is not None else None,
+                        "application_id": party.application_id if party is not None else None,
+                        "customer_id": customer.id,
+                        "context": "rescreen",
+                        "list_version": result.list_version,
+                        "hit_count": len(result.hits),
+                        "best_score": result.hits[0].score if result.hits else None,
+                        "hits": [h.model_dump(mode="json") for h in result.hits],
+                        "screened_at": now,
+                    }
                 )
+        alerts: list[ScreeningAlertRef] = []
+        async with self.db.transaction() as session:
+            inserted: set[str] = set()
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                done = await session.exec(
+                    pg_insert(ScreeningRow)
+                    .values(chunk)
+                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                    .returning(col(ScreeningRow.idempotency_key))
+                )
+                inserted.update(r[0] for r in done.all())
             await run_sql(
                 session,
-                "UPDATE customer SET last_screened_at = now(), last_list_version = :v WHERE id = :id",
-                {"v": version, "id": customer.id},
+                "UPDATE customer SET last_screened_at = now(), last_list_version = :v "
+                "WHERE id = ANY(CAST(:ids AS uuid[]))",
+                {"v": version, "ids": [c.id for c, _ in screened]},
             )
-            # The hit's durable state per customer and entry decides what alerts: new pairs,
-            # lapsed ones back on the list, dismissed or whitelisted ones whose entry changed.
-            alert_keys = await suppressions.record_hits(session, customer.id, hits, run=workflow_id)
-            if not alert_keys:
-                return None
-            by_key = {h.key: h for _, r in results for h in r.hits}
-            ref = await _open_alert(
-                session,
-                workflow_id,
-                customer,
-                version,
-                sorted({by_key[k].list_entry_id for k in alert_keys}),
-                alert_keys,
-            )
-            await suppressions.link_case(session, customer.id, alert_keys, ref.case_id)
-            return ref
+            for customer, results in screened:
+                hits = [
+                    suppressions.Hit(h.key, h.entry_hash, h.list_name)
+                    for _, r in results
+                    for h in r.hits
+                ]
+                if not hits:
+                    continue
+                # The hit's durable state per customer and entry decides what alerts: new
+                # pairs, lapsed ones back on the list, dismissed or whitelisted ones whose
+                # entry changed.
+                alert_keys = await suppressions.record_hits(
+                    session, customer.id, hits, run=workflow_id
+                )
+                if not alert_keys:
+                    continue
+                by_key = {h.key: h for _, r in results for h in r.hits}
+                ref = await _open_alert(
+                    session,
+                    workflow_id,
+                    customer,
+                    version,
+                    sorted({by_key[k].list_entry_id for k in alert_keys}),
+                    alert_keys,
+                )
+                await suppressions.link_case(session, customer.id, alert_keys, ref.case_id)
+                alerts.append(ref)
+            new_rows = [r for r in rows if r["idempotency_key"] in inserted]
+            if new_rows:
+                await audit.record(
+                    session,
+                    action="screening.customers_screened",
+                    actor=SYSTEM,
+                    object_type="screening_run",
+                    object_id=workflow_id,
+                    workflow_id=workflow_id,
+                    details={
+                        "context": "rescreen",
+                        "list_version": version,
+                        "customers": len({r["customer_id"] for r in new_rows}),
+                        "screened": [
+                            {
+                                "customer_id": str(r["customer_id"]),
+                                "party_id": str(r["party_id"]) if r["party_id"] else None,
+                                "hits": r["hit_count"],
+                                "entries": [h["list_entry_id"] for h in r["hits"]],
+                            }
+                            for r in new_rows
+                        ],
+                    },
+                )
+        return alerts
 
     @activity.defn
     @retry_on_outage
@@ -339,7 +416,7 @@ class ScreeningActivities:
                 screened_customers=0,
                 last_customer_id=last,
             )
-        subjects = [await self._subjects(inp.workflow_id, c) for c in customers]
+        subjects = await self._subjects_of(customers)
         index = delta.index
         reaches = (
             await asyncio.to_thread(
@@ -360,13 +437,11 @@ class ScreeningActivities:
         async with heartbeating("screening"):
             queries = [query for _, found in touched for _, query in found.parties]
             results = iter(await screen_many(self.db, queries, config))
-        alerts: list[ScreeningAlertRef] = []
-        for i, (customer, found) in enumerate(touched):
-            activity.heartbeat(i)
-            screened = [(party, next(results)) for party, _ in found.parties]
-            alert = await self._store_rescreen(inp.workflow_id, customer, version, found, screened)
-            if alert is not None:
-                alerts.append(alert)
+            screened = [
+                (customer, [(party, next(results)) for party, _ in found.parties])
+                for customer, found in touched
+            ]
+            alerts = await self._store_page(inp.workflow_id, version, screened)
         return DeltaBatchResult(
             list_version=version,
             considered_customers=len(customers),

@@ -24,6 +24,7 @@ from casework import tasks
 from core.db import Database
 from core.settings import Settings
 from customers.legacy_import import import_customers_csv
+from models.audit import AuditEvent
 from models.cases import Case
 from models.onboarding import Customer, ScreeningResult
 from models.onboarding_io import RescreenBatchInput, RescreenInput, RescreenSummary
@@ -233,6 +234,22 @@ async def test_migrated_customers_are_screened_by_name_and_a_new_hit_opens_a_cas
         for customer in screened.values():
             assert customer is not None and customer.last_list_version == report.list_version
             assert customer.last_screened_at is not None
+        # One audit event per page, naming every customer screened with its hits.
+        async with db.session() as session:
+            events = (
+                await session.exec(
+                    select(AuditEvent).where(
+                        AuditEvent.action == "screening.customers_screened",
+                        AuditEvent.workflow_id == second_id,
+                    )
+                )
+            ).all()
+        audited = {s["customer_id"]: s["entries"] for e in events for s in e.details["screened"]}
+        assert audited == {
+            str(customers["M-1"].id): [990011],
+            str(customers["M-2"].id): [990012],
+            str(customers["M-3"].id): [],
+        }
         person_case = cases[customers["M-1"].id]
         task = await task_of(db, person_case.workflow_id, "alert-review")
         assert task.candidate_role == "kyc_analyst"
