@@ -271,6 +271,10 @@ async def test_migrated_customers_are_screened_by_name_and_a_new_hit_opens_a_cas
                 )
             ).one()
         assert stored == 3
+        # The same run again in one batch: both alerts come out of the page together, and
+        # their workflows, already started, are not started or counted twice.
+        again = await _rescreen(client, queue, second_id)
+        assert (again.screened_customers, again.alerts_opened) == (3, 0)
 
         # Once seen, the same entries do not open second cases.
         third = await _rescreen(client, queue)
