@@ -193,11 +193,11 @@ async def test_recorded_histories_still_replay() -> None:
         history = WorkflowHistory.from_json(workflow_id, text)
         await recorded_replayer(path).replay_workflow(history)
         if (path.stem.rpartition("__")[0] or path.stem) not in PLAIN_ERA:
-            plain = [p for p in readable_without_key(text)[1] if not _patch_marker(p)]
+            plain = [p for p in readable_without_key(text)[1] if not is_patch_marker(p)]
             assert plain == [], f"{path.name} holds a plain payload"
 
 
-def _patch_marker(payload: dict[str, Any]) -> bool:
+def is_patch_marker(payload: dict[str, Any]) -> bool:
     """The SDK writes a `workflow.patched` marker itself, past the codec: the patch id and a
     flag, nothing of the case. Only exactly that shape is let through in clear."""
     try:
